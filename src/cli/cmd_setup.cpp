@@ -1,0 +1,121 @@
+// autotrain setup [-c F] [--token T] [--json]: environment report, HF token file, project folder.
+#include <filesystem>
+#include <iostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "autotrain/io/hf_token.h"
+#include "autotrain/setup/environment_report.h"
+#include "common.h"
+
+namespace autotrain::cli {
+
+namespace {
+
+struct SetupOptions {
+  std::string token;  // "-" = read one line from stdin (keeps it out of `ps`)
+  bool json = false;
+};
+
+// The token to store: --token, else the config's HF_TOKEN (which sees the environment),
+// else $HF_TOKEN. The placeholder hf_XXX counts as none.
+std::optional<std::string> choose_token(const SetupOptions& o, const std::optional<config::Config>& cfg) {
+  if (!o.token.empty()) {
+    std::string t = o.token;
+    if (t == "-") {
+      std::getline(std::cin, t);
+      while (!t.empty() && (t.back() == '\r' || t.back() == ' ')) t.pop_back();
+    }
+    if (t == "hf_XXX") {
+      spdlog::warn("--token is the placeholder hf_XXX; no token stored");
+      return std::nullopt;
+    }
+    return t;
+  }
+  if (cfg) return cfg->secret("HF_TOKEN");
+  const char* env = std::getenv("HF_TOKEN");
+  if (env && *env && std::string_view(env) != "hf_XXX") return std::string(env);
+  return std::nullopt;
+}
+
+int run_setup(GlobalOptions& g, const SetupOptions& o) {
+  int exit_code = kExitOk;
+  nlohmann::json out;
+
+  // 1. Config (optional for setup: it may run before any falcon.env exists).
+  std::optional<config::Config> cfg;
+  try {
+    cfg = load_config(g, /*required=*/false);
+    out["config"] = {{"file", cfg->config_file() ? nlohmann::json(*cfg->config_file()) : nlohmann::json()},
+                     {"valid", true},
+                     {"warnings", cfg->warnings()}};
+  } catch (const config::ConfigError& e) {
+    report_config_error(e);
+    exit_code = kExitUsage;
+    std::vector<std::string> errors;
+    for (const auto& d : e.parse_errors()) errors.push_back(d.format("error"));
+    for (const auto& p : e.problems()) errors.push_back(p.message);
+    out["config"] = {{"file", config_path(g)}, {"valid", false}, {"errors", errors}};
+  }
+
+  // 2. Project folder.
+  std::filesystem::path project;
+  if (cfg) {
+    project = cfg->get_string("AUTOTRAIN_PROJECT_NAME");
+    std::error_code ec;
+    std::filesystem::create_directories(project, ec);
+    if (ec) throw std::runtime_error(fmt::format("cannot create the project folder {}: {}", project.string(), ec.message()));
+    out["project_dir"] = std::filesystem::absolute(project).string();
+  } else {
+    out["project_dir"] = nullptr;
+  }
+
+  // 3. Hugging Face token.
+  auto env = config::process_environment();
+  auto token_path = io::hf_token_path(env);
+  auto token = choose_token(o, cfg);
+  if (token) {
+    if (!io::plausible_token(*token))
+      throw std::runtime_error("the Hugging Face token contains whitespace or control characters; nothing stored");
+    io::store_hf_token(token_path, *token);
+    out["hf_token"] = {{"stored", true}, {"path", token_path.string()}, {"token", io::mask_token(*token)}};
+  } else {
+    bool existing = std::filesystem::exists(token_path);
+    out["hf_token"] = {{"stored", false}, {"path", token_path.string()}, {"existing_file", existing}};
+  }
+
+  // 4. Machine.
+  auto report = setup::collect_environment_report(project.empty() ? std::filesystem::current_path() : project);
+  out["environment"] = report.to_json();
+
+  if (o.json) {
+    fmt::print("{}\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+    return exit_code;
+  }
+  fmt::print("{}", report.to_text());
+  if (out["hf_token"]["stored"].get<bool>())
+    fmt::print("HF token      {} stored in {} (mode 0600)\n", out["hf_token"]["token"].get<std::string>(), token_path.string());
+  else
+    fmt::print("HF token      none given ({}){}\n", token_path.string(),
+               out["hf_token"]["existing_file"].get<bool>() ? "; an existing token file is kept" : "");
+  if (!project.empty()) fmt::print("Project       {}\n", out["project_dir"].get<std::string>());
+  if (cfg && cfg->config_file())
+    fmt::print("Config        {} is valid\n", *cfg->config_file());
+  else if (exit_code != kExitOk)
+    fmt::print("Config        {} is NOT valid (see the errors above)\n", config_path(g));
+  return exit_code;
+}
+
+}  // namespace
+
+Subcommand add_setup_command(CLI::App& app, GlobalOptions& g) {
+  CLI::App* sub = app.add_subcommand("setup", "Check the machine, store the HF token, create the project folder");
+  auto o = std::make_shared<SetupOptions>();
+  sub->add_option("--token", o->token, "Hugging Face token to store in $HF_HOME/token ('-' reads it from stdin)");
+  sub->add_flag("--json", o->json, "Machine-readable report");
+  return {sub, [&g, o] { return run_setup(g, *o); }};
+}
+
+}  // namespace autotrain::cli

@@ -1,0 +1,83 @@
+#include "common.h"
+
+#include <cstdlib>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace autotrain::cli {
+
+std::string config_path(const GlobalOptions& g, bool* explicitly_named) {
+  if (explicitly_named) *explicitly_named = true;
+  if (!g.config_path.empty()) return g.config_path;
+  if (const char* env = std::getenv("AUTOTRAIN_CONFIG"); env && *env) return env;
+  if (explicitly_named) *explicitly_named = false;
+  return "falcon.env";
+}
+
+config::Config load_config(const GlobalOptions& g, bool required) {
+  bool named = false;
+  std::string path = config_path(g, &named);
+  config::ResolveInputs inputs;
+  inputs.environment = config::process_environment();
+  inputs.overrides = g.sets;
+  if (std::filesystem::exists(path)) {
+    inputs.config_file = path;
+  } else if (named || required) {
+    config::Diagnostic d;
+    d.where.file = path;
+    d.message = named ? "config file not found"
+                      : "no config file: ./falcon.env does not exist";
+    d.hint = "pass -c FILE (e.g. -c configs/tiny.env) or set AUTOTRAIN_CONFIG";
+    throw config::ConfigError({}, {d});
+  } else {
+    spdlog::info("no config file (./falcon.env absent): using defaults, the environment and --set");
+  }
+  config::Config cfg = config::Config::resolve(inputs);
+  for (const auto& w : cfg.warnings()) spdlog::warn("{}", w);
+  return cfg;
+}
+
+void report_config_error(const config::ConfigError& e) {
+  size_t n = e.parse_errors().size() + e.problems().size();
+  for (const auto& d : e.parse_errors()) fmt::print(stderr, "{}\n", d.format("error"));
+  for (const auto& p : e.problems()) fmt::print(stderr, "error: {}\n", p.message);
+  if (n > 1) fmt::print(stderr, "{} problems in the configuration; nothing was run\n", n);
+}
+
+void add_unbuilt(CLI::App& app, std::vector<Unbuilt>& unbuilt, const char* name, const char* summary,
+                 const char* tracked_in) {
+  // Listed in --help; run_unbuilt answers before argument parsing, so whatever arguments
+  // follow, the user sees this message rather than a parse error.
+  app.add_subcommand(name, fmt::format("{} [not built yet]", summary))->allow_extras();
+  unbuilt.push_back({name, tracked_in});
+}
+
+int run_unbuilt(const Unbuilt& u) {
+  fmt::print(stderr,
+             "autotrain {}: this subcommand is not built yet ({}); nothing was run.\n"
+             "See README.md for what works today.\n",
+             u.name, u.tracked_in);
+  return kExitUsage;
+}
+
+Subcommand add_pipeline_command(CLI::App& app, GlobalOptions& g, const char* name, const char* summary,
+                                const char* tracked_in) {
+  // `data` and `train` already validate the whole config, so a user learns about every
+  // mistake in falcon.env now; the work itself arrives with its issue.
+  CLI::App* sub = app.add_subcommand(name, fmt::format("{} [not built yet]", summary));
+  sub->allow_extras();
+  std::string command = name;
+  std::string issue = tracked_in;
+  return {sub, [&g, command, issue] {
+            config::Config cfg = load_config(g, /*required=*/true);
+            fmt::print(stderr,
+                       "autotrain {}: the configuration is valid, but this subcommand is not built yet ({}); "
+                       "nothing was run.\n",
+                       command, issue);
+            return static_cast<int>(kExitUsage);
+          }};
+}
+
+}  // namespace autotrain::cli

@@ -1,0 +1,58 @@
+// What every subcommand shares: global options, exit codes (DESIGN.md D8), config loading
+// and error printing. Subcommands only parse arguments and call into the libraries.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "autotrain/config/config.h"
+
+namespace autotrain::cli {
+
+enum ExitCode : int { kExitOk = 0, kExitRuntime = 1, kExitUsage = 2, kExitSigint = 130, kExitSigterm = 143 };
+
+struct GlobalOptions {
+  std::string config_path;  // -c/--config
+  std::vector<std::string> sets;  // --set KEY=VALUE, in order
+  std::string log_level = "info";
+};
+
+// A subcommand's body, run after parsing; returns the exit code.
+using Handler = std::function<int()>;
+struct Subcommand {
+  CLI::App* app;
+  Handler run;
+};
+
+// The config file to read: -c, else $AUTOTRAIN_CONFIG, else ./falcon.env. `explicitly_named`
+// tells whether the user asked for it (a missing default file is not always an error).
+std::string config_path(const GlobalOptions& g, bool* explicitly_named = nullptr);
+
+// Resolves the config; prints warnings. With `required`, a missing file is a usage error;
+// without, a missing default file yields defaults + environment + --set.
+// Throws config::ConfigError (exit 2).
+config::Config load_config(const GlobalOptions& g, bool required);
+
+// Prints every problem of a config error to stderr.
+void report_config_error(const config::ConfigError& e);
+
+// Registers subcommands that exist in the contract but are not built yet: they exit 2 with
+// a message saying so, never a fake success.
+struct Unbuilt {
+  std::string name;
+  std::string tracked_in;
+};
+void add_unbuilt(CLI::App& app, std::vector<Unbuilt>& unbuilt, const char* name, const char* summary,
+                 const char* tracked_in);
+int run_unbuilt(const Unbuilt& u);
+
+Subcommand add_config_command(CLI::App& app, GlobalOptions& g);
+Subcommand add_setup_command(CLI::App& app, GlobalOptions& g);
+Subcommand add_pipeline_command(CLI::App& app, GlobalOptions& g, const char* name, const char* summary,
+                                const char* tracked_in);
+
+}  // namespace autotrain::cli

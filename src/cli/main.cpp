@@ -1,0 +1,91 @@
+// autotrain: the command-line driver. Parses arguments, sets up logging, dispatches to one
+// subcommand and maps failures to the exit codes of DESIGN.md D8.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "common.h"
+
+namespace autotrain::cli {
+namespace {
+
+void setup_logging(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("autotrain");
+  logger->set_pattern("%^%l%$: %v");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"autotrain: QLoRA fine-tuning of Falcon and friends, driven by falcon.env configs", "autotrain"};
+  app.set_version_flag("--version", "autotrain " AUTOTRAIN_VERSION);
+  app.require_subcommand(1);
+  app.fallthrough();  // global options are accepted after the subcommand too
+
+  GlobalOptions g;
+  app.add_option("-c,--config", g.config_path, "Config file (default: $AUTOTRAIN_CONFIG, else ./falcon.env)");
+  app.add_option("--set", g.sets, "Override a config key: --set KEY=VALUE (repeatable)")->allow_extra_args(false);
+  app.add_option("--log-level", g.log_level, "trace|debug|info|warn|error|off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+
+  std::vector<Subcommand> subs;
+  std::vector<Unbuilt> unbuilt;
+  subs.push_back(add_setup_command(app, g));
+  subs.push_back(add_config_command(app, g));
+  subs.push_back(add_pipeline_command(app, g, "data", "Prepare DATA_FILE and the token cache", "issue #6"));
+  subs.push_back(add_pipeline_command(app, g, "train", "Fine-tune with QLoRA", "issue #6"));
+  add_unbuilt(app, unbuilt, "eval", "Loss and perplexity of a model on a dataset", "issue #3");
+  add_unbuilt(app, unbuilt, "tokenize", "Token ids of a text with a model's tokenizer", "issue #4");
+  add_unbuilt(app, unbuilt, "quantize", "Write a bitsandbytes-compatible 4-bit checkpoint", "issue #5");
+  add_unbuilt(app, unbuilt, "generate", "Generate text from a prompt", "the inference issue");
+  add_unbuilt(app, unbuilt, "chat", "Interactive chat with a model", "the inference issue");
+  add_unbuilt(app, unbuilt, "merge", "Merge a LoRA adapter into its base model", "the inference issue");
+  add_unbuilt(app, unbuilt, "launch", "Run a command on several processes (torchrun conventions)", "the scale-out issue");
+
+  for (const auto& u : unbuilt)
+    if (argc > 1 && u.name == argv[1]) return run_unbuilt(u);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);  // --help, --version
+  } catch (const CLI::ParseError& e) {
+    // A first word that is no option and no subcommand is a mistyped command: say so plainly.
+    if (argc > 1 && argv[1][0] != '-') {
+      std::string names;
+      bool known = false;
+      for (const auto* s : app.get_subcommands([](CLI::App*) { return true; })) {
+        names += (names.empty() ? "" : ", ") + s->get_name();
+        known = known || s->get_name() == argv[1];
+      }
+      if (!known) {
+        fmt::print(stderr, "autotrain: unknown command '{}'\ncommands: {}\nRun 'autotrain --help' for more.\n", argv[1], names);
+        return kExitUsage;
+      }
+    }
+    app.exit(e);  // prints the message and a hint to use --help
+    return kExitUsage;
+  }
+
+  setup_logging(g.log_level);
+  for (auto& s : subs) {
+    if (!app.got_subcommand(s.app)) continue;
+    try {
+      return s.run();
+    } catch (const config::ConfigError& e) {
+      report_config_error(e);
+      return kExitUsage;
+    } catch (const CLI::Error& e) {
+      fmt::print(stderr, "error: {}\n", e.what());
+      return kExitUsage;
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "error: {}\n", e.what());
+      return kExitRuntime;
+    }
+  }
+  return kExitUsage;
+}
+
+}  // namespace
+}  // namespace autotrain::cli
+
+int main(int argc, char** argv) { return autotrain::cli::run(argc, argv); }

@@ -1,0 +1,322 @@
+// Resolution of defaults < process environment < .env file < --set into typed values.
+#include "autotrain/config/config.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <set>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace autotrain::config {
+
+namespace {
+
+constexpr std::string_view kTokenPlaceholder = "hf_XXX";
+
+std::string describe_range(const KeySpec& spec) {
+  auto num = [](double v) { return fmt::format("{:g}", v); };
+  std::string range;
+  bool has_min = spec.min > -1e299;
+  bool has_max = spec.max < 1e299;
+  if (has_min && has_max)
+    range = fmt::format("{} {} {}, at most {}", spec.type == KeyType::Int ? "an integer" : "a number",
+                        spec.min_exclusive ? "greater than" : "from", num(spec.min), num(spec.max));
+  else if (has_min)
+    range = fmt::format("{} {} {}", spec.type == KeyType::Int ? "an integer" : "a number",
+                        spec.min_exclusive ? "greater than" : "of at least", num(spec.min));
+  else
+    range = spec.type == KeyType::Int ? "an integer" : "a number";
+  if (spec.allow_minus_one) range += " (or -1 for auto)";
+  return range;
+}
+
+std::string allowed(const KeySpec& spec) {
+  switch (spec.type) {
+    case KeyType::Bool:
+      return "True or False (any case), or 1/0";
+    case KeyType::Choice: {
+      std::string s = "one of ";
+      for (size_t i = 0; i < spec.choices.size(); ++i) s += (i ? ", " : "") + std::string(spec.choices[i]);
+      return s;
+    }
+    case KeyType::Int:
+    case KeyType::Float:
+      return describe_range(spec);
+    default:
+      return "any text";
+  }
+}
+
+bool in_range(const KeySpec& spec, double v) {
+  if (spec.allow_minus_one && v == -1) return true;
+  if (spec.min_exclusive ? !(v > spec.min) : !(v >= spec.min)) return false;
+  return v <= spec.max;
+}
+
+// Converts `text` per the key's type; an error message (without the "KEY=value (source)"
+// prefix) when it does not fit.
+std::variant<Value, std::string> convert(const KeySpec& spec, const std::string& text) {
+  switch (spec.type) {
+    case KeyType::String:
+      return Value{text};
+    case KeyType::Secret:
+      if (text.empty() || text == kTokenPlaceholder) return Value{std::monostate{}};
+      return Value{text};
+    case KeyType::Bool: {
+      auto b = parse_bool(text);
+      if (!b) return std::string("not a boolean");
+      return Value{*b};
+    }
+    case KeyType::Choice:
+      for (auto c : spec.choices)
+        if (c == text) return Value{text};
+      return std::string("not an allowed value");
+    case KeyType::Int: {
+      errno = 0;
+      char* end = nullptr;
+      long long v = std::strtoll(text.c_str(), &end, 10);
+      if (text.empty() || *end != '\0' || errno == ERANGE) return std::string("not an integer");
+      if (!in_range(spec, static_cast<double>(v))) return std::string("out of range");
+      return Value{static_cast<int64_t>(v)};
+    }
+    case KeyType::Float: {
+      errno = 0;
+      char* end = nullptr;
+      double v = std::strtod(text.c_str(), &end);
+      // strtod also takes "nan", "inf" and hex floats; a config number is a plain decimal.
+      bool plain = text.find_first_not_of("0123456789+-.eE") == std::string::npos;
+      if (text.empty() || *end != '\0' || !plain || !std::isfinite(v)) return std::string("not a number");
+      if (!in_range(spec, v)) return std::string("out of range");
+      return Value{v};
+    }
+  }
+  return std::string("unsupported type");
+}
+
+nlohmann::json to_json_value(const Value& v) {
+  return std::visit(
+      [](const auto& x) -> nlohmann::json {
+        using X = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<X, std::monostate>)
+          return nullptr;
+        else
+          return x;
+      },
+      v);
+}
+
+}  // namespace
+
+std::optional<bool> parse_bool(std::string_view text) {
+  std::string lower(text);
+  for (auto& c : lower) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+  if (lower == "true" || lower == "1") return true;
+  if (lower == "false" || lower == "0") return false;
+  return std::nullopt;
+}
+
+ConfigError::ConfigError(std::vector<ConfigProblem> problems, std::vector<Diagnostic> parse_errors)
+    : std::runtime_error([&] {
+        std::string all;
+        for (const auto& d : parse_errors) all += (all.empty() ? "" : "\n") + d.format("error");
+        for (const auto& p : problems) all += (all.empty() ? "" : "\n") + std::string("error: ") + p.message;
+        return all;
+      }()),
+      problems_(std::move(problems)),
+      parse_errors_(std::move(parse_errors)) {}
+
+Config Config::resolve(const ResolveInputs& inputs) {
+  Config cfg;
+  cfg.config_file_ = inputs.config_file;
+  std::vector<ConfigProblem> problems;
+
+  // --set KEY=VALUE: visible to the file's expansions (as if exported before sourcing it)
+  // and applied again after it, so the command line always wins.
+  std::map<std::string, std::string> overrides;
+  for (const auto& o : inputs.overrides) {
+    size_t eq = o.find('=');
+    std::string key = o.substr(0, eq);
+    bool valid_name = !key.empty() && (std::isalpha(static_cast<unsigned char>(key[0])) || key[0] == '_') &&
+                      key.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") == std::string::npos;
+    if (eq == std::string::npos || !valid_name) {
+      problems.push_back({"", fmt::format("--set '{}': expected KEY=VALUE with KEY made of letters, digits and _ "
+                                          "(e.g. --set LEARNING_RATE=1e-4)", o)});
+      continue;
+    }
+    overrides[key] = o.substr(eq + 1);
+  }
+
+  Environment start = inputs.environment;
+  for (const auto& [k, v] : overrides) start[k] = v;
+
+  EnvFileResult file_result;
+  file_result.variables = start;
+  if (inputs.config_file) {
+    try {
+      file_result = load_env_file(*inputs.config_file, start);
+    } catch (const EnvFileError& e) {
+      throw ConfigError(std::move(problems), e.errors());
+    }
+    for (const auto& w : file_result.warnings) cfg.warnings_.push_back(w.format("warning"));
+  }
+  auto& vars = file_result.variables;
+  for (const auto& [k, v] : overrides) vars[k] = v;
+  const std::string file_label = inputs.config_file.value_or("");
+
+  // Where the value of `name` came from, and whether anything set it.
+  auto provenance = [&](const std::string& name) -> std::pair<bool, std::string> {
+    if (overrides.count(name)) return {true, "cli"};
+    auto at = file_result.assigned_at.find(name);
+    if (at != file_result.assigned_at.end()) return {true, fmt::format("{}:{}", file_label, at->second.line)};
+    if (inputs.environment.count(name)) return {true, "env"};
+    return {false, "default"};
+  };
+
+  // Aliases (TEXT_COLUMM): kept under their own name for `values`, read as the canonical key
+  // when that one is not set.
+  std::map<std::string, std::string> alias_for_key;
+  for (const auto& [alias, canonical] : key_aliases()) {
+    std::string a(alias);
+    auto [set, source] = provenance(a);
+    if (!set) continue;
+    cfg.alias_values_[a] = vars[a];
+    cfg.alias_sources_[a] = source;
+    cfg.warnings_.push_back(fmt::format("{}: {} is read as {} (the tutorial's spelling); prefer {}", source, a,
+                                        canonical, canonical));
+    alias_for_key[std::string(canonical)] = a;
+  }
+
+  for (const auto& spec : config_keys()) {
+    std::string name(spec.name);
+    Entry e;
+    e.spec = &spec;
+    auto [set, source] = provenance(name);
+    if (!set && alias_for_key.count(name)) {
+      const std::string& alias = alias_for_key[name];
+      set = true;
+      source = cfg.alias_sources_[alias];
+      e.raw = cfg.alias_values_[alias];
+      e.alias = alias;
+    } else if (set) {
+      e.raw = vars[name];
+    }
+    e.is_set = set;
+    e.source = source;
+    // An empty value means "use the default", as the tutorial's script passes nothing then.
+    std::string text = e.raw.empty() ? std::string(spec.default_value) : e.raw;
+    if (text.empty()) {
+      e.effective = spec.type == KeyType::Secret ? Value{std::monostate{}} : Value{std::string()};
+    } else {
+      auto converted = convert(spec, text);
+      if (auto* err = std::get_if<std::string>(&converted)) {
+        problems.push_back({name, fmt::format("{}={} ({}): {}; expected {}", name, e.raw, source, *err, allowed(spec))});
+      } else {
+        e.effective = std::get<Value>(converted);
+      }
+    }
+    if (spec.type == KeyType::Secret && e.raw == kTokenPlaceholder)
+      cfg.warnings_.push_back(fmt::format("{}: {} is the placeholder '{}'; treated as no token", source, name, kTokenPlaceholder));
+    cfg.entries_.emplace(name, std::move(e));
+  }
+
+  // Unknown keys the user wrote: a warning with the nearest known names. Variables that come
+  // only from the process environment are not the user's config, so they are not checked.
+  auto warn_unknown = [&](const std::string& name, const std::string& where) {
+    if (find_key(name) || key_aliases().count(name)) return;
+    auto near = suggest_keys(name);
+    std::string hint;
+    for (size_t i = 0; i < near.size(); ++i) hint += (i ? ", " : "") + near[i];
+    cfg.warnings_.push_back(near.empty() ? fmt::format("{}: unknown key {}; ignored", where, name)
+                                         : fmt::format("{}: unknown key {}; ignored (did you mean {}?)", where, name, hint));
+  };
+  for (const auto& name : file_result.assigned_names)
+    if (!overrides.count(name))
+      warn_unknown(name, fmt::format("{}:{}", file_label, file_result.assigned_at[name].line));
+  for (const auto& [name, v] : overrides) warn_unknown(name, "--set");
+
+  // Cross-key rules.
+  const Entry& fp16 = cfg.entries_.at("USE_FP16");
+  Entry& mp = cfg.entries_.at("MIXED_PRECISION");
+  if (std::holds_alternative<bool>(fp16.effective) && std::holds_alternative<std::string>(mp.effective)) {
+    bool use_fp16 = std::get<bool>(fp16.effective);
+    std::string precision = std::get<std::string>(mp.effective);
+    if (precision.empty()) {
+      mp.effective = std::string(use_fp16 ? "fp16" : "no");
+    } else if (fp16.is_set && !fp16.raw.empty() && (use_fp16 != (precision == "fp16"))) {
+      problems.push_back({"MIXED_PRECISION",
+                          fmt::format("MIXED_PRECISION={} ({}) conflicts with USE_FP16={} ({}); set one of them, "
+                                      "or make them agree (USE_FP16=True means MIXED_PRECISION=fp16)",
+                                      mp.raw, mp.source, fp16.raw, fp16.source)});
+    }
+  }
+
+  if (!problems.empty()) throw ConfigError(std::move(problems), {});
+  return cfg;
+}
+
+const Entry& Config::entry(std::string_view key) const {
+  auto it = entries_.find(key);
+  if (it == entries_.end()) throw std::logic_error(fmt::format("unknown config key {}", key));
+  return it->second;
+}
+
+std::string Config::get_string(std::string_view key) const {
+  const auto& v = entry(key).effective;
+  if (auto* s = std::get_if<std::string>(&v)) return *s;
+  throw std::logic_error(fmt::format("config key {} is not a string", key));
+}
+
+int64_t Config::get_int(std::string_view key) const {
+  const auto& v = entry(key).effective;
+  if (auto* i = std::get_if<int64_t>(&v)) return *i;
+  throw std::logic_error(fmt::format("config key {} is not an integer", key));
+}
+
+double Config::get_float(std::string_view key) const {
+  const auto& v = entry(key).effective;
+  if (auto* d = std::get_if<double>(&v)) return *d;
+  if (auto* i = std::get_if<int64_t>(&v)) return static_cast<double>(*i);
+  throw std::logic_error(fmt::format("config key {} is not a number", key));
+}
+
+bool Config::get_bool(std::string_view key) const {
+  const auto& v = entry(key).effective;
+  if (auto* b = std::get_if<bool>(&v)) return *b;
+  throw std::logic_error(fmt::format("config key {} is not a boolean", key));
+}
+
+std::optional<std::string> Config::secret(std::string_view key) const {
+  const auto& v = entry(key).effective;
+  if (auto* s = std::get_if<std::string>(&v)) return *s;
+  return std::nullopt;
+}
+
+nlohmann::ordered_json Config::to_json() const {
+  nlohmann::json values = nlohmann::json::object();
+  nlohmann::json effective = nlohmann::json::object();
+  nlohmann::json sources = nlohmann::json::object();
+  for (const auto& spec : config_keys()) {
+    const Entry& e = entries_.find(spec.name)->second;
+    bool secret = spec.type == KeyType::Secret;
+    std::string name(spec.name);
+    if (e.is_set && e.alias.empty())
+      values[name] = secret && !e.raw.empty() ? nlohmann::json("***") : nlohmann::json(e.raw);
+    effective[name] = secret && !std::holds_alternative<std::monostate>(e.effective) ? nlohmann::json("***")
+                                                                                       : to_json_value(e.effective);
+    sources[name] = e.source;
+  }
+  for (const auto& [alias, raw] : alias_values_) {
+    values[alias] = raw;
+    sources[alias] = alias_sources_.at(alias);
+  }
+  nlohmann::ordered_json out;
+  out["values"] = values;
+  out["effective"] = effective;
+  out["sources"] = sources;
+  out["warnings"] = warnings_;
+  return out;
+}
+
+}  // namespace autotrain::config

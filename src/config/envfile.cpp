@@ -1,0 +1,537 @@
+// Shell-subset evaluator for .env files. See include/autotrain/config/envfile.h.
+//
+// The grammar follows bash for what .env files use: simple commands made only of assignments
+// (optionally after `export`), separated by newlines or `;`, with `#` comments at word starts.
+// Words are expanded as bash expands an assignment's value: tilde, parameter expansion (the
+// four defaulting operators), quote removal; no word splitting or globbing. Anything that
+// would run code is rejected, never evaluated.
+#include "autotrain/config/envfile.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+extern char** environ;
+
+namespace autotrain::config {
+
+std::string Diagnostic::format(std::string_view severity) const {
+  std::string out = where.line > 0
+                        ? fmt::format("{}:{}:{}: {}: {}", where.file, where.line, where.column, severity, message)
+                        : fmt::format("{}: {}: {}", where.file, severity, message);
+  if (!line_text.empty()) {
+    std::string caret;
+    for (int i = 0; i + 1 < where.column && i < static_cast<int>(line_text.size()); ++i)
+      caret += line_text[i] == '\t' ? '\t' : ' ';
+    out += fmt::format("\n    {}\n    {}^", line_text, caret);
+  }
+  if (!hint.empty()) out += fmt::format("\n  hint: {}", hint);
+  return out;
+}
+
+namespace {
+std::string join_errors(const std::vector<Diagnostic>& errors) {
+  std::string all;
+  for (const auto& e : errors) {
+    if (!all.empty()) all += '\n';
+    all += e.format("error");
+  }
+  return all;
+}
+}  // namespace
+
+EnvFileError::EnvFileError(std::vector<Diagnostic> errors)
+    : std::runtime_error(join_errors(errors)), errors_(std::move(errors)) {}
+
+namespace {
+
+bool is_name_start(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; }
+bool is_name_char(char c) { return is_name_start(c) || (c >= '0' && c <= '9'); }
+bool is_blank(char c) { return c == ' ' || c == '\t'; }
+bool is_operator(char c) { return c == '|' || c == '&' || c == '<' || c == '>' || c == '(' || c == ')'; }
+
+// Thrown to abandon the current line after recording an error; `fatal` stops the whole
+// parse (an unterminated quote swallows the rest of the file, so later errors would be noise).
+struct LineAbort {
+  bool fatal = false;
+};
+
+class Evaluator {
+ public:
+  Evaluator(std::string_view text, std::string file, Environment env)
+      : src_(text), file_(std::move(file)) {
+    result_.variables = std::move(env);
+    line_starts_.push_back(0);
+    for (size_t i = 0; i < src_.size(); ++i)
+      if (src_[i] == '\n') line_starts_.push_back(i + 1);
+  }
+
+  EnvFileResult run() {
+    while (pos_ < src_.size()) {
+      try {
+        parse_line();
+      } catch (const LineAbort& abort) {
+        if (abort.fatal) break;
+        skip_rest_of_line();
+      }
+    }
+    if (!errors_.empty()) throw EnvFileError(std::move(errors_));
+    return std::move(result_);
+  }
+
+  void add_warning(size_t at, std::string message, std::string hint) {
+    result_.warnings.push_back(diagnostic(at, std::move(message), std::move(hint)));
+  }
+
+ private:
+  // --- positions and diagnostics --------------------------------------------------------
+  SourceLocation location(size_t offset) const {
+    auto it = std::upper_bound(line_starts_.begin(), line_starts_.end(), offset);
+    size_t line = static_cast<size_t>(it - line_starts_.begin());  // 1-based
+    size_t start = line_starts_[line - 1];
+    return {file_, static_cast<int>(line), static_cast<int>(offset - start + 1)};
+  }
+
+  std::string line_text(int line) const {
+    size_t start = line_starts_[line - 1];
+    size_t end = src_.find('\n', start);
+    if (end == std::string_view::npos) end = src_.size();
+    return std::string(src_.substr(start, end - start));
+  }
+
+  Diagnostic diagnostic(size_t at, std::string message, std::string hint) const {
+    Diagnostic d;
+    d.where = location(std::min(at, src_.size()));
+    d.message = std::move(message);
+    d.hint = std::move(hint);
+    d.line_text = line_text(d.where.line);
+    return d;
+  }
+
+  [[noreturn]] void fail(size_t at, std::string message, std::string hint = {}, bool fatal = false) {
+    errors_.push_back(diagnostic(at, std::move(message), std::move(hint)));
+    throw LineAbort{fatal};
+  }
+
+  char peek(size_t ahead = 0) const { return pos_ + ahead < src_.size() ? src_[pos_ + ahead] : '\0'; }
+  bool at_end() const { return pos_ >= src_.size(); }
+
+  void skip_rest_of_line() {
+    size_t nl = src_.find('\n', pos_);
+    pos_ = nl == std::string_view::npos ? src_.size() : nl + 1;
+  }
+
+  // Blanks between words; a backslash-newline there joins lines, as in sh.
+  void skip_blanks() {
+    while (!at_end()) {
+      if (is_blank(peek())) {
+        ++pos_;
+      } else if (peek() == '\\' && peek(1) == '\n') {
+        pos_ += 2;
+      } else {
+        break;
+      }
+    }
+  }
+
+  std::string read_name() {
+    size_t start = pos_;
+    if (!is_name_start(peek())) return {};
+    while (is_name_char(peek())) ++pos_;
+    return std::string(src_.substr(start, pos_ - start));
+  }
+
+  bool word_ends_at(size_t at) const {
+    if (at >= src_.size()) return true;
+    char c = src_[at];
+    return is_blank(c) || c == '\n' || c == ';';
+  }
+
+  // --- variables ----------------------------------------------------------------------------
+  std::string lookup(const std::string& name) const {
+    auto it = result_.variables.find(name);
+    return it == result_.variables.end() ? std::string() : it->second;
+  }
+  bool is_set(const std::string& name) const { return result_.variables.count(name) != 0; }
+
+  void assign(const std::string& name, std::string value, size_t at) {
+    result_.variables[name] = std::move(value);
+    if (!result_.assigned_at.count(name)) result_.assigned_names.push_back(name);
+    result_.assigned_at[name] = location(at);
+  }
+
+  // --- commands -----------------------------------------------------------------------------
+  void parse_line() {
+    bool is_export = false;
+    bool first_word = true;
+    bool command_has_words = false;
+    for (;;) {
+      skip_blanks();
+      if (at_end()) return;
+      char c = peek();
+      if (c == '\n') {
+        ++pos_;
+        return;
+      }
+      if (c == '#') {  // a comment starts only at the beginning of a word
+        skip_rest_of_line();
+        return;
+      }
+      if (c == ';') {
+        if (!command_has_words)
+          fail(pos_, "syntax error near unexpected token ';'", "remove the stray ';'");
+        ++pos_;
+        is_export = false;
+        first_word = true;
+        command_has_words = false;
+        continue;
+      }
+      if (is_operator(c))
+        fail(pos_, fmt::format("shell operator '{}' is not supported in a config file", c),
+             "config files hold only KEY=value assignments; quote the value if the character belongs to it");
+      parse_word_in_command(first_word, is_export);
+      first_word = false;
+      command_has_words = true;
+    }
+  }
+
+  void parse_word_in_command(bool first_word, bool& is_export) {
+    size_t word_start = pos_;
+    if (first_word && src_.substr(pos_, 6) == "export" && word_ends_at(pos_ + 6)) {
+      pos_ += 6;
+      is_export = true;
+      skip_blanks();
+      if (peek() == '-')
+        fail(pos_, "options of 'export' are not supported", "write 'export KEY=value' or 'KEY=value'");
+      return;
+    }
+    std::string name = read_name();
+    bool append = false;
+    if (!name.empty() && peek() == '+' && peek(1) == '=') {
+      append = true;
+      ++pos_;
+    }
+    if (!name.empty() && peek() == '=') {
+      ++pos_;
+      std::string value = parse_value_word();
+      if (append) value = lookup(name) + value;
+      assign(name, std::move(value), word_start);
+      return;
+    }
+    if (!name.empty() && is_export && (word_ends_at(pos_) || peek() == '#')) {
+      return;  // `export KEY`: marks KEY for export; `set -a` already exports everything
+    }
+    // Not an assignment: in a shell this would run a command.
+    size_t probe = pos_;
+    while (probe < src_.size() && is_blank(src_[probe])) ++probe;
+    if (!name.empty() && probe > pos_ && probe < src_.size() && src_[probe] == '=')
+      fail(word_start, fmt::format("'{} =' has a space before '='; a shell would run '{}' as a command", name, name),
+           fmt::format("write {}=value with no spaces around '='", name));
+    size_t end = word_start;
+    while (end < src_.size() && !is_blank(src_[end]) && src_[end] != '\n' && src_[end] != ';') ++end;
+    std::string word(src_.substr(word_start, end - word_start));
+    if (first_word || is_export)
+      fail(word_start,
+           fmt::format("'{}' is not an assignment; a shell would run it as a command, which a config file must not do", word),
+           "config files hold only KEY=value lines (optionally 'export KEY=value'); quote values that contain spaces");
+    fail(word_start,
+         fmt::format("unexpected word '{}' after an assignment; a shell would run it as a command", word),
+         "quote the value if the space belongs to it, e.g. KEY=\"two words\"");
+  }
+
+  // --- words ------------------------------------------------------------------------------
+  // The value of an assignment: up to an unquoted blank, newline or ';'.
+  std::string parse_value_word() {
+    std::string out;
+    bool tilde_ok = true;
+    while (!at_end()) {
+      char c = peek();
+      if (is_blank(c) || c == '\n' || c == ';') break;
+      if (is_operator(c))
+        fail(pos_, fmt::format("unquoted '{}' is a shell operator", c),
+             "put the value in quotes, e.g. KEY=\"a|b\"");
+      bool was_colon = c == ':';
+      if (c == '~' && tilde_ok) {
+        expand_tilde(out);
+      } else {
+        parse_word_char(out, /*eval=*/true, /*in_dquote=*/false, /*in_brace=*/false);
+      }
+      tilde_ok = was_colon;  // assignments also expand a tilde after ':' (PATH-like values)
+    }
+    return out;
+  }
+
+  // One unit of an unquoted word: quotes, escapes, expansions, or a literal character.
+  void parse_word_char(std::string& out, bool eval, bool in_dquote, bool in_brace) {
+    char c = peek();
+    switch (c) {
+      case '\'':
+        if (in_dquote) {
+          out += c;
+          ++pos_;
+        } else {
+          parse_single_quoted(out);
+        }
+        return;
+      case '"':
+        parse_double_quoted(out, eval);
+        return;
+      case '\\':
+        if (peek(1) == '\n') {
+          pos_ += 2;  // line continuation
+        } else if (pos_ + 1 >= src_.size()) {
+          out += '\\';
+          ++pos_;
+        } else if (in_dquote && !(peek(1) == '$' || peek(1) == '`' || peek(1) == '"' || peek(1) == '\\' ||
+                                  (in_brace && peek(1) == '}'))) {
+          out += '\\';
+          ++pos_;
+        } else {
+          out += peek(1);
+          pos_ += 2;
+        }
+        return;
+      case '$':
+        expand_dollar(out, eval, in_dquote);
+        return;
+      case '`':
+        fail(pos_, "command substitution with backticks is not supported (config files are parsed, never executed)",
+             "write the value literally");
+      default:
+        out += c;
+        ++pos_;
+    }
+  }
+
+  void parse_single_quoted(std::string& out) {
+    size_t open = pos_++;
+    size_t close = src_.find('\'', pos_);
+    if (close == std::string_view::npos)
+      fail(open, "unterminated single quote", "add the closing ' (quoted values may span lines, so the rest of the file was read as part of this value)",
+           /*fatal=*/true);
+    out.append(src_.substr(pos_, close - pos_));
+    pos_ = close + 1;
+  }
+
+  void parse_double_quoted(std::string& out, bool eval) {
+    size_t open = pos_++;
+    for (;;) {
+      if (at_end())
+        fail(open, "unterminated double quote", "add the closing \" (quoted values may span lines, so the rest of the file was read as part of this value)",
+             /*fatal=*/true);
+      char c = peek();
+      if (c == '"') {
+        ++pos_;
+        return;
+      }
+      if (c == '\\') {
+        char n = peek(1);
+        if (n == '\n') {
+          pos_ += 2;
+        } else if (n == '$' || n == '`' || n == '"' || n == '\\') {
+          out += n;
+          pos_ += 2;
+        } else {
+          out += '\\';
+          ++pos_;
+        }
+        continue;
+      }
+      if (c == '$') {
+        expand_dollar(out, eval, /*in_dquote=*/true);
+        continue;
+      }
+      if (c == '`')
+        fail(pos_, "command substitution with backticks is not supported (config files are parsed, never executed)",
+             "write the value literally, or escape it as \\`");
+      out += c;
+      ++pos_;
+    }
+  }
+
+  void expand_tilde(std::string& out) {
+    size_t start = pos_;
+    size_t end = start + 1;
+    while (end < src_.size() && src_[end] != '/' && src_[end] != ':' && !is_blank(src_[end]) &&
+           src_[end] != '\n' && src_[end] != ';' && src_[end] != '}')
+      ++end;
+    if (end != start + 1)
+      fail(start, fmt::format("tilde expansion '{}' is not supported", src_.substr(start, end - start)),
+           "write the path out in full, or use ~ alone for $HOME");
+    out += lookup("HOME");
+    ++pos_;
+  }
+
+  // At '$': parameter expansion, or the literal '$' where bash keeps it.
+  void expand_dollar(std::string& out, bool eval, bool in_dquote) {
+    size_t dollar = pos_;
+    char n = peek(1);
+    if (n == '{') {
+      expand_braced(out, eval, in_dquote);
+      return;
+    }
+    if (n == '(') {
+      if (peek(2) == '(')
+        fail(dollar, "arithmetic expansion $((...)) is not supported (config files are parsed, never executed)",
+             "write the computed number literally");
+      fail(dollar, "command substitution $(...) is not supported (config files are parsed, never executed)",
+           "write the value literally");
+    }
+    if (n == '[') fail(dollar, "arithmetic expansion $[...] is not supported", "write the computed number literally");
+    if (is_name_start(n)) {
+      ++pos_;
+      std::string name = read_name();
+      if (eval) out += lookup(name);
+      return;
+    }
+    if ((n >= '0' && n <= '9') || n == '@' || n == '*' || n == '#' || n == '?' || n == '$' || n == '!' || n == '-')
+      fail(dollar, fmt::format("special parameter '${}' is not supported in a config file", n),
+           "use a named variable, e.g. ${PROJECT_ID}");
+    if (!in_dquote && n == '\'')
+      fail(dollar, "ANSI-C quoting $'...' is not supported", "use '...' or \"...\" quotes");
+    if (!in_dquote && n == '"')
+      fail(dollar, "locale quoting $\"...\" is not supported", "use plain \"...\" quotes");
+    out += '$';  // a '$' not followed by a name stays literal, as in sh
+    ++pos_;
+  }
+
+  void expand_braced(std::string& out, bool eval, bool in_dquote) {
+    size_t dollar = pos_;
+    pos_ += 2;
+    char c = peek();
+    if (c == '#' || c == '!')
+      fail(dollar, fmt::format("'${{{}...}}' is not supported; only ${{VAR}}, ${{VAR:-word}}, ${{VAR-word}}, ${{VAR:=word}} and ${{VAR=word}} are", c),
+           "write the value literally");
+    if ((c >= '0' && c <= '9') || c == '@' || c == '*' || c == '?' || c == '$' || c == '-')
+      fail(dollar, fmt::format("special parameter '${{{}}}' is not supported in a config file", c),
+           "use a named variable");
+    std::string name = read_name();
+    if (name.empty())
+      fail(dollar, "bad substitution: expected a variable name after '${'", "write ${NAME} with NAME made of letters, digits and _");
+    c = peek();
+    if (c == '}') {
+      ++pos_;
+      if (eval) out += lookup(name);
+      return;
+    }
+    bool colon = false;
+    if (c == ':' && (peek(1) == '-' || peek(1) == '=')) {
+      colon = true;
+      ++pos_;
+      c = peek();
+    }
+    if (c != '-' && c != '=') {
+      size_t end = pos_;
+      while (end < src_.size() && end < pos_ + 3 && src_[end] != '}' && src_[end] != '\n') ++end;
+      fail(pos_,
+           fmt::format("parameter operator '{}' in '${{{}...}}' is not supported; only ${{VAR}}, ${{VAR:-word}}, ${{VAR-word}}, ${{VAR:=word}} and ${{VAR=word}} are",
+                       src_.substr(pos_, std::max<size_t>(end - pos_, 1)), name),
+           "write the value literally");
+    }
+    bool assign_default = c == '=';
+    ++pos_;
+    // The word is expanded only when it is used, as in bash: a nested ${X:=v} in an unused
+    // default must not assign X.
+    bool use_word = colon ? lookup(name).empty() : !is_set(name);
+    std::string word = parse_brace_word(dollar, eval && use_word, in_dquote);
+    if (!eval) return;
+    if (use_word) {
+      if (assign_default) assign(name, word, dollar);
+      out += word;
+    } else {
+      out += lookup(name);
+    }
+  }
+
+  // The word of ${VAR:-word}: up to the matching '}', quotes and expansions nested.
+  std::string parse_brace_word(size_t open, bool eval, bool in_dquote) {
+    std::string word;
+    bool first = true;
+    for (;;) {
+      if (at_end())
+        fail(open, "unterminated '${': missing '}'", "close the expansion with '}'", /*fatal=*/true);
+      char c = peek();
+      if (c == '}') {
+        ++pos_;
+        return word;
+      }
+      if (c == '~' && first && !in_dquote) {
+        expand_tilde(word);
+      } else {
+        parse_word_char(word, eval, in_dquote, /*in_brace=*/true);
+      }
+      first = false;
+    }
+  }
+
+  std::string_view src_;
+  std::string file_;
+  size_t pos_ = 0;
+  std::vector<size_t> line_starts_;
+  EnvFileResult result_;
+  std::vector<Diagnostic> errors_;
+};
+
+}  // namespace
+
+EnvFileResult parse_env_file(std::string_view text, const std::string& filename, Environment environment) {
+  // Normalise what editors on other systems leave behind, as a warning rather than an error:
+  // bash itself would choke on CRLF (the \r ends up in every value), which is never intended.
+  std::vector<Diagnostic> warnings;
+  std::string normalised;
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") {
+    text.remove_prefix(3);
+    warnings.push_back({{filename, 1, 1}, "file starts with a UTF-8 byte-order mark; ignored", "save the file without a BOM", ""});
+  }
+  if (text.find("\r\n") != std::string_view::npos) {
+    int line = 1;
+    int first_crlf_line = 0;
+    normalised.reserve(text.size());
+    for (size_t i = 0; i < text.size(); ++i) {
+      if (text[i] == '\r' && i + 1 < text.size() && text[i + 1] == '\n') {
+        if (!first_crlf_line) first_crlf_line = line;
+        continue;
+      }
+      if (text[i] == '\n') ++line;
+      normalised += text[i];
+    }
+    text = normalised;
+    warnings.push_back({{filename, first_crlf_line, 1},
+                        "file has Windows (CRLF) line ends; read as LF (bash would keep the \\r in every value)",
+                        "convert it with dos2unix", ""});
+  }
+  size_t nul = text.find('\0');
+  if (nul != std::string_view::npos) {
+    int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(nul), '\n'));
+    throw EnvFileError({{{filename, line, 1}, "file contains a NUL byte; it is not a text file", "check that the right file was given", ""}});
+  }
+  Evaluator evaluator(text, filename, std::move(environment));
+  EnvFileResult result = evaluator.run();
+  result.warnings.insert(result.warnings.begin(), warnings.begin(), warnings.end());
+  return result;
+}
+
+EnvFileResult load_env_file(const std::string& path, Environment environment) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw EnvFileError({{{path, 0, 0}, "cannot open config file", "check the path given with -c/--config or $AUTOTRAIN_CONFIG", ""}});
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  return parse_env_file(buffer.str(), path, std::move(environment));
+}
+
+Environment process_environment() {
+  Environment env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view entry(*e);
+    size_t eq = entry.find('=');
+    if (eq == std::string_view::npos) continue;
+    env.emplace(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
+  }
+  return env;
+}
+
+}  // namespace autotrain::config
