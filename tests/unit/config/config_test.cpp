@@ -1,0 +1,197 @@
+// Typed config: precedence, validation (all problems in one run), aliases, secrets, JSON.
+#include "autotrain/config/config.h"
+
+#include <set>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "support/test_support.h"
+
+namespace autotrain::config {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::TempDir;
+
+const std::string kTutorial = std::string(AUTOTRAIN_TEST_SOURCE_DIR) + "/../configs/falcon.env";
+
+Config resolve_text(const std::string& text, Environment env = {}, std::vector<std::string> sets = {}) {
+  static int counter = 0;
+  static TempDir dir;
+  auto path = dir.write("c" + std::to_string(counter++) + ".env", text);
+  return Config::resolve({path.string(), std::move(env), std::move(sets)});
+}
+
+std::vector<ConfigProblem> problems_of(const std::string& text, Environment env = {}, std::vector<std::string> sets = {}) {
+  try {
+    resolve_text(text, std::move(env), std::move(sets));
+  } catch (const ConfigError& e) {
+    return e.problems();
+  }
+  return {};
+}
+
+TEST(Config, TutorialFileWithProjectId) {
+  auto cfg = Config::resolve({kTutorial, {{"PROJECT_ID", "admin"}}, {}});
+  EXPECT_EQ(cfg.get_string("AUTOTRAIN_PROJECT_NAME"), "falcon-7b/finetune-admin");
+  auto j = cfg.to_json();
+  EXPECT_EQ(j["values"]["LEARNING_RATE"], "2E-4");
+  EXPECT_DOUBLE_EQ(j["effective"]["LEARNING_RATE"].get<double>(), 0.0002);
+  EXPECT_EQ(j["sources"]["LEARNING_RATE"], kTutorial + ":7");
+  EXPECT_EQ(j["effective"]["MIXED_PRECISION"], "fp16");
+  EXPECT_EQ(j["effective"]["TEXT_COLUMN"], "text");  // TEXT_COLUMM="" means the default
+  EXPECT_EQ(j["values"]["TEXT_COLUMM"], "");
+  EXPECT_EQ(j["effective"]["TRAINER"], "sft");
+  EXPECT_EQ(j["effective"]["GRADIENT_ACCUMULATION"], 4);
+  EXPECT_EQ(j["effective"]["USE_INT4"], true);
+  EXPECT_EQ(j["effective"]["HF_TOKEN"], nullptr);  // the placeholder counts as no token
+}
+
+TEST(Config, TutorialFileWithoutProjectId) {
+  auto cfg = Config::resolve({kTutorial, {}, {}});
+  EXPECT_EQ(cfg.get_string("AUTOTRAIN_PROJECT_NAME"), "falcon-7b/finetune-example");
+}
+
+TEST(Config, JsonHasExactlyTheFourFields) {
+  auto j = Config::resolve({kTutorial, {}, {}}).to_json();
+  std::vector<std::string> keys;
+  for (auto it = j.begin(); it != j.end(); ++it) keys.push_back(it.key());
+  EXPECT_EQ(keys, (std::vector<std::string>{"values", "effective", "sources", "warnings"}));
+  EXPECT_FALSE(j["values"].contains("SEED"));  // defaults are not "set"
+  EXPECT_EQ(j["effective"]["SEED"], 42);
+  EXPECT_EQ(j["sources"]["SEED"], "default");
+}
+
+TEST(Config, PrecedenceDefaultEnvFileCli) {
+  auto cfg = resolve_text("LORA_R=8\nSEED=${SEED:=7}\n", {{"LORA_R", "4"}, {"SEED", "99"}, {"NUM_EPOCHS", "3"}});
+  EXPECT_EQ(cfg.get_int("LORA_R"), 8);      // a plain assignment beats the environment
+  EXPECT_EQ(cfg.get_int("SEED"), 99);       // ${KEY:=v} keeps a non-empty environment value
+  EXPECT_EQ(cfg.get_int("NUM_EPOCHS"), 3);  // environment beats the default
+  EXPECT_EQ(cfg.entry("NUM_EPOCHS").source, "env");
+  EXPECT_EQ(cfg.get_int("BATCH_SIZE"), 2);  // default
+  auto cli = resolve_text("LORA_R=8\n", {}, {"LORA_R=32"});
+  EXPECT_EQ(cli.get_int("LORA_R"), 32);
+  EXPECT_EQ(cli.entry("LORA_R").source, "cli");
+}
+
+TEST(Config, CliOverrideIsVisibleToTheFile) {
+  auto cfg = Config::resolve({kTutorial, {}, {"PROJECT_ID=bob"}});
+  EXPECT_EQ(cfg.get_string("AUTOTRAIN_PROJECT_NAME"), "falcon-7b/finetune-bob");
+}
+
+TEST(Config, EachInvalidValueNamesKeyValueSourceAndWhatIsAllowed) {
+  struct Case {
+    std::string line;
+    std::string key;
+    std::string allowed_part;
+  };
+  for (const auto& c : std::vector<Case>{{"LEARNING_RATE=fast", "LEARNING_RATE", "a number greater than 0"},
+                                         {"LORA_R=0", "LORA_R", "an integer from 1"},
+                                         {"BATCH_SIZE=-1", "BATCH_SIZE", "an integer from 1"},
+                                         {"WARMUP_RATIO=2", "WARMUP_RATIO", "at most 1"},
+                                         {"USE_FP16=maybe", "USE_FP16", "True or False"},
+                                         {"TRAINER=ppo", "TRAINER", "one of default, sft"},
+                                         {"NUM_EPOCHS=2.5", "NUM_EPOCHS", "an integer"},
+                                         {"LEARNING_RATE=nan", "LEARNING_RATE", "a number"},
+                                         {"BLOCK_SIZE=0", "BLOCK_SIZE", "-1 for auto"}}) {
+    auto problems = problems_of("# header\n" + c.line + "\n");
+    ASSERT_EQ(problems.size(), 1u) << c.line;
+    EXPECT_EQ(problems[0].key, c.key);
+    EXPECT_THAT(problems[0].message, HasSubstr(c.line)) << problems[0].message;
+    EXPECT_THAT(problems[0].message, HasSubstr(".env:2")) << problems[0].message;
+    EXPECT_THAT(problems[0].message, HasSubstr(c.allowed_part)) << problems[0].message;
+  }
+}
+
+TEST(Config, ConflictingPrecision) {
+  auto problems = problems_of("USE_FP16=True\nMIXED_PRECISION=bf16\n");
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_THAT(problems[0].message, HasSubstr("conflicts with USE_FP16=True"));
+  EXPECT_EQ(resolve_text("USE_FP16=False\nMIXED_PRECISION=bf16\n").get_string("MIXED_PRECISION"), "bf16");
+  EXPECT_EQ(resolve_text("MIXED_PRECISION=bf16\n").get_string("MIXED_PRECISION"), "bf16");
+  EXPECT_EQ(resolve_text("USE_FP16=true\n").get_string("MIXED_PRECISION"), "fp16");
+}
+
+TEST(Config, AllProblemsReportedAtOnce) {
+  auto problems = problems_of("LEARNING_RATE=fast\nLORA_R=0\nUSE_FP16=maybe\n");
+  ASSERT_EQ(problems.size(), 3u);
+  std::set<std::string> keys;
+  for (const auto& p : problems) keys.insert(p.key);
+  EXPECT_EQ(keys, (std::set<std::string>{"LEARNING_RATE", "LORA_R", "USE_FP16"}));
+  std::string all;
+  for (const auto& p : problems) all += p.message + "\n";
+  EXPECT_THAT(all, HasSubstr(".env:1)"));
+  EXPECT_THAT(all, HasSubstr(".env:2)"));
+  EXPECT_THAT(all, HasSubstr(".env:3)"));
+}
+
+TEST(Config, BooleansAndEmptyValues) {
+  for (auto t : {"True", "true", "TRUE", "1"}) EXPECT_TRUE(resolve_text(std::string("USE_PEFT=") + t + "\n").get_bool("USE_PEFT"));
+  for (auto f : {"False", "false", "0"}) EXPECT_FALSE(resolve_text(std::string("USE_PEFT=") + f + "\n").get_bool("USE_PEFT"));
+  auto cfg = resolve_text("LORA_R=\nGRADIENT_CHECKPOINTING=\"\"\n");
+  EXPECT_EQ(cfg.get_int("LORA_R"), 16);
+  EXPECT_TRUE(cfg.get_bool("GRADIENT_CHECKPOINTING"));
+  EXPECT_TRUE(cfg.entry("LORA_R").is_set);
+}
+
+TEST(Config, UnknownKeysWarnWithSuggestion) {
+  auto cfg = resolve_text("LEARNIG_RATE=1e-4\nMY_HELPER=x\n");
+  ASSERT_EQ(cfg.warnings().size(), 2u);
+  EXPECT_THAT(cfg.warnings()[0], HasSubstr("did you mean LEARNING_RATE?"));
+  EXPECT_THAT(cfg.warnings()[0], HasSubstr(".env:1"));
+  EXPECT_THAT(cfg.warnings()[1], HasSubstr("unknown key MY_HELPER"));
+}
+
+TEST(Config, TextColummAlias) {
+  auto cfg = resolve_text("TEXT_COLUMM=content\n");
+  EXPECT_EQ(cfg.get_string("TEXT_COLUMN"), "content");
+  ASSERT_EQ(cfg.warnings().size(), 1u);
+  EXPECT_THAT(cfg.warnings()[0], HasSubstr("TEXT_COLUMM is read as TEXT_COLUMN"));
+  auto both = resolve_text("TEXT_COLUMM=old\nTEXT_COLUMN=new\n");
+  EXPECT_EQ(both.get_string("TEXT_COLUMN"), "new");
+}
+
+TEST(Config, SecretsNeverInJson) {
+  const std::string token = "hf_abcdefghijklmnopqrstuvwxyz0123";
+  auto cfg = resolve_text("HF_TOKEN=" + token + "\n");
+  EXPECT_EQ(cfg.secret("HF_TOKEN"), token);
+  std::string dumped = cfg.to_json().dump();
+  EXPECT_EQ(dumped.find(token), std::string::npos);
+  EXPECT_EQ(cfg.to_json()["values"]["HF_TOKEN"], "***");
+  EXPECT_EQ(cfg.to_json()["effective"]["HF_TOKEN"], "***");
+  auto placeholder = resolve_text("HF_TOKEN=hf_XXX\n");
+  EXPECT_FALSE(placeholder.secret("HF_TOKEN"));
+  EXPECT_THAT(placeholder.warnings().back(), HasSubstr("placeholder"));
+}
+
+TEST(Config, BadOverrideSyntax) {
+  auto problems = problems_of("A=1\n", {}, {"NOEQUALS", "1BAD=x"});
+  ASSERT_EQ(problems.size(), 2u);
+  EXPECT_THAT(problems[0].message, HasSubstr("--set 'NOEQUALS'"));
+}
+
+TEST(Config, ParseErrorsSurfaceWithLocations) {
+  try {
+    resolve_text("A=$(id)\n");
+    FAIL();
+  } catch (const ConfigError& e) {
+    ASSERT_EQ(e.parse_errors().size(), 1u);
+    EXPECT_EQ(e.parse_errors()[0].where.line, 1);
+  }
+}
+
+TEST(Config, SuggestKeys) {
+  EXPECT_EQ(suggest_keys("LORA_RR").front(), "LORA_R");
+  EXPECT_EQ(suggest_keys("batch_size").front(), "BATCH_SIZE");
+  EXPECT_TRUE(suggest_keys("COMPLETELY_UNRELATED_THING").empty());
+}
+
+TEST(Config, EveryDefaultIsValid) {
+  // The table itself must hold: each default converts under its own type and range.
+  EXPECT_NO_THROW(Config::resolve({std::nullopt, {}, {}}));
+}
+
+}  // namespace
+}  // namespace autotrain::config
