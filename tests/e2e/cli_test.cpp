@@ -1,0 +1,197 @@
+// The command line, end to end: exit codes (DESIGN.md D8), `config --json`, error reports,
+// and `setup`'s handling of the HF token.
+#include <sys/stat.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "support/test_support.h"
+
+namespace autotrain {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::CommandResult;
+using testing::TempDir;
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto bin = testing::env_var("AUTOTRAIN_BIN");
+    if (!bin) GTEST_SKIP() << "AUTOTRAIN_BIN not set (run through ctest)";
+    bin_ = *bin;
+    tutorial_ = std::string(AUTOTRAIN_TEST_SOURCE_DIR) + "/../configs/falcon.env";
+  }
+
+  // Runs autotrain in a clean environment (no inherited HF_TOKEN, PROJECT_ID, ...).
+  CommandResult run(std::vector<std::string> args, std::vector<std::string> env = {},
+                    const std::filesystem::path& cwd = {}, const std::string& stdin_text = {}) {
+    args.insert(args.begin(), bin_);
+    env.push_back("PATH=/usr/bin:/bin");
+    env.push_back("HOME=" + home_.path().string());
+    return testing::run_command(args, env, cwd.empty() ? home_.path() : cwd, stdin_text);
+  }
+
+  std::string bin_;
+  std::string tutorial_;
+  TempDir home_;
+};
+
+TEST_F(Cli, VersionAndHelp) {
+  auto v = run({"--version"});
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_THAT(v.out, HasSubstr("autotrain "));
+  auto h = run({"--help"});
+  EXPECT_EQ(h.exit_code, 0);
+  for (auto cmd : {"setup", "config", "data", "train", "eval", "tokenize", "quantize", "generate", "chat", "merge", "launch"})
+    EXPECT_THAT(h.out, HasSubstr(cmd));
+}
+
+TEST_F(Cli, UsageErrorsExit2) {
+  EXPECT_EQ(run({}).exit_code, 2);
+  auto unknown = run({"frobnicate"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_THAT(unknown.err, HasSubstr("unknown command 'frobnicate'"));
+  EXPECT_EQ(run({"config", "--no-such-flag"}).exit_code, 2);
+  EXPECT_EQ(run({"--log-level", "chatty", "config", "-c", tutorial_}).exit_code, 2);
+}
+
+TEST_F(Cli, UnbuiltCommandsNeverFakeSuccess) {
+  for (auto cmd : {"generate", "chat", "merge", "launch"}) {
+    auto r = run({cmd, "--model", "x"});
+    EXPECT_EQ(r.exit_code, 2) << cmd;
+    EXPECT_THAT(r.err, HasSubstr("not built yet")) << cmd;
+  }
+}
+
+TEST_F(Cli, ConfigJsonTutorialWithAndWithoutProjectId) {
+  auto with = run({"config", "-c", tutorial_, "--json"}, {"PROJECT_ID=admin"});
+  ASSERT_EQ(with.exit_code, 0) << with.err;
+  auto j = nlohmann::json::parse(with.out);
+  EXPECT_EQ(j["effective"]["AUTOTRAIN_PROJECT_NAME"], "falcon-7b/finetune-admin");
+  EXPECT_EQ(j["values"]["AUTOTRAIN_PROJECT_NAME"], "falcon-7b/finetune-admin");
+  EXPECT_EQ(j["values"]["LEARNING_RATE"], "2E-4");
+  EXPECT_DOUBLE_EQ(j["effective"]["LEARNING_RATE"].get<double>(), 0.0002);
+  EXPECT_EQ(j["sources"]["PROJECT_ID"], tutorial_ + ":1");
+
+  auto without = run({"config", "-c", tutorial_, "--json"});
+  ASSERT_EQ(without.exit_code, 0) << without.err;
+  EXPECT_EQ(nlohmann::json::parse(without.out)["effective"]["AUTOTRAIN_PROJECT_NAME"], "falcon-7b/finetune-example");
+}
+
+TEST_F(Cli, ConfigFromEnvironmentVariableAndDefaultFile) {
+  auto r = run({"config", "--json"}, {"AUTOTRAIN_CONFIG=" + tutorial_});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["effective"]["MODEL_NAME"], "tiiuae/falcon-7b");
+  // No -c, no $AUTOTRAIN_CONFIG: ./falcon.env in the current folder.
+  TempDir dir;
+  dir.write("falcon.env", "MODEL_NAME=local/model\n");
+  auto local = run({"config", "--json"}, {}, dir.path());
+  ASSERT_EQ(local.exit_code, 0) << local.err;
+  EXPECT_EQ(nlohmann::json::parse(local.out)["effective"]["MODEL_NAME"], "local/model");
+  auto none = run({"config"});
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_THAT(none.err, HasSubstr("falcon.env"));
+  EXPECT_THAT(none.err, HasSubstr("-c FILE"));
+}
+
+TEST_F(Cli, SetOverridesAndRejectsBadSyntax) {
+  auto r = run({"config", "-c", tutorial_, "--set", "LORA_R=64", "--set", "PROJECT_ID=ci", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["effective"]["LORA_R"], 64);
+  EXPECT_EQ(j["sources"]["LORA_R"], "cli");
+  EXPECT_EQ(j["effective"]["AUTOTRAIN_PROJECT_NAME"], "falcon-7b/finetune-ci");
+  auto bad = run({"config", "-c", tutorial_, "--set", "LORA_R"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("KEY=VALUE"));
+}
+
+TEST_F(Cli, ThreeMistakesAllReportedWithTheirLines) {
+  TempDir dir;
+  auto file = dir.write("bad.env", "MODEL_NAME=m\nLEARNING_RATE=fast\nLORA_R=0\n# ok\nUSE_FP16=maybe\n");
+  for (auto cmd : {"config", "train", "data"}) {
+    auto r = run({cmd, "-c", file.string()});
+    EXPECT_EQ(r.exit_code, 2) << cmd;
+    EXPECT_THAT(r.err, HasSubstr("LEARNING_RATE=fast (" + file.string() + ":2)"));
+    EXPECT_THAT(r.err, HasSubstr("LORA_R=0 (" + file.string() + ":3)"));
+    EXPECT_THAT(r.err, HasSubstr("USE_FP16=maybe (" + file.string() + ":5)"));
+    EXPECT_THAT(r.err, HasSubstr("3 problems"));
+  }
+}
+
+TEST_F(Cli, SyntaxErrorShowsLocationAndSnippet) {
+  TempDir dir;
+  auto file = dir.write("bad.env", "A=1\nB=$(curl evil)\n");
+  auto r = run({"config", "-c", file.string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr(file.string() + ":2:3: error: command substitution"));
+  EXPECT_THAT(r.err, HasSubstr("B=$(curl evil)"));
+  EXPECT_THAT(r.err, HasSubstr("hint:"));
+}
+
+TEST_F(Cli, SetupStoresTokenPrivatelyAndNeverPrintsIt) {
+  const std::string token = "hf_SeCrEt0123456789abcdefghijklmnopQ";
+  TempDir work;
+  auto hf_home = work.path() / "hf";
+  auto config = work.write("falcon.env", "AUTOTRAIN_PROJECT_NAME=proj/run-1\nHF_TOKEN=${HF_TOKEN:=\"hf_XXX\"}\n");
+  for (bool json : {false, true}) {
+    std::vector<std::string> args = {"setup", "-c", config.string(), "--log-level", "debug"};
+    if (json) args.push_back("--json");
+    auto r = run(args, {"HF_HOME=" + hf_home.string(), "HF_TOKEN=" + token}, work.path());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.out, Not(HasSubstr(token)));
+    EXPECT_THAT(r.err, Not(HasSubstr(token)));
+    EXPECT_THAT(r.out, Not(HasSubstr(token.substr(3, 20))));
+    EXPECT_THAT(r.out, HasSubstr("hf_…nopQ"));
+    if (json) {
+      auto j = nlohmann::json::parse(r.out);
+      EXPECT_TRUE(j["hf_token"]["stored"].get<bool>());
+      EXPECT_TRUE(j["config"]["valid"].get<bool>());
+      EXPECT_TRUE(j["environment"].contains("libtorch"));
+      EXPECT_TRUE(j["environment"].contains("cuda_available"));
+      EXPECT_TRUE(j["environment"]["disk"]["free_bytes"].get<uint64_t>() > 0);
+    }
+  }
+  auto token_file = hf_home / "token";
+  ASSERT_TRUE(std::filesystem::exists(token_file));
+  EXPECT_EQ(testing::read_file(token_file), token);
+  struct stat st {};
+  ASSERT_EQ(stat(token_file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+  EXPECT_TRUE(std::filesystem::is_directory(work.path() / "proj" / "run-1"));
+  // Nothing else in the working folder or HF_HOME holds the token (no temp files, no logs).
+  for (const auto& e : std::filesystem::recursive_directory_iterator(work.path())) {
+    if (!e.is_regular_file() || e.path() == token_file) continue;
+    EXPECT_THAT(testing::read_file(e.path()), Not(HasSubstr(token))) << e.path();
+  }
+}
+
+TEST_F(Cli, SetupTokenFromFlagAndStdin) {
+  TempDir work;
+  auto hf_home = work.path() / "hf";
+  const std::string token = "hf_fromstdin_0123456789ABCDEFGH";
+  auto r = run({"setup", "--token", "-"}, {"HF_HOME=" + hf_home.string()}, work.path(), token + "\n");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(testing::read_file(hf_home / "token"), token);
+  EXPECT_THAT(r.out + r.err, Not(HasSubstr(token)));
+  auto placeholder = run({"setup", "--token", "hf_XXX"}, {"HF_HOME=" + (work.path() / "hf2").string()}, work.path());
+  EXPECT_EQ(placeholder.exit_code, 0);
+  EXPECT_FALSE(std::filesystem::exists(work.path() / "hf2" / "token"));
+  EXPECT_THAT(placeholder.err, HasSubstr("placeholder"));
+}
+
+TEST_F(Cli, SetupFailsOnInvalidConfig) {
+  TempDir work;
+  auto config = work.write("bad.env", "LORA_R=zero\n");
+  auto r = run({"setup", "-c", config.string(), "--json"}, {"HF_HOME=" + (work.path() / "hf").string()}, work.path());
+  EXPECT_EQ(r.exit_code, 2);
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_FALSE(j["config"]["valid"].get<bool>());
+  EXPECT_THAT(r.err, HasSubstr("LORA_R=zero"));
+}
+
+}  // namespace
+}  // namespace autotrain

@@ -1,0 +1,77 @@
+// Atomic files and the HF token on disk.
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
+
+#include "autotrain/io/atomic_file.h"
+#include "autotrain/io/hf_token.h"
+#include "support/test_support.h"
+
+namespace autotrain::io {
+namespace {
+
+using testing::TempDir;
+
+TEST(AtomicFile, WritesReplacesAndLeavesNoTemporaries) {
+  TempDir dir;
+  auto p = dir.path() / "out.txt";
+  write_file_atomic(p, "first");
+  write_file_atomic(p, "second, longer");
+  EXPECT_EQ(testing::read_file(p), "second, longer");
+  size_t files = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir.path())) ++files;
+  EXPECT_EQ(files, 1u);
+}
+
+TEST(AtomicFile, ModeIsExactRegardlessOfUmask) {
+  TempDir dir;
+  auto p = dir.path() / "secret";
+  mode_t old = umask(0);
+  write_file_atomic(p, "x", 0600);
+  umask(old);
+  struct stat st {};
+  ASSERT_EQ(stat(p.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+}
+
+TEST(AtomicFile, FailureNamesThePathAndKeepsTheOldFile) {
+  TempDir dir;
+  EXPECT_THROW(
+      {
+        try {
+          write_file_atomic(dir.path() / "missing-dir" / "f", "x");
+        } catch (const std::runtime_error& e) {
+          EXPECT_NE(std::string(e.what()).find("missing-dir"), std::string::npos);
+          throw;
+        }
+      },
+      std::runtime_error);
+}
+
+TEST(HfToken, PathFollowsHuggingfaceHub) {
+  EXPECT_EQ(hf_token_path({{"HF_HOME", "/x/hf"}, {"HOME", "/h"}}), "/x/hf/token");
+  EXPECT_EQ(hf_token_path({{"XDG_CACHE_HOME", "/c"}, {"HOME", "/h"}}), "/c/huggingface/token");
+  EXPECT_EQ(hf_token_path({{"HOME", "/h"}}), "/h/.cache/huggingface/token");
+  EXPECT_THROW(hf_token_path({}), std::runtime_error);
+}
+
+TEST(HfToken, StoreCreatesPrivateFolderAndFile) {
+  TempDir dir;
+  auto p = dir.path() / "a" / "b" / "token";
+  store_hf_token(p, "hf_abc");
+  EXPECT_EQ(testing::read_file(p), "hf_abc");
+  struct stat st {};
+  ASSERT_EQ(stat(p.parent_path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700);
+}
+
+TEST(HfToken, MaskShowsAtMostTheLastFour) {
+  EXPECT_EQ(mask_token("hf_abcdefghijklmnop1234"), "hf_…1234");
+  EXPECT_EQ(mask_token("short"), "***");
+  EXPECT_FALSE(plausible_token("hf_a b"));
+  EXPECT_FALSE(plausible_token(""));
+  EXPECT_TRUE(plausible_token("hf_abc"));
+}
+
+}  // namespace
+}  // namespace autotrain::io
