@@ -39,16 +39,17 @@ if(NOT _rc EQUAL 0)
 endif()
 list(APPEND CMAKE_PREFIX_PATH "${_torch_prefix}")
 
-# Torch's CMake package configures CUDA itself when a toolkit is present.
+# Torch's CMake package configures CUDA itself when a toolkit is present; without an arch list
+# it would try to run a program on the (absent) GPU to pick one.
+if(NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST})
+  set(ENV{TORCH_CUDA_ARCH_LIST} "8.0;8.6;8.9;9.0")
+endif()
 if(AUTOTRAIN_WITH_CUDA)
   include(CheckLanguage)
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)
     if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
       set(CMAKE_CUDA_ARCHITECTURES 80 86 89 90)
-    endif()
-    if(NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST})
-      set(ENV{TORCH_CUDA_ARCH_LIST} "8.0;8.6;8.9;9.0")
     endif()
     enable_language(CUDA)
     set(CMAKE_CUDA_STANDARD 20)

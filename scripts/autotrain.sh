@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The tutorial's interface, kept: `bash autotrain.sh data|train [-m NAME] [-p PID] [ARGS...]`.
+#   -m, --model NAME   loads NAME.env (default: falcon) from the current folder, else configs/
+#   -p, --pid ID       exported as PROJECT_ID (default: admin), which falcon.env reads
+#   ARGS               forwarded to `autotrain` (the tutorial's script swallowed them; we don't)
+# Runs build/autotrain (or $AUTOTRAIN_BIN), building it first if it is missing.
+# Unlike the tutorial's script, the config is parsed by autotrain, never sourced or traced
+# (`set -x` printed the HF token), and failures exit non-zero.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+usage() {
+  cat <<USAGE
+Usage: bash scripts/autotrain.sh data|train [-m NAME] [-p PID] [ARGS...]
+  data    prepare DATA_FILE and the token cache
+  train   fine-tune with the settings of NAME.env
+  -m, --model NAME   config NAME.env from . or configs/ (default: falcon)
+  -p, --pid ID       PROJECT_ID (default: admin)
+USAGE
+}
+
+command="${1:-}"
+case "$command" in
+  data|train) shift ;;
+  -h|--help|help) usage; exit 0 ;;
+  "") echo "autotrain.sh: missing command" >&2; usage >&2; exit 2 ;;
+  *) echo "autotrain.sh: invalid command: $command" >&2; usage >&2; exit 2 ;;
+esac
+
+name="falcon"
+project_id="${PROJECT_ID:-admin}"
+forward=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -m|--model) [ $# -ge 2 ] || { echo "autotrain.sh: $1 needs a value" >&2; exit 2; }; name="$2"; shift ;;
+    --model=*) name="${1#*=}" ;;
+    -p|--pid) [ $# -ge 2 ] || { echo "autotrain.sh: $1 needs a value" >&2; exit 2; }; project_id="$2"; shift ;;
+    --pid=*) project_id="${1#*=}" ;;
+    -h|--help) usage; exit 0 ;;
+    *) forward+=("$1") ;;
+  esac
+  shift
+done
+
+config=""
+for candidate in "./$name.env" "$root/configs/$name.env"; do
+  if [ -f "$candidate" ]; then config="$candidate"; break; fi
+done
+if [ -z "$config" ]; then
+  echo "autotrain.sh: no $name.env in $(pwd) or $root/configs/ (choose one with -m NAME)" >&2
+  exit 2
+fi
+
+bin="${AUTOTRAIN_BIN:-$root/build/autotrain}"
+if [ ! -x "$bin" ]; then
+  echo "autotrain.sh: building $bin first (one time)" >&2
+  venv=$(bash "$root/scripts/bootstrap.sh" | tail -n 1)
+  cmake -S "$root" -B "$root/build" -G Ninja -DAUTOTRAIN_PYTHON="$venv/bin/python" >&2
+  cmake --build "$root/build" --target autotrain >&2
+  bin="$root/build/autotrain"
+fi
+
+export PROJECT_ID="$project_id"
+echo "autotrain.sh: $command with $config (PROJECT_ID=$PROJECT_ID)" >&2
+exec "$bin" "$command" -c "$config" ${forward[@]+"${forward[@]}"}
