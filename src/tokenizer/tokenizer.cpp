@@ -1,0 +1,140 @@
+// load_tokenizer(): finds the tokenizer file of a model folder and picks the implementation;
+// encode_batch(): the thread pool shared by every implementation.
+#include "autotrain/tokenizer/tokenizer.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "hf_tokenizer.h"
+#include "sp_tokenizer.h"
+#include "special_tokens.h"
+
+namespace autotrain::tokenizer {
+
+namespace fs = std::filesystem;
+
+std::vector<std::vector<TokenId>> Tokenizer::encode_batch(std::span<const std::string> texts, bool add_special_tokens,
+                                                          unsigned num_threads) const {
+  std::vector<std::vector<TokenId>> out(texts.size());
+  unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+  unsigned n = std::min<size_t>(num_threads ? num_threads : hw, texts.size());
+  if (n <= 1) {
+    for (size_t i = 0; i < texts.size(); ++i) out[i] = encode(texts[i], add_special_tokens);
+    return out;
+  }
+  // Small chunks handed out on demand keep threads busy when text lengths vary a lot.
+  std::atomic<size_t> next{0};
+  constexpr size_t kChunk = 16;
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  auto work = [&] {
+    try {
+      for (size_t begin; (begin = next.fetch_add(kChunk)) < texts.size();)
+        for (size_t i = begin; i < std::min(begin + kChunk, texts.size()); ++i)
+          out[i] = encode(texts[i], add_special_tokens);
+    } catch (...) {
+      std::lock_guard lock(error_mutex);
+      if (!error) error = std::current_exception();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (unsigned t = 1; t < n; ++t) threads.emplace_back(work);
+  work();
+  for (auto& t : threads) t.join();
+  if (error) std::rethrow_exception(error);
+  return out;
+}
+
+namespace {
+
+std::string read_whole(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) throw TokenizerError(fmt::format("{}: cannot open: {}", p.string(), std::strerror(errno)));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw TokenizerError(fmt::format("{}: read error", p.string()));
+  return ss.str();
+}
+
+// "eos_token": "</s>" or {"content": "</s>", ...} or null.
+std::optional<std::string> token_name(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return std::nullopt;
+  if (it->is_string()) return it->get<std::string>();
+  if (it->is_object() && it->contains("content") && (*it)["content"].is_string()) return (*it)["content"].get<std::string>();
+  return std::nullopt;
+}
+
+}  // namespace
+
+SpecialTokenConfig read_special_token_config(const fs::path& folder) {
+  SpecialTokenConfig c;
+  for (const char* name : {"tokenizer_config.json", "special_tokens_map.json"}) {
+    fs::path p = folder / name;
+    std::error_code ec;
+    if (!fs::is_regular_file(p, ec)) continue;
+    std::string text = read_whole(p);
+    c.raw += std::string(name) + "\n" + text + "\n";
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::parse_error& e) {
+      throw TokenizerError(fmt::format("{}: not valid JSON: {}", p.string(), e.what()));
+    }
+    if (!j.is_object()) throw TokenizerError(fmt::format("{}: expected a JSON object", p.string()));
+    // tokenizer_config.json is read first and wins; the map only fills gaps.
+    if (!c.bos_token) c.bos_token = token_name(j, "bos_token");
+    if (!c.eos_token) c.eos_token = token_name(j, "eos_token");
+    if (!c.pad_token) c.pad_token = token_name(j, "pad_token");
+    if (!c.add_bos_token && j.contains("add_bos_token") && j["add_bos_token"].is_boolean())
+      c.add_bos_token = j["add_bos_token"].get<bool>();
+    if (!c.add_eos_token && j.contains("add_eos_token") && j["add_eos_token"].is_boolean())
+      c.add_eos_token = j["add_eos_token"].get<bool>();
+  }
+  return c;
+}
+
+std::string hex_digest(std::string_view data) {
+  // Two FNV-1a 64 lanes with different offsets and primes: 128 bits, stable everywhere.
+  uint64_t a = 0xcbf29ce484222325ull, b = 0x84222325cbf29ce4ull;
+  for (unsigned char ch : data) {
+    a = (a ^ ch) * 0x100000001b3ull;
+    b = (b ^ ch) * 0x100000001b5ull;
+  }
+  // Fold in the length so that prefixes differ even when a lane collides.
+  a ^= data.size();
+  b = (b ^ (data.size() >> 7)) * 0x100000001b5ull;
+  return fmt::format("{:016x}{:016x}", a, b);
+}
+
+std::unique_ptr<Tokenizer> load_tokenizer(const fs::path& path) {
+  std::error_code ec;
+  fs::path file = path;
+  if (fs::is_directory(path, ec)) {
+    if (fs::is_regular_file(path / "tokenizer.json", ec))
+      file = path / "tokenizer.json";
+    else if (fs::is_regular_file(path / "tokenizer.model", ec))
+      file = path / "tokenizer.model";
+    else
+      throw TokenizerError(fmt::format("{}: no tokenizer.json or tokenizer.model in this folder", path.string()));
+  } else if (!fs::exists(path, ec)) {
+    throw TokenizerError(fmt::format("{}: no such file or folder", path.string()));
+  }
+  SpecialTokenConfig specials = read_special_token_config(file.parent_path().empty() ? fs::path(".") : file.parent_path());
+  std::string ext = file.extension().string();
+  std::string bytes = read_whole(file);
+  bool looks_json = ext == ".json";
+  if (ext != ".json" && ext != ".model") {
+    size_t first = bytes.find_first_not_of(" \t\r\n");
+    looks_json = first != std::string::npos && bytes[first] == '{';
+  }
+  if (looks_json) return load_hf_tokenizer(bytes, file.string(), specials);
+  return load_sentencepiece(bytes, file.string(), specials);
+}
+
+}  // namespace autotrain::tokenizer
