@@ -6,11 +6,46 @@
 
 namespace autotrain::cli {
 
+namespace {
+
+const char* type_name(config::KeyType t) {
+  switch (t) {
+    case config::KeyType::String: return "text";
+    case config::KeyType::Int: return "integer";
+    case config::KeyType::Float: return "number";
+    case config::KeyType::Bool: return "boolean";
+    case config::KeyType::Choice: return "choice";
+    case config::KeyType::Secret: return "secret";
+  }
+  return "";
+}
+
+void print_key_table() {
+  fmt::print("| key | type | default | meaning |\n|---|---|---|---|\n");
+  for (const auto& k : config::config_keys()) {
+    std::string type = type_name(k.type);
+    if (k.type == config::KeyType::Choice) {
+      type += ":";
+      for (size_t i = 0; i < k.choices.size(); ++i) type += std::string(i ? "\\|" : " ") + std::string(k.choices[i]);
+    }
+    fmt::print("| `{}` | {} | {} | {} |\n", k.name, type, k.default_value.empty() ? "(empty)" : "`" + std::string(k.default_value) + "`",
+               k.help);
+  }
+}
+
+}  // namespace
+
 Subcommand add_config_command(CLI::App& app, GlobalOptions& g) {
   CLI::App* sub = app.add_subcommand("config", "Print the resolved configuration, with each value's source");
   auto json = std::make_shared<bool>(false);
+  auto keys = std::make_shared<bool>(false);
   sub->add_flag("--json", *json, "Machine-readable: {values, effective, sources, warnings}");
-  return {sub, [&g, json] {
+  sub->add_flag("--keys", *keys, "List every config key with its type, default and meaning (Markdown)");
+  return {sub, [&g, json, keys] {
+            if (*keys) {
+              print_key_table();
+              return static_cast<int>(kExitOk);
+            }
             config::Config cfg = load_config(g, /*required=*/true);
             nlohmann::ordered_json j = cfg.to_json();
             if (*json) {
