@@ -56,7 +56,7 @@ if [ "$do_apt" = 1 ] && command -v dpkg-query >/dev/null 2>&1; then
 fi
 
 # --- 2. Python environment ----------------------------------------------------------------
-python=${AUTOTRAIN_PYTHON:-python3}
+python=${AUTOTRAIN_BASE_PYTHON:-python3}
 lock_hash=$( (cat "$lock"; "$python" -c 'import sys; print(sys.version_info[:2])') | sha256sum | cut -c1-16)
 venv="$cache_root/venv-$lock_hash"
 stamp="$venv/.autotrain-complete"
