@@ -1,0 +1,119 @@
+#include "autotrain/model/loader.h"
+
+#include <map>
+#include <set>
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "autotrain/safetensors/checkpoint.h"
+#include "autotrain/safetensors/torch.h"
+
+namespace autotrain::model {
+
+namespace {
+
+std::string shape_str(at::IntArrayRef s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
+
+std::string join_names(const std::vector<std::string>& names, size_t max = 20) {
+  std::string out;
+  for (size_t i = 0; i < names.size() && i < max; ++i) out += "\n  " + names[i];
+  if (names.size() > max) out += fmt::format("\n  ... and {} more", names.size() - max);
+  return out;
+}
+
+// Buffers some exporters store but that are computed, not learned: accepted and ignored.
+bool is_ignorable_buffer(const std::string& name) {
+  return name.ends_with(".rotary_emb.inv_freq") || name.ends_with(".attn.masked_bias") ||
+         name.ends_with(".attn.bias");
+}
+
+}  // namespace
+
+std::unique_ptr<FalconForCausalLM> load_falcon(const std::filesystem::path& dir, const LoadOptions& options) {
+  FalconConfig cfg = FalconConfig::load(dir / "config.json");
+  auto model = std::make_unique<FalconForCausalLM>(cfg);
+  std::map<std::string, std::vector<int64_t>> expected;
+  for (const auto& spec : falcon_parameter_specs(cfg)) expected[spec.name] = spec.shape;
+  std::map<std::string, at::Tensor*> slots;
+  for (auto& [name, t] : model->named_parameters()) slots[name] = t;
+
+  auto files = safetensors::find_checkpoint(dir);
+  std::set<std::string> loaded;
+  std::vector<std::string> unexpected, mismatched;
+  for (const auto& shard_path : files.shards) {
+    auto shard = safetensors::SafetensorsFile::open(shard_path);
+    for (const auto& info : shard.header().tensors) {
+      if (info.name == "lm_head.weight" && cfg.tie_word_embeddings) {
+        // Tied: transformers uses the embedding whatever the file says (RW-era uploads store a copy).
+        continue;
+      }
+      auto it = slots.find(info.name);
+      if (it == slots.end()) {
+        if (!is_ignorable_buffer(info.name))
+          unexpected.push_back(fmt::format("{} (in {})", info.name, shard_path.filename().string()));
+        continue;
+      }
+      const auto& want = expected.at(info.name);
+      if (info.shape != want) {
+        mismatched.push_back(fmt::format("{}: checkpoint {} vs config.json {}", info.name, shape_str(info.shape),
+                                         shape_str(want)));
+        continue;
+      }
+      if (!loaded.insert(info.name).second)
+        throw ModelError(fmt::format("{}: tensor '{}' appears in more than one shard", dir.string(), info.name));
+      // One tensor at a time: convert straight from the mapping into the target, then let its
+      // file pages go, so host memory holds the model plus about one tensor of the file.
+      at::Tensor view = safetensors::tensor_view(shard, info);
+      *it->second = view.to(options.device, options.dtype, /*non_blocking=*/false, /*copy=*/true);
+      shard.mapping()->release(shard.data_offset() + info.begin, info.nbytes());
+    }
+  }
+  std::vector<std::string> missing;
+  for (const auto& [name, _] : slots)
+    if (!loaded.count(name)) missing.push_back(name);
+  if (!unexpected.empty() || !missing.empty() || !mismatched.empty()) {
+    std::string msg = fmt::format("{}: the checkpoint does not match config.json ({} layers, hidden {}, {} heads)",
+                                  dir.string(), cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads);
+    if (!missing.empty()) msg += fmt::format("\nmissing tensors ({}):{}", missing.size(), join_names(missing));
+    if (!unexpected.empty()) msg += fmt::format("\nunexpected tensors ({}):{}", unexpected.size(), join_names(unexpected));
+    if (!mismatched.empty()) msg += fmt::format("\nshape mismatches ({}):{}", mismatched.size(), join_names(mismatched));
+    msg += "\nIs config.json the one that belongs to these weights?";
+    throw ModelError(msg);
+  }
+  if (cfg.tie_word_embeddings) model->tie_lm_head();
+  return model;
+}
+
+std::unique_ptr<FalconForCausalLM> random_falcon(const FalconConfig& cfg, uint64_t seed, const LoadOptions& options) {
+  auto model = std::make_unique<FalconForCausalLM>(cfg);
+  std::map<std::string, at::Tensor*> slots;
+  for (auto& [name, t] : model->named_parameters()) slots[name] = t;
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  auto f32 = at::TensorOptions().dtype(at::kFloat);
+  // Drawn in the fixed order of the parameter list, in fp32 on the CPU, then converted: the
+  // values do not depend on the target device or dtype.
+  for (const auto& spec : falcon_parameter_specs(cfg)) {
+    at::Tensor t;
+    switch (spec.kind) {
+      case ParamSpec::kEmbedding:
+      case ParamSpec::kLinearWeight:
+        t = at::normal(0.0, 0.02, spec.shape, gen, f32);
+        break;
+      case ParamSpec::kNormWeight:
+        t = at::ones(spec.shape, f32);
+        break;
+      case ParamSpec::kLinearBias:
+      case ParamSpec::kNormBias:
+        t = at::zeros(spec.shape, f32);
+        break;
+    }
+    *slots.at(spec.name) = t.to(options.device, options.dtype);
+  }
+  if (cfg.tie_word_embeddings) model->tie_lm_head();
+  return model;
+}
+
+}  // namespace autotrain::model

@@ -1,0 +1,98 @@
+#include "autotrain/model/model_dir.h"
+
+#include <cstdlib>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "autotrain/model/falcon_config.h"
+
+namespace autotrain::model {
+
+namespace fs = std::filesystem;
+
+std::optional<std::string> process_env(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return std::nullopt;
+  return std::string(v);
+}
+
+fs::path hf_hub_cache(const EnvLookup& env) {
+  if (auto v = env("HF_HUB_CACHE")) return *v;
+  if (auto v = env("HF_HOME")) return fs::path(*v) / "hub";
+  if (auto v = env("XDG_CACHE_HOME")) return fs::path(*v) / "huggingface" / "hub";
+  return fs::path(env("HOME").value_or("~")) / ".cache" / "huggingface" / "hub";
+}
+
+namespace {
+
+// "org/name" or "name": the characters the hub allows in repository ids.
+bool looks_like_repo_id(std::string_view s) {
+  if (s.empty() || s.front() == '/' || s.back() == '/' || s.find("..") != std::string_view::npos) return false;
+  int slashes = 0;
+  for (char c : s) {
+    if (c == '/') {
+      ++slashes;
+    } else if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
+      return false;
+    }
+  }
+  return slashes <= 1;
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+ModelDir resolve_model_dir(std::string_view name, const EnvLookup& env) {
+  std::vector<std::string> looked;
+  fs::path local(name);
+  std::error_code ec;
+  if (fs::is_directory(local, ec)) {
+    if (!fs::exists(local / "config.json"))
+      throw ModelError(fmt::format("{}: the folder has no config.json; a model folder holds config.json and "
+                                   "model.safetensors (or shards with model.safetensors.index.json)",
+                                   local.string()));
+    return {local, "local folder"};
+  }
+  if (fs::exists(local, ec))
+    throw ModelError(fmt::format("{}: is a file; --model takes a model folder or a hub id (org/name)", local.string()));
+  looked.push_back(fmt::format("local folder {} (does not exist)", local.string()));
+
+  if (looks_like_repo_id(name)) {
+    // The hub cache layout of huggingface_hub: models--ORG--NAME/{refs/main, snapshots/<commit>/}.
+    std::string repo(name);
+    std::string folder = "models--";
+    for (char c : repo) folder += c == '/' ? std::string("--") : std::string(1, c);
+    fs::path cache = hf_hub_cache(env);
+    fs::path repo_dir = cache / folder;
+    fs::path ref = repo_dir / "refs" / "main";
+    if (fs::exists(ref)) {
+      std::ifstream in(ref);
+      std::string commit;
+      std::getline(in, commit);
+      commit = trim(commit);
+      fs::path snapshot = repo_dir / "snapshots" / commit;
+      if (!commit.empty() && commit.find('/') == std::string::npos && fs::exists(snapshot / "config.json"))
+        return {snapshot, "Hugging Face cache"};
+      looked.push_back(fmt::format("Hugging Face cache {} (refs/main points to snapshot '{}', which has no "
+                                   "config.json)",
+                                   repo_dir.string(), commit));
+    } else {
+      looked.push_back(fmt::format("Hugging Face cache {} ({})", repo_dir.string(),
+                                   fs::exists(repo_dir) ? "no refs/main" : "not downloaded"));
+    }
+  }
+
+  std::string list;
+  for (const auto& l : looked) list += "\n  - " + l;
+  throw ModelError(fmt::format(
+      "model '{}' not found. Looked at:{}\nPass the path of a model folder (config.json + *.safetensors), or download "
+      "it first, e.g. `huggingface-cli download {}` (HF_HOME / HF_HUB_CACHE choose the cache).",
+      name, list, looks_like_repo_id(name) ? std::string(name) : std::string("ORG/NAME")));
+}
+
+}  // namespace autotrain::model

@@ -1,0 +1,129 @@
+"""Oracle for the Falcon parity tests: builds tiny random Falcon models with `transformers`,
+saves them as Hugging Face model folders, and records what transformers computes on them.
+
+  falcon_reference.py OUT_DIR
+
+For each variant V in 7b, 7b-legacy, 40b, rw1b it writes OUT_DIR/V/model/ (the model folder)
+and OUT_DIR/V/expected.safetensors with:
+  input_ids, attention_mask, labels   a right-padded batch (labels -100 on padding)
+  logits                              logits of the padded batch (fp32)
+  logits_nomask                       logits of row 0 without an attention mask
+  loss, loss_sum                      mean loss, and the sum (num_items_in_batch = 1)
+  embeds_grad                         d loss / d inputs_embeds
+  qkv0_grad                           d loss / d transformer.h.0.self_attention.query_key_value.weight
+  prompt, generated                   greedy model.generate (KV cache), 32 new tokens
+"""
+import json
+import os
+import sys
+
+import torch
+from safetensors.torch import save_file
+from transformers import FalconConfig, FalconForCausalLM
+
+VARIANTS = {
+    # multi-query, parallel attention, one LayerNorm; 3 heads (odd)
+    "7b": dict(hidden_size=96, num_attention_heads=3, multi_query=True, parallel_attn=True, bias=False,
+               alibi=False, new_decoder_architecture=False),
+    # the same architecture saved with the RefinedWeb-era config keys and lm_head.weight stored
+    "7b-legacy": dict(hidden_size=64, num_attention_heads=4, multi_query=True, parallel_attn=True, bias=False,
+                      alibi=False, new_decoder_architecture=False),
+    # new decoder: 6 query heads in 3 KV groups (odd), ln_attn/ln_mlp; saved in shards
+    "40b": dict(hidden_size=96, num_attention_heads=6, num_kv_heads=3, new_decoder_architecture=True,
+                parallel_attn=True, bias=False, alibi=False, multi_query=False),
+    # sequential, ALiBi with 5 heads (not a power of two), biases everywhere
+    "rw1b": dict(hidden_size=80, num_attention_heads=5, num_kv_heads=5, multi_query=False, parallel_attn=False,
+                 bias=True, alibi=True, new_decoder_architecture=False, bos_token_id=1, eos_token_id=2),
+}
+VOCAB = 211
+
+
+def build(name, seed):
+    torch.manual_seed(seed)
+    cfg = FalconConfig(vocab_size=VOCAB, num_hidden_layers=2, max_position_embeddings=128, **VARIANTS[name])
+    model = FalconForCausalLM._from_config(cfg, attn_implementation="sdpa").eval()
+    # Non-trivial norms and biases, and weights large enough that greedy decoding has clear winners.
+    with torch.no_grad():
+        for pname, p in model.named_parameters():
+            if pname.endswith("layernorm.weight") or ".ln_" in pname and pname.endswith(".weight") or pname.endswith("ln_f.weight"):
+                p.copy_(1 + 0.2 * torch.randn_like(p))
+            elif pname.endswith(".bias"):
+                p.copy_(0.1 * torch.randn_like(p))
+            else:
+                p.copy_(0.15 * torch.randn_like(p))
+    return model
+
+
+def to_legacy(folder, model):
+    cfg_path = os.path.join(folder, "config.json")
+    cfg = json.load(open(cfg_path))
+    # Only the keys of an RW-era config (shared/data/falcon-7b/config.legacy-RW.json).
+    legacy = {k: v for k, v in cfg.items() if k in ("alibi", "attention_dropout", "bias", "bos_token_id",
+                                                    "eos_token_id", "hidden_dropout", "hidden_size",
+                                                    "initializer_range", "layer_norm_epsilon", "multi_query",
+                                                    "parallel_attn", "use_cache", "vocab_size")}
+    legacy.update(model_type="RefinedWebModel", architectures=["RWForCausalLM"],
+                  n_head=cfg["num_attention_heads"], n_layer=cfg["num_hidden_layers"])
+    json.dump(legacy, open(cfg_path, "w"), indent=2)
+    # RW-era uploads store lm_head.weight next to the embedding it is tied to.
+    sd = {k: v.contiguous() for k, v in model.state_dict().items()}
+    sd["lm_head.weight"] = sd["transformer.word_embeddings.weight"].clone()
+    os.remove(os.path.join(folder, "model.safetensors"))
+    save_file(sd, os.path.join(folder, "model.safetensors"), metadata={"format": "pt"})
+
+
+def main(out):
+    for i, name in enumerate(VARIANTS):
+        model = build(name, 100 + i)
+        folder = os.path.join(out, name, "model")
+        model.save_pretrained(folder, max_shard_size="100KB" if name == "40b" else "1GB")
+        if name == "7b-legacy":
+            to_legacy(folder, model)
+        if name == "40b":
+            assert os.path.exists(os.path.join(folder, "model.safetensors.index.json")), "expected shards"
+
+        g = torch.Generator().manual_seed(7 + i)
+        B, S = 3, 12
+        input_ids = torch.randint(0, VOCAB, (B, S), generator=g)
+        lengths = [12, 9, 5]
+        attention_mask = torch.zeros(B, S, dtype=torch.long)
+        for b, n in enumerate(lengths):
+            attention_mask[b, :n] = 1
+        input_ids = input_ids.masked_fill(attention_mask == 0, 0)
+        labels = input_ids.masked_fill(attention_mask == 0, -100)
+
+        exp = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+        with torch.no_grad():
+            out_ = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
+            exp["logits"] = out_.logits
+            exp["loss"] = out_.loss.reshape(1)
+            exp["loss_sum"] = model.loss_function(out_.logits, labels, vocab_size=VOCAB,
+                                                  num_items_in_batch=torch.tensor(1)).reshape(1)
+            exp["logits_nomask"] = model(input_ids=input_ids[:1]).logits
+
+        embeds = model.transformer.word_embeddings(input_ids).detach().requires_grad_(True)
+        model.zero_grad()
+        out_ = model(inputs_embeds=embeds, attention_mask=attention_mask, labels=labels)
+        out_.loss.backward()
+        exp["embeds_grad"] = embeds.grad
+        exp["qkv0_grad"] = model.transformer.h[0].self_attention.query_key_value.weight.grad
+
+        prompt = input_ids[:1, :6]
+        model.generation_config.eos_token_id = None
+        model.generation_config.pad_token_id = 0
+        with torch.no_grad():
+            seq = model.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=32, do_sample=False)
+            # The test is only meaningful if no step is a near tie between the top two tokens.
+            scores = model(seq[:, :-1]).logits[0, prompt.shape[1] - 1:]
+            top2 = scores.topk(2, dim=-1).values
+            gap = (top2[:, 0] - top2[:, 1]).min().item()
+            assert gap > 1e-4, f"{name}: greedy decoding has a near tie ({gap}); choose another seed"
+        exp["prompt"] = prompt[0]
+        exp["generated"] = seq[0, prompt.shape[1]:]
+        assert exp["generated"].numel() == 32
+        save_file({k: v.detach().clone().contiguous() for k, v in exp.items()}, os.path.join(out, name, "expected.safetensors"))
+    print("ok")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,135 @@
+// Parity with transformers, run at test time: tests/reference/model/falcon_reference.py builds
+// tiny random models of the three Falcon variants (plus the legacy RefinedWeb naming), saves
+// them as model folders and records transformers' logits, losses, gradients and greedy tokens.
+// We load the folders with our loader and must reproduce those within the tolerances.
+#include <map>
+#include <memory>
+
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "autotrain/model/falcon.h"
+#include "autotrain/model/loader.h"
+#include "autotrain/model/loss.h"
+#include "autotrain/safetensors/torch.h"
+#include "support/test_support.h"
+#include "unit/safetensors/python_oracle.h"
+
+namespace autotrain::model {
+namespace {
+
+using autotrain::testing::TempDir;
+
+class FalconReference : public ::testing::TestWithParam<std::string> {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    auto r = autotrain::testing::run_reference_python("model/falcon_reference.py", {dir_->path().string()});
+    oracle_ok_ = r.exit_code == 0;
+    oracle_log_ = r.out + r.err;
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_TRUE(oracle_ok_) << "the Python oracle failed:\n" << oracle_log_;
+    auto variant = dir_->path() / GetParam();
+    auto file = safetensors::SafetensorsFile::open(variant / "expected.safetensors");
+    for (const auto& t : file.header().tensors) expected_[t.name] = safetensors::tensor_view(file, t).clone();
+    model_ = load_falcon(variant / "model");
+  }
+
+  const at::Tensor& want(const std::string& name) { return expected_.at(name); }
+
+  FalconInputs padded_batch() {
+    FalconInputs in;
+    in.input_ids = want("input_ids");
+    in.attention_mask = want("attention_mask");
+    return in;
+  }
+
+  static double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
+    EXPECT_EQ(a.sizes(), b.sizes());
+    return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
+  }
+
+  static TempDir* dir_;
+  static bool oracle_ok_;
+  static std::string oracle_log_;
+  std::map<std::string, at::Tensor> expected_;
+  std::unique_ptr<FalconForCausalLM> model_;
+};
+
+TempDir* FalconReference::dir_ = nullptr;
+bool FalconReference::oracle_ok_ = false;
+std::string FalconReference::oracle_log_;
+
+TEST_P(FalconReference, LogitsOfPaddedBatch) {
+  at::NoGradGuard no_grad;
+  at::Tensor logits = model_->forward(padded_batch());
+  EXPECT_LE(max_abs_diff(logits, want("logits")), 1e-5);
+  // The reference logits are far from constant: a broken model cannot pass by accident.
+  EXPECT_GT(want("logits").std().item<double>(), 0.1);
+}
+
+TEST_P(FalconReference, LogitsWithoutMask) {
+  at::NoGradGuard no_grad;
+  FalconInputs in;
+  in.input_ids = want("input_ids").narrow(0, 0, 1);
+  EXPECT_LE(max_abs_diff(model_->forward(in), want("logits_nomask")), 1e-5);
+}
+
+TEST_P(FalconReference, LossMeanAndSum) {
+  at::NoGradGuard no_grad;
+  at::Tensor hidden = model_->hidden_states(padded_batch());
+  auto mean = causal_lm_loss(model_->lm_head(), hidden, want("labels"), LossReduction::kMean);
+  double ref = want("loss").item<double>();
+  EXPECT_LE(std::abs(mean.loss.item<double>() - ref) / std::abs(ref), 1e-6);
+  EXPECT_EQ(mean.tokens, (11 + 8 + 4));  // lengths 12, 9, 5 minus the last token of each row
+  // Sum mode, in small chunks: the same as transformers with num_items_in_batch = 1.
+  auto sum = causal_lm_loss(model_->lm_head(), hidden, want("labels"), LossReduction::kSum, /*chunk_tokens=*/5);
+  double ref_sum = want("loss_sum").item<double>();
+  EXPECT_LE(std::abs(sum.loss.item<double>() - ref_sum) / std::abs(ref_sum), 1e-6);
+}
+
+TEST_P(FalconReference, InputAndWeightGradients) {
+  at::Tensor* qkv = nullptr;
+  for (auto& [name, t] : model_->named_parameters())
+    if (name == "transformer.h.0.self_attention.query_key_value.weight") qkv = t;
+  ASSERT_NE(qkv, nullptr);
+  qkv->set_requires_grad(true);
+  FalconInputs in = padded_batch();
+  at::Tensor embeds = model_->embed(in.input_ids).detach();
+  embeds.set_requires_grad(true);
+  in.inputs_embeds = embeds;
+  auto loss = causal_lm_loss(model_->lm_head(), model_->hidden_states(in), want("labels"), LossReduction::kMean, 7);
+  loss.loss.backward();
+  ASSERT_TRUE(embeds.grad().defined());
+  EXPECT_LE(max_abs_diff(embeds.grad(), want("embeds_grad")), 1e-4);
+  EXPECT_GT(want("embeds_grad").abs().max().item<double>(), 1e-3);
+  EXPECT_LE(max_abs_diff(qkv->grad(), want("qkv0_grad")), 1e-4);
+}
+
+TEST_P(FalconReference, GreedyDecodingWithKVCache) {
+  at::Tensor prompt = want("prompt");
+  std::vector<int64_t> ids(prompt.data_ptr<int64_t>(), prompt.data_ptr<int64_t>() + prompt.numel());
+  std::vector<int64_t> got = greedy_generate(*model_, ids, 32);
+  at::Tensor ref = want("generated");
+  std::vector<int64_t> expect(ref.data_ptr<int64_t>(), ref.data_ptr<int64_t>() + ref.numel());
+  EXPECT_EQ(got, expect);
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, FalconReference, ::testing::Values("7b", "7b-legacy", "40b", "rw1b"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (char& c : n)
+                             if (c == '-') c = '_';
+                           return "falcon_" + n;
+                         });
+
+}  // namespace
+}  // namespace autotrain::model

@@ -1,0 +1,10 @@
+# model: config.json, model folders (unit, no LibTorch); Falcon against transformers run at test
+# time (reference).
+autotrain_add_gtest(test_model_reference
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/falcon_reference_test.cpp
+  LIBS autotrain_model
+  LABELS reference
+  TORCH)
+# libtorch.so exports its own copy of std::filesystem; listed before libstdc++ it wins symbol
+# lookup and its remove_all crashes (TempDir cleanup). Make libstdc++ the first dependency.
+target_link_options(test_model_reference BEFORE PRIVATE "LINKER:--no-as-needed" "-lstdc++")
