@@ -1,0 +1,110 @@
+// autotrain tokenize --tokenizer PATH (--text S | --jsonl F) [--json] [--no-special]:
+// token ids of a text (count tokens, debug a prompt, check parity from outside).
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <iostream>
+
+#include "autotrain/tokenizer/tokenizer.h"
+#include "common.h"
+
+namespace autotrain::cli {
+
+namespace {
+
+struct TokenizeOptions {
+  std::string tokenizer;
+  std::optional<std::string> text;
+  std::optional<std::string> jsonl;
+  bool json = false;
+  bool no_special = false;
+};
+
+// "Ġworld" is unreadable; show the token as the text it stands for, quoted like JSON.
+std::string shown(const tokenizer::Tokenizer& tok, tokenizer::TokenId id) {
+  std::string text = tok.decode(std::span<const tokenizer::TokenId>(&id, 1), false);
+  return nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void print_human(const tokenizer::Tokenizer& tok, const std::vector<tokenizer::TokenId>& ids) {
+  fmt::print("{} tokens\n", ids.size());
+  for (auto id : ids) {
+    std::string piece = tok.id_to_token(id).value_or("?");
+    fmt::print("{:>8}  {:<24} {}\n", id,
+               nlohmann::json(piece).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), shown(tok, id));
+  }
+}
+
+void print_json(const std::vector<tokenizer::TokenId>& ids) {
+  fmt::print("{}\n", nlohmann::json{{"ids", ids}}.dump());
+}
+
+}  // namespace
+
+Subcommand add_tokenize_command(CLI::App& app, GlobalOptions&) {
+  CLI::App* sub = app.add_subcommand("tokenize", "Token ids of a text with a model's tokenizer");
+  auto o = std::make_shared<TokenizeOptions>();
+  sub->add_option("--tokenizer", o->tokenizer, "Model folder, tokenizer.json or tokenizer.model")->required();
+  auto* text = sub->add_option("--text", o->text, "The text to tokenize");
+  auto* jsonl = sub->add_option("--jsonl", o->jsonl, "File of {\"text\": ...} lines ('-' = stdin)");
+  text->excludes(jsonl);
+  sub->add_flag("--json", o->json, "One {\"ids\": [...]} line per input");
+  sub->add_flag("--no-special", o->no_special, "Do not add the post-processor's special tokens (BOS/EOS)");
+  return {sub, [o]() -> int {
+            if (!o->text && !o->jsonl) {
+              fmt::print(stderr, "error: tokenize needs --text S or --jsonl FILE\n");
+              return kExitUsage;
+            }
+            auto tok = tokenizer::load_tokenizer(o->tokenizer);
+            bool add_special = !o->no_special;
+            if (o->text) {
+              auto ids = tok->encode(*o->text, add_special);
+              if (o->json)
+                print_json(ids);
+              else
+                print_human(*tok, ids);
+              return static_cast<int>(kExitOk);
+            }
+            std::ifstream file;
+            std::istream* in = &std::cin;
+            if (*o->jsonl != "-") {
+              file.open(*o->jsonl, std::ios::binary);
+              if (!file) {
+                fmt::print(stderr, "error: {}: cannot open: {}\n", *o->jsonl, std::strerror(errno));
+                return kExitUsage;
+              }
+              in = &file;
+            }
+            // Read everything first, then encode on all cores; output keeps the input order.
+            std::vector<std::string> texts;
+            std::string line;
+            for (size_t lineno = 1; std::getline(*in, line); ++lineno) {
+              if (!line.empty() && line.back() == '\r') line.pop_back();
+              if (line.find_first_not_of(" \t") == std::string::npos) continue;
+              nlohmann::json j;
+              try {
+                j = nlohmann::json::parse(line);
+              } catch (const nlohmann::json::parse_error& e) {
+                fmt::print(stderr, "error: {}:{}: not valid JSON: {}\n", *o->jsonl, lineno, e.what());
+                return kExitUsage;
+              }
+              if (!j.is_object() || !j.contains("text") || !j["text"].is_string()) {
+                fmt::print(stderr, "error: {}:{}: expected an object with a string \"text\", e.g. {{\"text\": \"Hello\"}}\n",
+                           *o->jsonl, lineno);
+                return kExitUsage;
+              }
+              texts.push_back(j["text"].get<std::string>());
+            }
+            auto all = tok->encode_batch(texts, add_special);
+            for (const auto& ids : all) {
+              if (o->json)
+                print_json(ids);
+              else
+                print_human(*tok, ids);
+            }
+            return static_cast<int>(kExitOk);
+          }};
+}
+
+}  // namespace autotrain::cli
