@@ -29,6 +29,11 @@ BpeModel::BpeModel(StringMap<TokenId> vocab, const std::vector<std::pair<std::st
     if (id < 0) throw std::invalid_argument("vocabulary id of '" + tok + "' is negative");
     max_id = std::max(max_id, id);
   }
+  // Ids index the embedding matrix, so they are dense in every real file; a huge stray id
+  // would make the reverse table enormous.
+  if (static_cast<size_t>(max_id) >= 4 * vocab_.size() + 1024)
+    throw std::invalid_argument("vocabulary id " + std::to_string(max_id) + " is far beyond the " +
+                                std::to_string(vocab_.size()) + " entries; ids must be (nearly) dense");
   id_to_token_.resize(static_cast<size_t>(max_id + 1));
   id_present_.resize(static_cast<size_t>(max_id + 1));
   for (const auto& [tok, id] : vocab_) {

@@ -411,8 +411,10 @@ class HfTokenizer final : public Tokenizer {
 
 }  // namespace
 
-std::unique_ptr<Tokenizer> load_hf_tokenizer(std::string_view json_text, const std::string& source,
-                                             const SpecialTokenConfig& specials) {
+namespace {
+
+std::unique_ptr<Tokenizer> load_hf_tokenizer_unchecked(std::string_view json_text, const std::string& source,
+                                                       const SpecialTokenConfig& specials) {
   Loader L(source);
   json j;
   try {
@@ -491,6 +493,18 @@ std::unique_ptr<Tokenizer> load_hf_tokenizer(std::string_view json_text, const s
   if (!t->specials.pad) t->specials.pad = t->specials.eos;
   t->hash = hex_digest(std::string("tokenizer.json\n") + std::string(json_text) + "\n" + specials.raw);
   return t;
+}
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> load_hf_tokenizer(std::string_view json_text, const std::string& source,
+                                             const SpecialTokenConfig& specials) {
+  try {
+    return load_hf_tokenizer_unchecked(json_text, source, specials);
+  } catch (const nlohmann::json::exception& e) {
+    // A value of the wrong JSON type somewhere we did not check explicitly.
+    throw TokenizerError(fmt::format("{}: unexpected JSON value: {}", source, e.what()));
+  }
 }
 
 }  // namespace autotrain::tokenizer

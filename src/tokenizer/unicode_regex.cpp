@@ -5,6 +5,7 @@
 
 #include <stdexcept>
 
+#include "autotrain/tokenizer/tokenizer.h"
 #include "unicode.h"
 
 namespace autotrain::tokenizer {
@@ -55,6 +56,8 @@ struct ThreadMatchState {
     context = pcre2_match_context_create(nullptr);
     stack = pcre2_jit_stack_create(32 * 1024, 16 * 1024 * 1024, nullptr);
     if (context && stack) pcre2_jit_stack_assign(context, nullptr, stack);
+    // A pathological pattern from a tokenizer file must fail, not hang the process.
+    if (context) pcre2_set_match_limit(context, 5'000'000);
   }
   ~ThreadMatchState() {
     pcre2_match_data_free(data);
@@ -118,7 +121,7 @@ void Regex::find_all(std::string_view text, std::vector<MatchRange>& out) const 
     if (rc < 0 && rc != 0) {
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(rc, msg, sizeof msg);
-      throw std::runtime_error("regex '" + pattern_ + "' failed: " + reinterpret_cast<const char*>(msg));
+      throw TokenizerError("regex '" + pattern_ + "' failed on this text: " + reinterpret_cast<const char*>(msg));
     }
     PCRE2_SIZE* ov = pcre2_get_ovector_pointer(st.data);
     size_t s = ov[0], e = ov[1];
