@@ -52,7 +52,7 @@ if(AUTOTRAIN_WITH_CUDA)
       set(CMAKE_CUDA_ARCHITECTURES 80 86 89 90)
     endif()
     enable_language(CUDA)
-    set(CMAKE_CUDA_STANDARD 20)
+    set(CMAKE_CUDA_STANDARD 17)  # CMake 3.25 knows no CUDA20 dialect for nvcc
     set(AUTOTRAIN_HAVE_CUDA ON)
   else()
     message(STATUS "autotrain: no CUDA toolkit found, building the CPU path only")

@@ -1,0 +1,324 @@
+// NF4 quantization: the CPU reference, the nested (double) quantization of the statistics, and
+// the dispatch to the CUDA kernels. See include/autotrain/quant/nf4.h for the exact semantics.
+#include "autotrain/quant/nf4.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
+#include <fmt/format.h>
+
+#ifdef AUTOTRAIN_HAVE_CUDA
+#include <ATen/cuda/CUDAContext.h>
+
+#include "cuda/nf4_kernels.h"
+#endif
+
+namespace autotrain::quant {
+
+namespace {
+
+// bitsandbytes scales by 1 / absmax.clamp(min=1e-38): an all-zero block scales to 0 (code 7)
+// instead of dividing by zero. 1e-38 is a float32 denormal; the clamp converts it to float first.
+const float kAbsmaxFloor = static_cast<float>(1e-38);
+
+inline uint8_t nf4_code(float s, const std::array<float, 15>& t) {
+  // torch.bucketize(right=False): the number of thresholds strictly below s, so an exact tie
+  // takes the lower code (as the CUDA kernel's strict '>').
+  uint8_t c = 0;
+  for (int k = 0; k < 15; ++k) c += static_cast<uint8_t>(t[k] < s);
+  return c;
+}
+
+inline float clamp_unit(float v) { return v < -1.0f ? -1.0f : (v > 1.0f ? 1.0f : v); }
+
+template <typename T>
+void quantize_cpu(const T* x, int64_t n, int64_t blocksize, uint8_t* packed, float* absmax) {
+  const auto& t = nf4_thresholds();
+  const int64_t nblocks = (n + blocksize - 1) / blocksize;
+  const int64_t full_blocks = n / blocksize;
+  // Every block starts on an even element for even block sizes, so blocks own whole bytes.
+  at::parallel_for(0, nblocks, std::max<int64_t>(1, 16384 / blocksize), [&](int64_t b0, int64_t b1) {
+    std::vector<float> scaled(static_cast<size_t>(blocksize) + 1);
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t start = b * blocksize;
+      const int64_t len = std::min(blocksize, n - start);
+      float amax = 0.0f;
+      for (int64_t i = 0; i < len; ++i) amax = std::max(amax, std::fabs(static_cast<float>(x[start + i])));
+      if (b < full_blocks) {
+        absmax[b] = amax;
+        const float inv = 1.0f / std::max(amax, kAbsmaxFloor);
+        for (int64_t i = 0; i < len; ++i) scaled[i] = clamp_unit(static_cast<float>(x[start + i]) * inv);
+      } else {
+        // The partial last block: bitsandbytes divides instead, and stores the floored absmax.
+        const float am = std::max(amax, kAbsmaxFloor);
+        absmax[b] = am;
+        for (int64_t i = 0; i < len; ++i) scaled[i] = clamp_unit(static_cast<float>(x[start + i]) / am);
+      }
+      scaled[len] = 0.0f;  // an odd tail's low nibble: the code of 0.0
+      for (int64_t i = 0; i < len; i += 2)
+        packed[(start + i) / 2] = static_cast<uint8_t>(nf4_code(scaled[i], t) << 4 | nf4_code(scaled[i + 1], t));
+    }
+  });
+}
+
+template <typename T>
+void dequantize_cpu(const uint8_t* packed, const float* absmax, T* out, int64_t n, int64_t blocksize) {
+  const auto& levels = nf4_levels();
+  at::parallel_for(0, (n + 1) / 2, 8192, [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) {
+      const uint8_t byte = packed[j];
+      const int64_t i = 2 * j;
+      out[i] = static_cast<T>(levels[byte >> 4] * absmax[i / blocksize]);
+      if (i + 1 < n) out[i + 1] = static_cast<T>(levels[byte & 0x0F] * absmax[(i + 1) / blocksize]);
+    }
+  });
+}
+
+// 8-bit blockwise quantization of `x` against a sorted code map, as bitsandbytes' default backend
+// does it for the nested statistics: reciprocal multiply, clamp, nearest code by midpoints with
+// ties to the lower code; the partial last block divides.
+void quantize_blockwise_8bit(const float* x, int64_t n, const float* code_map, uint8_t* codes, float* absmax) {
+  std::array<float, 255> mid{};
+  for (int k = 0; k < 255; ++k) mid[k] = (code_map[k] + code_map[k + 1]) / 2.0f;
+  const int64_t bs = kNestedBlocksize;
+  const int64_t nblocks = (n + bs - 1) / bs;
+  for (int64_t b = 0; b < nblocks; ++b) {
+    const int64_t start = b * bs;
+    const int64_t len = std::min(bs, n - start);
+    float amax = 0.0f;
+    for (int64_t i = 0; i < len; ++i) amax = std::max(amax, std::fabs(x[start + i]));
+    const bool full = len == bs;
+    const float am = std::max(amax, kAbsmaxFloor);
+    absmax[b] = full ? amax : am;
+    const float inv = 1.0f / am;
+    for (int64_t i = 0; i < len; ++i) {
+      float s = clamp_unit(full ? x[start + i] * inv : x[start + i] / am);
+      codes[start + i] = static_cast<uint8_t>(std::lower_bound(mid.begin(), mid.end(), s) - mid.begin());
+    }
+  }
+}
+
+void check_dtype(at::ScalarType t, const char* what) {
+  if (t != at::kFloat && t != at::kHalf && t != at::kBFloat16)
+    throw std::invalid_argument(fmt::format("NF4 {}: dtype {} is not supported (float32, float16 or bfloat16)", what,
+                                            c10::toString(t)));
+}
+
+#ifdef AUTOTRAIN_HAVE_CUDA
+cuda::ElementType element_type(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return cuda::ElementType::F32;
+    case at::kHalf: return cuda::ElementType::F16;
+    default: return cuda::ElementType::BF16;
+  }
+}
+
+void check_launch(int err, const char* what) {
+  if (err != 0) throw std::runtime_error(fmt::format("CUDA {} failed: {}", what, cudaGetErrorString(static_cast<cudaError_t>(err))));
+}
+#endif
+
+}  // namespace
+
+const std::array<float, 16>& nf4_levels() {
+  // bitsandbytes' table (functional.py get_4bit_type("nf4"), kernels.cu nf4_dequantization_lut).
+  static const std::array<float, 16> levels = {
+      -1.0f,
+      -0.6961928009986877f,
+      -0.5250730514526367f,
+      -0.39491748809814453f,
+      -0.28444138169288635f,
+      -0.18477343022823334f,
+      -0.09105003625154495f,
+      0.0f,
+      0.07958029955625534f,
+      0.16093020141124725f,
+      0.24611230194568634f,
+      0.33791524171829224f,
+      0.44070982933044434f,
+      0.5626170039176941f,
+      0.7229568362236023f,
+      1.0f};
+  return levels;
+}
+
+const std::array<float, 15>& nf4_thresholds() {
+  static const std::array<float, 15> t = [] {
+    std::array<float, 15> m{};
+    const auto& l = nf4_levels();
+    for (int k = 0; k < 15; ++k) m[k] = (l[k] + l[k + 1]) / 2.0f;
+    return m;
+  }();
+  return t;
+}
+
+at::Tensor signed_dynamic_map() {
+  // create_dynamic_map(signed=True, max_exponent_bits=7, total_bits=8): for i in 0..6 the means
+  // of linspace(0.1, 1, 2^i + 1), scaled by ±10^(i-6); then 0 and 1; sorted. Built with the same
+  // LibTorch ops because linspace's last bits depend on the build.
+  std::vector<at::Tensor> parts;
+  for (int i = 0; i < 7; ++i) {
+    at::Tensor b = at::linspace(0.1, 1.0, (1 << i) + 1, at::TensorOptions().dtype(at::kFloat));
+    at::Tensor means = (b.slice(0, 0, -1) + b.slice(0, 1)) / 2.0;
+    double scale = std::pow(10.0, -6 + i);
+    parts.push_back(means * scale);
+    parts.push_back(means * -scale);
+  }
+  parts.push_back(at::zeros({1}, at::kFloat));
+  parts.push_back(at::ones({1}, at::kFloat));
+  return std::get<0>(at::sort(at::cat(parts)));
+}
+
+int64_t Nf4Tensor::numel() const {
+  int64_t n = 1;
+  for (auto d : shape) n *= d;
+  return n;
+}
+
+int64_t Nf4Tensor::packed_bytes() const { return packed.numel(); }
+
+int64_t Nf4Tensor::statistics_bytes() const {
+  if (nested) return nested->codes.numel() + nested->absmax.numel() * 4 + nested->code_map.numel() * 4 + 4;
+  return absmax.numel() * 4;
+}
+
+Nf4Tensor quantize_nf4(const at::Tensor& input, int64_t blocksize, bool double_quant) {
+  check_dtype(input.scalar_type(), "quantize");
+  if (blocksize < 2 || blocksize % 2 != 0 || blocksize > 4096)
+    throw std::invalid_argument(fmt::format("NF4 quantize: blocksize {} is not supported (an even number up to 4096; "
+                                            "bitsandbytes uses 64, 128 or 256)", blocksize));
+  at::Tensor x = input.contiguous();
+  const int64_t n = x.numel();
+  Nf4Tensor q;
+  q.blocksize = blocksize;
+  q.shape = x.sizes().vec();
+  q.dtype = x.scalar_type();
+  auto u8 = x.options().dtype(at::kByte);
+  q.packed = at::empty({(n + 1) / 2, 1}, u8);
+  q.absmax = at::empty({(n + blocksize - 1) / blocksize}, x.options().dtype(at::kFloat));
+  if (n > 0) {
+    if (x.is_cuda()) {
+#ifdef AUTOTRAIN_HAVE_CUDA
+      check_launch(cuda::launch_quantize_nf4(x.data_ptr(), element_type(x.scalar_type()), q.packed.data_ptr<uint8_t>(),
+                                             q.absmax.data_ptr<float>(), n, blocksize,
+                                             at::cuda::getCurrentCUDAStream(x.device().index()).stream()),
+                   "NF4 quantize");
+#else
+      throw std::runtime_error("NF4 quantize: this build has no CUDA support");
+#endif
+    } else if (x.scalar_type() == at::kFloat) {
+      quantize_cpu(x.data_ptr<float>(), n, blocksize, q.packed.data_ptr<uint8_t>(), q.absmax.data_ptr<float>());
+    } else if (x.scalar_type() == at::kHalf) {
+      quantize_cpu(x.data_ptr<at::Half>(), n, blocksize, q.packed.data_ptr<uint8_t>(), q.absmax.data_ptr<float>());
+    } else {
+      quantize_cpu(x.data_ptr<at::BFloat16>(), n, blocksize, q.packed.data_ptr<uint8_t>(), q.absmax.data_ptr<float>());
+    }
+  }
+  if (double_quant) {
+    // The statistics are small (one float per block): quantize them on the CPU on every device,
+    // so CPU and CUDA runs give the same bits. The mean is a LibTorch reduction, as in bitsandbytes.
+    at::Tensor absmax = q.absmax.to(at::kCPU);
+    at::Tensor offset = absmax.mean();
+    at::Tensor centered = (absmax - offset).contiguous();
+    NestedAbsmax nested;
+    nested.offset = offset.item<float>();
+    nested.code_map = signed_dynamic_map();
+    nested.codes = at::empty({absmax.numel()}, at::kByte);
+    nested.absmax = at::empty({(absmax.numel() + kNestedBlocksize - 1) / kNestedBlocksize}, at::kFloat);
+    quantize_blockwise_8bit(centered.data_ptr<float>(), centered.numel(), nested.code_map.data_ptr<float>(),
+                            nested.codes.data_ptr<uint8_t>(), nested.absmax.data_ptr<float>());
+    const at::Device device = x.device();
+    nested.codes = nested.codes.to(device);
+    nested.absmax = nested.absmax.to(device);
+    nested.code_map = nested.code_map.to(device);
+    q.nested = std::move(nested);
+    q.absmax = at::Tensor();
+  }
+  return q;
+}
+
+at::Tensor block_absmax(const Nf4Tensor& q) {
+  if (!q.nested) return q.absmax;
+  const auto& nest = *q.nested;
+  const int64_t n = nest.codes.numel();
+  at::Tensor out = at::empty({n}, nest.codes.options().dtype(at::kFloat));
+  if (nest.codes.is_cuda()) {
+#ifdef AUTOTRAIN_HAVE_CUDA
+    at::Tensor absmax2 = nest.absmax.contiguous();
+    at::Tensor code_map = nest.code_map.contiguous();
+    check_launch(cuda::launch_decode_nested_absmax(nest.codes.data_ptr<uint8_t>(), absmax2.data_ptr<float>(),
+                                                   code_map.data_ptr<float>(), nest.offset, out.data_ptr<float>(), n,
+                                                   at::cuda::getCurrentCUDAStream(out.device().index()).stream()),
+                 "NF4 nested absmax decode");
+    return out;
+#else
+    throw std::runtime_error("NF4: this build has no CUDA support");
+#endif
+  }
+  at::Tensor codes = nest.codes.contiguous();
+  at::Tensor absmax2 = nest.absmax.contiguous();
+  at::Tensor code_map = nest.code_map.contiguous();
+  const uint8_t* c = codes.data_ptr<uint8_t>();
+  const float* a2 = absmax2.data_ptr<float>();
+  const float* map = code_map.data_ptr<float>();
+  float* o = out.data_ptr<float>();
+  for (int64_t i = 0; i < n; ++i) {
+    const float decoded = map[c[i]] * a2[i / kNestedBlocksize];  // rounded to float here,
+    o[i] = decoded + nest.offset;                                 // then the offset added
+  }
+  return out;
+}
+
+void dequantize_nf4_into(const Nf4Tensor& q, at::Tensor& out) {
+  check_dtype(out.scalar_type(), "dequantize");
+  const int64_t n = q.numel();
+  if (out.numel() != n || !out.is_contiguous())
+    throw std::invalid_argument(fmt::format("NF4 dequantize: output needs {} contiguous elements, got {}", n, out.numel()));
+  if (out.device() != q.packed.device())
+    throw std::invalid_argument("NF4 dequantize: output and packed weight are on different devices");
+  if (n == 0) return;
+  at::Tensor absmax = block_absmax(q).contiguous();
+  at::Tensor packed = q.packed.contiguous();
+  if (packed.is_cuda()) {
+#ifdef AUTOTRAIN_HAVE_CUDA
+    check_launch(cuda::launch_dequantize_nf4(packed.data_ptr<uint8_t>(), absmax.data_ptr<float>(), out.data_ptr(),
+                                             element_type(out.scalar_type()), n, q.blocksize,
+                                             at::cuda::getCurrentCUDAStream(out.device().index()).stream()),
+                 "NF4 dequantize");
+    return;
+#else
+    throw std::runtime_error("NF4 dequantize: this build has no CUDA support");
+#endif
+  }
+  const uint8_t* p = packed.data_ptr<uint8_t>();
+  const float* a = absmax.data_ptr<float>();
+  switch (out.scalar_type()) {
+    case at::kFloat: dequantize_cpu(p, a, out.data_ptr<float>(), n, q.blocksize); break;
+    case at::kHalf: dequantize_cpu(p, a, out.data_ptr<at::Half>(), n, q.blocksize); break;
+    default: dequantize_cpu(p, a, out.data_ptr<at::BFloat16>(), n, q.blocksize); break;
+  }
+}
+
+at::Tensor dequantize_nf4(const Nf4Tensor& q, std::optional<at::ScalarType> dtype) {
+  at::Tensor out = at::empty(q.shape, q.packed.options().dtype(dtype.value_or(q.dtype)));
+  dequantize_nf4_into(q, out);
+  return out;
+}
+
+Nf4Tensor to_device(const Nf4Tensor& q, const at::Device& device) {
+  Nf4Tensor r = q;
+  r.packed = q.packed.to(device);
+  if (q.absmax.defined()) r.absmax = q.absmax.to(device);
+  if (q.nested) {
+    r.nested->codes = q.nested->codes.to(device);
+    r.nested->absmax = q.nested->absmax.to(device);
+    r.nested->code_map = q.nested->code_map.to(device);
+  }
+  return r;
+}
+
+}  // namespace autotrain::quant

@@ -1,0 +1,115 @@
+// NF4 properties that hold without a reference: the layout rules of the spec (§3.2), the
+// dynamic map's shape, error handling and the error bound of the round trip.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include "autotrain/quant/nf4.h"
+
+namespace autotrain::quant {
+namespace {
+
+TEST(Nf4, LevelsAndThresholdsMatchTheSpecBits) {
+  // Bit patterns from falcon-qlora-spec.md §3.1 and §3.2.
+  const uint32_t levels[16] = {0xbf800000, 0xbf3239b1, 0xbf066b30, 0xbeca32a0, 0xbe91a24d, 0xbe3d353f,
+                               0xbdba7871, 0x00000000, 0x3da2faff, 0x3e24cae3, 0x3e7c04dd, 0x3ead033a,
+                               0x3ee1a4b8, 0x3f1007ab, 0x3f3913b3, 0x3f800000};
+  const uint32_t thresholds[15] = {0xbf591cd8, 0xbf1c5270, 0xbeeb8480, 0xbeadea76, 0xbe703cec,
+                                   0xbe0d38bc, 0xbd3a7871, 0x3d22faff, 0x3df64862, 0x3e5067e0,
+                                   0x3e9582d4, 0x3ec753f9, 0x3f006d04, 0x3f248daf, 0x3f5c89da};
+  for (int i = 0; i < 16; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &nf4_levels()[i], 4);
+    EXPECT_EQ(bits, levels[i]) << i;
+  }
+  for (int i = 0; i < 15; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &nf4_thresholds()[i], 4);
+    EXPECT_EQ(bits, thresholds[i]) << i;
+  }
+}
+
+TEST(Nf4, NibbleOrderAndOddTail) {
+  // Block absmax 1: values are their own scaled values. Element 0 -> high nibble.
+  at::Tensor x = at::tensor({-1.0f, 1.0f, 0.0f});
+  auto q = quantize_nf4(x);
+  ASSERT_EQ(q.packed.numel(), 2);
+  EXPECT_EQ(q.packed[0][0].item<uint8_t>(), 0x0F);
+  EXPECT_EQ(q.packed[1][0].item<uint8_t>(), 0x77);  // 0.0 then the pad, also the code of 0.0
+  EXPECT_EQ(q.packed.sizes(), (std::vector<int64_t>{2, 1}));
+}
+
+TEST(Nf4, TiesGoToTheLowerCode) {
+  const auto& t = nf4_thresholds();
+  std::vector<float> v(64, 0.0f);
+  v[0] = 1.0f;  // absmax 1
+  for (int k = 0; k < 15; ++k) v[2 + k] = t[k];
+  auto q = quantize_nf4(at::tensor(v));
+  at::Tensor deq = dequantize_nf4(q);
+  for (int k = 0; k < 15; ++k) EXPECT_EQ(deq[2 + k].item<float>(), nf4_levels()[k]) << "threshold " << k;
+}
+
+TEST(Nf4, ZeroBlocksAndAbsmaxFloor) {
+  auto full = quantize_nf4(at::zeros({64}));
+  EXPECT_EQ(full.absmax[0].item<float>(), 0.0f);
+  EXPECT_EQ(full.packed[0][0].item<uint8_t>(), 0x77);
+  auto tail = quantize_nf4(at::zeros({70}));
+  EXPECT_EQ(tail.absmax[1].item<float>(), static_cast<float>(1e-38));  // the partial block stores the floor
+  EXPECT_TRUE(at::equal(dequantize_nf4(tail), at::zeros({70})));
+}
+
+TEST(Nf4, RoundTripErrorIsBounded) {
+  at::manual_seed(0);
+  at::Tensor w = at::randn({256, 192});
+  for (bool dq : {false, true}) {
+    auto q = quantize_nf4(w, 64, dq);
+    at::Tensor back = dequantize_nf4(q);
+    EXPECT_EQ(back.sizes(), w.sizes());
+    // The widest gap between NF4 levels is 0.3039 (between -1 and -0.6962), so the error is at
+    // most half of it times the block absmax (plus the nested absmax error when double quantized).
+    at::Tensor blocks = w.reshape({-1, 64}).abs().amax(1, true);
+    at::Tensor err = (back - w).abs().reshape({-1, 64}) / blocks;
+    EXPECT_LE(err.max().item<float>(), dq ? 0.16f : 0.152f);
+    EXPECT_LT((back - w).pow(2).mean().sqrt().item<float>(), 0.12f);
+  }
+}
+
+TEST(Nf4, MemoryAccounting) {
+  auto q = quantize_nf4(at::randn({128, 128}), 64, false);
+  EXPECT_EQ(q.packed_bytes(), 128 * 128 / 2);
+  EXPECT_EQ(q.statistics_bytes(), 128 * 128 / 64 * 4);
+  // Double quantization pays off once the 1 KiB code map is amortised: 8.1 instead of 32 bits
+  // of statistics per 64 weights at this size.
+  auto big = quantize_nf4(at::randn({1024, 1024}), 64, false);
+  auto dq = quantize_nf4(at::randn({1024, 1024}), 64, true);
+  EXPECT_LT(dq.statistics_bytes() * 3, big.statistics_bytes());
+}
+
+TEST(Nf4, DynamicMapShape) {
+  at::Tensor m = signed_dynamic_map();
+  ASSERT_EQ(m.numel(), 256);
+  EXPECT_EQ(m[127].item<float>(), 0.0f);
+  EXPECT_EQ(m[255].item<float>(), 1.0f);
+  EXPECT_NEAR(m[0].item<float>(), -0.99296875f, 1e-6);
+  EXPECT_TRUE(at::all(m.slice(0, 1) > m.slice(0, 0, -1)).item<bool>());
+}
+
+TEST(Nf4, RejectsBadInput) {
+  EXPECT_THROW(quantize_nf4(at::ones({4}, at::kInt)), std::invalid_argument);
+  EXPECT_THROW(quantize_nf4(at::ones({4}), 63), std::invalid_argument);
+  auto q = quantize_nf4(at::ones({8}));
+  at::Tensor wrong = at::empty({7});
+  EXPECT_THROW(dequantize_nf4_into(q, wrong), std::invalid_argument);
+}
+
+TEST(Nf4, DequantizeIntoReusesTheBuffer) {
+  auto q = quantize_nf4(at::randn({64, 64}, at::kBFloat16));
+  at::Tensor buffer = at::empty({64 * 64}, at::kBFloat16);
+  void* before = buffer.data_ptr();
+  dequantize_nf4_into(q, buffer);
+  EXPECT_EQ(buffer.data_ptr(), before);
+  EXPECT_TRUE(at::equal(buffer.view({64, 64}), dequantize_nf4(q)));
+}
+
+}  // namespace
+}  // namespace autotrain::quant

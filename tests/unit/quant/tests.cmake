@@ -1,0 +1,15 @@
+# NF4 against the real bitsandbytes (reference), and CUDA against the CPU reference (gpu).
+autotrain_add_gtest(nf4_reference_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/nf4_reference_test.cpp
+  LIBS autotrain_quant autotrain_safetensors_torch
+  LABELS reference TORCH)
+autotrain_add_gtest(nf4_unit_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/nf4_unit_test.cpp
+  LIBS autotrain_quant
+  LABELS unit TORCH)
+if(AUTOTRAIN_HAVE_CUDA)
+  autotrain_add_gtest(nf4_gpu_test
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/nf4_gpu_test.cpp
+    LIBS autotrain_quant
+    LABELS gpu TORCH)
+endif()
