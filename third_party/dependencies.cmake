@@ -2,6 +2,21 @@
 # PyPI torch wheel in the environment made by scripts/bootstrap.sh (D1). No third-party code
 # is copied into this repository.
 
+if(AUTOTRAIN_GPU_CHECK)
+  # scripts/gpu-check.sh on a GPU host that has LibTorch, nvcc and CMake but none of our Debian
+  # packages: only LibTorch and GoogleTest, the latter built from a carried source folder.
+  if(AUTOTRAIN_GTEST_SOURCE_DIR)
+    set(INSTALL_GTEST OFF CACHE BOOL "" FORCE)
+    add_subdirectory(${AUTOTRAIN_GTEST_SOURCE_DIR} ${CMAKE_BINARY_DIR}/googletest EXCLUDE_FROM_ALL)
+    foreach(lib gtest gtest_main gmock)
+      if(NOT TARGET GTest::${lib})
+        add_library(GTest::${lib} ALIAS ${lib})
+      endif()
+    endforeach()
+  else()
+    find_package(GTest CONFIG REQUIRED)
+  endif()
+else()
 find_package(CLI11 CONFIG REQUIRED)
 find_package(nlohmann_json CONFIG REQUIRED)
 find_package(fmt CONFIG REQUIRED)
@@ -16,6 +31,7 @@ if(AUTOTRAIN_BUILD_TESTS)
 endif()
 if(AUTOTRAIN_BUILD_BENCH)
   find_package(benchmark CONFIG QUIET)
+endif()
 endif()
 
 # --- Python environment and LibTorch -------------------------------------------------------
