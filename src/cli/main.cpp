@@ -33,7 +33,7 @@ int run(int argc, char** argv) {
   subs.push_back(add_config_command(app, g));
   subs.push_back(add_pipeline_command(app, g, "data", "Prepare DATA_FILE and the token cache", "issue #6"));
   subs.push_back(add_pipeline_command(app, g, "train", "Fine-tune with QLoRA", "issue #6"));
-  add_unbuilt(app, unbuilt, "eval", "Loss and perplexity of a model on a dataset", "issue #3");
+  subs.push_back(add_eval_command(app, g));
   subs.push_back(add_tokenize_command(app, g));
   add_unbuilt(app, unbuilt, "quantize", "Write a bitsandbytes-compatible 4-bit checkpoint", "issue #5");
   add_unbuilt(app, unbuilt, "generate", "Generate text from a prompt", "the inference issue");

@@ -14,5 +14,20 @@ add_library(autotrain_model STATIC
   ${CMAKE_CURRENT_LIST_DIR}/loss.cpp
   ${CMAKE_CURRENT_LIST_DIR}/loader.cpp)
 target_include_directories(autotrain_model PUBLIC ${AUTOTRAIN_INCLUDE})
-target_link_libraries(autotrain_model PUBLIC autotrain_model_config autotrain_safetensors_torch ${TORCH_LIBRARIES})
+# LibTorch PRIVATE (see safetensors/module.cmake): the CLI links this library without seeing it.
+target_link_libraries(autotrain_model PUBLIC autotrain_model_config autotrain_safetensors_torch)
 autotrain_use_torch(autotrain_model)
+
+# `eval` reads text rows with the tokenizer when that module is part of the build (it is
+# included before this one); pre-tokenized rows always work.
+target_sources(autotrain_model PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/eval_data.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/eval.cpp)
+if(TARGET autotrain_tokenizer)
+  target_link_libraries(autotrain_model PRIVATE autotrain_tokenizer)
+  target_compile_definitions(autotrain_model PRIVATE AUTOTRAIN_HAVE_TOKENIZER=1)
+endif()
+
+# The `eval` subcommand: cmd_eval.cpp sees only the LibTorch-free autotrain/model/eval.h.
+target_sources(autotrain PRIVATE ${CMAKE_CURRENT_LIST_DIR}/../cli/cmd_eval.cpp)
+target_link_libraries(autotrain PRIVATE autotrain_model)

@@ -13,5 +13,7 @@ target_link_libraries(autotrain_safetensors PRIVATE fmt::fmt nlohmann_json::nloh
 add_library(autotrain_safetensors_torch STATIC
   ${CMAKE_CURRENT_LIST_DIR}/torch.cpp)
 target_include_directories(autotrain_safetensors_torch PUBLIC ${AUTOTRAIN_INCLUDE})
-target_link_libraries(autotrain_safetensors_torch PUBLIC autotrain_safetensors ${TORCH_LIBRARIES})
+# LibTorch stays PRIVATE (link-only for dependents): its include folder must not reach files
+# that use spdlog, such as the CLI (see src/CMakeLists.txt on {fmt}).
+target_link_libraries(autotrain_safetensors_torch PUBLIC autotrain_safetensors)
 autotrain_use_torch(autotrain_safetensors_torch)

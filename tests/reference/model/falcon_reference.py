@@ -12,6 +12,8 @@ and OUT_DIR/V/expected.safetensors with:
   embeds_grad                         d loss / d inputs_embeds
   qkv0_grad                           d loss / d transformer.h.0.self_attention.query_key_value.weight
   prompt, generated                   greedy model.generate (KV cache), 32 new tokens
+  eval_loss, eval_tokens              `autotrain eval --data OUT_DIR/V/eval.jsonl --block-size 8`:
+                                      rows concatenated, blocks of 8, remainder dropped
 """
 import json
 import os
@@ -121,6 +123,18 @@ def main(out):
         exp["prompt"] = prompt[0]
         exp["generated"] = seq[0, prompt.shape[1]:]
         assert exp["generated"].numel() == 32
+        # eval: pre-tokenized rows of varying length, cut into blocks as AutoTrain's trainer does.
+        rows = [torch.randint(0, VOCAB, (n,), generator=g).tolist() for n in (5, 17, 3, 11, 9, 1, 20)]
+        with open(os.path.join(out, name, "eval.jsonl"), "w") as f:
+            for r in rows:
+                f.write(json.dumps({"input_ids": r, "note": "extra keys are ignored"}) + "\n")
+        flat = [t for r in rows for t in r]
+        block = 8
+        blocks = torch.tensor(flat[: len(flat) // block * block]).view(-1, block)
+        with torch.no_grad():
+            losses = [model(input_ids=b[None], labels=b[None]).loss for b in blocks]
+        exp["eval_loss"] = torch.stack(losses).double().mean().reshape(1)
+        exp["eval_tokens"] = torch.tensor([blocks.shape[0] * (block - 1)])
         save_file({k: v.detach().clone().contiguous() for k, v in exp.items()}, os.path.join(out, name, "expected.safetensors"))
     print("ok")
 

@@ -9,6 +9,7 @@
 #include <ATen/core/grad_mode.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "autotrain/model/falcon.h"
 #include "autotrain/model/loader.h"
@@ -130,6 +131,28 @@ INSTANTIATE_TEST_SUITE_P(Variants, FalconReference, ::testing::Values("7b", "7b-
                              if (c == '-') c = '_';
                            return "falcon_" + n;
                          });
+
+}  // namespace
+}  // namespace autotrain::model
+
+namespace autotrain::model {
+namespace {
+
+// `autotrain eval` end to end on the same folders: the CLI's loss is transformers' loss.
+TEST_P(FalconReference, EvalCommandMatchesTransformers) {
+  auto bin = autotrain::testing::env_var("AUTOTRAIN_BIN");
+  ASSERT_TRUE(bin && std::filesystem::exists(*bin)) << "AUTOTRAIN_BIN must name the built CLI (build `autotrain`)";
+  auto variant = dir_->path() / GetParam();
+  auto r = autotrain::testing::run_command({*bin, "eval", "--model", (variant / "model").string(), "--data",
+                                            (variant / "eval.jsonl").string(), "--block-size", "8", "--json",
+                                            "--device", "cpu"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  double ref = want("eval_loss").item<double>();
+  EXPECT_LE(std::abs(j["loss"].get<double>() - ref) / ref, 1e-6) << r.out;
+  EXPECT_NEAR(j["perplexity"].get<double>(), std::exp(ref), 1e-5 * std::exp(ref));
+  EXPECT_EQ(j["tokens"].get<int64_t>(), want("eval_tokens").item<int64_t>());
+}
 
 }  // namespace
 }  // namespace autotrain::model

@@ -1,5 +1,9 @@
-# model: config.json, model folders (unit, no LibTorch); Falcon against transformers run at test
-# time (reference).
+# model: config.json and model folders (unit, no LibTorch); Falcon and `autotrain eval` against
+# transformers run at test time (reference).
+autotrain_add_gtest(test_model_config
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/config_test.cpp
+  LIBS autotrain_model_config
+  LABELS unit)
 autotrain_add_gtest(test_model_reference
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/falcon_reference_test.cpp
   LIBS autotrain_model

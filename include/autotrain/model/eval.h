@@ -1,0 +1,51 @@
+// `autotrain eval`: mean loss and perplexity of a model over a dataset cut into blocks, the way
+// AutoTrain's default trainer cuts its training data (rows tokenized and concatenated, blocks of
+// block_size tokens, the remainder dropped). No LibTorch in this header: the CLI includes it.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace autotrain::model {
+
+// A problem with the command line (exit code 2) rather than with the run.
+class EvalUsageError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+struct EvalOptions {
+  std::string model;                  // folder or Hugging Face cache id
+  std::string adapter;                // PEFT adapter folder (not supported yet)
+  std::filesystem::path data;         // .jsonl / .json / .csv
+  std::string text_column = "text";
+  std::optional<int64_t> block_size;  // default min(1024, max_position_embeddings)
+  std::string dtype = "fp32";         // fp32 | fp16 | bf16
+  std::string device = "auto";        // auto | cpu | cuda
+  int64_t tokens_per_batch = 4096;    // blocks are evaluated several at a time, up to this many tokens
+};
+
+struct EvalResult {
+  double loss = 0;        // mean over all predicted tokens of all blocks
+  double perplexity = 0;  // exp(loss)
+  int64_t tokens = 0;     // predicted tokens: (block_size - 1) per block
+  int64_t blocks = 0;
+  int64_t block_size = 0;
+  std::string model_dir;
+  std::string device;
+};
+
+// Token ids of every row of `data`, concatenated in file order. A row is taken from its
+// `input_ids` list when it has one (pre-tokenized data), else its `text_column` is tokenized with
+// the tokenizer found in `tokenizer_dir`. Errors name the file and line.
+std::vector<int64_t> read_eval_tokens(const std::filesystem::path& data, const std::string& text_column,
+                                      const std::filesystem::path& tokenizer_dir);
+
+// Throws EvalUsageError for bad options, ModelError / std::runtime_error for failures.
+EvalResult run_eval(const EvalOptions& options);
+
+}  // namespace autotrain::model

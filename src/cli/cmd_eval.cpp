@@ -1,0 +1,51 @@
+// autotrain eval --model M --data FILE [...]: loss and perplexity of a model on a dataset.
+// Argument parsing only; the work is in autotrain/model/eval.h (which keeps LibTorch out of
+// this file, see src/CMakeLists.txt on {fmt} and spdlog).
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "autotrain/model/eval.h"
+#include "common.h"
+
+namespace autotrain::cli {
+
+Subcommand add_eval_command(CLI::App& app, GlobalOptions& /*g*/) {
+  CLI::App* sub = app.add_subcommand("eval", "Loss and perplexity of a model on a dataset");
+  auto o = std::make_shared<model::EvalOptions>();
+  auto json = std::make_shared<bool>(false);
+  auto block = std::make_shared<int64_t>(0);
+  sub->add_option("--model", o->model, "Model folder, or org/name in the Hugging Face cache")->required();
+  sub->add_option("--adapter", o->adapter, "PEFT LoRA adapter folder (not supported yet)");
+  sub->add_option("--data", o->data, ".jsonl/.json/.csv rows: {\"input_ids\": [...]} or a text column")->required();
+  sub->add_option("--text-column", o->text_column, "Column holding the text (default: text)");
+  sub->add_option("--block-size", *block, "Tokens per block (default: 1024, capped at the model's maximum)")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--dtype", o->dtype, "Weights and activations: fp32 (default), fp16 or bf16")
+      ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
+  sub->add_option("--device", o->device, "auto (CUDA when available, default), cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  sub->add_flag("--json", *json, "Print {\"loss\", \"perplexity\", \"tokens\"}");
+  return {sub, [o, json, block] {
+            if (*block > 0) o->block_size = *block;
+            model::EvalResult r;
+            try {
+              r = model::run_eval(*o);
+            } catch (const model::EvalUsageError& e) {
+              fmt::print(stderr, "error: {}\n", e.what());
+              return static_cast<int>(kExitUsage);
+            }
+            if (*json) {
+              nlohmann::ordered_json j;
+              j["loss"] = r.loss;
+              j["perplexity"] = r.perplexity;
+              j["tokens"] = r.tokens;
+              fmt::print("{}\n", j.dump());
+            } else {
+              fmt::print("loss {:.6f}  perplexity {:.4f}  over {} tokens ({} blocks of {}) on {}\n", r.loss,
+                         r.perplexity, r.tokens, r.blocks, r.block_size, r.device);
+            }
+            return static_cast<int>(kExitOk);
+          }};
+}
+
+}  // namespace autotrain::cli

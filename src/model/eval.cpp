@@ -1,0 +1,90 @@
+#include "autotrain/model/eval.h"
+
+#include <cmath>
+
+#include <ATen/ATen.h>
+#include <ATen/Context.h>
+#include <ATen/core/grad_mode.h>
+#include <fmt/format.h>
+
+#include "autotrain/model/loader.h"
+#include "autotrain/model/loss.h"
+#include "autotrain/model/model_dir.h"
+
+namespace autotrain::model {
+
+namespace {
+
+at::ScalarType parse_dtype(const std::string& s) {
+  if (s == "fp32") return at::kFloat;
+  if (s == "fp16") return at::kHalf;
+  if (s == "bf16") return at::kBFloat16;
+  throw EvalUsageError(fmt::format("--dtype {}: expected fp32, fp16 or bf16", s));
+}
+
+at::Device parse_device(const std::string& s) {
+  if (s == "cpu") return at::kCPU;
+  if (s == "cuda") {
+    if (!at::hasCUDA()) throw EvalUsageError("--device cuda: no CUDA device is available (use --device cpu)");
+    return at::Device(at::kCUDA, 0);
+  }
+  if (s == "auto") return at::hasCUDA() ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
+  throw EvalUsageError(fmt::format("--device {}: expected auto, cpu or cuda", s));
+}
+
+}  // namespace
+
+EvalResult run_eval(const EvalOptions& o) {
+  if (!o.adapter.empty())
+    throw EvalUsageError(fmt::format("--adapter {}: evaluating with a LoRA adapter is not supported yet (it arrives "
+                                     "with the QLoRA issue); evaluate the base model, or a merged model folder",
+                                     o.adapter));
+  at::ScalarType dtype = parse_dtype(o.dtype);
+  at::Device device = parse_device(o.device);
+  if (o.block_size && *o.block_size < 2)
+    throw EvalUsageError(fmt::format("--block-size {}: a block needs at least 2 tokens", *o.block_size));
+
+  ModelDir dir = resolve_model_dir(o.model);
+  FalconConfig cfg = FalconConfig::load(dir.path / "config.json");
+  int64_t block = o.block_size.value_or(std::min<int64_t>(1024, cfg.max_position_embeddings));
+  if (!cfg.alibi && block > cfg.max_position_embeddings)
+    throw EvalUsageError(fmt::format("--block-size {} exceeds the model's max_position_embeddings {} ({})", block,
+                                     cfg.max_position_embeddings, (dir.path / "config.json").string()));
+
+  std::vector<int64_t> ids = read_eval_tokens(o.data, o.text_column, dir.path);
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (ids[i] >= cfg.vocab_size)
+      throw EvalUsageError(fmt::format("{}: token id {} (token {} of the data) is outside the model's vocabulary of {}",
+                                       o.data.string(), ids[i], i, cfg.vocab_size));
+  const int64_t blocks = static_cast<int64_t>(ids.size()) / block;
+  if (blocks == 0)
+    throw EvalUsageError(fmt::format("{}: {} tokens, fewer than one block of {} (lower --block-size)", o.data.string(),
+                                     ids.size(), block));
+
+  auto model = load_falcon(dir.path, {dtype, device});
+  at::NoGradGuard no_grad;
+  const int64_t per_batch = std::max<int64_t>(1, o.tokens_per_batch / block);
+  at::Tensor all = at::tensor(ids, at::TensorOptions().dtype(at::kLong)).narrow(0, 0, blocks * block).view({blocks, block});
+  double sum = 0;
+  int64_t tokens = 0;
+  for (int64_t start = 0; start < blocks; start += per_batch) {
+    int64_t n = std::min(per_batch, blocks - start);
+    at::Tensor batch = all.narrow(0, start, n).to(device);
+    FalconInputs in;
+    in.input_ids = batch;
+    auto out = causal_lm_loss(model->lm_head(), model->hidden_states(in), batch, LossReduction::kSum);
+    sum += out.loss.item<double>();
+    tokens += out.tokens;
+  }
+  EvalResult r;
+  r.loss = sum / static_cast<double>(tokens);
+  r.perplexity = std::exp(r.loss);
+  r.tokens = tokens;
+  r.blocks = blocks;
+  r.block_size = block;
+  r.model_dir = dir.path.string();
+  r.device = device.str();
+  return r;
+}
+
+}  // namespace autotrain::model

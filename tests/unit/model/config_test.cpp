@@ -1,0 +1,189 @@
+// config.json in both spellings (checked against the real Falcon configs in shared/data) and
+// model folder resolution (local, Hugging Face cache). No LibTorch.
+#include <fstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "autotrain/model/falcon_config.h"
+#include "autotrain/model/model_dir.h"
+#include "support/test_support.h"
+
+namespace autotrain::model {
+namespace {
+
+using autotrain::testing::TempDir;
+using ::testing::HasSubstr;
+
+std::filesystem::path shared_data() {
+  auto dir = autotrain::testing::env_var("AUTOTRAIN_SHARED_DIR");
+  return std::filesystem::path(dir.value_or(std::string(AUTOTRAIN_TEST_SOURCE_DIR) + "/../../shared")) / "data";
+}
+
+std::string error_of(const nlohmann::json& j) {
+  try {
+    FalconConfig::from_json(j, "config.json");
+  } catch (const ModelError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(FalconConfig, Falcon7bInLibraryAndLegacySpellingsAgree) {
+  auto lib = FalconConfig::load(shared_data() / "falcon-7b" / "config.json");
+  auto rw = FalconConfig::load(shared_data() / "falcon-7b" / "config.legacy-RW.json");
+  for (const auto* c : {&lib, &rw}) {
+    EXPECT_EQ(c->hidden_size, 4544);
+    EXPECT_EQ(c->num_attention_heads, 71);
+    EXPECT_EQ(c->num_hidden_layers, 32);
+    EXPECT_EQ(c->kv_heads(), 1);
+    EXPECT_EQ(c->qkv_out_features(), 4672);
+    EXPECT_FALSE(c->new_decoder_architecture);
+    EXPECT_TRUE(c->parallel_attn);
+    EXPECT_FALSE(c->two_layer_norms());
+    EXPECT_EQ(c->ffn_hidden_size, 18176);
+    EXPECT_EQ(c->vocab_size, 65024);
+    EXPECT_EQ(c->head_dim(), 64);
+    EXPECT_EQ(c->bos_token_id, 11);
+  }
+  EXPECT_EQ(rw.model_type, "RefinedWebModel");
+}
+
+TEST(FalconConfig, Falcon40bAndRw1b) {
+  auto c40 = FalconConfig::load(shared_data() / "falcon-40b" / "config.json");
+  EXPECT_TRUE(c40.new_decoder_architecture);
+  EXPECT_TRUE(c40.two_layer_norms());
+  EXPECT_EQ(c40.kv_heads(), 8);
+  EXPECT_EQ(c40.qkv_out_features(), 9216);
+  EXPECT_EQ(c40.ffn_hidden_size, 32768);
+  auto c1 = FalconConfig::load(shared_data() / "falcon-rw-1b" / "config.json");
+  EXPECT_TRUE(c1.alibi);
+  EXPECT_TRUE(c1.bias);
+  EXPECT_FALSE(c1.parallel_attn);
+  EXPECT_EQ(c1.kv_heads(), 32);
+  EXPECT_EQ(c1.qkv_out_features(), 3 * 2048);
+  EXPECT_EQ(c1.ffn_hidden_size, 8192);
+  EXPECT_EQ(c1.eos_token_id, 2);
+}
+
+TEST(FalconConfig, LegacyRefinedWebMeansTheNewDecoder) {
+  auto c = FalconConfig::from_json(
+      {{"model_type", "RefinedWeb"}, {"n_head", 128}, {"n_head_kv", 8}, {"n_layer", 60}, {"hidden_size", 8192}},
+      "config.json");
+  EXPECT_TRUE(c.new_decoder_architecture);
+  EXPECT_EQ(c.num_attention_heads, 128);
+  EXPECT_EQ(c.num_hidden_layers, 60);
+  EXPECT_EQ(c.kv_heads(), 8);
+  EXPECT_EQ(c.qkv_out_features(), 9216);
+  auto rope = FalconConfig::from_json({{"model_type", "falcon"}, {"hidden_size", 64}, {"num_attention_heads", 4},
+                                       {"rope_parameters", {{"rope_type", "default"}, {"rope_theta", 500.0}}}},
+                                      "config.json");
+  EXPECT_EQ(rope.rope_theta, 500.0);
+}
+
+TEST(FalconConfig, ClearErrors) {
+  EXPECT_THAT(error_of({{"model_type", "llama"}, {"architectures", {"LlamaForCausalLM"}}}),
+              HasSubstr("config.json: model_type \"llama\" (architectures [\"LlamaForCausalLM\"]) is not supported"));
+  EXPECT_THAT(error_of({{"hidden_size", 64}}), HasSubstr("no \"model_type\""));
+  EXPECT_THAT(error_of({{"model_type", "falcon"}, {"hidden_size", 65}, {"num_attention_heads", 4}}),
+              HasSubstr("hidden_size 65 is not a multiple of num_attention_heads 4"));
+  EXPECT_THAT(error_of({{"model_type", "falcon"}, {"hidden_size", "64"}}),
+              HasSubstr("\"hidden_size\" must be a positive integer, got \"64\""));
+  EXPECT_THAT(error_of({{"model_type", "falcon"}, {"activation", "relu"}}), HasSubstr("\"activation\" \"relu\""));
+  EXPECT_THAT(error_of({{"model_type", "falcon"}, {"rope_scaling", {{"type", "linear"}}}}),
+              HasSubstr("\"rope_scaling\""));
+  EXPECT_THAT(error_of({{"model_type", "falcon"}, {"new_decoder_architecture", true}, {"num_attention_heads", 71},
+                        {"num_kv_heads", 8}}),
+              HasSubstr("not a multiple of num_kv_heads 8"));
+  EXPECT_THAT(error_of({{"model_type", "falcon"}, {"multi_query", false}, {"num_attention_heads", 71},
+                        {"num_kv_heads", 8}}),
+              HasSubstr("needs num_kv_heads == num_attention_heads"));
+  EXPECT_THAT(error_of(nlohmann::json::array()), HasSubstr("expected a JSON object"));
+  try {
+    FalconConfig::load("/nonexistent/config.json");
+    ADD_FAILURE();
+  } catch (const ModelError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("/nonexistent/config.json: cannot read"));
+  }
+}
+
+EnvLookup fake_env(std::map<std::string, std::string> vars) {
+  return [vars](const char* name) -> std::optional<std::string> {
+    auto it = vars.find(name);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+void make_snapshot(const std::filesystem::path& hub, const std::string& folder, const std::string& commit) {
+  auto repo = hub / folder;
+  std::filesystem::create_directories(repo / "refs");
+  std::filesystem::create_directories(repo / "snapshots" / commit);
+  std::ofstream(repo / "refs" / "main") << commit << "\n";
+  std::ofstream(repo / "snapshots" / commit / "config.json") << "{}";
+}
+
+TEST(ModelDir, HubCacheLocation) {
+  EXPECT_EQ(hf_hub_cache(fake_env({{"HF_HUB_CACHE", "/c"}, {"HF_HOME", "/h"}})), "/c");
+  EXPECT_EQ(hf_hub_cache(fake_env({{"HF_HOME", "/h"}})), "/h/hub");
+  EXPECT_EQ(hf_hub_cache(fake_env({{"XDG_CACHE_HOME", "/x"}, {"HOME", "/home/u"}})), "/x/huggingface/hub");
+  EXPECT_EQ(hf_hub_cache(fake_env({{"HOME", "/home/u"}})), "/home/u/.cache/huggingface/hub");
+}
+
+TEST(ModelDir, LocalFolderFirstThenCache) {
+  TempDir tmp;
+  auto hub = tmp.path() / "home" / "hub";
+  make_snapshot(hub, "models--tiiuae--falcon-7b", "abc123");
+  make_snapshot(hub, "models--tiiuae--falcon-7b", "old999");  // another snapshot; refs/main decides
+  std::ofstream(hub / "models--tiiuae--falcon-7b" / "refs" / "main") << "abc123\n";
+  auto env = fake_env({{"HF_HOME", (tmp.path() / "home").string()}});
+  ModelDir d = resolve_model_dir("tiiuae/falcon-7b", env);
+  EXPECT_EQ(d.path, hub / "models--tiiuae--falcon-7b" / "snapshots" / "abc123");
+  EXPECT_EQ(d.source, "Hugging Face cache");
+  // HF_HUB_CACHE wins over HF_HOME.
+  auto other = tmp.path() / "other";
+  make_snapshot(other, "models--tiiuae--falcon-7b", "fff");
+  d = resolve_model_dir("tiiuae/falcon-7b", fake_env({{"HF_HOME", (tmp.path() / "home").string()},
+                                                       {"HF_HUB_CACHE", other.string()}}));
+  EXPECT_EQ(d.path, other / "models--tiiuae--falcon-7b" / "snapshots" / "fff");
+  // A local folder of that name comes first.
+  auto local = tmp.path() / "local";
+  std::filesystem::create_directories(local);
+  std::ofstream(local / "config.json") << "{}";
+  d = resolve_model_dir(local.string(), env);
+  EXPECT_EQ(d.path, local);
+  EXPECT_EQ(d.source, "local folder");
+}
+
+TEST(ModelDir, ErrorsListWhereWeLooked) {
+  TempDir tmp;
+  auto env = fake_env({{"HF_HUB_CACHE", (tmp.path() / "hub").string()}});
+  try {
+    resolve_model_dir("tiiuae/falcon-40b", env);
+    ADD_FAILURE();
+  } catch (const ModelError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("model 'tiiuae/falcon-40b' not found"));
+    EXPECT_THAT(e.what(), HasSubstr("local folder tiiuae/falcon-40b (does not exist)"));
+    EXPECT_THAT(e.what(), HasSubstr((tmp.path() / "hub" / "models--tiiuae--falcon-40b").string() + " (not downloaded)"));
+    EXPECT_THAT(e.what(), HasSubstr("huggingface-cli download tiiuae/falcon-40b"));
+  }
+  std::filesystem::create_directories(tmp.path() / "hub" / "models--a--b" / "snapshots");
+  try {
+    resolve_model_dir("a/b", env);
+    ADD_FAILURE();
+  } catch (const ModelError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("no refs/main"));
+  }
+  auto empty = tmp.path() / "empty";
+  std::filesystem::create_directories(empty);
+  try {
+    resolve_model_dir(empty.string(), env);
+    ADD_FAILURE();
+  } catch (const ModelError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("the folder has no config.json"));
+  }
+}
+
+}  // namespace
+}  // namespace autotrain::model
