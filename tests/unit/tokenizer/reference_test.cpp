@@ -53,7 +53,7 @@ class Reader {
     uint32_t n = u32();
     std::vector<TokenId> v(n);
     need(4ull * n);
-    std::memcpy(v.data(), data_.data() + pos_, 4ull * n);
+    if (n) std::memcpy(v.data(), data_.data() + pos_, 4ull * n);  // data() may be null when empty
     pos_ += 4ull * n;
     return v;
   }
