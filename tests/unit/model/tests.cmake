@@ -12,3 +12,9 @@ autotrain_add_gtest(test_model_reference
 # libtorch.so exports its own copy of std::filesystem; listed before libstdc++ it wins symbol
 # lookup and its remove_all crashes (TempDir cleanup). Make libstdc++ the first dependency.
 target_link_options(test_model_reference BEFORE PRIVATE "LINKER:--no-as-needed" "-lstdc++")
+autotrain_add_gtest(test_model
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/model_test.cpp
+  LIBS autotrain_model
+  LABELS unit
+  TORCH)
+target_link_options(test_model BEFORE PRIVATE "LINKER:--no-as-needed" "-lstdc++")

@@ -1,0 +1,182 @@
+// Loader, loss and layer-swapping behaviour that needs no Python: missing / unexpected /
+// mismatched tensors, deterministic random init, zero-copy views, the chunked loss against
+// ATen's own cross-entropy, and replacing a Linear through its slot.
+#include <fstream>
+
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "autotrain/model/falcon.h"
+#include "autotrain/model/loader.h"
+#include "autotrain/model/loss.h"
+#include "autotrain/safetensors/torch.h"
+#include "support/test_support.h"
+
+namespace autotrain::model {
+namespace {
+
+using autotrain::testing::TempDir;
+using ::testing::HasSubstr;
+
+const char* kTinyConfig = R"({"model_type": "falcon", "vocab_size": 50, "hidden_size": 32, "num_hidden_layers": 2,
+  "num_attention_heads": 4, "num_kv_heads": 2, "new_decoder_architecture": true, "bias": false})";
+
+FalconConfig tiny_config() { return FalconConfig::from_json(nlohmann::json::parse(kTinyConfig), "tiny"); }
+
+// Writes `model`'s parameters (plus `extra`, minus `drop`) and config.json into `dir`.
+void save_folder(FalconForCausalLM& model, const std::filesystem::path& dir, const std::string& config,
+                 const std::string& drop = "", std::vector<std::pair<std::string, at::Tensor>> extra = {}) {
+  std::ofstream(dir / "config.json") << config;
+  for (auto& [name, t] : model.named_parameters())
+    if (name != drop) extra.emplace_back(name, *t);
+  safetensors::save_tensors(dir / "model.safetensors", extra);
+}
+
+at::Tensor some_ids() { return at::arange(0, 24, at::kLong).remainder(50).view({2, 12}); }
+
+TEST(FalconLoader, RandomInitIsDeterministicAndRoundTrips) {
+  at::NoGradGuard no_grad;
+  auto a = random_falcon(tiny_config(), 42);
+  auto b = random_falcon(tiny_config(), 42);
+  auto c = random_falcon(tiny_config(), 43);
+  FalconInputs in;
+  in.input_ids = some_ids();
+  at::Tensor la = a->forward(in);
+  EXPECT_TRUE(at::equal(la, b->forward(in)));
+  EXPECT_FALSE(at::equal(la, c->forward(in)));
+  TempDir dir;
+  save_folder(*a, dir.path(), kTinyConfig);
+  auto loaded = load_falcon(dir.path());
+  EXPECT_TRUE(at::equal(la, loaded->forward(in)));
+  EXPECT_TRUE(loaded->lm_head_tied());
+}
+
+TEST(FalconLoader, MissingUnexpectedAndMismatchedTensorsAreListed) {
+  auto m = random_falcon(tiny_config(), 1);
+  TempDir dir;
+  save_folder(*m, dir.path(), kTinyConfig, "transformer.h.1.mlp.dense_4h_to_h.weight",
+              {{"transformer.h.0.extra.weight", at::zeros({2})}});
+  try {
+    load_falcon(dir.path());
+    ADD_FAILURE() << "must not load";
+  } catch (const ModelError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("missing tensors (1):\n  transformer.h.1.mlp.dense_4h_to_h.weight"));
+    EXPECT_THAT(e.what(), HasSubstr("unexpected tensors (1):\n  transformer.h.0.extra.weight (in model.safetensors)"));
+  }
+  // The same weights under a config with another hidden size.
+  std::string wrong = kTinyConfig;
+  wrong.replace(wrong.find("\"hidden_size\": 32"), 17, "\"hidden_size\": 64");
+  TempDir dir2;
+  save_folder(*m, dir2.path(), wrong);
+  try {
+    load_falcon(dir2.path());
+    ADD_FAILURE() << "must not load";
+  } catch (const ModelError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("transformer.word_embeddings.weight: checkpoint [50, 32] vs config.json [50, 64]"));
+  }
+}
+
+TEST(FalconLoader, UntiedModelNeedsItsLmHead) {
+  std::string untied = kTinyConfig;
+  untied.insert(untied.size() - 1, R"(, "tie_word_embeddings": false)");
+  auto cfg = FalconConfig::from_json(nlohmann::json::parse(untied), "untied");
+  auto m = random_falcon(cfg, 5);
+  EXPECT_FALSE(m->lm_head_tied());
+  TempDir dir;
+  save_folder(*m, dir.path(), untied, "lm_head.weight");
+  try {
+    load_falcon(dir.path());
+    ADD_FAILURE();
+  } catch (const ModelError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("missing tensors (1):\n  lm_head.weight"));
+  }
+}
+
+TEST(SafetensorsTorch, ViewsOutliveTheFileAndNeverWriteIt) {
+  TempDir dir;
+  auto path = dir.path() / "t.safetensors";
+  safetensors::save_tensors(path, {{"w", at::arange(6, at::kFloat).view({2, 3})}});
+  at::Tensor view;
+  {
+    auto f = safetensors::SafetensorsFile::open(path);
+    view = safetensors::tensor_view(f, f.tensor("w"));
+  }  // the file object is gone; the mapping lives on in the tensor
+  EXPECT_TRUE(at::equal(view, at::arange(6, at::kFloat).view({2, 3})));
+  view.add_(1);  // private mapping: our copy changes, the file does not
+  auto again = safetensors::SafetensorsFile::open(path);
+  EXPECT_TRUE(at::equal(safetensors::tensor_view(again, again.tensor("w")), at::arange(6, at::kFloat).view({2, 3})));
+}
+
+TEST(ChunkedLoss, MatchesAtenCrossEntropyAndItsGradients) {
+  at::manual_seed(0);
+  const int64_t B = 2, S = 9, H = 16, V = 37;
+  auto head = std::make_unique<DenseLinear>(H, V, false, DenseLinear::BiasMode::kFused);
+  head->weight = at::randn({V, H});
+  at::Tensor hidden = at::randn({B, S, H});
+  at::Tensor labels = at::randint(0, V, {B, S}, at::kLong);
+  labels.index_put_({0, 3}, -100);
+  labels.index_put_({1, 8}, -100);
+
+  // Oracle: ATen's cross_entropy on the full fp32 logits, with autograd.
+  at::Tensor w_ref = head->weight.clone().set_requires_grad(true);
+  at::Tensor h_ref = hidden.clone().set_requires_grad(true);
+  at::Tensor logits = at::linear(h_ref, w_ref).narrow(1, 0, S - 1).reshape({-1, V});
+  at::Tensor ref = at::cross_entropy_loss(logits, labels.narrow(1, 1, S - 1).reshape({-1}), {}, at::Reduction::Mean, -100);
+  ref.backward();
+
+  for (int64_t chunk : {1, 3, 1000}) {
+    head->weight = head->weight.detach().set_requires_grad(true);
+    at::Tensor h = hidden.clone().set_requires_grad(true);
+    auto out = causal_lm_loss(*head, h, labels, LossReduction::kMean, chunk);
+    EXPECT_EQ(out.tokens, B * (S - 1) - 2);  // labels 1..S-1 of each row are targets; two are -100
+    EXPECT_NEAR(out.loss.item<double>(), ref.item<double>(), 1e-6) << "chunk " << chunk;
+    out.loss.backward();
+    EXPECT_LE((h.grad() - h_ref.grad()).abs().max().item<double>(), 1e-6) << "chunk " << chunk;
+    EXPECT_LE((head->weight.grad() - w_ref.grad()).abs().max().item<double>(), 1e-6) << "chunk " << chunk;
+  }
+}
+
+// A stand-in for the QLoRA layers: wraps the original and counts calls.
+class CountingLinear : public Linear {
+ public:
+  CountingLinear(LinearPtr inner, int* calls) : inner_(std::move(inner)), calls_(calls) {}
+  at::Tensor forward(const at::Tensor& x) const override {
+    ++*calls_;
+    return inner_->forward(x) * 0;  // visibly changes the output
+  }
+  int64_t in_features() const override { return inner_->in_features(); }
+  int64_t out_features() const override { return inner_->out_features(); }
+  std::vector<std::pair<std::string, at::Tensor*>> named_tensors() override { return inner_->named_tensors(); }
+
+ private:
+  LinearPtr inner_;
+  int* calls_;
+};
+
+TEST(FalconLinears, EveryProjectionIsASwappableSlot) {
+  at::NoGradGuard no_grad;
+  auto m = random_falcon(tiny_config(), 3);
+  auto slots = m->linears();
+  ASSERT_EQ(slots.size(), 2u * 4 + 1);
+  EXPECT_EQ(slots[0].name, "transformer.h.0.self_attention.query_key_value");
+  EXPECT_EQ(slots.back().name, "lm_head");
+  FalconInputs in;
+  in.input_ids = some_ids();
+  at::Tensor before = m->forward(in);
+  int calls = 0;
+  for (auto& s : slots)
+    if (s.name.ends_with("dense_4h_to_h")) *s.layer = std::make_unique<CountingLinear>(std::move(*s.layer), &calls);
+  at::Tensor after = m->forward(in);
+  EXPECT_EQ(calls, 2);
+  EXPECT_FALSE(at::allclose(before, after));
+  // Parameter names are unchanged by the wrapper.
+  size_t n = 0;
+  for (auto& [name, _] : m->named_parameters()) n += name == "transformer.h.1.mlp.dense_4h_to_h.weight";
+  EXPECT_EQ(n, 1u);
+}
+
+}  // namespace
+}  // namespace autotrain::model
