@@ -67,13 +67,25 @@ void quantize_cpu(const T* x, int64_t n, int64_t blocksize, uint8_t* packed, flo
 
 template <typename T>
 void dequantize_cpu(const uint8_t* packed, const float* absmax, T* out, int64_t n, int64_t blocksize) {
+  // Per block, the 16 possible outputs T(level * absmax) are computed once (the same single
+  // float product and rounding as per element), then every byte is two table lookups.
   const auto& levels = nf4_levels();
-  at::parallel_for(0, (n + 1) / 2, 8192, [&](int64_t j0, int64_t j1) {
-    for (int64_t j = j0; j < j1; ++j) {
-      const uint8_t byte = packed[j];
-      const int64_t i = 2 * j;
-      out[i] = static_cast<T>(levels[byte >> 4] * absmax[i / blocksize]);
-      if (i + 1 < n) out[i + 1] = static_cast<T>(levels[byte & 0x0F] * absmax[(i + 1) / blocksize]);
+  const int64_t nblocks = (n + blocksize - 1) / blocksize;
+  at::parallel_for(0, nblocks, std::max<int64_t>(1, 32768 / blocksize), [&](int64_t b0, int64_t b1) {
+    T lut[16];
+    for (int64_t b = b0; b < b1; ++b) {
+      const float scale = absmax[b];
+      for (int k = 0; k < 16; ++k) lut[k] = static_cast<T>(levels[k] * scale);
+      const int64_t start = b * blocksize;
+      const int64_t end = std::min(n, start + blocksize);
+      // Even block sizes keep every block on whole bytes.
+      int64_t i = start;
+      for (; i + 1 < end; i += 2) {
+        const uint8_t byte = packed[i >> 1];
+        out[i] = lut[byte >> 4];
+        out[i + 1] = lut[byte & 0x0F];
+      }
+      if (i < end) out[i] = lut[packed[i >> 1] >> 4];
     }
   });
 }
