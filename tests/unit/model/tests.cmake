@@ -18,3 +18,10 @@ autotrain_add_gtest(test_model
   LABELS unit
   TORCH)
 target_link_options(test_model BEFORE PRIVATE "LINKER:--no-as-needed" "-lstdc++")
+# On a CUDA machine: the same reference models on the GPU (exit 77, skipped, without one).
+autotrain_add_gtest(test_model_gpu
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/falcon_gpu_test.cpp
+  LIBS autotrain_model
+  LABELS gpu reference
+  TORCH)
+target_link_options(test_model_gpu BEFORE PRIVATE "LINKER:--no-as-needed" "-lstdc++")
