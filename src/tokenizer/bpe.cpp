@@ -1,6 +1,9 @@
 #include "bpe.h"
 
+#include <atomic>
 #include <cstdio>
+#include <memory>
+#include <algorithm>
 #include <queue>
 #include <stdexcept>
 
@@ -19,11 +22,13 @@ uint64_t mix(uint64_t k) {
 
 constexpr uint64_t kEmptyKey = ~0ull;  // never a real key: ids are non-negative
 
+std::atomic<uint64_t> next_cache_key{1};
+
 }  // namespace
 
 BpeModel::BpeModel(StringMap<TokenId> vocab, const std::vector<std::pair<std::string, std::string>>& merges,
                    BpeOptions options)
-    : vocab_(std::move(vocab)), options_(std::move(options)) {
+    : vocab_(std::move(vocab)), options_(std::move(options)), cache_key_(next_cache_key++) {
   TokenId max_id = -1;
   for (const auto& [tok, id] : vocab_) {
     if (id < 0) throw std::invalid_argument("vocabulary id of '" + tok + "' is negative");
@@ -112,20 +117,36 @@ void BpeModel::tokenize(std::string_view piece, std::vector<TokenId>& out) const
     tokenize_uncached(piece, out);
     return;
   }
-  size_t h = StringHash{}(piece);
-  Shard& shard = cache_[(h >> 7) % kShards];
-  {
-    std::lock_guard lock(shard.mutex);
-    if (auto it = shard.map.find(piece); it != shard.map.end()) {
-      out.insert(out.end(), it->second.begin(), it->second.end());
-      return;
-    }
+  WordCache& cache = thread_cache();
+  if (auto it = cache.find(piece); it != cache.end()) {
+    out.insert(out.end(), it->second.begin(), it->second.end());
+    return;
   }
   size_t before = out.size();
   tokenize_uncached(piece, out);
-  std::lock_guard lock(shard.mutex);
-  if (shard.map.size() < kShardCapacity)
-    shard.map.emplace(std::string(piece), std::vector<TokenId>(out.begin() + static_cast<ptrdiff_t>(before), out.end()));
+  if (cache.size() < kCacheCapacity)
+    cache.emplace(std::string(piece), std::vector<TokenId>(out.begin() + static_cast<ptrdiff_t>(before), out.end()));
+}
+
+BpeModel::WordCache& BpeModel::thread_cache() const {
+  struct Slot {
+    uint64_t key;
+    std::unique_ptr<WordCache> cache;
+  };
+  // The caches of the last few models this thread used, most recent first; an older one is
+  // dropped (also how the cache of a destroyed model goes away).
+  constexpr size_t kSlots = 4;
+  thread_local std::vector<Slot> slots;
+  if (!slots.empty() && slots.front().key == cache_key_) return *slots.front().cache;
+  for (size_t i = 1; i < slots.size(); ++i) {
+    if (slots[i].key == cache_key_) {
+      std::rotate(slots.begin(), slots.begin() + static_cast<ptrdiff_t>(i), slots.begin() + static_cast<ptrdiff_t>(i) + 1);
+      return *slots.front().cache;
+    }
+  }
+  if (slots.size() == kSlots) slots.pop_back();
+  slots.insert(slots.begin(), Slot{cache_key_, std::make_unique<WordCache>()});
+  return *slots.front().cache;
 }
 
 void BpeModel::tokenize_uncached(std::string_view w, std::vector<TokenId>& out) const {

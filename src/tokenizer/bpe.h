@@ -6,7 +6,6 @@
 
 #include <array>
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -72,15 +71,13 @@ class BpeModel {
   std::optional<TokenId> unk_id_;
   std::array<std::optional<TokenId>, 256> byte_ids_{};  // "<0xAB>" tokens, for byte_fallback
 
-  // Piece -> ids, sharded so that batch encoding threads rarely wait on each other.
-  static constexpr size_t kShards = 64;
-  static constexpr size_t kShardCapacity = 8192;
+  // Piece -> ids. Each thread keeps its own cache (of the few models it used last), so batch
+  // encoding threads never contend for a lock or a cache line.
+  static constexpr size_t kCacheCapacity = 1 << 17;
   static constexpr size_t kMaxCachedPiece = 128;
-  struct Shard {
-    std::mutex mutex;
-    StringMap<std::vector<TokenId>> map;
-  };
-  mutable std::array<Shard, kShards> cache_;
+  using WordCache = StringMap<std::vector<TokenId>>;
+  WordCache& thread_cache() const;
+  uint64_t cache_key_;  // unique per model instance (an address could be reused)
 };
 
 }  // namespace autotrain::tokenizer
