@@ -1,13 +1,16 @@
 #include "autotrain/model/loader.h"
 
+#include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "autotrain/io/atomic_file.h"
 #include "autotrain/safetensors/checkpoint.h"
 #include "autotrain/safetensors/torch.h"
 
@@ -114,6 +117,34 @@ std::unique_ptr<FalconForCausalLM> random_falcon(const FalconConfig& cfg, uint64
   }
   if (cfg.tie_word_embeddings) model->tie_lm_head();
   return model;
+}
+
+void save_falcon(FalconForCausalLM& model, const std::filesystem::path& dir, const std::string& config_json_text,
+                 uint64_t max_shard_bytes) {
+  std::filesystem::create_directories(dir);
+  std::vector<at::Tensor> host;  // contiguous CPU copies, alive while the shards are written
+  std::vector<safetensors::TensorData> tensors;
+  auto params = model.named_parameters();
+  host.reserve(params.size());
+  for (auto& [name, t] : params) {
+    if (!t->defined()) throw ModelError(fmt::format("save_falcon: parameter '{}' is not loaded", name));
+    host.push_back(t->detach().to(at::kCPU).contiguous());
+    const at::Tensor& h = host.back();
+    tensors.push_back({name, safetensors::from_scalar_type(h.scalar_type()), h.sizes().vec(),
+                       {static_cast<const std::byte*>(h.data_ptr()), h.nbytes()}});
+  }
+  safetensors::write_sharded(dir, tensors, max_shard_bytes);
+  io::write_file_atomic(dir / "config.json", config_json_text);
+}
+
+void write_random_checkpoint(const std::filesystem::path& config_json, const std::filesystem::path& dir, uint64_t seed,
+                             uint64_t max_shard_bytes) {
+  FalconConfig cfg = FalconConfig::load(config_json);
+  std::ifstream in(config_json, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto model = random_falcon(cfg, seed);
+  save_falcon(*model, dir, text.str(), max_shard_bytes);
 }
 
 }  // namespace autotrain::model

@@ -160,6 +160,7 @@ std::string serialize_index(const ShardIndex& index) {
   // json.dumps(index, indent=2, sort_keys=True) + "\n": std::map keys are already sorted and
   // nlohmann's ensure_ascii escaping matches Python's default.
   nlohmann::json j;
+  j["metadata"]["total_parameters"] = index.total_parameters;
   j["metadata"]["total_size"] = index.total_size;
   j["weight_map"] = nlohmann::json::object();
   for (const auto& [k, v] : index.weight_map) j["weight_map"][k] = v;
@@ -186,6 +187,9 @@ ShardIndex write_sharded(const std::filesystem::path& dir, const std::vector<Ten
     for (const auto& t : shards[i]) {
       index.weight_map[t.name] = name;
       index.total_size += t.data.size();
+      uint64_t numel = 1;
+      for (int64_t d : t.shape) numel *= static_cast<uint64_t>(d);
+      index.total_parameters += numel;
     }
   }
   if (k > 1) io::write_file_atomic(dir / "model.safetensors.index.json", serialize_index(index));

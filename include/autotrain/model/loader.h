@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <string>
 
 #include <ATen/Tensor.h>
 
@@ -28,5 +29,17 @@ std::unique_ptr<FalconForCausalLM> load_falcon(const std::filesystem::path& dir,
 // the same model on every machine.
 std::unique_ptr<FalconForCausalLM> random_falcon(const FalconConfig& config, uint64_t seed,
                                                  const LoadOptions& options = {});
+
+// Writes `model` as a Hugging Face model folder: `config_json_text` as config.json and the
+// parameters (tied lm_head left out, as save_pretrained does) in fp32/bf16/... as they are, in
+// shards of at most `max_shard_bytes` (+ model.safetensors.index.json when more than one).
+// Every file is written atomically.
+void save_falcon(FalconForCausalLM& model, const std::filesystem::path& dir, const std::string& config_json_text,
+                 uint64_t max_shard_bytes = uint64_t{5} << 30);
+
+// A model folder created from a config.json alone, with random_falcon(seed) weights in fp32:
+// for tiny test and CI models, only when a caller asks for it (never as a fallback).
+void write_random_checkpoint(const std::filesystem::path& config_json, const std::filesystem::path& dir,
+                             uint64_t seed, uint64_t max_shard_bytes = uint64_t{5} << 30);
 
 }  // namespace autotrain::model

@@ -39,6 +39,7 @@ void write_file(const std::filesystem::path& path, const std::vector<TensorData>
 // Sharded checkpoints: `model.safetensors.index.json` as transformers writes it (sorted keys,
 // indent 2, trailing newline).
 struct ShardIndex {
+  uint64_t total_parameters = 0;  // element count of all tensors (transformers >= 5 writes it)
   uint64_t total_size = 0;
   std::map<std::string, std::string> weight_map;  // tensor name -> shard file name
 };

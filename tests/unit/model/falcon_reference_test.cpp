@@ -11,6 +11,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <fstream>
+
+#include "autotrain/model/eval.h"
 #include "autotrain/model/falcon.h"
 #include "autotrain/model/loader.h"
 #include "autotrain/model/loss.h"
@@ -152,6 +155,73 @@ TEST_P(FalconReference, EvalCommandMatchesTransformers) {
   EXPECT_LE(std::abs(j["loss"].get<double>() - ref) / ref, 1e-6) << r.out;
   EXPECT_NEAR(j["perplexity"].get<double>(), std::exp(ref), 1e-5 * std::exp(ref));
   EXPECT_EQ(j["tokens"].get<int64_t>(), want("eval_tokens").item<int64_t>());
+}
+
+}  // namespace
+}  // namespace autotrain::model
+
+namespace autotrain::model {
+namespace {
+
+// What we write, transformers loads: a random checkpoint from config.json alone, in shards with
+// our index, gives the same logits in transformers as in our model.
+TEST(OurCheckpointInTransformers, RandomShardedCheckpointComputesTheSame) {
+  TempDir dir;
+  std::ofstream(dir.path() / "config.json")
+      << R"({"model_type": "falcon", "vocab_size": 97, "hidden_size": 48, "num_attention_heads": 3,
+             "num_kv_heads": 3, "num_hidden_layers": 2, "alibi": true, "bias": true, "parallel_attn": false,
+             "multi_query": false, "max_position_embeddings": 64})";
+  auto folder = dir.path() / "model";
+  write_random_checkpoint(dir.path() / "config.json", folder, /*seed=*/11, /*max_shard_bytes=*/40000);
+  ASSERT_TRUE(std::filesystem::exists(folder / "model.safetensors.index.json"));
+  at::Tensor ids = at::arange(0, 20, at::kLong).mul(7).remainder(97).view({2, 10});
+  safetensors::save_tensors(dir.path() / "ids.safetensors", {{"input_ids", ids}});
+  auto r = autotrain::testing::run_reference_python(
+      "model/load_ours.py",
+      {folder.string(), (dir.path() / "ids.safetensors").string(), (dir.path() / "logits.safetensors").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto f = safetensors::SafetensorsFile::open(dir.path() / "logits.safetensors");
+  at::Tensor ref = safetensors::tensor_view(f, f.tensor("logits"));
+  at::NoGradGuard no_grad;
+  FalconInputs in;
+  in.input_ids = ids;
+  at::Tensor ours = load_falcon(folder)->forward(in);
+  EXPECT_LE((ours - ref).abs().max().item<double>(), 1e-5);
+  EXPECT_TRUE(at::equal(ours, random_falcon(FalconConfig::load(dir.path() / "config.json"), 11)->forward(in)));
+}
+
+// Text rows of `eval` go through the model folder's tokenizer: the ids are those of the Hugging
+// Face tokenizers library (falcon-7b's tokenizer.json from shared/data).
+TEST(EvalData, TextRowsUseTheModelTokenizer) {
+  auto shared = autotrain::testing::env_var("AUTOTRAIN_SHARED_DIR");
+  ASSERT_TRUE(shared);
+  auto tok_dir = std::filesystem::path(*shared) / "data" / "falcon-7b";
+  TempDir dir;
+  std::vector<std::string> texts = {"Hello, world!", "A line\nwith \"quotes\", commas and ünïcödé.", "  spaces  "};
+  {
+    std::ofstream csv(dir.path() / "d.csv");
+    csv << "id,text\r\n";
+    for (size_t i = 0; i < texts.size(); ++i) {
+      std::string q;
+      for (char c : texts[i]) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+      csv << i << ",\"" << q << "\"\r\n";
+    }
+  }
+  std::vector<int64_t> got;
+  try {
+    got = read_eval_tokens(dir.path() / "d.csv", "text", tok_dir);
+  } catch (const EvalUsageError& e) {
+    if (std::string(e.what()).find("does not include") != std::string::npos)
+      GTEST_SKIP() << "this build has no tokenizer module: " << e.what();
+    throw;
+  }
+  std::vector<std::string> args = {(tok_dir / "tokenizer.json").string()};
+  args.insert(args.end(), texts.begin(), texts.end());
+  auto r = autotrain::testing::run_reference_python("model/tokenize_texts.py", args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto want = nlohmann::json::parse(r.out).get<std::vector<int64_t>>();
+  EXPECT_EQ(got, want);
+  EXPECT_GT(want.size(), 10u);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "autotrain/model/eval.h"
 #include "autotrain/model/falcon.h"
 #include "autotrain/model/loader.h"
 #include "autotrain/model/loss.h"
@@ -176,6 +177,43 @@ TEST(FalconLinears, EveryProjectionIsASwappableSlot) {
   size_t n = 0;
   for (auto& [name, _] : m->named_parameters()) n += name == "transformer.h.1.mlp.dense_4h_to_h.weight";
   EXPECT_EQ(n, 1u);
+}
+
+}  // namespace
+}  // namespace autotrain::model
+
+namespace autotrain::model {
+namespace {
+
+std::string eval_error(const std::string& name, const std::string& content) {
+  TempDir dir;
+  std::ofstream(dir.path() / name) << content;
+  try {
+    read_eval_tokens(dir.path() / name, "text", dir.path());
+  } catch (const EvalUsageError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(EvalData, PreTokenizedRowsInEveryFormat) {
+  TempDir dir;
+  std::ofstream(dir.path() / "a.jsonl") << "{\"input_ids\": [1, 2, 3]}\n\n{\"input_ids\": [4], \"text\": \"ignored\"}\n";
+  std::ofstream(dir.path() / "a.json") << R"([{"input_ids": [5, 6]}, {"input_ids": []}])";
+  EXPECT_EQ(read_eval_tokens(dir.path() / "a.jsonl", "text", dir.path()), (std::vector<int64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(read_eval_tokens(dir.path() / "a.json", "text", dir.path()), (std::vector<int64_t>{5, 6}));
+}
+
+TEST(EvalData, ErrorsNameFileAndLine) {
+  EXPECT_THAT(eval_error("d.jsonl", "{\"input_ids\": [1]}\n{oops\n"), HasSubstr("d.jsonl:2: not valid JSON"));
+  EXPECT_THAT(eval_error("d.jsonl", "{\"input_ids\": [1, -4]}\n"), HasSubstr("d.jsonl:1: \"input_ids\" must hold non-negative"));
+  EXPECT_THAT(eval_error("d.jsonl", "{\"prompt\": \"x\"}\n"),
+              HasSubstr("d.jsonl:1: the row has neither an \"input_ids\" list nor a text column \"text\""));
+  EXPECT_THAT(eval_error("d.jsonl", "[1, 2]\n"), HasSubstr("d.jsonl:1: expected a JSON object per row"));
+  EXPECT_THAT(eval_error("d.csv", "a,b\n1,2\n3\n"), HasSubstr("d.csv:3: 1 fields, but the header has 2"));
+  EXPECT_THAT(eval_error("d.csv", "a,b\n1,\"2\n"), HasSubstr("d.csv:2: unterminated quoted field"));
+  EXPECT_THAT(eval_error("d.txt", "hello"), HasSubstr("unknown format '.txt'"));
+  EXPECT_THAT(eval_error("d.json", "{}"), HasSubstr("expected a JSON array of row objects"));
 }
 
 }  // namespace

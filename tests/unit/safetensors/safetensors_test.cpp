@@ -245,8 +245,9 @@ TEST(SafetensorsCheckpoint, ShardsAndIndex) {
                               {"x.c", Dtype::U8, {40}, bytes_of(c)}},
                              500);
   EXPECT_EQ(index.total_size, 840u);
+  EXPECT_EQ(index.total_parameters, 240u);
   EXPECT_EQ(read_file(dir.path() / "model.safetensors.index.json"),
-            "{\n  \"metadata\": {\n    \"total_size\": 840\n  },\n  \"weight_map\": {\n"
+            "{\n  \"metadata\": {\n    \"total_parameters\": 240,\n    \"total_size\": 840\n  },\n  \"weight_map\": {\n"
             "    \"x.a\": \"model-00001-of-00002.safetensors\",\n"
             "    \"x.b\": \"model-00002-of-00002.safetensors\",\n"
             "    \"x.c\": \"model-00002-of-00002.safetensors\"\n  }\n}\n");
