@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Oracle for the LoRA tests, with the real transformers + peft.
+
+  peft_reference.py make OUT      tiny Falcon base in OUT/base, a PEFT adapter (r=4, alpha=8,
+                                  all-linear, random non-zero B) in OUT/adapter, and
+                                  OUT/expected.safetensors: input_ids, logits (base + adapter,
+                                  fp32), counts = [trainable, all] as PEFT counts them
+  peft_reference.py check OUT DIR loads OUT/base + the adapter folder DIR with
+                                  PeftModel.from_pretrained and writes OUT/peft_logits.safetensors
+"""
+import os
+import sys
+
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import FalconConfig, FalconForCausalLM
+
+from peft import LoraConfig, PeftModel, get_peft_model
+
+
+def make(out):
+    torch.manual_seed(11)
+    cfg = FalconConfig(vocab_size=211, hidden_size=64, num_attention_heads=4, num_hidden_layers=2,
+                       multi_query=True, parallel_attn=True, bias=False, alibi=False,
+                       new_decoder_architecture=False, max_position_embeddings=128)
+    base = FalconForCausalLM._from_config(cfg, attn_implementation="sdpa").eval()
+    with torch.no_grad():
+        for name, p in base.named_parameters():
+            if "layernorm" in name or "ln_f" in name:
+                p.copy_(1 + 0.1 * torch.randn_like(p)) if name.endswith("weight") else p.copy_(0.1 * torch.randn_like(p))
+            else:
+                p.copy_(0.1 * torch.randn_like(p))
+    base.save_pretrained(os.path.join(out, "base"), safe_serialization=True)
+
+    peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules="all-linear",
+                                                 task_type="CAUSAL_LM"))
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.copy_(0.05 * torch.randn_like(p))  # PEFT starts B at zero; make the adapter matter
+    peft_model.eval()
+    trainable, total = peft_model.get_nb_trainable_parameters()
+    peft_model.save_pretrained(os.path.join(out, "adapter"))
+    ids = torch.randint(0, 211, (2, 13))
+    with torch.no_grad():
+        logits = peft_model(input_ids=ids).logits.float()
+    save_file({"input_ids": ids, "logits": logits.contiguous(), "counts": torch.tensor([trainable, total])},
+              os.path.join(out, "expected.safetensors"))
+
+
+def check(out, adapter_dir):
+    base = FalconForCausalLM.from_pretrained(os.path.join(out, "base"), attn_implementation="sdpa").eval()
+    model = PeftModel.from_pretrained(base, adapter_dir).eval()
+    ids = load_file(os.path.join(out, "expected.safetensors"))["input_ids"]
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits.float()
+    save_file({"logits": logits.contiguous()}, os.path.join(out, "peft_logits.safetensors"))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "make":
+        make(sys.argv[2])
+    else:
+        check(sys.argv[2], sys.argv[3])

@@ -1,0 +1,255 @@
+// LoRA against PEFT: an adapter PEFT saved gives PEFT's logits here, an adapter we save gives
+// our logits in PEFT (both fp32, <= 1e-5), the trainable-parameter counts agree, fresh adapters
+// start as PEFT's (A ~ U(±1/sqrt(in)), B = 0), and bad adapters are refused with reasons.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/grad_mode.h>
+
+#include "autotrain/lora/lora.h"
+#include "autotrain/model/loader.h"
+#include "autotrain/safetensors/file.h"
+#include "autotrain/safetensors/torch.h"
+#include "support/test_support.h"
+
+namespace autotrain::lora {
+namespace {
+
+using ::testing::HasSubstr;
+namespace st = autotrain::safetensors;
+
+class LoraPeft : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    python_ = testing::env_var("AUTOTRAIN_PYTHON");
+    if (!python_) return;
+    dir_ = new testing::TempDir();
+    auto r = run_python({"make", dir_->path().string()});
+    ok_ = r.exit_code == 0;
+    log_ = r.out + r.err;
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  void SetUp() override {
+    if (!python_) GTEST_SKIP() << "AUTOTRAIN_PYTHON is not set: run through ctest (scripts/test.sh)";
+    ASSERT_TRUE(ok_) << "the PEFT reference script failed:\n" << log_;
+  }
+
+  static testing::CommandResult run_python(std::vector<std::string> args) {
+    const auto script = std::filesystem::path(AUTOTRAIN_TEST_SOURCE_DIR) / "reference/lora/peft_reference.py";
+    args.insert(args.begin(), script.string());
+    args.insert(args.begin(), *python_);
+    return testing::run_command(args, {"PATH=/usr/bin:/bin", "HOME=" + dir_->path().string(), "HF_HUB_OFFLINE=1",
+                                       "TOKENIZERS_PARALLELISM=false"});
+  }
+  static at::Tensor expected(const char* name, const char* file = "expected.safetensors") {
+    auto f = st::SafetensorsFile::open(dir_->path() / file);
+    return st::tensor_view(f, f.tensor(name)).clone();
+  }
+  static std::unique_ptr<model::FalconForCausalLM> base() { return model::load_falcon(dir_->path() / "base"); }
+  static at::Tensor logits(model::FalconForCausalLM& m) {
+    at::NoGradGuard no_grad;
+    model::FalconInputs in;
+    in.input_ids = expected("input_ids");
+    return m.forward(in).to(at::kFloat);
+  }
+
+  static std::optional<std::string> python_;
+  static testing::TempDir* dir_;
+  static bool ok_;
+  static std::string log_;
+};
+
+std::optional<std::string> LoraPeft::python_;
+testing::TempDir* LoraPeft::dir_ = nullptr;
+bool LoraPeft::ok_ = false;
+std::string LoraPeft::log_;
+
+double max_abs_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
+
+TEST_F(LoraPeft, PeftAdapterGivesPeftLogits) {
+  auto model = base();
+  auto loaded = load_adapter(*model, dir_->path() / "adapter");
+  EXPECT_EQ(loaded.options.r, 4);
+  EXPECT_DOUBLE_EQ(loaded.options.alpha, 8.0);
+  EXPECT_EQ(loaded.lora.modules.size(), 8u);  // 2 layers x 4 linears, all-linear without lm_head
+  at::Tensor ours = logits(*model);
+  at::Tensor theirs = expected("logits");
+  ASSERT_EQ(ours.sizes(), theirs.sizes());
+  EXPECT_LE(max_abs_diff(ours, theirs), 1e-5);
+  // The adapter matters: without it the logits differ clearly.
+  auto plain = base();
+  EXPECT_GT(max_abs_diff(logits(*plain), theirs), 1e-3);
+}
+
+TEST_F(LoraPeft, TrainableParameterCountsMatchPeft) {
+  auto model = base();
+  LoraOptions o;
+  o.r = 4;
+  o.alpha = 8;
+  o.target_modules = "all-linear";
+  inject_lora(*model, o, 1);
+  at::Tensor counts = expected("counts");
+  EXPECT_EQ(count_parameters(*model, true), counts[0].item<int64_t>());
+  EXPECT_EQ(count_parameters(*model, false), counts[1].item<int64_t>());
+  EXPECT_THAT(trainable_parameters_line(*model), HasSubstr("trainable params: 7,424 || all params: "));
+}
+
+TEST_F(LoraPeft, OurAdapterGivesOurLogitsInPeft) {
+  auto model = base();
+  LoraOptions o;
+  o.r = 4;
+  o.alpha = 8;
+  o.target_modules = "all-linear";
+  auto lora = inject_lora(*model, o, 7);
+  {
+    at::NoGradGuard no_grad;
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
+    for (auto* l : lora.layers) l->lora_B.normal_(0.0, 0.05, gen);
+  }
+  at::Tensor ours = logits(*model);
+  testing::TempDir out;
+  save_adapter(lora, o, "tiny-falcon", out.path() / "adapter");
+  auto r = run_python({"check", dir_->path().string(), (out.path() / "adapter").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  at::Tensor theirs = expected("logits", "peft_logits.safetensors");
+  EXPECT_LE(max_abs_diff(ours, theirs), 1e-5);
+  // And it round-trips here.
+  auto again = base();
+  load_adapter(*again, out.path() / "adapter");
+  EXPECT_LE(max_abs_diff(logits(*again), ours), 1e-6);
+}
+
+TEST_F(LoraPeft, FreshAdapterStartsLikePeft) {
+  auto model = base();
+  LoraOptions o;
+  o.r = 8;
+  o.target_modules = "dense_h_to_4h,dense_4h_to_h";
+  auto lora = inject_lora(*model, o, 42);
+  ASSERT_EQ(lora.modules.size(), 4u);
+  for (auto* l : lora.layers) {
+    EXPECT_TRUE(at::equal(l->lora_B, at::zeros_like(l->lora_B)));
+    const double bound = 1.0 / std::sqrt(static_cast<double>(l->in_features()));
+    at::Tensor a = l->lora_A.detach().flatten();
+    EXPECT_LE(a.abs().max().item<double>(), bound);
+    // U(-b, b): mean 0 (sd b/sqrt(3n)) and variance b^2/3; 5-sigma bands, and the spread fills the range.
+    const double n = static_cast<double>(a.numel());
+    EXPECT_NEAR(a.mean().item<double>(), 0.0, 5 * bound / std::sqrt(3 * n));
+    EXPECT_NEAR(a.var().item<double>(), bound * bound / 3, 5 * bound * bound * std::sqrt(4.0 / 45.0 / n));
+    EXPECT_GT(a.abs().max().item<double>(), 0.9 * bound);
+    EXPECT_TRUE(l->lora_A.requires_grad());
+  }
+  // B = 0: the model computes exactly what the base computes.
+  auto plain = base();
+  EXPECT_TRUE(at::equal(logits(*model), logits(*plain)));
+  // Different seeds give different adapters; the same seed the same.
+  auto other = base();
+  auto lora2 = inject_lora(*other, o, 42);
+  EXPECT_TRUE(at::equal(lora.layers[0]->lora_A, lora2.layers[0]->lora_A));
+}
+
+TEST_F(LoraPeft, TargetModulesFollowPeftMatching) {
+  auto model = base();
+  auto def = resolve_target_modules(*model, "");
+  EXPECT_EQ(def, (std::vector<std::string>{"transformer.h.0.self_attention.query_key_value",
+                                           "transformer.h.1.self_attention.query_key_value"}));
+  auto dense = resolve_target_modules(*model, "dense");  // suffix match: only self_attention.dense
+  EXPECT_EQ(dense.size(), 2u);
+  for (const auto& d : dense) EXPECT_THAT(d, HasSubstr("self_attention.dense"));
+  EXPECT_EQ(resolve_target_modules(*model, "all-linear").size(), 8u);
+  try {
+    resolve_target_modules(*model, "q_proj,dense");
+    FAIL();
+  } catch (const AdapterError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("'q_proj' matches no linear layer"));
+    EXPECT_THAT(e.what(), HasSubstr("dense_4h_to_h"));
+  }
+}
+
+TEST_F(LoraPeft, RefusesAdaptersThatDoNotFit) {
+  testing::TempDir tmp;
+  auto copy_adapter = [&](const std::string& name) {
+    auto d = tmp.path() / name;
+    std::filesystem::create_directories(d);
+    for (auto f : {"adapter_config.json", "adapter_model.safetensors"})
+      std::filesystem::copy_file(dir_->path() / "adapter" / f, d / f);
+    return d;
+  };
+  {  // a pickle adapter
+    auto d = tmp.path() / "bin";
+    std::filesystem::create_directories(d);
+    std::filesystem::copy_file(dir_->path() / "adapter" / "adapter_config.json", d / "adapter_config.json");
+    tmp.write("bin/adapter_model.bin", "not read");
+    auto model = base();
+    try {
+      load_adapter(*model, d);
+      FAIL();
+    } catch (const AdapterError& e) {
+      EXPECT_THAT(e.what(), HasSubstr("adapter_model.bin"));
+      EXPECT_THAT(e.what(), HasSubstr("safe_serialization=True"));
+    }
+  }
+  {  // another architecture's module names
+    auto d = tmp.path() / "llama";
+    std::filesystem::create_directories(d);
+    std::filesystem::copy_file(dir_->path() / "adapter" / "adapter_config.json", d / "adapter_config.json");
+    st::save_tensors(d / "adapter_model.safetensors",
+                     {{"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", at::zeros({4, 64})},
+                      {"base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight", at::zeros({64, 4})}});
+    auto model = base();
+    try {
+      load_adapter(*model, d);
+      FAIL();
+    } catch (const AdapterError& e) {
+      EXPECT_THAT(e.what(), HasSubstr("model.layers.0.self_attn.q_proj"));
+      EXPECT_THAT(e.what(), HasSubstr("another base model"));
+    }
+  }
+  {  // r in the config does not match the tensors
+    auto d = copy_adapter("rank");
+    std::string cfg = testing::read_file(d / "adapter_config.json");
+    cfg.replace(cfg.find("\"r\": 4"), 6, "\"r\": 8");
+    tmp.write("rank/adapter_config.json", cfg);
+    auto model = base();
+    try {
+      load_adapter(*model, d);
+      FAIL();
+    } catch (const AdapterError& e) {
+      EXPECT_THAT(e.what(), HasSubstr("does not fit this model"));
+    }
+    // A refused adapter leaves the model untouched.
+    EXPECT_EQ(count_parameters(*model, true), 0);
+  }
+  {  // DoRA
+    auto d = copy_adapter("dora");
+    std::string cfg = testing::read_file(d / "adapter_config.json");
+    cfg.replace(cfg.find("\"use_dora\": false"), 17, "\"use_dora\": true");
+    tmp.write("dora/adapter_config.json", cfg);
+    auto model = base();
+    EXPECT_THROW(load_adapter(*model, d), AdapterError);
+  }
+}
+
+TEST_F(LoraPeft, SavedConfigHasPeftsFields) {
+  auto model = base();
+  LoraOptions o;
+  o.r = 4;
+  o.alpha = 8;
+  auto lora = inject_lora(*model, o, 1);
+  testing::TempDir out;
+  save_adapter(lora, o, "org/base", out.path());
+  std::string cfg = testing::read_file(out.path() / "adapter_config.json");
+  for (auto field : {"\"base_model_name_or_path\": \"org/base\"", "\"peft_type\": \"LORA\"", "\"r\": 4",
+                     "\"lora_alpha\": 8", "\"task_type\": \"CAUSAL_LM\"", "\"target_modules\": [\n    \"query_key_value\"\n  ]"})
+    EXPECT_THAT(cfg, HasSubstr(field));
+  auto f = st::SafetensorsFile::open(out.path() / "adapter_model.safetensors");
+  EXPECT_EQ(f.header().metadata.at("format"), "pt");
+  EXPECT_NO_THROW(f.tensor("base_model.model.transformer.h.1.self_attention.query_key_value.lora_B.weight"));
+}
+
+}  // namespace
+}  // namespace autotrain::lora
