@@ -87,6 +87,14 @@ TEST_P(FalconReference, LogitsWithoutMask) {
   EXPECT_LE(max_abs_diff(model_->forward(in), want("logits_nomask")), 1e-5);
 }
 
+TEST_P(FalconReference, LogitsOfLongSequence) {
+  at::NoGradGuard no_grad;
+  FalconInputs in;
+  in.input_ids = want("long_ids");
+  in.attention_mask = at::ones_like(in.input_ids);
+  EXPECT_LE(max_abs_diff(model_->forward(in), want("logits_long")), 1e-5);
+}
+
 TEST_P(FalconReference, LossMeanAndSum) {
   at::NoGradGuard no_grad;
   at::Tensor hidden = model_->hidden_states(padded_batch());
