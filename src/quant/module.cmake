@@ -12,3 +12,11 @@ if(AUTOTRAIN_HAVE_CUDA)
   target_link_libraries(autotrain_quant PRIVATE autotrain_quant_cuda)
   target_compile_definitions(autotrain_quant PRIVATE AUTOTRAIN_HAVE_CUDA=1)
 endif()
+
+# Linear4bit: the model-facing 4-bit layer (needs the model module and LibTorch's autograd).
+if(TARGET autotrain_model)
+  add_library(autotrain_quant_linear STATIC ${CMAKE_CURRENT_LIST_DIR}/linear4bit.cpp)
+  target_include_directories(autotrain_quant_linear PUBLIC ${AUTOTRAIN_INCLUDE})
+  target_link_libraries(autotrain_quant_linear PUBLIC autotrain_quant autotrain_model)
+  autotrain_use_torch(autotrain_quant_linear)
+endif()

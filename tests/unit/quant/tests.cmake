@@ -13,3 +13,10 @@ if(AUTOTRAIN_HAVE_CUDA)
     LIBS autotrain_quant
     LABELS gpu TORCH)
 endif()
+
+if(TARGET autotrain_quant_linear)
+  autotrain_add_gtest(linear4bit_test
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/linear4bit_test.cpp
+    LIBS autotrain_quant_linear autotrain_lora autotrain_model
+    LABELS unit TORCH)
+endif()

@@ -1,0 +1,99 @@
+#include "autotrain/quant/linear4bit.h"
+
+#include <map>
+#include <stdexcept>
+
+#include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
+#include <fmt/format.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+namespace autotrain::quant {
+
+namespace {
+
+// One scratch buffer per (device, dtype), grown to the largest weight seen. Layers run one after
+// another, so a single buffer serves the whole model.
+at::Tensor scratch(const at::Device& device, at::ScalarType dtype, int64_t numel) {
+  thread_local std::map<std::pair<std::string, int>, at::Tensor> buffers;
+  auto& buf = buffers[{device.str(), static_cast<int>(dtype)}];
+  if (!buf.defined() || buf.numel() < numel)
+    buf = at::empty({numel}, at::TensorOptions().dtype(dtype).device(device));
+  return buf.narrow(0, 0, numel);
+}
+
+at::ScalarType compute_dtype(const at::Tensor& x) {
+  const auto device_type = x.device().type();
+  if (at::autocast::is_autocast_enabled(device_type)) return at::autocast::get_autocast_dtype(device_type);
+  return x.scalar_type();
+}
+
+// y = x Wᵀ with W dequantized on the fly; dW is never computed (the weight is frozen).
+struct Nf4MatMul : public torch::autograd::Function<Nf4MatMul> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, int64_t layer_address) {
+    ctx->saved_data["layer"] = layer_address;
+    const auto* layer = reinterpret_cast<const Linear4bit*>(layer_address);
+    const at::ScalarType dtype = compute_dtype(x);
+    at::Tensor w = layer->dequantized_scratch(dtype);
+    return at::matmul(x.to(dtype), w.t());
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto* layer = reinterpret_cast<const Linear4bit*>(ctx->saved_data["layer"].toInt());
+    const at::Tensor& g = grads[0];
+    at::Tensor w = layer->dequantized_scratch(g.scalar_type());
+    return {at::matmul(g, w), at::Tensor()};
+  }
+};
+
+int64_t bytes_of(const at::Tensor& t) { return t.defined() ? t.numel() * static_cast<int64_t>(t.element_size()) : 0; }
+
+}  // namespace
+
+Linear4bit::Linear4bit(Nf4Tensor weight, at::Tensor bias) : weight_(std::move(weight)), bias_(std::move(bias)) {
+  if (weight_.shape.size() != 2)
+    throw std::invalid_argument(fmt::format("Linear4bit needs a 2-D weight, got {} dimensions", weight_.shape.size()));
+  if (bias_.defined()) bias_ = bias_.detach();
+}
+
+std::unique_ptr<Linear4bit> Linear4bit::quantize(const at::Tensor& weight, const at::Tensor& bias, int64_t blocksize,
+                                                 bool double_quant) {
+  return std::make_unique<Linear4bit>(quantize_nf4(weight.detach(), blocksize, double_quant), bias);
+}
+
+at::Tensor Linear4bit::dequantized_scratch(at::ScalarType dtype) const {
+  at::Tensor buf = scratch(weight_.packed.device(), dtype, weight_.numel());
+  dequantize_nf4_into(weight_, buf);
+  return buf.view(weight_.shape);
+}
+
+at::Tensor Linear4bit::forward(const at::Tensor& x) const {
+  at::Tensor y = Nf4MatMul::apply(x, reinterpret_cast<int64_t>(this));
+  return bias_.defined() ? y + bias_.to(y.scalar_type()) : y;
+}
+
+std::vector<std::pair<std::string, at::Tensor*>> Linear4bit::named_tensors() {
+  std::vector<std::pair<std::string, at::Tensor*>> out = {{"weight", &weight_.packed}};
+  if (bias_.defined()) out.emplace_back("bias", &bias_);
+  return out;
+}
+
+int64_t Linear4bit::memory_bytes() const { return weight_.packed_bytes() + weight_.statistics_bytes() + bytes_of(bias_); }
+
+QuantizeReport quantize_model_linears(model::FalconForCausalLM& model, int64_t blocksize, bool double_quant) {
+  QuantizeReport report;
+  for (auto& slot : model.linears()) {
+    if (slot.name == "lm_head") continue;
+    auto* dense = dynamic_cast<model::DenseLinear*>(slot.layer->get());
+    if (!dense) continue;  // already quantized, or wrapped
+    report.dense_bytes += bytes_of(dense->weight);
+    auto q = Linear4bit::quantize(dense->weight, dense->has_bias() ? dense->bias : at::Tensor(), blocksize, double_quant);
+    report.nf4_bytes += q->memory_bytes() - bytes_of(q->bias());
+    *slot.layer = std::move(q);  // frees the dense weight now
+    ++report.layers;
+  }
+  return report;
+}
+
+}  // namespace autotrain::quant
