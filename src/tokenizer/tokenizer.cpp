@@ -6,9 +6,15 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <latch>
+#include <mutex>
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <unistd.h>
 
 #include "hf_tokenizer.h"
 #include "sp_tokenizer.h"
@@ -18,11 +24,83 @@ namespace autotrain::tokenizer {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// Worker threads that outlive a single encode_batch() call, so that their per-thread word
+// caches stay warm across calls (the data pipeline encodes a dataset in many batches).
+class WorkerPool {
+ public:
+  static WorkerPool& instance() {
+    static WorkerPool pool;
+    return pool;
+  }
+  // Runs `fn` on `extra` pool threads and on the calling thread; returns when all are done.
+  void run(unsigned extra, const std::function<void()>& fn) {
+    std::latch done(extra);
+    {
+      std::lock_guard lock(mutex_);
+      if (owner_ != getpid()) {
+        // A forked child inherits these objects but not the threads: start afresh. The
+        // parent's std::thread handles cannot be joined or destroyed here, so they are leaked.
+        new std::vector<std::thread>(std::move(threads_));
+        threads_.clear();
+        tasks_.clear();
+        owner_ = getpid();
+      }
+      while (threads_.size() < extra) threads_.emplace_back([this] { loop(); });
+      for (unsigned i = 0; i < extra; ++i)
+        tasks_.push_back([&fn, &done] {
+          fn();
+          done.count_down();
+        });
+    }
+    cv_.notify_all();
+    fn();
+    done.wait();
+  }
+  ~WorkerPool() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (owner_ != getpid()) {
+      // Handles inherited through fork() with no thread behind them: leave them be.
+      new std::vector<std::thread>(std::move(threads_));
+      return;
+    }
+    for (auto& t : threads_) t.join();
+  }
+
+ private:
+  void loop() {
+    for (;;) {
+      std::function<void()> task;
+      {
+        std::unique_lock lock(mutex_);
+        cv_.wait(lock, [this] { return stop_ || !tasks_.empty(); });
+        if (stop_ && tasks_.empty()) return;
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+      task();
+    }
+  }
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;
+  std::vector<std::thread> threads_;
+  bool stop_ = false;
+  pid_t owner_ = getpid();
+};
+
+}  // namespace
+
 std::vector<std::vector<TokenId>> Tokenizer::encode_batch(std::span<const std::string> texts, bool add_special_tokens,
                                                           unsigned num_threads) const {
   std::vector<std::vector<TokenId>> out(texts.size());
   unsigned hw = std::max(1u, std::thread::hardware_concurrency());
-  unsigned n = std::min<size_t>(num_threads ? num_threads : hw, texts.size());
+  unsigned n = static_cast<unsigned>(std::min<size_t>(num_threads ? num_threads : hw, texts.size()));
   if (n <= 1) {
     for (size_t i = 0; i < texts.size(); ++i) out[i] = encode(texts[i], add_special_tokens);
     return out;
@@ -42,10 +120,7 @@ std::vector<std::vector<TokenId>> Tokenizer::encode_batch(std::span<const std::s
       if (!error) error = std::current_exception();
     }
   };
-  std::vector<std::thread> threads;
-  for (unsigned t = 1; t < n; ++t) threads.emplace_back(work);
-  work();
-  for (auto& t : threads) t.join();
+  WorkerPool::instance().run(n - 1, work);
   if (error) std::rethrow_exception(error);
   return out;
 }

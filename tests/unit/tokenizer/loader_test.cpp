@@ -4,6 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "autotrain/tokenizer/tokenizer.h"
 #include "tokenizer_test_util.h"
 
@@ -118,6 +121,28 @@ TEST(Loader, UnsupportedOrMalformedIsAClearError) {
     EXPECT_NE(msg.find(c.expected), std::string::npos) << c.name << ": got '" << msg << "'";
     EXPECT_NE(msg.find("tokenizer.json"), std::string::npos) << c.name << ": the file must be named: " << msg;
   }
+}
+
+TEST(Batch, SameAsSequentialAndWorksAfterFork) {
+  ScratchDir dir;
+  auto t = load_json(dir, minimal());
+  std::vector<std::string> texts;
+  for (int i = 0; i < 300; ++i) texts.push_back(std::string(i % 5, 'h') + " hi ! " + std::to_string(i));
+  auto batch = t->encode_batch(texts, true, 3);
+  ASSERT_EQ(batch.size(), texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) ASSERT_EQ(batch[i], t->encode(texts[i])) << i;
+  EXPECT_EQ(t->encode_batch(texts, true, 3), batch) << "a second call (warm worker threads) must agree";
+  // A forked child has none of the parent's worker threads; its batch must still finish.
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    alarm(30);  // a hang kills the child, and the test fails below
+    bool ok = t->encode_batch(texts, true, 3) == batch;
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
 }
 
 TEST(Loader, FilesAndFolders) {
