@@ -44,7 +44,12 @@ EvalResult run_eval(const EvalOptions& o) {
   if (o.block_size && *o.block_size < 2)
     throw EvalUsageError(fmt::format("--block-size {}: a block needs at least 2 tokens", *o.block_size));
 
-  ModelDir dir = resolve_model_dir(o.model);
+  ModelDir dir;
+  try {
+    dir = resolve_model_dir(o.model);
+  } catch (const ModelError& e) {
+    throw EvalUsageError(e.what());  // a --model that names nothing is a command-line mistake
+  }
   FalconConfig cfg = FalconConfig::load(dir.path / "config.json");
   int64_t block = o.block_size.value_or(std::min<int64_t>(1024, cfg.max_position_embeddings));
   if (!cfg.alibi && block > cfg.max_position_embeddings)

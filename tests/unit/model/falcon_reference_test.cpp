@@ -214,6 +214,40 @@ TEST(OurCheckpointInTransformers, RandomShardedCheckpointComputesTheSame) {
   EXPECT_TRUE(at::equal(ours, random_falcon(FalconConfig::load(dir.path() / "config.json"), 11)->forward(in)));
 }
 
+// Every bad input to `eval` is one clear message and exit code 2.
+TEST(EvalCommand, UsageErrors) {
+  auto bin = autotrain::testing::env_var("AUTOTRAIN_BIN");
+  ASSERT_TRUE(bin && std::filesystem::exists(*bin)) << "AUTOTRAIN_BIN must name the built CLI (build `autotrain`)";
+  TempDir dir;
+  std::ofstream(dir.path() / "d.jsonl") << "{\"input_ids\": [1, 2, 3, 4, 5]}\n";
+  std::ofstream(dir.path() / "config.json") << R"({"model_type": "falcon", "vocab_size": 50, "hidden_size": 16,
+      "num_attention_heads": 2, "num_hidden_layers": 1, "max_position_embeddings": 32})";
+  write_random_checkpoint(dir.path() / "config.json", dir.path() / "m", 1);
+  auto run = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv = {*bin, "eval", "--data", (dir.path() / "d.jsonl").string(), "--device", "cpu"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return autotrain::testing::run_command(argv);
+  };
+  std::string m = (dir.path() / "m").string();
+  auto r = run({"--model", m, "--adapter", "lora-out"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, ::testing::HasSubstr("--adapter lora-out: evaluating with a LoRA adapter is not supported yet"));
+  r = run({"--model", (dir.path() / "nope").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, ::testing::HasSubstr("not found. Looked at:"));
+  r = run({"--model", m, "--block-size", "64"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, ::testing::HasSubstr("--block-size 64 exceeds the model's max_position_embeddings 32"));
+  r = run({"--model", m, "--block-size", "8"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, ::testing::HasSubstr("5 tokens, fewer than one block of 8"));
+  r = run({"--model", m, "--dtype", "fp8"});
+  EXPECT_EQ(r.exit_code, 2);
+  r = run({"--model", m, "--block-size", "4", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["tokens"], 3);
+}
+
 // Text rows of `eval` go through the model folder's tokenizer: the ids are those of the Hugging
 // Face tokenizers library (falcon-7b's tokenizer.json from shared/data).
 TEST(EvalData, TextRowsUseTheModelTokenizer) {
