@@ -8,6 +8,7 @@ and OUT_DIR/V/expected.safetensors with:
   input_ids, attention_mask, labels   a right-padded batch (labels -100 on padding)
   logits                              logits of the padded batch (fp32)
   logits_nomask                       logits of row 0 without an attention mask
+  left_mask, logits_left              the same batch padded on the left instead
   long_ids, logits_long               300 tokens: ALiBi positions beyond 256 are rounded in bf16
   loss, loss_sum                      mean loss, and the sum (num_items_in_batch = 1)
   embeds_grad                         d loss / d inputs_embeds
@@ -103,6 +104,10 @@ def main(out):
             exp["loss_sum"] = model.loss_function(out_.logits, labels, vocab_size=VOCAB,
                                                   num_items_in_batch=torch.tensor(1)).reshape(1)
             exp["logits_nomask"] = model(input_ids=input_ids[:1]).logits
+            left_mask = attention_mask.flip(1)
+            left_ids = torch.stack([input_ids[b].roll(S - n) for b, n in enumerate(lengths)])
+            exp["left_ids"], exp["left_mask"] = left_ids, left_mask
+            exp["logits_left"] = model(input_ids=left_ids, attention_mask=left_mask).logits
             exp["long_ids"] = torch.randint(0, VOCAB, (1, 300), generator=g)
             exp["logits_long"] = model(input_ids=exp["long_ids"], attention_mask=torch.ones_like(exp["long_ids"])).logits
 

@@ -80,6 +80,18 @@ TEST_P(FalconReference, LogitsOfPaddedBatch) {
   EXPECT_GT(want("logits").std().item<double>(), 0.1);
 }
 
+// Left padding: the padded queries see no key at all (SDPA's fully masked rows); all logits,
+// padding positions included, still match and stay finite.
+TEST_P(FalconReference, LogitsOfLeftPaddedBatch) {
+  at::NoGradGuard no_grad;
+  FalconInputs in;
+  in.input_ids = want("left_ids");
+  in.attention_mask = want("left_mask");
+  at::Tensor logits = model_->forward(in);
+  EXPECT_TRUE(logits.isfinite().all().item<bool>());
+  EXPECT_LE(max_abs_diff(logits, want("logits_left")), 1e-5);
+}
+
 TEST_P(FalconReference, LogitsWithoutMask) {
   at::NoGradGuard no_grad;
   FalconInputs in;
