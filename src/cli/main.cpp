@@ -35,7 +35,7 @@ int run(int argc, char** argv) {
   subs.push_back(add_pipeline_command(app, g, "train", "Fine-tune with QLoRA", "issue #6"));
   subs.push_back(add_eval_command(app, g));
   subs.push_back(add_tokenize_command(app, g));
-  add_unbuilt(app, unbuilt, "quantize", "Write a bitsandbytes-compatible 4-bit checkpoint", "issue #5");
+  subs.push_back(add_quantize_command(app, g));
   add_unbuilt(app, unbuilt, "generate", "Generate text from a prompt", "the inference issue");
   add_unbuilt(app, unbuilt, "chat", "Interactive chat with a model", "the inference issue");
   add_unbuilt(app, unbuilt, "merge", "Merge a LoRA adapter into its base model", "the inference issue");

@@ -2,7 +2,7 @@
 # live in nf4.cpp; the CUDA kernels in cuda/*.cu take raw pointers and a stream, no LibTorch.
 add_library(autotrain_quant STATIC ${CMAKE_CURRENT_LIST_DIR}/nf4.cpp)
 target_include_directories(autotrain_quant PUBLIC ${AUTOTRAIN_INCLUDE} PRIVATE ${CMAKE_CURRENT_LIST_DIR})
-target_link_libraries(autotrain_quant PUBLIC ${TORCH_LIBRARIES})
+# LibTorch stays PRIVATE (autotrain_use_torch): the CLI links this library without seeing its headers.
 autotrain_use_torch(autotrain_quant)
 if(AUTOTRAIN_HAVE_CUDA)
   add_library(autotrain_quant_cuda STATIC ${CMAKE_CURRENT_LIST_DIR}/cuda/nf4_kernels.cu)
@@ -15,8 +15,14 @@ endif()
 
 # Linear4bit: the model-facing 4-bit layer (needs the model module and LibTorch's autograd).
 if(TARGET autotrain_model)
-  add_library(autotrain_quant_linear STATIC ${CMAKE_CURRENT_LIST_DIR}/linear4bit.cpp)
+  add_library(autotrain_quant_linear STATIC
+    ${CMAKE_CURRENT_LIST_DIR}/linear4bit.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/bnb_checkpoint.cpp)
   target_include_directories(autotrain_quant_linear PUBLIC ${AUTOTRAIN_INCLUDE})
-  target_link_libraries(autotrain_quant_linear PUBLIC autotrain_quant autotrain_model)
+  target_link_libraries(autotrain_quant_linear PUBLIC autotrain_quant autotrain_model
+    PRIVATE autotrain_io nlohmann_json::nlohmann_json)
   autotrain_use_torch(autotrain_quant_linear)
+  # `autotrain quantize` (the CLI file includes no LibTorch header).
+  target_sources(autotrain PRIVATE ${PROJECT_SOURCE_DIR}/src/cli/cmd_quantize.cpp)
+  target_link_libraries(autotrain PRIVATE autotrain_quant_linear)
 endif()

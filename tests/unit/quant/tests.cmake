@@ -20,3 +20,11 @@ if(TARGET autotrain_quant_linear)
     LIBS autotrain_quant_linear autotrain_lora autotrain_model
     LABELS unit TORCH)
 endif()
+
+if(TARGET autotrain_quant_linear)
+  autotrain_add_gtest(bnb_checkpoint_test
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/bnb_checkpoint_test.cpp
+    LIBS autotrain_quant_linear autotrain_model
+    LABELS reference TORCH)
+  add_dependencies(bnb_checkpoint_test autotrain)
+endif()

@@ -1,0 +1,272 @@
+// bitsandbytes 4-bit checkpoints: writing ours, reading theirs. See bnb_checkpoint.h.
+#include "autotrain/quant/bnb_checkpoint.h"
+
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "autotrain/io/atomic_file.h"
+#include "autotrain/model/falcon_config.h"
+#include "autotrain/model/model_dir.h"
+#include "autotrain/quant/linear4bit.h"
+#include "autotrain/quant/quantize_command.h"
+#include "autotrain/safetensors/checkpoint.h"
+#include "autotrain/safetensors/file.h"
+#include "autotrain/safetensors/torch.h"
+
+namespace autotrain::quant {
+
+namespace {
+
+constexpr const char* kStateSuffix = ".weight.quant_state.bitsandbytes__nf4";
+
+std::string dtype_name(at::ScalarType t) {
+  switch (t) {
+    case at::kHalf: return "float16";
+    case at::kBFloat16: return "bfloat16";
+    case at::kFloat: return "float32";
+    default: throw std::invalid_argument(fmt::format("no bitsandbytes name for dtype {}", c10::toString(t)));
+  }
+}
+
+at::ScalarType dtype_from_name(const std::string& s, const std::string& where) {
+  if (s == "float16") return at::kHalf;
+  if (s == "bfloat16") return at::kBFloat16;
+  if (s == "float32") return at::kFloat;
+  throw model::ModelError(fmt::format("{}: dtype '{}' is not supported (float16, bfloat16, float32)", where, s));
+}
+
+nlohmann::ordered_json read_json(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  if (!in) throw model::ModelError(fmt::format("cannot read {}", p.string()));
+  try {
+    return nlohmann::ordered_json::parse(in);
+  } catch (const std::exception& e) {
+    throw model::ModelError(fmt::format("{}: not valid JSON: {}", p.string(), e.what()));
+  }
+}
+
+// The JSON bitsandbytes packs into `weight.quant_state.bitsandbytes__nf4`: json.dumps with its
+// default separators, keys in QuantState.as_dict order.
+std::string quant_state_json(const Nf4Tensor& q) {
+  std::string shape;
+  for (size_t i = 0; i < q.shape.size(); ++i) shape += (i ? ", " : "") + std::to_string(q.shape[i]);
+  std::string s = fmt::format(R"({{"quant_type": "nf4", "blocksize": {}, "dtype": "{}", "shape": [{}])", q.blocksize,
+                              dtype_name(q.dtype), shape);
+  if (q.nested)
+    s += fmt::format(R"(, "nested_blocksize": 256, "nested_dtype": "float32", "nested_offset": {})",
+                     static_cast<double>(q.nested->offset));
+  return s + "}";
+}
+
+std::set<std::string> quantized_linear_names(model::FalconForCausalLM& m) {
+  std::set<std::string> names;
+  for (auto& slot : m.linears())
+    if (slot.name != "lm_head") names.insert(slot.name);
+  return names;
+}
+
+}  // namespace
+
+bool is_bnb_4bit_checkpoint(const std::filesystem::path& dir) {
+  auto cfg_path = dir / "config.json";
+  if (!std::filesystem::exists(cfg_path)) return false;
+  auto cfg = read_json(cfg_path);
+  if (!cfg.contains("quantization_config")) return false;
+  const auto& q = cfg["quantization_config"];
+  return q.value("quant_method", "") == "bitsandbytes" && (q.value("load_in_4bit", false) || q.value("_load_in_4bit", false));
+}
+
+void save_bnb_4bit(model::FalconForCausalLM& model, const std::filesystem::path& source_dir,
+                   const std::filesystem::path& out, const std::string& compute_dtype) {
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  std::optional<bool> double_quant;
+  std::set<std::string> quantized;
+  for (auto& slot : model.linears()) {
+    auto* q4 = dynamic_cast<Linear4bit*>(slot.layer->get());
+    if (!q4) continue;
+    quantized.insert(slot.name);
+    const Nf4Tensor& w = q4->weight();
+    const std::string p = slot.name + ".weight";
+    tensors.emplace_back(p, w.packed.to(at::kCPU).contiguous());
+    if (w.nested) {
+      tensors.emplace_back(p + ".absmax", w.nested->codes.to(at::kCPU).contiguous());
+      tensors.emplace_back(p + ".nested_absmax", w.nested->absmax.to(at::kCPU).contiguous());
+      tensors.emplace_back(p + ".nested_quant_map", w.nested->code_map.to(at::kCPU).contiguous());
+    } else {
+      tensors.emplace_back(p + ".absmax", w.absmax.to(at::kCPU).contiguous());
+    }
+    tensors.emplace_back(p + ".quant_map", at::tensor(std::vector<float>(nf4_levels().begin(), nf4_levels().end())));
+    std::string js = quant_state_json(w);
+    tensors.emplace_back(slot.name + kStateSuffix,
+                         at::from_blob(js.data(), {static_cast<int64_t>(js.size())}, at::kByte).clone());
+    if (q4->bias().defined()) tensors.emplace_back(slot.name + ".bias", q4->bias().to(at::kCPU).contiguous());
+    if (double_quant && *double_quant != w.nested.has_value())
+      throw std::invalid_argument("save_bnb_4bit: layers mix double-quantized and plain statistics");
+    double_quant = w.nested.has_value();
+  }
+  if (quantized.empty()) throw std::invalid_argument("save_bnb_4bit: the model has no 4-bit layers");
+  at::ScalarType other_dtype = at::kFloat;
+  for (auto& [name, t] : model.named_parameters()) {
+    const auto dot = name.rfind('.');
+    if (dot != std::string::npos && quantized.count(name.substr(0, dot))) continue;
+    if (!t->defined()) continue;
+    other_dtype = t->scalar_type();
+    tensors.emplace_back(name, t->detach().to(at::kCPU).contiguous());
+  }
+
+  // Config: the source's, with the quantization the files now hold.
+  auto cfg = read_json(source_dir / "config.json");
+  cfg["quantization_config"] = {{"_load_in_4bit", true},
+                                {"_load_in_8bit", false},
+                                {"bnb_4bit_compute_dtype", compute_dtype},
+                                {"bnb_4bit_quant_storage", "uint8"},
+                                {"bnb_4bit_quant_type", "nf4"},
+                                {"bnb_4bit_use_double_quant", double_quant.value_or(false)},
+                                {"llm_int8_enable_fp32_cpu_offload", false},
+                                {"llm_int8_has_fp16_weight", false},
+                                {"llm_int8_skip_modules", nullptr},
+                                {"llm_int8_threshold", 6.0},
+                                {"load_in_4bit", true},
+                                {"load_in_8bit", false},
+                                {"quant_method", "bitsandbytes"}};
+  cfg["torch_dtype"] = dtype_name(other_dtype);
+
+  // Everything goes to a temporary folder beside `out`, renamed when complete.
+  if (std::filesystem::exists(out) && !std::filesystem::is_empty(out))
+    throw std::invalid_argument(fmt::format("{} exists and is not empty; choose a new --out folder", out.string()));
+  std::filesystem::path parent = out.parent_path().empty() ? "." : out.parent_path();
+  std::filesystem::create_directories(parent);
+  std::filesystem::path tmp = parent / fmt::format(".{}.tmp-{:08x}", out.filename().string(), std::random_device{}());
+  std::filesystem::create_directories(tmp);
+  try {
+    safetensors::save_tensors(tmp / "model.safetensors", tensors);
+    io::write_file_atomic(tmp / "config.json", cfg.dump(2) + "\n");
+    for (auto f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
+                   "generation_config.json"})
+      if (std::filesystem::exists(source_dir / f)) std::filesystem::copy_file(source_dir / f, tmp / f);
+    if (std::filesystem::exists(out)) std::filesystem::remove(out);  // an empty folder
+    std::filesystem::rename(tmp, out);
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove_all(tmp, ec);
+    throw;
+  }
+}
+
+std::unique_ptr<model::FalconForCausalLM> load_bnb_4bit(const std::filesystem::path& dir,
+                                                        const model::LoadOptions& options) {
+  const std::string where = dir.string();
+  auto qcfg = read_json(dir / "config.json");
+  if (!is_bnb_4bit_checkpoint(dir))
+    throw model::ModelError(fmt::format("{}: config.json has no bitsandbytes 4-bit quantization_config", where));
+  const auto& qc = qcfg["quantization_config"];
+  if (qc.value("bnb_4bit_quant_type", "fp4") != "nf4")
+    throw model::ModelError(fmt::format("{}: bnb_4bit_quant_type '{}' is not supported (only nf4)", where,
+                                        qc.value("bnb_4bit_quant_type", "fp4")));
+  if (qc.value("bnb_4bit_quant_storage", "uint8") != "uint8")
+    throw model::ModelError(fmt::format("{}: bnb_4bit_quant_storage '{}' is not supported (only uint8)", where,
+                                        qc.value("bnb_4bit_quant_storage", "")));
+
+  auto cfg = model::FalconConfig::load(dir / "config.json");
+  auto m = std::make_unique<model::FalconForCausalLM>(cfg);
+  auto files = safetensors::find_checkpoint(dir);
+  std::vector<safetensors::SafetensorsFile> shards;
+  std::map<std::string, std::pair<size_t, const safetensors::TensorInfo*>> index;
+  for (const auto& p : files.shards) shards.push_back(safetensors::SafetensorsFile::open(p));
+  for (size_t s = 0; s < shards.size(); ++s)
+    for (const auto& info : shards[s].header().tensors) index[info.name] = {s, &info};
+  std::set<std::string> used;
+  auto take = [&](const std::string& name, bool required) -> at::Tensor {
+    auto it = index.find(name);
+    if (it == index.end()) {
+      if (required) throw model::ModelError(fmt::format("{}: tensor {} is missing", where, name));
+      return {};
+    }
+    used.insert(name);
+    return safetensors::tensor_view(shards[it->second.first], *it->second.second);
+  };
+
+  const auto quantized = quantized_linear_names(*m);
+  for (auto& slot : m->linears()) {
+    if (!quantized.count(slot.name)) continue;
+    const std::string p = slot.name + ".weight";
+    at::Tensor state = take(slot.name + kStateSuffix, true);
+    nlohmann::json js;
+    try {
+      js = nlohmann::json::parse(std::string(static_cast<const char*>(state.data_ptr()), state.numel()));
+    } catch (const std::exception& e) {
+      throw model::ModelError(fmt::format("{}: {}{} is not valid JSON: {}", where, slot.name, kStateSuffix, e.what()));
+    }
+    if (js.value("quant_type", "") != "nf4")
+      throw model::ModelError(fmt::format("{}: {} is quantized as '{}', only nf4 is supported", where, slot.name,
+                                          js.value("quant_type", "")));
+    Nf4Tensor q;
+    q.blocksize = js.at("blocksize").get<int64_t>();
+    q.dtype = dtype_from_name(js.at("dtype").get<std::string>(), where);
+    q.shape = js.at("shape").get<std::vector<int64_t>>();
+    const int64_t in = (*slot.layer)->in_features(), out = (*slot.layer)->out_features();
+    if (q.shape != std::vector<int64_t>{out, in})
+      throw model::ModelError(fmt::format("{}: {} has shape [{}, {}] in the checkpoint but [{}, {}] in config.json",
+                                          where, slot.name, q.shape.at(0), q.shape.at(1), out, in));
+    at::Tensor quant_map = take(p + ".quant_map", true).to(at::kFloat);
+    if (!at::equal(quant_map, at::tensor(std::vector<float>(nf4_levels().begin(), nf4_levels().end()))))
+      throw model::ModelError(fmt::format("{}: {}.quant_map is not the NF4 table", where, p));
+    q.packed = take(p, true).to(options.device).reshape({-1, 1});
+    at::Tensor absmax = take(p + ".absmax", true);
+    if (js.contains("nested_offset")) {
+      NestedAbsmax nest;
+      nest.codes = absmax.to(options.device, at::kByte);
+      nest.absmax = take(p + ".nested_absmax", true).to(options.device, at::kFloat);
+      nest.code_map = take(p + ".nested_quant_map", true).to(options.device, at::kFloat);
+      nest.offset = js.at("nested_offset").get<float>();
+      q.nested = std::move(nest);
+    } else {
+      q.absmax = absmax.to(options.device, at::kFloat);
+    }
+    if (q.packed.numel() != (q.numel() + 1) / 2)
+      throw model::ModelError(fmt::format("{}: {} holds {} bytes, expected {}", where, p, q.packed.numel(), (q.numel() + 1) / 2));
+    at::Tensor bias = take(slot.name + ".bias", cfg.bias);
+    if (bias.defined()) bias = bias.to(options.device, options.dtype);
+    *slot.layer = std::make_unique<Linear4bit>(std::move(q), bias);
+  }
+  for (auto& [name, t] : m->named_parameters()) {
+    const auto dot = name.rfind('.');
+    if (dot != std::string::npos && quantized.count(name.substr(0, dot))) continue;
+    if (name == "lm_head.weight" && cfg.tie_word_embeddings) continue;
+    *t = take(name, true).to(options.device, options.dtype, false, true);
+  }
+  std::vector<std::string> unexpected;
+  for (const auto& [name, _] : index)
+    if (!used.count(name) && !(name == "lm_head.weight" && cfg.tie_word_embeddings)) unexpected.push_back(name);
+  if (!unexpected.empty())
+    throw model::ModelError(fmt::format("{}: unexpected tensors in the 4-bit checkpoint: {}{}", where,
+                                        unexpected.front(), unexpected.size() > 1 ? fmt::format(" and {} more", unexpected.size() - 1) : ""));
+  if (cfg.tie_word_embeddings) m->tie_lm_head();
+  return m;
+}
+
+QuantizeCommandResult run_quantize_command(const QuantizeCommandOptions& o) {
+  if (o.out.empty()) throw std::invalid_argument("--out is required");
+  if (o.blocksize != 64 && o.blocksize != 128 && o.blocksize != 256)
+    throw std::invalid_argument(fmt::format("--blocksize {}: use 64 (bitsandbytes' default), 128 or 256", o.blocksize));
+  auto dir = model::resolve_model_dir(o.model);
+  if (is_bnb_4bit_checkpoint(dir.path))
+    throw std::invalid_argument(fmt::format("{} is already a 4-bit checkpoint", dir.path.string()));
+  auto cfg = model::FalconConfig::load(dir.path / "config.json");
+  std::string dtype = o.dtype;
+  if (dtype == "auto") dtype = cfg.torch_dtype == "float32" ? "fp32" : cfg.torch_dtype == "float16" ? "fp16" : "bf16";
+  at::ScalarType t = dtype == "fp16" ? at::kHalf : dtype == "fp32" ? at::kFloat : dtype == "bf16" ? at::kBFloat16 : at::kByte;
+  if (t == at::kByte) throw std::invalid_argument(fmt::format("--dtype {}: use auto, fp16, bf16 or fp32", o.dtype));
+  auto m = model::load_falcon(dir.path, {t, at::kCPU});
+  auto report = quantize_model_linears(*m, o.blocksize, o.double_quant);
+  save_bnb_4bit(*m, dir.path, o.out, dtype_name(t));
+  return {report.layers, report.dense_bytes, report.nf4_bytes, dir.path.string()};
+}
+
+}  // namespace autotrain::quant
