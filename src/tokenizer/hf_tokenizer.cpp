@@ -198,9 +198,7 @@ class Loader {
          "supported: ByteLevel, Metaspace, ByteFallback, Fuse, Strip, Replace, BPEDecoder, Sequence");
   }
 
-  // `lookup` resolves token names used by the post-processor.
-  template <typename Lookup>
-  std::unique_ptr<PostProcessor> post_processor(const json& j, const std::string& where, Lookup lookup) const {
+  std::unique_ptr<PostProcessor> post_processor(const json& j, const std::string& where) const {
     std::string type = type_of(j, where);
     if (type == "ByteLevel") return nullptr;  // only trims offsets; ids are unchanged
     if (type == "TemplateProcessing") {
@@ -241,7 +239,7 @@ class Loader {
       const json& list = j.value("processors", json::array());
       if (!list.is_array()) fail(where + ".processors", "expected a list");
       for (size_t i = 0; i < list.size(); ++i)
-        if (auto p = post_processor(list[i], fmt::format("{}.processors[{}]", where, i), lookup)) steps.push_back(std::move(p));
+        if (auto p = post_processor(list[i], fmt::format("{}.processors[{}]", where, i))) steps.push_back(std::move(p));
       return std::make_unique<SequencePostProcessor>(std::move(steps));
     }
     fail(where + ".type", fmt::format("post-processor '{}' is not supported", type),
@@ -474,10 +472,7 @@ std::unique_ptr<Tokenizer> load_hf_tokenizer_unchecked(std::string_view json_tex
   t->normalized_matcher = std::make_unique<AddedTokenMatcher>(std::move(norm), std::move(norm_pat));
   t->vocab_size_ = limit;
 
-  if (present("post_processor")) {
-    auto lookup = [&](std::string_view s) { return t->token_to_id(s); };
-    t->post_processor = L.post_processor(j["post_processor"], "post_processor", lookup);
-  }
+  if (present("post_processor")) t->post_processor = L.post_processor(j["post_processor"], "post_processor");
 
   auto resolve = [&](const std::optional<std::string>& name, const char* what) -> std::optional<TokenId> {
     if (!name) return std::nullopt;

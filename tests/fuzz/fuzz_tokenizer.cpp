@@ -3,7 +3,8 @@
 //   even: the rest is a tokenizer.json; if it loads, a few texts are encoded and decoded;
 //   odd:  the rest is text, encoded and decoded by fixed tokenizers covering every component,
 //         and also read as ids to decode.
-// Any input must end in a result or a TokenizerError: no crash, hang, leak or UB.
+// Any input must end in a result or a TokenizerError: no crash, hang, leak or UB; and cached,
+// uncached and batch encodings must agree.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -21,12 +22,18 @@ using autotrain::tokenizer::TokenId;
 using autotrain::tokenizer::Tokenizer;
 using autotrain::tokenizer::TokenizerError;
 
+// Encodes and decodes `text`; a second encode (served by the word cache) and a batch encode
+// on worker threads must give the same ids as the first.
 void exercise(const Tokenizer& tok, std::string_view text) {
   for (bool special : {false, true}) {
     std::vector<TokenId> ids = tok.encode(text, special);
+    if (tok.encode(text, special) != ids) __builtin_trap();
     (void)tok.decode(ids, false);
     (void)tok.decode(ids, true);
   }
+  std::vector<std::string> texts(3, std::string(text));
+  for (const auto& ids : tok.encode_batch(texts, true, 2))
+    if (ids != tok.encode(text, true)) __builtin_trap();
 }
 
 // JSON string literal of `s` (valid UTF-8 assumed).
