@@ -56,7 +56,14 @@ Subcommand add_tokenize_command(CLI::App& app, GlobalOptions&) {
               fmt::print(stderr, "error: tokenize needs --text S or --jsonl FILE\n");
               return kExitUsage;
             }
-            auto tok = tokenizer::load_tokenizer(o->tokenizer);
+            // A missing, unreadable or unsupported tokenizer is bad input (exit 2, DESIGN.md D8).
+            std::unique_ptr<tokenizer::Tokenizer> tok;
+            try {
+              tok = tokenizer::load_tokenizer(o->tokenizer);
+            } catch (const tokenizer::TokenizerError& e) {
+              fmt::print(stderr, "error: {}\n", e.what());
+              return kExitUsage;
+            }
             bool add_special = !o->no_special;
             if (o->text) {
               auto ids = tok->encode(*o->text, add_special);

@@ -302,7 +302,7 @@ TEST_F(TokenizeCommand, HumanOutputAndErrors) {
   EXPECT_NE(r.out.find("\" world\""), std::string::npos) << "tokens are shown as text: " << r.out;
 
   r = run_cli("tokenize --tokenizer " + quote((scratch_.path() / "nope").string()) + " --text x", scratch_.path());
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.exit_code, 2) << "a missing tokenizer is bad input";
   EXPECT_NE(r.err.find("no such file or folder"), std::string::npos) << r.err;
 
   r = run_cli("tokenize --tokenizer " + quote(dir.string()), scratch_.path());
