@@ -66,7 +66,10 @@ EvalResult run_eval(const EvalOptions& o) {
     throw EvalUsageError(fmt::format("{}: {} tokens, fewer than one block of {} (lower --block-size)", o.data.string(),
                                      ids.size(), block));
 
-  auto model = load_falcon(dir.path, {dtype, device});
+  LoadOptions load;
+  load.dtype = dtype;
+  load.device = device;
+  auto model = load_falcon(dir.path, load);
   at::NoGradGuard no_grad;
   const int64_t per_batch = std::max<int64_t>(1, o.tokens_per_batch / block);
   at::Tensor all = at::tensor(ids, at::TensorOptions().dtype(at::kLong)).narrow(0, 0, blocks * block).view({blocks, block});

@@ -43,6 +43,21 @@ std::unique_ptr<FalconForCausalLM> load_falcon(const std::filesystem::path& dir,
   std::map<std::string, at::Tensor*> slots;
   for (auto& [name, t] : model->named_parameters()) slots[name] = t;
 
+  // For quantize-on-load: how many tensors each body linear still waits for.
+  std::map<std::string, std::pair<LinearPtr*, int>> pending_linears;
+  std::map<std::string, std::string> linear_of_tensor;
+  if (options.on_linear_loaded) {
+    for (auto& slot : model->linears()) {
+      if (slot.name == "lm_head") continue;
+      int n = 0;
+      for (auto& [suffix, t] : (*slot.layer)->named_tensors()) {
+        linear_of_tensor[slot.name + "." + suffix] = slot.name;
+        ++n;
+      }
+      pending_linears[slot.name] = {slot.layer, n};
+    }
+  }
+
   auto files = safetensors::find_checkpoint(dir);
   std::set<std::string> loaded;
   std::vector<std::string> unexpected, mismatched;
@@ -72,6 +87,10 @@ std::unique_ptr<FalconForCausalLM> load_falcon(const std::filesystem::path& dir,
       at::Tensor view = safetensors::tensor_view(shard, info);
       *it->second = view.to(options.device, options.dtype, /*non_blocking=*/false, /*copy=*/true);
       shard.mapping()->release(shard.data_offset() + info.begin, info.nbytes());
+      if (auto lin = linear_of_tensor.find(info.name); lin != linear_of_tensor.end()) {
+        auto& [slot, waiting] = pending_linears.at(lin->second);
+        if (--waiting == 0) options.on_linear_loaded(lin->second, *slot);  // may replace the layer
+      }
     }
   }
   std::vector<std::string> missing;

@@ -263,10 +263,20 @@ QuantizeCommandResult run_quantize_command(const QuantizeCommandOptions& o) {
   if (dtype == "auto") dtype = cfg.torch_dtype == "float32" ? "fp32" : cfg.torch_dtype == "float16" ? "fp16" : "bf16";
   at::ScalarType t = dtype == "fp16" ? at::kHalf : dtype == "fp32" ? at::kFloat : dtype == "bf16" ? at::kBFloat16 : at::kByte;
   if (t == at::kByte) throw std::invalid_argument(fmt::format("--dtype {}: use auto, fp16, bf16 or fp32", o.dtype));
-  auto m = model::load_falcon(dir.path, {t, at::kCPU});
-  auto report = quantize_model_linears(*m, o.blocksize, o.double_quant);
+  model::LoadOptions load;
+  load.dtype = t;
+  auto m = load_falcon_nf4(dir.path, load, o.blocksize, o.double_quant);  // quantized as it is read
+  QuantizeCommandResult r;
+  r.model_dir = dir.path.string();
+  const int64_t element = at::elementSize(t);
+  for (auto& slot : m->linears())
+    if (auto* q4 = dynamic_cast<Linear4bit*>(slot.layer->get())) {
+      ++r.layers;
+      r.dense_bytes += q4->weight().numel() * element;
+      r.nf4_bytes += q4->weight().packed_bytes() + q4->weight().statistics_bytes();
+    }
   save_bnb_4bit(*m, dir.path, o.out, dtype_name(t));
-  return {report.layers, report.dense_bytes, report.nf4_bytes, dir.path.string()};
+  return r;
 }
 
 }  // namespace autotrain::quant

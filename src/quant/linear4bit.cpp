@@ -96,4 +96,15 @@ QuantizeReport quantize_model_linears(model::FalconForCausalLM& model, int64_t b
   return report;
 }
 
+std::unique_ptr<model::FalconForCausalLM> load_falcon_nf4(const std::filesystem::path& dir,
+                                                          model::LoadOptions options, int64_t blocksize,
+                                                          bool double_quant) {
+  options.on_linear_loaded = [&](const std::string&, model::LinearPtr& slot) {
+    auto* dense = dynamic_cast<model::DenseLinear*>(slot.get());
+    if (!dense) return;
+    slot = Linear4bit::quantize(dense->weight, dense->has_bias() ? dense->bias : at::Tensor(), blocksize, double_quant);
+  };
+  return model::load_falcon(dir, options);
+}
+
 }  // namespace autotrain::quant

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <string>
 #include <memory>
 #include <string>
 
@@ -17,6 +19,10 @@ namespace autotrain::model {
 struct LoadOptions {
   at::ScalarType dtype = at::kFloat;
   at::Device device = at::kCPU;
+  // Called once per body linear layer (not lm_head) as soon as all its tensors are loaded, with
+  // the slot holding it: the QLoRA path quantizes it there (quantize-on-load), so memory holds
+  // the 4-bit model plus about one dense layer rather than the whole dense model.
+  std::function<void(const std::string& name, LinearPtr& slot)> on_linear_loaded;
 };
 
 // Reads dir/config.json and the checkpoint. A missing lm_head.weight falls back to the tied

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "autotrain/model/falcon.h"
+#include "autotrain/model/loader.h"
 #include "autotrain/model/linear.h"
 #include "autotrain/quant/nf4.h"
 
@@ -51,5 +52,13 @@ struct QuantizeReport {
 // as it is quantized.
 QuantizeReport quantize_model_linears(model::FalconForCausalLM& model, int64_t blocksize = kNf4DefaultBlocksize,
                                       bool double_quant = false);
+
+// Loads a 16/32-bit checkpoint quantizing every body linear as soon as its tensors are read
+// (USE_INT4): on the target device when it is CUDA; memory peaks near the final 4-bit size plus
+// one dense layer. Embeddings, norms and lm_head are kept in options.dtype.
+std::unique_ptr<model::FalconForCausalLM> load_falcon_nf4(const std::filesystem::path& dir,
+                                                          model::LoadOptions options,
+                                                          int64_t blocksize = kNf4DefaultBlocksize,
+                                                          bool double_quant = false);
 
 }  // namespace autotrain::quant

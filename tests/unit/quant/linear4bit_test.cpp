@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/autograd.h>
+#include <unistd.h>
 
 #include "autotrain/lora/lora.h"
 #include "autotrain/model/loader.h"
@@ -89,6 +90,46 @@ TEST(Linear4bit, QuantizedTinyFalconTrainsLoraOnTop) {
   auto grads = torch::autograd::grad({loss}, lora.parameters());
   ASSERT_EQ(grads.size(), 16u);
   for (const auto& g : grads) EXPECT_GT(g.abs().sum().item<double>(), 0.0);
+}
+
+}  // namespace
+}  // namespace autotrain::quant
+
+namespace autotrain::quant {
+namespace {
+
+TEST(Linear4bit, QuantizeOnLoadEqualsLoadThenQuantize) {
+  model::FalconConfig cfg;
+  cfg.vocab_size = 61;
+  cfg.hidden_size = 64;
+  cfg.num_attention_heads = 4;
+  cfg.num_hidden_layers = 2;
+  cfg.ffn_hidden_size = 128;
+  cfg.bias = true;
+  auto source = model::random_falcon(cfg, 9);
+  auto dir = std::filesystem::temp_directory_path() / ("autotrain-q4load-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  model::save_falcon(*source, dir,
+                     R"({"model_type": "falcon", "vocab_size": 61, "hidden_size": 64, "num_attention_heads": 4,
+                         "num_hidden_layers": 2, "ffn_hidden_size": 128, "bias": true, "multi_query": true,
+                         "parallel_attn": true, "alibi": false, "new_decoder_architecture": false})");
+  auto streamed = load_falcon_nf4(dir, {}, 64, true);
+  auto plain = model::load_falcon(dir);
+  quantize_model_linears(*plain, 64, true);
+  auto a = streamed->linears(), b = plain->linears();
+  ASSERT_EQ(a.size(), b.size());
+  int quantized = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    auto* qa = dynamic_cast<Linear4bit*>(a[i].layer->get());
+    auto* qb = dynamic_cast<Linear4bit*>(b[i].layer->get());
+    ASSERT_EQ(qa == nullptr, qb == nullptr) << a[i].name;
+    if (!qa) continue;
+    ++quantized;
+    EXPECT_TRUE(at::equal(qa->weight().packed, qb->weight().packed)) << a[i].name;
+    EXPECT_TRUE(at::equal(qa->bias(), qb->bias())) << a[i].name;
+  }
+  EXPECT_EQ(quantized, 8);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
