@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "autotrain/lora/qlora_loading.h"
 #include "autotrain/model/eval.h"
 #include "common.h"
 
@@ -15,7 +16,8 @@ Subcommand add_eval_command(CLI::App& app, GlobalOptions& /*g*/) {
   auto json = std::make_shared<bool>(false);
   auto block = std::make_shared<int64_t>(0);
   sub->add_option("--model", o->model, "Model folder, or org/name in the Hugging Face cache")->required();
-  sub->add_option("--adapter", o->adapter, "PEFT LoRA adapter folder (not supported yet)");
+  sub->add_option("--adapter", o->adapter, "PEFT LoRA adapter folder to apply to the model");
+  sub->add_flag("--load-in-4bit", o->load_in_4bit, "Quantize the base model to NF4 while loading (QLoRA)");
   sub->add_option("--data", o->data, ".jsonl/.json/.csv rows: {\"input_ids\": [...]} or a text column")->required();
   sub->add_option("--text-column", o->text_column, "Column holding the text (default: text)");
   sub->add_option("--block-size", *block, "Tokens per block (default: 1024, capped at the model's maximum)")
@@ -27,6 +29,7 @@ Subcommand add_eval_command(CLI::App& app, GlobalOptions& /*g*/) {
   sub->add_flag("--json", *json, "Print {\"loss\", \"perplexity\", \"tokens\"}");
   return {sub, [o, json, block] {
             if (*block > 0) o->block_size = *block;
+            lora::use_qlora_loading(*o);
             model::EvalResult r;
             try {
               r = model::run_eval(*o);

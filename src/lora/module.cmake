@@ -3,3 +3,12 @@ add_library(autotrain_lora STATIC ${CMAKE_CURRENT_LIST_DIR}/lora.cpp)
 target_include_directories(autotrain_lora PUBLIC ${AUTOTRAIN_INCLUDE})
 target_link_libraries(autotrain_lora PUBLIC autotrain_model PRIVATE autotrain_io nlohmann_json::nlohmann_json)
 autotrain_use_torch(autotrain_lora)
+
+# Loading for the QLoRA path (4-bit bases, adapters), used by `eval` through a hook.
+if(TARGET autotrain_quant_linear)
+  add_library(autotrain_qlora_loading STATIC ${CMAKE_CURRENT_LIST_DIR}/qlora_loading.cpp)
+  target_include_directories(autotrain_qlora_loading PUBLIC ${AUTOTRAIN_INCLUDE})
+  target_link_libraries(autotrain_qlora_loading PUBLIC autotrain_lora autotrain_quant_linear autotrain_model)
+  autotrain_use_torch(autotrain_qlora_loading)
+  target_link_libraries(autotrain PRIVATE autotrain_qlora_loading)
+endif()

@@ -35,10 +35,10 @@ at::Device parse_device(const std::string& s) {
 }  // namespace
 
 EvalResult run_eval(const EvalOptions& o) {
-  if (!o.adapter.empty())
-    throw EvalUsageError(fmt::format("--adapter {}: evaluating with a LoRA adapter is not supported yet (it arrives "
-                                     "with the QLoRA issue); evaluate the base model, or a merged model folder",
-                                     o.adapter));
+  if ((!o.adapter.empty() || o.load_in_4bit) && !o.load_model)
+    throw EvalUsageError("--adapter and --load-in-4bit need the QLoRA loader, which this build does not have");
+  if (!o.adapter.empty() && !std::filesystem::exists(std::filesystem::path(o.adapter) / "adapter_config.json"))
+    throw EvalUsageError(fmt::format("--adapter {}: no adapter_config.json there; give a PEFT adapter folder", o.adapter));
   at::ScalarType dtype = parse_dtype(o.dtype);
   at::Device device = parse_device(o.device);
   if (o.block_size && *o.block_size < 2)
@@ -69,7 +69,7 @@ EvalResult run_eval(const EvalOptions& o) {
   LoadOptions load;
   load.dtype = dtype;
   load.device = device;
-  auto model = load_falcon(dir.path, load);
+  auto model = o.load_model ? o.load_model(dir.path, load) : load_falcon(dir.path, load);
   at::NoGradGuard no_grad;
   const int64_t per_batch = std::max<int64_t>(1, o.tokens_per_batch / block);
   at::Tensor all = at::tensor(ids, at::TensorOptions().dtype(at::kLong)).narrow(0, 0, blocks * block).view({blocks, block});

@@ -5,12 +5,17 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace autotrain::model {
+
+class FalconForCausalLM;
+struct LoadOptions;
 
 // A problem with the command line (exit code 2) rather than with the run.
 class EvalUsageError : public std::invalid_argument {
@@ -20,7 +25,12 @@ class EvalUsageError : public std::invalid_argument {
 
 struct EvalOptions {
   std::string model;                  // folder or Hugging Face cache id
-  std::string adapter;                // PEFT adapter folder (not supported yet)
+  std::string adapter;                // PEFT adapter folder (needs load_model, see below)
+  bool load_in_4bit = false;          // quantize the base to NF4 while loading (needs load_model)
+  // How to load the model folder. Empty: plain load_falcon. The QLoRA layer provides one that
+  // handles adapters and 4-bit bases (autotrain/lora/qlora_loading.h), which this module cannot
+  // depend on.
+  std::function<std::unique_ptr<FalconForCausalLM>(const std::filesystem::path&, const LoadOptions&)> load_model;
   std::filesystem::path data;         // .jsonl / .json / .csv
   std::string text_column = "text";
   std::optional<int64_t> block_size;  // default min(1024, max_position_embeddings)

@@ -9,6 +9,8 @@
 #include <ATen/core/grad_mode.h>
 
 #include "autotrain/lora/lora.h"
+#include "autotrain/lora/qlora_loading.h"
+#include "autotrain/model/eval.h"
 #include "autotrain/model/loader.h"
 #include "autotrain/safetensors/file.h"
 #include "autotrain/safetensors/torch.h"
@@ -249,6 +251,38 @@ TEST_F(LoraPeft, SavedConfigHasPeftsFields) {
   auto f = st::SafetensorsFile::open(out.path() / "adapter_model.safetensors");
   EXPECT_EQ(f.header().metadata.at("format"), "pt");
   EXPECT_NO_THROW(f.tensor("base_model.model.transformer.h.1.self_attention.query_key_value.lora_B.weight"));
+}
+
+TEST_F(LoraPeft, EvalWithAdapterGivesPeftsLoss) {
+  // The two reference rows as pre-tokenized data, one block each.
+  at::Tensor ids = expected("input_ids");
+  std::string jsonl;
+  for (int64_t r = 0; r < ids.size(0); ++r) {
+    jsonl += "{\"input_ids\": [";
+    for (int64_t c = 0; c < ids.size(1); ++c) jsonl += (c ? ", " : "") + std::to_string(ids[r][c].item<int64_t>());
+    jsonl += "]}\n";
+  }
+  testing::TempDir tmp;
+  model::EvalOptions o;
+  o.model = (dir_->path() / "base").string();
+  o.adapter = (dir_->path() / "adapter").string();
+  o.data = tmp.write("rows.jsonl", jsonl);
+  o.block_size = ids.size(1);
+  o.device = "cpu";
+  use_qlora_loading(o);
+  auto r = model::run_eval(o);
+  // PEFT's logits, shifted: mean cross-entropy over the predicted tokens.
+  at::Tensor logits = expected("logits");
+  const int64_t v = logits.size(-1);
+  at::Tensor loss = at::cross_entropy_loss(logits.slice(1, 0, -1).reshape({-1, v}), ids.slice(1, 1).reshape({-1}));
+  EXPECT_EQ(r.tokens, ids.size(0) * (ids.size(1) - 1));
+  EXPECT_NEAR(r.loss, loss.item<double>(), 1e-5);
+  // A 4-bit base with the same adapter: close, not equal.
+  o.load_in_4bit = true;
+  use_qlora_loading(o);
+  auto q = model::run_eval(o);
+  EXPECT_NE(q.loss, r.loss);
+  EXPECT_NEAR(q.loss, r.loss, 0.1 * r.loss);
 }
 
 }  // namespace

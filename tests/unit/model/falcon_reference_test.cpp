@@ -243,7 +243,7 @@ TEST(EvalCommand, UsageErrors) {
   std::string m = (dir.path() / "m").string();
   auto r = run({"--model", m, "--adapter", "lora-out"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_THAT(r.err, ::testing::HasSubstr("--adapter lora-out: evaluating with a LoRA adapter is not supported yet"));
+  EXPECT_THAT(r.err, ::testing::HasSubstr("--adapter lora-out: no adapter_config.json there"));
   r = run({"--model", (dir.path() / "nope").string()});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, ::testing::HasSubstr("not found. Looked at:"));
