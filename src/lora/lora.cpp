@@ -10,6 +10,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/grad_mode.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
@@ -100,7 +101,26 @@ LoraLinear::LoraLinear(model::LinearPtr base, int64_t r, double scaling, double 
   (void)r;
 }
 
+void LoraLinear::merge() {
+  if (merged_) return;
+  auto* dense = dynamic_cast<model::DenseLinear*>(base_.get());
+  if (!dense) throw AdapterError("merge: only a dense (16/32-bit) base layer can absorb the adapter; load the base "
+                                 "without 4-bit quantization to merge");
+  at::NoGradGuard no_grad;
+  dense->weight = (dense->weight.to(at::kFloat) + delta_weight().to(dense->weight.device())).to(dense->weight.scalar_type());
+  merged_ = true;
+}
+
+void LoraLinear::unmerge() {
+  if (!merged_) return;
+  auto* dense = dynamic_cast<model::DenseLinear*>(base_.get());
+  at::NoGradGuard no_grad;
+  dense->weight = (dense->weight.to(at::kFloat) - delta_weight().to(dense->weight.device())).to(dense->weight.scalar_type());
+  merged_ = false;
+}
+
 at::Tensor LoraLinear::forward(const at::Tensor& x) const {
+  if (merged_) return base_->forward(x);
   // PEFT's lora.Linear.forward: the base output keeps its dtype; the adapter runs in its own
   // (float32) dtype on a cast input, and the sum is cast back.
   at::Tensor result = base_->forward(x);

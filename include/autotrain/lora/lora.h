@@ -51,6 +51,13 @@ class LoraLinear final : public model::Linear {
   void set_training(bool training) { training_ = training; }
   // ΔW = (B @ A) * scaling in float32, [out, in].
   at::Tensor delta_weight() const;
+  // Folds ΔW into a dense base weight (W' = W + ΔW, computed in float32 and rounded once to W's
+  // dtype) so the adapter costs nothing at inference; unmerge subtracts it again. While merged,
+  // forward skips the adapter branch. A 4-bit base cannot be merged in place (it would be
+  // re-quantized); merge() throws AdapterError then.
+  void merge();
+  void unmerge();
+  bool merged() const { return merged_; }
 
   at::Tensor lora_A;  // [r, in], float32
   at::Tensor lora_B;  // [out, r], float32
@@ -60,6 +67,7 @@ class LoraLinear final : public model::Linear {
   double scaling_;
   double dropout_;
   bool training_ = false;
+  bool merged_ = false;
 };
 
 // The module names `spec` selects among the model's linear layers (lm_head is never a default

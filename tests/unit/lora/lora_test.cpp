@@ -253,6 +253,20 @@ TEST_F(LoraPeft, SavedConfigHasPeftsFields) {
   EXPECT_NO_THROW(f.tensor("base_model.model.transformer.h.1.self_attention.query_key_value.lora_B.weight"));
 }
 
+TEST_F(LoraPeft, MergeGivesTheSameLogitsAndUnmergeRestoresTheBase) {
+  auto model = base();
+  auto loaded = load_adapter(*model, dir_->path() / "adapter");
+  at::Tensor with_adapter = logits(*model);
+  std::vector<at::Tensor> before;
+  for (auto* l : loaded.lora.layers) before.push_back(dynamic_cast<model::DenseLinear&>(l->base()).weight.clone());
+  for (auto* l : loaded.lora.layers) l->merge();
+  EXPECT_LE(max_abs_diff(logits(*model), with_adapter), 1e-5);
+  EXPECT_LE(max_abs_diff(logits(*model), expected("logits")), 1e-5);  // PEFT's, unmerged
+  for (auto* l : loaded.lora.layers) l->unmerge();
+  for (size_t i = 0; i < before.size(); ++i)
+    EXPECT_LE(max_abs_diff(dynamic_cast<model::DenseLinear&>(loaded.lora.layers[i]->base()).weight, before[i]), 1e-6);
+}
+
 TEST_F(LoraPeft, EvalWithAdapterGivesPeftsLoss) {
   // The two reference rows as pre-tokenized data, one block each.
   at::Tensor ids = expected("input_ids");
