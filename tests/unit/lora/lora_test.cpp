@@ -14,6 +14,7 @@
 #include "autotrain/model/loader.h"
 #include "autotrain/safetensors/file.h"
 #include "autotrain/safetensors/torch.h"
+#include "support/reference_run.h"
 #include "support/test_support.h"
 
 namespace autotrain::lora {
@@ -22,60 +23,36 @@ namespace {
 using ::testing::HasSubstr;
 namespace st = autotrain::safetensors;
 
+testing::ReferenceRun& oracle() {
+  static testing::ReferenceRun run("lora/peft_reference.py", {"make"});
+  return run;
+}
+
 class LoraPeft : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    python_ = testing::env_var("AUTOTRAIN_PYTHON");
-    if (!python_) return;
-    dir_ = new testing::TempDir();
-    auto r = run_python({"make", dir_->path().string()});
-    ok_ = r.exit_code == 0;
-    log_ = r.out + r.err;
-  }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
   void SetUp() override {
-    if (!python_) GTEST_SKIP() << "AUTOTRAIN_PYTHON is not set: run through ctest (scripts/test.sh)";
-    ASSERT_TRUE(ok_) << "the PEFT reference script failed:\n" << log_;
+    if (!oracle().have_python()) GTEST_SKIP() << "AUTOTRAIN_PYTHON is not set: run through ctest (scripts/test.sh)";
+    ASSERT_TRUE(oracle().ok()) << "the PEFT reference script failed:\n" << oracle().log();
   }
-
-  static testing::CommandResult run_python(std::vector<std::string> args) {
-    const auto script = std::filesystem::path(AUTOTRAIN_TEST_SOURCE_DIR) / "reference/lora/peft_reference.py";
-    args.insert(args.begin(), script.string());
-    args.insert(args.begin(), *python_);
-    return testing::run_command(args, {"PATH=/usr/bin:/bin", "HOME=" + dir_->path().string(), "HF_HUB_OFFLINE=1",
-                                       "TOKENIZERS_PARALLELISM=false"});
-  }
+  static const std::filesystem::path& dir() { return oracle().dir(); }
   static at::Tensor expected(const char* name, const char* file = "expected.safetensors") {
-    auto f = st::SafetensorsFile::open(dir_->path() / file);
+    auto f = st::SafetensorsFile::open(dir() / file);
     return st::tensor_view(f, f.tensor(name)).clone();
   }
-  static std::unique_ptr<model::FalconForCausalLM> base() { return model::load_falcon(dir_->path() / "base"); }
+  static std::unique_ptr<model::FalconForCausalLM> base() { return model::load_falcon(dir() / "base"); }
   static at::Tensor logits(model::FalconForCausalLM& m) {
     at::NoGradGuard no_grad;
     model::FalconInputs in;
     in.input_ids = expected("input_ids");
     return m.forward(in).to(at::kFloat);
   }
-
-  static std::optional<std::string> python_;
-  static testing::TempDir* dir_;
-  static bool ok_;
-  static std::string log_;
 };
-
-std::optional<std::string> LoraPeft::python_;
-testing::TempDir* LoraPeft::dir_ = nullptr;
-bool LoraPeft::ok_ = false;
-std::string LoraPeft::log_;
 
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
 
 TEST_F(LoraPeft, PeftAdapterGivesPeftLogits) {
   auto model = base();
-  auto loaded = load_adapter(*model, dir_->path() / "adapter");
+  auto loaded = load_adapter(*model, dir() / "adapter");
   EXPECT_EQ(loaded.options.r, 4);
   EXPECT_DOUBLE_EQ(loaded.options.alpha, 8.0);
   EXPECT_EQ(loaded.lora.modules.size(), 8u);  // 2 layers x 4 linears, all-linear without lm_head
@@ -116,7 +93,7 @@ TEST_F(LoraPeft, OurAdapterGivesOurLogitsInPeft) {
   at::Tensor ours = logits(*model);
   testing::TempDir out;
   save_adapter(lora, o, "tiny-falcon", out.path() / "adapter");
-  auto r = run_python({"check", dir_->path().string(), (out.path() / "adapter").string()});
+  auto r = oracle().run({"check", dir().string(), (out.path() / "adapter").string()});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   at::Tensor theirs = expected("logits", "peft_logits.safetensors");
   EXPECT_LE(max_abs_diff(ours, theirs), 1e-5);
@@ -178,13 +155,13 @@ TEST_F(LoraPeft, RefusesAdaptersThatDoNotFit) {
     auto d = tmp.path() / name;
     std::filesystem::create_directories(d);
     for (auto f : {"adapter_config.json", "adapter_model.safetensors"})
-      std::filesystem::copy_file(dir_->path() / "adapter" / f, d / f);
+      std::filesystem::copy_file(dir() / "adapter" / f, d / f);
     return d;
   };
   {  // a pickle adapter
     auto d = tmp.path() / "bin";
     std::filesystem::create_directories(d);
-    std::filesystem::copy_file(dir_->path() / "adapter" / "adapter_config.json", d / "adapter_config.json");
+    std::filesystem::copy_file(dir() / "adapter" / "adapter_config.json", d / "adapter_config.json");
     tmp.write("bin/adapter_model.bin", "not read");
     auto model = base();
     try {
@@ -198,7 +175,7 @@ TEST_F(LoraPeft, RefusesAdaptersThatDoNotFit) {
   {  // another architecture's module names
     auto d = tmp.path() / "llama";
     std::filesystem::create_directories(d);
-    std::filesystem::copy_file(dir_->path() / "adapter" / "adapter_config.json", d / "adapter_config.json");
+    std::filesystem::copy_file(dir() / "adapter" / "adapter_config.json", d / "adapter_config.json");
     st::save_tensors(d / "adapter_model.safetensors",
                      {{"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", at::zeros({4, 64})},
                       {"base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight", at::zeros({64, 4})}});
@@ -255,7 +232,7 @@ TEST_F(LoraPeft, SavedConfigHasPeftsFields) {
 
 TEST_F(LoraPeft, MergeGivesTheSameLogitsAndUnmergeRestoresTheBase) {
   auto model = base();
-  auto loaded = load_adapter(*model, dir_->path() / "adapter");
+  auto loaded = load_adapter(*model, dir() / "adapter");
   at::Tensor with_adapter = logits(*model);
   std::vector<at::Tensor> before;
   for (auto* l : loaded.lora.layers) before.push_back(dynamic_cast<model::DenseLinear&>(l->base()).weight.clone());
@@ -278,8 +255,8 @@ TEST_F(LoraPeft, EvalWithAdapterGivesPeftsLoss) {
   }
   testing::TempDir tmp;
   model::EvalOptions o;
-  o.model = (dir_->path() / "base").string();
-  o.adapter = (dir_->path() / "adapter").string();
+  o.model = (dir() / "base").string();
+  o.adapter = (dir() / "adapter").string();
   o.data = tmp.write("rows.jsonl", jsonl);
   o.block_size = ids.size(1);
   o.device = "cpu";

@@ -13,6 +13,7 @@
 #include "autotrain/quant/quantize_command.h"
 #include "autotrain/safetensors/file.h"
 #include "autotrain/safetensors/torch.h"
+#include "support/reference_run.h"
 #include "support/test_support.h"
 
 namespace autotrain::quant {
@@ -21,30 +22,18 @@ namespace {
 namespace st = autotrain::safetensors;
 using ::testing::HasSubstr;
 
+testing::ReferenceRun& oracle() {
+  static testing::ReferenceRun run("quant/bnb_model_reference.py", {"make"});
+  return run;
+}
+
 class BnbCheckpoint : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    python_ = testing::env_var("AUTOTRAIN_PYTHON");
-    if (!python_) return;
-    dir_ = new testing::TempDir();
-    auto r = run_python({"make", dir_->path().string()});
-    ok_ = r.exit_code == 0;
-    log_ = r.out + r.err;
-  }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
   void SetUp() override {
-    if (!python_) GTEST_SKIP() << "AUTOTRAIN_PYTHON is not set: run through ctest (scripts/test.sh)";
-    ASSERT_TRUE(ok_) << "the bitsandbytes reference script failed:\n" << log_;
+    if (!oracle().have_python()) GTEST_SKIP() << "AUTOTRAIN_PYTHON is not set: run through ctest (scripts/test.sh)";
+    ASSERT_TRUE(oracle().ok()) << "the bitsandbytes reference script failed:\n" << oracle().log();
   }
-  static testing::CommandResult run_python(std::vector<std::string> args) {
-    const auto script = std::filesystem::path(AUTOTRAIN_TEST_SOURCE_DIR) / "reference/quant/bnb_model_reference.py";
-    args.insert(args.begin(), script.string());
-    args.insert(args.begin(), *python_);
-    return testing::run_command(args, {"PATH=/usr/bin:/bin", "HOME=" + dir_->path().string(), "TORCHDYNAMO_DISABLE=1"});
-  }
+  static const std::filesystem::path& dir() { return oracle().dir(); }
   static at::Tensor read(const std::filesystem::path& file, const std::string& name) {
     auto f = st::SafetensorsFile::open(file);
     return st::tensor_view(f, f.tensor(name)).clone();
@@ -52,28 +41,18 @@ class BnbCheckpoint : public ::testing::Test {
   static at::Tensor logits(model::FalconForCausalLM& m) {
     at::NoGradGuard ng;
     model::FalconInputs in;
-    in.input_ids = read(dir_->path() / "expected.safetensors", "input_ids");
+    in.input_ids = read(dir() / "expected.safetensors", "input_ids");
     return m.forward(in);
   }
-
-  static std::optional<std::string> python_;
-  static testing::TempDir* dir_;
-  static bool ok_;
-  static std::string log_;
 };
 
-std::optional<std::string> BnbCheckpoint::python_;
-testing::TempDir* BnbCheckpoint::dir_ = nullptr;
-bool BnbCheckpoint::ok_ = false;
-std::string BnbCheckpoint::log_;
-
 TEST_F(BnbCheckpoint, BitsandbytesCheckpointLoadsWithoutRequantizing) {
-  ASSERT_TRUE(is_bnb_4bit_checkpoint(dir_->path() / "bnb4"));
-  auto m = load_bnb_4bit(dir_->path() / "bnb4");
+  ASSERT_TRUE(is_bnb_4bit_checkpoint(dir() / "bnb4"));
+  auto m = load_bnb_4bit(dir() / "bnb4");
   int quantized = 0;
   for (auto& slot : m->linears()) quantized += dynamic_cast<Linear4bit*>(slot.layer->get()) != nullptr;
   EXPECT_EQ(quantized, 8);
-  at::Tensor theirs = read(dir_->path() / "expected.safetensors", "logits_bnb4");
+  at::Tensor theirs = read(dir() / "expected.safetensors", "logits_bnb4");
   // Same dequantized weights, fp32 matmuls: only summation order differs. Stated tolerance 1e-4.
   EXPECT_LE((logits(*m) - theirs).abs().max().item<double>(), 1e-4);
 }
@@ -85,7 +64,7 @@ bool double_quant_codes(const st::TensorInfo& info) {
 TEST_F(BnbCheckpoint, QuantizeWritesWhatBitsandbytesWritesAndItLoadsOurs) {
   testing::TempDir out;
   QuantizeCommandOptions o;
-  o.model = (dir_->path() / "base").string();
+  o.model = (dir() / "base").string();
   o.out = (out.path() / "q4").string();
   o.double_quant = true;
   o.dtype = "fp32";
@@ -95,7 +74,7 @@ TEST_F(BnbCheckpoint, QuantizeWritesWhatBitsandbytesWritesAndItLoadsOurs) {
 
   // Tensor for tensor, the bytes bitsandbytes produced from the same weights.
   auto ours = st::SafetensorsFile::open(out.path() / "q4" / "model.safetensors");
-  auto theirs = st::SafetensorsFile::open(dir_->path() / "bnb4" / "model.safetensors");
+  auto theirs = st::SafetensorsFile::open(dir() / "bnb4" / "model.safetensors");
   ASSERT_EQ(ours.header().tensors.size(), theirs.header().tensors.size());
   for (const auto& info : theirs.header().tensors) {
     SCOPED_TRACE(info.name);
@@ -116,19 +95,19 @@ TEST_F(BnbCheckpoint, QuantizeWritesWhatBitsandbytesWritesAndItLoadsOurs) {
 
   auto m = load_bnb_4bit(out.path() / "q4");
   at::Tensor our_logits = logits(*m);
-  auto c = run_python({"check", dir_->path().string(), (out.path() / "q4").string()});
+  auto c = oracle().run({"check", dir().string(), (out.path() / "q4").string()});
   ASSERT_EQ(c.exit_code, 0) << c.out << c.err;
-  at::Tensor bnb_logits = read(dir_->path() / "check_logits.safetensors", "logits");
+  at::Tensor bnb_logits = read(dir() / "check_logits.safetensors", "logits");
   EXPECT_LE((our_logits - bnb_logits).abs().max().item<double>(), 1e-4);
 }
 
 TEST_F(BnbCheckpoint, QuantizeRefusesWhatItCannotDo) {
   testing::TempDir out;
   QuantizeCommandOptions o;
-  o.model = (dir_->path() / "bnb4").string();
+  o.model = (dir() / "bnb4").string();
   o.out = (out.path() / "x").string();
   EXPECT_THROW(run_quantize_command(o), std::invalid_argument);  // already 4-bit
-  o.model = (dir_->path() / "base").string();
+  o.model = (dir() / "base").string();
   o.blocksize = 100;
   EXPECT_THROW(run_quantize_command(o), std::invalid_argument);
   o.blocksize = 64;
@@ -146,11 +125,11 @@ TEST_F(BnbCheckpoint, CommandLine) {
   auto bin = testing::env_var("AUTOTRAIN_BIN");
   if (!bin) GTEST_SKIP() << "AUTOTRAIN_BIN not set";
   testing::TempDir out;
-  auto r = testing::run_command({*bin, "quantize", "--model", (dir_->path() / "base").string(), "--out",
+  auto r = testing::run_command({*bin, "quantize", "--model", (dir() / "base").string(), "--out",
                                  (out.path() / "q").string(), "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("\"layers\":8"));
-  auto again = testing::run_command({*bin, "quantize", "--model", (dir_->path() / "base").string(), "--out",
+  auto again = testing::run_command({*bin, "quantize", "--model", (dir() / "base").string(), "--out",
                                      (out.path() / "q").string()});
   EXPECT_EQ(again.exit_code, 2);
   EXPECT_THAT(again.err, HasSubstr("not empty"));

@@ -9,6 +9,7 @@
 #include "autotrain/quant/nf4.h"
 #include "autotrain/safetensors/file.h"
 #include "autotrain/safetensors/torch.h"
+#include "support/reference_run.h"
 #include "support/test_support.h"
 
 namespace autotrain::quant {
@@ -16,44 +17,25 @@ namespace {
 
 namespace st = autotrain::safetensors;
 
+testing::ReferenceRun& oracle() {
+  static testing::ReferenceRun run("quant/nf4_cases.py", {});
+  return run;
+}
+
 class Nf4Reference : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    auto python = testing::env_var("AUTOTRAIN_PYTHON");
-    if (!python) return;
-    dir_ = new testing::TempDir();
-    const std::filesystem::path script = std::filesystem::path(AUTOTRAIN_TEST_SOURCE_DIR) / "reference/quant/nf4_cases.py";
-    // Eager mode: bitsandbytes' dequantize is wrapped in torch.compile, which only costs time here.
-    auto r = testing::run_command({*python, script.string(), dir_->path().string()},
-                                  {"TORCHDYNAMO_DISABLE=1", "PATH=/usr/bin:/bin", "HOME=" + dir_->path().string()});
-    generator_ok_ = r.exit_code == 0;
-    generator_log_ = r.out + r.err;
-  }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
   void SetUp() override {
-    if (!dir_) GTEST_SKIP() << "AUTOTRAIN_PYTHON is not set: run through ctest (scripts/test.sh)";
-    ASSERT_TRUE(generator_ok_) << "the bitsandbytes reference script failed:\n" << generator_log_;
+    if (!oracle().have_python()) GTEST_SKIP() << "AUTOTRAIN_PYTHON is not set: run through ctest (scripts/test.sh)";
+    ASSERT_TRUE(oracle().ok()) << "the bitsandbytes reference script failed:\n" << oracle().log();
   }
-
   static std::vector<std::string> case_names() {
     std::vector<std::string> names;
-    std::istringstream in(testing::read_file(dir_->path() / "cases.txt"));
+    std::istringstream in(testing::read_file(oracle().dir() / "cases.txt"));
     for (std::string line; std::getline(in, line);)
       if (!line.empty()) names.push_back(line);
     return names;
   }
-
-  static testing::TempDir* dir_;
-  static bool generator_ok_;
-  static std::string generator_log_;
 };
-
-testing::TempDir* Nf4Reference::dir_ = nullptr;
-bool Nf4Reference::generator_ok_ = false;
-std::string Nf4Reference::generator_log_;
 
 // Bitwise equality (NaN-safe, and -0.0 != 0.0): compare the raw bytes.
 ::testing::AssertionResult same_bits(const at::Tensor& ours, const at::Tensor& theirs, const std::string& what) {
@@ -77,7 +59,7 @@ TEST_F(Nf4Reference, BitIdenticalToBitsandbytes) {
   ASSERT_GE(names.size(), 30u);
   for (const auto& name : names) {
     SCOPED_TRACE(name);
-    auto file = st::SafetensorsFile::open(dir_->path() / (name + ".safetensors"));
+    auto file = st::SafetensorsFile::open(oracle().dir() / (name + ".safetensors"));
     auto get = [&](const char* t) { return st::tensor_view(file, file.tensor(t)); };
     const auto& meta = file.header().metadata;
     const int64_t blocksize = std::stoll(meta.at("blocksize"));
