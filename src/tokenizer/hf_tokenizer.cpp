@@ -320,11 +320,7 @@ class HfTokenizer final : public Tokenizer {
 
   std::vector<TokenId> encode(std::string_view input, bool add_special_tokens) const override {
     std::string repaired;
-    std::string_view text = input;
-    if (!unicode::is_valid_utf8(input)) {
-      repaired = unicode::to_valid_utf8(input);
-      text = repaired;
-    }
+    const std::string_view text = unicode::valid_utf8_view(input, repaired);
     std::vector<TokenId> ids;
     ids.reserve(text.size() / 3 + 4);
     std::vector<Segment> raw;

@@ -37,11 +37,7 @@ class SentencePieceTokenizer final : public Tokenizer {
   std::vector<TokenId> encode(std::string_view input, bool add_special_tokens) const override {
     // The Python package takes str: invalid UTF-8 reaches it already replaced by U+FFFD.
     std::string repaired;
-    std::string_view text = input;
-    if (!unicode::is_valid_utf8(input)) {
-      repaired = unicode::to_valid_utf8(input);
-      text = repaired;
-    }
+    const std::string_view text = unicode::valid_utf8_view(input, repaired);
     std::vector<int> ids;
     auto status = sp_.Encode(text, &ids);
     if (!status.ok()) throw TokenizerError("sentencepiece encode failed: " + status.ToString());

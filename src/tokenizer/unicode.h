@@ -37,6 +37,13 @@ bool is_valid_utf8(std::string_view s);
 // `s` with every ill-formed subsequence replaced by U+FFFD, one per maximal subpart (the
 // Unicode-recommended practice that Python's and Rust's lossy decoders both follow).
 std::string to_valid_utf8(std::string_view s);
+// `s` itself when it is valid UTF-8, else its repaired copy kept in `storage`. Encoders take
+// text as Python's str would hold it (invalid bytes already replaced by U+FFFD).
+inline std::string_view valid_utf8_view(std::string_view s, std::string& storage) {
+  if (is_valid_utf8(s)) return s;
+  storage = to_valid_utf8(s);
+  return storage;
+}
 
 // Rust `char::is_whitespace`: the White_Space property.
 bool is_whitespace(char32_t c);
