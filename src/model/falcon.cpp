@@ -9,6 +9,7 @@
 #include <ATen/core/grad_mode.h>
 #include <fmt/format.h>
 
+#include "checkpoint.h"
 #include "ops.h"
 
 namespace autotrain::model {
@@ -250,8 +251,17 @@ at::Tensor FalconForCausalLM::hidden_states(const FalconInputs& in, KVCache* cac
       mask = ops::causal_padding_mask(at::ones({B, past + S}, long_opts), past, S);
     }
   }
-  for (size_t i = 0; i < layers_.size(); ++i)
-    x = layer_forward(layers_[i], static_cast<int64_t>(i), x, cos, sin, mask, is_causal, cache);
+  const bool recompute = gradient_checkpointing_ && !cache && at::GradMode::is_enabled();
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const auto index = static_cast<int64_t>(i);
+    if (recompute) {
+      x = checkpointed([this, index, cos, sin, mask, is_causal](const at::Tensor& in) {
+        return layer_forward(layers_[static_cast<size_t>(index)], index, in, cos, sin, mask, is_causal, nullptr);
+      }, x);
+    } else {
+      x = layer_forward(layers_[i], index, x, cos, sin, mask, is_causal, cache);
+    }
+  }
   return ln_f_.forward(x);
 }
 

@@ -108,6 +108,7 @@ FalconConfig FalconConfig::from_json(const json& j, std::string_view where) {
   c.max_position_embeddings = r.positive_int({"max_position_embeddings"}, 2048);
   c.ffn_hidden_size = r.positive_int({"ffn_hidden_size"}, 4 * c.hidden_size);
   if (const json* eps = r.find({"layer_norm_epsilon"})) c.layer_norm_epsilon = r.number(*eps, "layer_norm_epsilon");
+  if (const json* ir = r.find({"initializer_range"})) c.initializer_range = r.number(*ir, "initializer_range");
   c.bos_token_id = r.token_id("bos_token_id", 11);
   c.eos_token_id = r.token_id("eos_token_id", 11);
   if (const json* d = r.find({"dtype", "torch_dtype"}); d && d->is_string()) c.torch_dtype = d->get<std::string>();

@@ -122,7 +122,7 @@ std::unique_ptr<FalconForCausalLM> random_falcon(const FalconConfig& cfg, uint64
     switch (spec.kind) {
       case ParamSpec::kEmbedding:
       case ParamSpec::kLinearWeight:
-        t = at::normal(0.0, 0.02, spec.shape, gen, f32);
+        t = at::normal(0.0, cfg.initializer_range, spec.shape, gen, f32);
         break;
       case ParamSpec::kNormWeight:
         t = at::ones(spec.shape, f32);

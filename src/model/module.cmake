@@ -10,6 +10,7 @@ target_link_libraries(autotrain_model_config PUBLIC nlohmann_json::nlohmann_json
 
 add_library(autotrain_model STATIC
   ${CMAKE_CURRENT_LIST_DIR}/ops.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/checkpoint.cpp
   ${CMAKE_CURRENT_LIST_DIR}/falcon.cpp
   ${CMAKE_CURRENT_LIST_DIR}/loss.cpp
   ${CMAKE_CURRENT_LIST_DIR}/loader.cpp)
@@ -23,6 +24,8 @@ autotrain_use_torch(autotrain_model)
 target_sources(autotrain_model PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/eval_data.cpp
   ${CMAKE_CURRENT_LIST_DIR}/eval.cpp)
+# The row readers (jsonl/json/csv) are the data module's (src/data/readers.cpp, no LibTorch).
+target_link_libraries(autotrain_model PRIVATE autotrain_data)
 if(TARGET autotrain_tokenizer)
   target_link_libraries(autotrain_model PRIVATE autotrain_tokenizer)
   target_compile_definitions(autotrain_model PRIVATE AUTOTRAIN_HAVE_TOKENIZER=1)

@@ -70,6 +70,10 @@ class FalconForCausalLM {
   // Makes lm_head use the embedding matrix (tie_word_embeddings, or a checkpoint without lm_head).
   void tie_lm_head();
   bool lm_head_tied() const { return tied_; }
+  // Recompute each decoder layer in backward instead of keeping its activations (training
+  // without a KV cache only); results are identical, memory is one layer's activations.
+  void set_gradient_checkpointing(bool on) { gradient_checkpointing_ = on; }
+  bool gradient_checkpointing() const { return gradient_checkpointing_; }
 
  private:
   struct Layer {
@@ -87,6 +91,7 @@ class FalconForCausalLM {
   LayerNorm ln_f_;
   LinearPtr lm_head_;
   bool tied_ = false;
+  bool gradient_checkpointing_ = false;
   at::Tensor inv_freq_;  // rotary inverse frequencies, fp32 on CPU (computed as transformers does)
 };
 

@@ -33,6 +33,7 @@ struct FalconConfig {
   bool alibi = false;
   int num_ln_in_parallel_attn = 1;  // 2 = separate ln_attn / ln_mlp (new decoder default)
   double layer_norm_epsilon = 1e-5;
+  double initializer_range = 0.02;  // std of the normal init (random_falcon), as transformers uses it
   double rope_theta = 10000.0;
   int64_t max_position_embeddings = 2048;
   int64_t ffn_hidden_size = 4 * 4544;

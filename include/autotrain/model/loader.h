@@ -30,7 +30,8 @@ struct LoadOptions {
 // Throws ModelError or safetensors::SafetensorsError.
 std::unique_ptr<FalconForCausalLM> load_falcon(const std::filesystem::path& dir, const LoadOptions& options = {});
 
-// Weights drawn as transformers initialises Falcon (linear and embedding weights N(0, 0.02),
+// Weights drawn as transformers initialises Falcon (linear and embedding weights
+// N(0, initializer_range = 0.02 by default),
 // biases 0, LayerNorm 1 and 0) from a CPU generator seeded with `seed`: the same seed gives
 // the same model on every machine.
 std::unique_ptr<FalconForCausalLM> random_falcon(const FalconConfig& config, uint64_t seed,
