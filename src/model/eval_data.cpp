@@ -1,11 +1,11 @@
-// Reading the rows `eval` scores: jsonl / json / csv, pre-tokenized or text.
-#include <fstream>
+// Reading the rows `eval` scores: jsonl / json / csv (the data module's readers), pre-tokenized
+// or text.
 #include <memory>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "autotrain/data/readers.h"
 #include "autotrain/model/eval.h"
 #include "autotrain/model/falcon_config.h"
 #ifdef AUTOTRAIN_HAVE_TOKENIZER
@@ -16,122 +16,21 @@ namespace autotrain::model {
 
 namespace {
 
-using nlohmann::json;
-
-struct Row {
-  size_t line;
-  json value;  // an object
-};
-
-std::string read_all(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw EvalUsageError(fmt::format("--data {}: cannot read the file", p.string()));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// RFC 4180: quoted fields may hold commas, newlines and doubled quotes. The first record names
-// the columns.
-std::vector<Row> read_csv(const std::filesystem::path& path, const std::string& text) {
-  std::vector<std::vector<std::string>> records;
-  std::vector<size_t> lines;
-  std::vector<std::string> rec;
-  std::string field;
-  bool quoted = false, any = false;
-  size_t line = 1, rec_line = 1;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
-        field += '"';
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        if (c == '\n') ++line;
-        field += c;
-      }
-      continue;
-    }
-    if (c == '"' && field.empty()) {
-      quoted = any = true;
-    } else if (c == ',') {
-      rec.push_back(std::move(field));
-      field.clear();
-      any = true;
-    } else if (c == '\n' || c == '\r') {
-      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
-      if (any || !field.empty()) {
-        rec.push_back(std::move(field));
-        records.push_back(std::move(rec));
-        lines.push_back(rec_line);
-      }
-      rec.clear();
-      field.clear();
-      any = false;
-      rec_line = ++line;
-    } else {
-      field += c;
-      any = true;
-    }
+// The shared row readers (autotrain/data/readers.h) report bad files as data::DataError; for
+// `eval` those are mistakes on the command line (exit 2).
+std::vector<data::Row> read_rows(const std::filesystem::path& path) {
+  try {
+    return data::read_rows(path);
+  } catch (const data::DataError& e) {
+    throw EvalUsageError(fmt::format("--data {}", e.what()));
   }
-  if (quoted) throw EvalUsageError(fmt::format("{}:{}: unterminated quoted field", path.string(), rec_line));
-  if (any || !field.empty()) {
-    rec.push_back(std::move(field));
-    records.push_back(std::move(rec));
-    lines.push_back(rec_line);
-  }
-  std::vector<Row> rows;
-  if (records.empty()) return rows;
-  const auto& header = records[0];
-  for (size_t r = 1; r < records.size(); ++r) {
-    if (records[r].size() != header.size())
-      throw EvalUsageError(fmt::format("{}:{}: {} fields, but the header has {}", path.string(), lines[r],
-                                       records[r].size(), header.size()));
-    json obj = json::object();
-    for (size_t c = 0; c < header.size(); ++c) obj[header[c]] = records[r][c];
-    rows.push_back({lines[r], std::move(obj)});
-  }
-  return rows;
-}
-
-std::vector<Row> read_rows(const std::filesystem::path& path) {
-  std::string text = read_all(path);
-  std::string ext = path.extension().string();
-  std::vector<Row> rows;
-  if (ext == ".csv") return read_csv(path, text);
-  if (ext == ".json") {
-    json j;
-    try {
-      j = json::parse(text);
-    } catch (const json::exception& e) {
-      throw EvalUsageError(fmt::format("{}: not valid JSON: {}", path.string(), e.what()));
-    }
-    if (!j.is_array()) throw EvalUsageError(fmt::format("{}: expected a JSON array of row objects", path.string()));
-    for (size_t i = 0; i < j.size(); ++i) rows.push_back({i + 1, j[i]});
-    return rows;
-  }
-  if (ext != ".jsonl")
-    throw EvalUsageError(fmt::format("--data {}: unknown format '{}'; use .jsonl, .json or .csv", path.string(), ext));
-  std::istringstream in(text);
-  std::string line;
-  for (size_t n = 1; std::getline(in, line); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    try {
-      rows.push_back({n, json::parse(line)});
-    } catch (const json::exception& e) {
-      throw EvalUsageError(fmt::format("{}:{}: not valid JSON: {}", path.string(), n, e.what()));
-    }
-  }
-  return rows;
 }
 
 }  // namespace
 
 std::vector<int64_t> read_eval_tokens(const std::filesystem::path& data, const std::string& text_column,
                                       const std::filesystem::path& tokenizer_dir) {
-  std::vector<Row> rows = read_rows(data);
+  auto rows = read_rows(data);
   std::vector<int64_t> ids;
 #ifdef AUTOTRAIN_HAVE_TOKENIZER
   std::unique_ptr<tokenizer::Tokenizer> tok;

@@ -1,0 +1,34 @@
+// Dataset files as rows: .jsonl, .json (an array, or {"data": [...]}) and .csv (RFC 4180, the
+// header names the columns), plus .txt (one example per line). Shared by `data` and `eval`.
+// No LibTorch and no {fmt} here: LibTorch files (eval) include it.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "autotrain/data/error.h"
+
+namespace autotrain::data {
+
+struct Row {
+  size_t line = 0;       // 1-based: the line (jsonl), the record's first line (csv), the index + 1 (json)
+  nlohmann::json value;  // an object for csv; whatever the file holds for json/jsonl
+};
+
+// The rows of a .jsonl, .json or .csv file (decided by the extension). CSV cells are strings (an
+// empty field is ""). Throws DataError naming the file (and line) for unreadable files, invalid
+// JSON, ragged or unterminated CSV, and any other extension.
+std::vector<Row> read_rows(const std::filesystem::path& path);
+
+// The lines of a .txt file, one example each ("\n" or "\r\n" line ends; a final line without
+// "\n" counts). Empty lines are kept (the caller skips and counts them). Throws DataError.
+std::vector<std::string> read_text_lines(const std::filesystem::path& path);
+
+// The whole file as bytes. Throws DataError naming the file.
+std::string read_file_bytes(const std::filesystem::path& path);
+
+}  // namespace autotrain::data
