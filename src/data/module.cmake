@@ -1,9 +1,20 @@
-# data: datasets for `autotrain data` (issue #6). So far: the DATA_FILE CSV writer and the row
-# readers (jsonl/json/csv/txt) that `eval` shares. No LibTorch.
+# data: `autotrain data` (issue #6): DATA_PATH's rows (files, split folders, the Hugging Face
+# cache), DATA_FILE, and the token cache of fixed-length blocks the trainer maps. No LibTorch:
+# the CLI and the trainer both link it, and its tests run under the sanitizers.
 add_library(autotrain_data STATIC
   ${CMAKE_CURRENT_LIST_DIR}/csv_writer.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/readers.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/readers.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/source.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/sha256.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/blocks.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/token_cache.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/manifest.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/prepare.cpp)
 target_include_directories(autotrain_data PUBLIC ${AUTOTRAIN_INCLUDE})
-# The readers' header exposes nlohmann::json; the rest is link-only, since the LibTorch library
-# autotrain_model links this one.
-target_link_libraries(autotrain_data PUBLIC nlohmann_json::nlohmann_json PRIVATE autotrain_io fmt::fmt)
+# The readers' header exposes nlohmann::json. Everything else stays PRIVATE (link-only): the
+# LibTorch library autotrain_model links this one, and {fmt}'s compiled-library definitions
+# (FMT_SHARED, from autotrain_config's PUBLIC fmt::fmt) must not reach its files.
+target_link_libraries(autotrain_data
+  PUBLIC nlohmann_json::nlohmann_json
+  PRIVATE autotrain_config autotrain_model_config autotrain_io autotrain_tokenizer autotrain_safetensors fmt::fmt spdlog::spdlog Threads::Threads)
+

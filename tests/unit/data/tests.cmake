@@ -1,3 +1,13 @@
+# data: readers, DATA_PATH resolution, block building, the token cache and `autotrain data`.
+# data_test and data_prepare_test need no Python; data_reference_test compares blocks with
+# transformers' tokenizer and AutoTrain 0.6.44's grouping (tests/reference/data/).
 autotrain_add_gtest(data_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/csv_writer_test.cpp
-  LIBS autotrain_data nlohmann_json::nlohmann_json)
+          ${CMAKE_CURRENT_LIST_DIR}/readers_test.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/blocks_test.cpp
+  LIBS autotrain_data autotrain_model_config nlohmann_json::nlohmann_json)
+
+autotrain_add_gtest(data_prepare_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/prepare_test.cpp
+  LIBS autotrain_data autotrain_config nlohmann_json::nlohmann_json)
+

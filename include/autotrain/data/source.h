@@ -1,0 +1,59 @@
+// Where DATA_PATH's rows come from: a file (.jsonl/.json/.csv/.txt), a folder of split files, or
+// a dataset in the Hugging Face hub cache; and the texts of one column of a split. No LibTorch.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "autotrain/data/error.h"
+#include "autotrain/model/model_dir.h"
+
+namespace autotrain::data {
+
+// The files of one split, in the order their rows are read.
+struct SplitFiles {
+  std::string split;
+  std::vector<std::filesystem::path> files;
+};
+
+struct DatasetSource {
+  std::filesystem::path root;  // the file or folder DATA_PATH resolved to
+  std::string kind;            // "file", "folder" or "Hugging Face cache"
+  bool single_file = false;
+  // Finds the files of `split`. A single file is the train split (whatever its name; it has no
+  // other split). In a folder: `{split}.csv|jsonl|json|txt` when present (what AutoTrain checks
+  // first), else every supported file whose name carries the split as a word, as the datasets
+  // library matches them (`x_train.jsonl`; for `test` also `eval`/`evaluation`/`testing`; for
+  // `validation` also `valid`/`val`/`dev`; for `train` also `training`); a folder where no file
+  // names any split is all train. Throws DataError listing the files there when none match.
+  SplitFiles split_files(std::string_view split) const;
+};
+
+// Resolves DATA_PATH: an existing file or folder, else `<hub cache>/datasets--ORG--NAME/
+// snapshots/<refs/main>/`. Throws DataError listing every place looked at.
+DatasetSource resolve_dataset(std::string_view data_path, const model::EnvLookup& env = model::process_env);
+
+// The texts of `column` in the rows of `files`. A row whose cell is null, missing from a JSON
+// object or empty is kept as an empty text and counted in `skipped` (positions matter to the
+// default trainer's sharding); numbers and booleans become their JSON text.
+struct SplitTexts {
+  std::vector<std::string> texts;
+  std::vector<bool> empty;  // per row: skipped (empty or null)
+  size_t skipped = 0;
+};
+
+// Throws DataError when the column does not exist in a file (listing the columns that do), or a
+// cell holds an array or object. .txt files have one column, "text": each line is a row.
+SplitTexts read_split_texts(const SplitFiles& files, const std::string& column);
+
+// The rows to hold out for validation: ceil(fraction * n) distinct indices (at least 1 when
+// fraction > 0 and n > 1, never all n), chosen by a seeded Fisher-Yates shuffle on
+// std::mt19937_64 (fully specified by the standard, so the same on every machine); sorted.
+std::vector<size_t> holdout_indices(size_t n, double fraction, uint64_t seed);
+
+}  // namespace autotrain::data

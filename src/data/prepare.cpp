@@ -1,0 +1,370 @@
+// prepare_data: DATA_PATH -> DATA_FILE + token cache (see autotrain/data/prepare.h). The steps
+// live in their own files (source, blocks, token_cache, manifest); this file decides what runs.
+#include "autotrain/data/prepare.h"
+
+#include <algorithm>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include "autotrain/data/blocks.h"
+#include "autotrain/data/csv_writer.h"
+#include "autotrain/data/readers.h"
+#include "autotrain/data/source.h"
+#include "autotrain/data/token_cache.h"
+#include "autotrain/io/atomic_file.h"
+#include "autotrain/model/falcon_config.h"
+#include "autotrain/model/model_dir.h"
+#include "autotrain/tokenizer/tokenizer.h"
+#include "manifest.h"
+
+namespace autotrain::data {
+
+namespace fs = std::filesystem;
+using nlohmann::ordered_json;
+
+namespace {
+
+// The keys that decide the blocks, read once.
+struct Settings {
+  std::string trainer;
+  std::string text_column;
+  std::string train_split;
+  std::string valid_split;
+  double valid_fraction = 0;
+  uint64_t seed = 0;
+  bool add_eos = false;
+  bool completions_only = false;
+  std::string response_template;
+  int64_t model_max_length = 0;
+  int64_t block_size = 0;  // effective
+};
+
+int64_t max_positions(const fs::path& model_dir) {
+  fs::path file = model_dir / "config.json";
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file_bytes(file));
+  } catch (const nlohmann::json::exception& e) {
+    throw DataError(fmt::format("{}: not valid JSON: {}", file.string(), e.what()));
+  }
+  // Falcon's configs without the key use FalconConfig's default, 2048.
+  if (j.is_object() && j.contains("max_position_embeddings") && j["max_position_embeddings"].is_number_integer())
+    return j["max_position_embeddings"].get<int64_t>();
+  return 2048;
+}
+
+std::string thousands(int64_t n) {
+  std::string s = std::to_string(n < 0 ? -n : n), out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i && (s.size() - i) % 3 == 0) out += ',';
+    out += s[i];
+  }
+  return n < 0 ? "-" + out : out;
+}
+
+std::string describe(const SplitStats& s, int64_t block_size) {
+  std::string line = fmt::format("{}: {} rows", s.split, thousands(s.rows));
+  if (s.skipped) line += fmt::format(" ({} skipped: empty text)", thousands(s.skipped));
+  line += fmt::format(", {} tokens -> {} blocks of {} ({} tokens dropped)", thousands(s.tokens), thousands(s.blocks),
+                      block_size, thousands(s.dropped));
+  if (s.without_template)
+    line += fmt::format("; {} examples without the response template, fully masked", thousands(s.without_template));
+  return line;
+}
+
+ordered_json stats_json(const SplitStats& s) {
+  return {{"split", s.split},       {"files", s.files},   {"rows", s.rows},
+          {"skipped", s.skipped},   {"without_template", s.without_template},
+          {"tokens", s.tokens},     {"blocks", s.blocks}, {"dropped", s.dropped}};
+}
+
+SplitStats stats_from(const ordered_json& j) {
+  SplitStats s;
+  s.split = j.value("split", "");
+  s.files = j.value("files", std::vector<std::string>{});
+  s.rows = j.value("rows", int64_t{0});
+  s.skipped = j.value("skipped", int64_t{0});
+  s.without_template = j.value("without_template", int64_t{0});
+  s.tokens = j.value("tokens", int64_t{0});
+  s.blocks = j.value("blocks", int64_t{0});
+  s.dropped = j.value("dropped", int64_t{0});
+  return s;
+}
+
+// The ids of the response template as they can appear inside an example: alone, and after a
+// newline (BPE merges can differ at the start of a line); see mask_prompts.
+std::vector<Ids> template_spellings(const tokenizer::Tokenizer& tok, const std::string& tmpl) {
+  std::vector<Ids> out{tok.encode(tmpl, false)};
+  Ids nl = tok.encode("\n", false);
+  Ids with_nl = tok.encode("\n" + tmpl, false);
+  if (with_nl.size() > nl.size() && std::equal(nl.begin(), nl.end(), with_nl.begin())) {
+    Ids tail(with_nl.begin() + static_cast<std::ptrdiff_t>(nl.size()), with_nl.end());
+    if (tail != out.front()) out.push_back(std::move(tail));
+  }
+  return out;
+}
+
+// Tokenizes and blocks one split's texts. `empty` marks skipped rows.
+Blocks build_split(const Settings& s, const tokenizer::Tokenizer& tok, const SplitTexts& texts, SplitStats& stats) {
+  std::vector<std::string> inputs;
+  std::vector<size_t> chars;
+  auto eos = tok.special_ids().eos;
+  std::string eos_text;
+  if ((s.trainer == "sft" || s.add_eos) && !eos)
+    throw DataError(fmt::format("{} needs the tokenizer's EOS token, and {} defines none (tokenizer_config.json "
+                                "eos_token)",
+                                s.trainer == "sft" ? "TRAINER=sft" : "ADD_EOS_TOKEN=True", tok.describe()));
+  if (eos) eos_text = tok.id_to_token(*eos).value_or("");
+  for (size_t i = 0; i < texts.texts.size(); ++i) {
+    if (s.trainer == "sft") {
+      // trl's packing has no use for empty rows: they are skipped entirely.
+      if (texts.empty[i]) continue;
+      inputs.push_back(texts.texts[i]);
+      chars.push_back(count_code_points(texts.texts[i]));
+    } else {
+      // AutoTrain fills empty cells with "" and keeps the row (its place decides the shard and
+      // batch boundaries); it appends EOS as text, so we do too.
+      inputs.push_back(s.add_eos ? texts.texts[i] + eos_text : texts.texts[i]);
+    }
+  }
+  std::vector<Ids> ids = tok.encode_batch(inputs, /*add_special_tokens=*/true);
+  std::vector<Ids> labels;
+  if (s.completions_only) {
+    Masked m = mask_prompts(ids, template_spellings(tok, s.response_template));
+    labels = std::move(m.labels);
+    stats.without_template = static_cast<int64_t>(m.without_template);
+  }
+  Blocks b = s.trainer == "sft" ? pack_constant_length(ids, labels, chars, *eos, s.block_size)
+                                : group_texts(ids, labels, s.block_size);
+  stats.tokens = b.tokens;
+  stats.blocks = b.count;
+  stats.dropped = b.dropped;
+  return b;
+}
+
+[[noreturn]] void too_few_tokens(const Settings& s, const SplitStats& st, const Blocks& b, const std::string& name) {
+  std::string where = s.trainer == "sft" ? "" : " (TRAINER=default cuts every 1000-row batch of each of 4 shards on its own)";
+  throw DataError(fmt::format(
+      "the {} split gives no block of BLOCK_SIZE={} tokens: {} rows, {} tokens in all, at most {} in one group{}. "
+      "Lower BLOCK_SIZE (e.g. --set BLOCK_SIZE={}) or add data",
+      name, s.block_size, st.rows, st.tokens, b.largest_group, where, std::max<int64_t>(1, b.largest_group)));
+}
+
+std::vector<std::string> file_names(const SplitFiles& f) {
+  std::vector<std::string> out;
+  for (const auto& p : f.files) out.push_back(p.string());
+  return out;
+}
+
+}  // namespace
+
+int64_t effective_block_size(const config::Config& cfg, const fs::path& model_dir, std::string* warning) {
+  int64_t max_pos = max_positions(model_dir);
+  int64_t requested = cfg.get_int("BLOCK_SIZE");
+  if (requested == -1) return std::min(cfg.get_int("MODEL_MAX_LENGTH"), max_pos);
+  if (requested > max_pos) {
+    if (warning)
+      *warning = fmt::format("BLOCK_SIZE={} is larger than the model's max_position_embeddings ({}); using {}",
+                             requested, max_pos, max_pos);
+    return max_pos;
+  }
+  return requested;
+}
+
+PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& options) {
+  PreparedData out;
+  Settings s;
+  s.trainer = cfg.get_string("TRAINER");
+  s.text_column = cfg.get_string("TEXT_COLUMN");
+  s.train_split = cfg.get_string("TRAIN_SPLIT");
+  s.valid_split = cfg.get_string("VALID_SPLIT");
+  s.valid_fraction = cfg.get_float("VALID_FRACTION");
+  s.seed = static_cast<uint64_t>(cfg.get_int("SEED"));
+  s.add_eos = cfg.get_bool("ADD_EOS_TOKEN");
+  s.response_template = cfg.get_string("RESPONSE_TEMPLATE");
+  s.completions_only = cfg.get_bool("TRAIN_ON_COMPLETIONS_ONLY") || !s.response_template.empty();
+  s.model_max_length = cfg.get_int("MODEL_MAX_LENGTH");
+  if (s.completions_only && s.response_template.empty())
+    throw DataError("TRAIN_ON_COMPLETIONS_ONLY=True needs RESPONSE_TEMPLATE, the marker that starts each completion "
+                    "(e.g. RESPONSE_TEMPLATE='### Assistant:')");
+  if (!s.valid_split.empty() && s.valid_fraction > 0)
+    throw DataError(fmt::format("VALID_SPLIT={} and VALID_FRACTION={} both ask for a validation set; set only one",
+                                s.valid_split, s.valid_fraction));
+
+  // The model folder: its tokenizer and max_position_embeddings.
+  std::string model_name = cfg.get_string("MODEL_NAME");
+  if (model_name.empty())
+    throw DataError("MODEL_NAME is empty: the data is tokenized with the model's tokenizer; set MODEL_NAME to a "
+                    "model folder or a Hugging Face cache id (org/name)");
+  try {
+    out.model_dir = model::resolve_model_dir(model_name).path;
+  } catch (const model::ModelError& e) {
+    throw DataError(fmt::format("MODEL_NAME: {}", e.what()));
+  }
+  std::string cap_warning;
+  s.block_size = effective_block_size(cfg, out.model_dir, &cap_warning);
+  if (!cap_warning.empty()) spdlog::warn("{}", cap_warning);
+  std::unique_ptr<tokenizer::Tokenizer> tok;
+  try {
+    tok = tokenizer::load_tokenizer(out.model_dir);
+  } catch (const tokenizer::TokenizerError& e) {
+    throw DataError(fmt::format("MODEL_NAME {}: cannot load its tokenizer: {}", model_name, e.what()));
+  }
+
+  // The rows.
+  DatasetSource source = resolve_dataset(cfg.get_string("DATA_PATH"));
+  SplitFiles train_files = source.split_files(s.train_split);
+  std::optional<SplitFiles> valid_files;
+  if (!s.valid_split.empty()) {
+    if (source.single_file)
+      throw DataError(fmt::format("VALID_SPLIT={}: DATA_PATH {} is a single file, which holds only the train split; "
+                                  "use a folder with a {} file, or VALID_FRACTION",
+                                  s.valid_split, source.root.string(), s.valid_split));
+    valid_files = source.split_files(s.valid_split);
+  }
+
+  // What the blocks depend on.
+  ordered_json inputs;
+  inputs["model_dir"] = fs::absolute(out.model_dir).lexically_normal().string();
+  inputs["tokenizer"] = tok->content_hash();
+  inputs["max_position_embeddings"] = max_positions(out.model_dir);
+  auto& set = inputs["settings"];
+  set["DATA_PATH"] = cfg.get_string("DATA_PATH");
+  set["TRAINER"] = s.trainer;
+  set["BLOCK_SIZE"] = s.block_size;
+  set["MODEL_MAX_LENGTH"] = s.model_max_length;
+  set["ADD_EOS_TOKEN"] = s.add_eos;
+  set["TEXT_COLUMN"] = s.text_column;
+  set["TRAIN_SPLIT"] = s.train_split;
+  set["VALID_SPLIT"] = s.valid_split;
+  set["VALID_FRACTION"] = s.valid_fraction;
+  if (s.valid_fraction > 0) set["SEED"] = s.seed;
+  set["TRAIN_ON_COMPLETIONS_ONLY"] = s.completions_only;
+  set["RESPONSE_TEMPLATE"] = s.response_template;
+  auto sources_of = [](const SplitFiles& f) {
+    ordered_json a = ordered_json::array();
+    for (const auto& p : f.files) a.push_back(describe_source(p));
+    return a;
+  };
+  inputs["sources"]["train"] = sources_of(train_files);
+  if (valid_files) inputs["sources"]["valid"] = sources_of(*valid_files);
+
+  fs::path project = cfg.get_string("AUTOTRAIN_PROJECT_NAME");
+  out.cache_dir = project / "autotrain-data";
+  const fs::path manifest_path = out.cache_dir / "manifest.json";
+  const fs::path train_path = out.cache_dir / "train.safetensors";
+  const fs::path valid_path = out.cache_dir / "valid.safetensors";
+  const bool want_valid = valid_files || s.valid_fraction > 0;
+
+  // Reuse when everything matches.
+  std::string reason;
+  std::optional<ordered_json> manifest;
+  if (options.force_rebuild) {
+    reason = "a rebuild was asked for";
+  } else if ((manifest = read_manifest(manifest_path, &reason))) {
+    if (auto why = why_different(manifest->value("inputs", ordered_json()), inputs)) {
+      reason = *why;
+    } else {
+      try {
+        const auto& sum = manifest->at("summary");
+        out.train = map_block_file(train_path, s.block_size);
+        out.train_stats = stats_from(sum.at("train"));
+        if (want_valid) {
+          out.valid = map_block_file(valid_path, s.block_size);
+          out.valid_stats = stats_from(sum.at("valid"));
+        }
+        if (out.train.count != out.train_stats.blocks || (out.valid && out.valid->count != out.valid_stats->blocks))
+          throw DataError("block counts differ from the manifest");
+        out.reused = true;
+      } catch (const std::exception& e) {
+        reason = fmt::format("the cache files do not match the manifest ({})", e.what());
+        out.valid.reset();
+        out.valid_stats.reset();
+      }
+    }
+  }
+
+  SplitTexts train_texts;
+  if (!out.reused || options.write_data_file) train_texts = read_split_texts(train_files, s.text_column);
+  if (options.write_data_file) {
+    // The tutorial's dataload.py wrote the whole train split, unchanged (before any hold-out).
+    out.data_file = cfg.get_string("DATA_FILE");
+    if (!out.data_file.empty()) {
+      if (out.data_file.has_parent_path()) fs::create_directories(out.data_file.parent_path());
+      write_single_column_csv(out.data_file, s.text_column, train_texts.texts);
+    }
+  }
+
+  if (!out.reused) {
+    out.rebuild_reason = reason;
+    spdlog::info("building the token cache in {}: {}", out.cache_dir.string(), reason);
+
+    SplitTexts valid_texts;
+    out.train_stats.split = s.train_split;
+    out.train_stats.files = file_names(train_files);
+    if (valid_files) {
+      valid_texts = read_split_texts(*valid_files, s.text_column);
+      out.valid_stats = SplitStats{.split = s.valid_split, .files = file_names(*valid_files)};
+    } else if (s.valid_fraction > 0) {
+      auto held = holdout_indices(train_texts.texts.size(), s.valid_fraction, s.seed);
+      if (held.empty())
+        throw DataError(fmt::format("VALID_FRACTION={}: the train split has {} rows, too few to hold any out",
+                                    s.valid_fraction, train_texts.texts.size()));
+      // Both parts keep the file order (the default trainer's shards are contiguous runs).
+      SplitTexts kept;
+      size_t h = 0;
+      for (size_t i = 0; i < train_texts.texts.size(); ++i) {
+        SplitTexts& to = (h < held.size() && held[h] == i) ? (++h, valid_texts) : kept;
+        to.texts.push_back(std::move(train_texts.texts[i]));
+        to.empty.push_back(train_texts.empty[i]);
+        to.skipped += train_texts.empty[i];
+      }
+      train_texts = std::move(kept);
+      out.valid_stats = SplitStats{.split = fmt::format("{} (VALID_FRACTION={} of {}, seed {})", s.train_split,
+                                                        s.valid_fraction, s.train_split, s.seed),
+                                   .files = file_names(train_files)};
+    }
+    out.train_stats.rows = static_cast<int64_t>(train_texts.texts.size());
+    out.train_stats.skipped = static_cast<int64_t>(train_texts.skipped);
+    Blocks train = build_split(s, *tok, train_texts, out.train_stats);
+    if (train.count == 0) too_few_tokens(s, out.train_stats, train, "train");
+    std::optional<Blocks> valid;
+    if (out.valid_stats) {
+      out.valid_stats->rows = static_cast<int64_t>(valid_texts.texts.size());
+      out.valid_stats->skipped = static_cast<int64_t>(valid_texts.skipped);
+      valid = build_split(s, *tok, valid_texts, *out.valid_stats);
+      if (valid->count == 0) too_few_tokens(s, *out.valid_stats, *valid, "validation");
+    }
+
+    // The manifest goes first and last: removed before the block files change, written after
+    // they are complete, so a cache interrupted half-way is never taken as valid.
+    fs::create_directories(out.cache_dir);
+    fs::remove(manifest_path);
+    write_block_file(train_path, train);
+    if (valid) {
+      write_block_file(valid_path, *valid);
+    } else {
+      fs::remove(valid_path);
+    }
+    ordered_json m;
+    m["format"] = kManifestFormat;
+    m["inputs"] = inputs;
+    m["summary"]["train"] = stats_json(out.train_stats);
+    if (out.valid_stats) m["summary"]["valid"] = stats_json(*out.valid_stats);
+    io::write_file_atomic(manifest_path, m.dump(2) + "\n");
+    out.train = map_block_file(train_path, s.block_size);
+    if (valid) out.valid = map_block_file(valid_path, s.block_size);
+  }
+
+  out.summary = describe(out.train_stats, s.block_size) + "\n";
+  if (out.valid_stats) out.summary += describe(*out.valid_stats, s.block_size) + "\n";
+  if (out.train_stats.without_template)
+    spdlog::warn("{} training examples do not contain RESPONSE_TEMPLATE '{}' and are fully masked (no loss)",
+                 out.train_stats.without_template, s.response_template);
+  return out;
+}
+
+}  // namespace autotrain::data

@@ -1,0 +1,233 @@
+// DATA_PATH resolution and split selection (see autotrain/data/source.h).
+#include "autotrain/data/source.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <random>
+#include <set>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "autotrain/data/readers.h"
+
+namespace autotrain::data {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::vector<std::string> kExtensions = {".csv", ".jsonl", ".json", ".txt"};
+
+bool supported(const fs::path& p) {
+  return std::find(kExtensions.begin(), kExtensions.end(), p.extension().string()) != kExtensions.end();
+}
+
+// The datasets library's split keywords: a file belongs to a split when one of these is a word
+// of its name (words are separated by `-`, `_`, `.`, space or digits).
+std::vector<std::string> split_keywords(std::string_view split) {
+  if (split == "train" || split == "training") return {"train", "training"};
+  if (split == "validation" || split == "valid" || split == "val" || split == "dev")
+    return {"validation", "valid", "val", "dev"};
+  if (split == "test" || split == "testing" || split == "eval" || split == "evaluation")
+    return {"test", "testing", "eval", "evaluation"};
+  return {std::string(split)};
+}
+
+std::vector<std::string> name_words(const fs::path& p) {
+  std::string stem = p.stem().string();
+  std::vector<std::string> words;
+  std::string w;
+  for (char c : stem) {
+    if (c == '-' || c == '_' || c == '.' || c == ' ' || (c >= '0' && c <= '9')) {
+      if (!w.empty()) words.push_back(std::move(w));
+      w.clear();
+    } else {
+      w += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+  }
+  if (!w.empty()) words.push_back(std::move(w));
+  return words;
+}
+
+bool names_split(const fs::path& p, const std::vector<std::string>& keywords) {
+  for (const auto& w : name_words(p))
+    if (std::find(keywords.begin(), keywords.end(), w) != keywords.end()) return true;
+  return false;
+}
+
+bool names_any_split(const fs::path& p) {
+  for (const char* s : {"train", "validation", "test"})
+    if (names_split(p, split_keywords(s))) return true;
+  return false;
+}
+
+// Supported files under `root` (hidden entries skipped), relative names sorted, as the datasets
+// library orders data files.
+std::vector<fs::path> data_files(const fs::path& root, std::vector<fs::path>* unsupported) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    const fs::path& p = it->path();
+    if (p.filename().string().starts_with(".")) {
+      if (it->is_directory()) it.disable_recursion_pending();
+      continue;
+    }
+    if (!it->is_regular_file()) continue;
+    if (supported(p)) {
+      out.push_back(p);
+    } else if (unsupported && p.extension() != ".md" && p.filename() != ".gitattributes") {
+      unsupported->push_back(p);
+    }
+  }
+  std::sort(out.begin(), out.end(), [&](const fs::path& a, const fs::path& b) {
+    return a.lexically_relative(root).generic_string() < b.lexically_relative(root).generic_string();
+  });
+  return out;
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+DatasetSource resolve_dataset(std::string_view data_path, const model::EnvLookup& env) {
+  if (data_path.empty())
+    throw DataError("DATA_PATH is empty: set it to a .jsonl/.json/.csv/.txt file, a folder of split files, or a "
+                    "dataset id in the Hugging Face cache (org/name)");
+  std::vector<std::string> looked;
+  fs::path local(data_path);
+  std::error_code ec;
+  if (fs::is_regular_file(local, ec)) {
+    if (!supported(local))
+      throw DataError(fmt::format("DATA_PATH {}: unknown format '{}'; use .jsonl, .json, .csv or .txt (one example "
+                                  "per line)",
+                                  local.string(), local.extension().string()));
+    return {local, "file", true};
+  }
+  if (fs::is_directory(local, ec)) return {local, "folder", false};
+  looked.push_back(fmt::format("local file or folder {} (does not exist)", fs::absolute(local, ec).string()));
+
+  // huggingface_hub's cache layout: datasets--ORG--NAME/{refs/main, snapshots/<commit>/}.
+  std::string repo(data_path);
+  if (!repo.empty() && repo.front() != '/' && repo.find("..") == std::string::npos &&
+      std::count(repo.begin(), repo.end(), '/') <= 1) {
+    std::string folder = "datasets--";
+    for (char c : repo) folder += c == '/' ? std::string("--") : std::string(1, c);
+    fs::path repo_dir = model::hf_hub_cache(env) / folder;
+    fs::path ref = repo_dir / "refs" / "main";
+    std::string commit;
+    if (std::ifstream in(ref); in) std::getline(in, commit);
+    commit = trim(commit);
+    fs::path snapshot = repo_dir / "snapshots" / commit;
+    if (!commit.empty() && commit.find('/') == std::string::npos && fs::is_directory(snapshot, ec))
+      return {snapshot, "Hugging Face cache", false};
+    looked.push_back(fmt::format("Hugging Face cache {} ({})", repo_dir.string(),
+                                 !fs::exists(repo_dir, ec) ? "not there"
+                                 : commit.empty()          ? "no refs/main"
+                                                           : "snapshot " + commit + " missing"));
+  }
+  throw DataError(fmt::format(
+      "DATA_PATH {}: no dataset found. Looked at:\n  - {}\nUse a local .jsonl/.json/.csv/.txt file or folder, or "
+      "download the dataset first (huggingface-cli download --repo-type dataset {}); downloading is not built in "
+      "(set HF_HUB_CACHE or HF_HOME if your cache is elsewhere)",
+      data_path, fmt::join(looked, "\n  - "), data_path));
+}
+
+SplitFiles DatasetSource::split_files(std::string_view split) const {
+  if (single_file) return {std::string(split), {root}};
+  std::error_code ec;
+  for (const auto& ext : kExtensions) {
+    fs::path direct = root / (std::string(split) + ext);
+    if (fs::is_regular_file(direct, ec)) return {std::string(split), {direct}};
+  }
+  std::vector<fs::path> unsupported;
+  auto files = data_files(root, &unsupported);
+  SplitFiles out{std::string(split), {}};
+  auto keywords = split_keywords(split);
+  for (const auto& f : files)
+    if (names_split(f, keywords)) out.files.push_back(f);
+  bool none_named = std::none_of(files.begin(), files.end(), names_any_split);
+  if (out.files.empty() && none_named && keywords.front() == "train") out.files = files;
+  if (!out.files.empty()) return out;
+
+  std::vector<std::string> names;
+  for (const auto& f : files) names.push_back(f.lexically_relative(root).generic_string());
+  for (const auto& f : unsupported) names.push_back(f.lexically_relative(root).generic_string() + " (unsupported format)");
+  throw DataError(fmt::format(
+      "{} {}: no file for split '{}' (looked for {}.csv|jsonl|json|txt and names containing {}). Files there: {}. "
+      "Name the split's file after it, or set {}",
+      kind, root.string(), split, split, fmt::join(keywords, "|"), names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", ")),
+      keywords.front() == "train" ? "TRAIN_SPLIT" : "VALID_SPLIT (or VALID_FRACTION)"));
+}
+
+SplitTexts read_split_texts(const SplitFiles& files, const std::string& column) {
+  SplitTexts out;
+  auto add = [&](std::string text) {
+    bool empty = text.empty();
+    out.texts.push_back(std::move(text));
+    out.empty.push_back(empty);
+    out.skipped += empty;
+  };
+  for (const auto& file : files.files) {
+    if (file.extension() == ".txt") {
+      if (column != "text")
+        throw DataError(fmt::format("{}: a .txt file has one column, \"text\" (each line an example), not \"{}\"; "
+                                    "set TEXT_COLUMN=text",
+                                    file.string(), column));
+      for (auto& line : read_text_lines(file)) add(std::move(line));
+      continue;
+    }
+    auto rows = read_rows(file);
+    // A column counts as present when any row has it (JSON rows may omit keys, like datasets'
+    // schema inference, which fills them with null).
+    bool present = false;
+    std::set<std::string> columns;
+    for (const auto& r : rows) {
+      if (!r.value.is_object())
+        throw DataError(fmt::format("{}:{}: expected a JSON object per row", file.string(), r.line));
+      if (r.value.contains(column)) present = true;
+      if (!present)
+        for (const auto& [k, v] : r.value.items()) columns.insert(k);
+    }
+    if (!present && !rows.empty())
+      throw DataError(fmt::format("{}: no column \"{}\"; the columns are: {}. Set TEXT_COLUMN to one of them",
+                                  file.string(), column, fmt::join(columns, ", ")));
+    for (const auto& r : rows) {
+      auto it = r.value.find(column);
+      if (it == r.value.end() || it->is_null()) {
+        add("");
+      } else if (it->is_string()) {
+        add(it->get<std::string>());
+      } else if (it->is_primitive()) {
+        add(it->dump());
+      } else {
+        throw DataError(fmt::format("{}:{}: column \"{}\" holds {}, not text", file.string(), r.line, column,
+                                    it->type_name()));
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<size_t> holdout_indices(size_t n, double fraction, uint64_t seed) {
+  if (fraction <= 0 || n < 2) return {};
+  size_t k = static_cast<size_t>(std::ceil(fraction * static_cast<double>(n)));
+  k = std::clamp<size_t>(k, 1, n - 1);
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  std::mt19937_64 rng(seed);
+  // Fisher-Yates with our own index draw: std::uniform_int_distribution differs between
+  // standard libraries, mt19937_64's output does not. The modulo bias is below 2^-40 here.
+  for (size_t i = n - 1; i > 0; --i) std::swap(order[i], order[rng() % (i + 1)]);
+  std::vector<size_t> picked(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k));
+  std::sort(picked.begin(), picked.end());
+  return picked;
+}
+
+}  // namespace autotrain::data

@@ -1,0 +1,205 @@
+// prepare_data end to end on a byte-level tokenizer (one id per byte, EOS = 256): blocks,
+// masks, splits, DATA_FILE, and the token cache's reuse and rebuild reasons.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "autotrain/data/blocks.h"
+#include "autotrain/data/prepare.h"
+#include "autotrain/data/readers.h"
+#include "data_test_util.h"
+#include "support/test_support.h"
+
+namespace autotrain::data {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using autotrain::testing::TempDir;
+
+class Prepare : public ::testing::Test {
+ protected:
+  void SetUp() override { test::write_byte_model(dir_.path() / "model", 64); }
+
+  std::vector<std::string> base() const {
+    return {"MODEL_NAME=" + (dir_.path() / "model").string(), "AUTOTRAIN_PROJECT_NAME=" + (dir_.path() / "proj").string(),
+            "DATA_FILE=" + (dir_.path() / "out" / "train.csv").string(), "DATA_PATH=" + data_.string()};
+  }
+  PreparedData run(std::vector<std::string> extra, PrepareOptions o = {}) const {
+    auto sets = base();
+    sets.insert(sets.end(), extra.begin(), extra.end());
+    return prepare_data(test::make_config(sets), o);
+  }
+  std::string error(std::vector<std::string> extra) const {
+    try {
+      run(std::move(extra));
+    } catch (const DataError& e) {
+      return e.what();
+    }
+    return "(no error)";
+  }
+  static std::vector<int32_t> block(const TokenBlocks& b, int64_t i) {
+    auto s = b.ids(i);
+    return {s.begin(), s.end()};
+  }
+  static std::vector<int32_t> labels(const TokenBlocks& b, int64_t i) {
+    auto s = b.label(i);
+    return {s.begin(), s.end()};
+  }
+
+  TempDir dir_;
+  fs::path data_ = dir_.path() / "rows.jsonl";
+};
+
+TEST_F(Prepare, DefaultTrainerBlocksAndDataFile) {
+  test::write_text(data_, "{\"text\": \"abcd\"}\n{\"text\": \"\"}\n{\"text\": \"efg\"}\n{\"text\": \"hi, \\\"x\\\"\\n\"}\n");
+  auto d = run({"BLOCK_SIZE=2"});
+  // 4 rows -> 4 shards of one row: "abcd" -> ab cd; "" -> nothing; "efg" -> ef (g dropped); ...
+  ASSERT_EQ(d.train.block_size, 2);
+  ASSERT_EQ(d.train.count, 2 + 1 + 4);
+  EXPECT_THAT(block(d.train, 0), ElementsAre('a', 'b'));
+  EXPECT_THAT(block(d.train, 2), ElementsAre('e', 'f'));
+  EXPECT_THAT(labels(d.train, 2), ElementsAre('e', 'f'));
+  EXPECT_EQ(d.train_stats.rows, 4);
+  EXPECT_EQ(d.train_stats.skipped, 1);
+  EXPECT_EQ(d.train_stats.tokens, 4 + 3 + 8);
+  EXPECT_EQ(d.train_stats.dropped, 1);
+  EXPECT_FALSE(d.valid);
+  EXPECT_FALSE(d.reused);
+  EXPECT_THAT(d.rebuild_reason, HasSubstr("no token cache yet"));
+  EXPECT_THAT(d.summary, HasSubstr("train: 4 rows (1 skipped: empty text), 15 tokens -> 7 blocks of 2 (1 tokens dropped)"));
+  EXPECT_EQ(d.cache_dir, dir_.path() / "proj" / "autotrain-data");
+  for (auto f : {"manifest.json", "train.safetensors"}) EXPECT_TRUE(fs::exists(d.cache_dir / f)) << f;
+  // DATA_FILE: the whole train split, as the tutorial's dataload.py wrote it.
+  EXPECT_EQ(testing::read_file(dir_.path() / "out" / "train.csv"), "text\nabcd\n\"\"\nefg\n\"hi, \"\"x\"\"\n\"\n");
+}
+
+TEST_F(Prepare, AddEosAndSftPacking) {
+  test::write_text(data_, "{\"text\": \"ab\"}\n{\"text\": \"c\"}\n");
+  auto eos = run({"BLOCK_SIZE=3", "ADD_EOS_TOKEN=True"});
+  // Two shards of one row each: "ab<eos>" -> one block; "c<eos>" -> none.
+  ASSERT_EQ(eos.train.count, 1);
+  EXPECT_THAT(block(eos.train, 0), ElementsAre('a', 'b', test::kEos));
+  auto sft = run({"BLOCK_SIZE=3", "TRAINER=sft"});
+  EXPECT_THAT(sft.rebuild_reason, HasSubstr("TRAINER changed: default -> sft"));
+  // a b E c E -> [a b E], "c E" dropped
+  ASSERT_EQ(sft.train.count, 1);
+  EXPECT_THAT(block(sft.train, 0), ElementsAre('a', 'b', test::kEos));
+  EXPECT_EQ(sft.train_stats.dropped, 2);
+}
+
+TEST_F(Prepare, CompletionsOnlyMasksThePrompt) {
+  test::write_text(data_, "{\"text\": \"Q: x A: yz\"}\n{\"text\": \"no marker\"}\n");
+  auto d = run({"BLOCK_SIZE=4", "TRAINER=sft", "RESPONSE_TEMPLATE=A:"});
+  // Q : _ x | _ A : _ | y z E n | o _ m a | r k e r | (E dropped). Prompts through "A:" are
+  // ignored; the example without the marker is ignored whole, its EOS separator included.
+  constexpr int M = kIgnoreIndex;
+  ASSERT_EQ(d.train.count, 5);
+  EXPECT_THAT(labels(d.train, 0), ElementsAre(M, M, M, M));
+  EXPECT_THAT(labels(d.train, 1), ElementsAre(M, M, M, ' '));
+  EXPECT_THAT(block(d.train, 2), ElementsAre('y', 'z', test::kEos, 'n'));
+  EXPECT_THAT(labels(d.train, 2), ElementsAre('y', 'z', test::kEos, M));
+  EXPECT_THAT(labels(d.train, 4), ElementsAre(M, M, M, M));
+  EXPECT_EQ(d.train_stats.without_template, 1);
+  EXPECT_THAT(d.summary, HasSubstr("1 examples without the response template, fully masked"));
+  // TRAIN_ON_COMPLETIONS_ONLY=True with the template: the same masks.
+  auto same = run({"BLOCK_SIZE=4", "TRAINER=sft", "RESPONSE_TEMPLATE=A:", "TRAIN_ON_COMPLETIONS_ONLY=True"});
+  EXPECT_TRUE(same.reused);
+}
+
+TEST_F(Prepare, BlockSizeDefaultsAndCap) {
+  test::write_text(data_, "{\"text\": \"" + std::string(200, 'z') + "\"}\n");
+  EXPECT_EQ(run({}).train.block_size, 64);  // -1: min(MODEL_MAX_LENGTH 1024, max_position_embeddings 64)
+  EXPECT_EQ(run({"MODEL_MAX_LENGTH=32"}).train.block_size, 32);
+  auto capped = run({"BLOCK_SIZE=100"});
+  EXPECT_EQ(capped.train.block_size, 64);
+  EXPECT_EQ(capped.train.count, 3);
+}
+
+TEST_F(Prepare, EmptyResultSaysWhatToLower) {
+  test::write_text(data_, "{\"text\": \"tiny\"}\n");
+  auto msg = error({"BLOCK_SIZE=16"});
+  EXPECT_THAT(msg, HasSubstr("no block of BLOCK_SIZE=16 tokens"));
+  EXPECT_THAT(msg, HasSubstr("4 tokens"));
+  EXPECT_THAT(msg, HasSubstr("--set BLOCK_SIZE=4"));
+}
+
+TEST_F(Prepare, BadInputsAreDataErrors) {
+  test::write_text(data_, "{\"prompt\": \"x\"}\n");
+  EXPECT_THAT(error({}), HasSubstr("no column \"text\"; the columns are: prompt"));
+  EXPECT_THAT(error({"TEXT_COLUMN=prompt", "VALID_SPLIT=test"}), HasSubstr("a single file"));
+  EXPECT_THAT(error({"TEXT_COLUMN=prompt", "TRAIN_ON_COMPLETIONS_ONLY=True"}), HasSubstr("needs RESPONSE_TEMPLATE"));
+  EXPECT_THAT(error({"MODEL_NAME=" + (dir_.path() / "nope").string()}), HasSubstr("MODEL_NAME"));
+  EXPECT_THAT(error({"DATA_PATH=" + (dir_.path() / "nothing.jsonl").string()}), HasSubstr("no dataset found"));
+}
+
+TEST_F(Prepare, ValidSplitFromAFolder) {
+  data_ = dir_.path() / "ds";
+  test::write_text(data_ / "x_train.jsonl", "{\"text\": \"abcdef\"}\n");
+  test::write_text(data_ / "x_eval.jsonl", "{\"text\": \"uvwxyz\"}\n");
+  auto d = run({"BLOCK_SIZE=3", "VALID_SPLIT=test"});
+  ASSERT_TRUE(d.valid);
+  EXPECT_EQ(d.valid->count, 2);
+  EXPECT_THAT(block(*d.valid, 1), ElementsAre('x', 'y', 'z'));
+  EXPECT_EQ(d.valid_stats->split, "test");
+  EXPECT_TRUE(fs::exists(d.cache_dir / "valid.safetensors"));
+}
+
+TEST_F(Prepare, ValidFractionIsSeededAndDeterministic) {
+  std::string rows;
+  for (int i = 0; i < 40; ++i) rows += "{\"text\": \"" + std::string(1, static_cast<char>('A' + i % 26)) + "xyz\"}\n";
+  test::write_text(data_, rows);
+  auto a = run({"BLOCK_SIZE=4", "VALID_FRACTION=0.25", "SEED=7"});
+  ASSERT_TRUE(a.valid);
+  EXPECT_EQ(a.valid_stats->rows, 10);
+  EXPECT_EQ(a.train_stats.rows, 30);
+  auto firsts = [](const TokenBlocks& b) {
+    std::string s;
+    for (int64_t i = 0; i < b.count; ++i) s += static_cast<char>(b.ids(i)[0]);
+    return s;
+  };
+  std::string valid_a = firsts(*a.valid);
+  auto b = run({"BLOCK_SIZE=4", "VALID_FRACTION=0.25", "SEED=7"}, {.write_data_file = true, .force_rebuild = true});
+  EXPECT_EQ(firsts(*b.valid), valid_a);
+  auto c = run({"BLOCK_SIZE=4", "VALID_FRACTION=0.25", "SEED=8"});
+  EXPECT_THAT(c.rebuild_reason, HasSubstr("SEED changed: 7 -> 8"));
+  EXPECT_NE(firsts(*c.valid), valid_a);
+  // DATA_FILE still holds all 40 rows.
+  EXPECT_EQ(read_rows(dir_.path() / "out" / "train.csv").size(), 40u);
+}
+
+TEST_F(Prepare, CacheIsReusedUntilSomethingChanges) {
+  test::write_text(data_, "{\"text\": \"abcdefgh\"}\n");
+  auto first = run({"BLOCK_SIZE=4"});
+  EXPECT_FALSE(first.reused);
+  auto second = run({"BLOCK_SIZE=4"}, {.write_data_file = false});
+  EXPECT_TRUE(second.reused);
+  EXPECT_TRUE(second.rebuild_reason.empty());
+  EXPECT_EQ(second.train.count, 2);
+  EXPECT_THAT(block(second.train, 1), ElementsAre('e', 'f', 'g', 'h'));
+  EXPECT_EQ(second.summary, first.summary);
+
+  auto smaller = run({"BLOCK_SIZE=2"});
+  EXPECT_FALSE(smaller.reused);
+  EXPECT_THAT(smaller.rebuild_reason, HasSubstr("BLOCK_SIZE changed: 4 -> 2"));
+  EXPECT_EQ(smaller.train.count, 4);
+
+  test::write_text(data_, "{\"text\": \"abcdefgh\"}\n{\"text\": \"ij\"}\n");
+  auto edited = run({"BLOCK_SIZE=2"});
+  EXPECT_THAT(edited.rebuild_reason, HasSubstr("source file " + fs::absolute(data_).lexically_normal().string() + " changed"));
+  EXPECT_EQ(edited.train.count, 5);
+
+  // A touch without a change in content keeps the cache (the manifest records the SHA-256).
+  fs::last_write_time(data_, fs::last_write_time(data_) + std::chrono::hours(1));
+  EXPECT_TRUE(run({"BLOCK_SIZE=2"}).reused);
+
+  // A damaged block file is noticed and rebuilt.
+  test::write_text(edited.cache_dir / "train.safetensors", "garbage");
+  auto repaired = run({"BLOCK_SIZE=2"});
+  EXPECT_THAT(repaired.rebuild_reason, HasSubstr("do not match the manifest"));
+  EXPECT_EQ(repaired.train.count, 5);
+  EXPECT_THAT(run({"BLOCK_SIZE=2"}, {.force_rebuild = true}).rebuild_reason, HasSubstr("rebuild was asked for"));
+}
+
+}  // namespace
+}  // namespace autotrain::data

@@ -1,0 +1,170 @@
+// Dataset files and DATA_PATH resolution: every format, split naming in folders, the Hugging Face
+// cache layout, and errors that say where we looked and what exists.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "autotrain/data/readers.h"
+#include "autotrain/data/sha256.h"
+#include "autotrain/data/source.h"
+#include "data_test_util.h"
+#include "support/test_support.h"
+
+namespace autotrain::data {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using autotrain::testing::TempDir;
+using test::write_text;
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const DataError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+std::vector<std::string> texts_of(const fs::path& file, const std::string& column = "text") {
+  return read_split_texts({"train", {file}}, column).texts;
+}
+
+TEST(Readers, EveryFormat) {
+  TempDir d;
+  EXPECT_THAT(texts_of(d.write("a.jsonl", "{\"text\": \"one\"}\n\n{\"text\": \"two\\nlines\"}\n")),
+              ElementsAre("one", "two\nlines"));
+  EXPECT_THAT(texts_of(d.write("b.json", R"([{"text": "x"}, {"text": "y"}])")), ElementsAre("x", "y"));
+  EXPECT_THAT(texts_of(d.write("c.json", R"({"data": [{"text": "x"}], "version": 2})")), ElementsAre("x"));
+  EXPECT_THAT(texts_of(d.write("d.csv", "id,text\n1,\"### Human: a, b\n### Assistant: \"\"c\"\"\"\r\n2,plain\n")),
+              ElementsAre("### Human: a, b\n### Assistant: \"c\"", "plain"));
+  EXPECT_THAT(texts_of(d.write("e.txt", "first\r\nsecond\n\nlast")), ElementsAre("first", "second", "", "last"));
+}
+
+TEST(Readers, CsvRecordLinesAndErrors) {
+  TempDir d;
+  auto rows = read_rows(d.write("a.csv", "text\n\"multi\nline\"\nnext\n"));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].line, 2u);
+  EXPECT_EQ(rows[1].line, 4u);
+  EXPECT_THAT(error_of([&] { read_rows(d.write("b.csv", "a,b\n1,2\n3\n")); }), HasSubstr("b.csv:3: 1 fields, but the header has 2"));
+  EXPECT_THAT(error_of([&] { read_rows(d.write("c.csv", "a\n\"open\n")); }), HasSubstr("c.csv:2: unterminated quoted field"));
+  EXPECT_THAT(error_of([&] { read_rows(d.write("d.jsonl", "{}\n{oops\n")); }), HasSubstr("d.jsonl:2: not valid JSON"));
+  EXPECT_THAT(error_of([&] { read_rows(d.write("e.parquet", "PAR1")); }), HasSubstr("unknown format '.parquet'"));
+  EXPECT_THAT(error_of([&] { read_rows(d.path() / "missing.jsonl"); }), HasSubstr("missing.jsonl: cannot read"));
+}
+
+TEST(Readers, EmptyAndNullCellsAreCountedAndKeptInPlace) {
+  TempDir d;
+  auto t = read_split_texts({"train", {d.write("a.jsonl", "{\"text\": \"a\"}\n{\"text\": null}\n{\"other\": 1}\n"
+                                                          "{\"text\": \"\"}\n{\"text\": 7}\n")}},
+                            "text");
+  EXPECT_THAT(t.texts, ElementsAre("a", "", "", "", "7"));
+  EXPECT_THAT(t.empty, ElementsAre(false, true, true, true, false));
+  EXPECT_EQ(t.skipped, 3u);
+  EXPECT_THAT(error_of([&] { texts_of(d.write("b.jsonl", "{\"text\": [1]}\n")); }), HasSubstr("b.jsonl:1: column \"text\" holds array"));
+}
+
+TEST(Readers, MissingColumnListsTheColumns) {
+  TempDir d;
+  auto f = d.write("a.csv", "prompt,response\nx,y\n");
+  auto msg = error_of([&] { texts_of(f, "text"); });
+  EXPECT_THAT(msg, HasSubstr("no column \"text\""));
+  EXPECT_THAT(msg, HasSubstr("prompt, response"));
+  EXPECT_THAT(msg, HasSubstr("TEXT_COLUMN"));
+  EXPECT_THAT(texts_of(f, "response"), ElementsAre("y"));
+  EXPECT_THAT(error_of([&] { texts_of(d.write("b.txt", "x\n"), "prompt"); }), HasSubstr("set TEXT_COLUMN=text"));
+}
+
+TEST(Source, SingleFileIsTheTrainSplit) {
+  TempDir d;
+  auto f = d.write("rows.jsonl", "{}\n");
+  auto src = resolve_dataset(f.string());
+  EXPECT_TRUE(src.single_file);
+  EXPECT_THAT(src.split_files("train").files, ElementsAre(f));
+  EXPECT_THAT(error_of([&] { resolve_dataset(d.write("rows.xlsx", "").string()); }), HasSubstr("unknown format '.xlsx'"));
+}
+
+TEST(Source, FolderSplitsByNameAsDatasetsMatchesThem) {
+  TempDir d;
+  write_text(d.path() / "oa" / "openassistant_best_replies_train.jsonl", "{}\n");
+  write_text(d.path() / "oa" / "openassistant_best_replies_eval.jsonl", "{}\n");
+  write_text(d.path() / "oa" / "README.md", "# card\n");
+  auto src = resolve_dataset((d.path() / "oa").string());
+  EXPECT_EQ(src.kind, "folder");
+  EXPECT_THAT(src.split_files("train").files, ElementsAre(d.path() / "oa" / "openassistant_best_replies_train.jsonl"));
+  EXPECT_THAT(src.split_files("test").files, ElementsAre(d.path() / "oa" / "openassistant_best_replies_eval.jsonl"));
+  auto msg = error_of([&] { src.split_files("validation"); });
+  EXPECT_THAT(msg, HasSubstr("no file for split 'validation'"));
+  EXPECT_THAT(msg, HasSubstr("openassistant_best_replies_train.jsonl"));
+
+  // {split}.ext wins (AutoTrain checks {data_path}/{split}.csv first); words, not substrings.
+  write_text(d.path() / "f" / "train.csv", "text\nx\n");
+  write_text(d.path() / "f" / "data-train-00000.jsonl", "{}\n");
+  write_text(d.path() / "f" / "my_validation.json", "[]");
+  write_text(d.path() / "f" / "d" / "x-test.jsonl", "{}\n");
+  write_text(d.path() / "f" / "contest.jsonl", "{}\n");
+  auto f = resolve_dataset((d.path() / "f").string());
+  EXPECT_THAT(f.split_files("train").files, ElementsAre(d.path() / "f" / "train.csv"));
+  EXPECT_THAT(f.split_files("valid").files, ElementsAre(d.path() / "f" / "my_validation.json"));
+  EXPECT_THAT(f.split_files("test").files, ElementsAre(d.path() / "f" / "d" / "x-test.jsonl"));
+
+  // A folder where no name carries a split is all train.
+  write_text(d.path() / "plain" / "b.jsonl", "{}\n");
+  write_text(d.path() / "plain" / "a.csv", "text\n");
+  EXPECT_THAT(resolve_dataset((d.path() / "plain").string()).split_files("train").files,
+              ElementsAre(d.path() / "plain" / "a.csv", d.path() / "plain" / "b.jsonl"));
+}
+
+TEST(Source, HuggingFaceCacheSnapshot) {
+  TempDir d;
+  fs::path repo = d.path() / "hub" / "datasets--timdettmers--openassistant-guanaco";
+  write_text(repo / "refs" / "main", "abc123\n");
+  write_text(repo / "snapshots" / "abc123" / "openassistant_best_replies_train.jsonl", "{\"text\": \"hi\"}\n");
+  auto env = [&](const char* name) -> std::optional<std::string> {
+    if (std::string(name) == "HF_HUB_CACHE") return (d.path() / "hub").string();
+    return std::nullopt;
+  };
+  auto src = resolve_dataset("timdettmers/openassistant-guanaco", env);
+  EXPECT_EQ(src.kind, "Hugging Face cache");
+  EXPECT_EQ(src.root, repo / "snapshots" / "abc123");
+  EXPECT_THAT(src.split_files("train").files,
+              ElementsAre(repo / "snapshots" / "abc123" / "openassistant_best_replies_train.jsonl"));
+
+  auto msg = error_of([&] { resolve_dataset("someone/missing", env); });
+  EXPECT_THAT(msg, HasSubstr("no dataset found"));
+  EXPECT_THAT(msg, HasSubstr("local file or folder"));
+  EXPECT_THAT(msg, HasSubstr((d.path() / "hub" / "datasets--someone--missing").string()));
+  EXPECT_THAT(msg, HasSubstr("huggingface-cli download --repo-type dataset someone/missing"));
+  fs::remove(repo / "refs" / "main");
+  EXPECT_THAT(error_of([&] { resolve_dataset("timdettmers/openassistant-guanaco", env); }), HasSubstr("no refs/main"));
+  EXPECT_THAT(error_of([&] { resolve_dataset("", env); }), HasSubstr("DATA_PATH is empty"));
+}
+
+TEST(Source, HoldoutIsSeededAndDeterministic) {
+  auto a = holdout_indices(1000, 0.1, 42);
+  EXPECT_EQ(a.size(), 100u);
+  EXPECT_EQ(a, holdout_indices(1000, 0.1, 42));
+  EXPECT_NE(a, holdout_indices(1000, 0.1, 43));
+  EXPECT_TRUE(std::is_sorted(a.begin(), a.end()));
+  EXPECT_EQ(std::adjacent_find(a.begin(), a.end()), a.end());
+  EXPECT_EQ(holdout_indices(10, 0.01, 1).size(), 1u);  // ceil, at least one
+  EXPECT_EQ(holdout_indices(2, 0.9, 1).size(), 1u);    // never all
+  EXPECT_TRUE(holdout_indices(1, 0.5, 1).empty());
+  EXPECT_TRUE(holdout_indices(100, 0, 1).empty());
+}
+
+TEST(Sha256, KnownDigests) {
+  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  std::string million(1000000, 'a');
+  EXPECT_EQ(sha256_hex(million), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  TempDir d;
+  EXPECT_EQ(file_sha256(d.write("m", million)), sha256_hex(million));
+}
+
+}  // namespace
+}  // namespace autotrain::data
