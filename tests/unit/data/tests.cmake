@@ -11,3 +11,8 @@ autotrain_add_gtest(data_prepare_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/prepare_test.cpp
   LIBS autotrain_data autotrain_config nlohmann_json::nlohmann_json)
 
+autotrain_add_gtest(data_reference_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/reference_test.cpp
+  LIBS autotrain_data autotrain_config nlohmann_json::nlohmann_json
+  LABELS reference)
+

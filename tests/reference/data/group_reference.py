@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Oracle for the token cache's blocks: tokenizes rows with transformers' AutoTokenizer and cuts
+them into blocks the way the tutorial's stack did.
+
+- trainer "default": AutoTrain 0.6.44 (trainers/clm): text column with fillna(""), EOS appended
+  as text when add_eos_token, tokenized in one batch (no truncation), then
+  `map(group_texts, batched=True, num_proc=4)`. The `datasets` package is not part of the pinned
+  reference stack, so its scheduling is written out here: the rows are split into
+  min(4, n) contiguous shards (Dataset.shard(contiguous=True): shard i gets n // k rows plus one
+  for i < n % k) and each shard into map batches of 1000 rows; group_texts sees one batch.
+- trainer "sft": trl 0.7.2's ConstantLengthDataset (packing=True): examples gathered into
+  buffers of at least seq_length * 3.6 * 1024 characters, each buffer tokenized, every example
+  followed by eos_token_id, cut into seq_length chunks, the last partial chunk dropped (trl's
+  in-buffer shuffle left out: the order is compared here).
+- response_template (default trainer only: trl has no completions-only masks with packing):
+  trl's DataCollatorForCompletionOnlyLM rule per example: labels up to and including the first
+  occurrence of the template's ids are -100; without it, all are -100.
+
+usage: group_reference.py MODEL_DIR CASES_JSON OUT_DIR
+CASES_JSON: [{"name", "data" (jsonl with a "text" field), "trainer", "block_size", "add_eos",
+"response_template"}]. Writes OUT_DIR/<name>.json: {"count", "input_ids", "labels"}.
+"""
+import json
+import sys
+from itertools import chain
+
+from transformers import AutoTokenizer
+
+IGNORE = -100
+
+
+def mask(ids, template):
+    labels = list(ids)
+    n = len(template)
+    for i in range(len(ids) - n + 1):
+        if ids[i : i + n] == template:
+            labels[: i + n] = [IGNORE] * (i + n)
+            return labels
+    return [IGNORE] * len(ids)
+
+
+def group_texts(examples, block_size):
+    # AutoTrain 0.6.44's group_texts, applied to one map batch.
+    concatenated = {k: list(chain(*examples[k])) for k in examples.keys()}
+    total_length = len(concatenated[list(examples.keys())[0]])
+    if total_length >= block_size:
+        total_length = (total_length // block_size) * block_size
+    else:
+        total_length = 0
+    return {k: [t[i : i + block_size] for i in range(0, total_length, block_size)] for k, t in concatenated.items()}
+
+
+def default_trainer(tok, texts, case):
+    if case["add_eos"]:
+        texts = [t + tok.eos_token for t in texts]
+    ids = tok(texts)["input_ids"]
+    labels = [mask(x, case["template_ids"]) if case["template_ids"] else list(x) for x in ids]
+    n = len(ids)
+    k = min(4, n)
+    out_ids, out_labels = [], []
+    for s in range(k):
+        start = (n // k) * s + min(s, n % k)
+        end = start + n // k + (1 if s < n % k else 0)
+        for b in range(start, end, 1000):
+            e = min(b + 1000, end)
+            g = group_texts({"input_ids": ids[b:e], "labels": labels[b:e]}, case["block_size"])
+            out_ids += g["input_ids"]
+            out_labels += g["labels"]
+    return out_ids, out_labels
+
+
+def sft_trainer(tok, texts, case):
+    seq_length = case["block_size"]
+    max_buffer_size = seq_length * 3.6 * 1024
+    eos = tok.eos_token_id
+    out_ids, out_labels = [], []
+    it = iter(texts)
+    more = True
+    while more:
+        buffer, buffer_len = [], 0
+        while True:
+            if buffer_len >= max_buffer_size:
+                break
+            try:
+                buffer.append(next(it))
+                buffer_len += len(buffer[-1])
+            except StopIteration:
+                more = False
+                break
+        if not buffer:
+            break
+        all_ids, all_labels = [], []
+        for x in tok(buffer, truncation=False)["input_ids"]:
+            all_ids.extend(x + [eos])
+        all_labels = list(all_ids)  # ConstantLengthDataset: labels = input_ids
+        for i in range(0, len(all_ids), seq_length):
+            if len(all_ids[i : i + seq_length]) == seq_length:
+                out_ids.append(all_ids[i : i + seq_length])
+                out_labels.append(all_labels[i : i + seq_length])
+    return out_ids, out_labels
+
+
+def main():
+    model_dir, cases_path, out_dir = sys.argv[1:4]
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    for case in json.load(open(cases_path, encoding="utf-8")):
+        rows = [json.loads(line) for line in open(case["data"], encoding="utf-8") if line.strip()]
+        texts = [r.get("text") or "" for r in rows]  # pandas fillna("")
+        t = case.get("response_template", "")
+        case["template_ids"] = tok.encode(t, add_special_tokens=False) if t else None
+        fn = sft_trainer if case["trainer"] == "sft" else default_trainer
+        ids, labels = fn(tok, texts, case)
+        with open(f"{out_dir}/{case['name']}.json", "w", encoding="utf-8") as f:
+            json.dump({"count": len(ids), "input_ids": ids, "labels": labels}, f)
+
+
+if __name__ == "__main__":
+    main()
