@@ -1,0 +1,36 @@
+// autotrain train [-c F] [--set K=V]... [--resume auto|never|DIR] [--max-steps N] [--dry-run]:
+// argument parsing only; the run is autotrain/train/train_command.h.
+#include <fmt/format.h>
+
+#include "autotrain/data/prepare.h"
+#include "autotrain/train/train_command.h"
+#include "common.h"
+
+namespace autotrain::cli {
+
+Subcommand add_train_command(CLI::App& app, GlobalOptions& g) {
+  CLI::App* sub = app.add_subcommand("train", "Fine-tune the model of the config (QLoRA / LoRA / full), resumable");
+  auto o = std::make_shared<train::TrainOptions>();
+  auto max_steps = std::make_shared<int64_t>(0);
+  sub->add_option("--resume", o->resume,
+                  "auto (default: continue from the newest checkpoint of this run), never (start over), or a "
+                  "checkpoint folder");
+  sub->add_option("--max-steps", *max_steps, "Stop after N optimizer steps (overrides MAX_STEPS)")
+      ->check(CLI::PositiveNumber);
+  sub->add_flag("--dry-run", o->dry_run, "Prepare the data, load the model, print the plan; take no step");
+  return {sub, [&g, o, max_steps] {
+            config::Config cfg = load_config(g, /*required=*/true);
+            if (*max_steps > 0) o->max_steps = *max_steps;
+            try {
+              return train::run_train(cfg, *o);
+            } catch (const train::TrainUsageError& e) {
+              fmt::print(stderr, "error: {}\n", e.what());
+              return static_cast<int>(kExitUsage);
+            } catch (const data::DataError& e) {
+              fmt::print(stderr, "error: {}\n", e.what());
+              return static_cast<int>(kExitUsage);
+            }
+          }};
+}
+
+}  // namespace autotrain::cli

@@ -1,0 +1,124 @@
+#include "checkpoint_io.h"
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+#include <fmt/format.h>
+
+#include "autotrain/io/atomic_file.h"
+#include "autotrain/safetensors/file.h"
+#include "autotrain/safetensors/torch.h"
+
+namespace autotrain::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kStateFile = "trainer_state.json";
+
+std::vector<std::pair<std::string, at::Tensor>> read_all(const fs::path& path) {
+  auto file = safetensors::SafetensorsFile::open(path);
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& t : file.header().tensors) out.emplace_back(t.name, safetensors::tensor_view(file, t).clone());
+  return out;
+}
+
+}  // namespace
+
+std::vector<CheckpointInfo> list_checkpoints(const fs::path& project) {
+  std::vector<CheckpointInfo> out;
+  std::error_code ec;
+  if (!fs::is_directory(project, ec)) return out;
+  for (const auto& entry : fs::directory_iterator(project, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!entry.is_directory() || name.rfind("checkpoint-", 0) != 0) continue;
+    const std::string digits = name.substr(11);
+    if (digits.empty() || !std::all_of(digits.begin(), digits.end(), ::isdigit)) continue;  // *.tmp, partial
+    if (!fs::exists(entry.path() / kStateFile)) continue;
+    out.push_back({entry.path(), std::stoll(digits)});
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.step < b.step; });
+  return out;
+}
+
+void save_checkpoint(const fs::path& project, int64_t step,
+                     const std::function<void(const fs::path&)>& write_model_files,
+                     const std::vector<at::Tensor>& trainable, const AdamW& optimizer, const at::Device& device,
+                     const nlohmann::json& state, int64_t keep) {
+  const fs::path final_dir = project / fmt::format("checkpoint-{}", step);
+  const fs::path tmp = project / fmt::format("checkpoint-{}.tmp", step);
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  write_model_files(tmp);
+
+  std::vector<std::pair<std::string, at::Tensor>> params;
+  for (size_t i = 0; i < trainable.size(); ++i) params.emplace_back(fmt::format("param.{}", i), trainable[i].detach());
+  safetensors::save_tensors(tmp / "trainable.safetensors", params);
+  safetensors::save_tensors(tmp / "optimizer.safetensors", optimizer.state_tensors(),
+                            {{"format", "pt"}, {"steps", std::to_string(optimizer.steps())}});
+
+  std::vector<std::pair<std::string, at::Tensor>> rng = {{"cpu", at::detail::getDefaultCPUGenerator().get_state()}};
+  if (!device.is_cpu()) rng.emplace_back("device", at::globalContext().defaultGenerator(device).get_state());
+  safetensors::save_tensors(tmp / "rng_state.safetensors", rng);
+
+  io::write_file_atomic(tmp / kStateFile, state.dump(2) + "\n");
+  fs::remove_all(final_dir);
+  fs::rename(tmp, final_dir);
+
+  if (keep > 0) {
+    auto all = list_checkpoints(project);
+    for (size_t i = 0; i + static_cast<size_t>(keep) < all.size(); ++i) fs::remove_all(all[i].dir);
+  }
+}
+
+nlohmann::json read_checkpoint_state(const fs::path& dir) {
+  std::ifstream in(dir / kStateFile);
+  if (!in) throw std::runtime_error(fmt::format("{}: not a checkpoint folder (no {})", dir.string(), kStateFile));
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(fmt::format("{}: {} is damaged: {}", dir.string(), kStateFile, e.what()));
+  }
+}
+
+nlohmann::json load_checkpoint(const fs::path& dir, const std::vector<at::Tensor>& trainable, AdamW& optimizer,
+                               const at::Device& device) {
+  nlohmann::json state = read_checkpoint_state(dir);
+  auto params = read_all(dir / "trainable.safetensors");
+  std::map<std::string, at::Tensor> byname(params.begin(), params.end());
+  at::NoGradGuard no_grad;
+  for (size_t i = 0; i < trainable.size(); ++i) {
+    auto it = byname.find(fmt::format("param.{}", i));
+    if (it == byname.end() || it->second.sizes() != trainable[i].sizes())
+      throw std::runtime_error(fmt::format("{}: trainable tensor {} is missing or has another shape; the checkpoint "
+                                           "belongs to a different model or LoRA setting",
+                                           dir.string(), i));
+    at::Tensor dst = trainable[i];
+    dst.copy_(it->second);
+  }
+  auto opt_file = safetensors::SafetensorsFile::open(dir / "optimizer.safetensors");
+  int64_t steps = 0;
+  for (const auto& [k, v] : opt_file.header().metadata)
+    if (k == "steps") steps = std::stoll(v);
+  optimizer.set_state(steps, read_all(dir / "optimizer.safetensors"));
+
+  auto rng = read_all(dir / "rng_state.safetensors");
+  for (const auto& [name, t] : rng) {
+    if (name == "cpu") {
+      at::Generator gen = at::detail::getDefaultCPUGenerator();
+      gen.set_state(t);
+    } else if (name == "device" && !device.is_cpu()) {
+      at::Generator gen = at::globalContext().defaultGenerator(device);
+      gen.set_state(t);
+    }
+  }
+  return state;
+}
+
+}  // namespace autotrain::train

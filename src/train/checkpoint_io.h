@@ -1,0 +1,43 @@
+// checkpoint-<step>/ folders: everything a run needs to continue exactly where it stopped
+// (trainable weights, optimizer moments, loss scaler, random-number states, step and data
+// position), written to a temporary folder and renamed when complete, so a folder with the final
+// name is always whole.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include <ATen/Tensor.h>
+#include <nlohmann/json.hpp>
+
+#include "autotrain/train/adamw.h"
+
+namespace autotrain::train {
+
+struct CheckpointInfo {
+  std::filesystem::path dir;
+  int64_t step = 0;
+};
+
+// Complete checkpoint folders (with trainer_state.json) of `project`, oldest first.
+std::vector<CheckpointInfo> list_checkpoints(const std::filesystem::path& project);
+
+// Writes <project>/checkpoint-<step>/: `write_model_files` (the adapter, for users), the
+// trainable tensors, the optimizer state, the generator states of `device` and the CPU, and
+// `state` as trainer_state.json. Then keeps only the newest `keep` checkpoints (0: all).
+void save_checkpoint(const std::filesystem::path& project, int64_t step,
+                     const std::function<void(const std::filesystem::path&)>& write_model_files,
+                     const std::vector<at::Tensor>& trainable, const AdamW& optimizer, const at::Device& device,
+                     const nlohmann::json& state, int64_t keep);
+
+// Reads trainer_state.json of a checkpoint folder; throws std::runtime_error if it is not one.
+nlohmann::json read_checkpoint_state(const std::filesystem::path& dir);
+
+// Restores the trainable tensors, the optimizer and the generator states; returns the state.
+nlohmann::json load_checkpoint(const std::filesystem::path& dir, const std::vector<at::Tensor>& trainable,
+                               AdamW& optimizer, const at::Device& device);
+
+}  // namespace autotrain::train

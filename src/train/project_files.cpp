@@ -1,0 +1,110 @@
+#include "project_files.h"
+
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "autotrain/io/atomic_file.h"
+
+namespace autotrain::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A hub dataset id (org/name) rather than a local path.
+bool is_hub_id(const std::string& s) {
+  if (s.empty() || fs::exists(s) || s.front() == '.' || s.front() == '/') return false;
+  const auto slash = s.find('/');
+  return slash != std::string::npos && slash > 0 && s.find('/', slash + 1) == std::string::npos;
+}
+
+}  // namespace
+
+void write_training_params(const fs::path& project, const config::Config& cfg) {
+  nlohmann::ordered_json effective = cfg.to_json()["effective"];
+  effective.erase("HF_TOKEN");
+  io::write_file_atomic(project / "training_params.json", effective.dump(4) + "\n");
+}
+
+void write_tokenizer_files(const fs::path& model_dir, const fs::path& out_dir) {
+  for (const char* name : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json"})
+    if (fs::exists(model_dir / name)) io::write_file_atomic(out_dir / name, read_text(model_dir / name));
+  nlohmann::ordered_json map = nlohmann::ordered_json::object();
+  if (fs::exists(model_dir / "special_tokens_map.json")) {
+    try {
+      map = nlohmann::ordered_json::parse(read_text(model_dir / "special_tokens_map.json"));
+    } catch (const nlohmann::json::exception&) {
+      map = nlohmann::ordered_json::object();
+    }
+  }
+  if (!map.contains("eos_token") && fs::exists(model_dir / "tokenizer_config.json")) {
+    try {
+      auto tc = nlohmann::json::parse(read_text(model_dir / "tokenizer_config.json"));
+      if (tc.contains("eos_token")) map["eos_token"] = tc["eos_token"];
+    } catch (const nlohmann::json::exception&) {
+    }
+  }
+  if (!map.contains("pad_token") && map.contains("eos_token")) map["pad_token"] = map["eos_token"];
+  io::write_file_atomic(out_dir / "special_tokens_map.json", map.dump(2) + "\n");
+}
+
+void write_model_card(const fs::path& project, const config::Config& cfg, const nlohmann::json& results, bool peft) {
+  const std::string model = cfg.get_string("MODEL_NAME");
+  const std::string data = cfg.get_string("DATA_PATH");
+  std::string card = "---\n";
+  card += fmt::format("base_model: {}\n", model);
+  if (peft) card += "library_name: peft\n";
+  card += "tags:\n- autotrain\n- text-generation\n";
+  if (peft) card += "- peft\n";
+  if (is_hub_id(data)) card += fmt::format("datasets:\n- {}\n", data);
+  card += "---\n\n";
+  card += fmt::format("# {}\n\n", fs::path(cfg.get_string("AUTOTRAIN_PROJECT_NAME")).filename().string());
+  card += fmt::format("Fine-tuned from `{}` on `{}` with autotrain (C++){}.\n\n", model, data,
+                      peft ? ", as a LoRA adapter in PEFT format" : "");
+  card += "## Results\n\n| metric | value |\n|---|---|\n";
+  for (const auto& [k, v] : results.items()) card += fmt::format("| {} | {} |\n", k, v.dump());
+  card += "\n## Training configuration\n\n| key | value |\n|---|---|\n";
+  nlohmann::ordered_json effective = cfg.to_json()["effective"];
+  effective.erase("HF_TOKEN");
+  for (const auto& [k, v] : effective.items())
+    if (!v.is_null() && !(v.is_string() && v.get<std::string>().empty())) card += fmt::format("| {} | `{}` |\n", k, v.dump());
+  if (peft) {
+    card += "\n## Usage\n\n```python\nfrom peft import AutoPeftModelForCausalLM\n"
+            "from transformers import AutoTokenizer\n\n";
+    card += fmt::format("model = AutoPeftModelForCausalLM.from_pretrained(\"{}\")\n", project.string());
+    card += fmt::format("tokenizer = AutoTokenizer.from_pretrained(\"{}\")\n```\n", project.string());
+  }
+  io::write_file_atomic(project / "README.md", card);
+}
+
+MetricsLog::MetricsLog(fs::path path, int64_t truncate_after_step) : path_(std::move(path)) {
+  if (!fs::exists(path_)) return;
+  std::istringstream in(read_text(path_));
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    try {
+      auto j = nlohmann::json::parse(line);
+      if (truncate_after_step >= 0 && j.value("step", int64_t{0}) <= truncate_after_step) kept += line + "\n";
+    } catch (const nlohmann::json::exception&) {
+      // a line cut short by a crash: dropped
+    }
+  }
+  io::write_file_atomic(path_, kept);
+}
+
+void MetricsLog::append(const nlohmann::ordered_json& record) {
+  std::ofstream out(path_, std::ios::app | std::ios::binary);
+  out << record.dump() << "\n";
+  out.flush();
+}
+
+}  // namespace autotrain::train

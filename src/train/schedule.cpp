@@ -1,0 +1,61 @@
+#include "autotrain/train/schedule.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+#include <stdexcept>
+#include <string>
+
+namespace autotrain::train {
+
+Schedule parse_schedule(std::string_view name) {
+  if (name == "linear") return Schedule::kLinear;
+  if (name == "cosine") return Schedule::kCosine;
+  if (name == "constant") return Schedule::kConstant;
+  if (name == "constant_with_warmup") return Schedule::kConstantWithWarmup;
+  throw std::invalid_argument("unknown SCHEDULER '" + std::string(name) +
+                              "'; use linear, cosine, constant or constant_with_warmup");
+}
+
+double lr_factor(Schedule schedule, int64_t step, int64_t warmup_steps, int64_t total_steps) {
+  const auto s = static_cast<double>(step);
+  const auto w = static_cast<double>(warmup_steps);
+  const auto t = static_cast<double>(total_steps);
+  if (schedule == Schedule::kConstant) return 1.0;
+  if (step < warmup_steps) return s / std::max(1.0, w);
+  switch (schedule) {
+    case Schedule::kLinear:
+      return std::max(0.0, (t - s) / std::max(1.0, t - w));
+    case Schedule::kCosine: {
+      const double progress = (s - w) / std::max(1.0, t - w);
+      return std::max(0.0, 0.5 * (1.0 + std::cos(std::numbers::pi * progress)));
+    }
+    default:
+      return 1.0;
+  }
+}
+
+StepPlan plan_steps(int64_t train_blocks, int64_t valid_blocks, int64_t batch_size, int64_t grad_accum,
+                    int64_t epochs, int64_t max_steps, double warmup_ratio, int64_t warmup_steps_option,
+                    int64_t logging_steps) {
+  StepPlan p;
+  p.micro_batches_per_epoch = (train_blocks + batch_size - 1) / batch_size;
+  p.steps_per_epoch = std::max<int64_t>(p.micro_batches_per_epoch / grad_accum, 1);
+  p.micro_batches_per_step = std::min(grad_accum, p.micro_batches_per_epoch);
+  p.total_steps = max_steps > 0 ? max_steps : epochs * p.steps_per_epoch;
+  p.epochs = (p.total_steps + p.steps_per_epoch - 1) / p.steps_per_epoch;
+  p.warmup_steps = warmup_steps_option > 0
+                       ? warmup_steps_option
+                       : static_cast<int64_t>(std::ceil(warmup_ratio * static_cast<double>(p.total_steps)));
+  if (logging_steps > 0) {
+    p.logging_steps = logging_steps;
+  } else {
+    const int64_t blocks = valid_blocks > 0 ? valid_blocks : train_blocks;
+    p.logging_steps = std::clamp<int64_t>(static_cast<int64_t>(0.2 * static_cast<double>(blocks) /
+                                                               static_cast<double>(batch_size)),
+                                          1, 25);
+  }
+  return p;
+}
+
+}  // namespace autotrain::train

@@ -1,0 +1,601 @@
+// `autotrain train`: one readable loop in the spirit of llm.c. Data comes from the token cache
+// (data/prepare.h); the model from the model folder (NF4 when USE_INT4); LoRA from lora.h.
+// Per optimizer step: GRADIENT_ACCUMULATION micro-batches whose summed token losses are divided
+// by the token count of the whole step (so batch 4 x accumulation 1 and batch 1 x accumulation 4
+// take the same update), loss scaling for fp16, clipping, AdamW, the schedule; then logging,
+// evaluation, checkpoints and signals.
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
+#include <ATen/core/grad_mode.h>
+#include <c10/util/Exception.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <torch/csrc/autograd/autograd.h>
+
+#include "autotrain/data/prepare.h"
+#include "autotrain/lora/lora.h"
+#include "autotrain/model/falcon.h"
+#include "autotrain/model/loader.h"
+#include "autotrain/model/loss.h"
+#include "autotrain/quant/bnb_checkpoint.h"
+#include "autotrain/quant/linear4bit.h"
+#include "autotrain/train/adamw.h"
+#include "autotrain/train/loss_scaler.h"
+#include "autotrain/train/schedule.h"
+#include "autotrain/train/train_command.h"
+#include "checkpoint_io.h"
+#include "project_files.h"
+
+namespace autotrain::train {
+
+namespace fs = std::filesystem;
+using nlohmann::ordered_json;
+
+namespace {
+
+// ---- signals: finish the step, checkpoint, exit 130/143 (SLURM preemption sends SIGTERM) ----
+
+std::atomic<int> g_signal{0};
+extern "C" void on_signal(int sig) { g_signal.store(sig); }
+
+class SignalScope {
+ public:
+  SignalScope() {
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+    g_signal.store(0);
+  }
+  ~SignalScope() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+
+ private:
+  struct sigaction old_int_ {}, old_term_ {};
+};
+
+// ---- mixed precision ----
+
+enum class Precision { kFp32, kFp16, kBf16 };
+
+struct AutocastScope {
+  AutocastScope(at::DeviceType type, Precision p) : type_(type), on_(p != Precision::kFp32) {
+    if (!on_) return;
+    at::autocast::set_autocast_dtype(type_, p == Precision::kFp16 ? at::kHalf : at::kBFloat16);
+    at::autocast::set_autocast_enabled(type_, true);
+  }
+  ~AutocastScope() {
+    if (!on_) return;
+    at::autocast::set_autocast_enabled(type_, false);
+    at::autocast::clear_cache();  // casts of the LoRA weights are valid for one forward only
+  }
+  at::DeviceType type_;
+  bool on_;
+};
+
+std::string fnv1a_hex(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return fmt::format("{:016x}", h);
+}
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) b /= 1024, ++u;
+  return fmt::format("{:.1f} {}", b, units[u]);
+}
+
+// The keys whose values decide what a run computes: a checkpoint from a run that differs in any
+// of them is not this run's.
+constexpr const char* kRunKeys[] = {"MODEL_NAME", "DATA_PATH", "TEXT_COLUMN", "LEARNING_RATE", "NUM_EPOCHS",
+                                    "BATCH_SIZE", "BLOCK_SIZE", "TRAINER", "WARMUP_RATIO", "WARMUP_STEPS",
+                                    "WEIGHT_DECAY", "GRADIENT_ACCUMULATION", "USE_PEFT", "USE_INT4",
+                                    "LORA_R", "LORA_ALPHA", "LORA_DROPOUT", "TARGET_MODULES", "USE_RSLORA",
+                                    "SEED", "SCHEDULER", "MAX_GRAD_NORM", "USE_DOUBLE_QUANT", "ADD_EOS_TOKEN",
+                                    "TRAIN_ON_COMPLETIONS_ONLY", "RESPONSE_TEMPLATE", "TRAIN_SPLIT",
+                                    "VALID_SPLIT", "VALID_FRACTION"};
+
+at::Device choose_device(const std::string& spec) {
+  const bool have_cuda = at::hasCUDA();
+  if (spec == "auto" || spec.empty()) return have_cuda ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
+  if (spec == "cpu") return at::kCPU;
+  if (spec.rfind("cuda", 0) == 0) {
+    if (!have_cuda)
+      throw std::runtime_error(fmt::format(
+          "DEVICE={} but no CUDA device is available (driver missing, no GPU visible, or CUDA_VISIBLE_DEVICES "
+          "empty); run `autotrain setup` to see what LibTorch finds, or set DEVICE=cpu",
+          spec));
+    at::Device d(spec);
+    return d.has_index() ? d : at::Device(at::kCUDA, 0);
+  }
+  throw TrainUsageError(fmt::format("DEVICE={}: use auto, cpu, cuda or cuda:N", spec));
+}
+
+// The process's peak resident memory (the figure a CPU run is limited by).
+int64_t peak_host_memory_bytes() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<int64_t>(ru.ru_maxrss) * 1024;
+}
+
+// One micro-batch of blocks as [b, S] int64 tensors on `device`.
+struct Batch {
+  at::Tensor input_ids, labels;
+  int64_t tokens = 0;  // predicted tokens (shifted labels != -100)
+};
+
+Batch make_batch(const data::TokenBlocks& blocks, const std::vector<int64_t>& indices, const at::Device& device) {
+  const int64_t S = blocks.block_size;
+  const auto b = static_cast<int64_t>(indices.size());
+  at::Tensor ids = at::empty({b, S}, at::kInt), labels = at::empty({b, S}, at::kInt);
+  for (int64_t r = 0; r < b; ++r) {
+    std::memcpy(ids[r].data_ptr<int32_t>(), blocks.ids(indices[static_cast<size_t>(r)]).data(), sizeof(int32_t) * S);
+    std::memcpy(labels[r].data_ptr<int32_t>(), blocks.label(indices[static_cast<size_t>(r)]).data(),
+                sizeof(int32_t) * S);
+  }
+  Batch out;
+  out.tokens = labels.slice(1, 1).ne(-100).sum().item<int64_t>();
+  out.input_ids = ids.to(at::kLong).to(device);
+  out.labels = labels.to(at::kLong).to(device);
+  return out;
+}
+
+struct EvalOutcome {
+  double loss = 0;
+  int64_t tokens = 0;
+};
+
+class Run {
+ public:
+  Run(const config::Config& cfg, const TrainOptions& options) : cfg_(cfg), options_(options) {}
+  int execute();
+
+ private:
+  void check_config();
+  void load_model();
+  void resolve_resume();
+  void plan();
+  EvalOutcome evaluate(const data::TokenBlocks& blocks);
+  double train_step(int64_t step);
+  void write_model_files(const fs::path& dir);
+  void checkpoint(int64_t step);
+  ordered_json trainer_state(int64_t step) const;
+  void log_line(const ordered_json& rec, bool eval);
+
+  const config::Config& cfg_;
+  TrainOptions options_;
+  fs::path project_;
+  at::Device device_ = at::kCPU;
+  Precision precision_ = Precision::kFp32;
+  bool peft_ = true;
+  lora::LoraOptions lora_options_;
+  std::unique_ptr<model::FalconForCausalLM> model_;
+  lora::InjectedLora lora_;
+  std::vector<at::Tensor> trainable_;
+  std::unique_ptr<AdamW> optimizer_;
+  std::unique_ptr<DynamicLossScaler> scaler_;
+  data::PreparedData data_;
+  StepPlan plan_;
+  Schedule schedule_ = Schedule::kLinear;
+  std::string fingerprint_;
+  std::optional<fs::path> resume_from_;
+  int64_t start_step_ = 0;
+  // Logging accumulators (part of the checkpoint so a resumed run logs what an uninterrupted one would).
+  double log_loss_sum_ = 0;
+  int64_t log_steps_ = 0;
+  int64_t tokens_seen_ = 0;
+  double last_grad_norm_ = 0;
+  double last_lr_ = 0;
+  std::unique_ptr<MetricsLog> metrics_;
+  std::chrono::steady_clock::time_point log_clock_ = std::chrono::steady_clock::now();
+  int64_t log_tokens_ = 0;
+  ordered_json final_metrics_ = ordered_json::object();
+  bool tty_ = isatty(STDERR_FILENO) != 0;
+};
+
+void Run::check_config() {
+  project_ = cfg_.get_string("AUTOTRAIN_PROJECT_NAME");
+  peft_ = cfg_.get_bool("USE_PEFT");
+  if (cfg_.get_bool("PUSH_TO_HUB"))
+    throw TrainUsageError(
+        "PUSH_TO_HUB=True: uploading is not supported by this build yet; set PUSH_TO_HUB=False and upload the "
+        "project folder afterwards (e.g. `huggingface-cli upload REPO " + project_.string() + "`)");
+  if (cfg_.get_bool("MERGE_ADAPTER"))
+    throw TrainUsageError(
+        "MERGE_ADAPTER=True: merging arrives with `autotrain merge` (the inference issue) and is not built yet; "
+        "set MERGE_ADAPTER=False (the adapter in the project folder loads with PEFT as it is)");
+  if (cfg_.get_bool("USE_INT4") && !peft_)
+    throw TrainUsageError(
+        "USE_INT4=True with USE_PEFT=False: a 4-bit base cannot be fine-tuned in full (its weights are frozen "
+        "codes); set USE_PEFT=True to train LoRA adapters on it, or USE_INT4=False for full fine-tuning");
+  if (cfg_.get_string("MODEL_NAME").empty())
+    throw TrainUsageError("MODEL_NAME is empty: set it to a model folder or a Hugging Face cache id");
+  try {
+    schedule_ = parse_schedule(cfg_.get_string("SCHEDULER"));
+  } catch (const std::invalid_argument& e) {
+    throw TrainUsageError(e.what());
+  }
+  device_ = choose_device(cfg_.get_string("DEVICE"));
+  std::string mp = cfg_.get_string("MIXED_PRECISION");
+  if (mp.empty()) mp = cfg_.get_bool("USE_FP16") ? "fp16" : "no";
+  if (mp == "fp16") {
+    if (device_.is_cuda()) {
+      precision_ = Precision::kFp16;
+    } else {
+      fmt::print(stderr, "warning: fp16 mixed precision needs CUDA; training in fp32 on the CPU\n");
+    }
+  } else if (mp == "bf16") {
+    precision_ = Precision::kBf16;
+  }
+  lora_options_.r = cfg_.get_int("LORA_R");
+  lora_options_.alpha = cfg_.get_float("LORA_ALPHA");
+  lora_options_.dropout = cfg_.get_float("LORA_DROPOUT");
+  lora_options_.rslora = cfg_.get_bool("USE_RSLORA");
+  lora_options_.target_modules = cfg_.get_string("TARGET_MODULES");
+}
+
+void Run::plan() {
+  const int64_t max_steps = options_.max_steps ? *options_.max_steps : cfg_.get_int("MAX_STEPS");
+  plan_ = plan_steps(data_.train.count, data_.valid ? data_.valid->count : 0, cfg_.get_int("BATCH_SIZE"),
+                     cfg_.get_int("GRADIENT_ACCUMULATION"), cfg_.get_int("NUM_EPOCHS"), max_steps,
+                     cfg_.get_float("WARMUP_RATIO"), cfg_.get_int("WARMUP_STEPS"), cfg_.get_int("LOGGING_STEPS"));
+  const auto effective = cfg_.to_json()["effective"];
+  ordered_json run;
+  for (const char* k : kRunKeys) run[k] = effective.contains(k) ? effective[k] : ordered_json(nullptr);
+  run["TOTAL_STEPS"] = plan_.total_steps;
+  fingerprint_ = fnv1a_hex(run.dump());
+}
+
+void Run::resolve_resume() {
+  const auto existing = list_checkpoints(project_);
+  if (options_.resume == "never") {
+    for (const auto& c : existing) fs::remove_all(c.dir);
+    return;
+  }
+  if (options_.resume != "auto") {
+    resume_from_ = fs::path(options_.resume);
+    auto state = read_checkpoint_state(*resume_from_);
+    if (state.value("fingerprint", "") != fingerprint_)
+      throw TrainUsageError(fmt::format(
+          "--resume {}: that checkpoint belongs to a run with a different configuration (model, data or "
+          "hyper-parameters differ); resume with the config it was written with, or use --resume never",
+          resume_from_->string()));
+    return;
+  }
+  if (existing.empty()) return;
+  const auto& newest = existing.back();
+  auto state = read_checkpoint_state(newest.dir);
+  if (state.value("fingerprint", "") != fingerprint_)
+    throw TrainUsageError(fmt::format(
+        "{} holds checkpoints of a different run (newest: {}; its model, data or hyper-parameters differ from "
+        "this config); use --resume never to start over (removes them) or choose another AUTOTRAIN_PROJECT_NAME",
+        project_.string(), newest.dir.filename().string()));
+  resume_from_ = newest.dir;
+}
+
+void Run::load_model() {
+  model::LoadOptions load;
+  // Frozen base weights: fp32 on the CPU; on CUDA in the autocast dtype (fp16/bf16) unless they
+  // are 4-bit. Norms, embeddings and lm_head of a 4-bit model stay fp32 (prepare_model_for_kbit_training).
+  load.dtype = at::kFloat;
+  if (device_.is_cuda() && !cfg_.get_bool("USE_INT4") && peft_ && precision_ != Precision::kFp32)
+    load.dtype = precision_ == Precision::kFp16 ? at::kHalf : at::kBFloat16;
+  load.device = device_;
+  const fs::path dir = data_.model_dir;
+  if (quant::is_bnb_4bit_checkpoint(dir)) {
+    if (!peft_) throw TrainUsageError(fmt::format("{} is a 4-bit checkpoint: set USE_PEFT=True", dir.string()));
+    model_ = quant::load_bnb_4bit(dir, load);
+  } else if (cfg_.get_bool("USE_INT4")) {
+    model_ = quant::load_falcon_nf4(dir, load, quant::kNf4DefaultBlocksize, cfg_.get_bool("USE_DOUBLE_QUANT"));
+  } else {
+    model_ = model::load_falcon(dir, load);
+  }
+  at::NoGradGuard no_grad;
+  if (load.dtype != at::kFloat) {
+    for (auto& [name, t] : model_->named_parameters())
+      if (name.find("ln") != std::string::npos || name.find("layernorm") != std::string::npos) *t = t->to(at::kFloat);
+  }
+  std::vector<bool> decay;
+  if (peft_) {
+    lora_ = lora::inject_lora(*model_, lora_options_, static_cast<uint64_t>(cfg_.get_int("SEED")));
+    for (auto* layer : lora_.layers) layer->set_training(true);
+    trainable_ = lora_.parameters();
+    decay.assign(trainable_.size(), true);
+  } else {
+    for (auto& [name, t] : model_->named_parameters()) {
+      t->requires_grad_(true);
+      trainable_.push_back(*t);
+      // transformers exempts biases and LayerNorm weights from weight decay.
+      const bool norm = name.find("ln") != std::string::npos || name.find("layernorm") != std::string::npos;
+      decay.push_back(!norm && name.find("bias") == std::string::npos);
+    }
+  }
+  model_->set_gradient_checkpointing(cfg_.get_bool("GRADIENT_CHECKPOINTING"));
+  optimizer_ = std::make_unique<AdamW>(trainable_, decay);
+  scaler_ = std::make_unique<DynamicLossScaler>(precision_ == Precision::kFp16);
+}
+
+EvalOutcome Run::evaluate(const data::TokenBlocks& blocks) {
+  at::NoGradGuard no_grad;
+  for (auto* layer : lora_.layers) layer->set_training(false);
+  double sum = 0;
+  int64_t tokens = 0;
+  const int64_t bs = cfg_.get_int("BATCH_SIZE");
+  for (int64_t first = 0; first < blocks.count; first += bs) {
+    std::vector<int64_t> idx;
+    for (int64_t i = first; i < std::min(first + bs, blocks.count); ++i) idx.push_back(i);
+    Batch b = make_batch(blocks, idx, device_);
+    AutocastScope ac(device_.type(), precision_);
+    model::FalconInputs in;
+    in.input_ids = b.input_ids;
+    auto out = model::causal_lm_loss(model_->lm_head(), model_->hidden_states(in), b.labels, model::LossReduction::kSum);
+    sum += out.loss.item<double>();
+    tokens += out.tokens;
+  }
+  for (auto* layer : lora_.layers) layer->set_training(true);
+  return {tokens > 0 ? sum / static_cast<double>(tokens) : 0.0, tokens};
+}
+
+// One optimizer step; returns the step's mean loss per token.
+double Run::train_step(int64_t step) {
+  const int64_t epoch = step / plan_.steps_per_epoch;
+  const int64_t step_in_epoch = step % plan_.steps_per_epoch;
+  const int64_t bs = cfg_.get_int("BATCH_SIZE");
+  const int64_t n = data_.train.count;
+  // The epoch's order: a permutation drawn from SEED + epoch, so any step's data is known
+  // without replaying the run (that is what makes resume exact).
+  at::Tensor perm = at::randperm(n, at::detail::createCPUGenerator(static_cast<uint64_t>(cfg_.get_int("SEED") + epoch)),
+                                 at::TensorOptions().dtype(at::kLong));
+  const int64_t* order = perm.data_ptr<int64_t>();
+  std::vector<Batch> batches;
+  int64_t step_tokens = 0;
+  for (int64_t k = 0; k < plan_.micro_batches_per_step; ++k) {
+    const int64_t mb = step_in_epoch * plan_.micro_batches_per_step + k;
+    std::vector<int64_t> idx;
+    for (int64_t i = mb * bs; i < std::min((mb + 1) * bs, n); ++i) idx.push_back(order[i]);
+    if (idx.empty()) break;
+    batches.push_back(make_batch(data_.train, idx, device_));
+    step_tokens += batches.back().tokens;
+  }
+  double loss_sum = 0;
+  for (auto& b : batches) {
+    at::Tensor loss;
+    {
+      AutocastScope ac(device_.type(), precision_);
+      model::FalconInputs in;
+      in.input_ids = b.input_ids;
+      auto out = model::causal_lm_loss(model_->lm_head(), model_->hidden_states(in), b.labels,
+                                       model::LossReduction::kSum);
+      loss = out.loss / static_cast<double>(std::max<int64_t>(step_tokens, 1));
+    }
+    torch::autograd::backward({scaler_->scale_loss(loss)});
+    loss_sum += loss.detach().item<double>();
+  }
+  tokens_seen_ += static_cast<int64_t>(batches.size()) * bs * data_.train.block_size;
+  log_tokens_ += static_cast<int64_t>(batches.size()) * bs * data_.train.block_size;
+  if (!std::isfinite(loss_sum) && precision_ != Precision::kFp16)
+    throw std::runtime_error(fmt::format(
+        "the loss became {} at step {} ({}); lower LEARNING_RATE (now {}), keep MAX_GRAD_NORM > 0, or check the "
+        "data for empty or broken rows",
+        loss_sum, step + 1, precision_ == Precision::kBf16 ? "bf16" : "fp32", cfg_.get_float("LEARNING_RATE")));
+
+  std::vector<at::Tensor> grads;
+  for (auto& p : trainable_)
+    if (p.grad().defined()) grads.push_back(p.grad());
+  const bool found_inf = scaler_->unscale_and_check(grads);
+  last_lr_ = cfg_.get_float("LEARNING_RATE") * lr_factor(schedule_, step, plan_.warmup_steps, plan_.total_steps);
+  if (!found_inf) {
+    last_grad_norm_ = clip_grad_norm(trainable_, cfg_.get_float("MAX_GRAD_NORM"));
+    optimizer_->step(last_lr_, cfg_.get_float("WEIGHT_DECAY"));
+  }
+  scaler_->update(found_inf);
+  optimizer_->zero_grad();
+  return loss_sum;
+}
+
+void Run::write_model_files(const fs::path& dir) {
+  if (peft_) {
+    lora::save_adapter(lora_, lora_options_, cfg_.get_string("MODEL_NAME"), dir);
+  } else {
+    std::ifstream in(data_.model_dir / "config.json", std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    model::save_falcon(*model_, dir, ss.str());
+  }
+}
+
+ordered_json Run::trainer_state(int64_t step) const {
+  const auto& s = scaler_->state();
+  return {{"global_step", step},
+          {"epoch", static_cast<double>(step) / static_cast<double>(plan_.steps_per_epoch)},
+          {"total_steps", plan_.total_steps},
+          {"fingerprint", fingerprint_},
+          {"loss_scale", s.scale},
+          {"growth_tracker", s.growth_tracker},
+          {"skipped_steps", s.skipped_steps},
+          {"log_loss_sum", log_loss_sum_},
+          {"log_steps", log_steps_},
+          {"tokens_seen", tokens_seen_}};
+}
+
+void Run::checkpoint(int64_t step) {
+  save_checkpoint(project_, step, [this](const fs::path& d) { write_model_files(d); }, trainable_, *optimizer_,
+                  device_, trainer_state(step), cfg_.get_int("SAVE_TOTAL_LIMIT"));
+}
+
+void Run::log_line(const ordered_json& rec, bool eval) {
+  metrics_->append(rec);
+  if (tty_) fmt::print(stderr, "\r\033[K");
+  if (eval) {
+    fmt::print(stderr, "eval  step {:>6}  epoch {:.2f}  eval_loss {:.4f}  perplexity {:.3f}\n", rec["step"].get<int64_t>(),
+               rec["epoch"].get<double>(), rec["eval_loss"].get<double>(), rec["eval_perplexity"].get<double>());
+  } else {
+    fmt::print(stderr, "step {:>6}/{}  epoch {:.2f}  loss {:.4f}  lr {:.3e}  grad_norm {:.3f}  {:.0f} tok/s{}\n",
+               rec["step"].get<int64_t>(), plan_.total_steps, rec["epoch"].get<double>(), rec["loss"].get<double>(),
+               rec["lr"].get<double>(), rec["grad_norm"].get<double>(), rec["tokens_per_s"].get<double>(),
+               scaler_->enabled() ? fmt::format("  scale {:g}", rec["loss_scale"].get<double>()) : std::string());
+  }
+}
+
+int Run::execute() {
+  check_config();
+  data::PrepareOptions prep;
+  prep.write_data_file = false;
+  data_ = data::prepare_data(cfg_, prep);
+  fmt::print(stderr, "{}token cache: {} ({})\n", data_.summary, data_.cache_dir.string(),
+             data_.reused ? "reused" : "built");
+  plan();
+  resolve_resume();
+  fs::create_directories(project_);
+
+  at::manual_seed(static_cast<uint64_t>(cfg_.get_int("SEED")));
+  load_model();
+  if (peft_) fmt::print(stderr, "{}\n", lora::trainable_parameters_line(*model_));
+
+  // The memory budget before the first step: weights, trainable state (weights, gradients, two
+  // AdamW moments in fp32), and activations (one [B, S, hidden] tensor per layer with
+  // gradient checkpointing, ~12 per layer without).
+  double weights = 0, trainable = 0;
+  for (auto& [name, t] : model_->named_parameters()) weights += static_cast<double>(t->nbytes());
+  for (auto* l : lora_.layers)
+    for (auto& [n, t] : l->base().named_tensors()) weights += static_cast<double>(t->nbytes());
+  for (auto& t : trainable_) trainable += 4.0 * static_cast<double>(t.numel()) * 4;
+  const auto& mc = model_->config();
+  const double act_bytes = precision_ == Precision::kFp32 ? 4 : 2;
+  const double per_layer = static_cast<double>(cfg_.get_int("BATCH_SIZE") * data_.train.block_size * mc.hidden_size) * act_bytes;
+  const double activations = per_layer * static_cast<double>(mc.num_hidden_layers) *
+                             (model_->gradient_checkpointing() ? 1.0 : 12.0) + per_layer * 12.0;
+  fmt::print(stderr,
+             "plan: {} steps ({} per epoch, {} micro-batches of {} blocks each), warm-up {}, log every {}, on {} "
+             "({})\nmemory estimate: weights {} + trainable state {} + activations {} = {}\n",
+             plan_.total_steps, plan_.steps_per_epoch, plan_.micro_batches_per_step, cfg_.get_int("BATCH_SIZE"),
+             plan_.warmup_steps, plan_.logging_steps, device_.str(),
+             precision_ == Precision::kFp16 ? "fp16 autocast" : precision_ == Precision::kBf16 ? "bf16 autocast" : "fp32",
+             human_bytes(weights), human_bytes(trainable), human_bytes(activations),
+             human_bytes(weights + trainable + activations));
+  if (options_.dry_run) return 0;
+
+  write_training_params(project_, cfg_);
+  if (resume_from_) {
+    auto state = load_checkpoint(*resume_from_, trainable_, *optimizer_, device_);
+    start_step_ = state.at("global_step").get<int64_t>();
+    scaler_ = std::make_unique<DynamicLossScaler>(
+        precision_ == Precision::kFp16,
+        LossScalerState{state.value("loss_scale", 65536.0), state.value("growth_tracker", int64_t{0}),
+                        state.value("skipped_steps", int64_t{0})});
+    log_loss_sum_ = state.value("log_loss_sum", 0.0);
+    log_steps_ = state.value("log_steps", int64_t{0});
+    tokens_seen_ = state.value("tokens_seen", int64_t{0});
+    fmt::print(stderr, "resuming from {} (step {} of {})\n", resume_from_->string(), start_step_, plan_.total_steps);
+  }
+  metrics_ = std::make_unique<MetricsLog>(project_ / "metrics.jsonl", start_step_);
+
+  const std::string eval_strategy = data_.valid ? cfg_.get_string("EVAL_STRATEGY") : "no";
+  const std::string save_strategy = cfg_.get_string("SAVE_STRATEGY");
+  std::optional<int64_t> signal_at;
+  if (const char* s = std::getenv("AUTOTRAIN_TEST_SIGNAL_AT_STEP")) signal_at = std::atoll(s);  // tests: SIGTERM after step N
+
+  SignalScope signals;
+  const auto started = std::chrono::steady_clock::now();
+  double last_loss = 0;
+  for (int64_t step = start_step_; step < plan_.total_steps; ++step) {
+    double loss = 0;
+    try {
+      loss = train_step(step);
+    } catch (const c10::OutOfMemoryError& e) {
+      throw std::runtime_error(fmt::format(
+          "out of memory on {} at step {} with BATCH_SIZE={} and BLOCK_SIZE={} (estimated need above); lower "
+          "BATCH_SIZE (and raise GRADIENT_ACCUMULATION to keep the effective batch), lower BLOCK_SIZE, keep "
+          "GRADIENT_CHECKPOINTING=True, or use USE_INT4=True",
+          device_.str(), step + 1, cfg_.get_int("BATCH_SIZE"), data_.train.block_size));
+    }
+    const int64_t done = step + 1;
+    last_loss = loss;
+    log_loss_sum_ += loss;
+    ++log_steps_;
+    const double epoch = static_cast<double>(done) / static_cast<double>(plan_.steps_per_epoch);
+    if (tty_) {
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      const double eta = secs / static_cast<double>(done - start_step_) * static_cast<double>(plan_.total_steps - done);
+      fmt::print(stderr, "\r\033[K[{}/{}] epoch {:.2f} loss {:.4f} lr {:.2e} ETA {:.0f}s", done, plan_.total_steps,
+                 epoch, loss, last_lr_, eta);
+    }
+    if (done % plan_.logging_steps == 0 || done == plan_.total_steps) {
+      const auto now = std::chrono::steady_clock::now();
+      const double secs = std::chrono::duration<double>(now - log_clock_).count();
+      ordered_json rec = {{"step", done},
+                          {"epoch", epoch},
+                          {"loss", log_loss_sum_ / static_cast<double>(std::max<int64_t>(log_steps_, 1))},
+                          {"lr", last_lr_},
+                          {"grad_norm", last_grad_norm_},
+                          {"tokens", tokens_seen_},
+                          {"tokens_per_s", secs > 0 ? static_cast<double>(log_tokens_) / secs : 0.0},
+                          {"loss_scale", scaler_->state().scale},
+                          {"skipped_steps", scaler_->state().skipped_steps},
+                          {"mem", peak_host_memory_bytes()}};
+      log_line(rec, false);
+      log_loss_sum_ = 0;
+      log_steps_ = 0;
+      log_tokens_ = 0;
+      log_clock_ = now;
+    }
+    const bool epoch_end = done % plan_.steps_per_epoch == 0 || done == plan_.total_steps;
+    if ((eval_strategy == "steps" && done % cfg_.get_int("EVAL_STEPS") == 0) || (eval_strategy == "epoch" && epoch_end)) {
+      auto ev = evaluate(*data_.valid);
+      final_metrics_["eval_loss"] = ev.loss;
+      final_metrics_["eval_perplexity"] = std::exp(ev.loss);
+      log_line({{"step", done}, {"epoch", epoch}, {"eval_loss", ev.loss}, {"eval_perplexity", std::exp(ev.loss)},
+                {"eval_tokens", ev.tokens}},
+               true);
+    }
+    if (signal_at && done == *signal_at) ::kill(::getpid(), SIGTERM);
+    const int sig = g_signal.load();
+    if ((save_strategy == "steps" && done % cfg_.get_int("SAVE_STEPS") == 0) ||
+        (save_strategy == "epoch" && epoch_end) || (save_strategy != "no" && done == plan_.total_steps) || sig != 0)
+      checkpoint(done);
+    if (sig != 0) {
+      fmt::print(stderr, "\n{} received: checkpoint-{} written; run the same command again to resume\n",
+                 sig == SIGINT ? "SIGINT" : "SIGTERM", done);
+      return sig == SIGINT ? 130 : 143;
+    }
+  }
+  if (tty_) fmt::print(stderr, "\n");
+
+  write_model_files(project_);
+  write_tokenizer_files(data_.model_dir, project_);
+  final_metrics_["train_loss"] = last_loss;
+  final_metrics_["steps"] = plan_.total_steps;
+  final_metrics_["tokens"] = tokens_seen_;
+  final_metrics_["skipped_steps"] = scaler_->state().skipped_steps;
+  write_model_card(project_, cfg_, final_metrics_, peft_);
+  fmt::print(stderr, "done: {} written ({})\n", project_.string(),
+             peft_ ? "adapter_model.safetensors, adapter_config.json" : "model.safetensors");
+  return 0;
+}
+
+}  // namespace
+
+int run_train(const config::Config& cfg, const TrainOptions& options) {
+  Run run(cfg, options);
+  return run.execute();
+}
+
+}  // namespace autotrain::train

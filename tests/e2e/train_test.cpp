@@ -1,0 +1,238 @@
+// `autotrain tiny`, `data` and `train` end to end through the CLI on the embedded tiny default:
+// the run learns and leaves a PEFT project folder whose adapter PEFT itself scores as we do;
+// gradient accumulation, resume after SIGTERM and determinism; and the refusals.
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <map>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "autotrain/safetensors/file.h"
+#include "support/reference_run.h"
+#include "support/test_support.h"
+
+namespace autotrain {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using testing::CommandResult;
+using testing::TempDir;
+
+// The tiny model and dataset, written once for the whole suite.
+class Train : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto bin = testing::env_var("AUTOTRAIN_BIN");
+    if (!bin) return;
+    assets_ = new TempDir();
+    auto r = testing::run_command({*bin, "tiny", "-c", config_path(), "--set", "MODEL_NAME=" + model_dir(), "--set",
+                                   "DATA_PATH=" + data_dir()},
+                                  {"PATH=/usr/bin:/bin"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  static void TearDownTestSuite() {
+    delete assets_;
+    assets_ = nullptr;
+  }
+  static std::string config_path() { return std::string(AUTOTRAIN_TEST_SOURCE_DIR) + "/../configs/tiny.env"; }
+  static std::string model_dir() { return (assets_->path() / "tiny-falcon").string(); }
+  static std::string data_dir() { return (assets_->path() / "tiny-data").string(); }
+
+  void SetUp() override {
+    auto bin = testing::env_var("AUTOTRAIN_BIN");
+    if (!bin || !assets_) GTEST_SKIP() << "AUTOTRAIN_BIN not set (run through ctest)";
+    bin_ = *bin;
+  }
+
+  // `autotrain <cmd>` on configs/tiny.env with the suite's model and data, projects under work_.
+  CommandResult run(const std::string& cmd, const std::string& project, std::vector<std::string> sets = {},
+                    std::vector<std::string> args = {}, std::vector<std::string> env = {}) {
+    std::vector<std::string> argv = {bin_, cmd, "-c", config_path(), "--set", "MODEL_NAME=" + model_dir(),
+                                     "--set", "DATA_PATH=" + data_dir(), "--set",
+                                     "DATA_FILE=" + (work_.path() / "train.csv").string(), "--set",
+                                     "AUTOTRAIN_PROJECT_NAME=" + (work_.path() / project).string()};
+    for (auto& s : sets) argv.insert(argv.end(), {"--set", s});
+    argv.insert(argv.end(), args.begin(), args.end());
+    env.push_back("PATH=/usr/bin:/bin");
+    env.push_back("HOME=" + work_.path().string());
+    return testing::run_command(argv, env, work_.path());
+  }
+  fs::path project(const std::string& name) const { return work_.path() / name; }
+
+  static std::vector<nlohmann::json> metrics(const fs::path& project) {
+    std::vector<nlohmann::json> out;
+    std::istringstream in(testing::read_file(project / "metrics.jsonl"));
+    for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+    return out;
+  }
+
+  // The adapter's float32 tensors by name.
+  static std::map<std::string, std::vector<float>> adapter(const fs::path& dir) {
+    auto file = safetensors::SafetensorsFile::open(dir / "adapter_model.safetensors");
+    std::map<std::string, std::vector<float>> out;
+    for (const auto& t : file.header().tensors) {
+      auto bytes = file.data(t);
+      std::vector<float> v(bytes.size() / sizeof(float));
+      std::memcpy(v.data(), bytes.data(), bytes.size());
+      out[t.name] = std::move(v);
+    }
+    return out;
+  }
+
+  static inline TempDir* assets_ = nullptr;
+  std::string bin_;
+  TempDir work_;
+};
+
+TEST_F(Train, TinyRunLearnsAndLeavesAPeftProjectFolder) {
+  auto d = run("data", "p");
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  auto t = run("train", "p");
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_THAT(t.err, HasSubstr("trainable params: "));
+  EXPECT_THAT(t.err, HasSubstr("memory estimate: "));
+  EXPECT_THAT(t.err, HasSubstr("(reused)"));  // the token cache `data` wrote
+
+  const fs::path p = project("p");
+  for (auto f : {"adapter_model.safetensors", "adapter_config.json", "tokenizer.json", "tokenizer_config.json",
+                 "special_tokens_map.json", "training_params.json", "README.md", "metrics.jsonl"})
+    EXPECT_TRUE(fs::exists(p / f)) << f;
+  auto cfg = nlohmann::json::parse(testing::read_file(p / "adapter_config.json"));
+  EXPECT_EQ(cfg["peft_type"], "LORA");
+  EXPECT_EQ(cfg["r"], 8);
+  auto params = nlohmann::json::parse(testing::read_file(p / "training_params.json"));
+  EXPECT_FALSE(params.contains("HF_TOKEN"));
+  EXPECT_EQ(params["LORA_R"], 8);
+  auto special = nlohmann::json::parse(testing::read_file(p / "special_tokens_map.json"));
+  EXPECT_EQ(special["pad_token"], special["eos_token"]);
+  const std::string card = testing::read_file(p / "README.md");
+  EXPECT_THAT(card, HasSubstr("base_model: " + model_dir()));
+  EXPECT_THAT(card, HasSubstr("library_name: peft"));
+  EXPECT_THAT(card, HasSubstr("- autotrain\n- text-generation\n- peft\n"));
+
+  // The loss clearly falls: the first logged training loss against the final evaluation.
+  auto m = metrics(p);
+  ASSERT_GE(m.size(), 3u);
+  const double first = m.front().at("loss").get<double>();
+  double last_eval = 0;
+  for (const auto& r : m)
+    if (r.contains("eval_loss")) last_eval = r["eval_loss"].get<double>();
+  EXPECT_GT(first, 0);
+  EXPECT_LT(last_eval, 0.6 * first) << "first logged loss " << first << ", final eval loss " << last_eval;
+  for (auto key : {"step", "epoch", "loss", "lr", "grad_norm", "tokens", "tokens_per_s", "loss_scale", "skipped_steps", "mem"})
+    EXPECT_TRUE(m.front().contains(key)) << key;
+
+  // PEFT, loading our adapter onto the transformers model, scores the validation split as we do.
+  testing::ReferenceRun peft("train/peft_eval.py", {model_dir(), p.string(), data_dir() + "/test.jsonl", "64"});
+  if (!peft.have_python()) GTEST_SKIP() << "AUTOTRAIN_PYTHON is not set: run through ctest (scripts/test.sh)";
+  ASSERT_TRUE(peft.ok()) << peft.log();
+  auto ref = nlohmann::json::parse(testing::read_file(peft.dir() / "peft_eval.json"));
+  const double ref_loss = ref["loss"].get<double>();
+  EXPECT_NEAR(last_eval, ref_loss, 1e-5 * std::max(1.0, std::abs(ref_loss)));
+  EXPECT_EQ(m.back().at("eval_tokens").get<int64_t>(), ref["tokens"].get<int64_t>());
+}
+
+TEST_F(Train, GradientAccumulationTakesTheSameUpdate) {
+  auto a = run("train", "ga1", {"BATCH_SIZE=4", "GRADIENT_ACCUMULATION=1", "MAX_STEPS=5", "SAVE_STRATEGY=no"});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  auto b = run("train", "ga4", {"BATCH_SIZE=1", "GRADIENT_ACCUMULATION=4", "MAX_STEPS=5", "SAVE_STRATEGY=no"});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  auto x = adapter(project("ga1")), y = adapter(project("ga4"));
+  ASSERT_EQ(x.size(), y.size());
+  double worst = 0;
+  bool moved = false;
+  for (const auto& [name, v] : x) {
+    ASSERT_TRUE(y.count(name)) << name;
+    for (size_t i = 0; i < v.size(); ++i) {
+      worst = std::max(worst, static_cast<double>(std::abs(v[i] - y[name][i])));
+      moved = moved || (name.find("lora_B") != std::string::npos && v[i] != 0.0f);
+    }
+  }
+  EXPECT_TRUE(moved) << "lora_B is still zero: no update was taken";
+  EXPECT_LE(worst, 1e-5);
+}
+
+TEST_F(Train, ResumeAfterSigtermIsBitIdenticalAndRunsAreDeterministic) {
+  // Dropout on, so the resumed run must also restore the generator state exactly.
+  const std::vector<std::string> sets = {"LORA_DROPOUT=0.1", "MAX_STEPS=16", "SAVE_STRATEGY=steps", "SAVE_STEPS=5"};
+  auto full = run("train", "full", sets);
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+
+  auto killed = run("train", "resumed", sets, {}, {"AUTOTRAIN_TEST_SIGNAL_AT_STEP=7"});
+  EXPECT_EQ(killed.exit_code, 143) << killed.err;
+  EXPECT_THAT(killed.err, HasSubstr("SIGTERM received: checkpoint-7 written"));
+  EXPECT_TRUE(fs::exists(project("resumed") / "checkpoint-7" / "trainer_state.json"));
+  EXPECT_FALSE(fs::exists(project("resumed") / "adapter_model.safetensors"));
+  EXPECT_FALSE(fs::exists(project("resumed") / "checkpoint-7.tmp"));
+
+  auto resumed = run("train", "resumed", sets);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_THAT(resumed.err, HasSubstr("resuming from"));
+  EXPECT_EQ(testing::read_file(project("full") / "adapter_model.safetensors"),
+            testing::read_file(project("resumed") / "adapter_model.safetensors"));
+  // SAVE_TOTAL_LIMIT=1 keeps the newest checkpoint only.
+  EXPECT_TRUE(fs::exists(project("full") / "checkpoint-16"));
+  EXPECT_FALSE(fs::exists(project("full") / "checkpoint-15"));
+  EXPECT_FALSE(fs::exists(project("full") / "checkpoint-10"));
+
+  auto again = run("train", "again", sets);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(testing::read_file(project("full") / "adapter_model.safetensors"),
+            testing::read_file(project("again") / "adapter_model.safetensors"));
+
+  // Another run's checkpoints are not resumed: refused, unless the user starts over.
+  auto other = run("train", "full", {"LORA_R=4", "MAX_STEPS=16"});
+  EXPECT_EQ(other.exit_code, 2);
+  EXPECT_THAT(other.err, HasSubstr("holds checkpoints of a different run"));
+  EXPECT_THAT(other.err, HasSubstr("--resume never"));
+  auto fresh = run("train", "full", {"LORA_R=4", "MAX_STEPS=3"}, {"--resume", "never"});
+  EXPECT_EQ(fresh.exit_code, 0) << fresh.err;
+}
+
+TEST_F(Train, Nf4BaseAndFullFineTuningRunOnTheCpu) {
+  auto q = run("train", "nf4", {"USE_INT4=True", "MAX_STEPS=30", "LOGGING_STEPS=5"});
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  auto m = metrics(project("nf4"));
+  ASSERT_GE(m.size(), 2u);
+  EXPECT_LT(m.back().value("eval_loss", m.back().value("loss", 99.0)), m.front().at("loss").get<double>());
+
+  auto full = run("train", "fullft", {"USE_PEFT=False", "MAX_STEPS=3", "LEARNING_RATE=1e-4"});
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+  EXPECT_TRUE(fs::exists(project("fullft") / "model.safetensors"));
+  EXPECT_TRUE(fs::exists(project("fullft") / "config.json"));
+}
+
+TEST_F(Train, RefusesWhatCannotRunBeforeTraining) {
+  auto push = run("train", "x", {"PUSH_TO_HUB=True"});
+  EXPECT_EQ(push.exit_code, 2);
+  EXPECT_THAT(push.err, HasSubstr("PUSH_TO_HUB=True"));
+  auto merge = run("train", "x", {"MERGE_ADAPTER=True"});
+  EXPECT_EQ(merge.exit_code, 2);
+  EXPECT_THAT(merge.err, HasSubstr("MERGE_ADAPTER=True"));
+  auto full4 = run("train", "x", {"USE_INT4=True", "USE_PEFT=False"});
+  EXPECT_EQ(full4.exit_code, 2);
+  EXPECT_THAT(full4.err, HasSubstr("USE_PEFT=True"));
+  // Too little text for one block of 64 tokens.
+  const fs::path small = work_.path() / "small";
+  fs::create_directories(small);
+  for (auto split : {"train.jsonl", "test.jsonl"}) {
+    std::ofstream out(small / split);
+    out << "{\"text\": \"### Human: hi### Assistant: hello\"}\n";
+  }
+  auto empty = run("train", "x", {"DATA_PATH=" + small.string()});
+  EXPECT_EQ(empty.exit_code, 2);
+  EXPECT_THAT(empty.err, HasSubstr("BLOCK_SIZE"));
+  auto cuda = run("train", "x", {"DEVICE=cuda", "MAX_STEPS=1"});
+  if (cuda.exit_code != 0) {  // a machine with a GPU trains instead
+    EXPECT_EQ(cuda.exit_code, 1);
+    EXPECT_THAT(cuda.err, HasSubstr("no CUDA device"));
+  }
+  EXPECT_FALSE(fs::exists(project("x") / "checkpoint-1"));
+}
+
+}  // namespace
+}  // namespace autotrain

@@ -1,0 +1,133 @@
+// The optimizer side of the trainer against torch and transformers (tests/reference/train/
+// optim_reference.py): learning-rate schedules, gradient clipping, AdamW; the fp16 loss scaler's
+// rules; HF Trainer's step arithmetic.
+#include <cmath>
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "autotrain/safetensors/file.h"
+#include "autotrain/safetensors/torch.h"
+#include "autotrain/train/adamw.h"
+#include "autotrain/train/loss_scaler.h"
+#include "autotrain/train/schedule.h"
+#include "support/reference_run.h"
+
+namespace autotrain::train {
+namespace {
+
+const testing::ReferenceRun& oracle() {
+  static testing::ReferenceRun run("train/optim_reference.py", {});
+  return run;
+}
+
+class Optim : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!oracle().have_python()) GTEST_SKIP() << "AUTOTRAIN_PYTHON is not set: run through ctest (scripts/test.sh)";
+    ASSERT_TRUE(oracle().ok()) << oracle().log();
+  }
+};
+
+TEST_F(Optim, SchedulesMatchTransformers) {
+  auto ref = nlohmann::json::parse(testing::read_file(oracle().dir() / "schedules.json"));
+  for (const auto& [name, factors] : ref.items()) {
+    Schedule s = parse_schedule(name);
+    ASSERT_EQ(factors.size(), 37u);
+    for (int64_t step = 0; step < 37; ++step)
+      EXPECT_NEAR(lr_factor(s, step, 5, 37), factors[static_cast<size_t>(step)].get<double>(), 1e-12)
+          << name << " step " << step;
+  }
+  EXPECT_THROW(parse_schedule("polynomial"), std::invalid_argument);
+}
+
+TEST_F(Optim, ClippingAndAdamWMatchTorch) {
+  auto file = safetensors::SafetensorsFile::open(oracle().dir() / "adamw.safetensors");
+  auto get = [&](const std::string& name) { return safetensors::tensor_view(file, file.tensor(name)).clone(); };
+  auto norms = nlohmann::json::parse(testing::read_file(oracle().dir() / "adamw.json"))["norms"];
+  std::vector<at::Tensor> params = {get("init.0").requires_grad_(true), get("init.1").requires_grad_(true)};
+  AdamW opt(params, {true, true});
+  for (int step = 0; step < 5; ++step) {
+    for (int i = 0; i < 2; ++i) params[static_cast<size_t>(i)].mutable_grad() = get(fmt::format("grad.{}.{}", step, i));
+    const double norm = clip_grad_norm(params, 0.5);
+    EXPECT_NEAR(norm, norms[static_cast<size_t>(step)].get<double>(), 1e-5 * norm) << "step " << step;
+    opt.step(1e-2 * (step + 1), 0.1);
+  }
+  auto states = opt.state_tensors();
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_TRUE(at::allclose(params[static_cast<size_t>(i)], get(fmt::format("final.{}", i)), 0, 1e-6)) << i;
+    EXPECT_TRUE(at::allclose(states[static_cast<size_t>(2 * i)].second, get(fmt::format("exp_avg.{}", i)), 0, 1e-6));
+    EXPECT_TRUE(at::allclose(states[static_cast<size_t>(2 * i + 1)].second, get(fmt::format("exp_avg_sq.{}", i)), 0, 1e-6));
+  }
+  // The state restores exactly: one more step from a copy equals one more step of the original.
+  std::vector<at::Tensor> copy = {params[0].detach().clone().requires_grad_(true),
+                                  params[1].detach().clone().requires_grad_(true)};
+  AdamW restored(copy, {true, true});
+  restored.set_state(opt.steps(), opt.state_tensors());
+  for (int i = 0; i < 2; ++i) {
+    at::Tensor g = at::ones_like(params[static_cast<size_t>(i)]);
+    params[static_cast<size_t>(i)].mutable_grad() = g;
+    copy[static_cast<size_t>(i)].mutable_grad() = g.clone();
+  }
+  opt.step(1e-3, 0.1);
+  restored.step(1e-3, 0.1);
+  for (int i = 0; i < 2; ++i) EXPECT_TRUE(at::equal(params[static_cast<size_t>(i)], copy[static_cast<size_t>(i)]));
+}
+
+TEST(LossScaler, OverflowSkipsAndBacksOffGoodStepsGrow) {
+  DynamicLossScaler scaler(true, {}, 2.0, 0.5, /*growth_interval=*/3);
+  EXPECT_DOUBLE_EQ(scaler.state().scale, 65536.0);
+  EXPECT_DOUBLE_EQ(scaler.scale_loss(at::full({}, 2.0)).item<double>(), 131072.0);
+
+  at::Tensor g = at::full({4}, 65536.0);
+  EXPECT_FALSE(scaler.unscale_and_check({g}));
+  EXPECT_TRUE(at::equal(g, at::ones({4})));  // divided by the scale in place
+
+  at::Tensor bad = at::tensor({1.0f, std::numeric_limits<float>::infinity()});
+  EXPECT_TRUE(scaler.unscale_and_check({g, bad}));
+  scaler.update(true);
+  EXPECT_DOUBLE_EQ(scaler.state().scale, 32768.0);
+  EXPECT_EQ(scaler.state().skipped_steps, 1);
+  at::Tensor nan = at::tensor({std::nanf("")});
+  EXPECT_TRUE(scaler.unscale_and_check({nan}));
+
+  for (int i = 0; i < 2; ++i) scaler.update(false);
+  EXPECT_DOUBLE_EQ(scaler.state().scale, 32768.0);
+  scaler.update(false);  // third good step in a row
+  EXPECT_DOUBLE_EQ(scaler.state().scale, 65536.0);
+  EXPECT_EQ(scaler.state().growth_tracker, 0);
+  scaler.update(false);
+  scaler.update(true);  // an overflow resets the count toward growth
+  EXPECT_EQ(scaler.state().growth_tracker, 0);
+  EXPECT_EQ(scaler.state().skipped_steps, 2);
+
+  DynamicLossScaler off(false);
+  at::Tensor inf = at::tensor({std::numeric_limits<float>::infinity()});
+  EXPECT_FALSE(off.unscale_and_check({inf}));
+  EXPECT_DOUBLE_EQ(off.scale_loss(at::full({}, 2.0)).item<double>(), 2.0);
+}
+
+TEST(StepPlan, FollowsTheTrainersArithmetic) {
+  // The tutorial's shape (autotrain-behaviour.md §2.7): batch 1, accumulation 4, 4 epochs.
+  StepPlan p = plan_steps(/*train_blocks=*/1003, /*valid_blocks=*/0, 1, 4, 4, -1, 0.1, 0, -1);
+  EXPECT_EQ(p.steps_per_epoch, 250);
+  EXPECT_EQ(p.total_steps, 1000);
+  EXPECT_EQ(p.warmup_steps, 100);
+  EXPECT_EQ(p.logging_steps, 25);  // int(0.2 * 1003) = 200, clamped to 25
+  EXPECT_EQ(p.epochs, 4);
+  StepPlan small = plan_steps(10, 20, 4, 8, 3, -1, 0.1, 0, -1);
+  EXPECT_EQ(small.micro_batches_per_epoch, 3);
+  EXPECT_EQ(small.micro_batches_per_step, 3);  // fewer micro-batches than the accumulation
+  EXPECT_EQ(small.steps_per_epoch, 1);
+  EXPECT_EQ(small.logging_steps, 1);  // int(0.2 * 20 / 4)
+  StepPlan capped = plan_steps(100, 0, 2, 1, 5, 7, 0.0, 3, 10);
+  EXPECT_EQ(capped.total_steps, 7);
+  EXPECT_EQ(capped.warmup_steps, 3);
+  EXPECT_EQ(capped.epochs, 1);
+  EXPECT_EQ(capped.logging_steps, 10);
+}
+
+}  // namespace
+}  // namespace autotrain::train
