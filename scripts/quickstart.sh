@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The README's first command: sets up what is missing, builds autotrain, and runs the main job
-# on the embedded tiny default (configs/tiny.env).
-# Today that job is `setup` + `config`; `data` + `train` on the tiny model join it when the
-# training issue lands.
+# on the embedded tiny default (configs/tiny.env): writes the tiny model and dataset, prepares
+# the data, fine-tunes a LoRA adapter on the CPU, and shows the evaluation loss before and after.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=$(bash "$root/scripts/bootstrap.sh" | tail -n 1)
@@ -11,7 +10,17 @@ cmake -S "$root" -B "$root/build" -G Ninja -DAUTOTRAIN_PYTHON="$venv/bin/python"
 cmake --build "$root/build" --target autotrain
 bin="$root/build/autotrain"
 cd "$root"
-echo "== autotrain setup -c configs/tiny.env"
-"$bin" setup -c configs/tiny.env
-echo "== autotrain config -c configs/tiny.env"
-"$bin" config -c configs/tiny.env
+config=configs/tiny.env
+run() { echo "== autotrain $*"; "$bin" "$@"; }
+run setup -c "$config"
+run tiny -c "$config"
+run data -c "$config"
+eval_args=(--model runs/tiny-falcon --data runs/tiny-data/test.jsonl --block-size 64)
+echo "== eval loss of the base model"
+before=$("$bin" eval "${eval_args[@]}")
+run train -c "$config" --resume never
+echo "== eval loss with the trained adapter"
+after=$("$bin" eval "${eval_args[@]}" --adapter runs/tiny-tiny)
+echo "before: $before"
+echo "after:  $after"
+echo "project folder: runs/tiny-tiny (adapter_model.safetensors, adapter_config.json, metrics.jsonl, README.md)"
