@@ -31,7 +31,7 @@ int run(int argc, char** argv) {
   std::vector<Unbuilt> unbuilt;
   subs.push_back(add_setup_command(app, g));
   subs.push_back(add_config_command(app, g));
-  subs.push_back(add_pipeline_command(app, g, "data", "Prepare DATA_FILE and the token cache", "issue #6"));
+  subs.push_back(add_data_command(app, g));
   subs.push_back(add_pipeline_command(app, g, "train", "Fine-tune with QLoRA", "issue #6"));
   subs.push_back(add_eval_command(app, g));
   subs.push_back(add_tokenize_command(app, g));

@@ -18,3 +18,6 @@ target_link_libraries(autotrain_data
   PUBLIC nlohmann_json::nlohmann_json
   PRIVATE autotrain_config autotrain_model_config autotrain_io autotrain_tokenizer autotrain_safetensors fmt::fmt spdlog::spdlog Threads::Threads)
 
+# The `data` subcommand.
+target_sources(autotrain PRIVATE ${CMAKE_CURRENT_LIST_DIR}/../cli/cmd_data.cpp)
+target_link_libraries(autotrain PRIVATE autotrain_data)

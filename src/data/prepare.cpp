@@ -323,8 +323,8 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
         to.skipped += train_texts.empty[i];
       }
       train_texts = std::move(kept);
-      out.valid_stats = SplitStats{.split = fmt::format("{} (VALID_FRACTION={} of {}, seed {})", s.train_split,
-                                                        s.valid_fraction, s.train_split, s.seed),
+      out.valid_stats = SplitStats{.split = fmt::format("valid (held out of {}: VALID_FRACTION={}, SEED={})",
+                                                        s.train_split, s.valid_fraction, s.seed),
                                    .files = file_names(train_files)};
     }
     out.train_stats.rows = static_cast<int64_t>(train_texts.texts.size());

@@ -153,6 +153,7 @@ TEST_F(Prepare, ValidFractionIsSeededAndDeterministic) {
   ASSERT_TRUE(a.valid);
   EXPECT_EQ(a.valid_stats->rows, 10);
   EXPECT_EQ(a.train_stats.rows, 30);
+  EXPECT_THAT(a.summary, HasSubstr("valid (held out of train: VALID_FRACTION=0.25, SEED=7): 10 rows"));
   auto firsts = [](const TokenBlocks& b) {
     std::string s;
     for (int64_t i = 0; i < b.count; ++i) s += static_cast<char>(b.ids(i)[0]);

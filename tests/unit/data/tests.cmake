@@ -16,3 +16,9 @@ autotrain_add_gtest(data_reference_test
   LIBS autotrain_data autotrain_config nlohmann_json::nlohmann_json
   LABELS reference)
 
+# `autotrain data` itself (runs the binary named by AUTOTRAIN_BIN).
+autotrain_add_gtest(data_cli_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/cli_data_test.cpp
+  LIBS autotrain_config nlohmann_json::nlohmann_json
+  LABELS e2e)
+add_dependencies(data_cli_test autotrain)

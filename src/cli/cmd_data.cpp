@@ -1,0 +1,34 @@
+// autotrain data [-c F] [--set K=V]...: DATA_FILE and the token cache. Argument parsing and
+// printing only; the work is in autotrain/data/prepare.h (no LibTorch).
+#include <fmt/format.h>
+
+#include "autotrain/data/prepare.h"
+#include "common.h"
+
+namespace autotrain::cli {
+
+Subcommand add_data_command(CLI::App& app, GlobalOptions& g) {
+  CLI::App* sub = app.add_subcommand("data", "Prepare DATA_FILE and the token cache");
+  auto force = std::make_shared<bool>(false);
+  sub->add_flag("--rebuild", *force, "Rebuild the token cache even when its manifest matches");
+  return {sub, [&g, force] {
+            config::Config cfg = load_config(g, /*required=*/true);
+            data::PrepareOptions options;
+            options.write_data_file = true;
+            options.force_rebuild = *force;
+            data::PreparedData d;
+            try {
+              d = data::prepare_data(cfg, options);
+            } catch (const data::DataError& e) {
+              fmt::print(stderr, "error: {}\n", e.what());
+              return static_cast<int>(kExitUsage);
+            }
+            fmt::print("{}", d.summary);
+            fmt::print("token cache: {} ({})\n", d.cache_dir.string(),
+                       d.reused ? "reused: the manifest matches" : "built: " + d.rebuild_reason);
+            if (!d.data_file.empty()) fmt::print("DATA_FILE: {}\n", d.data_file.string());
+            return static_cast<int>(kExitOk);
+          }};
+}
+
+}  // namespace autotrain::cli

@@ -1,0 +1,74 @@
+// `autotrain data -c FILE`: the summary, where the cache and DATA_FILE are, reuse on a second
+// run, and exit 2 with a clear message for bad input.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "data_test_util.h"
+#include "support/test_support.h"
+
+namespace autotrain::data {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using autotrain::testing::TempDir;
+
+class DataCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto bin = testing::env_var("AUTOTRAIN_BIN");
+    if (!bin) GTEST_SKIP() << "AUTOTRAIN_BIN is not set: run through ctest";
+    bin_ = *bin;
+    test::write_byte_model(dir_.path() / "model", 64);
+    dir_.write("rows.jsonl", "{\"text\": \"### Human: hi ### Assistant: hello\"}\n{\"text\": null}\n");
+    config_ = dir_.write("run.env",
+                         "MODEL_NAME=model\nDATA_PATH=rows.jsonl\nAUTOTRAIN_PROJECT_NAME=out/proj\n"
+                         "DATA_FILE=./train.csv\nBLOCK_SIZE=8\nTEXT_COLUMM=\"\"\n");
+  }
+  testing::CommandResult run(std::vector<std::string> args) const {
+    args.insert(args.begin(), bin_);
+    return testing::run_command(args, {"PATH=/usr/bin:/bin", "HOME=" + dir_.path().string()}, dir_.path());
+  }
+
+  TempDir dir_;
+  std::string bin_;
+  fs::path config_;
+};
+
+TEST_F(DataCli, WritesSummaryCacheAndDataFile) {
+  auto r = run({"data", "-c", config_.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("train: 2 rows (1 skipped: empty text), 34 tokens -> 4 blocks of 8 (2 tokens dropped)"));
+  EXPECT_THAT(r.out, HasSubstr("token cache: out/proj/autotrain-data (built: no token cache yet)"));
+  EXPECT_THAT(r.out, HasSubstr("DATA_FILE: ./train.csv"));
+  EXPECT_THAT(r.err, HasSubstr("info: building the token cache"));
+  EXPECT_TRUE(fs::exists(dir_.path() / "out/proj/autotrain-data/train.safetensors"));
+  EXPECT_EQ(testing::read_file(dir_.path() / "train.csv"), "text\n### Human: hi ### Assistant: hello\n\"\"\n");
+
+  auto again = run({"data", "-c", config_.string()});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_THAT(again.out, HasSubstr("(reused: the manifest matches)"));
+
+  auto changed = run({"data", "-c", config_.string(), "--set", "BLOCK_SIZE=4"});
+  ASSERT_EQ(changed.exit_code, 0) << changed.err;
+  EXPECT_THAT(changed.out, HasSubstr("built: BLOCK_SIZE changed: 8 -> 4"));
+}
+
+TEST_F(DataCli, BadInputExits2WithWhatToFix) {
+  auto empty = run({"data", "-c", config_.string(), "--set", "BLOCK_SIZE=64"});
+  EXPECT_EQ(empty.exit_code, 2);
+  EXPECT_THAT(empty.err, HasSubstr("error: the train split gives no block of BLOCK_SIZE=64 tokens"));
+  EXPECT_THAT(empty.err, HasSubstr("Lower BLOCK_SIZE"));
+
+  auto column = run({"data", "-c", config_.string(), "--set", "TEXT_COLUMN=prompt"});
+  EXPECT_EQ(column.exit_code, 2);
+  EXPECT_THAT(column.err, HasSubstr("no column \"prompt\"; the columns are: text"));
+
+  auto nodata = run({"data", "-c", config_.string(), "--set", "DATA_PATH=org/absent"});
+  EXPECT_EQ(nodata.exit_code, 2);
+  EXPECT_THAT(nodata.err, HasSubstr("no dataset found"));
+  EXPECT_THAT(nodata.err, HasSubstr("datasets--org--absent"));
+}
+
+}  // namespace
+}  // namespace autotrain::data
