@@ -27,7 +27,7 @@ void AdamW::zero_grad() {
 void AdamW::step(double lr, double weight_decay) {
   at::NoGradGuard no_grad;
   ++step_;
-  const bool fused = !params_.empty() && params_.front().is_cuda();
+  const bool fused = !params_.empty() && (params_.front().is_cuda() || o_.force_fused);
   if (fused) {
     // Groups by weight decay (two calls at most), as torch's param groups would.
     for (bool with_decay : {true, false}) {
@@ -38,7 +38,8 @@ void AdamW::step(double lr, double weight_decay) {
         gs.push_back(params_[i].grad());
         ms.push_back(exp_avg_[i]);
         vs.push_back(exp_avg_sq_[i]);
-        steps.push_back(at::full({}, static_cast<double>(step_ - 1),
+        // torch increments its step tensors before the fused call: the kernel sees this step's number.
+        steps.push_back(at::full({}, static_cast<double>(step_),
                                  at::TensorOptions().dtype(at::kFloat).device(params_[i].device())));
       }
       if (ps.empty()) continue;

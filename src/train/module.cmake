@@ -19,3 +19,6 @@ target_sources(autotrain PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/../cli/cmd_train.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../cli/cmd_tiny.cpp)
 target_link_libraries(autotrain PRIVATE autotrain_train)
+if(AUTOTRAIN_HAVE_CUDA)
+  target_compile_definitions(autotrain_train PRIVATE AUTOTRAIN_HAVE_CUDA=1)  # device memory in metrics
+endif()

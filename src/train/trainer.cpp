@@ -26,6 +26,10 @@
 #include <nlohmann/json.hpp>
 #include <torch/csrc/autograd/autograd.h>
 
+#ifdef AUTOTRAIN_HAVE_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
 #include "autotrain/data/prepare.h"
 #include "autotrain/lora/lora.h"
 #include "autotrain/model/falcon.h"
@@ -134,6 +138,18 @@ int64_t peak_host_memory_bytes() {
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
   return static_cast<int64_t>(ru.ru_maxrss) * 1024;
+}
+
+// Peak memory the caching allocator has reserved on a CUDA device (what limits a GPU run).
+int64_t peak_device_memory_bytes(const at::Device& device) {
+#ifdef AUTOTRAIN_HAVE_CUDA
+  if (device.is_cuda()) {
+    auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+    return stats.reserved_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)].peak;
+  }
+#endif
+  (void)device;
+  return 0;
 }
 
 // One micro-batch of blocks as [b, S] int64 tensors on `device`.
@@ -535,8 +551,11 @@ int Run::execute() {
     if (tty_) {
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       const double eta = secs / static_cast<double>(done - start_step_) * static_cast<double>(plan_.total_steps - done);
-      fmt::print(stderr, "\r\033[K[{}/{}] epoch {:.2f} loss {:.4f} lr {:.2e} ETA {:.0f}s", done, plan_.total_steps,
-                 epoch, loss, last_lr_, eta);
+      const std::string mem = device_.is_cuda() ? " mem " + human_bytes(static_cast<double>(peak_device_memory_bytes(device_)))
+                                                : std::string();
+      fmt::print(stderr, "\r\033[K[{}/{}] epoch {:.2f} loss {:.4f} lr {:.2e} {:.0f} tok/s ETA {:.0f}s{}", done,
+                 plan_.total_steps, epoch, loss, last_lr_,
+                 static_cast<double>(tokens_seen_) / std::max(secs, 1e-9), eta, mem);
     }
     if (done % plan_.logging_steps == 0 || done == plan_.total_steps) {
       const auto now = std::chrono::steady_clock::now();
@@ -550,7 +569,7 @@ int Run::execute() {
                           {"tokens_per_s", secs > 0 ? static_cast<double>(log_tokens_) / secs : 0.0},
                           {"loss_scale", scaler_->state().scale},
                           {"skipped_steps", scaler_->state().skipped_steps},
-                          {"mem", peak_host_memory_bytes()}};
+                          {"mem", device_.is_cuda() ? peak_device_memory_bytes(device_) : peak_host_memory_bytes()}};
       log_line(rec, false);
       log_loss_sum_ = 0;
       log_steps_ = 0;

@@ -14,6 +14,9 @@ namespace autotrain::train {
 
 struct AdamWOptions {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  // LibTorch's fused kernel also on the CPU (it is always used on CUDA): lets the CPU tests check
+  // the fused call against torch.
+  bool force_fused = false;
 };
 
 class AdamW {

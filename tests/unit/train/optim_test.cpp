@@ -43,12 +43,16 @@ TEST_F(Optim, SchedulesMatchTransformers) {
   EXPECT_THROW(parse_schedule("polynomial"), std::invalid_argument);
 }
 
-TEST_F(Optim, ClippingAndAdamWMatchTorch) {
+class AdamWPath : public Optim, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(AdamWPath, ClippingAndAdamWMatchTorch) {
   auto file = safetensors::SafetensorsFile::open(oracle().dir() / "adamw.safetensors");
   auto get = [&](const std::string& name) { return safetensors::tensor_view(file, file.tensor(name)).clone(); };
   auto norms = nlohmann::json::parse(testing::read_file(oracle().dir() / "adamw.json"))["norms"];
   std::vector<at::Tensor> params = {get("init.0").requires_grad_(true), get("init.1").requires_grad_(true)};
-  AdamW opt(params, {true, true});
+  AdamWOptions options;
+  options.force_fused = GetParam();  // the fused kernel CUDA runs, here on its CPU implementation
+  AdamW opt(params, {true, true}, options);
   for (int step = 0; step < 5; ++step) {
     for (int i = 0; i < 2; ++i) params[static_cast<size_t>(i)].mutable_grad() = get(fmt::format("grad.{}.{}", step, i));
     const double norm = clip_grad_norm(params, 0.5);
@@ -64,7 +68,7 @@ TEST_F(Optim, ClippingAndAdamWMatchTorch) {
   // The state restores exactly: one more step from a copy equals one more step of the original.
   std::vector<at::Tensor> copy = {params[0].detach().clone().requires_grad_(true),
                                   params[1].detach().clone().requires_grad_(true)};
-  AdamW restored(copy, {true, true});
+  AdamW restored(copy, {true, true}, options);
   restored.set_state(opt.steps(), opt.state_tensors());
   for (int i = 0; i < 2; ++i) {
     at::Tensor g = at::ones_like(params[static_cast<size_t>(i)]);
@@ -75,6 +79,8 @@ TEST_F(Optim, ClippingAndAdamWMatchTorch) {
   restored.step(1e-3, 0.1);
   for (int i = 0; i < 2; ++i) EXPECT_TRUE(at::equal(params[static_cast<size_t>(i)], copy[static_cast<size_t>(i)]));
 }
+
+INSTANTIATE_TEST_SUITE_P(SingleTensorAndFused, AdamWPath, ::testing::Bool());
 
 TEST(LossScaler, OverflowSkipsAndBacksOffGoodStepsGrow) {
   DynamicLossScaler scaler(true, {}, 2.0, 0.5, /*growth_interval=*/3);
