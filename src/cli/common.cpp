@@ -62,22 +62,4 @@ int run_unbuilt(const Unbuilt& u) {
   return kExitUsage;
 }
 
-Subcommand add_pipeline_command(CLI::App& app, GlobalOptions& g, const char* name, const char* summary,
-                                const char* tracked_in) {
-  // `data` and `train` already validate the whole config, so a user learns about every
-  // mistake in falcon.env now; the work itself arrives with its issue.
-  CLI::App* sub = app.add_subcommand(name, fmt::format("{} [not built yet]", summary));
-  sub->allow_extras();
-  std::string command = name;
-  std::string issue = tracked_in;
-  return {sub, [&g, command, issue] {
-            config::Config cfg = load_config(g, /*required=*/true);
-            fmt::print(stderr,
-                       "autotrain {}: the configuration is valid, but this subcommand is not built yet ({}); "
-                       "nothing was run.\n",
-                       command, issue);
-            return static_cast<int>(kExitUsage);
-          }};
-}
-
 }  // namespace autotrain::cli

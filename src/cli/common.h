@@ -56,7 +56,7 @@ Subcommand add_tokenize_command(CLI::App& app, GlobalOptions& g);
 Subcommand add_eval_command(CLI::App& app, GlobalOptions& g);
 Subcommand add_quantize_command(CLI::App& app, GlobalOptions& g);
 Subcommand add_data_command(CLI::App& app, GlobalOptions& g);
-Subcommand add_pipeline_command(CLI::App& app, GlobalOptions& g, const char* name, const char* summary,
-                                const char* tracked_in);
+Subcommand add_train_command(CLI::App& app, GlobalOptions& g);
+Subcommand add_tiny_command(CLI::App& app, GlobalOptions& g);
 
 }  // namespace autotrain::cli

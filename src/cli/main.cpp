@@ -32,7 +32,8 @@ int run(int argc, char** argv) {
   subs.push_back(add_setup_command(app, g));
   subs.push_back(add_config_command(app, g));
   subs.push_back(add_data_command(app, g));
-  subs.push_back(add_pipeline_command(app, g, "train", "Fine-tune with QLoRA", "issue #6"));
+  subs.push_back(add_train_command(app, g));
+  subs.push_back(add_tiny_command(app, g));
   subs.push_back(add_eval_command(app, g));
   subs.push_back(add_tokenize_command(app, g));
   subs.push_back(add_quantize_command(app, g));
