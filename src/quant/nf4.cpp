@@ -2,6 +2,7 @@
 // the dispatch to the CUDA kernels. See include/autotrain/quant/nf4.h for the exact semantics.
 #include "autotrain/quant/nf4.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -90,27 +91,81 @@ void dequantize_cpu(const uint8_t* packed, const float* absmax, T* out, int64_t 
   });
 }
 
-// 8-bit blockwise quantization of `x` against a sorted code map, as bitsandbytes' default backend
-// does it for the nested statistics: reciprocal multiply, clamp, nearest code by midpoints with
-// ties to the lower code; the partial last block divides.
+// 8-bit blockwise quantization of the nested statistics, as bitsandbytes 0.50.2 does it on the CPU.
+//
+// quantize_4bit(compress_statistics=True) hands absmax - mean to quantize_blockwise(blocksize=256),
+// which on the CPU runs the native kernel (cquantize_blockwise_cpu_fp32 in libbitsandbytes_cpu;
+// the torch fallback only runs when that library fails to load). That kernel does not search the
+// code map per value (older releases used an approximate binary search, BinSearch/Direct2; 0.50.2
+// no longer does): it snaps the scaled value to one of 65536 evenly spaced points on [-1, 1] and
+// takes the code nearest to that grid point from a precomputed table. So the result is the
+// nearest code of the grid point, not of the value: a value within about 1/65535 of a midpoint
+// between two codes can land on either side of it, and the map's codes near zero that lie closer
+// together than the grid step are never produced. Per block of 256 (the last one may be shorter,
+// and is treated the same way):
+//   absmax  = max |x| (NaNs ignored), stored as is (no floor, unlike the 4-bit torch path);
+//   absmax == 0: every code is 0 (the map's most negative entry, not the code of 0.0);
+//   s       = clamp(x * (1 / absmax), -1, 1)            (a reciprocal multiply in every block)
+//   k       = trunc((s + 1) * 0.5 * 65535 + 0.5)         the grid index; bnb's build fuses the
+//             last multiply-add (one rounding), reproduced exactly below; a NaN s gives k = 0
+//   g       = (2 * k) / 65535 - 1                        the grid point, float32, in that order
+//   code    = #{ i : (map[i] + map[i + 1]) * 0.5 < g }   table entry: nearest code, ties down
+// Checked against the shipped library on adversarial inputs (values on the grid's half-steps and
+// on the code midpoints) as well as the reference cases in tests/reference/quant/nf4_cases.py.
+//
+// bitsandbytes' CUDA kernel (kQuantizeBlockwise, dQuantize) instead binary-searches the map and
+// compares against the midpoints of the two neighbours, close to the exact nearest code, and
+// computes the mean on the GPU. We quantize the statistics on the host for every device instead,
+// with the CPU semantics above, so a tensor gives the same bits whichever device quantized it
+// (tests/unit/quant/nf4_gpu_test.cpp relies on that); next to bitsandbytes' own CUDA output the
+// nested codes may then differ by one step on some blocks.
+class NestedCodeLookup {
+ public:
+  explicit NestedCodeLookup(const float* code_map) {
+    for (int k = 0; k < 255; ++k) mid_[k] = (code_map[k] + code_map[k + 1]) * 0.5f;
+  }
+
+  // The grid index of a scaled value s in [-1, 1] (or NaN).
+  static int grid_index(float s) {
+    if (std::isnan(s)) return 0;  // bnb's float-to-int conversion of NaN, truncated to 16 bits
+    const float t = (s + 1.0f) * 0.5f;
+    // t * 65535 + 0.5 rounded once, as the fused multiply-add does: t is a float in [0, 1] with
+    // no bits below 2^-25 (s + 1 has none below 2^-24), so the product and the sum are exact in
+    // double and the conversion to float is the only rounding.
+    const float u = static_cast<float>(static_cast<double>(t) * 65535.0 + 0.5);
+    return static_cast<int>(u);  // u in [0.5, 65535.5]: truncation toward zero
+  }
+
+  static float grid_point(int k) { return static_cast<float>(2 * k) / 65535.0f - 1.0f; }
+
+  uint8_t code(float s) const {
+    const float g = grid_point(grid_index(s));
+    return static_cast<uint8_t>(std::lower_bound(mid_.begin(), mid_.end(), g) - mid_.begin());
+  }
+
+ private:
+  std::array<float, 255> mid_{};
+};
+
 void quantize_blockwise_8bit(const float* x, int64_t n, const float* code_map, uint8_t* codes, float* absmax) {
-  std::array<float, 255> mid{};
-  for (int k = 0; k < 255; ++k) mid[k] = (code_map[k] + code_map[k + 1]) / 2.0f;
+  const NestedCodeLookup lookup(code_map);
   const int64_t bs = kNestedBlocksize;
   const int64_t nblocks = (n + bs - 1) / bs;
   for (int64_t b = 0; b < nblocks; ++b) {
     const int64_t start = b * bs;
     const int64_t len = std::min(bs, n - start);
     float amax = 0.0f;
-    for (int64_t i = 0; i < len; ++i) amax = std::max(amax, std::fabs(x[start + i]));
-    const bool full = len == bs;
-    const float am = std::max(amax, kAbsmaxFloor);
-    absmax[b] = full ? amax : am;
-    const float inv = 1.0f / am;
     for (int64_t i = 0; i < len; ++i) {
-      float s = clamp_unit(full ? x[start + i] * inv : x[start + i] / am);
-      codes[start + i] = static_cast<uint8_t>(std::lower_bound(mid.begin(), mid.end(), s) - mid.begin());
+      const float a = std::fabs(x[start + i]);
+      if (amax < a) amax = a;  // a NaN never compares greater: ignored
     }
+    absmax[b] = amax;
+    if (amax == 0.0f) {
+      std::fill(codes + start, codes + start + len, uint8_t{0});
+      continue;
+    }
+    const float inv = 1.0f / amax;
+    for (int64_t i = 0; i < len; ++i) codes[start + i] = lookup.code(clamp_unit(x[start + i] * inv));
   }
 }
 

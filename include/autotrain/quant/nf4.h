@@ -8,9 +8,12 @@
 //
 // quantize_nf4 reproduces the pinned bitsandbytes CPU backend exactly (reciprocal multiply,
 // clamp to [-1, 1], ties to the lower level, all-zero blocks as code 7, an odd tail padded with
-// the code of 0.0). dequantize_nf4 computes level * absmax in float32 and rounds once to the
-// output dtype. Both dispatch on the device: CPU (vectorised, multi-threaded) or CUDA kernels
-// that give the same bits.
+// the code of 0.0). With double quantization the nested codes are those of bitsandbytes' native
+// CPU 8-bit kernel, which picks the code nearest to the value snapped to a 65536-point grid on
+// [-1, 1] rather than the code nearest to the value (see quantize_blockwise_8bit in nf4.cpp); they
+// are computed on the host for every device. dequantize_nf4 computes level * absmax in float32
+// and rounds once to the output dtype. Both dispatch on the device: CPU (vectorised,
+// multi-threaded) or CUDA kernels that give the same bits.
 #pragma once
 
 #include <array>

@@ -50,6 +50,38 @@ def cases():
     mixed[-10:] = 0
     yield "zero_blocks_float32", mixed, 64, False
     yield "zero_blocks_dq_float32", mixed.clone(), 64, True
+    # Equal block absmaxes: the centered statistics are all zero, a nested block of zeros.
+    yield "constant_dq_float32", torch.full((64 * 300,), 0.375), 64, True
+    yield "near_midpoints_dq_float32", near_midpoints(g), 64, True
+
+
+def near_midpoints(g, nested_blocks=16, tail=100):
+    """Block absmaxes whose centered, scaled values sit within ~3e-5 of the midpoints between
+    codes of the 8-bit dynamic map, or close to 0 where its codes are denser than 1/65535.
+
+    bitsandbytes' CPU kernel picks the code nearest to the value snapped to a 65536-point grid,
+    not the code nearest to the value, so here the two differ on many elements (checked below).
+    Every nested block of 256 holds an absmax at 1.5 and one at 0.5 (scaled values +-1), and the
+    targets come in +-pairs around 1.0, so the mean is 1.0 up to rounding.
+    """
+    code = F.create_dynamic_map()
+    mids = (code[:-1] + code[1:]) / 2
+    targets = []
+    for length in [256] * nested_blocks + [tail]:
+        half = (length - 2) // 2
+        t = mids[torch.randint(0, 255, (half,), generator=g)] + (torch.rand(half, generator=g) * 2 - 1) * 3e-5
+        t[: half // 8] = (torch.rand(half // 8, generator=g) * 2 - 1) * 1e-4  # the dense codes near 0
+        targets += [torch.tensor([1.0, -1.0]), t.clamp(-1, 1), -t.clamp(-1, 1)]
+    absmax = 1.0 + 0.5 * torch.cat(targets)
+    x = (torch.rand(absmax.numel(), 64, generator=g) * 2 - 1) * 0.4  # below every absmax (>= 0.5)
+    x[:, 0] = absmax
+    return x.reshape(-1)
+
+
+def absmax_of(x, blocksize):
+    flat = x.float().reshape(-1)
+    pad = (-flat.numel()) % blocksize
+    return torch.nn.functional.pad(flat, (0, pad)).reshape(-1, blocksize).abs().amax(1)
 
 
 def main():
@@ -65,6 +97,14 @@ def main():
             t["nested_absmax"] = state.state2.absmax.contiguous()
             t["nested_code"] = state.state2.code.contiguous()
             t["offset"] = state.offset.reshape(1).float()
+            if name.startswith("near_midpoints"):
+                # The case must tell the grid lookup from an exact nearest-code search.
+                a = state.state2.absmax.repeat_interleave(256)[: state.absmax.numel()]
+                s = torch.clamp((absmax_of(x, blocksize) - state.offset) / a, -1, 1)
+                code = state.state2.code
+                nearest = torch.bucketize(s, (code[:-1] + code[1:]) / 2).to(torch.uint8)
+                differ = int((nearest != state.absmax).sum())
+                assert differ >= 100, f"{name}: only {differ} codes differ from the nearest"
         else:
             t["absmax"] = state.absmax.contiguous()
         meta = {"blocksize": str(blocksize), "double_quant": str(int(dq)), "dtype": str(x.dtype).split(".")[-1]}

@@ -2,6 +2,8 @@
 // dynamic map's shape, error handling and the error bound of the round trip.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <ATen/ATen.h>
 
 #include "autotrain/quant/nf4.h"
@@ -71,6 +73,48 @@ TEST(Nf4, RoundTripErrorIsBounded) {
     at::Tensor err = (back - w).abs().reshape({-1, 64}) / blocks;
     EXPECT_LE(err.max().item<float>(), dq ? 0.16f : 0.152f);
     EXPECT_LT((back - w).pow(2).mean().sqrt().item<float>(), 0.12f);
+  }
+}
+
+TEST(Nf4, NestedStatisticsFollowTheBitsandbytesCpuKernel) {
+  // Equal block absmaxes centre to a nested block of zeros: bitsandbytes' CPU kernel stores
+  // absmax 0 and code 0 (not the code of 0.0), which still decodes to the offset.
+  auto q = quantize_nf4(at::full({64 * 300}, 0.375f), 64, true);
+  ASSERT_TRUE(q.nested.has_value());
+  EXPECT_EQ(q.nested->offset, 0.375f);
+  EXPECT_TRUE(at::equal(q.nested->codes, at::zeros({300}, at::kByte)));
+  EXPECT_TRUE(at::equal(q.nested->absmax, at::zeros({2})));
+  EXPECT_TRUE(at::equal(block_absmax(q), at::full({300}, 0.375f)));
+
+  // A scaled value s is snapped to the grid -1 + 2k/65535 before its code is looked up, so near
+  // a midpoint between two codes, and among the dense codes near 0, the code can differ from the
+  // nearest one. One nested block: the absmaxes 1.5 and 0.5 (s = +-1) and 1 +- s/2, all exact
+  // in float32 for s = j * 2^-22, around a mean of exactly 1. The expected codes are what
+  // bitsandbytes 0.50.2 (CPU) gives for the same input.
+  at::Tensor map = signed_dynamic_map();
+  const float* m = map.data_ptr<float>();
+  auto nearest = [&](float v) {
+    int c = 0;
+    while (c < 255 && (m[c] + m[c + 1]) / 2 < v) ++c;
+    return c;
+  };
+  struct Case {
+    int j;
+    int code;  // bitsandbytes' code of s = j * 2^-22
+  };
+  for (const Case& c : {Case{8, 131}, Case{1009255, 200}, Case{2778667, 231}}) {
+    const float v = std::ldexp(static_cast<float>(c.j), -22);
+    SCOPED_TRACE(::testing::Message() << "s = " << v);
+    at::Tensor x = at::zeros({4 * 64});
+    x[0] = 1.5f;
+    x[64] = 0.5f;
+    x[128] = 1.0f + v / 2;
+    x[192] = 1.0f - v / 2;
+    auto r = quantize_nf4(x, 64, true);
+    ASSERT_EQ(r.nested->offset, 1.0f);
+    EXPECT_EQ(r.nested->absmax.item<float>(), 0.5f);
+    EXPECT_NE(nearest(v), c.code);  // the case tells the grid lookup from a nearest-code search
+    EXPECT_EQ(r.nested->codes[2].item<uint8_t>(), c.code);
   }
 }
 
