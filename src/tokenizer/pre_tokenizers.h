@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "autotrain/tokenizer/tokenizer.h"
 #include "pieces.h"
 #include "unicode_regex.h"
 
@@ -20,10 +21,8 @@ class PreTokenizer {
   virtual void split(Pieces& pieces) const = 0;
 };
 
-// GPT-2's byte-to-character table: every byte becomes a printable character so that BPE
-// vocabularies can be stored as text (0x20 -> 'Ġ', 0x0A -> 'Ċ').
-const std::array<std::string, 256>& byte_level_chars();
-// The inverse: code point -> byte, or -1.
+// byte_level_chars() (GPT-2's byte-to-character table) is declared in the public header.
+// Its inverse: code point -> byte, or -1.
 int byte_level_byte(char32_t c);
 
 // `Split`: cut at the matches of a regex or a literal string.

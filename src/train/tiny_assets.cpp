@@ -13,6 +13,7 @@
 
 #include "autotrain/io/atomic_file.h"
 #include "autotrain/model/loader.h"
+#include "autotrain/tokenizer/tokenizer.h"
 
 namespace autotrain::train {
 
@@ -45,27 +46,6 @@ std::string reversed(std::string s) {
 std::string upper(std::string s) {
   for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return s;
-}
-
-// GPT-2's bytes_to_unicode: printable bytes map to themselves, the rest to U+0100 onwards.
-std::array<std::string, 256> byte_level_alphabet() {
-  std::array<std::string, 256> out;
-  auto utf8 = [](uint32_t cp) {
-    std::string s;
-    if (cp < 0x80) {
-      s += static_cast<char>(cp);
-    } else {
-      s += static_cast<char>(0xC0 | (cp >> 6));
-      s += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-    return s;
-  };
-  uint32_t extra = 0;
-  for (uint32_t b = 0; b < 256; ++b) {
-    bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-    out[b] = utf8(printable ? b : 256 + extra++);
-  }
-  return out;
 }
 
 // Words of the templates as the byte-level pre-tokenizer cuts them (a leading space is part of
@@ -131,7 +111,7 @@ void write_tiny_dataset(const std::filesystem::path& dir, uint64_t seed, bool ov
 }
 
 std::string tiny_tokenizer_json() {
-  const auto alphabet = byte_level_alphabet();
+  const auto& alphabet = tokenizer::byte_level_chars();
   ordered_json vocab = ordered_json::object();
   vocab["<|endoftext|>"] = 0;
   for (int b = 0; b < 256; ++b) vocab[alphabet[static_cast<size_t>(b)]] = b + 1;

@@ -5,6 +5,7 @@
 // different text than the one it will see.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -71,5 +72,10 @@ class Tokenizer {
 // tokenizer.json file or a SentencePiece .model file. A tokenizer_config.json and
 // special_tokens_map.json beside it supply bos/eos/pad names. Throws TokenizerError.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& path);
+
+// GPT-2's byte-to-character table (`bytes_to_unicode`), the alphabet byte-level BPE vocabularies
+// are written in: every byte becomes a printable character (0x20 -> 'Ġ', 0x0A -> 'Ċ'). For code
+// that writes tokenizer.json files (the tiny default, tests).
+const std::array<std::string, 256>& byte_level_chars();
 
 }  // namespace autotrain::tokenizer

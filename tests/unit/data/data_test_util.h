@@ -11,29 +11,14 @@
 #include <nlohmann/json.hpp>
 
 #include "autotrain/config/config.h"
+#include "autotrain/tokenizer/tokenizer.h"
 
 namespace autotrain::data::test {
 
 inline constexpr int kEos = 256;
 
 // GPT-2's byte -> printable character table (what ByteLevel pre-tokenizers use as the alphabet).
-inline std::string byte_char(int b) {
-  auto printable = [](int c) { return (c >= '!' && c <= '~') || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE && c <= 0xFF); };
-  int cp = b;
-  if (!printable(b)) {
-    int n = 0;
-    for (int c = 0; c < b; ++c) n += !printable(c);
-    cp = 256 + n;
-  }
-  std::string s;
-  if (cp < 0x80) {
-    s += static_cast<char>(cp);
-  } else {
-    s += static_cast<char>(0xC0 | (cp >> 6));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-  return s;
-}
+inline std::string byte_char(int b) { return tokenizer::byte_level_chars()[static_cast<size_t>(b)]; }
 
 inline void write_text(const std::filesystem::path& p, const std::string& s) {
   std::filesystem::create_directories(p.parent_path());

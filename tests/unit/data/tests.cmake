@@ -5,20 +5,20 @@ autotrain_add_gtest(data_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/csv_writer_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/readers_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/blocks_test.cpp
-  LIBS autotrain_data autotrain_model_config nlohmann_json::nlohmann_json)
+  LIBS autotrain_data autotrain_model_config autotrain_tokenizer nlohmann_json::nlohmann_json)
 
 autotrain_add_gtest(data_prepare_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/prepare_test.cpp
-  LIBS autotrain_data autotrain_config nlohmann_json::nlohmann_json)
+  LIBS autotrain_data autotrain_config autotrain_tokenizer nlohmann_json::nlohmann_json)
 
 autotrain_add_gtest(data_reference_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/reference_test.cpp
-  LIBS autotrain_data autotrain_config nlohmann_json::nlohmann_json
+  LIBS autotrain_data autotrain_config autotrain_tokenizer nlohmann_json::nlohmann_json
   LABELS reference)
 
 # `autotrain data` itself (runs the binary named by AUTOTRAIN_BIN).
 autotrain_add_gtest(data_cli_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/cli_data_test.cpp
-  LIBS autotrain_config nlohmann_json::nlohmann_json
+  LIBS autotrain_config autotrain_tokenizer nlohmann_json::nlohmann_json
   LABELS e2e)
 add_dependencies(data_cli_test autotrain)
