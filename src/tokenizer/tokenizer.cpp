@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "hf_tokenizer.h"
@@ -28,70 +29,72 @@ namespace {
 
 // Worker threads that outlive a single encode_batch() call, so that their per-thread word
 // caches stay warm across calls (the data pipeline encodes a dataset in many batches).
+//
+// fork(): the child inherits this object but none of the threads. A worker may hold the mutex
+// at the moment of the fork (it re-takes it right after finishing a task), and the condition
+// variable may list the parent's threads as waiters; either would hang the child's first batch.
+// So the prepare handler takes the mutex (no worker holds it across the fork), and the child
+// handler starts from a fresh mutex, condition variable and thread list, leaking the inherited
+// ones (they cannot be unlocked, destroyed or joined safely).
 class WorkerPool {
  public:
   static WorkerPool& instance() {
-    static WorkerPool pool;
-    return pool;
+    static WorkerPool* pool = [] {
+      auto* p = new WorkerPool();  // never destroyed: threads blocked at exit are harmless
+      pthread_atfork(&WorkerPool::before_fork, &WorkerPool::after_fork_parent, &WorkerPool::after_fork_child);
+      return p;
+    }();
+    return *pool;
   }
   // Runs `fn` on `extra` pool threads and on the calling thread; returns when all are done.
   void run(unsigned extra, const std::function<void()>& fn) {
     std::latch done(extra);
+    Sync& sync = *sync_;
     {
-      std::lock_guard lock(mutex_);
-      if (owner_ != getpid()) {
-        // A forked child inherits these objects but not the threads: start afresh. The
-        // parent's std::thread handles cannot be joined or destroyed here, so they are leaked.
-        new std::vector<std::thread>(std::move(threads_));
-        threads_.clear();
-        tasks_.clear();
-        owner_ = getpid();
-      }
-      while (threads_.size() < extra) threads_.emplace_back([this] { loop(); });
+      std::lock_guard lock(sync.mutex);
+      while (threads_->size() < extra) threads_->emplace_back([this, &sync] { loop(sync); });
       for (unsigned i = 0; i < extra; ++i)
         tasks_.push_back([&fn, &done] {
           fn();
           done.count_down();
         });
     }
-    cv_.notify_all();
+    sync.cv.notify_all();
     fn();
     done.wait();
   }
-  ~WorkerPool() {
-    {
-      std::lock_guard lock(mutex_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    if (owner_ != getpid()) {
-      // Handles inherited through fork() with no thread behind them: leave them be.
-      new std::vector<std::thread>(std::move(threads_));
-      return;
-    }
-    for (auto& t : threads_) t.join();
-  }
 
  private:
-  void loop() {
+  struct Sync {
+    std::mutex mutex;
+    std::condition_variable cv;
+  };
+
+  static void before_fork() { instance().sync_->mutex.lock(); }
+  static void after_fork_parent() { instance().sync_->mutex.unlock(); }
+  static void after_fork_child() {
+    WorkerPool& p = instance();
+    p.sync_ = new Sync;                           // the inherited one is held and may list waiters
+    p.threads_ = new std::vector<std::thread>;    // handles without threads behind them
+    p.tasks_.clear();
+  }
+
+  void loop(Sync& sync) {
     for (;;) {
       std::function<void()> task;
       {
-        std::unique_lock lock(mutex_);
-        cv_.wait(lock, [this] { return stop_ || !tasks_.empty(); });
-        if (stop_ && tasks_.empty()) return;
+        std::unique_lock lock(sync.mutex);
+        sync.cv.wait(lock, [this] { return !tasks_.empty(); });
         task = std::move(tasks_.front());
         tasks_.pop_front();
       }
       task();
     }
   }
-  std::mutex mutex_;
-  std::condition_variable cv_;
+
+  Sync* sync_ = new Sync;
   std::deque<std::function<void()>> tasks_;
-  std::vector<std::thread> threads_;
-  bool stop_ = false;
-  pid_t owner_ = getpid();
+  std::vector<std::thread>* threads_ = new std::vector<std::thread>;
 };
 
 }  // namespace
