@@ -1,19 +1,27 @@
 #!/usr/bin/env python3
-"""Oracle for 4-bit checkpoints, with the real transformers model class + bitsandbytes on the CPU.
-
-transformers 5.23's from_pretrained does not apply its bitsandbytes quantizer on a CPU-only
-machine, so this script does what that integration does by hand: it swaps every Linear of the
-transformer body for bitsandbytes.nn.Linear4bit (NF4, fp32 compute; lm_head stays) and moves
-weights through bitsandbytes' own state-dict code (Params4bit quantization and
-QuantState.from_dict for pre-quantized tensors).
+"""Oracle for 4-bit checkpoints: transformers' own from_pretrained / save_pretrained with its
+bitsandbytes quantizer (bitsandbytes 0.50.2 on the CPU, device_map="cpu").
 
   bnb_model_reference.py make OUT       OUT/base: a tiny fp32 Falcon model folder;
-                                        OUT/bnb4: that model quantized by bitsandbytes (double
-                                        quant), state_dict saved as safetensors + config.json with
-                                        quantization_config; OUT/expected.safetensors: input_ids,
-                                        logits_bnb4 (the bitsandbytes 4-bit model's logits)
-  bnb_model_reference.py check OUT DIR  loads the 4-bit folder DIR into the bitsandbytes model and
-                                        writes OUT/check_logits.safetensors
+                                        OUT/bnb4: that folder loaded by from_pretrained with
+                                        BitsAndBytesConfig(load_in_4bit, nf4, double quant, fp32
+                                        compute) and written back by save_pretrained;
+                                        OUT/expected.safetensors: input_ids, logits_bnb4 (that
+                                        4-bit model's logits)
+  bnb_model_reference.py check OUT DIR  loads the 4-bit folder DIR with from_pretrained, checks
+                                        that every body Linear became bnb.nn.Linear4bit holding the
+                                        file's bytes unchanged, and writes OUT/check_logits.safetensors
+
+Falcon workaround (the only one): transformers 5.23's replace_with_bnb_linear
+(transformers/integrations/bitsandbytes.py) swaps a module for bnb.nn.Linear4bit only when
+`isinstance(module, Conv1D) or type(module) is nn.Linear`. Falcon's layers are
+`FalconLinear(nn.Linear)` (transformers/models/falcon/modeling_falcon.py), which fails that exact
+type check, so no Falcon body layer is converted: from_pretrained logs "no linear modules were
+found" and then stops with a size mismatch on a pre-quantized checkpoint (on CPU and GPU alike).
+Below, modeling_falcon.FalconLinear is rebound to torch.nn.Linear before any model is built, so the
+check passes. For bias=False layers (the model here) FalconLinear.forward is nn.Linear's matmul,
+and after the replacement the forward is bnb's Linear4bit anyway; lm_head is a plain nn.Linear
+in Falcon already. Drop the patch once transformers converts nn.Linear subclasses.
 """
 import json
 import os
@@ -23,26 +31,51 @@ os.environ.setdefault("TORCHDYNAMO_DISABLE", "1")
 
 import torch
 import bitsandbytes as bnb
+import transformers.models.falcon.modeling_falcon as modeling_falcon
 from safetensors.torch import load_file, save_file
-from transformers import FalconConfig, FalconForCausalLM
+from transformers import AutoModelForCausalLM, BitsAndBytesConfig, FalconConfig, FalconForCausalLM
+
+modeling_falcon.FalconLinear = torch.nn.Linear  # see the docstring: replace_with_bnb_linear's type check
+
+STATS = ("absmax", "quant_map", "quant_state.bitsandbytes__nf4")
+NESTED = ("nested_absmax", "nested_quant_map")
 
 
-def swap_linears(model, weights=None, double_quant=True):
-    """Replaces body Linears with bnb Linear4bit; quantizes `weights` (name -> fp tensor) if given."""
-    for parent_name, parent in list(model.named_modules()):
-        for name, child in list(parent.named_children()):
-            if not isinstance(child, torch.nn.Linear) or name == "lm_head":
-                continue
-            full = f"{parent_name}.{name}" if parent_name else name
-            q = bnb.nn.Linear4bit(child.in_features, child.out_features, bias=child.bias is not None,
-                                  compute_dtype=torch.float32, compress_statistics=double_quant, quant_type="nf4")
-            if weights is not None:
-                q.weight = bnb.nn.Params4bit(weights[full + ".weight"].clone(), requires_grad=False,
-                                             compress_statistics=double_quant, quant_type="nf4").to("cpu")
-                if child.bias is not None:
-                    q.bias = torch.nn.Parameter(weights[full + ".bias"].clone(), requires_grad=False)
-            setattr(parent, name, q)
-    return model
+def load(folder, **kwargs):
+    model, info = AutoModelForCausalLM.from_pretrained(folder, device_map="cpu", attn_implementation="sdpa",
+                                                       output_loading_info=True, **kwargs)
+    problems = {k: v for k, v in info.items() if v}
+    assert not problems, f"{folder}: from_pretrained loading report: {problems}"
+    return model.eval()
+
+
+def body_linears(model, double_quant):
+    """Every Linear but lm_head, each asserted to be a bnb NF4 Linear4bit; returns their names."""
+    names = []
+    for name, m in model.named_modules():
+        if not isinstance(m, torch.nn.Linear) or name == "lm_head":
+            continue
+        assert isinstance(m, bnb.nn.Linear4bit), f"{name} is {type(m).__name__}, not bnb.nn.Linear4bit"
+        qs = m.weight.quant_state
+        assert qs is not None and qs.quant_type == "nf4" and qs.nested == double_quant, (name, qs)
+        assert m.compute_dtype == torch.float32, (name, m.compute_dtype)
+        names.append(name)
+    assert names, "no body Linear found"
+    assert not isinstance(model.lm_head, bnb.nn.Linear4bit)
+    return names
+
+
+def serialization_keys(plain_keys, linears, double_quant):
+    """The keys bitsandbytes' 4-bit serialization gives a state dict (what our loader reads)."""
+    keys = {k for k in plain_keys if k != "lm_head.weight"}  # tied to the embeddings, not saved
+    for name in linears:
+        keys |= {f"{name}.weight.{s}" for s in STATS + (NESTED if double_quant else ())}
+    return keys
+
+
+def same_bytes(a, b):
+    return a.dtype == b.dtype and a.shape == b.shape and torch.equal(
+        a.contiguous().flatten().view(torch.uint8), b.contiguous().flatten().view(torch.uint8))
 
 
 def logits_of(model, ids):
@@ -51,11 +84,11 @@ def logits_of(model, ids):
 
 
 def make(out):
-    torch.manual_seed(5)
     cfg = FalconConfig(vocab_size=150, hidden_size=128, num_attention_heads=4, num_hidden_layers=2,
                        multi_query=True, parallel_attn=True, bias=False, alibi=False,
                        new_decoder_architecture=False, max_position_embeddings=64)
     base = FalconForCausalLM._from_config(cfg, attn_implementation="sdpa").eval()
+    torch.manual_seed(5)  # after the model's own init, so the weights below do not depend on it
     with torch.no_grad():
         for name, p in base.named_parameters():
             if "layernorm" in name or "ln_f" in name:
@@ -63,39 +96,42 @@ def make(out):
             else:
                 p.copy_(0.08 * torch.randn_like(p))
     base.save_pretrained(os.path.join(out, "base"), safe_serialization=True)
-
-    weights = {k: v.clone() for k, v in base.state_dict().items()}
-    q = swap_linears(base, weights).eval()
-    folder = os.path.join(out, "bnb4")
-    os.makedirs(folder, exist_ok=True)
-    sd = {k: v.contiguous() for k, v in q.state_dict().items() if k != "lm_head.weight"}  # tied
-    save_file(sd, os.path.join(folder, "model.safetensors"), metadata={"format": "pt"})
-    config = json.load(open(os.path.join(out, "base", "config.json")))
-    config["quantization_config"] = {"_load_in_4bit": True, "_load_in_8bit": False, "bnb_4bit_compute_dtype": "float32",
-                                     "bnb_4bit_quant_storage": "uint8", "bnb_4bit_quant_type": "nf4",
-                                     "bnb_4bit_use_double_quant": True, "load_in_4bit": True, "load_in_8bit": False,
-                                     "quant_method": "bitsandbytes"}
-    json.dump(config, open(os.path.join(folder, "config.json"), "w"), indent=2)
+    plain_keys = set(base.state_dict())
     ids = torch.randint(0, 150, (2, 11))
+
+    bnb_config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                    bnb_4bit_compute_dtype=torch.float32)
+    q = load(os.path.join(out, "base"), quantization_config=bnb_config, dtype=torch.float32)
+    linears = body_linears(q, double_quant=True)
+    folder = os.path.join(out, "bnb4")
+    q.save_pretrained(folder, safe_serialization=True)
+    saved = load_file(os.path.join(folder, "model.safetensors"))
+    want = serialization_keys(plain_keys, linears, double_quant=True)
+    assert set(saved) == want, f"saved keys: missing {sorted(want - set(saved))}, extra {sorted(set(saved) - want)}"
+    assert json.load(open(os.path.join(folder, "config.json")))["quantization_config"]["quant_method"] == "bitsandbytes"
+
     save_file({"input_ids": ids, "logits_bnb4": logits_of(q, ids)}, os.path.join(out, "expected.safetensors"))
 
 
 def check(out, folder):
-    config = FalconConfig.from_pretrained(folder)
-    model = swap_linears(FalconForCausalLM._from_config(config, attn_implementation="sdpa"),
-                         double_quant=config.quantization_config["bnb_4bit_use_double_quant"]).eval()
-    sd = load_file(os.path.join(folder, "model.safetensors"))
-    # What transformers' bitsandbytes quantizer does for a pre-quantized checkpoint: each 4-bit
-    # weight is rebuilt from its packed bytes and the `weight.*` statistics by Params4bit.
-    for name, module in model.named_modules():
-        if isinstance(module, bnb.nn.Linear4bit):
-            prefix = name + ".weight"
-            stats = {k[len(name) + 1:]: sd.pop(k) for k in list(sd) if k.startswith(prefix + ".")}
-            module.weight = bnb.nn.Params4bit.from_prequantized(data=sd.pop(prefix), quantized_stats=stats,
-                                                                requires_grad=False, device="cpu")
-    _, unexpected = model.load_state_dict(sd, strict=False)
-    assert not unexpected, unexpected
-    model.tie_weights()
+    qc = json.load(open(os.path.join(folder, "config.json")))["quantization_config"]
+    double_quant = qc["bnb_4bit_use_double_quant"]
+    model = load(folder)
+    assert getattr(model, "hf_quantizer", None) is not None, "from_pretrained did not use its bitsandbytes quantizer"
+    linears = body_linears(model, double_quant)
+    file = load_file(os.path.join(folder, "model.safetensors"))
+    assert set(file) == serialization_keys(
+        {k for k in model.state_dict() if not any(k.endswith("." + s) for s in STATS + NESTED)}, linears, double_quant)
+    # Our packed bytes and statistics, as bitsandbytes holds them after loading (its state_dict
+    # re-serializes the QuantState), unchanged.
+    sd = model.state_dict()
+    changed = [k for k in file if not same_bytes(file[k], sd[k])]
+    assert not changed, f"tensors changed by loading: {changed}"
+    for name in linears:  # and the live QuantState itself
+        w = model.get_submodule(name).weight
+        stats = w.quant_state.state2.absmax if double_quant else w.quant_state.absmax
+        assert same_bytes(w.data, file[name + ".weight"]), name
+        assert same_bytes(stats, file[name + ".weight." + ("nested_absmax" if double_quant else "absmax")]), name
     ids = load_file(os.path.join(out, "expected.safetensors"))["input_ids"]
     save_file({"logits": logits_of(model, ids)}, os.path.join(out, "check_logits.safetensors"))
 

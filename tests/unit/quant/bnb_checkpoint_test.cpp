@@ -1,7 +1,8 @@
-// 4-bit checkpoints against bitsandbytes (tests/reference/quant/bnb_model_reference.py runs it at
-// test time): a checkpoint bitsandbytes quantized loads here without re-quantizing and gives its
-// logits; `autotrain quantize` writes the same tensors bitsandbytes writes for the same weights,
-// and bitsandbytes loads our folder and gives our logits.
+// 4-bit checkpoints against transformers + bitsandbytes (tests/reference/quant/bnb_model_reference.py
+// runs from_pretrained / save_pretrained with BitsAndBytesConfig at test time): a checkpoint
+// transformers quantized and saved loads here without re-quantizing and gives its logits;
+// `autotrain quantize` writes the same tensors transformers writes for the same weights, and
+// transformers' from_pretrained loads our folder into bnb Linear4bit layers and gives our logits.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
