@@ -531,6 +531,7 @@ int Run::execute() {
 
   SignalScope signals;
   const auto started = std::chrono::steady_clock::now();
+  log_clock_ = started;  // tokens/s counts training only, not loading
   double last_loss = 0;
   for (int64_t step = start_step_; step < plan_.total_steps; ++step) {
     double loss = 0;
