@@ -9,8 +9,8 @@ venv=$(bash "$root/scripts/bootstrap.sh" | tail -n 1)
 build="$root/build-fuzz"
 export CCACHE_DIR="${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ccache}"
 # Every LibTorch library has a precompiled header of a few hundred MB: ccache's default 5 GB
-# evicts them between builds, so the cache gets room for several build trees.
-export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-20G}"
+# evicted them within one build; 12 GB holds a whole build tree without filling small disks.
+export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-12G}"
 CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DAUTOTRAIN_PYTHON="$venv/bin/python" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAUTOTRAIN_BUILD_FUZZERS=ON -DAUTOTRAIN_WITH_CUDA=OFF \
   -DAUTOTRAIN_BUILD_TESTS=OFF -DAUTOTRAIN_BUILD_BENCH=OFF >/dev/null

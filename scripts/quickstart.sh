@@ -7,8 +7,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=$(bash "$root/scripts/bootstrap.sh" | tail -n 1)
 export CCACHE_DIR="${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ccache}"
 # Every LibTorch library has a precompiled header of a few hundred MB: ccache's default 5 GB
-# evicts them between builds, so the cache gets room for several build trees.
-export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-20G}"
+# evicted them within one build; 12 GB holds a whole build tree without filling small disks.
+export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-12G}"
 cmake -S "$root" -B "$root/build" -G Ninja -DAUTOTRAIN_PYTHON="$venv/bin/python" >/dev/null
 cmake --build "$root/build" --target autotrain
 bin="$root/build/autotrain"

@@ -23,8 +23,8 @@ venv=$(bash "$root/scripts/bootstrap.sh" | tail -n 1)
 jobs=$(nproc 2>/dev/null || echo 2)
 export CCACHE_DIR="${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ccache}"
 # Every LibTorch library has a precompiled header of a few hundred MB: ccache's default 5 GB
-# evicts them between builds, so the cache gets room for several build trees.
-export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-20G}"
+# evicted them within one build; 12 GB holds a whole build tree without filling small disks.
+export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-12G}"
 
 if [ "$sanitize" = 1 ]; then
   build="${AUTOTRAIN_BUILD_DIR:-$root/build-asan}"
