@@ -47,7 +47,7 @@ TEST_F(FalconCuda, AllVariantsMatchTransformers) {
     auto file = safetensors::SafetensorsFile::open(dir_->path() / v / "expected.safetensors");
     std::map<std::string, at::Tensor> e;
     for (const auto& t : file.header().tensors) e[t.name] = safetensors::tensor_view(file, t).clone();
-    auto model = load_falcon(dir_->path() / v / "model", {at::kFloat, cuda});
+    auto model = load_falcon(dir_->path() / v / "model", LoadOptions{.dtype = at::kFloat, .device = cuda, .on_linear_loaded = {}});
     EXPECT_EQ(model->device(), cuda);
     FalconInputs in;
     in.input_ids = e["input_ids"].to(cuda);
@@ -69,7 +69,7 @@ TEST_F(FalconCuda, AllVariantsMatchTransformers) {
     EXPECT_EQ(greedy_generate(*model, std::vector<int64_t>(p.data_ptr<int64_t>(), p.data_ptr<int64_t>() + p.numel()), 32),
               std::vector<int64_t>(g.data_ptr<int64_t>(), g.data_ptr<int64_t>() + g.numel()));
     // bf16 weights and activations: close to the fp32 reference loss.
-    auto bf16 = load_falcon(dir_->path() / v / "model", {at::kBFloat16, cuda});
+    auto bf16 = load_falcon(dir_->path() / v / "model", LoadOptions{.dtype = at::kBFloat16, .device = cuda, .on_linear_loaded = {}});
     at::NoGradGuard no_grad;
     FalconInputs in16;
     in16.input_ids = in.input_ids;
