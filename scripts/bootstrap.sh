@@ -2,9 +2,12 @@
 # Installs everything autotrain needs to build and test, idempotently:
 #   1. Debian packages (compilers' libraries: CLI11, nlohmann-json, spdlog/fmt, SentencePiece,
 #      GoogleTest, Google Benchmark, PCRE2, libcurl, ccache, ninja).
-#   2. A Python virtual environment OUTSIDE the checkout, keyed by a hash of
-#      scripts/requirements.lock, holding the pinned torch (LibTorch for the build) and the
-#      reference stack for tests. Downloads are cached, so re-runs take seconds.
+#   2. A Python virtual environment OUTSIDE the checkout holding the pinned torch (LibTorch for
+#      the build) and the reference stack for tests. Its folder is named after the torch pin and
+#      the Python version only, so that changing a test-only pin updates the venv in place and
+#      keeps LibTorch's path (and so every compiled object in ccache) valid; a stamp holding the
+#      hash of the whole lock file says whether the venv matches it. Downloads are cached, so
+#      re-runs take seconds.
 # Prints the venv path as its last line: `VENV=$(scripts/bootstrap.sh | tail -n1)`.
 # Options: --no-apt (skip Debian packages), --quiet, --print-only (print the venv path if it is
 # complete, else exit 1; installs nothing).
@@ -57,22 +60,29 @@ fi
 
 # --- 2. Python environment ----------------------------------------------------------------
 python=${AUTOTRAIN_BASE_PYTHON:-python3}
-lock_hash=$( (cat "$lock"; "$python" -c 'import sys; print(sys.version_info[:2])') | sha256sum | cut -c1-16)
-venv="$cache_root/venv-$lock_hash"
-stamp="$venv/.autotrain-complete"
+py_version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+torch_pin=$(grep -E '^torch==' "$lock")
+venv_key=$(printf '%s\n%s\n' "$torch_pin" "$py_version" | sha256sum | cut -c1-16)
+lock_hash=$( (cat "$lock"; echo "$py_version") | sha256sum | cut -c1-64)
+venv="$cache_root/venv-torch-$venv_key"
+stamp="$venv/.autotrain-lock"
 
 if [ "$print_only" = 1 ]; then
-  [ -f "$stamp" ] || exit 1
-elif [ -f "$stamp" ]; then
+  [ "$(cat "$stamp" 2>/dev/null)" = "$lock_hash" ] || exit 1
+elif [ "$(cat "$stamp" 2>/dev/null)" = "$lock_hash" ]; then
   log "Python environment present: $venv"
 else
-  log "creating Python environment $venv (first run downloads torch and CUDA libraries, several GB)"
+  if [ -x "$venv/bin/python" ]; then
+    log "updating Python environment $venv to scripts/requirements.lock"
+  else
+    log "creating Python environment $venv (first run downloads torch and CUDA libraries, several GB)"
+  fi
   mkdir -p "$cache_root/pip"
   # The stamp is written last: an interrupted run is completed by the next one (pip reuses
-  # what is already installed and its download cache).
+  # what is already installed and its download cache, and moves changed pins to the lock).
   [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
   PIP_CACHE_DIR="$cache_root/pip" "$venv/bin/python" -m pip install -q --upgrade pip >&2
   PIP_CACHE_DIR="$cache_root/pip" "$venv/bin/python" -m pip install -q -r "$lock" >&2
-  touch "$stamp"
+  echo "$lock_hash" > "$stamp.tmp" && mv "$stamp.tmp" "$stamp"
 fi
 echo "$venv"
