@@ -6,9 +6,9 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=$(bash "$root/scripts/bootstrap.sh" | tail -n 1)
 export CCACHE_DIR="${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ccache}"
-# Every LibTorch library has a precompiled header of a few hundred MB: ccache's default 5 GB
-# evicted them within one build; 12 GB holds a whole build tree without filling small disks.
-export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-12G}"
+# A build tree (objects plus the one shared precompiled LibTorch header) is under 2 GB, so the
+# cache also holds the debug, sanitizer and fuzzer trees; it never grows past this.
+export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-6G}"
 cmake -S "$root" -B "$root/build" -G Ninja -DAUTOTRAIN_PYTHON="$venv/bin/python" >/dev/null
 cmake --build "$root/build" --target autotrain
 bin="$root/build/autotrain"
