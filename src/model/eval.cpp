@@ -7,6 +7,7 @@
 #include <ATen/core/grad_mode.h>
 #include <fmt/format.h>
 
+#include "autotrain/device/cuda_backend.h"
 #include "autotrain/model/loader.h"
 #include "autotrain/model/loss.h"
 #include "autotrain/model/model_dir.h"
@@ -25,10 +26,12 @@ at::ScalarType parse_dtype(const std::string& s) {
 at::Device parse_device(const std::string& s) {
   if (s == "cpu") return at::kCPU;
   if (s == "cuda") {
-    if (!at::hasCUDA()) throw EvalUsageError("--device cuda: no CUDA device is available (use --device cpu)");
+    if (!device::cuda_available())
+      throw EvalUsageError(fmt::format("--device cuda: no CUDA device is available ({}; use --device cpu)",
+                                       device::cuda_backend_status()));
     return at::Device(at::kCUDA, 0);
   }
-  if (s == "auto") return at::hasCUDA() ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
+  if (s == "auto") return device::cuda_available() ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
   throw EvalUsageError(fmt::format("--device {}: expected auto, cpu or cuda", s));
 }
 

@@ -16,7 +16,8 @@ add_library(autotrain_model STATIC
   ${CMAKE_CURRENT_LIST_DIR}/loader.cpp)
 target_include_directories(autotrain_model PUBLIC ${AUTOTRAIN_INCLUDE})
 # LibTorch PRIVATE (see safetensors/module.cmake): the CLI links this library without seeing it.
-target_link_libraries(autotrain_model PUBLIC autotrain_model_config autotrain_safetensors_torch PRIVATE autotrain_io)
+target_link_libraries(autotrain_model PUBLIC autotrain_model_config autotrain_safetensors_torch
+  PRIVATE autotrain_io autotrain_device)
 autotrain_use_torch(autotrain_model)
 
 # `eval` reads text rows with the tokenizer when that module is part of the build (it is

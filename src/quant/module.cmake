@@ -1,17 +1,11 @@
 # quant: NF4 blockwise quantization (bitsandbytes-compatible). The CPU reference and dispatch
-# live in nf4.cpp; the CUDA kernels in cuda/*.cu take raw pointers and a stream, no LibTorch.
+# live in nf4.cpp; the CUDA kernels in cuda/*.cu take raw pointers and a stream, no LibTorch,
+# and are built into the CUDA backend plugin (src/device/module.cmake).
 add_library(autotrain_quant STATIC ${CMAKE_CURRENT_LIST_DIR}/nf4.cpp)
 target_include_directories(autotrain_quant PUBLIC ${AUTOTRAIN_INCLUDE} PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+target_link_libraries(autotrain_quant PRIVATE autotrain_device)
 # LibTorch stays PRIVATE (autotrain_use_torch): the CLI links this library without seeing its headers.
 autotrain_use_torch(autotrain_quant)
-if(AUTOTRAIN_HAVE_CUDA)
-  add_library(autotrain_quant_cuda STATIC ${CMAKE_CURRENT_LIST_DIR}/cuda/nf4_kernels.cu)
-  set_target_properties(autotrain_quant_cuda PROPERTIES
-    CUDA_ARCHITECTURES "80;86;89;90" POSITION_INDEPENDENT_CODE ON)
-  target_compile_options(autotrain_quant_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr>)
-  target_link_libraries(autotrain_quant PRIVATE autotrain_quant_cuda)
-  target_compile_definitions(autotrain_quant PRIVATE AUTOTRAIN_HAVE_CUDA=1)
-endif()
 
 # Linear4bit: the model-facing 4-bit layer (needs the model module and LibTorch's autograd).
 if(TARGET autotrain_model)

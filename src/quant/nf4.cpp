@@ -1,5 +1,5 @@
 // NF4 quantization: the CPU reference, the nested (double) quantization of the statistics, and
-// the dispatch to the CUDA kernels. See include/autotrain/quant/nf4.h for the exact semantics.
+// the dispatch to the CUDA kernels (in the CUDA backend plugin). See include/autotrain/quant/nf4.h for the exact semantics.
 #include "autotrain/quant/nf4.h"
 
 #include <algorithm>
@@ -12,11 +12,7 @@
 #include <c10/util/Half.h>
 #include <fmt/format.h>
 
-#ifdef AUTOTRAIN_HAVE_CUDA
-#include <ATen/cuda/CUDAContext.h>
-
-#include "cuda/nf4_kernels.h"
-#endif
+#include "autotrain/device/cuda_backend.h"
 
 namespace autotrain::quant {
 
@@ -175,19 +171,27 @@ void check_dtype(at::ScalarType t, const char* what) {
                                             c10::toString(t)));
 }
 
-#ifdef AUTOTRAIN_HAVE_CUDA
-cuda::ElementType element_type(at::ScalarType t) {
+int element_type(at::ScalarType t) {
   switch (t) {
-    case at::kFloat: return cuda::ElementType::F32;
-    case at::kHalf: return cuda::ElementType::F16;
-    default: return cuda::ElementType::BF16;
+    case at::kFloat: return static_cast<int>(device::ElementType::F32);
+    case at::kHalf: return static_cast<int>(device::ElementType::F16);
+    default: return static_cast<int>(device::ElementType::BF16);
   }
 }
 
-void check_launch(int err, const char* what) {
-  if (err != 0) throw std::runtime_error(fmt::format("CUDA {} failed: {}", what, cudaGetErrorString(static_cast<cudaError_t>(err))));
+// CUDA tensors exist only once the backend is loaded (it is what registers LibTorch's CUDA
+// kernels), so this fails only if LibTorch's CUDA libraries were loaded some other way.
+const device::CudaBackendApi& cuda_backend(const char* what) {
+  const device::CudaBackendApi* api = device::cuda_backend();
+  if (!api)
+    throw std::runtime_error(fmt::format("{}: the tensor is on a GPU but the CUDA backend is {}", what,
+                                         device::cuda_backend_status()));
+  return *api;
 }
-#endif
+
+void check_launch(const device::CudaBackendApi& api, int err, const char* what) {
+  if (err != 0) throw std::runtime_error(fmt::format("CUDA {} failed: {}", what, api.error_string(err)));
+}
 
 }  // namespace
 
@@ -269,14 +273,11 @@ Nf4Tensor quantize_nf4(const at::Tensor& input, int64_t blocksize, bool double_q
   q.absmax = at::empty({(n + blocksize - 1) / blocksize}, x.options().dtype(at::kFloat));
   if (n > 0) {
     if (x.is_cuda()) {
-#ifdef AUTOTRAIN_HAVE_CUDA
-      check_launch(cuda::launch_quantize_nf4(x.data_ptr(), element_type(x.scalar_type()), q.packed.data_ptr<uint8_t>(),
-                                             q.absmax.data_ptr<float>(), n, blocksize,
-                                             at::cuda::getCurrentCUDAStream(x.device().index()).stream()),
+      const auto& api = cuda_backend("NF4 quantize");
+      check_launch(api,
+                   api.quantize_nf4(x.data_ptr(), element_type(x.scalar_type()), q.packed.data_ptr<uint8_t>(),
+                                    q.absmax.data_ptr<float>(), n, blocksize, x.device().index()),
                    "NF4 quantize");
-#else
-      throw std::runtime_error("NF4 quantize: this build has no CUDA support");
-#endif
     } else if (x.scalar_type() == at::kFloat) {
       quantize_cpu(x.data_ptr<float>(), n, blocksize, q.packed.data_ptr<uint8_t>(), q.absmax.data_ptr<float>());
     } else if (x.scalar_type() == at::kHalf) {
@@ -314,17 +315,15 @@ at::Tensor block_absmax(const Nf4Tensor& q) {
   const int64_t n = nest.codes.numel();
   at::Tensor out = at::empty({n}, nest.codes.options().dtype(at::kFloat));
   if (nest.codes.is_cuda()) {
-#ifdef AUTOTRAIN_HAVE_CUDA
+    const auto& api = cuda_backend("NF4 nested absmax decode");
     at::Tensor absmax2 = nest.absmax.contiguous();
     at::Tensor code_map = nest.code_map.contiguous();
-    check_launch(cuda::launch_decode_nested_absmax(nest.codes.data_ptr<uint8_t>(), absmax2.data_ptr<float>(),
-                                                   code_map.data_ptr<float>(), nest.offset, out.data_ptr<float>(), n,
-                                                   at::cuda::getCurrentCUDAStream(out.device().index()).stream()),
+    check_launch(api,
+                 api.decode_nested_absmax(nest.codes.data_ptr<uint8_t>(), absmax2.data_ptr<float>(),
+                                          code_map.data_ptr<float>(), nest.offset, out.data_ptr<float>(), n,
+                                          out.device().index()),
                  "NF4 nested absmax decode");
     return out;
-#else
-    throw std::runtime_error("NF4: this build has no CUDA support");
-#endif
   }
   at::Tensor codes = nest.codes.contiguous();
   at::Tensor absmax2 = nest.absmax.contiguous();
@@ -351,15 +350,12 @@ void dequantize_nf4_into(const Nf4Tensor& q, at::Tensor& out) {
   at::Tensor absmax = block_absmax(q).contiguous();
   at::Tensor packed = q.packed.contiguous();
   if (packed.is_cuda()) {
-#ifdef AUTOTRAIN_HAVE_CUDA
-    check_launch(cuda::launch_dequantize_nf4(packed.data_ptr<uint8_t>(), absmax.data_ptr<float>(), out.data_ptr(),
-                                             element_type(out.scalar_type()), n, q.blocksize,
-                                             at::cuda::getCurrentCUDAStream(out.device().index()).stream()),
+    const auto& api = cuda_backend("NF4 dequantize");
+    check_launch(api,
+                 api.dequantize_nf4(packed.data_ptr<uint8_t>(), absmax.data_ptr<float>(), out.data_ptr(),
+                                    element_type(out.scalar_type()), n, q.blocksize, out.device().index()),
                  "NF4 dequantize");
     return;
-#else
-    throw std::runtime_error("NF4 dequantize: this build has no CUDA support");
-#endif
   }
   const uint8_t* p = packed.data_ptr<uint8_t>();
   const float* a = absmax.data_ptr<float>();

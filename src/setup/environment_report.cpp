@@ -8,9 +8,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <torch/headeronly/version.h>
-#ifdef AUTOTRAIN_HAVE_CUDA
-#include <ATen/cuda/CUDAContext.h>
-#endif
+
+#include "autotrain/device/cuda_backend.h"
 
 namespace autotrain::setup {
 
@@ -31,6 +30,10 @@ EnvironmentReport collect_environment_report(const std::filesystem::path& disk_p
   EnvironmentReport r;
   r.autotrain_version = AUTOTRAIN_VERSION;
   r.libtorch_version = fmt::format("{}.{}.{}", TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR, TORCH_VERSION_PATCH);
+  // The report loads the CUDA backend even on a machine without a driver: it is what brings
+  // LibTorch's CUDA libraries, and so the only way to say how LibTorch was built.
+  const device::CudaBackendApi* cuda = device::cuda_backend(/*even_without_driver=*/true);
+  r.cuda_backend = device::cuda_backend_status();
   const auto& hooks = at::detail::getCUDAHooks();
   // The hooks answer only when libtorch_cuda is loaded; otherwise they throw.
   try {
@@ -44,15 +47,14 @@ EnvironmentReport collect_environment_report(const std::filesystem::path& disk_p
   } catch (const std::exception&) {
     r.cuda_available = false;
   }
-#ifdef AUTOTRAIN_HAVE_CUDA
-  if (r.cuda_available) {
+  if (r.cuda_available && cuda) {
     int n = hooks.getNumGPUs();
     for (int i = 0; i < n; ++i) {
-      const cudaDeviceProp* p = at::cuda::getDeviceProperties(i);
-      r.gpus.push_back({i, p->name, p->major, p->minor, static_cast<uint64_t>(p->totalGlobalMem), p->major >= 8});
+      device::CudaDeviceInfo p{};
+      if (cuda->device_info(i, &p) != 0) continue;
+      r.gpus.push_back({i, p.name, p.capability_major, p.capability_minor, p.total_memory_bytes, p.capability_major >= 8});
     }
   }
-#endif
   r.cpu_threads = static_cast<int>(std::thread::hardware_concurrency());
   r.torch_threads = at::get_num_threads();
   // Measure the nearest existing folder: the project folder may not exist yet.
@@ -79,6 +81,7 @@ nlohmann::json EnvironmentReport::to_json() const {
                         {"cuda_version", cuda_build_version.empty() ? nlohmann::json() : nlohmann::json(cuda_build_version)},
                         {"cudnn_version", cudnn_build_version.empty() ? nlohmann::json() : nlohmann::json(cudnn_build_version)}}},
           {"cuda_available", cuda_available},
+          {"cuda_backend", cuda_backend},
           {"gpus", gpus_json},
           {"cpu_threads", cpu_threads},
           {"torch_threads", torch_threads},
@@ -94,6 +97,7 @@ std::string EnvironmentReport::to_text() const {
                                          : std::string("CPU only"));
   out += fmt::format("CUDA          {}\n", cuda_available ? fmt::format("available, {} device(s)", gpus.size())
                                                           : std::string("not available (training runs on the CPU)"));
+  out += fmt::format("CUDA backend  {}\n", cuda_backend);
   for (const auto& g : gpus)
     out += fmt::format("  GPU {}       {}, compute {}.{}, {}, bf16 {}\n", g.index, g.name, g.capability_major,
                        g.capability_minor, gib(g.total_memory_bytes), g.bf16 ? "yes" : "no");

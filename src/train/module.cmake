@@ -11,7 +11,7 @@ add_library(autotrain_train STATIC
 target_include_directories(autotrain_train PUBLIC ${AUTOTRAIN_INCLUDE})
 target_link_libraries(autotrain_train
   PUBLIC autotrain_config autotrain_data
-  PRIVATE autotrain_model autotrain_lora autotrain_quant_linear autotrain_io autotrain_safetensors_torch autotrain_tokenizer
+  PRIVATE autotrain_device autotrain_model autotrain_lora autotrain_quant_linear autotrain_io autotrain_safetensors_torch autotrain_tokenizer
           nlohmann_json::nlohmann_json)
 autotrain_use_torch(autotrain_train)
 
@@ -19,6 +19,3 @@ target_sources(autotrain PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/../cli/cmd_train.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../cli/cmd_tiny.cpp)
 target_link_libraries(autotrain PRIVATE autotrain_train)
-if(AUTOTRAIN_HAVE_CUDA)
-  target_compile_definitions(autotrain_train PRIVATE AUTOTRAIN_HAVE_CUDA=1)  # device memory in metrics
-endif()

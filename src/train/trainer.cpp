@@ -26,11 +26,9 @@
 #include <nlohmann/json.hpp>
 #include <torch/csrc/autograd/autograd.h>
 
-#ifdef AUTOTRAIN_HAVE_CUDA
-#include <c10/cuda/CUDACachingAllocator.h>
-#endif
 
 #include "autotrain/data/prepare.h"
+#include "autotrain/device/cuda_backend.h"
 #include "autotrain/lora/lora.h"
 #include "autotrain/model/falcon.h"
 #include "autotrain/model/loader.h"
@@ -118,7 +116,8 @@ constexpr const char* kRunKeys[] = {"MODEL_NAME", "DATA_PATH", "TEXT_COLUMN", "L
                                     "VALID_SPLIT", "VALID_FRACTION"};
 
 at::Device choose_device(const std::string& spec) {
-  const bool have_cuda = at::hasCUDA();
+  // Asking loads the CUDA backend when the machine has an NVIDIA driver; DEVICE=cpu never does.
+  const bool have_cuda = spec != "cpu" && device::cuda_available();
   if (spec == "auto" || spec.empty()) return have_cuda ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
   if (spec == "cpu") return at::kCPU;
   if (spec.rfind("cuda", 0) == 0) {
@@ -142,13 +141,8 @@ int64_t peak_host_memory_bytes() {
 
 // Peak memory the caching allocator has reserved on a CUDA device (what limits a GPU run).
 int64_t peak_device_memory_bytes(const at::Device& device) {
-#ifdef AUTOTRAIN_HAVE_CUDA
-  if (device.is_cuda()) {
-    auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
-    return stats.reserved_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)].peak;
-  }
-#endif
-  (void)device;
+  if (device.is_cuda())
+    if (const device::CudaBackendApi* api = device::cuda_backend()) return api->peak_reserved_bytes(device.index());
   return 0;
 }
 

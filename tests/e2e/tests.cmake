@@ -15,7 +15,7 @@ add_dependencies(train_e2e_test autotrain)
 # On a CUDA machine: NF4 + LoRA + fp16 + accumulation against the CPU run (exit 77 without one).
 autotrain_add_gtest(train_gpu_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/train_gpu_test.cpp
-  LIBS nlohmann_json::nlohmann_json
+  LIBS nlohmann_json::nlohmann_json autotrain_device
   LABELS gpu e2e
   TORCH)
 target_link_options(train_gpu_test BEFORE PRIVATE "LINKER:--no-as-needed" "-lstdc++")

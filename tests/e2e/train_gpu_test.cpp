@@ -1,7 +1,7 @@
 // On a CUDA machine: the tiny default trains 20 steps with an NF4 base, LoRA, fp16 autocast with
 // the loss scaler and gradient accumulation; the loss falls, and the final evaluation loss is
 // within 2% of the same run in fp32 on the CPU (same NF4 codes, so the only difference is fp16
-// rounding). Exits 77 (skipped) without a CUDA device.
+// rounding). Exits 77 (skipped) without an NVIDIA driver.
 #include <cmath>
 #include <sstream>
 
@@ -69,11 +69,4 @@ TEST(TrainCuda, Nf4LoraFp16WithAccumulationLearnsLikeTheCpu) {
 }  // namespace
 }  // namespace autotrain
 
-int main(int argc, char** argv) {
-  if (!at::hasCUDA()) {
-    std::printf("no CUDA device: skipped\n");
-    return 77;
-  }
-  ::testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
-}
+#include "support/gpu_test_main.h"

@@ -27,6 +27,7 @@ struct EnvironmentReport {
   std::string cuda_build_version;    // CUDA runtime LibTorch was built with, "" if none
   std::string cudnn_build_version;   // "" if none
   bool cuda_available = false;       // a usable device and driver
+  std::string cuda_backend;          // where the CUDA backend plugin was loaded from, or why not
   std::vector<GpuInfo> gpus;
   int cpu_threads = 0;    // hardware threads
   int torch_threads = 0;  // intra-op threads LibTorch will use

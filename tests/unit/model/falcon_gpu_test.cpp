@@ -1,6 +1,6 @@
 // The reference models of tests/reference/model/falcon_reference.py (built by transformers on
 // the CPU at test time) loaded onto CUDA: the device path must give transformers' numbers too.
-// Exits 77 (skipped) without a CUDA device.
+// Exits 77 (skipped) without an NVIDIA driver.
 #include <cstdlib>
 #include <map>
 
@@ -82,11 +82,4 @@ TEST_F(FalconCuda, AllVariantsMatchTransformers) {
 }  // namespace
 }  // namespace autotrain::model
 
-int main(int argc, char** argv) {
-  if (!at::hasCUDA()) {
-    std::fprintf(stderr, "no CUDA device: skipped\n");
-    return 77;
-  }
-  ::testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
-}
+#include "support/gpu_test_main.h"

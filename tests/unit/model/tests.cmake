@@ -21,7 +21,7 @@ target_link_options(test_model BEFORE PRIVATE "LINKER:--no-as-needed" "-lstdc++"
 # On a CUDA machine: the same reference models on the GPU (exit 77, skipped, without one).
 autotrain_add_gtest(test_model_gpu
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/falcon_gpu_test.cpp
-  LIBS autotrain_model
+  LIBS autotrain_model autotrain_device
   LABELS gpu reference
   TORCH)
 target_link_options(test_model_gpu BEFORE PRIVATE "LINKER:--no-as-needed" "-lstdc++")

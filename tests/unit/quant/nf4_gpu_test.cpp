@@ -1,4 +1,4 @@
-// CUDA NF4 kernels against the CPU reference (label gpu). Without a CUDA device the binary
+// CUDA NF4 kernels against the CPU reference (label gpu). Without an NVIDIA driver the binary
 // exits 77, which CTest reports as skipped.
 #include <gtest/gtest.h>
 
@@ -8,8 +8,8 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
-#include <c10/cuda/CUDAFunctions.h>
 
+#include "autotrain/device/cuda_backend.h"
 #include "autotrain/quant/nf4.h"
 
 namespace autotrain::quant {
@@ -64,11 +64,11 @@ TEST(Nf4Cuda, DequantizeBandwidth) {
   auto q = to_device(quantize_nf4(at::randn({rows, cols}, at::kBFloat16)), at::Device(at::kCUDA, 0));
   at::Tensor out = at::empty({rows * cols}, at::TensorOptions().dtype(at::kBFloat16).device(at::kCUDA, 0));
   for (int i = 0; i < 3; ++i) dequantize_nf4_into(q, out);
-  c10::cuda::device_synchronize();
+  autotrain::device::cuda_backend()->synchronize(0);
   const int iters = 50;
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < iters; ++i) dequantize_nf4_into(q, out);
-  c10::cuda::device_synchronize();
+  autotrain::device::cuda_backend()->synchronize(0);
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / iters;
   double bytes = static_cast<double>(q.packed_bytes() + q.statistics_bytes() + out.numel() * 2);
   std::printf("[bench] NF4 dequantize %lldx%lld -> bf16: %.1f us, %.0f GB/s\n", (long long)rows, (long long)cols,
@@ -80,11 +80,4 @@ TEST(Nf4Cuda, DequantizeBandwidth) {
 }  // namespace
 }  // namespace autotrain::quant
 
-int main(int argc, char** argv) {
-  if (!at::hasCUDA()) {
-    std::printf("no CUDA device: skipping the GPU tests\n");
-    return 77;
-  }
-  ::testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
-}
+#include "support/gpu_test_main.h"

@@ -10,7 +10,7 @@ autotrain_add_gtest(nf4_unit_test
 if(AUTOTRAIN_HAVE_CUDA)
   autotrain_add_gtest(nf4_gpu_test
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/nf4_gpu_test.cpp
-    LIBS autotrain_quant
+    LIBS autotrain_quant autotrain_device
     LABELS gpu TORCH)
 endif()
 

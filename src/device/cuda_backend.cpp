@@ -1,0 +1,108 @@
+// Loads libautotrain_cuda.so on demand (see include/autotrain/device/cuda_backend.h).
+#include "autotrain/device/cuda_backend.h"
+
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+
+#include <ATen/Context.h>
+#include <fmt/format.h>
+
+namespace autotrain::device {
+
+namespace {
+
+constexpr const char* kPluginFile = "libautotrain_cuda.so";
+
+struct LoaderState {
+  std::mutex mutex;
+  const CudaBackendApi* api = nullptr;
+  std::string status;
+  bool tried_with_driver_check = false;
+  bool tried_without_driver_check = false;
+};
+
+LoaderState& state() {
+  static LoaderState s;
+  return s;
+}
+
+std::string executable_dir() {
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string() : exe.parent_path().string();
+}
+
+const CudaBackendApi* load_plugin(std::string& status) {
+  const std::string path = cuda_backend_path();
+  if (!std::filesystem::exists(path)) {
+    status = fmt::format("the CUDA backend {} is missing (this build has no CUDA path, or the file was not "
+                         "installed beside the autotrain binary; AUTOTRAIN_CUDA_BACKEND can name it)",
+                         path);
+    return nullptr;
+  }
+  // RTLD_GLOBAL, as if linked: LibTorch's CUDA libraries register their kernels and hooks into
+  // LibTorch's registries when they load. The plugin is never unloaded.
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  if (!handle) {
+    const char* err = dlerror();
+    status = fmt::format("cannot load the CUDA backend {}: {}", path, err ? err : "unknown error");
+    return nullptr;
+  }
+  using EntryPoint = const CudaBackendApi* (*)();
+  auto entry = reinterpret_cast<EntryPoint>(dlsym(handle, kCudaBackendEntryPoint));
+  const CudaBackendApi* api = entry ? entry() : nullptr;
+  if (!api || api->abi_version != kCudaBackendAbiVersion || api->struct_size != sizeof(CudaBackendApi)) {
+    status = fmt::format("the CUDA backend {} does not match this autotrain binary (ABI version {}, expected {}); "
+                         "rebuild both from the same checkout",
+                         path, api ? api->abi_version : 0, kCudaBackendAbiVersion);
+    return nullptr;
+  }
+  status = fmt::format("loaded from {}", path);
+  return api;
+}
+
+}  // namespace
+
+// The driver's user-space library is present on every machine that can run CUDA and absent
+// elsewhere; probing it costs a few MB, against ~400 MB for LibTorch's CUDA libraries.
+bool nvidia_driver_present() {
+  void* h = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+  if (!h) return false;
+  dlclose(h);
+  return true;
+}
+
+std::string cuda_backend_path() {
+  if (const char* env = std::getenv("AUTOTRAIN_CUDA_BACKEND"); env && *env) return env;
+  return (std::filesystem::path(executable_dir()) / kPluginFile).string();
+}
+
+const CudaBackendApi* cuda_backend(bool even_without_driver) {
+  LoaderState& s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  if (s.api) return s.api;
+  // A failed load is not retried (it would fail the same way), except that a caller allowing a
+  // machine without a driver gets its own attempt after a driver-checked one was declined.
+  if (even_without_driver ? s.tried_without_driver_check : (s.tried_with_driver_check || s.tried_without_driver_check))
+    return nullptr;
+  (even_without_driver ? s.tried_without_driver_check : s.tried_with_driver_check) = true;
+  if (!even_without_driver && !nvidia_driver_present()) {
+    s.status = "not loaded: no NVIDIA driver on this machine (libcuda.so.1 not found)";
+    return nullptr;
+  }
+  s.api = load_plugin(s.status);
+  return s.api;
+}
+
+std::string cuda_backend_status() {
+  LoaderState& s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  return s.status;
+}
+
+bool cuda_available() { return cuda_backend() != nullptr && at::hasCUDA(); }
+
+}  // namespace autotrain::device

@@ -1,0 +1,24 @@
+# device: the CUDA backend. autotrain_device (linked into the program) loads the plugin
+# libautotrain_cuda.so on demand; the plugin holds everything that needs LibTorch's CUDA
+# libraries (the NF4 kernels, the caching allocator's statistics, device properties) and is
+# written beside the autotrain binary, where the loader looks for it.
+add_library(autotrain_device STATIC ${CMAKE_CURRENT_LIST_DIR}/cuda_backend.cpp)
+target_include_directories(autotrain_device PUBLIC ${AUTOTRAIN_INCLUDE})
+target_link_libraries(autotrain_device PRIVATE ${CMAKE_DL_LIBS})
+autotrain_use_torch(autotrain_device)
+
+if(AUTOTRAIN_HAVE_CUDA)
+  add_library(autotrain_cuda SHARED
+    ${CMAKE_CURRENT_LIST_DIR}/cuda_plugin.cpp
+    ${PROJECT_SOURCE_DIR}/src/quant/cuda/nf4_kernels.cu)
+  target_include_directories(autotrain_cuda PRIVATE ${AUTOTRAIN_INCLUDE})
+  set_target_properties(autotrain_cuda PROPERTIES
+    CUDA_ARCHITECTURES "80;86;89;90"
+    LIBRARY_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}
+    CXX_VISIBILITY_PRESET hidden CUDA_VISIBILITY_PRESET hidden)
+  target_compile_options(autotrain_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr>)
+  autotrain_use_torch_cuda(autotrain_cuda)
+  if(TARGET autotrain)
+    add_dependencies(autotrain autotrain_cuda)
+  endif()
+endif()

@@ -1,0 +1,108 @@
+// The CUDA backend plugin is loaded only on demand, loads on any machine (without a GPU too),
+// registers LibTorch's CUDA libraries when it loads, and explains why when it cannot.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <ATen/Context.h>
+#include <ATen/detail/CUDAHooksInterface.h>
+
+#include "autotrain/device/cuda_backend.h"
+
+namespace autotrain::device {
+namespace {
+
+bool mapped(const std::string& library) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line))
+    if (line.find(library) != std::string::npos) return true;
+  return false;
+}
+
+std::string command_output(const std::string& command) {
+  std::string out;
+  if (FILE* p = popen(command.c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    pclose(p);
+  }
+  return out;
+}
+
+// Runs `body` in a forked child (the loader's state is per process and loads only once).
+int in_child(void (*body)()) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    body();
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+TEST(CudaBackend, MissingPluginIsExplained) {
+  int rc = in_child([] {
+    setenv("AUTOTRAIN_CUDA_BACKEND", "/nonexistent/libautotrain_cuda.so", 1);
+    if (cuda_backend(/*even_without_driver=*/true) != nullptr) _exit(1);
+    if (cuda_backend_status().find("/nonexistent/libautotrain_cuda.so") == std::string::npos) _exit(2);
+    if (cuda_available()) _exit(3);
+  });
+  EXPECT_EQ(rc, 0) << "1: loaded a missing file; 2: the reason does not name the path; 3: CUDA reported available";
+}
+
+#ifdef AUTOTRAIN_TEST_HAVE_CUDA_BACKEND
+TEST(CudaBackend, ProgramDoesNotLinkCudaLibraries) {
+  const char* bin = std::getenv("AUTOTRAIN_BIN");
+  ASSERT_TRUE(bin && *bin) << "AUTOTRAIN_BIN is not set (run through CTest)";
+  std::string needed = command_output(std::string("readelf -d '") + bin + "'");
+  ASSERT_NE(needed.find("libtorch_cpu.so"), std::string::npos) << "readelf gave no dynamic section:\n" << needed;
+  for (const char* lib : {"libtorch_cuda", "libc10_cuda", "libcudart", "libcublas", "libcudnn", "libnccl"})
+    EXPECT_EQ(needed.find(lib), std::string::npos) << "the autotrain binary links " << lib;
+}
+
+TEST(CudaBackend, LoadsOnDemandAndRegistersLibTorchCuda) {
+  // Nothing in this process has asked for CUDA yet: LibTorch's CUDA libraries are not mapped.
+  EXPECT_FALSE(mapped("libtorch_cuda.so"));
+  EXPECT_FALSE(mapped("libautotrain_cuda.so"));
+  EXPECT_TRUE(cuda_backend_status().empty());
+
+  if (!nvidia_driver_present()) {
+    // A machine without a driver declines to load it for ordinary use...
+    EXPECT_EQ(cuda_backend(), nullptr);
+    EXPECT_NE(cuda_backend_status().find("no NVIDIA driver"), std::string::npos) << cuda_backend_status();
+    EXPECT_FALSE(cuda_available());
+    EXPECT_FALSE(mapped("libtorch_cuda.so"));
+  }
+  // ...and loads it when asked to (what `autotrain setup` does to report the LibTorch build).
+  const CudaBackendApi* api = cuda_backend(/*even_without_driver=*/true);
+  ASSERT_NE(api, nullptr) << cuda_backend_status();
+  EXPECT_NE(cuda_backend_status().find("loaded from"), std::string::npos) << cuda_backend_status();
+  EXPECT_EQ(api->abi_version, kCudaBackendAbiVersion);
+  for (const void* f : {(const void*)api->dequantize_nf4, (const void*)api->quantize_nf4,
+                        (const void*)api->decode_nested_absmax, (const void*)api->error_string,
+                        (const void*)api->peak_reserved_bytes, (const void*)api->device_info,
+                        (const void*)api->synchronize})
+    EXPECT_NE(f, nullptr);
+  EXPECT_STREQ(api->error_string(0), "no error");
+  EXPECT_TRUE(mapped("libtorch_cuda.so"));
+  // LibTorch's CUDA hooks are registered now (before the load they throw: no CUDA library).
+  EXPECT_TRUE(at::detail::getCUDAHooks().hasCUDART());
+  EXPECT_EQ(cuda_backend(), api) << "a second call returns the loaded backend";
+  if (!nvidia_driver_present()) {
+    EXPECT_FALSE(cuda_available()) << "no driver, no device";
+  }
+}
+#endif
+
+}  // namespace
+}  // namespace autotrain::device
