@@ -1,5 +1,6 @@
 #include "autotrain/model/eval.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <ATen/ATen.h>
@@ -74,6 +75,9 @@ EvalResult run_eval(const EvalOptions& o) {
   load.device = device;
   auto model = o.load_model ? o.load_model(dir.path, load) : load_falcon(dir.path, load);
   at::NoGradGuard no_grad;
+  // Without gradients nothing is gained by large loss chunks: keep each chunk's fp32 logits near
+  // 32 MiB (129 tokens for Falcon's 65,024-token vocabulary) rather than the training default.
+  const int64_t loss_chunk = std::clamp<int64_t>((int64_t{32} << 20) / (4 * cfg.vocab_size), 16, 1024);
   const int64_t per_batch = std::max<int64_t>(1, o.tokens_per_batch / block);
   at::Tensor all = at::tensor(ids, at::TensorOptions().dtype(at::kLong)).narrow(0, 0, blocks * block).view({blocks, block});
   double sum = 0;
@@ -83,7 +87,7 @@ EvalResult run_eval(const EvalOptions& o) {
     at::Tensor batch = all.narrow(0, start, n).to(device);
     FalconInputs in;
     in.input_ids = batch;
-    auto out = causal_lm_loss(model->lm_head(), model->hidden_states(in), batch, LossReduction::kSum);
+    auto out = causal_lm_loss(model->lm_head(), model->hidden_states(in), batch, LossReduction::kSum, loss_chunk);
     sum += out.loss.item<double>();
     tokens += out.tokens;
   }
