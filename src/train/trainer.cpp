@@ -203,6 +203,8 @@ class Run {
   std::unique_ptr<AdamW> optimizer_;
   std::unique_ptr<DynamicLossScaler> scaler_;
   data::PreparedData data_;
+  at::Tensor order_;         // the current epoch's permutation of the training blocks
+  int64_t order_epoch_ = -1;  // the epoch order_ belongs to
   StepPlan plan_;
   Schedule schedule_ = Schedule::kLinear;
   std::string fingerprint_;
@@ -371,10 +373,13 @@ double Run::train_step(int64_t step) {
   const int64_t bs = cfg_.get_int("BATCH_SIZE");
   const int64_t n = data_.train.count;
   // The epoch's order: a permutation drawn from SEED + epoch, so any step's data is known
-  // without replaying the run (that is what makes resume exact).
-  at::Tensor perm = at::randperm(n, at::detail::createCPUGenerator(static_cast<uint64_t>(cfg_.get_int("SEED") + epoch)),
-                                 at::TensorOptions().dtype(at::kLong));
-  const int64_t* order = perm.data_ptr<int64_t>();
+  // without replaying the run (that is what makes resume exact). Drawn once per epoch.
+  if (order_epoch_ != epoch) {
+    order_ = at::randperm(n, at::detail::createCPUGenerator(static_cast<uint64_t>(cfg_.get_int("SEED") + epoch)),
+                          at::TensorOptions().dtype(at::kLong));
+    order_epoch_ = epoch;
+  }
+  const int64_t* order = order_.data_ptr<int64_t>();
   std::vector<Batch> batches;
   int64_t step_tokens = 0;
   for (int64_t k = 0; k < plan_.micro_batches_per_step; ++k) {
