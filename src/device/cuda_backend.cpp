@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include <ATen/Context.h>
+#include <ATen/detail/CUDAHooksInterface.h>
 #include <fmt/format.h>
 
 namespace autotrain::device {
@@ -58,6 +59,14 @@ const CudaBackendApi* load_plugin(std::string& status) {
     status = fmt::format("the CUDA backend {} does not match this autotrain binary (ABI version {}, expected {}); "
                          "rebuild both from the same checkout",
                          path, api ? api->abi_version : 0, kCudaBackendAbiVersion);
+    return nullptr;
+  }
+  // LibTorch settles on its CUDA hooks at its first CUDA query and never asks again: if
+  // anything asked before this load, CUDA stays off in this process whatever we load now.
+  if (!at::detail::getCUDAHooks().hasCUDART()) {
+    status = fmt::format("loaded from {}, but LibTorch answered a CUDA query before it was loaded, so CUDA stays "
+                         "disabled in this process (a bug in autotrain: please report it with the command line)",
+                         path);
     return nullptr;
   }
   status = fmt::format("loaded from {}", path);

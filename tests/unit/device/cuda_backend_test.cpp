@@ -61,6 +61,15 @@ TEST(CudaBackend, MissingPluginIsExplained) {
 }
 
 #ifdef AUTOTRAIN_TEST_HAVE_CUDA_BACKEND
+TEST(CudaBackend, LateLoadAfterLibTorchsFirstCudaQueryIsRefused) {
+  int rc = in_child([] {
+    if (at::hasCUDA()) _exit(1);  // LibTorch now holds its "no CUDA" hooks for good
+    if (cuda_backend(/*even_without_driver=*/true) != nullptr) _exit(2);
+    if (cuda_backend_status().find("answered a CUDA query before") == std::string::npos) _exit(3);
+  });
+  EXPECT_EQ(rc, 0) << "1: CUDA without the backend; 2: a useless late load reported as success; 3: no explanation";
+}
+
 TEST(CudaBackend, ProgramDoesNotLinkCudaLibraries) {
   const char* bin = std::getenv("AUTOTRAIN_BIN");
   ASSERT_TRUE(bin && *bin) << "AUTOTRAIN_BIN is not set (run through CTest)";
