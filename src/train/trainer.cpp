@@ -123,9 +123,9 @@ at::Device choose_device(const std::string& spec) {
   if (spec.rfind("cuda", 0) == 0) {
     if (!have_cuda)
       throw std::runtime_error(fmt::format(
-          "DEVICE={} but no CUDA device is available (driver missing, no GPU visible, or CUDA_VISIBLE_DEVICES "
+          "DEVICE={} but no CUDA device is available (CUDA backend: {}; or no GPU visible, or CUDA_VISIBLE_DEVICES "
           "empty); run `autotrain setup` to see what LibTorch finds, or set DEVICE=cpu",
-          spec));
+          spec, device::cuda_backend_status()));
     at::Device d(spec);
     return d.has_index() ? d : at::Device(at::kCUDA, 0);
   }

@@ -15,6 +15,7 @@
 #include <ATen/detail/CUDAHooksInterface.h>
 
 #include "autotrain/device/cuda_backend.h"
+#include "support/test_support.h"
 
 namespace autotrain::device {
 namespace {
@@ -77,6 +78,40 @@ TEST(CudaBackend, ProgramDoesNotLinkCudaLibraries) {
   ASSERT_NE(needed.find("libtorch_cpu.so"), std::string::npos) << "readelf gave no dynamic section:\n" << needed;
   for (const char* lib : {"libtorch_cuda", "libc10_cuda", "libcudart", "libcublas", "libcudnn", "libnccl"})
     EXPECT_EQ(needed.find(lib), std::string::npos) << "the autotrain binary links " << lib;
+}
+
+// The commands that may use a GPU must load the backend before anything asks LibTorch about
+// CUDA (else CUDA stays off for the process: see LateLoad... above). With a stand-in driver the
+// backend loads and finds no device, and the error must say it was loaded, not that it came late.
+TEST(CudaBackend, CommandsLoadTheBackendBeforeLibTorchsFirstCudaQuery) {
+  const char* bin = std::getenv("AUTOTRAIN_BIN");
+  ASSERT_TRUE(bin && *bin) << "AUTOTRAIN_BIN is not set (run through CTest)";
+  testing::TempDir dir;
+  const std::string config = std::string(AUTOTRAIN_TEST_SOURCE_DIR) + "/../configs/tiny.env";
+  const std::string model = (dir.path() / "model").string(), data = (dir.path() / "data").string();
+  auto made = testing::run_command({bin, "tiny", "-c", config, "--set", "MODEL_NAME=" + model, "--set", "DATA_PATH=" + data},
+                                   {"PATH=/usr/bin:/bin"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const std::vector<std::string> env = {"PATH=/usr/bin:/bin", "LD_LIBRARY_PATH=" AUTOTRAIN_TEST_FAKE_DRIVER_DIR};
+
+  auto eval = testing::run_command({bin, "eval", "--model", model, "--data", data + "/test.jsonl", "--block-size", "64",
+                                    "--device", "cuda"}, env);
+  EXPECT_EQ(eval.exit_code, 2) << eval.err;
+  EXPECT_NE(eval.err.find("loaded from"), std::string::npos) << eval.err;
+  EXPECT_EQ(eval.err.find("before it was loaded"), std::string::npos) << eval.err;
+
+  auto train = testing::run_command({bin, "train", "-c", config, "--set", "MODEL_NAME=" + model, "--set",
+                                     "DATA_PATH=" + data, "--set", "DATA_FILE=" + (dir.path() / "train.csv").string(),
+                                     "--set", "AUTOTRAIN_PROJECT_NAME=" + (dir.path() / "project").string(), "--set",
+                                     "DEVICE=cuda", "--resume", "never"}, env);
+  EXPECT_NE(train.exit_code, 0);
+  EXPECT_NE(train.err.find("loaded from"), std::string::npos) << train.err;
+  EXPECT_EQ(train.err.find("before it was loaded"), std::string::npos) << train.err;
+
+  // --device auto on that machine falls back to the CPU.
+  auto eval_auto = testing::run_command({bin, "eval", "--model", model, "--data", data + "/test.jsonl", "--block-size",
+                                         "64", "--device", "auto", "--json"}, env);
+  EXPECT_EQ(eval_auto.exit_code, 0) << eval_auto.err;
 }
 
 TEST(CudaBackend, LoadsOnDemandAndRegistersLibTorchCuda) {
