@@ -38,7 +38,8 @@ std::string executable_dir() {
 
 const CudaBackendApi* load_plugin(std::string& status) {
   const std::string path = cuda_backend_path();
-  if (!std::filesystem::exists(path)) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
     status = fmt::format("the CUDA backend {} is missing (this build has no CUDA path, or the file was not "
                          "installed beside the autotrain binary; AUTOTRAIN_CUDA_BACKEND can name it)",
                          path);
@@ -54,11 +55,18 @@ const CudaBackendApi* load_plugin(std::string& status) {
   }
   using EntryPoint = const CudaBackendApi* (*)();
   auto entry = reinterpret_cast<EntryPoint>(dlsym(handle, kCudaBackendEntryPoint));
-  const CudaBackendApi* api = entry ? entry() : nullptr;
+  if (!entry) {
+    const char* err = dlerror();
+    status = fmt::format("{} is not an autotrain CUDA backend ({}); rebuild it with this autotrain binary", path,
+                         err ? err : "no entry point");
+    return nullptr;
+  }
+  const CudaBackendApi* api = entry();
   if (!api || api->abi_version != kCudaBackendAbiVersion || api->struct_size != sizeof(CudaBackendApi)) {
-    status = fmt::format("the CUDA backend {} does not match this autotrain binary (ABI version {}, expected {}); "
-                         "rebuild both from the same checkout",
-                         path, api ? api->abi_version : 0, kCudaBackendAbiVersion);
+    status = fmt::format("the CUDA backend {} does not match this autotrain binary (ABI version {} with {} bytes of "
+                         "table, expected {} with {}); rebuild both from the same checkout",
+                         path, api ? api->abi_version : 0, api ? api->struct_size : 0, kCudaBackendAbiVersion,
+                         sizeof(CudaBackendApi));
     return nullptr;
   }
   // LibTorch settles on its CUDA hooks at its first CUDA query and never asks again: if
@@ -77,15 +85,19 @@ const CudaBackendApi* load_plugin(std::string& status) {
 
 // The driver's user-space library is present on every machine that can run CUDA and absent
 // elsewhere; probing it costs a few MB, against ~400 MB for LibTorch's CUDA libraries.
+// The answer is kept (and the library stays loaded: the CUDA runtime would load it anyway).
 bool nvidia_driver_present() {
-  void* h = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
-  if (!h) return false;
-  dlclose(h);
-  return true;
+  static const bool present = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL) != nullptr;
+  return present;
 }
 
 std::string cuda_backend_path() {
-  if (const char* env = std::getenv("AUTOTRAIN_CUDA_BACKEND"); env && *env) return env;
+  // Made absolute: dlopen would search the library path for a bare file name.
+  if (const char* env = std::getenv("AUTOTRAIN_CUDA_BACKEND"); env && *env) {
+    std::error_code ec;
+    auto path = std::filesystem::absolute(env, ec);
+    return ec ? std::string(env) : path.string();
+  }
   return (std::filesystem::path(executable_dir()) / kPluginFile).string();
 }
 

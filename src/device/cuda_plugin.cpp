@@ -26,31 +26,52 @@ kernels::ElementType element_type(int t) {
   }
 }
 
+// Nothing may throw across the C ABI: a LibTorch error (an invalid device, an allocator that
+// never allocated on that device) becomes an error code.
+template <typename F>
+int no_throw(F&& f) noexcept {
+  try {
+    return f();
+  } catch (...) {
+    return static_cast<int>(cudaErrorUnknown);
+  }
+}
+
 void* stream_of(int device) { return at::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device)).stream(); }
 
 int dequantize_nf4(const uint8_t* packed, const float* absmax, void* out, int out_type, int64_t n, int64_t blocksize,
                    int device) {
-  c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
-  return kernels::launch_dequantize_nf4(packed, absmax, out, element_type(out_type), n, blocksize, stream_of(device));
+  return no_throw([&] {
+    c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
+    return kernels::launch_dequantize_nf4(packed, absmax, out, element_type(out_type), n, blocksize, stream_of(device));
+  });
 }
 
 int quantize_nf4(const void* x, int in_type, uint8_t* packed, float* absmax, int64_t n, int64_t blocksize,
                  int device) {
-  c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
-  return kernels::launch_quantize_nf4(x, element_type(in_type), packed, absmax, n, blocksize, stream_of(device));
+  return no_throw([&] {
+    c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
+    return kernels::launch_quantize_nf4(x, element_type(in_type), packed, absmax, n, blocksize, stream_of(device));
+  });
 }
 
 int decode_nested_absmax(const uint8_t* codes, const float* nested_absmax, const float* code_map, float offset,
                          float* absmax, int64_t n, int device) {
-  c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
-  return kernels::launch_decode_nested_absmax(codes, nested_absmax, code_map, offset, absmax, n, stream_of(device));
+  return no_throw([&] {
+    c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
+    return kernels::launch_decode_nested_absmax(codes, nested_absmax, code_map, offset, absmax, n, stream_of(device));
+  });
 }
 
 const char* error_string(int error) { return cudaGetErrorString(static_cast<cudaError_t>(error)); }
 
 int64_t peak_reserved_bytes(int device) {
-  auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device));
-  return stats.reserved_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)].peak;
+  try {
+    auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device));
+    return stats.reserved_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)].peak;
+  } catch (...) {
+    return -1;  // the allocator has not been used on that device
+  }
 }
 
 int device_info(int device, CudaDeviceInfo* out) {
@@ -65,8 +86,10 @@ int device_info(int device, CudaDeviceInfo* out) {
 }
 
 int synchronize(int device) {
-  c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
-  return static_cast<int>(cudaDeviceSynchronize());
+  return no_throw([&] {
+    c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
+    return static_cast<int>(cudaDeviceSynchronize());
+  });
 }
 
 constexpr CudaBackendApi kApi{autotrain::device::kCudaBackendAbiVersion,

@@ -12,8 +12,8 @@ if(AUTOTRAIN_HAVE_CUDA)
     ${CMAKE_CURRENT_LIST_DIR}/cuda_plugin.cpp
     ${PROJECT_SOURCE_DIR}/src/quant/cuda/nf4_kernels.cu)
   target_include_directories(autotrain_cuda PRIVATE ${AUTOTRAIN_INCLUDE})
+  # Architectures: CMAKE_CUDA_ARCHITECTURES (third_party/dependencies.cmake: 8.0-9.0 by default).
   set_target_properties(autotrain_cuda PROPERTIES
-    CUDA_ARCHITECTURES "80;86;89;90"
     LIBRARY_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}
     CXX_VISIBILITY_PRESET hidden CUDA_VISIBILITY_PRESET hidden)
   target_compile_options(autotrain_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr>)

@@ -4,6 +4,7 @@
 // by the token count of the whole step (so batch 4 x accumulation 1 and batch 1 x accumulation 4
 // take the same update), loss scaling for fp16, clipping, AdamW, the schedule; then logging,
 // evaluation, checkpoints and signals.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -118,7 +119,14 @@ constexpr const char* kRunKeys[] = {"MODEL_NAME", "DATA_PATH", "TEXT_COLUMN", "L
 at::Device choose_device(const std::string& spec) {
   // Asking loads the CUDA backend when the machine has an NVIDIA driver; DEVICE=cpu never does.
   const bool have_cuda = spec != "cpu" && device::cuda_available();
-  if (spec == "auto" || spec.empty()) return have_cuda ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
+  if (spec == "auto" || spec.empty()) {
+    if (have_cuda) return at::Device(at::kCUDA, 0);
+    if (device::nvidia_driver_present())
+      fmt::print(stderr, "warning: DEVICE=auto: this machine has an NVIDIA driver but CUDA is not usable (CUDA backend: "
+                         "{}); training on the CPU\n",
+                 device::cuda_backend_status());
+    return at::Device(at::kCPU);
+  }
   if (spec == "cpu") return at::kCPU;
   if (spec.rfind("cuda", 0) == 0) {
     if (!have_cuda)
@@ -142,7 +150,8 @@ int64_t peak_host_memory_bytes() {
 // Peak memory the caching allocator has reserved on a CUDA device (what limits a GPU run).
 int64_t peak_device_memory_bytes(const at::Device& device) {
   if (device.is_cuda())
-    if (const device::CudaBackendApi* api = device::cuda_backend()) return api->peak_reserved_bytes(device.index());
+    if (const device::CudaBackendApi* api = device::cuda_backend())
+      return std::max<int64_t>(api->peak_reserved_bytes(device.index()), 0);
   return 0;
 }
 

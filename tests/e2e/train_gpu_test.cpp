@@ -44,7 +44,12 @@ TEST(TrainCuda, Nf4LoraFp16WithAccumulationLearnsLikeTheCpu) {
     head.insert(head.begin(), *bin);
     head.insert(head.end(), common.begin(), common.end());
     head.insert(head.end(), extra.begin(), extra.end());
-    return testing::run_command(head, {"PATH=/usr/bin:/bin", "HOME=" + work.path().string()}, work.path());
+    // The library path goes through: on a GPU host the driver, and the packages gpu-check
+    // unpacks into a private sysroot, may be found only through it.
+    std::vector<std::string> env = {"PATH=/usr/bin:/bin", "HOME=" + work.path().string()};
+    for (const char* name : {"LD_LIBRARY_PATH", "AUTOTRAIN_CUDA_BACKEND"})
+      if (auto v = testing::env_var(name)) env.push_back(std::string(name) + "=" + *v);
+    return testing::run_command(head, env, work.path());
   };
   auto tiny = cmd({"tiny", "-c", config}, {});
   ASSERT_EQ(tiny.exit_code, 0) << tiny.err;

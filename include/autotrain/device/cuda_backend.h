@@ -38,7 +38,8 @@ struct CudaBackendApi {
   int (*decode_nested_absmax)(const uint8_t* codes, const float* nested_absmax, const float* code_map, float offset,
                               float* absmax, int64_t n, int device);
   const char* (*error_string)(int error);
-  // Peak bytes LibTorch's caching allocator has reserved on `device` since the process began.
+  // Peak bytes LibTorch's caching allocator has reserved on `device` since the process began;
+  // -1 where it cannot tell (nothing allocated there yet).
   int64_t (*peak_reserved_bytes)(int device);
   int (*device_info)(int device, CudaDeviceInfo* out);
   // Waits for all work queued on `device` (benchmarks time kernels with it).
