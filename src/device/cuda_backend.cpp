@@ -40,8 +40,8 @@ const CudaBackendApi* load_plugin(std::string& status) {
   const std::string path = cuda_backend_path();
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
-    status = fmt::format("the CUDA backend {} is missing (this build has no CUDA path, or the file was not "
-                         "installed beside the autotrain binary; AUTOTRAIN_CUDA_BACKEND can name it)",
+    status = fmt::format("the CUDA backend {} is missing (this build has no CUDA path, or the file is neither beside "
+                         "the autotrain binary nor in ../lib/autotrain/ from it; AUTOTRAIN_CUDA_BACKEND can name it)",
                          path);
     return nullptr;
   }
@@ -98,7 +98,14 @@ std::string cuda_backend_path() {
     auto path = std::filesystem::absolute(env, ec);
     return ec ? std::string(env) : path.string();
   }
-  return (std::filesystem::path(executable_dir()) / kPluginFile).string();
+  // Beside the binary (a build folder), else where `cmake --install` puts it.
+  const std::filesystem::path exe_dir = executable_dir();
+  const std::filesystem::path beside = exe_dir / kPluginFile;
+  const std::filesystem::path installed = exe_dir.parent_path() / "lib" / "autotrain" / kPluginFile;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(beside, ec) && std::filesystem::is_regular_file(installed, ec))
+    return installed.string();
+  return beside.string();
 }
 
 const CudaBackendApi* cuda_backend(bool even_without_driver) {

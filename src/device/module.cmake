@@ -1,7 +1,7 @@
 # device: the CUDA backend. autotrain_device (linked into the program) loads the plugin
 # libautotrain_cuda.so on demand; the plugin holds everything that needs LibTorch's CUDA
 # libraries (the NF4 kernels, the caching allocator's statistics, device properties) and is
-# written beside the autotrain binary, where the loader looks for it.
+# written beside the autotrain binary (installed to lib/autotrain/), where the loader looks.
 add_library(autotrain_device STATIC ${CMAKE_CURRENT_LIST_DIR}/cuda_backend.cpp)
 target_include_directories(autotrain_device PUBLIC ${AUTOTRAIN_INCLUDE})
 target_link_libraries(autotrain_device PRIVATE ${CMAKE_DL_LIBS})
@@ -18,6 +18,8 @@ if(AUTOTRAIN_HAVE_CUDA)
     CXX_VISIBILITY_PRESET hidden CUDA_VISIBILITY_PRESET hidden)
   target_compile_options(autotrain_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr>)
   autotrain_use_torch_cuda(autotrain_cuda)
+  set_target_properties(autotrain_cuda PROPERTIES INSTALL_RPATH_USE_LINK_PATH ON)
+  install(TARGETS autotrain_cuda LIBRARY DESTINATION lib/autotrain)
   if(TARGET autotrain)
     add_dependencies(autotrain autotrain_cuda)
   endif()

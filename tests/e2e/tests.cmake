@@ -20,3 +20,9 @@ autotrain_add_gtest(train_gpu_test
   TORCH)
 target_link_options(train_gpu_test BEFORE PRIVATE "LINKER:--no-as-needed" "-lstdc++")
 add_dependencies(train_gpu_test autotrain)
+
+# `cmake --install` into a temporary prefix: the installed binary runs and finds its CUDA backend.
+if(TARGET autotrain_cuda)
+  add_test(NAME install_test COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/install_test.sh ${PROJECT_BINARY_DIR})
+  set_tests_properties(install_test PROPERTIES LABELS e2e TIMEOUT 300)
+endif()

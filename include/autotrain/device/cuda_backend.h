@@ -6,8 +6,10 @@
 // Loading the plugin also registers LibTorch's CUDA kernels and hooks, so after a successful
 // load at::hasCUDA() and CUDA tensors work as usual. LibTorch decides once, at its first CUDA
 // query (at::hasCUDA() and the like), whether CUDA exists: code must ask cuda_available()
-// before any such query, which is why commands choose their device first. The plugin is looked for at
-// $AUTOTRAIN_CUDA_BACKEND if set, else beside the running executable.
+// before any such query, which is why commands choose their device first.
+//
+// The plugin is looked for at $AUTOTRAIN_CUDA_BACKEND if set, else beside the running
+// executable (a build folder), else in ../lib/autotrain/ from it (an installed tree).
 #pragma once
 
 #include <cstdint>
