@@ -38,6 +38,29 @@ inline uint8_t nf4_code(float s, const std::array<float, 15>& t) {
 
 inline float clamp_unit(float v) { return v < -1.0f ? -1.0f : (v > 1.0f ? 1.0f : v); }
 
+// codes[i] = nf4_code(s[i]) for i < len. SSE2 (every x86-64 CPU) counts the thresholds below 16
+// values with 15 packed compares instead of 240 scalar ones; the same strict '<', so the same
+// codes, NaN included (no threshold is below it: code 0).
+void nf4_codes(const float* s, int64_t len, const std::array<float, 15>& t, uint8_t* codes) {
+  int64_t i = 0;
+#if defined(__SSE2__)
+  __m128 th[15];
+  for (int k = 0; k < 15; ++k) th[k] = _mm_set1_ps(t[k]);
+  for (; i + 16 <= len; i += 16) {
+    __m128i c[4];
+    for (int q = 0; q < 4; ++q) {
+      const __m128 v = _mm_loadu_ps(s + i + 4 * q);
+      __m128i count = _mm_setzero_si128();
+      for (int k = 0; k < 15; ++k) count = _mm_sub_epi32(count, _mm_castps_si128(_mm_cmplt_ps(th[k], v)));
+      c[q] = count;
+    }
+    const __m128i words = _mm_packs_epi32(c[0], c[1]), words2 = _mm_packs_epi32(c[2], c[3]);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + i), _mm_packus_epi16(words, words2));
+  }
+#endif
+  for (; i < len; ++i) codes[i] = nf4_code(s[i], t);
+}
+
 template <typename T>
 void quantize_cpu(const T* x, int64_t n, int64_t blocksize, uint8_t* packed, float* absmax) {
   const auto& t = nf4_thresholds();
@@ -46,6 +69,7 @@ void quantize_cpu(const T* x, int64_t n, int64_t blocksize, uint8_t* packed, flo
   // Every block starts on an even element for even block sizes, so blocks own whole bytes.
   at::parallel_for(0, nblocks, std::max<int64_t>(1, 16384 / blocksize), [&](int64_t b0, int64_t b1) {
     std::vector<float> scaled(static_cast<size_t>(blocksize) + 1);
+    std::vector<uint8_t> codes(static_cast<size_t>(blocksize) + 1);
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t start = b * blocksize;
       const int64_t len = std::min(blocksize, n - start);
@@ -62,8 +86,8 @@ void quantize_cpu(const T* x, int64_t n, int64_t blocksize, uint8_t* packed, flo
         for (int64_t i = 0; i < len; ++i) scaled[i] = clamp_unit(static_cast<float>(x[start + i]) / am);
       }
       scaled[len] = 0.0f;  // an odd tail's low nibble: the code of 0.0
-      for (int64_t i = 0; i < len; i += 2)
-        packed[(start + i) / 2] = static_cast<uint8_t>(nf4_code(scaled[i], t) << 4 | nf4_code(scaled[i + 1], t));
+      nf4_codes(scaled.data(), len + 1, t, codes.data());
+      for (int64_t i = 0; i < len; i += 2) packed[(start + i) / 2] = static_cast<uint8_t>(codes[i] << 4 | codes[i + 1]);
     }
   });
 }
