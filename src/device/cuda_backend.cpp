@@ -133,4 +133,13 @@ std::string cuda_backend_status() {
 
 bool cuda_available() { return cuda_backend() != nullptr && at::hasCUDA(); }
 
+bool auto_device_is_cuda(const std::string& setting) {
+  if (cuda_available()) return true;
+  if (nvidia_driver_present())
+    fmt::print(stderr, "warning: {}: this machine has an NVIDIA driver but CUDA is not usable (CUDA backend: {}); "
+                       "running on the CPU\n",
+               setting, cuda_backend_status());
+  return false;
+}
+
 }  // namespace autotrain::device

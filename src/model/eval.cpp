@@ -32,14 +32,8 @@ at::Device parse_device(const std::string& s) {
                                        device::cuda_backend_status()));
     return at::Device(at::kCUDA, 0);
   }
-  if (s == "auto") {
-    if (device::cuda_available()) return at::Device(at::kCUDA, 0);
-    if (device::nvidia_driver_present())
-      fmt::print(stderr, "warning: --device auto: this machine has an NVIDIA driver but CUDA is not usable (CUDA "
-                         "backend: {}); evaluating on the CPU\n",
-                 device::cuda_backend_status());
-    return at::Device(at::kCPU);
-  }
+  if (s == "auto")
+    return device::auto_device_is_cuda("--device auto") ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
   throw EvalUsageError(fmt::format("--device {}: expected auto, cpu or cuda", s));
 }
 

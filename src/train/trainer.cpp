@@ -27,7 +27,6 @@
 #include <nlohmann/json.hpp>
 #include <torch/csrc/autograd/autograd.h>
 
-
 #include "autotrain/data/prepare.h"
 #include "autotrain/device/cuda_backend.h"
 #include "autotrain/lora/lora.h"
@@ -118,18 +117,11 @@ constexpr const char* kRunKeys[] = {"MODEL_NAME", "DATA_PATH", "TEXT_COLUMN", "L
 
 at::Device choose_device(const std::string& spec) {
   // Asking loads the CUDA backend when the machine has an NVIDIA driver; DEVICE=cpu never does.
-  const bool have_cuda = spec != "cpu" && device::cuda_available();
-  if (spec == "auto" || spec.empty()) {
-    if (have_cuda) return at::Device(at::kCUDA, 0);
-    if (device::nvidia_driver_present())
-      fmt::print(stderr, "warning: DEVICE=auto: this machine has an NVIDIA driver but CUDA is not usable (CUDA backend: "
-                         "{}); training on the CPU\n",
-                 device::cuda_backend_status());
-    return at::Device(at::kCPU);
-  }
+  if (spec == "auto" || spec.empty())
+    return device::auto_device_is_cuda("DEVICE=auto") ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
   if (spec == "cpu") return at::kCPU;
   if (spec.rfind("cuda", 0) == 0) {
-    if (!have_cuda)
+    if (!device::cuda_available())
       throw std::runtime_error(fmt::format(
           "DEVICE={} but no CUDA device is available (CUDA backend: {}; or no GPU visible, or CUDA_VISIBLE_DEVICES "
           "empty); run `autotrain setup` to see what LibTorch finds, or set DEVICE=cpu",

@@ -63,6 +63,11 @@ std::string cuda_backend_status();
 // code should ask before choosing a CUDA device.
 bool cuda_available();
 
+// For a device setting of "auto" (`setting` names it in messages, e.g. "DEVICE=auto"): whether
+// to run on the GPU. When the machine has an NVIDIA driver but CUDA is not usable, says so on
+// stderr, since the run then falls back to the CPU where the user may have expected the GPU.
+bool auto_device_is_cuda(const std::string& setting);
+
 // Where this process looks for the plugin.
 std::string cuda_backend_path();
 

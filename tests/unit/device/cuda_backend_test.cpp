@@ -118,10 +118,13 @@ TEST(CudaBackend, CommandsLoadTheBackendBeforeLibTorchsFirstCudaQuery) {
   EXPECT_NE(train.err.find("loaded from"), std::string::npos) << train.err;
   EXPECT_EQ(train.err.find("before it was loaded"), std::string::npos) << train.err;
 
-  // --device auto on that machine falls back to the CPU.
+  // --device auto on that machine falls back to the CPU, and says so.
   auto eval_auto = testing::run_command({bin, "eval", "--model", model, "--data", data + "/test.jsonl", "--block-size",
                                          "64", "--device", "auto", "--json"}, env);
   EXPECT_EQ(eval_auto.exit_code, 0) << eval_auto.err;
+  EXPECT_NE(eval_auto.err.find("warning: --device auto: this machine has an NVIDIA driver but CUDA is not usable"),
+            std::string::npos)
+      << "falling back to the CPU beside a driver must be said: " << eval_auto.err;
 }
 
 TEST(CudaBackend, LoadsOnDemandAndRegistersLibTorchCuda) {
