@@ -14,11 +14,10 @@ if(AUTOTRAIN_HAVE_CUDA)
   target_include_directories(autotrain_cuda PRIVATE ${AUTOTRAIN_INCLUDE})
   # Architectures: CMAKE_CUDA_ARCHITECTURES (third_party/dependencies.cmake: 8.0-9.0 by default).
   set_target_properties(autotrain_cuda PROPERTIES
-    LIBRARY_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}
+    LIBRARY_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR} INSTALL_RPATH_USE_LINK_PATH ON
     CXX_VISIBILITY_PRESET hidden CUDA_VISIBILITY_PRESET hidden)
   target_compile_options(autotrain_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr>)
   autotrain_use_torch_cuda(autotrain_cuda)
-  set_target_properties(autotrain_cuda PROPERTIES INSTALL_RPATH_USE_LINK_PATH ON)
   install(TARGETS autotrain_cuda LIBRARY DESTINATION lib/autotrain)
   if(TARGET autotrain)
     add_dependencies(autotrain autotrain_cuda)
