@@ -10,10 +10,10 @@
 
 #include "autotrain/safetensors/file.h"
 #include "autotrain/safetensors/torch.h"
-#include "autotrain/train/adamw.h"
 #include "autotrain/train/loss_scaler.h"
 #include "autotrain/train/schedule.h"
 #include "support/reference_run.h"
+#include "unit/train/adamw_torch_check.h"
 
 namespace autotrain::train {
 namespace {
@@ -46,38 +46,8 @@ TEST_F(Optim, SchedulesMatchTransformers) {
 class AdamWPath : public Optim, public ::testing::WithParamInterface<bool> {};
 
 TEST_P(AdamWPath, ClippingAndAdamWMatchTorch) {
-  auto file = safetensors::SafetensorsFile::open(oracle().dir() / "adamw.safetensors");
-  auto get = [&](const std::string& name) { return safetensors::tensor_view(file, file.tensor(name)).clone(); };
-  auto norms = nlohmann::json::parse(testing::read_file(oracle().dir() / "adamw.json"))["norms"];
-  std::vector<at::Tensor> params = {get("init.0").requires_grad_(true), get("init.1").requires_grad_(true)};
-  AdamWOptions options;
-  options.force_fused = GetParam();  // the fused kernel CUDA runs, here on its CPU implementation
-  AdamW opt(params, {true, true}, options);
-  for (int step = 0; step < 5; ++step) {
-    for (int i = 0; i < 2; ++i) params[static_cast<size_t>(i)].mutable_grad() = get(fmt::format("grad.{}.{}", step, i));
-    const double norm = clip_grad_norm(params, 0.5);
-    EXPECT_NEAR(norm, norms[static_cast<size_t>(step)].get<double>(), 1e-5 * norm) << "step " << step;
-    opt.step(1e-2 * (step + 1), 0.1);
-  }
-  auto states = opt.state_tensors();
-  for (int i = 0; i < 2; ++i) {
-    EXPECT_TRUE(at::allclose(params[static_cast<size_t>(i)], get(fmt::format("final.{}", i)), 0, 1e-6)) << i;
-    EXPECT_TRUE(at::allclose(states[static_cast<size_t>(2 * i)].second, get(fmt::format("exp_avg.{}", i)), 0, 1e-6));
-    EXPECT_TRUE(at::allclose(states[static_cast<size_t>(2 * i + 1)].second, get(fmt::format("exp_avg_sq.{}", i)), 0, 1e-6));
-  }
-  // The state restores exactly: one more step from a copy equals one more step of the original.
-  std::vector<at::Tensor> copy = {params[0].detach().clone().requires_grad_(true),
-                                  params[1].detach().clone().requires_grad_(true)};
-  AdamW restored(copy, {true, true}, options);
-  restored.set_state(opt.steps(), opt.state_tensors());
-  for (int i = 0; i < 2; ++i) {
-    at::Tensor g = at::ones_like(params[static_cast<size_t>(i)]);
-    params[static_cast<size_t>(i)].mutable_grad() = g;
-    copy[static_cast<size_t>(i)].mutable_grad() = g.clone();
-  }
-  opt.step(1e-3, 0.1);
-  restored.step(1e-3, 0.1);
-  for (int i = 0; i < 2; ++i) EXPECT_TRUE(at::equal(params[static_cast<size_t>(i)], copy[static_cast<size_t>(i)]));
+  // Fused: the kernel CUDA runs, here on its CPU implementation (optim_gpu_test runs it on CUDA).
+  expect_adamw_matches_torch(oracle(), at::Device(at::kCPU), GetParam());
 }
 
 INSTANTIATE_TEST_SUITE_P(SingleTensorAndFused, AdamWPath, ::testing::Bool());
