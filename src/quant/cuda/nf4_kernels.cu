@@ -3,6 +3,8 @@
 // __fmul_rn/__fadd_rn so the compiler cannot fuse them into one FMA rounding.
 #include "nf4_kernels.h"
 
+#include "nf4_dequant_layout.h"
+
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -55,32 +57,58 @@ __device__ __forceinline__ unsigned nf4_code(float s, const float* lv) {
 __device__ __forceinline__ float clamp_unit(float v) { return fminf(fmaxf(v, -1.0f), 1.0f); }
 
 // --- dequantize -------------------------------------------------------------------------
-// Fast path: blocksize a multiple of 16. Each thread expands 8 packed bytes (16 elements, all in
-// one quantization block) with one 64-bit load and vector stores.
+// Tiled path (nf4_dequant_layout.h): coalesced 16-byte stores, kUnroll coalesced word loads in
+// flight per lane, the scale index a shift. Power-of-two blocksizes (all that bitsandbytes writes).
 template <typename T>
-__global__ void dequantize_vec16(const uint8_t* __restrict__ packed, const float* __restrict__ absmax,
-                                 T* __restrict__ out, int64_t groups, int64_t blocksize) {
+__device__ __forceinline__ void store_pair(T* e, int k, float first, float second);
+template <>
+__device__ __forceinline__ void store_pair<float>(float* e, int k, float first, float second) {
+  e[2 * k] = first;
+  e[2 * k + 1] = second;
+}
+template <>
+__device__ __forceinline__ void store_pair<__half>(__half* e, int k, float first, float second) {
+  reinterpret_cast<__half2*>(e)[k] = __floats2half2_rn(first, second);  // .x (lower address) = first
+}
+template <>
+__device__ __forceinline__ void store_pair<__nv_bfloat16>(__nv_bfloat16* e, int k, float first, float second) {
+  reinterpret_cast<__nv_bfloat162*>(e)[k] = __floats2bfloat162_rn(first, second);
+}
+
+template <typename T>
+__global__ void __launch_bounds__(layout::Dequant<sizeof(T)>::kThreads) dequantize_tiles(const uint8_t* __restrict__ packed,
+                                                        const float* __restrict__ absmax, T* __restrict__ out,
+                                                        int64_t chunks, int scale_shift) {
+  using L = layout::Dequant<sizeof(T)>;
   __shared__ float lut[16];
   if (threadIdx.x < 16) lut[threadIdx.x] = kLevels[threadIdx.x];
   __syncthreads();
-  for (int64_t g = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; g < groups; g += (int64_t)gridDim.x * blockDim.x) {
-    const uint2 bytes = reinterpret_cast<const uint2*>(packed)[g];
-    const float scale = absmax[(g * 16) / blocksize];
-    alignas(16) T vals[16];
+  const auto* words = reinterpret_cast<const typename L::Word*>(packed);
+  auto* dst = reinterpret_cast<uint4*>(out);
+  const int lane = threadIdx.x & 31;
+  const int64_t warps = ((int64_t)gridDim.x * blockDim.x) >> 5;
+  const int64_t tiles = L::tiles(chunks);
+  for (int64_t tile = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) >> 5; tile < tiles; tile += warps) {
+    typename L::Word word[L::kUnroll];
+    float scale[L::kUnroll];
 #pragma unroll
-    for (int w = 0; w < 2; ++w) {
-      const uint32_t word = w == 0 ? bytes.x : bytes.y;
-#pragma unroll
-      for (int b = 0; b < 4; ++b) {
-        const uint32_t byte = (word >> (8 * b)) & 0xFF;
-        vals[w * 8 + b * 2] = from_float<T>(lut[byte >> 4] * scale);
-        vals[w * 8 + b * 2 + 1] = from_float<T>(lut[byte & 0xF] * scale);
+    for (int u = 0; u < L::kUnroll; ++u) {  // every load issued before the first use
+      const int64_t c = L::chunk_of(tile, u, lane);
+      if (c < chunks) {
+        word[u] = __ldg(&words[c]);
+        scale[u] = __ldg(&absmax[c >> scale_shift]);
       }
     }
-    uint4* dst = reinterpret_cast<uint4*>(out + g * 16);
-    const uint4* src = reinterpret_cast<const uint4*>(vals);
 #pragma unroll
-    for (int k = 0; k < (int)(16 * sizeof(T) / 16); ++k) dst[k] = src[k];
+    for (int u = 0; u < L::kUnroll; ++u) {
+      const int64_t c = L::chunk_of(tile, u, lane);
+      if (c >= chunks) break;
+      alignas(16) T chunk[L::kChunkElements];
+      layout::decode_word<L::kWordBytes>(word[u], scale[u], lut, [&](int k, float first, float second) {
+        store_pair<T>(chunk, k, first, second);
+      });
+      dst[c] = *reinterpret_cast<const uint4*>(chunk);
+    }
   }
 }
 
@@ -98,16 +126,18 @@ __global__ void dequantize_scalar(const uint8_t* __restrict__ packed, const floa
 template <typename T>
 int dequantize_typed(const uint8_t* packed, const float* absmax, T* out, int64_t n, int64_t blocksize,
                      cudaStream_t stream) {
+  using L = layout::Dequant<sizeof(T)>;
   int64_t done = 0;
-  const bool aligned = (reinterpret_cast<uintptr_t>(packed) % 8 == 0) && (reinterpret_cast<uintptr_t>(out) % 16 == 0);
-  if (blocksize % 16 == 0 && aligned) {
-    const int64_t groups = n / 16;
-    if (groups > 0) {
-      const int threads = 256;
-      const int64_t blocks = std::min<int64_t>((groups + threads - 1) / threads, 65535LL * 8);
-      dequantize_vec16<T><<<(unsigned)blocks, threads, 0, stream>>>(packed, absmax, out, groups, blocksize);
+  const int shift = L::scale_shift(blocksize);
+  const bool aligned = reinterpret_cast<uintptr_t>(packed) % L::kWordBytes == 0 &&
+                       reinterpret_cast<uintptr_t>(out) % 16 == 0;
+  if (shift >= 0 && aligned) {
+    const int64_t chunks = L::chunks(n);
+    if (chunks > 0) {
+      dequantize_tiles<T><<<(unsigned)L::blocks(chunks), L::kThreads, 0, stream>>>(packed, absmax, out, chunks,
+                                                                                 shift);
     }
-    done = groups * 16;
+    done = chunks * L::kChunkElements;
   }
   if (done < n) {
     const int threads = 256;

@@ -3,10 +3,16 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
 
 #include <ATen/ATen.h>
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
 
 #include "autotrain/quant/nf4.h"
+#include "nf4_dequant_layout.h"  // src/quant/cuda: the CUDA dequantize kernel's work split
 
 namespace autotrain::quant {
 namespace {
@@ -153,6 +159,77 @@ TEST(Nf4, DequantizeIntoReusesTheBuffer) {
   dequantize_nf4_into(q, buffer);
   EXPECT_EQ(buffer.data_ptr(), before);
   EXPECT_TRUE(at::equal(buffer.view({64, 64}), dequantize_nf4(q)));
+}
+
+// The CUDA dequantize kernel's layout (src/quant/cuda/nf4_dequant_layout.h), run here over a
+// simulated grid with the kernel's own index and decode functions: each chunk is written once,
+// each step's lanes touch consecutive chunks, and the result equals the CPU reference bit for bit.
+// The GPU test (nf4_gpu_test) checks the kernel itself; this checks the layout without a GPU.
+template <typename T, at::ScalarType kType>
+void simulate_cuda_dequantize(int64_t n, int64_t blocksize, int64_t max_blocks) {
+  using L = cuda::layout::Dequant<sizeof(T)>;
+  SCOPED_TRACE(::testing::Message() << "n=" << n << " bs=" << blocksize << " dtype=" << kType
+                                    << " grid<=" << max_blocks);
+  auto q = quantize_nf4(at::randn({n}) * 3, blocksize);
+  const auto* packed = q.packed.data_ptr<uint8_t>();
+  const float* absmax = q.absmax.data_ptr<float>();
+  const int shift = L::scale_shift(blocksize);
+  ASSERT_GE(shift, 0);
+  ASSERT_EQ(int64_t{L::kChunkElements} << shift, blocksize);
+  const int64_t chunks = L::chunks(n);
+  EXPECT_LT(n - chunks * L::kChunkElements, L::kChunkElements);  // the scalar kernel's tail
+
+  std::vector<T> out(static_cast<size_t>(chunks * L::kChunkElements));
+  std::vector<int> writes(static_cast<size_t>(chunks), 0);
+  const int64_t warps = std::min(L::blocks(chunks), max_blocks) * (L::kThreads / 32);
+  const float* levels = nf4_levels().data();
+  for (int64_t warp = 0; warp < warps; ++warp) {
+    for (int64_t tile = warp; tile < L::tiles(chunks); tile += warps) {
+      for (int u = 0; u < L::kUnroll; ++u) {
+        for (int lane = 0; lane < 32; ++lane) {
+          const int64_t c = L::chunk_of(tile, u, lane);
+          if (lane > 0) {
+            ASSERT_EQ(c, L::chunk_of(tile, u, lane - 1) + 1) << "a step's chunks are not contiguous";
+          }
+          if (c >= chunks) continue;
+          typename L::Word word;
+          std::memcpy(&word, packed + c * L::kWordBytes, sizeof word);  // the kernel's word load
+          T* chunk = out.data() + c * L::kChunkElements;
+          cuda::layout::decode_word<L::kWordBytes>(word, absmax[c >> shift], levels,
+                                                   [&](int k, float first, float second) {
+                                                     chunk[2 * k] = T(first);  // round to nearest even
+                                                     chunk[2 * k + 1] = T(second);
+                                                   });
+          ++writes[static_cast<size_t>(c)];
+        }
+      }
+    }
+  }
+  for (int64_t c = 0; c < chunks; ++c) ASSERT_EQ(writes[static_cast<size_t>(c)], 1) << "chunk " << c;
+  at::Tensor expected = dequantize_nf4(q, kType).slice(0, 0, chunks * L::kChunkElements).contiguous();
+  ASSERT_EQ(std::memcmp(out.data(), expected.data_ptr(), out.size() * sizeof(T)), 0) << "bits differ";
+}
+
+TEST(Nf4CudaLayout, SimulatedGridMatchesTheCpuReference) {
+  at::manual_seed(5);
+  for (int64_t n : {int64_t{7}, int64_t{8}, int64_t{1000}, int64_t{4544 * 3}, int64_t{4545 * 7 + 3}, int64_t{70001}}) {
+    for (int64_t bs : {64, 128, 256}) {
+      for (int64_t grid : {std::numeric_limits<int64_t>::max(), int64_t{1}}) {  // the real grid, and one block striding over every tile
+        simulate_cuda_dequantize<float, at::kFloat>(n, bs, grid);
+        simulate_cuda_dequantize<c10::Half, at::kHalf>(n, bs, grid);
+        simulate_cuda_dequantize<c10::BFloat16, at::kBFloat16>(n, bs, grid);
+      }
+    }
+  }
+  using H = cuda::layout::Dequant<2>;
+  using F = cuda::layout::Dequant<4>;
+  EXPECT_EQ(H::kUnroll * H::kWordBytes, 16);  // 16 packed bytes in flight per lane
+  EXPECT_EQ(F::kUnroll * F::kWordBytes, 16);
+  EXPECT_EQ(H::scale_shift(64), 3);
+  EXPECT_EQ(F::scale_shift(64), 4);
+  EXPECT_EQ(H::scale_shift(96), -1);  // not a power of two: the scalar kernel
+  EXPECT_EQ(H::scale_shift(4), -1);   // smaller than a chunk
+  EXPECT_EQ(H::blocks(int64_t{1} << 40), H::kMaxBlocks);
 }
 
 }  // namespace

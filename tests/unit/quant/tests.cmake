@@ -28,3 +28,7 @@ if(TARGET autotrain_quant_linear)
     LABELS reference TORCH)
   add_dependencies(bnb_checkpoint_test autotrain)
 endif()
+if(TARGET nf4_unit_test)  # not built by scripts/gpu-check.sh's quant mode
+  # nf4_unit_test also simulates the CUDA dequantize kernel's layout header on the CPU.
+  target_include_directories(nf4_unit_test PRIVATE ${PROJECT_SOURCE_DIR}/src/quant/cuda)
+endif()
