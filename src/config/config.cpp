@@ -120,8 +120,12 @@ std::optional<bool> parse_bool(std::string_view text) {
 ConfigError::ConfigError(std::vector<ConfigProblem> problems, std::vector<Diagnostic> parse_errors)
     : std::runtime_error([&] {
         std::string all;
-        for (const auto& d : parse_errors) all += (all.empty() ? "" : "\n") + d.format("error");
-        for (const auto& p : problems) all += (all.empty() ? "" : "\n") + std::string("error: ") + p.message;
+        auto line = [&all](std::string_view text, std::string_view more = {}) {
+          if (!all.empty()) all += '\n';
+          all.append(text).append(more);
+        };
+        for (const auto& d : parse_errors) line(d.format("error"));
+        for (const auto& p : problems) line("error: ", p.message);
         return all;
       }()),
       problems_(std::move(problems)),
