@@ -67,6 +67,10 @@ class CheckpointBackward final : public torch::autograd::Node {
     }
     at::autocast::set_autocast_enabled(device_type_, autocast_before);
     at::autocast::set_autocast_dtype(device_type_, dtype_before);
+    // Leaving the recomputation's autocast region drops the casts it cached, as leaving an outer
+    // torch.autocast does: they are casts of the weights as they are now (the LoRA weights, in
+    // place, are about to change), and a later forward pass would otherwise be served them.
+    if (autocast_ && !autocast_before) at::autocast::clear_cache();
     before.restore();
 
     if (y.requires_grad()) torch::autograd::backward({y}, {grads.at(0)});

@@ -1,7 +1,7 @@
 // On a CUDA machine: the tiny default trains 20 steps with an NF4 base, LoRA, fp16 autocast with
 // the loss scaler and gradient accumulation; the loss falls, and the final evaluation loss is
-// within 2% of the same run in fp32 on the CPU (same NF4 codes, so the only difference is fp16
-// rounding). Exits 77 (skipped) without an NVIDIA driver.
+// within 1% of the same run in fp32 on the CPU (same NF4 codes, so the only difference is fp16
+// rounding; bf16 on the CPU lands within 0.02% of fp32 on this run's shape). Exits 77 (skipped) without an NVIDIA driver.
 #include <cmath>
 #include <sstream>
 
@@ -68,7 +68,7 @@ TEST(TrainCuda, Nf4LoraFp16WithAccumulationLearnsLikeTheCpu) {
   EXPECT_EQ(mg.front()["loss_scale"].get<double>(), 65536.0);
   const double g = final_eval(mg), c = final_eval(mc);
   std::printf("[bench] tiny NF4+LoRA 20 steps: eval loss cuda fp16 %.5f, cpu fp32 %.5f\n", g, c);
-  EXPECT_NEAR(g, c, 0.02 * c);
+  EXPECT_NEAR(g, c, 0.01 * c);
 }
 
 }  // namespace

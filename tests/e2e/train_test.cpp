@@ -207,7 +207,8 @@ TEST_F(Train, Nf4BaseAndFullFineTuningRunOnTheCpu) {
 }
 
 // bf16 autocast on the CPU takes the path fp16 takes on CUDA (autocast around the 4-bit layers,
-// LoRA and norms kept in fp32): it learns, and ends within 2% of the fp32 run's eval loss.
+// LoRA and norms kept in fp32, gradient checkpointing on): it learns, and ends within 0.5% of the
+// fp32 run's eval loss (0.015% measured; 0.15% while recomputations leaked stale casts).
 TEST_F(Train, Bf16AutocastOnAnNf4BaseTracksFp32) {
   const std::vector<std::string> sets = {"USE_INT4=True", "GRADIENT_ACCUMULATION=2", "MAX_STEPS=12", "LOGGING_STEPS=4",
                                          "SAVE_STRATEGY=no"};
@@ -230,7 +231,7 @@ TEST_F(Train, Bf16AutocastOnAnNf4BaseTracksFp32) {
   auto mb = metrics(project("bf16"));
   const double b = final_eval(mb), f = final_eval(metrics(project("fp32")));
   EXPECT_LT(b, mb.front().at("loss").get<double>()) << "bf16 did not learn";
-  EXPECT_NEAR(b, f, 0.02 * f);
+  EXPECT_NEAR(b, f, 0.005 * f);
   auto file = safetensors::SafetensorsFile::open(project("bf16") / "adapter_model.safetensors");
   for (const auto& t : file.header().tensors) EXPECT_EQ(safetensors::dtype_name(t.dtype), "F32") << t.name;
 }

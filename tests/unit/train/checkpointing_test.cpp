@@ -1,7 +1,12 @@
 // Gradient checkpointing changes memory, not results: the same loss and the same LoRA and input
 // gradients with and without it, dropout included (the recomputation replays the forward pass's
-// random draws), and the generator ends in the same state.
+// random draws), and the generator ends in the same state; under autocast too, over two steps with
+// an in-place update between them (a recomputation's cached casts must not outlive it).
+#include <optional>
+
 #include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/autograd.h>
 
@@ -18,7 +23,10 @@ struct Outcome {
   at::Tensor rng_after;
 };
 
-Outcome run(bool checkpointing) {
+// Two training steps: forward (under autocast when asked, entered and left around the forward
+// only, as the trainer does), backward, an in-place update of the LoRA weights as an optimizer
+// makes; the outcome is the second step's.
+Outcome run(bool checkpointing, std::optional<at::ScalarType> autocast = std::nullopt) {
   FalconConfig cfg;
   cfg.vocab_size = 97;
   cfg.hidden_size = 32;
@@ -37,19 +45,37 @@ Outcome run(bool checkpointing) {
 
   at::manual_seed(123);
   at::Tensor ids = at::randint(0, 97, {2, 16}, at::TensorOptions().dtype(at::kLong));
-  FalconInputs in;
-  in.input_ids = ids;
-  auto out = causal_lm_loss(model->lm_head(), model->hidden_states(in), ids, LossReduction::kMean);
-  torch::autograd::backward({out.loss});
+  auto step = [&] {
+    FalconInputs in;
+    in.input_ids = ids;
+    if (autocast) {
+      at::autocast::set_autocast_dtype(at::kCPU, *autocast);
+      at::autocast::set_autocast_enabled(at::kCPU, true);
+    }
+    auto out = causal_lm_loss(model->lm_head(), model->hidden_states(in), ids, LossReduction::kMean);
+    if (autocast) {
+      at::autocast::set_autocast_enabled(at::kCPU, false);
+      at::autocast::clear_cache();
+    }
+    torch::autograd::backward({out.loss});
+    return out.loss.item<double>();
+  };
+  step();
+  {
+    at::NoGradGuard no_grad;
+    for (auto& p : lora.parameters()) {
+      p.sub_(p.grad().sign() * 0.05);
+      p.mutable_grad() = at::Tensor();
+    }
+  }
   Outcome r;
-  r.loss = out.loss.item<double>();
+  r.loss = step();
   for (auto& p : lora.parameters()) r.grads.push_back(p.grad().clone());
   r.rng_after = at::detail::getDefaultCPUGenerator().get_state();
   return r;
 }
 
-TEST(GradientCheckpointing, SameLossGradientsAndRandomState) {
-  Outcome plain = run(false), recomputed = run(true);
+void expect_same(const Outcome& plain, const Outcome& recomputed) {
   EXPECT_EQ(plain.loss, recomputed.loss);
   ASSERT_EQ(plain.grads.size(), recomputed.grads.size());
   ASSERT_FALSE(plain.grads.empty());
@@ -58,6 +84,15 @@ TEST(GradientCheckpointing, SameLossGradientsAndRandomState) {
   }
   EXPECT_GT(plain.grads.back().abs().sum().item<double>(), 0);
   EXPECT_TRUE(at::equal(plain.rng_after, recomputed.rng_after));
+}
+
+TEST(GradientCheckpointing, SameLossGradientsAndRandomState) { expect_same(run(false), run(true)); }
+
+TEST(GradientCheckpointing, SameUnderAutocastAfterAnUpdate) {
+  // The recomputation runs under autocast, which caches the low-precision casts of the LoRA
+  // weights; a cache left behind would feed the next forward pass the weights before the update.
+  expect_same(run(false, at::kBFloat16), run(true, at::kBFloat16));
+  expect_same(run(false, at::kHalf), run(true, at::kHalf));
 }
 
 }  // namespace
