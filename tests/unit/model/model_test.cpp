@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
 #include <ATen/core/grad_mode.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -137,6 +138,50 @@ TEST(ChunkedLoss, MatchesAtenCrossEntropyAndItsGradients) {
     out.loss.backward();
     EXPECT_LE((h.grad() - h_ref.grad()).abs().max().item<double>(), 1e-6) << "chunk " << chunk;
     EXPECT_LE((head->weight.grad() - w_ref.grad()).abs().max().item<double>(), 1e-6) << "chunk " << chunk;
+  }
+}
+
+// Under autocast (the trainer enters it for the forward pass only, then runs backward outside
+// it) the chunked loss differentiates what the forward computed: the vocabulary projection in
+// the autocast dtype, whatever the weight's own dtype (fp32 beside a 4-bit body; fp16/bf16 for
+// a 16-bit base). Oracle: ATen's autograd through the same forward under autocast.
+TEST(ChunkedLoss, UnderAutocastDifferentiatesTheLowPrecisionProjection) {
+  const int64_t B = 2, S = 9, H = 16, V = 37;
+  for (auto autocast : {at::kBFloat16, at::kHalf}) {
+    for (auto weight_dtype : {at::kFloat, autocast}) {
+      SCOPED_TRACE(::testing::Message() << "autocast " << autocast << ", weight " << weight_dtype);
+      at::manual_seed(1);
+      auto head = std::make_unique<DenseLinear>(H, V, false, DenseLinear::BiasMode::kFused);
+      head->weight = at::randn({V, H}).to(weight_dtype);
+      at::Tensor hidden = at::randn({B, S, H});
+      at::Tensor labels = at::randint(0, V, {B, S}, at::kLong);
+      labels.index_put_({1, 4}, -100);
+      auto forward_under_autocast = [&](auto&& fn) {
+        at::autocast::set_autocast_dtype(at::kCPU, autocast);
+        at::autocast::set_autocast_enabled(at::kCPU, true);
+        at::Tensor loss = fn();
+        at::autocast::set_autocast_enabled(at::kCPU, false);
+        at::autocast::clear_cache();
+        return loss;
+      };
+      at::Tensor h_ref = hidden.clone().set_requires_grad(true);
+      at::Tensor ref = forward_under_autocast([&] {
+        at::Tensor logits = at::linear(h_ref, head->weight).to(at::kFloat).narrow(1, 0, S - 1).reshape({-1, V});
+        return at::cross_entropy_loss(logits, labels.narrow(1, 1, S - 1).reshape({-1}), {}, at::Reduction::Sum, -100);
+      });
+      ref.backward();
+      for (int64_t chunk : {3, 1000}) {
+        at::Tensor h = hidden.clone().set_requires_grad(true);
+        at::Tensor loss = forward_under_autocast(
+            [&] { return causal_lm_loss(*head, h, labels, LossReduction::kSum, chunk).loss; });
+        EXPECT_NEAR(loss.item<double>(), ref.item<double>(), 1e-5 * ref.item<double>()) << "chunk " << chunk;
+        loss.backward();
+        ASSERT_TRUE(h.grad().defined());
+        EXPECT_EQ(h.grad().scalar_type(), at::kFloat);
+        const double scale = h_ref.grad().abs().max().item<double>();
+        EXPECT_LE((h.grad() - h_ref.grad()).abs().max().item<double>(), 1e-4 * scale) << "chunk " << chunk;
+      }
+    }
   }
 }
 
