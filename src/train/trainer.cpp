@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <optional>
 #include <sstream>
 #include <signal.h>
@@ -216,6 +217,9 @@ class Run {
   int64_t log_steps_ = 0;
   int64_t tokens_seen_ = 0;
   double last_grad_norm_ = 0;
+  // fp16: steps skipped in a row for overflowing gradients; past the limit the run has diverged.
+  static constexpr int64_t kMaxConsecutiveSkips = 50;
+  int64_t consecutive_skips_ = 0;
   double last_lr_ = 0;
   std::unique_ptr<MetricsLog> metrics_;
   std::chrono::steady_clock::time_point log_clock_ = std::chrono::steady_clock::now();
@@ -417,12 +421,26 @@ double Run::train_step(int64_t step) {
   for (auto& p : trainable_)
     if (p.grad().defined()) grads.push_back(p.grad());
   const bool found_inf = scaler_->unscale_and_check(grads);
-  last_lr_ = cfg_.get_float("LEARNING_RATE") * lr_factor(schedule_, step, plan_.warmup_steps, plan_.total_steps);
+  // As HF Trainer: the schedule advances only when the optimizer ran, so an fp16 step skipped for
+  // an overflow does not consume a learning rate.
+  const int64_t optimizer_steps = step - scaler_->state().skipped_steps;
+  last_lr_ =
+      cfg_.get_float("LEARNING_RATE") * lr_factor(schedule_, optimizer_steps, plan_.warmup_steps, plan_.total_steps);
   if (!found_inf) {
     last_grad_norm_ = clip_grad_norm(trainable_, cfg_.get_float("MAX_GRAD_NORM"));
     optimizer_->step(last_lr_, cfg_.get_float("WEIGHT_DECAY"));
+    consecutive_skips_ = 0;
+  } else {
+    last_grad_norm_ = std::numeric_limits<double>::quiet_NaN();  // the gradients overflowed
+    ++consecutive_skips_;
   }
   scaler_->update(found_inf);
+  if (consecutive_skips_ >= kMaxConsecutiveSkips)
+    throw std::runtime_error(fmt::format(
+        "fp16: the gradients overflowed on {} steps in a row (up to step {}; loss scale now {:g}), so nothing was "
+        "learned since; the run diverged: lower LEARNING_RATE (now {}), keep MAX_GRAD_NORM > 0, or use "
+        "MIXED_PRECISION=bf16 on a GPU that has it",
+        consecutive_skips_, step + 1, scaler_->state().scale, cfg_.get_float("LEARNING_RATE")));
   optimizer_->zero_grad();
   return loss_sum;
 }

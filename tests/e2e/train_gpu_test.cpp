@@ -71,6 +71,31 @@ TEST(TrainCuda, Nf4LoraFp16WithAccumulationLearnsLikeTheCpu) {
   EXPECT_NEAR(g, c, 0.01 * c);
 }
 
+// fp16 on CUDA: a diverging run overflows on every step; the loss scaler skips those steps, and
+// after 50 in a row the run stops with what to change instead of running on without learning.
+TEST(TrainCuda, Fp16RunThatDivergesStopsWithAClearError) {
+  auto bin = testing::env_var("AUTOTRAIN_BIN");
+  if (!bin) GTEST_SKIP() << "AUTOTRAIN_BIN not set (run through ctest)";
+  testing::TempDir work;
+  const std::string config = std::string(AUTOTRAIN_TEST_SOURCE_DIR) + "/../configs/tiny.env";
+  std::vector<std::string> env = {"PATH=/usr/bin:/bin", "HOME=" + work.path().string()};
+  for (const char* name : {"LD_LIBRARY_PATH", "AUTOTRAIN_CUDA_BACKEND"})
+    if (auto v = testing::env_var(name)) env.push_back(std::string(name) + "=" + *v);
+  const std::vector<std::string> paths = {"--set", "MODEL_NAME=" + (work.path() / "model").string(), "--set",
+                                          "DATA_PATH=" + (work.path() / "data").string(), "--set",
+                                          "DATA_FILE=" + (work.path() / "train.csv").string()};
+  std::vector<std::string> tiny = {*bin, "tiny", "-c", config};
+  tiny.insert(tiny.end(), paths.begin(), paths.end());
+  ASSERT_EQ(testing::run_command(tiny, env, work.path()).exit_code, 0);
+  std::vector<std::string> train = {*bin, "train", "-c", config, "--set", "DEVICE=cuda", "--set", "USE_FP16=True",
+                                    "--set", "LEARNING_RATE=10", "--set", "MAX_STEPS=120", "--set", "SAVE_STRATEGY=no",
+                                    "--set", "AUTOTRAIN_PROJECT_NAME=" + (work.path() / "nan").string()};
+  train.insert(train.end(), paths.begin(), paths.end());
+  auto r = testing::run_command(train, env, work.path());
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("overflowed on 50 steps in a row"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace autotrain
 

@@ -256,6 +256,12 @@ TEST_F(Train, RefusesWhatCannotRunBeforeTraining) {
   auto empty = run("train", "x", {"DATA_PATH=" + small.string()});
   EXPECT_EQ(empty.exit_code, 2);
   EXPECT_THAT(empty.err, HasSubstr("BLOCK_SIZE"));
+  // A diverging run stops with what to change, and leaves no adapter behind.
+  auto nan = run("train", "nan", {"LEARNING_RATE=10", "MAX_STEPS=12", "LOGGING_STEPS=1", "SAVE_STRATEGY=no"});
+  EXPECT_EQ(nan.exit_code, 1) << nan.err;
+  EXPECT_THAT(nan.err, HasSubstr("the loss became nan"));
+  EXPECT_THAT(nan.err, HasSubstr("lower LEARNING_RATE"));
+  EXPECT_FALSE(fs::exists(project("nan") / "adapter_model.safetensors"));
   auto cuda = run("train", "x", {"DEVICE=cuda", "MAX_STEPS=1"});
   if (cuda.exit_code != 0) {  // a machine with a GPU trains instead
     EXPECT_EQ(cuda.exit_code, 1);
