@@ -207,9 +207,24 @@ std::unique_ptr<model::FalconForCausalLM> load_bnb_4bit(const std::filesystem::p
       throw model::ModelError(fmt::format("{}: {} is quantized as '{}', only nf4 is supported", where, slot.name,
                                           js.value("quant_type", "")));
     Nf4Tensor q;
-    q.blocksize = js.at("blocksize").get<int64_t>();
-    q.dtype = dtype_from_name(js.at("dtype").get<std::string>(), where);
-    q.shape = js.at("shape").get<std::vector<int64_t>>();
+    const std::string state_name = slot.name + kStateSuffix;
+    try {
+      q.blocksize = js.at("blocksize").get<int64_t>();
+      q.dtype = dtype_from_name(js.at("dtype").get<std::string>(), where);
+      q.shape = js.at("shape").get<std::vector<int64_t>>();
+      if (js.contains("nested_blocksize") && js["nested_blocksize"].get<int64_t>() != 256)
+        throw model::ModelError(fmt::format("{}: {} has nested_blocksize {}; bitsandbytes writes 256", where, state_name,
+                                            js["nested_blocksize"].dump()));
+    } catch (const nlohmann::json::exception& e) {
+      throw model::ModelError(fmt::format("{}: {} lacks a field or has one of the wrong type ({}); re-save the "
+                                          "checkpoint with transformers + bitsandbytes or `autotrain quantize`",
+                                          where, state_name, e.what()));
+    }
+    // Any power of two bitsandbytes accepts; a zero or odd value would divide by zero or misindex.
+    if (q.blocksize < 32 || q.blocksize > 4096 || (q.blocksize & (q.blocksize - 1)) != 0)
+      throw model::ModelError(fmt::format("{}: {} has blocksize {}; expected a power of two from 32 to 4096 (64 is "
+                                          "bitsandbytes' default)",
+                                          where, state_name, q.blocksize));
     const int64_t in = (*slot.layer)->in_features(), out = (*slot.layer)->out_features();
     if (q.shape != std::vector<int64_t>{out, in})
       throw model::ModelError(fmt::format("{}: {} has shape [{}, {}] in the checkpoint but [{}, {}] in config.json",
@@ -217,20 +232,30 @@ std::unique_ptr<model::FalconForCausalLM> load_bnb_4bit(const std::filesystem::p
     at::Tensor quant_map = take(p + ".quant_map", true).to(at::kFloat);
     if (!at::equal(quant_map, at::tensor(std::vector<float>(nf4_levels().begin(), nf4_levels().end()))))
       throw model::ModelError(fmt::format("{}: {}.quant_map is not the NF4 table", where, p));
-    q.packed = take(p, true).to(options.device).reshape({-1, 1});
-    at::Tensor absmax = take(p + ".absmax", true);
+    // Every size the kernels index by is checked here: a short tensor would be read past its end.
+    const int64_t nblocks = (q.numel() + q.blocksize - 1) / q.blocksize;
+    auto checked = [&](const std::string& name, at::ScalarType dtype, int64_t numel) {
+      at::Tensor t = take(name, true);
+      if (t.scalar_type() != dtype || t.numel() != numel)
+        throw model::ModelError(fmt::format("{}: {} is {} with {} elements; a {}x{} NF4 weight with blocksize {} needs "
+                                            "{} with {}",
+                                            where, name, c10::toString(t.scalar_type()), t.numel(), q.shape.at(0),
+                                            q.shape.at(1), q.blocksize, c10::toString(dtype), numel));
+      return t;
+    };
+    q.packed = checked(p, at::kByte, (q.numel() + 1) / 2).to(options.device).reshape({-1, 1});
     if (js.contains("nested_offset")) {
       NestedAbsmax nest;
-      nest.codes = absmax.to(options.device, at::kByte);
-      nest.absmax = take(p + ".nested_absmax", true).to(options.device, at::kFloat);
-      nest.code_map = take(p + ".nested_quant_map", true).to(options.device, at::kFloat);
-      nest.offset = js.at("nested_offset").get<float>();
+      nest.codes = checked(p + ".absmax", at::kByte, nblocks).to(options.device);
+      nest.absmax = checked(p + ".nested_absmax", at::kFloat, (nblocks + 255) / 256).to(options.device);
+      nest.code_map = checked(p + ".nested_quant_map", at::kFloat, 256).to(options.device);
+      if (!js["nested_offset"].is_number())
+        throw model::ModelError(fmt::format("{}: {} has a nested_offset that is not a number", where, state_name));
+      nest.offset = js["nested_offset"].get<float>();
       q.nested = std::move(nest);
     } else {
-      q.absmax = absmax.to(options.device, at::kFloat);
+      q.absmax = checked(p + ".absmax", at::kFloat, nblocks).to(options.device);
     }
-    if (q.packed.numel() != (q.numel() + 1) / 2)
-      throw model::ModelError(fmt::format("{}: {} holds {} bytes, expected {}", where, p, q.packed.numel(), (q.numel() + 1) / 2));
     at::Tensor bias = take(slot.name + ".bias", cfg.bias);
     if (bias.defined()) bias = bias.to(options.device, options.dtype);
     *slot.layer = std::make_unique<Linear4bit>(std::move(q), bias);

@@ -3,6 +3,8 @@
 // transformers quantized and saved loads here without re-quantizing and gives its logits;
 // `autotrain quantize` writes the same tensors transformers writes for the same weights, and
 // transformers' from_pretrained loads our folder into bnb Linear4bit layers and gives our logits.
+#include <functional>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -89,6 +91,60 @@ TEST_F(BnbCheckpoint, QuantizeWritesWhatBitsandbytesWritesAndItLoadsOurs) {
   ASSERT_EQ(c.exit_code, 0) << c.out << c.err;
   at::Tensor bnb_logits = read(dir() / "check_logits.safetensors", "logits");
   EXPECT_LE((our_logits - bnb_logits).abs().max().item<double>(), 1e-4);
+}
+
+// A damaged 4-bit checkpoint is refused with the tensor and what it should hold, before any
+// kernel could read past a short tensor or divide by a zero blocksize.
+TEST_F(BnbCheckpoint, DamagedCheckpointsAreRefusedWithTheirCause) {
+  const std::string layer = "transformer.h.0.mlp.dense_4h_to_h";
+  auto f = st::SafetensorsFile::open(dir() / "bnb4" / "model.safetensors");
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (const auto& info : f.header().tensors) tensors.emplace_back(info.name, st::tensor_view(f, info).clone());
+  auto find = [&](std::vector<std::pair<std::string, at::Tensor>>& ts, const std::string& name) -> at::Tensor& {
+    for (auto& [n, t] : ts)
+      if (n == name) return t;
+    throw std::runtime_error("no tensor " + name);
+  };
+  const std::string state_name = layer + ".weight.quant_state.bitsandbytes__nf4";
+  const at::Tensor state = find(tensors, state_name);
+  const std::string state_json(static_cast<const char*>(state.data_ptr()), static_cast<size_t>(state.numel()));
+  ASSERT_THAT(state_json, HasSubstr("\"blocksize\": 64"));
+  auto json_tensor = [](const std::string& text) {
+    return at::from_blob(const_cast<char*>(text.data()), {static_cast<int64_t>(text.size())}, at::kByte).clone();
+  };
+  struct Damage {
+    std::function<void(std::vector<std::pair<std::string, at::Tensor>>&)> apply;
+    std::string expected;
+  };
+  std::string zero_blocksize = state_json, no_shape = state_json;
+  zero_blocksize.replace(zero_blocksize.find("\"blocksize\": 64"), 15, "\"blocksize\": 0");
+  no_shape.replace(no_shape.find("\"shape\""), 7, "\"shap\"");
+  const std::vector<Damage> damages = {
+      {[&](auto& ts) { find(ts, state_name) = json_tensor(zero_blocksize); }, "has blocksize 0"},
+      {[&](auto& ts) { find(ts, state_name) = json_tensor(no_shape); }, "lacks a field"},
+      {[&](auto& ts) { auto& t = find(ts, layer + ".weight.absmax"); t = t.narrow(0, 0, t.size(0) - 1).clone(); },
+       layer + ".weight.absmax is"},
+      {[&](auto& ts) { auto& t = find(ts, layer + ".weight.nested_absmax"); t = t.to(at::kHalf); },
+       layer + ".weight.nested_absmax is Half"},
+      {[&](auto& ts) { auto& t = find(ts, layer + ".weight"); t = t.narrow(0, 0, t.size(0) - 1).clone(); },
+       layer + ".weight is Byte with"},
+  };
+  for (const auto& damage : damages) {
+    SCOPED_TRACE(damage.expected);
+    testing::TempDir broken;
+    for (const auto& entry : std::filesystem::directory_iterator(dir() / "bnb4"))
+      if (entry.path().filename() != "model.safetensors")
+        std::filesystem::copy(entry.path(), broken.path() / entry.path().filename());
+    auto damaged = tensors;
+    damage.apply(damaged);
+    st::save_tensors(broken.path() / "model.safetensors", damaged);
+    try {
+      load_bnb_4bit(broken.path());
+      ADD_FAILURE() << "loaded a damaged checkpoint";
+    } catch (const model::ModelError& e) {
+      EXPECT_THAT(e.what(), HasSubstr(damage.expected));
+    }
+  }
 }
 
 TEST_F(BnbCheckpoint, QuantizeRefusesWhatItCannotDo) {
