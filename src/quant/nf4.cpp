@@ -385,17 +385,37 @@ Nf4Tensor quantize_nf4(const at::Tensor& input, int64_t blocksize, bool double_q
   return q;
 }
 
+// The parts of a quantized tensor the kernels read through raw pointers: on the packed bytes'
+// device, and as long as the element count and blocksize imply (a short one would be read past
+// its end). Loaders check files with better messages; this guards every other caller.
+static void check_parts(const Nf4Tensor& q, const char* what) {
+  const int64_t nblocks = q.blocksize > 0 ? (q.numel() + q.blocksize - 1) / q.blocksize : -1;
+  auto check = [&](const at::Tensor& t, const char* part, int64_t at_least) {
+    if (!t.defined() || t.device() != q.packed.device() || t.numel() < at_least)
+      throw std::invalid_argument(fmt::format("{}: the {} must be on {} with at least {} elements", what, part,
+                                              q.packed.device().str(), at_least));
+  };
+  if (q.blocksize <= 0) throw std::invalid_argument(fmt::format("{}: blocksize {} is not positive", what, q.blocksize));
+  check(q.packed, "packed weight", (q.numel() + 1) / 2);
+  if (!q.nested) return check(q.absmax, "absmax", nblocks);
+  check(q.nested->codes, "nested absmax codes", nblocks);
+  check(q.nested->absmax, "nested absmax", (nblocks + kNestedBlocksize - 1) / kNestedBlocksize);
+  check(q.nested->code_map, "nested code map", 256);
+}
+
 at::Tensor block_absmax(const Nf4Tensor& q) {
   if (!q.nested) return q.absmax;
+  check_parts(q, "NF4 nested absmax decode");
   const auto& nest = *q.nested;
   const int64_t n = nest.codes.numel();
   at::Tensor out = at::empty({n}, nest.codes.options().dtype(at::kFloat));
   if (nest.codes.is_cuda()) {
     const auto& api = cuda_backend("NF4 nested absmax decode");
+    at::Tensor codes = nest.codes.contiguous();
     at::Tensor absmax2 = nest.absmax.contiguous();
     at::Tensor code_map = nest.code_map.contiguous();
     check_launch(api,
-                 api.decode_nested_absmax(nest.codes.data_ptr<uint8_t>(), absmax2.data_ptr<float>(),
+                 api.decode_nested_absmax(codes.data_ptr<uint8_t>(), absmax2.data_ptr<float>(),
                                           code_map.data_ptr<float>(), nest.offset, out.data_ptr<float>(), n,
                                           out.device().index()),
                  "NF4 nested absmax decode");
@@ -423,6 +443,7 @@ void dequantize_nf4_into(const Nf4Tensor& q, at::Tensor& out) {
   if (out.device() != q.packed.device())
     throw std::invalid_argument("NF4 dequantize: output and packed weight are on different devices");
   if (n == 0) return;
+  check_parts(q, "NF4 dequantize");
   at::Tensor absmax = block_absmax(q).contiguous();
   at::Tensor packed = q.packed.contiguous();
   if (packed.is_cuda()) {

@@ -126,6 +126,7 @@ __global__ void dequantize_scalar(const uint8_t* __restrict__ packed, const floa
 template <typename T>
 int dequantize_typed(const uint8_t* packed, const float* absmax, T* out, int64_t n, int64_t blocksize,
                      cudaStream_t stream) {
+  if (blocksize <= 0) return static_cast<int>(cudaErrorInvalidValue);
   using L = layout::Dequant<sizeof(T)>;
   int64_t done = 0;
   const int shift = L::scale_shift(blocksize);
@@ -188,6 +189,8 @@ __global__ void quantize_warp_per_block(const T* __restrict__ x, uint8_t* __rest
 
 template <typename T>
 int quantize_typed(const T* x, uint8_t* packed, float* absmax, int64_t n, int64_t blocksize, cudaStream_t stream) {
+  if (n == 0) return 0;  // an empty grid is an invalid launch
+  if (blocksize <= 0) return static_cast<int>(cudaErrorInvalidValue);
   const int64_t nblocks = (n + blocksize - 1) / blocksize;
   const int threads = 256;  // 8 warps, 8 quantization blocks per CUDA block
   const int64_t blocks = std::min<int64_t>((nblocks + 7) / 8, 65535LL * 16);

@@ -150,6 +150,20 @@ TEST(Nf4, RejectsBadInput) {
   auto q = quantize_nf4(at::ones({8}));
   at::Tensor wrong = at::empty({7});
   EXPECT_THROW(dequantize_nf4_into(q, wrong), std::invalid_argument);
+  // Parts shorter than the shape implies are refused before a kernel reads past them.
+  auto big = quantize_nf4(at::randn({1000}), 64, /*double_quant=*/true);
+  at::Tensor out = at::empty({1000});
+  auto short_codes = big;
+  short_codes.nested->codes = big.nested->codes.narrow(0, 0, 3);
+  EXPECT_THROW(dequantize_nf4_into(short_codes, out), std::invalid_argument);
+  auto short_map = big;
+  short_map.nested->code_map = big.nested->code_map.narrow(0, 0, 16);
+  EXPECT_THROW(dequantize_nf4_into(short_map, out), std::invalid_argument);
+  auto plain = quantize_nf4(at::randn({1000}), 64);
+  plain.absmax = plain.absmax.narrow(0, 0, 15);  // 16 blocks
+  EXPECT_THROW(dequantize_nf4_into(plain, out), std::invalid_argument);
+  plain.packed = plain.packed.narrow(0, 0, 10);
+  EXPECT_THROW(dequantize_nf4_into(plain, out), std::invalid_argument);
 }
 
 TEST(Nf4, DequantizeIntoReusesTheBuffer) {
