@@ -15,6 +15,7 @@
 #include <fstream>
 #include <limits>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <signal.h>
 #include <sys/resource.h>
@@ -22,6 +23,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
+#include <ATen/detail/CUDAHooksInterface.h>
 #include <ATen/core/grad_mode.h>
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
@@ -122,13 +124,24 @@ at::Device choose_device(const std::string& spec) {
     return device::auto_device_is_cuda("DEVICE=auto") ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
   if (spec == "cpu") return at::kCPU;
   if (spec.rfind("cuda", 0) == 0) {
+    std::optional<at::Device> d;
+    try {
+      d = at::Device(spec);
+    } catch (const std::exception&) {
+      throw TrainUsageError(fmt::format("DEVICE={}: use auto, cpu, cuda or cuda:N", spec));
+    }
     if (!device::cuda_available())
       throw std::runtime_error(fmt::format(
           "DEVICE={} but no CUDA device is available (CUDA backend: {}; or no GPU visible, or CUDA_VISIBLE_DEVICES "
           "empty); run `autotrain setup` to see what LibTorch finds, or set DEVICE=cpu",
           spec, device::cuda_backend_status()));
-    at::Device d(spec);
-    return d.has_index() ? d : at::Device(at::kCUDA, 0);
+    const int64_t count = at::detail::getCUDAHooks().deviceCount();
+    if (d->has_index() && d->index() >= count)
+      throw TrainUsageError(fmt::format("DEVICE={}: this machine shows {} CUDA device{} (cuda:0{}); check "
+                                        "CUDA_VISIBLE_DEVICES, or pick one of them",
+                                        spec, count, count == 1 ? "" : "s",
+                                        count > 1 ? fmt::format(" to cuda:{}", count - 1) : std::string()));
+    return d->has_index() ? *d : at::Device(at::kCUDA, 0);
   }
   throw TrainUsageError(fmt::format("DEVICE={}: use auto, cpu, cuda or cuda:N", spec));
 }
@@ -504,27 +517,41 @@ int Run::execute() {
   load_model();
   if (peft_) fmt::print(stderr, "{}\n", lora::trainable_parameters_line(*model_));
 
-  // The memory budget before the first step: weights, trainable state (weights, gradients, two
-  // AdamW moments in fp32), and activations (one [B, S, hidden] tensor per layer with
-  // gradient checkpointing, ~12 per layer without).
-  double weights = 0, trainable = 0;
-  for (auto& [name, t] : model_->named_parameters()) weights += static_cast<double>(t->nbytes());
-  for (auto* l : lora_.layers)
-    for (auto& [n, t] : l->base().named_tensors()) weights += static_cast<double>(t->nbytes());
-  for (auto& t : trainable_) trainable += 4.0 * static_cast<double>(t.numel()) * 4;
-  const auto& mc = model_->config();
+  // The memory budget before the first step: frozen weights (each tensor once; 4-bit layers with
+  // their block statistics), trainable state (weights, gradients, two AdamW moments in fp32), the
+  // 4-bit layers' shared dequantization buffer (the largest layer in the compute dtype), and
+  // activations (one [B, S, hidden] tensor per layer with gradient checkpointing, ~12 without).
   const double act_bytes = precision_ == Precision::kFp32 ? 4 : 2;
+  double weights = 0, trainable = 0, dequant_buffer = 0;
+  std::set<const void*> counted;
+  for (auto& t : trainable_) {
+    trainable += 4.0 * static_cast<double>(t.numel()) * 4;
+    counted.insert(t.data_ptr());
+  }
+  for (auto& [name, t] : model_->named_parameters())
+    if (counted.insert(t->data_ptr()).second) weights += static_cast<double>(t->nbytes());
+  for (auto& slot : model_->linears()) {
+    model::Linear* layer = slot.layer->get();
+    if (auto* wrapped = dynamic_cast<lora::LoraLinear*>(layer)) layer = &wrapped->base();
+    if (auto* q = dynamic_cast<quant::Linear4bit*>(layer)) {
+      weights += static_cast<double>(q->weight().statistics_bytes());
+      dequant_buffer = std::max(dequant_buffer, static_cast<double>(q->weight().numel()) * act_bytes);
+    }
+  }
+  const auto& mc = model_->config();
   const double per_layer = static_cast<double>(cfg_.get_int("BATCH_SIZE") * data_.train.block_size * mc.hidden_size) * act_bytes;
   const double activations = per_layer * static_cast<double>(mc.num_hidden_layers) *
                              (model_->gradient_checkpointing() ? 1.0 : 12.0) + per_layer * 12.0;
   fmt::print(stderr,
              "plan: {} steps ({} per epoch, {} micro-batches of {} blocks each), warm-up {}, log every {}, on {} "
-             "({})\nmemory estimate: weights {} + trainable state {} + activations {} = {}\n",
+             "({})\nmemory estimate: weights {} + trainable state {}{} + activations {} = {}\n",
              plan_.total_steps, plan_.steps_per_epoch, plan_.micro_batches_per_step, cfg_.get_int("BATCH_SIZE"),
              plan_.warmup_steps, plan_.logging_steps, device_.str(),
              precision_ == Precision::kFp16 ? "fp16 autocast" : precision_ == Precision::kBf16 ? "bf16 autocast" : "fp32",
-             human_bytes(weights), human_bytes(trainable), human_bytes(activations),
-             human_bytes(weights + trainable + activations));
+             human_bytes(weights), human_bytes(trainable),
+             dequant_buffer > 0 ? " + 4-bit dequantization buffer " + human_bytes(dequant_buffer) : std::string(),
+             human_bytes(activations),
+             human_bytes(weights + trainable + dequant_buffer + activations));
   if (options_.dry_run) return 0;
 
   write_training_params(project_, cfg_);

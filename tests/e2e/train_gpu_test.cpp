@@ -94,6 +94,12 @@ TEST(TrainCuda, Fp16RunThatDivergesStopsWithAClearError) {
   auto r = testing::run_command(train, env, work.path());
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("overflowed on 50 steps in a row"), std::string::npos) << r.err;
+
+  // A GPU index the machine does not have is refused before anything runs.
+  train.insert(train.end(), {"--set", "DEVICE=cuda:64"});
+  auto missing = testing::run_command(train, env, work.path());
+  EXPECT_EQ(missing.exit_code, 2) << missing.err;
+  EXPECT_NE(missing.err.find("CUDA device"), std::string::npos) << missing.err;
 }
 
 }  // namespace
