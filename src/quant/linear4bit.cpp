@@ -1,6 +1,7 @@
 #include "autotrain/quant/linear4bit.h"
 
 #include <map>
+#include <mutex>
 #include <stdexcept>
 
 #include <ATen/ATen.h>
@@ -12,11 +13,24 @@ namespace autotrain::quant {
 
 namespace {
 
-// One scratch buffer per (device, dtype), grown to the largest weight seen. Layers run one after
-// another, so a single buffer serves the whole model.
+// One scratch buffer per (device, dtype) for the whole process, grown to the largest weight seen.
+// Layers run one after another, so a single buffer serves the whole model, forward and backward;
+// on CUDA the backward pass runs on the autograd engine's device thread, so a per-thread buffer
+// would hold a second copy (165 MB in fp16 for Falcon-7B's largest layer). Nf4MatMul holds the
+// lock from dequantization to the matmul's launch; CUDA orders the kernels on the stream.
+struct ScratchBuffers {
+  std::recursive_mutex mutex;
+  std::map<std::pair<std::string, int>, at::Tensor> buffers;
+};
+ScratchBuffers& scratch_buffers() {
+  static ScratchBuffers s;
+  return s;
+}
+
 at::Tensor scratch(const at::Device& device, at::ScalarType dtype, int64_t numel) {
-  thread_local std::map<std::pair<std::string, int>, at::Tensor> buffers;
-  auto& buf = buffers[{device.str(), static_cast<int>(dtype)}];
+  auto& s = scratch_buffers();
+  std::lock_guard lock(s.mutex);
+  auto& buf = s.buffers[{device.str(), static_cast<int>(dtype)}];
   if (!buf.defined() || buf.numel() < numel)
     buf = at::empty({numel}, at::TensorOptions().dtype(dtype).device(device));
   return buf.narrow(0, 0, numel);
@@ -34,6 +48,7 @@ struct Nf4MatMul : public torch::autograd::Function<Nf4MatMul> {
     ctx->saved_data["layer"] = layer_address;
     const auto* layer = reinterpret_cast<const Linear4bit*>(layer_address);
     const at::ScalarType dtype = compute_dtype(x);
+    std::lock_guard lock(scratch_buffers().mutex);
     at::Tensor w = layer->dequantized_scratch(dtype);
     return at::matmul(x.to(dtype), w.t());
   }
@@ -42,6 +57,7 @@ struct Nf4MatMul : public torch::autograd::Function<Nf4MatMul> {
                                                  torch::autograd::variable_list grads) {
     const auto* layer = reinterpret_cast<const Linear4bit*>(ctx->saved_data["layer"].toInt());
     const at::Tensor& g = grads[0];
+    std::lock_guard lock(scratch_buffers().mutex);
     at::Tensor w = layer->dequantized_scratch(g.scalar_type());
     return {at::matmul(g, w), at::Tensor()};
   }

@@ -3,6 +3,8 @@
 // top of a 4-bit base.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/autograd.h>
@@ -44,6 +46,10 @@ TEST(Linear4bit, ScratchBufferIsShared) {
   at::Tensor wa = a->dequantized_scratch(at::kFloat);
   at::Tensor wb = b->dequantized_scratch(at::kFloat);
   EXPECT_EQ(wa.data_ptr(), wb.data_ptr());  // one buffer for all layers
+  // ...and for all threads: CUDA runs the backward pass on the autograd engine's device thread.
+  void* other_thread = nullptr;
+  std::thread([&] { other_thread = b->dequantized_scratch(at::kFloat).data_ptr(); }).join();
+  EXPECT_EQ(other_thread, wa.data_ptr());
   EXPECT_EQ(a->memory_bytes(), 32 * 64 / 2 + 32 * 64 / 64 * 4);
 }
 
