@@ -85,7 +85,15 @@ std::unique_ptr<FalconForCausalLM> load_falcon(const std::filesystem::path& dir,
       // One tensor at a time: convert straight from the mapping into the target, then let its
       // file pages go, so host memory holds the model plus about one tensor of the file.
       at::Tensor view = safetensors::tensor_view(shard, info);
-      *it->second = view.to(options.device, options.dtype, /*non_blocking=*/false, /*copy=*/true);
+      if (!options.device.is_cpu() && view.scalar_type() != options.dtype) {
+        // A blocking host-to-device copy with a dtype change converts on the host (LibTorch avoids
+        // a device temporary): a host copy in the wider dtype, and twice the bytes moved. Copy the
+        // stored bytes, convert on the device.
+        *it->second = view.to(options.device, view.scalar_type(), /*non_blocking=*/false, /*copy=*/true)
+                          .to(options.dtype);
+      } else {
+        *it->second = view.to(options.device, options.dtype, /*non_blocking=*/false, /*copy=*/true);
+      }
       shard.mapping()->release(shard.data_offset() + info.begin, info.nbytes());
       if (auto lin = linear_of_tensor.find(info.name); lin != linear_of_tensor.end()) {
         auto& [slot, waiting] = pending_linears.at(lin->second);
