@@ -591,7 +591,10 @@ int Run::execute() {
     }
     const int64_t done = step + 1;
     last_loss = loss;
-    log_loss_sum_ += loss;
+    // As HF Trainer's logging_nan_inf_filter (on by default): a non-finite step loss (an fp16 step
+    // the scaler skipped) is logged as the window's running sum over one more step, so one
+    // overflow does not turn the logged loss into nan.
+    log_loss_sum_ += std::isfinite(loss) ? loss : log_loss_sum_ / static_cast<double>(1 + log_steps_);
     ++log_steps_;
     const double epoch = static_cast<double>(done) / static_cast<double>(plan_.steps_per_epoch);
     if (tty_) {
