@@ -10,6 +10,10 @@
 #   scripts/gpu-check.sh --prepare        here, on a Debian machine with network: fills .device/
 #                                         (Debian packages ~24 MB, GoogleTest sources); then
 #                                         run it there with carry [".device"]
+# Logs (configure, build, ctest) are written to $OUT (else /tmp/autotrain-gpu-check-logs) as they
+# grow. A preflight stops (exit 3) before building when torch is not 2.11, sees no GPU, or was built
+# for another CUDA major than nvcc's; AUTOTRAIN_GPU_CHECK_NO_PREFLIGHT=1 goes on anyway (to try the
+# script on a machine without a GPU, where the tests then skip).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 device_dir="$root/.device"
@@ -38,8 +42,39 @@ if [ "$mode" = auto ]; then
 fi
 
 python="${AUTOTRAIN_PYTHON:-python3}"
-"$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "device", torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)'
+# Logs go to $OUT as they are written, so a run stopped at its time limit still returns them.
+logs="${OUT:-/tmp/autotrain-gpu-check-logs}"
+mkdir -p "$logs"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+# Preflight: a device run is short, so stop before the build on anything that would fail later.
+export CUDACXX="${CUDACXX:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
+[ -x "$CUDACXX" ] || { echo "gpu-check: no nvcc (looked on PATH and at /usr/local/cuda/bin); set CUDACXX" >&2; exit 3; }
+nvcc_major=$("$CUDACXX" --version | sed -n 's/.*release \([0-9]*\)\..*/\1/p')
+"$python" - "$nvcc_major" "${AUTOTRAIN_GPU_CHECK_NO_PREFLIGHT:-0}" <<'PY' || exit 3
+import sys
+import torch
+print("torch", torch.__version__, "cuda", torch.version.cuda, "nvcc major", sys.argv[1],
+      "device", torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
+problems = []
+if not torch.__version__.startswith("2.11."):
+    problems.append(f"torch {torch.__version__}, the project is built and tested against 2.11")
+if not torch.cuda.is_available():
+    problems.append("torch sees no CUDA device (driver too old for its CUDA build, or no GPU visible)")
+if (torch.version.cuda or "").split(".")[0] != sys.argv[1]:
+    problems.append(f"torch's CUDA {torch.version.cuda} and nvcc's major version {sys.argv[1]} differ")
+for p in problems:
+    print("gpu-check: preflight:", p, file=sys.stderr)
+if problems and sys.argv[2] == "1":
+    print("gpu-check: preflight problems ignored (AUTOTRAIN_GPU_CHECK_NO_PREFLIGHT=1: a dry run of the script)")
+    problems = []
+sys.exit(1 if problems else 0)
+PY
+# The `gpu reference` tests run Python oracles (transformers, safetensors); without them they are left out.
+ctest_filter=()
+if ! "$python" -c 'import transformers, safetensors' 2>/dev/null; then
+  echo "gpu-check: transformers/safetensors missing in $python: leaving out the tests labelled reference"
+  ctest_filter=(-LE reference)
+fi
 arch="${TORCH_CUDA_ARCH_LIST:-9.0}"
 cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=Release -DAUTOTRAIN_PYTHON="$(command -v "$python")"
             -DAUTOTRAIN_BUILD_BENCH=OFF -DCMAKE_CUDA_ARCHITECTURES="${arch//./}")
@@ -70,17 +105,30 @@ fi
 build="$root/build-gpu-$mode"  # one folder per mode: their CMake caches differ
 echo "gpu-check: $mode build in $build"
 mkdir -p "$build"
-TORCH_CUDA_ARCH_LIST="$arch" cmake -S "$root" -B "$build" "${cmake_args[@]}" >"$build/configure.log" 2>&1 \
-  || { tail -n 40 "$build/configure.log"; exit 1; }
+TORCH_CUDA_ARCH_LIST="$arch" cmake -S "$root" -B "$build" "${cmake_args[@]}" >"$logs/configure.log" 2>&1 \
+  || { tail -n 40 "$logs/configure.log"; exit 1; }
 cd "$build"
 # The program (full mode) and every executable of a `gpu` test: nothing else is needed.
 gpu_tests=$(ctest -N -L gpu | sed -n 's/^ *Test *#[0-9]*: //p')
-cmake --build . -j "$(nproc)" --target "${targets[@]}" $gpu_tests
 set +e
-ctest -L gpu --no-tests=error --output-on-failure -V >"$build/ctest-gpu.log" 2>&1
+cmake --build . -j "$(nproc)" --target "${targets[@]}" $gpu_tests >"$logs/build.log" 2>&1
 status=$?
 set -e
-grep -E '\[bench\]|\[  PASSED|\[  FAILED|Failure|Expected|Which is|tests passed|tests failed|Skipped|FAILED:|NVIDIA driver' "$build/ctest-gpu.log" | head -n 60 || true
-[ -n "${OUT:-}" ] && cp "$build/ctest-gpu.log" "$OUT/" || true
-if [ $status -eq 0 ]; then echo "gpu-check: all GPU tests passed"; else echo "gpu-check: GPU tests FAILED"; fi
+if [ $status -ne 0 ]; then
+  echo "gpu-check: the build failed (build.log):"
+  grep -E 'error|FAILED' "$logs/build.log" | head -n 40
+  exit 1
+fi
+set +e
+ctest -L gpu "${ctest_filter[@]}" --no-tests=error --output-on-failure -V --timeout 300 >"$logs/ctest-gpu.log" 2>&1
+status=$?
+set -e
+grep -E '\[bench\]|\[  PASSED|\[  FAILED|Failure|Expected|Which is|tests passed|tests failed|Skipped|FAILED:|NVIDIA driver|Timeout' "$logs/ctest-gpu.log" | head -n 60 || true
+if [ $status -ne 0 ]; then
+  echo "gpu-check: GPU tests FAILED"
+elif grep -q 'Skipped' "$logs/ctest-gpu.log"; then
+  echo "gpu-check: GPU tests SKIPPED (no NVIDIA driver here): nothing was checked"
+else
+  echo "gpu-check: all GPU tests passed"
+fi
 exit $status

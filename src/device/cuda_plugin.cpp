@@ -28,10 +28,14 @@ kernels::ElementType element_type(int t) {
 
 // Nothing may throw across the C ABI: a LibTorch error (an invalid device, an allocator that
 // never allocated on that device) becomes an error code.
+// The exception's message goes to stderr first: the code alone ("unknown error") would lose it.
 template <typename F>
 int no_throw(F&& f) noexcept {
   try {
     return f();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "autotrain CUDA backend: %s\n", e.what());
+    return static_cast<int>(cudaErrorUnknown);
   } catch (...) {
     return static_cast<int>(cudaErrorUnknown);
   }
