@@ -27,8 +27,7 @@ void AdamW::zero_grad() {
 void AdamW::step(double lr, double weight_decay) {
   at::NoGradGuard no_grad;
   ++step_;
-  const bool fused = !params_.empty() && (params_.front().is_cuda() || o_.force_fused);
-  if (fused) {
+  if (o_.fused) {
     // Groups by weight decay (two calls at most), as torch's param groups would.
     for (bool with_decay : {true, false}) {
       std::vector<at::Tensor> ps, gs, ms, vs, steps;

@@ -446,7 +446,8 @@ double Run::train_step(int64_t step) {
     throw std::runtime_error(fmt::format(
         "the loss became {} at step {} ({}); lower LEARNING_RATE (now {}), keep MAX_GRAD_NORM > 0, or check the "
         "data for empty or broken rows",
-        loss_sum, step + 1, precision_ == Precision::kBf16 ? "bf16" : "fp32", cfg_.get_float("LEARNING_RATE")));
+        std::isnan(loss_sum) ? "nan" : (loss_sum > 0 ? "inf" : "-inf"),  // not "-nan": the sign of a NaN means nothing
+        step + 1, precision_ == Precision::kBf16 ? "bf16" : "fp32", cfg_.get_float("LEARNING_RATE")));
 
   std::vector<at::Tensor> grads;
   for (auto& p : trainable_)

@@ -14,9 +14,10 @@ namespace autotrain::train {
 
 struct AdamWOptions {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  // LibTorch's fused kernel also on the CPU (it is always used on CUDA): lets the CPU tests check
-  // the fused call against torch.
-  bool force_fused = false;
+  // LibTorch's fused kernel (torch.optim.AdamW(fused=True)), on the CPU as on CUDA: one call per
+  // step instead of a handful of ops per parameter (~10% faster tiny-model steps on the CPU).
+  // false: the single-tensor formula, element for element as torch's default CPU path.
+  bool fused = true;
 };
 
 class AdamW {

@@ -15,13 +15,13 @@
 
 namespace autotrain::train {
 
-inline void expect_adamw_matches_torch(const testing::ReferenceRun& oracle, const at::Device& device, bool force_fused) {
+inline void expect_adamw_matches_torch(const testing::ReferenceRun& oracle, const at::Device& device, bool fused) {
   auto file = safetensors::SafetensorsFile::open(oracle.dir() / "adamw.safetensors");
   auto get = [&](const std::string& name) { return safetensors::tensor_view(file, file.tensor(name)).clone().to(device); };
   auto norms = nlohmann::json::parse(testing::read_file(oracle.dir() / "adamw.json"))["norms"];
   std::vector<at::Tensor> params = {get("init.0").requires_grad_(true), get("init.1").requires_grad_(true)};
   AdamWOptions options;
-  options.force_fused = force_fused;
+  options.fused = fused;
   AdamW opt(params, {true, true}, options);
   for (int step = 0; step < 5; ++step) {
     for (size_t i = 0; i < 2; ++i) params[i].mutable_grad() = get(fmt::format("grad.{}.{}", step, i));

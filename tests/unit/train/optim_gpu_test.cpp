@@ -1,4 +1,4 @@
-// The optimizer side of the trainer on CUDA (label gpu): AdamW there always runs LibTorch's fused
+// The optimizer side of the trainer on CUDA (label gpu): AdamW's default, LibTorch's fused
 // kernel (its step tensors must carry this step's number), with gradient clipping, against the
 // values torch.optim.AdamW produced (tests/reference/train/optim_reference.py); the fp16 loss
 // scaler's unscale and inf/nan check on device gradients. Exits 77 (skipped) without an NVIDIA driver.
@@ -20,7 +20,7 @@ TEST(OptimCuda, FusedAdamWWithClippingMatchesTorch) {
   static testing::ReferenceRun oracle("train/optim_reference.py", {});
   if (!oracle.have_python()) GTEST_SKIP() << "AUTOTRAIN_PYTHON is not set: run through ctest";
   ASSERT_TRUE(oracle.ok()) << oracle.log();
-  expect_adamw_matches_torch(oracle, kCuda, /*force_fused=*/false);
+  expect_adamw_matches_torch(oracle, kCuda, /*fused=*/true);
 }
 
 TEST(OptimCuda, LossScalerUnscalesAndFindsOverflowOnTheDevice) {

@@ -46,7 +46,8 @@ TEST_F(Optim, SchedulesMatchTransformers) {
 class AdamWPath : public Optim, public ::testing::WithParamInterface<bool> {};
 
 TEST_P(AdamWPath, ClippingAndAdamWMatchTorch) {
-  // Fused: the kernel CUDA runs, here on its CPU implementation (optim_gpu_test runs it on CUDA).
+  // Both paths: the single-tensor formula, and LibTorch's fused kernel (the default, on the CPU as
+  // on CUDA; optim_gpu_test runs it on CUDA).
   expect_adamw_matches_torch(oracle(), at::Device(at::kCPU), GetParam());
 }
 
