@@ -242,6 +242,7 @@ class Run {
   // Logging accumulators (part of the checkpoint so a resumed run logs what an uninterrupted one would).
   double log_loss_sum_ = 0;
   int64_t log_steps_ = 0;
+  int64_t log_finite_steps_ = 0;  // steps of the window whose loss was finite
   int64_t tokens_seen_ = 0;
   double last_grad_norm_ = 0;
   // fp16: steps skipped in a row for overflowing gradients; past the limit the run has diverged.
@@ -499,6 +500,7 @@ ordered_json Run::trainer_state(int64_t step) const {
           {"skipped_steps", s.skipped_steps},
           {"log_loss_sum", log_loss_sum_},
           {"log_steps", log_steps_},
+          {"log_finite_steps", log_finite_steps_},
           {"tokens_seen", tokens_seen_}};
 }
 
@@ -583,6 +585,7 @@ int Run::execute() {
                         state.value("skipped_steps", int64_t{0})});
     log_loss_sum_ = state.value("log_loss_sum", 0.0);
     log_steps_ = state.value("log_steps", int64_t{0});
+    log_finite_steps_ = state.value("log_finite_steps", log_steps_);
     tokens_seen_ = state.value("tokens_seen", int64_t{0});
     fmt::print(stderr, "resuming from {} (step {} of {})\n", resume_from_->string(), start_step_, plan_.total_steps);
   }
@@ -614,6 +617,7 @@ int Run::execute() {
     // the scaler skipped) is logged as the window's running sum over one more step, so one
     // overflow does not turn the logged loss into nan.
     log_loss_sum_ += std::isfinite(loss) ? loss : log_loss_sum_ / static_cast<double>(1 + log_steps_);
+    log_finite_steps_ += std::isfinite(loss) ? 1 : 0;
     ++log_steps_;
     const double epoch = static_cast<double>(done) / static_cast<double>(plan_.steps_per_epoch);
     if (tty_) {
@@ -630,7 +634,10 @@ int Run::execute() {
       const double secs = std::chrono::duration<double>(now - log_clock_).count();
       ordered_json rec = {{"step", done},
                           {"epoch", epoch},
-                          {"loss", log_loss_sum_ / static_cast<double>(std::max<int64_t>(log_steps_, 1))},
+                          // A window with no finite loss at all logs nan (null), not the filter's 0.
+                          {"loss", log_finite_steps_ > 0 || log_steps_ == 0
+                                       ? log_loss_sum_ / static_cast<double>(std::max<int64_t>(log_steps_, 1))
+                                       : std::numeric_limits<double>::quiet_NaN()},
                           {"lr", last_lr_},
                           {"grad_norm", last_grad_norm_},
                           {"tokens", tokens_seen_},
@@ -641,6 +648,7 @@ int Run::execute() {
       log_line(rec, false);
       log_loss_sum_ = 0;
       log_steps_ = 0;
+      log_finite_steps_ = 0;
       log_tokens_ = 0;
       log_clock_ = now;
     }
