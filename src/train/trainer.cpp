@@ -118,15 +118,15 @@ constexpr const char* kRunKeys[] = {"MODEL_NAME", "DATA_PATH", "TEXT_COLUMN", "L
                                     "TRAIN_ON_COMPLETIONS_ONLY", "RESPONSE_TEMPLATE", "TRAIN_SPLIT",
                                     "VALID_SPLIT", "VALID_FRACTION"};
 
-// Whether the CPU multiplies bf16 natively (Linux: the flags in /proc/cpuinfo); without it
-// LibTorch emulates bf16 matmuls in fp32 with conversions around them.
-bool cpu_has_native_bf16() {
+// Whether the CPU lists one of two instruction-set flags (Linux: /proc/cpuinfo), e.g. native bf16
+// or fp16 arithmetic; without them LibTorch emulates 16-bit matmuls with conversions around fp32.
+bool cpu_has_native(std::string_view flag, std::string_view other_flag) {
   std::ifstream in("/proc/cpuinfo");
   for (std::string line; std::getline(in, line);) {
     if (line.rfind("flags", 0) != 0) continue;
     std::istringstream words(line);
     for (std::string w; words >> w;)
-      if (w == "avx512_bf16" || w == "amx_bf16") return true;
+      if (w == flag || w == other_flag) return true;
     return false;  // every core lists the same flags
   }
   return true;  // unknown: do not warn
@@ -281,15 +281,25 @@ void Run::check_config() {
   device_ = choose_device(cfg_.get_string("DEVICE"));
   std::string mp = cfg_.get_string("MIXED_PRECISION");
   if (mp.empty()) mp = cfg_.get_bool("USE_FP16") ? "fp16" : "no";
+  // fp16 on a CPU only when the CPU was asked for by name: DEVICE=auto that finds no GPU (the
+  // tutorial's falcon.env on a laptop) falls back to fp32, the fast choice there.
+  const bool cpu_by_name = cfg_.get_string("DEVICE") == "cpu";
   if (mp == "fp16") {
-    if (device_.is_cuda()) {
+    if (device_.is_cuda() || cpu_by_name) {
       precision_ = Precision::kFp16;
+      if (device_.is_cpu() && !cpu_has_native("avx512_fp16", "amx_fp16"))
+        fmt::print(stderr,
+                   "warning: fp16 autocast on a CPU without native fp16 instructions (avx512_fp16 or amx_fp16) runs "
+                   "several times slower than fp32; MIXED_PRECISION=no is faster here\n");
     } else {
-      fmt::print(stderr, "warning: fp16 mixed precision needs CUDA; training in fp32 on the CPU\n");
+      fmt::print(stderr,
+                 "warning: fp16 mixed precision with DEVICE={} found no GPU; training in fp32 on the CPU (set "
+                 "DEVICE=cpu to run fp16 autocast there anyway)\n",
+                 cfg_.get_string("DEVICE"));
     }
   } else if (mp == "bf16") {
     precision_ = Precision::kBf16;
-    if (device_.is_cpu() && !cpu_has_native_bf16())
+    if (device_.is_cpu() && !cpu_has_native("avx512_bf16", "amx_bf16"))
       fmt::print(stderr,
                  "warning: bf16 on a CPU without native bf16 instructions (avx512_bf16 or amx_bf16) runs several "
                  "times slower than fp32 (8x on a 2-core AVX2 machine); MIXED_PRECISION=no is faster here\n");

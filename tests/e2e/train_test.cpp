@@ -233,6 +233,13 @@ TEST_F(Train, Bf16AutocastTracksFp32AndPeftScoresItsAdapter) {
   const double b = final_eval(mb), f = final_eval(metrics(project("fp32")));
   EXPECT_LT(b, mb.front().at("loss").get<double>()) << "bf16 did not learn";
   EXPECT_NEAR(b, f, 0.005 * f);
+  // fp16 with the loss scaler, the GPU's default, runs on the CPU too when DEVICE=cpu is named.
+  auto fp16 = run("train", "fp16", with("USE_FP16=True"));
+  ASSERT_EQ(fp16.exit_code, 0) << fp16.err;
+  EXPECT_THAT(fp16.err, HasSubstr("fp16 autocast"));
+  auto mh = metrics(project("fp16"));
+  EXPECT_EQ(mh.front().at("loss_scale").get<double>(), 65536.0);
+  EXPECT_NEAR(final_eval(mh), f, 0.005 * f);
   auto file = safetensors::SafetensorsFile::open(project("bf16") / "adapter_model.safetensors");
   for (const auto& t : file.header().tensors) EXPECT_EQ(safetensors::dtype_name(t.dtype), "F32") << t.name;
 
@@ -249,6 +256,25 @@ TEST_F(Train, Bf16AutocastTracksFp32AndPeftScoresItsAdapter) {
   ASSERT_TRUE(peft.ok()) << peft.log();
   const double theirs = nlohmann::json::parse(testing::read_file(peft.dir() / "peft_eval.json"))["loss"].get<double>();
   EXPECT_NEAR(ours, theirs, 3e-4 * theirs);
+}
+
+// fp16: a diverging run overflows on every step. The scaler skips those steps (the schedule does
+// not advance, as in HF Trainer), a window of nothing but overflows logs a null loss, and after 50
+// overflows in a row the run stops with what to change and leaves no adapter.
+TEST_F(Train, Fp16RunThatDivergesStopsAfter50SkippedSteps) {
+  auto r = run("train", "diverge", {"USE_FP16=True", "LEARNING_RATE=10", "BATCH_SIZE=1", "MAX_STEPS=80",
+                                    "LOGGING_STEPS=10", "SAVE_STRATEGY=no", "EVAL_STRATEGY=no"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("overflowed on 50 steps in a row"));
+  EXPECT_FALSE(fs::exists(project("diverge") / "adapter_model.safetensors"));
+  auto m = metrics(project("diverge"));
+  ASSERT_GE(m.size(), 3u);
+  const auto& last = m.back();
+  EXPECT_TRUE(last.at("loss").is_null()) << last.dump();
+  EXPECT_TRUE(last.at("grad_norm").is_null()) << last.dump();
+  EXPECT_GE(last.at("skipped_steps").get<int64_t>(), 10);
+  EXPECT_LT(last.at("loss_scale").get<double>(), 1.0);
+  EXPECT_EQ(last.at("lr").get<double>(), m[m.size() - 2].at("lr").get<double>()) << "the schedule moved on skipped steps";
 }
 
 TEST_F(Train, RefusesWhatCannotRunBeforeTraining) {
