@@ -258,6 +258,27 @@ TEST_F(Train, Bf16AutocastTracksFp32AndPeftScoresItsAdapter) {
   EXPECT_NEAR(ours, theirs, 3e-4 * theirs);
 }
 
+// fp16 resumes exactly too: the loss scaler's state (scale, growth count, skipped steps) travels in
+// the checkpoint with the rest, and autocast replays the same casts.
+TEST_F(Train, Fp16ResumeAfterSigtermIsBitIdentical) {
+  const std::vector<std::string> sets = {"USE_FP16=True", "BATCH_SIZE=1", "LORA_DROPOUT=0.1", "MAX_STEPS=12",
+                                         "SAVE_STRATEGY=steps", "SAVE_STEPS=4", "EVAL_STRATEGY=no"};
+  auto full = run("train", "fp16full", sets);
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+  auto killed = run("train", "fp16resumed", sets, {}, {"AUTOTRAIN_TEST_SIGNAL_AT_STEP=5"});
+  EXPECT_EQ(killed.exit_code, 143) << killed.err;
+  auto state = nlohmann::json::parse(testing::read_file(project("fp16resumed") / "checkpoint-5" / "trainer_state.json"));
+  EXPECT_EQ(state.at("loss_scale").get<double>(), 65536.0);
+  EXPECT_EQ(state.at("growth_tracker").get<int64_t>(), 5);  // five good steps toward the next growth
+  auto resumed = run("train", "fp16resumed", sets);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_THAT(resumed.err, HasSubstr("resuming from"));
+  EXPECT_EQ(testing::read_file(project("fp16full") / "adapter_model.safetensors"),
+            testing::read_file(project("fp16resumed") / "adapter_model.safetensors"));
+  const auto a = metrics(project("fp16full")).back(), b = metrics(project("fp16resumed")).back();
+  for (auto key : {"loss", "loss_scale", "skipped_steps", "grad_norm"}) EXPECT_EQ(a.at(key), b.at(key)) << key;
+}
+
 // fp16: a diverging run overflows on every step. The scaler skips those steps (the schedule does
 // not advance, as in HF Trainer), a window of nothing but overflows logs a null loss, and after 50
 // overflows in a row the run stops with what to change and leaves no adapter.
