@@ -700,7 +700,16 @@ int Run::execute() {
 
 int run_train(const config::Config& cfg, const TrainOptions& options) {
   Run run(cfg, options);
-  return run.execute();
+  try {
+    return run.execute();
+  } catch (const c10::OutOfMemoryError& e) {
+    // The training steps translate their own; this is the model load or an evaluation.
+    const std::string what = e.what();
+    throw std::runtime_error(fmt::format(
+        "out of memory outside the training steps (loading the model or evaluating): {}; use USE_INT4=True for a "
+        "4-bit base, lower BATCH_SIZE or BLOCK_SIZE, or free the GPU (nvidia-smi shows what holds it)",
+        what.substr(0, what.find('\n'))));
+  }
 }
 
 }  // namespace autotrain::train
