@@ -3,6 +3,7 @@
 // __fmul_rn/__fadd_rn so the compiler cannot fuse them into one FMA rounding.
 #include "nf4_kernels.h"
 
+#include "../nf4_levels.h"
 #include "nf4_dequant_layout.h"
 
 #include <cuda_bf16.h>
@@ -16,22 +17,7 @@ namespace autotrain::quant::cuda {
 
 namespace {
 
-__constant__ float kLevels[16] = {-1.0f,
-                                  -0.6961928009986877f,
-                                  -0.5250730514526367f,
-                                  -0.39491748809814453f,
-                                  -0.28444138169288635f,
-                                  -0.18477343022823334f,
-                                  -0.09105003625154495f,
-                                  0.0f,
-                                  0.07958029955625534f,
-                                  0.16093020141124725f,
-                                  0.24611230194568634f,
-                                  0.33791524171829224f,
-                                  0.44070982933044434f,
-                                  0.5626170039176941f,
-                                  0.7229568362236023f,
-                                  1.0f};
+__constant__ float kLevels[16] = {AUTOTRAIN_NF4_LEVELS};
 
 __device__ __forceinline__ float to_float(float v) { return v; }
 __device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
