@@ -1,6 +1,6 @@
 // How the CUDA NF4 dequantize kernel splits its work, in plain C++ that nvcc and the host
 // compiler both build: the kernel (nf4_kernels.cu) runs these functions on the GPU, and
-// tests/unit/quant/nf4_layout_test.cpp runs the same ones over a simulated grid on the CPU, so the
+// tests/unit/quant/nf4_unit_test.cpp (Nf4CudaLayout) runs the same ones over a simulated grid on the CPU, so the
 // indexing, nibble order and scale lookup are checked bit for bit on machines without a GPU.
 //
 // The layout is chosen for bandwidth (the kernel moves ~4-5 output bytes per packed byte):
