@@ -2,6 +2,7 @@
 #include "autotrain/lora/lora.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -15,6 +16,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "autotrain/config/config.h"
 #include "autotrain/io/atomic_file.h"
 #include "autotrain/safetensors/file.h"
 #include "autotrain/safetensors/torch.h"
@@ -35,15 +37,44 @@ bool peft_matches(const std::string& module, const std::string& target) {
   return module == target || (module.size() > target.size() && module.ends_with("." + target));
 }
 
-std::vector<std::string> split_list(const std::string& spec) {
-  std::vector<std::string> out;
-  std::stringstream in(spec);
-  for (std::string item; std::getline(in, item, ',');) {
-    auto b = item.find_first_not_of(" \t");
-    auto e = item.find_last_not_of(" \t");
-    if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
+std::string trim(const std::string& s) {
+  auto b = s.find_first_not_of(" \t");
+  if (b == std::string::npos) return {};
+  return s.substr(b, s.find_last_not_of(" \t") - b + 1);
+}
+
+// TARGET_MODULES as AutoTrain hands it to PEFT (get_target_modules): stripped; empty means the
+// model's default; "all-linear" in any case is PEFT's shorthand (PEFT lowercases it too); else
+// the comma-split list (items stripped here; AutoTrain does not, but a name never has spaces).
+struct TargetSpec {
+  enum Kind { kDefault, kAllLinear, kList } kind = kDefault;
+  std::vector<std::string> names;  // kList: the items, in order, without duplicates or empties
+  bool only_separators = false;    // kList with nothing but commas and spaces (",")
+};
+
+TargetSpec parse_target_spec(const std::string& spec) {
+  TargetSpec t;
+  const std::string s = trim(spec);
+  std::string lower = s;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (s.empty()) return t;
+  if (lower == "all-linear") {
+    t.kind = TargetSpec::kAllLinear;
+    return t;
   }
-  return out;
+  t.kind = TargetSpec::kList;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');) {
+    item = trim(item);
+    if (!item.empty() && std::find(t.names.begin(), t.names.end(), item) == t.names.end()) t.names.push_back(item);
+  }
+  t.only_separators = t.names.empty();
+  return t;
+}
+
+// Bad TARGET_MODULES values are configuration errors: the CLI reports them as such (exit 2).
+[[noreturn]] void target_modules_error(const std::string& message) {
+  throw config::ConfigError({{"TARGET_MODULES", message}}, {});
 }
 
 at::Device device_of(model::Linear& layer) {
@@ -145,14 +176,28 @@ at::Tensor LoraLinear::delta_weight() const {
 std::vector<std::string> resolve_target_modules(model::FalconForCausalLM& model, const std::string& spec) {
   std::vector<std::string> names;
   for (auto& slot : model.linears()) names.push_back(slot.name);
+  auto layer_list = [&] {
+    std::set<std::string> shorts;
+    for (const auto& n : names) shorts.insert(short_name(n));
+    std::string list;
+    for (const auto& s : shorts) list += (list.empty() ? "" : ", ") + s;
+    return list;
+  };
+  const TargetSpec target = parse_target_spec(spec);
   std::vector<std::string> selected;
-  if (spec == "all-linear") {
+  if (target.kind == TargetSpec::kAllLinear) {
     // PEFT's all-linear: every linear layer except the output layer.
     for (const auto& n : names)
       if (n != "lm_head") selected.push_back(n);
     return selected;
   }
-  std::vector<std::string> targets = spec.empty() ? std::vector<std::string>{"query_key_value"} : split_list(spec);
+  if (target.only_separators)
+    target_modules_error(fmt::format(
+        "TARGET_MODULES '{}' names no module (only commas and spaces), so nothing would be trained; give a comma list "
+        "of this model's layers ({}), all-linear, or leave it empty for PEFT's Falcon default query_key_value",
+        spec, layer_list()));
+  const std::vector<std::string> targets =
+      target.kind == TargetSpec::kDefault ? std::vector<std::string>{"query_key_value"} : target.names;
   std::set<std::string> chosen;
   for (const auto& t : targets) {
     bool any = false;
@@ -161,15 +206,10 @@ std::vector<std::string> resolve_target_modules(model::FalconForCausalLM& model,
         chosen.insert(n);
         any = true;
       }
-    if (!any) {
-      std::set<std::string> shorts;
-      for (const auto& n : names) shorts.insert(short_name(n));
-      std::string list;
-      for (const auto& s : shorts) list += (list.empty() ? "" : ", ") + s;
-      throw AdapterError(fmt::format("TARGET_MODULES: '{}' matches no linear layer of this model; its layers are {} "
-                                     "(or use all-linear)",
-                                     t, list));
-    }
+    if (!any)
+      target_modules_error(fmt::format("TARGET_MODULES: '{}' matches no linear layer of this model; its layers are {} "
+                                       "(a name matches a layer's full name or its last parts), or use all-linear",
+                                       t, layer_list()));
   }
   for (const auto& n : names)
     if (chosen.count(n)) selected.push_back(n);
@@ -201,12 +241,20 @@ InjectedLora inject_lora(model::FalconForCausalLM& model, const LoraOptions& opt
 
 int64_t count_parameters(model::FalconForCausalLM& model, bool trainable_only) {
   int64_t total = 0;
-  for (auto& [name, t] : model.named_parameters()) {
-    if (!t->defined()) continue;
-    if (trainable_only && !t->requires_grad()) continue;
+  auto add = [&](const at::Tensor& t) {
+    if (!t.defined()) return;
+    if (trainable_only && !t.requires_grad()) return;
     // A packed 4-bit weight holds two parameters per byte (PEFT counts Params4bit the same way).
-    total += t->scalar_type() == at::kByte ? 2 * t->numel() : t->numel();
-  }
+    total += t.scalar_type() == at::kByte ? 2 * t.numel() : t.numel();
+  };
+  for (auto& [name, t] : model.named_parameters()) add(*t);
+  // named_parameters() leaves a tied lm_head out (its weight is the embedding). PyTorch's, which
+  // PEFT counts, skips only the shared tensor: a LoRA adapter on the tied lm_head still counts.
+  if (model.lm_head_tied())
+    for (auto& slot : model.linears())
+      if (slot.name == "lm_head")
+        for (auto& [suffix, t] : (*slot.layer)->named_tensors())
+          if (suffix != "weight") add(*t);
   return total;
 }
 
@@ -221,24 +269,45 @@ void save_adapter(const InjectedLora& lora, const LoraOptions& options, const st
                   const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir);
   std::vector<std::pair<std::string, at::Tensor>> tensors;
-  std::set<std::string> targets;
   for (size_t i = 0; i < lora.layers.size(); ++i) {
     const std::string key = std::string(kKeyPrefix) + lora.modules[i];
     tensors.emplace_back(key + ".lora_A.weight", lora.layers[i]->lora_A.detach().to(at::kCPU).contiguous());
     tensors.emplace_back(key + ".lora_B.weight", lora.layers[i]->lora_B.detach().to(at::kCPU).contiguous());
-    targets.insert(short_name(lora.modules[i]));
   }
   safetensors::save_tensors(dir / "adapter_model.safetensors", tensors);
 
-  // The fields PEFT writes (nlohmann's object keeps keys sorted, as json.dumps(sort_keys=True)).
+  // target_modules as PEFT saves the argument AutoTrain gives it: the default mapping's list for
+  // an empty value, every matched module's full name for all-linear (PEFT expands the shorthand
+  // before saving), else the names given, as they were given. Not the matched layers' last name
+  // parts: PEFT re-matches the saved names on load, and "query_key_value" would hit every layer
+  // when only transformer.h.0's was trained. PEFT writes these sets in arbitrary order; sorted here.
+  const TargetSpec spec = parse_target_spec(options.target_modules);
+  std::vector<std::string> targets = spec.kind == TargetSpec::kDefault     ? std::vector<std::string>{"query_key_value"}
+                                     : spec.kind == TargetSpec::kAllLinear ? lora.modules
+                                                                           : spec.names;
+  std::sort(targets.begin(), targets.end());
+
+  // Every field peft 0.21.2's LoraConfig writes, with its defaults (nlohmann's object keeps keys
+  // sorted, as json.dumps(sort_keys=True)); lora_test compares the whole object with PEFT's. One
+  // is left out on purpose: peft_version records the PEFT build that wrote the file (PEFT adds
+  // the git hash for dev builds), and no PEFT wrote this one. PEFT fills it in on load, and its
+  // version checks read a missing value as an adapter from before 0.18, which LoRA's unchanged
+  // layout is compatible with.
   nlohmann::json cfg = {
+      {"alora_invocation_tokens", nullptr},
       {"alpha_pattern", nlohmann::json::object()},
+      {"arrow_config", nullptr},
       {"auto_mapping", nullptr},
-      {"base_model_name_or_path", base_model_name},
+      {"base_model_name_or_path", base_model_name.empty() ? nlohmann::json() : nlohmann::json(base_model_name)},
       {"bias", "none"},
+      {"corda_config", nullptr},
+      {"ensure_weight_tying", false},
+      {"eva_config", nullptr},
+      {"exclude_modules", nullptr},
       {"fan_in_fan_out", false},
       {"inference_mode", true},
       {"init_lora_weights", true},
+      {"kasa_config", nullptr},
       {"layer_replication", nullptr},
       {"layers_pattern", nullptr},
       {"layers_to_transform", nullptr},
@@ -246,17 +315,25 @@ void save_adapter(const InjectedLora& lora, const LoraOptions& options, const st
       {"lora_alpha", options.alpha},
       {"lora_bias", false},
       {"lora_dropout", options.dropout},
+      {"lora_ga_config", nullptr},
       {"megatron_config", nullptr},
       {"megatron_core", "megatron.core"},
       {"modules_to_save", nullptr},
+      {"monteclora_config", nullptr},
       {"peft_type", "LORA"},
+      {"qalora_group_size", 16},
       {"r", options.r},
       {"rank_pattern", nlohmann::json::object()},
       {"revision", nullptr},
-      {"target_modules", std::vector<std::string>(targets.begin(), targets.end())},
+      {"target_modules", targets},
+      {"target_parameters", nullptr},
       {"task_type", "CAUSAL_LM"},
+      {"trainable_token_indices", nullptr},
+      {"use_bdlora", nullptr},
       {"use_dora", false},
+      {"use_qalora", false},
       {"use_rslora", options.rslora},
+      {"velora_config", nullptr},
   };
   // PEFT writes integral alphas as integers (lora_alpha: 32).
   if (options.alpha == std::floor(options.alpha)) cfg["lora_alpha"] = static_cast<int64_t>(options.alpha);
@@ -344,9 +421,8 @@ LoadedAdapter load_adapter(model::FalconForCausalLM& model, const std::filesyste
   std::vector<std::string> modules;
   for (auto& slot : model.linears())
     if (by_module.count(slot.name)) modules.push_back(slot.name);
-  std::set<std::string> targets;
-  for (const auto& m : modules) targets.insert(short_name(m));
-  for (const auto& t : targets) loaded.options.target_modules += (loaded.options.target_modules.empty() ? "" : ",") + t;
+  // The modules themselves, by full name: saving the adapter again targets exactly these.
+  for (const auto& m : modules) loaded.options.target_modules += (loaded.options.target_modules.empty() ? "" : ",") + m;
 
   const int64_t r = loaded.options.r;
   loaded.lora = wrap_layers(model, modules, r, loaded.options.scaling(), loaded.options.dropout,

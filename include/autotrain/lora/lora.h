@@ -28,8 +28,9 @@ struct LoraOptions {
   double alpha = 32;
   double dropout = 0.0;
   bool rslora = false;  // scaling alpha / sqrt(r) instead of alpha / r
-  // "" = PEFT's default for Falcon (query_key_value), "all-linear" = every linear but lm_head,
-  // or a comma-separated list of names matched as PEFT matches them (exact or "."-suffix).
+  // "" = PEFT's default for Falcon (query_key_value), "all-linear" = every linear but lm_head
+  // (surrounding spaces and case ignored, as AutoTrain does), or a comma-separated list of names
+  // matched as PEFT matches them (exact or "."-suffix).
   std::string target_modules;
 
   double scaling() const;
@@ -71,7 +72,8 @@ class LoraLinear final : public model::Linear {
 };
 
 // The module names `spec` selects among the model's linear layers (lm_head is never a default
-// target). A name that matches nothing is an AdapterError listing the layers that exist.
+// target). A name that matches nothing, or a list with no name (","), is a config::ConfigError
+// about TARGET_MODULES listing the layers that exist (the CLI exits 2 on it).
 std::vector<std::string> resolve_target_modules(model::FalconForCausalLM& model, const std::string& spec);
 
 struct InjectedLora {
@@ -86,15 +88,19 @@ InjectedLora inject_lora(model::FalconForCausalLM& model, const LoraOptions& opt
 
 // PEFT's line: "trainable params: 2,359,296 || all params: 6,924,080,000 || trainable%: 0.0341"
 std::string trainable_parameters_line(model::FalconForCausalLM& model);
+// As PEFT counts: every parameter once (a tied lm_head's weight is the embedding), LoRA on a
+// tied lm_head included, packed 4-bit bytes as two parameters each.
 int64_t count_parameters(model::FalconForCausalLM& model, bool trainable_only);
 
 // Writes <dir>/adapter_model.safetensors (keys base_model.model.<module>.lora_{A,B}.weight,
-// metadata {"format":"pt"}) and <dir>/adapter_config.json (PEFT's fields, sorted, indent 2).
+// metadata {"format":"pt"}) and <dir>/adapter_config.json (peft 0.21.2's fields and defaults but
+// peft_version, sorted, indent 2; target_modules as PEFT saves options.target_modules).
 void save_adapter(const InjectedLora& lora, const LoraOptions& options, const std::string& base_model_name,
                   const std::filesystem::path& dir);
 
 // Loads a PEFT LoRA adapter folder onto `model` (which must not have adapters yet): reads the
-// config (unknown keys ignored), injects the layers it names and fills A and B. Refuses `.bin`
+// config (unknown keys ignored), injects the layers it names and fills A and B. The result's
+// options.target_modules lists the loaded modules by full name. Refuses `.bin`
 // adapters, unsupported options (DoRA, rank/alpha patterns, biases) and adapters whose modules or
 // shapes do not fit the model, saying which.
 struct LoadedAdapter {

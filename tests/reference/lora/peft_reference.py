@@ -4,10 +4,18 @@
   peft_reference.py make OUT      tiny Falcon base in OUT/base, a PEFT adapter (r=4, alpha=8,
                                   all-linear, random non-zero B) in OUT/adapter, and
                                   OUT/expected.safetensors: input_ids, logits (base + adapter,
-                                  fp32), counts = [trainable, all] as PEFT counts them
+                                  fp32), counts = [trainable, all] as PEFT counts them; and for
+                                  each setting in CASES, OUT/cases/<name>/adapter_config.json as
+                                  PEFT saves it, OUT/cases/<name>/trainable_line.txt (what
+                                  print_trainable_parameters prints) and counts_<name> in
+                                  OUT/expected.safetensors
   peft_reference.py check OUT DIR loads OUT/base + the adapter folder DIR with
-                                  PeftModel.from_pretrained and writes OUT/peft_logits.safetensors
+                                  PeftModel.from_pretrained (is_trainable, so that the LoRA
+                                  parameters count as trainable) and writes
+                                  OUT/peft_logits.safetensors: logits, counts = [trainable, all]
 """
+import contextlib
+import io
 import os
 import sys
 
@@ -16,6 +24,21 @@ from safetensors.torch import load_file, save_file
 from transformers import FalconConfig, FalconForCausalLM
 
 from peft import LoraConfig, PeftModel, get_peft_model
+
+BASE_NAME = "org/tiny-falcon"  # base_model_name_or_path of the CASES adapters (tests pass the same)
+
+# LoraConfig settings the C++ tests mirror (lora_test.cpp, kCases): target_modules as AutoTrain
+# passes it to PEFT: None when TARGET_MODULES is empty, the string "all-linear", else the
+# comma-split list.
+CASES = {
+    "default": dict(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=None),
+    "list_rslora": dict(r=8, lora_alpha=16, lora_dropout=0.05, use_rslora=True,
+                        target_modules=["dense", "dense_h_to_4h"]),
+    "full_name": dict(r=4, lora_alpha=8, lora_dropout=0.0,
+                      target_modules=["transformer.h.0.self_attention.query_key_value"]),
+    "all_linear": dict(r=4, lora_alpha=8, lora_dropout=0.0, target_modules="all-linear"),
+    "lm_head": dict(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["lm_head"]),
+}
 
 
 def make(out):
@@ -44,17 +67,30 @@ def make(out):
     ids = torch.randint(0, 211, (2, 13))
     with torch.no_grad():
         logits = peft_model(input_ids=ids).logits.float()
-    save_file({"input_ids": ids, "logits": logits.contiguous(), "counts": torch.tensor([trainable, total])},
-              os.path.join(out, "expected.safetensors"))
+    expected = {"input_ids": ids, "logits": logits.contiguous(), "counts": torch.tensor([trainable, total])}
+
+    for name, kwargs in CASES.items():
+        fresh = FalconForCausalLM.from_pretrained(os.path.join(out, "base"), attn_implementation="sdpa")
+        fresh.name_or_path = BASE_NAME  # what PEFT records as base_model_name_or_path
+        model = get_peft_model(fresh, LoraConfig(task_type="CAUSAL_LM", **kwargs))
+        expected[f"counts_{name}"] = torch.tensor(model.get_nb_trainable_parameters())
+        line = io.StringIO()
+        with contextlib.redirect_stdout(line):
+            model.print_trainable_parameters()
+        model.save_pretrained(os.path.join(out, "cases", name))  # as a user saves it (inference_mode true)
+        with open(os.path.join(out, "cases", name, "trainable_line.txt"), "w") as f:
+            f.write(line.getvalue().strip() + "\n")
+    save_file(expected, os.path.join(out, "expected.safetensors"))
 
 
 def check(out, adapter_dir):
     base = FalconForCausalLM.from_pretrained(os.path.join(out, "base"), attn_implementation="sdpa").eval()
-    model = PeftModel.from_pretrained(base, adapter_dir).eval()
+    model = PeftModel.from_pretrained(base, adapter_dir, is_trainable=True).eval()
     ids = load_file(os.path.join(out, "expected.safetensors"))["input_ids"]
     with torch.no_grad():
         logits = model(input_ids=ids).logits.float()
-    save_file({"logits": logits.contiguous()}, os.path.join(out, "peft_logits.safetensors"))
+    counts = torch.tensor(model.get_nb_trainable_parameters())
+    save_file({"logits": logits.contiguous(), "counts": counts}, os.path.join(out, "peft_logits.safetensors"))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/grad_mode.h>
 
+#include <nlohmann/json.hpp>
+
+#include "autotrain/config/config.h"
 #include "autotrain/lora/lora.h"
 #include "autotrain/lora/qlora_loading.h"
 #include "autotrain/model/eval.h"
@@ -21,6 +24,7 @@ namespace autotrain::lora {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 namespace st = autotrain::safetensors;
 
 testing::ReferenceRun& oracle() {
@@ -50,6 +54,28 @@ class LoraPeft : public ::testing::Test {
 
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
 
+// The settings of peft_reference.py's CASES, as TARGET_MODULES and LORA_* give them to us.
+struct Case {
+  const char* name;
+  LoraOptions options;
+};
+std::vector<Case> cases() {
+  auto make = [](int64_t r, double alpha, double dropout, bool rslora, const char* targets) {
+    LoraOptions o;
+    o.r = r;
+    o.alpha = alpha;
+    o.dropout = dropout;
+    o.rslora = rslora;
+    o.target_modules = targets;
+    return o;
+  };
+  return {{"default", make(4, 8, 0.0, false, "")},
+          {"list_rslora", make(8, 16, 0.05, true, "dense, dense_h_to_4h")},
+          {"full_name", make(4, 8, 0.0, false, "transformer.h.0.self_attention.query_key_value")},
+          {"all_linear", make(4, 8, 0.0, false, "all-linear")},
+          {"lm_head", make(4, 8, 0.0, false, "lm_head")}};
+}
+
 TEST_F(LoraPeft, PeftAdapterGivesPeftLogits) {
   auto model = base();
   auto loaded = load_adapter(*model, dir() / "adapter");
@@ -66,16 +92,18 @@ TEST_F(LoraPeft, PeftAdapterGivesPeftLogits) {
 }
 
 TEST_F(LoraPeft, TrainableParameterCountsMatchPeft) {
-  auto model = base();
-  LoraOptions o;
-  o.r = 4;
-  o.alpha = 8;
-  o.target_modules = "all-linear";
-  inject_lora(*model, o, 1);
-  at::Tensor counts = expected("counts");
-  EXPECT_EQ(count_parameters(*model, true), counts[0].item<int64_t>());
-  EXPECT_EQ(count_parameters(*model, false), counts[1].item<int64_t>());
-  EXPECT_THAT(trainable_parameters_line(*model), HasSubstr("trainable params: 7,424 || all params: "));
+  // Every setting of the reference, lm_head on the tied embedding and rsLoRA included: the
+  // counts get_nb_trainable_parameters gives and the line print_trainable_parameters prints.
+  for (const auto& c : cases()) {
+    SCOPED_TRACE(c.name);
+    auto model = base();
+    inject_lora(*model, c.options, 1);
+    at::Tensor counts = expected((std::string("counts_") + c.name).c_str());
+    EXPECT_EQ(count_parameters(*model, true), counts[0].item<int64_t>());
+    EXPECT_EQ(count_parameters(*model, false), counts[1].item<int64_t>());
+    EXPECT_EQ(trainable_parameters_line(*model) + "\n",
+              testing::read_file(dir() / "cases" / c.name / "trainable_line.txt"));
+  }
 }
 
 TEST_F(LoraPeft, OurAdapterGivesOurLogitsInPeft) {
@@ -128,7 +156,12 @@ TEST_F(LoraPeft, FreshAdapterStartsLikePeft) {
   // Different seeds give different adapters; the same seed the same.
   auto other = base();
   auto lora2 = inject_lora(*other, o, 42);
-  EXPECT_TRUE(at::equal(lora.layers[0]->lora_A, lora2.layers[0]->lora_A));
+  auto third = base();
+  auto lora3 = inject_lora(*third, o, 43);
+  for (size_t i = 0; i < lora.layers.size(); ++i) {
+    EXPECT_TRUE(at::equal(lora.layers[i]->lora_A, lora2.layers[i]->lora_A));
+    EXPECT_FALSE(at::equal(lora.layers[i]->lora_A, lora3.layers[i]->lora_A));
+  }
 }
 
 TEST_F(LoraPeft, TargetModulesFollowPeftMatching) {
@@ -140,13 +173,62 @@ TEST_F(LoraPeft, TargetModulesFollowPeftMatching) {
   EXPECT_EQ(dense.size(), 2u);
   for (const auto& d : dense) EXPECT_THAT(d, HasSubstr("self_attention.dense"));
   EXPECT_EQ(resolve_target_modules(*model, "all-linear").size(), 8u);
+  // Stripped and compared case-insensitively, as AutoTrain and PEFT do.
+  EXPECT_EQ(resolve_target_modules(*model, " all-linear ").size(), 8u);
+  EXPECT_EQ(resolve_target_modules(*model, "ALL-LINEAR").size(), 8u);
+  EXPECT_EQ(resolve_target_modules(*model, "  "), def);
+  EXPECT_EQ(resolve_target_modules(*model, "lm_head"), std::vector<std::string>{"lm_head"});
   try {
     resolve_target_modules(*model, "q_proj,dense");
     FAIL();
-  } catch (const AdapterError& e) {
+  } catch (const config::ConfigError& e) {  // a configuration error: the CLI exits 2
     EXPECT_THAT(e.what(), HasSubstr("'q_proj' matches no linear layer"));
     EXPECT_THAT(e.what(), HasSubstr("dense_4h_to_h"));
+    EXPECT_THAT(e.what(), Not(HasSubstr("use all-linear)")));
+    ASSERT_EQ(e.problems().size(), 1u);
+    EXPECT_EQ(e.problems()[0].key, "TARGET_MODULES");
   }
+  // Only separators: nothing would be trained.
+  for (const char* spec : {",", " , ,"}) {
+    SCOPED_TRACE(spec);
+    try {
+      resolve_target_modules(*model, spec);
+      FAIL();
+    } catch (const config::ConfigError& e) {
+      EXPECT_THAT(e.what(), HasSubstr("names no module"));
+      EXPECT_THAT(e.what(), HasSubstr("dense_h_to_4h, lm_head, query_key_value"));
+    }
+  }
+}
+
+// Through the CLI: a bad TARGET_MODULES is a configuration error (exit 2, before any step), and
+// " ALL-linear " trains every body layer.
+TEST(LoraCli, TargetModulesThroughTrain) {
+  auto bin = testing::env_var("AUTOTRAIN_BIN");
+  if (!bin) GTEST_SKIP() << "AUTOTRAIN_BIN not set: run through ctest";
+  testing::TempDir tmp;
+  const std::string env = std::string(AUTOTRAIN_TEST_SOURCE_DIR) + "/../configs/tiny.env";
+  const std::vector<std::string> where = {"-c", env, "--set", "MODEL_NAME=" + (tmp.path() / "m").string(), "--set",
+                                          "DATA_PATH=" + (tmp.path() / "d").string(), "--set",
+                                          "AUTOTRAIN_PROJECT_NAME=" + (tmp.path() / "p").string()};
+  auto run = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {*bin};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.end(), where.begin(), where.end());
+    return testing::run_command(argv);
+  };
+  auto tiny = run({"tiny"});
+  ASSERT_EQ(tiny.exit_code, 0) << tiny.err;
+  auto comma = run({"train", "--dry-run", "--set", "TARGET_MODULES=,"});
+  EXPECT_EQ(comma.exit_code, 2) << comma.err;
+  EXPECT_THAT(comma.err, HasSubstr("names no module"));
+  EXPECT_THAT(comma.err, HasSubstr("query_key_value"));
+  auto none = run({"train", "--dry-run", "--set", "TARGET_MODULES=q_proj"});
+  EXPECT_EQ(none.exit_code, 2) << none.err;
+  EXPECT_THAT(none.err, HasSubstr("'q_proj' matches no linear layer"));
+  auto spaced = run({"train", "--dry-run", "--set", "TARGET_MODULES= ALL-linear "});
+  EXPECT_EQ(spaced.exit_code, 0) << spaced.err;
+  EXPECT_THAT(spaced.err, Not(HasSubstr("trainable params: 0 ")));
 }
 
 TEST_F(LoraPeft, RefusesAdaptersThatDoNotFit) {
@@ -213,21 +295,75 @@ TEST_F(LoraPeft, RefusesAdaptersThatDoNotFit) {
   }
 }
 
-TEST_F(LoraPeft, SavedConfigHasPeftsFields) {
+// adapter_config.json: the whole object PEFT writes for the same setting, every key and value,
+// but peft_version (PEFT records its own build there; see save_adapter) and the order of
+// target_modules (PEFT writes a set in arbitrary order). Keys sorted, indent 2.
+TEST_F(LoraPeft, SavedConfigIsWhatPeftWrites) {
+  for (const auto& c : cases()) {
+    SCOPED_TRACE(c.name);
+    auto model = base();
+    auto lora = inject_lora(*model, c.options, 1);
+    testing::TempDir out;
+    save_adapter(lora, c.options, "org/tiny-falcon", out.path());
+    const std::string text = testing::read_file(out.path() / "adapter_config.json");
+    auto ours = nlohmann::json::parse(text);
+    auto theirs = nlohmann::json::parse(testing::read_file(dir() / "cases" / c.name / "adapter_config.json"));
+    ASSERT_TRUE(theirs.contains("peft_version"));
+    EXPECT_FALSE(ours.contains("peft_version"));
+    theirs.erase("peft_version");
+    for (auto* j : {&ours, &theirs}) {
+      auto t = (*j)["target_modules"].get<std::vector<std::string>>();
+      std::sort(t.begin(), t.end());
+      (*j)["target_modules"] = t;
+    }
+    EXPECT_EQ(ours, theirs) << "ours:\n" << ours.dump(2) << "\nPEFT's:\n" << theirs.dump(2);
+    const auto as_written = nlohmann::ordered_json::parse(text);
+    EXPECT_EQ(text, as_written.dump(2) + "\n");  // indent 2
+    std::vector<std::string> keys;
+    for (const auto& [k, v] : as_written.items()) keys.push_back(k);
+    EXPECT_TRUE(std::is_sorted(keys.begin(), keys.end()));
+  }
+  auto model = base();
+  LoraOptions o;
+  auto lora = inject_lora(*model, o, 1);
+  testing::TempDir out;
+  save_adapter(lora, o, "org/base", out.path());
+  auto f = st::SafetensorsFile::open(out.path() / "adapter_model.safetensors");
+  EXPECT_EQ(f.header().metadata.at("format"), "pt");
+  EXPECT_NO_THROW(f.tensor("base_model.model.transformer.h.1.self_attention.query_key_value.lora_B.weight"));
+}
+
+// A single layer named in full: PEFT must attach LoRA to that layer only (the saved
+// target_modules is the full name, not "query_key_value", which would match every layer).
+TEST_F(LoraPeft, FullNameTargetRoundTripsThroughPeft) {
   auto model = base();
   LoraOptions o;
   o.r = 4;
   o.alpha = 8;
-  auto lora = inject_lora(*model, o, 1);
+  o.target_modules = "transformer.h.0.self_attention.query_key_value";
+  auto lora = inject_lora(*model, o, 5);
+  ASSERT_EQ(lora.modules, std::vector<std::string>{o.target_modules});
+  {
+    at::NoGradGuard no_grad;
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(9);
+    for (auto* l : lora.layers) l->lora_B.normal_(0.0, 0.05, gen);
+  }
+  at::Tensor ours = logits(*model);
   testing::TempDir out;
-  save_adapter(lora, o, "org/base", out.path());
-  std::string cfg = testing::read_file(out.path() / "adapter_config.json");
-  for (auto field : {"\"base_model_name_or_path\": \"org/base\"", "\"peft_type\": \"LORA\"", "\"r\": 4",
-                     "\"lora_alpha\": 8", "\"task_type\": \"CAUSAL_LM\"", "\"target_modules\": [\n    \"query_key_value\"\n  ]"})
-    EXPECT_THAT(cfg, HasSubstr(field));
-  auto f = st::SafetensorsFile::open(out.path() / "adapter_model.safetensors");
-  EXPECT_EQ(f.header().metadata.at("format"), "pt");
-  EXPECT_NO_THROW(f.tensor("base_model.model.transformer.h.1.self_attention.query_key_value.lora_B.weight"));
+  save_adapter(lora, o, "tiny-falcon", out.path() / "adapter");
+  auto r = oracle().run({"check", dir().string(), (out.path() / "adapter").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  at::Tensor counts = expected("counts", "peft_logits.safetensors");
+  EXPECT_EQ(counts[0].item<int64_t>(), count_parameters(*model, true));
+  EXPECT_EQ(counts[1].item<int64_t>(), count_parameters(*model, false));
+  EXPECT_LE(max_abs_diff(ours, expected("logits", "peft_logits.safetensors")), 1e-5);
+  // Loaded here and saved again, it still names that one layer.
+  auto again = base();
+  auto loaded = load_adapter(*again, out.path() / "adapter");
+  testing::TempDir resaved;
+  save_adapter(loaded.lora, loaded.options, "tiny-falcon", resaved.path());
+  auto cfg = nlohmann::json::parse(testing::read_file(resaved.path() / "adapter_config.json"));
+  EXPECT_EQ(cfg["target_modules"], nlohmann::json::array({o.target_modules}));
 }
 
 TEST_F(LoraPeft, MergeGivesTheSameLogitsAndUnmergeRestoresTheBase) {

@@ -1,5 +1,6 @@
 # LoRA: PEFT parity (reference, runs transformers + peft at test time) and unit properties.
 autotrain_add_gtest(lora_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/lora_test.cpp
-  LIBS autotrain_lora autotrain_qlora_loading autotrain_model
+  LIBS autotrain_lora autotrain_qlora_loading autotrain_model autotrain_config nlohmann_json::nlohmann_json
   LABELS reference TORCH)
+add_dependencies(lora_test autotrain)  # LoraCli runs `autotrain tiny` and `train --dry-run`
