@@ -1,6 +1,7 @@
 // bitsandbytes 4-bit checkpoints: writing ours, reading theirs. See bnb_checkpoint.h.
 #include "autotrain/quant/bnb_checkpoint.h"
 
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <random>
@@ -51,16 +52,32 @@ nlohmann::ordered_json read_json(const std::filesystem::path& p) {
   }
 }
 
+// A finite double as Python's repr writes it (json.dumps uses float.__repr__): the shortest
+// round-trip digits, which fmt's "{}" also gives, with the same switch to exponent notation
+// (below 1e-4, from 1e16), but always with a fraction or an exponent: 2.0, not 2.
+std::string python_float_repr(double v) {
+  std::string s = fmt::format("{}", v);
+  if (s.find_first_of(".e") == std::string::npos) s += ".0";
+  return s;
+}
+
 // The JSON bitsandbytes packs into `weight.quant_state.bitsandbytes__nf4`: json.dumps with its
-// default separators, keys in QuantState.as_dict order.
-std::string quant_state_json(const Nf4Tensor& q) {
+// default separators, keys in QuantState.as_dict order. `layer` names the layer in errors.
+std::string quant_state_json(const Nf4Tensor& q, const std::string& layer) {
   std::string shape;
   for (size_t i = 0; i < q.shape.size(); ++i) shape += (i ? ", " : "") + std::to_string(q.shape[i]);
   std::string s = fmt::format(R"({{"quant_type": "nf4", "blocksize": {}, "dtype": "{}", "shape": [{}])", q.blocksize,
                               dtype_name(q.dtype), shape);
-  if (q.nested)
+  if (q.nested) {
+    // json.dumps would write Infinity/NaN, which is not JSON (and no reader takes it back).
+    if (!std::isfinite(q.nested->offset))
+      throw std::invalid_argument(fmt::format(
+          "{}: the mean of its block absmax values (the double-quantization offset) is {}: the weight holds values "
+          "too large for float32 statistics; quantize without --double-quant, or check the checkpoint for inf/nan",
+          layer, q.nested->offset));
     s += fmt::format(R"(, "nested_blocksize": 256, "nested_dtype": "float32", "nested_offset": {})",
-                     static_cast<double>(q.nested->offset));
+                     python_float_repr(static_cast<double>(q.nested->offset)));
+  }
   return s + "}";
 }
 
@@ -69,6 +86,77 @@ std::set<std::string> quantized_linear_names(model::FalconForCausalLM& m) {
   for (auto& slot : m.linears())
     if (slot.name != "lm_head") names.insert(slot.name);
   return names;
+}
+
+
+// The folder --out names: "newdir/" and "./x/." have an empty filename(), which put the temporary
+// folder inside the output and made the final rename fail ("Directory not empty").
+std::filesystem::path output_folder(const std::filesystem::path& out) {
+  std::filesystem::path p = std::filesystem::absolute(out).lexically_normal();
+  while (!p.has_filename() && p.has_relative_path()) p = p.parent_path();
+  return p;
+}
+
+// The output must be a new or empty folder: anything else would be replaced.
+void check_output_folder(const std::filesystem::path& folder) {
+  std::error_code ec;
+  const auto st = std::filesystem::symlink_status(folder, ec);
+  if (ec || !std::filesystem::exists(st)) return;
+  if (!std::filesystem::is_directory(std::filesystem::status(folder, ec)))
+    throw std::invalid_argument(fmt::format(
+        "--out {}: is a file, not a folder; left as it is. Give a folder that does not exist yet or is empty",
+        folder.string()));
+  if (!std::filesystem::is_empty(folder))
+    throw std::invalid_argument(fmt::format("--out {}: exists and is not empty; choose a new --out folder (or an empty one)",
+                                            folder.string()));
+}
+
+// Python files a trust_remote_code checkpoint needs: every top-level *.py of the source folder
+// (auto_map's modules and what they import relatively), and a check that each module auto_map
+// names locally ("configuration_RW.RWConfig"; not "org/repo--module.Class", code in another repo)
+// is among them.
+std::vector<std::string> remote_code_files(const std::filesystem::path& source_dir, const nlohmann::ordered_json& cfg) {
+  std::set<std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(source_dir))
+    if (entry.path().extension() == ".py" && entry.is_regular_file()) files.insert(entry.path().filename().string());
+  if (cfg.contains("auto_map") && cfg["auto_map"].is_object())
+    for (const auto& [key, ref] : cfg["auto_map"].items()) {
+      std::vector<std::string> refs;
+      if (ref.is_string()) refs.push_back(ref.get<std::string>());
+      if (ref.is_array())  // AutoTokenizer: [slow, fast], either may be null
+        for (const auto& r : ref)
+          if (r.is_string()) refs.push_back(r.get<std::string>());
+      for (const auto& r : refs) {
+        if (r.find("--") != std::string::npos || r.find('.') == std::string::npos) continue;
+        const std::string module = r.substr(0, r.rfind('.')) + ".py";
+        if (!files.count(module))
+          throw model::ModelError(fmt::format(
+              "{}: config.json's auto_map names {} for {}, but {} is not in the folder; without it the quantized "
+              "checkpoint cannot be loaded with trust_remote_code. Download the model's .py files too",
+              source_dir.string(), r, key, module));
+      }
+    }
+  return {files.begin(), files.end()};
+}
+
+// Why a checkpoint cannot be quantized again, or "" when it holds plain 16/32-bit weights.
+std::string already_quantized(const std::filesystem::path& dir) {
+  auto cfg_path = dir / "config.json";
+  if (!std::filesystem::exists(cfg_path)) return {};
+  auto cfg = read_json(cfg_path);
+  if (!cfg.contains("quantization_config") || !cfg["quantization_config"].is_object()) return {};
+  const auto& q = cfg["quantization_config"];
+  auto flag = [&](const char* a, const char* b) {
+    return (q.contains(a) && q[a].is_boolean() && q[a].get<bool>()) || (q.contains(b) && q[b].is_boolean() && q[b].get<bool>());
+  };
+  const std::string method = q.contains("quant_method") && q["quant_method"].is_string() ? q["quant_method"].get<std::string>() : "";
+  if (method == "bitsandbytes" && flag("load_in_4bit", "_load_in_4bit"))
+    return "already quantized to 4 bits by bitsandbytes (quantization_config.load_in_4bit); load it as it is (eval, or "
+           "train with USE_PEFT=True)";
+  if (method == "bitsandbytes" && flag("load_in_8bit", "_load_in_8bit"))
+    return "already quantized to 8 bits by bitsandbytes (quantization_config.load_in_8bit)";
+  return fmt::format("already quantized (quantization_config.quant_method {})",
+                     method.empty() ? std::string("unknown") : "\"" + method + "\"");
 }
 
 }  // namespace
@@ -102,7 +190,7 @@ void save_bnb_4bit(model::FalconForCausalLM& model, const std::filesystem::path&
       tensors.emplace_back(p + ".absmax", w.absmax.to(at::kCPU).contiguous());
     }
     tensors.emplace_back(p + ".quant_map", at::tensor(std::vector<float>(nf4_levels().begin(), nf4_levels().end())));
-    std::string js = quant_state_json(w);
+    std::string js = quant_state_json(w, slot.name);
     tensors.emplace_back(slot.name + kStateSuffix,
                          at::from_blob(js.data(), {static_cast<int64_t>(js.size())}, at::kByte).clone());
     if (q4->bias().defined()) tensors.emplace_back(slot.name + ".bias", q4->bias().to(at::kCPU).contiguous());
@@ -135,14 +223,19 @@ void save_bnb_4bit(model::FalconForCausalLM& model, const std::filesystem::path&
                                 {"load_in_4bit", true},
                                 {"load_in_8bit", false},
                                 {"quant_method", "bitsandbytes"}};
-  cfg["torch_dtype"] = dtype_name(other_dtype);
+  // transformers 5 writes "dtype" and reads it before the old "torch_dtype": a source saved by
+  // transformers 5 ("dtype": "float32") quantized with --dtype bf16 must not keep its float32
+  // there. "dtype" as transformers 5 writes it; "torch_dtype" updated only when the source had
+  // one (what transformers 4 reads), so both say the same.
+  cfg["dtype"] = dtype_name(other_dtype);
+  if (cfg.contains("torch_dtype")) cfg["torch_dtype"] = dtype_name(other_dtype);
 
   // Everything goes to a temporary folder beside `out`, renamed when complete.
-  if (std::filesystem::exists(out) && !std::filesystem::is_empty(out))
-    throw std::invalid_argument(fmt::format("{} exists and is not empty; choose a new --out folder", out.string()));
-  std::filesystem::path parent = out.parent_path().empty() ? "." : out.parent_path();
+  const std::filesystem::path folder = output_folder(out);
+  check_output_folder(folder);
+  const std::filesystem::path parent = folder.parent_path();
   std::filesystem::create_directories(parent);
-  std::filesystem::path tmp = parent / fmt::format(".{}.tmp-{:08x}", out.filename().string(), std::random_device{}());
+  std::filesystem::path tmp = parent / fmt::format(".{}.tmp-{:08x}", folder.filename().string(), std::random_device{}());
   std::filesystem::create_directories(tmp);
   try {
     safetensors::save_tensors(tmp / "model.safetensors", tensors);
@@ -150,8 +243,11 @@ void save_bnb_4bit(model::FalconForCausalLM& model, const std::filesystem::path&
     for (auto f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
                    "generation_config.json"})
       if (std::filesystem::exists(source_dir / f)) std::filesystem::copy_file(source_dir / f, tmp / f);
-    if (std::filesystem::exists(out)) std::filesystem::remove(out);  // an empty folder
-    std::filesystem::rename(tmp, out);
+    // The remote code of legacy RefinedWeb checkpoints (configuration_RW.py, modelling_RW.py, named
+    // by config.json's auto_map): without it trust_remote_code cannot build the model from `out`.
+    for (const auto& f : remote_code_files(source_dir, cfg)) std::filesystem::copy_file(source_dir / f, tmp / f);
+    if (std::filesystem::exists(folder)) std::filesystem::remove(folder);  // an empty folder (checked above)
+    std::filesystem::rename(tmp, folder);
   } catch (...) {
     std::error_code ec;
     std::filesystem::remove_all(tmp, ec);
@@ -277,17 +373,29 @@ std::unique_ptr<model::FalconForCausalLM> load_bnb_4bit(const std::filesystem::p
 }
 
 QuantizeCommandResult run_quantize_command(const QuantizeCommandOptions& o) {
+  // Every check that can fail before the model is read and quantized (minutes for 7B).
   if (o.out.empty()) throw std::invalid_argument("--out is required");
   if (o.blocksize != 64 && o.blocksize != 128 && o.blocksize != 256)
     throw std::invalid_argument(fmt::format("--blocksize {}: use 64 (bitsandbytes' default), 128 or 256", o.blocksize));
-  auto dir = model::resolve_model_dir(o.model);
-  if (is_bnb_4bit_checkpoint(dir.path))
-    throw std::invalid_argument(fmt::format("{} is already a 4-bit checkpoint", dir.path.string()));
+  if (o.dtype != "auto" && o.dtype != "fp16" && o.dtype != "bf16" && o.dtype != "fp32")
+    throw std::invalid_argument(fmt::format("--dtype {}: use auto, fp16, bf16 or fp32", o.dtype));
+  check_output_folder(output_folder(o.out));
+  model::ModelDir dir;
+  try {
+    dir = model::resolve_model_dir(o.model);
+  } catch (const model::ModelError& e) {
+    throw std::invalid_argument(e.what());  // a --model that names nothing is a command-line mistake (as in eval)
+  }
+  if (auto why = already_quantized(dir.path); !why.empty())
+    throw std::invalid_argument(fmt::format("--model {}: {}; it cannot be re-quantized. Give the original 16/32-bit "
+                                            "model to `autotrain quantize`",
+                                            dir.path.string(), why));
   auto cfg = model::FalconConfig::load(dir.path / "config.json");
   std::string dtype = o.dtype;
   if (dtype == "auto") dtype = cfg.torch_dtype == "float32" ? "fp32" : cfg.torch_dtype == "float16" ? "fp16" : "bf16";
-  at::ScalarType t = dtype == "fp16" ? at::kHalf : dtype == "fp32" ? at::kFloat : dtype == "bf16" ? at::kBFloat16 : at::kByte;
-  if (t == at::kByte) throw std::invalid_argument(fmt::format("--dtype {}: use auto, fp16, bf16 or fp32", o.dtype));
+  const at::ScalarType t = dtype == "fp16" ? at::kHalf : dtype == "fp32" ? at::kFloat : at::kBFloat16;
+  // The remote code the output will need is checked now too.
+  remote_code_files(dir.path, read_json(dir.path / "config.json"));
   model::LoadOptions load;
   load.dtype = t;
   auto m = load_falcon_nf4(dir.path, load, o.blocksize, o.double_quant);  // quantized as it is read

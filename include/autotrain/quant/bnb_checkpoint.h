@@ -18,8 +18,11 @@ namespace autotrain::quant {
 bool is_bnb_4bit_checkpoint(const std::filesystem::path& dir);
 
 // Writes `model` (body linears already Linear4bit) to `out`: model.safetensors and config.json
-// (from `source_dir`, with quantization_config added), plus the tokenizer and generation files
-// found in `source_dir`. Written to a temporary folder and renamed when complete.
+// (from `source_dir`, with quantization_config added and "dtype" set as transformers 5 writes
+// it), plus the tokenizer, generation and remote-code (*.py) files found in `source_dir`.
+// Written to a temporary folder and renamed when complete. `out` (trailing "/" or "/." allowed)
+// must not exist or be an empty folder: std::invalid_argument otherwise, as for a
+// double-quantization offset that is not finite (it has no JSON form).
 void save_bnb_4bit(model::FalconForCausalLM& model, const std::filesystem::path& source_dir,
                    const std::filesystem::path& out, const std::string& compute_dtype);
 

@@ -22,7 +22,10 @@ struct QuantizeCommandResult {
   std::string model_dir;
 };
 
-// Throws std::invalid_argument for bad options, std::runtime_error / ModelError for failures.
+// Throws std::invalid_argument for bad options, checked before anything is quantized: an --out
+// that is a file or a non-empty folder, a --model that names nothing or is already quantized
+// (bitsandbytes 4- or 8-bit, or any quantization_config); std::runtime_error / ModelError for
+// failures.
 QuantizeCommandResult run_quantize_command(const QuantizeCommandOptions& options);
 
 }  // namespace autotrain::quant

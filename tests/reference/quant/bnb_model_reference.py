@@ -7,7 +7,13 @@ bitsandbytes quantizer (bitsandbytes 0.50.2 on the CPU, device_map="cpu").
                                         BitsAndBytesConfig(load_in_4bit, nf4, double quant, fp32
                                         compute) and written back by save_pretrained;
                                         OUT/expected.safetensors: input_ids, logits_bnb4 (that
-                                        4-bit model's logits)
+                                        4-bit model's logits);
+                                        OUT/base_int + OUT/bnb4_int: the same with every body
+                                        Linear weight +-2.0, so each layer's double-quantization
+                                        offset (the mean block absmax) is 2.0, an integral float;
+                                        OUT/bnb8: OUT/base loaded with load_in_8bit and saved
+  bnb_model_reference.py config OUT DIR AutoConfig.from_pretrained(DIR): writes OUT/config_report.json
+                                        {"dtype": the dtype it reports, e.g. "bfloat16"}
   bnb_model_reference.py check OUT DIR  loads the 4-bit folder DIR with from_pretrained, checks
                                         that every body Linear became bnb.nn.Linear4bit holding the
                                         file's bytes unchanged, and writes OUT/check_logits.safetensors
@@ -112,6 +118,23 @@ def make(out):
 
     save_file({"input_ids": ids, "logits_bnb4": logits_of(q, ids)}, os.path.join(out, "expected.safetensors"))
 
+    # Integral offsets: bitsandbytes writes nested_offset with Python's float repr (2.0, not 2).
+    with torch.no_grad():
+        for name, p in base.named_parameters():
+            if name.endswith("weight") and name.rsplit(".", 1)[0] in linears:
+                p.copy_(torch.where(torch.randn_like(p) < 0, -2.0, 2.0))
+    base.save_pretrained(os.path.join(out, "base_int"), safe_serialization=True)
+    q_int = load(os.path.join(out, "base_int"), quantization_config=bnb_config, dtype=torch.float32)
+    body_linears(q_int, double_quant=True)
+    q_int.save_pretrained(os.path.join(out, "bnb4_int"), safe_serialization=True)
+    saved = load_file(os.path.join(out, "bnb4_int", "model.safetensors"))
+    state = bytes(saved[linears[0] + ".weight.quant_state.bitsandbytes__nf4"].tolist()).decode()
+    assert '"nested_offset": 2.0' in state, state
+
+    # An 8-bit checkpoint, as transformers + bitsandbytes write it.
+    q8 = load(os.path.join(out, "base"), quantization_config=BitsAndBytesConfig(load_in_8bit=True), dtype=torch.float32)
+    q8.save_pretrained(os.path.join(out, "bnb8"), safe_serialization=True)
+
 
 def check(out, folder):
     qc = json.load(open(os.path.join(folder, "config.json")))["quantization_config"]
@@ -136,5 +159,13 @@ def check(out, folder):
     save_file({"logits": logits_of(model, ids)}, os.path.join(out, "check_logits.safetensors"))
 
 
+def config(out, folder):
+    from transformers import AutoConfig
+    cfg = AutoConfig.from_pretrained(folder)
+    with open(os.path.join(out, "config_report.json"), "w") as f:
+        json.dump({"dtype": str(cfg.dtype).split(".")[-1]}, f)
+
+
 if __name__ == "__main__":
-    make(sys.argv[2]) if sys.argv[1] == "make" else check(sys.argv[2], sys.argv[3])
+    {"make": lambda: make(sys.argv[2]), "check": lambda: check(sys.argv[2], sys.argv[3]),
+     "config": lambda: config(sys.argv[2], sys.argv[3])}[sys.argv[1]]()

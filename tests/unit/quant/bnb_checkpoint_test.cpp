@@ -3,6 +3,9 @@
 // transformers quantized and saved loads here without re-quantizing and gives its logits;
 // `autotrain quantize` writes the same tensors transformers writes for the same weights, and
 // transformers' from_pretrained loads our folder into bnb Linear4bit layers and gives our logits.
+#include <algorithm>
+#include <cmath>
+#include <fstream>
 #include <functional>
 
 #include <gmock/gmock.h>
@@ -10,9 +13,11 @@
 
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
+#include <nlohmann/json.hpp>
 
 #include "autotrain/quant/bnb_checkpoint.h"
 #include "autotrain/quant/linear4bit.h"
+#include "autotrain/model/loader.h"
 #include "autotrain/quant/quantize_command.h"
 #include "autotrain/safetensors/file.h"
 #include "autotrain/safetensors/torch.h"
@@ -40,6 +45,21 @@ class BnbCheckpoint : public ::testing::Test {
   static at::Tensor read(const std::filesystem::path& file, const std::string& name) {
     auto f = st::SafetensorsFile::open(file);
     return st::tensor_view(f, f.tensor(name)).clone();
+  }
+  static nlohmann::json json_of(const std::filesystem::path& file) { return nlohmann::json::parse(testing::read_file(file)); }
+  // Tensor for tensor, the bytes of `theirs` (every tensor, the nested absmax codes and the
+  // quant-state JSON included).
+  static void expect_same_tensors(const std::filesystem::path& ours_file, const std::filesystem::path& theirs_file) {
+    auto ours = st::SafetensorsFile::open(ours_file);
+    auto theirs = st::SafetensorsFile::open(theirs_file);
+    ASSERT_EQ(ours.header().tensors.size(), theirs.header().tensors.size());
+    for (const auto& info : theirs.header().tensors) {
+      SCOPED_TRACE(info.name);
+      at::Tensor a = st::tensor_view(ours, ours.tensor(info.name));
+      at::Tensor b = st::tensor_view(theirs, info);
+      EXPECT_EQ(a.sizes(), b.sizes());
+      EXPECT_TRUE(at::equal(a.flatten().view(at::kByte), b.flatten().view(at::kByte)));
+    }
   }
   static at::Tensor logits(model::FalconForCausalLM& m) {
     at::NoGradGuard ng;
@@ -71,19 +91,14 @@ TEST_F(BnbCheckpoint, QuantizeWritesWhatBitsandbytesWritesAndItLoadsOurs) {
   EXPECT_EQ(r.layers, 8);
   EXPECT_LT(r.nf4_bytes * 6, r.dense_bytes);
 
-  // Tensor for tensor, the bytes bitsandbytes produced from the same weights.
-  auto ours = st::SafetensorsFile::open(out.path() / "q4" / "model.safetensors");
-  auto theirs = st::SafetensorsFile::open(dir() / "bnb4" / "model.safetensors");
-  ASSERT_EQ(ours.header().tensors.size(), theirs.header().tensors.size());
-  for (const auto& info : theirs.header().tensors) {
-    SCOPED_TRACE(info.name);
-    at::Tensor a = st::tensor_view(ours, ours.tensor(info.name));
-    at::Tensor b = st::tensor_view(theirs, info);
-    EXPECT_EQ(a.sizes(), b.sizes());
-    // Every tensor, the nested absmax codes included (bitsandbytes' CPU grid lookup, see
-    // quantize_blockwise_8bit in src/quant/nf4.cpp), bit for bit.
-    EXPECT_TRUE(at::equal(a.flatten().view(at::kByte), b.flatten().view(at::kByte)));
-  }
+  // Tensor for tensor, the bytes bitsandbytes produced from the same weights (the nested absmax
+  // codes: bitsandbytes' CPU grid lookup, see quantize_blockwise_8bit in src/quant/nf4.cpp).
+  expect_same_tensors(out.path() / "q4" / "model.safetensors", dir() / "bnb4" / "model.safetensors");
+  // And the config.json transformers writes: the source's, with its quantization_config.
+  auto ours = json_of(out.path() / "q4" / "config.json");
+  auto theirs = json_of(dir() / "bnb4" / "config.json");
+  EXPECT_EQ(ours["quantization_config"], theirs["quantization_config"]);
+  EXPECT_EQ(ours, theirs) << "ours:\n" << ours.dump(2) << "\ntransformers':\n" << theirs.dump(2);
 
   auto m = load_bnb_4bit(out.path() / "q4");
   at::Tensor our_logits = logits(*m);
@@ -147,12 +162,130 @@ TEST_F(BnbCheckpoint, DamagedCheckpointsAreRefusedWithTheirCause) {
   }
 }
 
+// bitsandbytes writes the double-quantization offset with Python's float repr: "nested_offset":
+// 2.0 for an integral mean, which the byte comparison of the quant-state JSON checks.
+TEST_F(BnbCheckpoint, IntegralOffsetIsWrittenAsBitsandbytesWritesIt) {
+  testing::TempDir out;
+  QuantizeCommandOptions o;
+  o.model = (dir() / "base_int").string();
+  o.out = (out.path() / "q4").string();
+  o.double_quant = true;
+  o.dtype = "fp32";
+  run_quantize_command(o);
+  expect_same_tensors(out.path() / "q4" / "model.safetensors", dir() / "bnb4_int" / "model.safetensors");
+}
+
+// json.dumps would write Infinity, which is not JSON: refused, naming the layer.
+TEST_F(BnbCheckpoint, NonFiniteOffsetIsRefused) {
+  auto m = model::load_falcon(dir() / "base");
+  const std::string layer = "transformer.h.1.mlp.dense_4h_to_h";
+  for (auto& slot : m->linears()) {
+    if (slot.name == "lm_head") continue;
+    auto q = quantize_nf4(dynamic_cast<model::DenseLinear&>(**slot.layer).weight, 64, true);
+    if (slot.name == layer) q.nested->offset = INFINITY;
+    *slot.layer = std::make_unique<Linear4bit>(std::move(q), at::Tensor());
+  }
+  testing::TempDir out;
+  try {
+    save_bnb_4bit(*m, dir() / "base", out.path() / "q4", "float32");
+    FAIL() << "wrote an infinite offset";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_THAT(e.what(), HasSubstr(layer));
+    EXPECT_THAT(e.what(), HasSubstr("offset"));
+    EXPECT_THAT(e.what(), HasSubstr("inf"));
+  }
+  EXPECT_FALSE(std::filesystem::exists(out.path() / "q4"));
+}
+
+// The source config says "dtype": "float32" (transformers 5 writes "dtype"); quantized with
+// --dtype bf16, AutoConfig must report bfloat16.
+TEST_F(BnbCheckpoint, DtypeKeysSayTheWrittenDtype) {
+  ASSERT_EQ(json_of(dir() / "base" / "config.json").value("dtype", ""), "float32");
+  testing::TempDir out;
+  QuantizeCommandOptions o;
+  o.model = (dir() / "base").string();
+  o.out = (out.path() / "q4").string();
+  o.dtype = "bf16";
+  run_quantize_command(o);
+  auto cfg = json_of(out.path() / "q4" / "config.json");
+  EXPECT_EQ(cfg["quantization_config"]["bnb_4bit_compute_dtype"], "bfloat16");
+  auto r = oracle().run({"config", dir().string(), (out.path() / "q4").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(json_of(dir() / "config_report.json")["dtype"], "bfloat16");
+}
+
+// Legacy RefinedWebModel checkpoints carry their model code: configuration_RW.py and
+// modelling_RW.py, named by config.json's auto_map; the output needs them for trust_remote_code.
+TEST_F(BnbCheckpoint, RemoteCodeIsCopied) {
+  testing::TempDir tmp;
+  const auto rw = tmp.path() / "rw";
+  std::filesystem::create_directories(rw);
+  std::filesystem::copy_file(dir() / "base" / "model.safetensors", rw / "model.safetensors");
+  auto cfg = json_of(dir() / "base" / "config.json");
+  cfg["model_type"] = "RefinedWebModel";
+  cfg["architectures"] = {"RWForCausalLM"};
+  cfg["n_head"] = cfg["num_attention_heads"];
+  cfg["n_layer"] = cfg["num_hidden_layers"];
+  cfg.erase("num_attention_heads");
+  cfg.erase("num_hidden_layers");
+  cfg["auto_map"] = {{"AutoConfig", "configuration_RW.RWConfig"}, {"AutoModelForCausalLM", "modelling_RW.RWForCausalLM"}};
+  tmp.write("rw/config.json", cfg.dump(2));
+  tmp.write("rw/configuration_RW.py", "# RWConfig\n");
+  tmp.write("rw/modelling_RW.py", "from .configuration_RW import RWConfig\n");
+  QuantizeCommandOptions o;
+  o.model = rw.string();
+  o.out = (tmp.path() / "q4").string();
+  run_quantize_command(o);
+  EXPECT_EQ(testing::read_file(tmp.path() / "q4" / "configuration_RW.py"), "# RWConfig\n");
+  EXPECT_EQ(testing::read_file(tmp.path() / "q4" / "modelling_RW.py"), "from .configuration_RW import RWConfig\n");
+  EXPECT_EQ(json_of(tmp.path() / "q4" / "config.json")["auto_map"], cfg["auto_map"]);
+  EXPECT_NO_THROW(load_bnb_4bit(tmp.path() / "q4"));
+  // auto_map naming a module the folder lacks: the output could not be loaded either.
+  std::filesystem::remove(rw / "modelling_RW.py");
+  o.out = (tmp.path() / "q4b").string();
+  try {
+    run_quantize_command(o);
+    FAIL();
+  } catch (const model::ModelError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("modelling_RW.py is not in the folder"));
+  }
+  EXPECT_FALSE(std::filesystem::exists(tmp.path() / "q4b"));
+}
+
+// "newdir/" and "./x/." name the folder itself (the temporary folder used to land inside it).
+TEST_F(BnbCheckpoint, OutWithATrailingSlashOrDot) {
+  testing::TempDir tmp;
+  QuantizeCommandOptions o;
+  o.model = (dir() / "base").string();
+  for (const std::string out : {"newdir/", "x/.", "./y//"}) {
+    SCOPED_TRACE(out);
+    o.out = (tmp.path() / out).string();
+    EXPECT_NO_THROW(run_quantize_command(o));
+  }
+  for (const char* name : {"newdir", "x", "y"}) EXPECT_TRUE(std::filesystem::exists(tmp.path() / name / "model.safetensors"));
+  std::vector<std::string> left;  // no temporary folder left behind
+  for (const auto& e : std::filesystem::directory_iterator(tmp.path())) left.push_back(e.path().filename().string());
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{"newdir", "x", "y"}));
+}
+
 TEST_F(BnbCheckpoint, QuantizeRefusesWhatItCannotDo) {
   testing::TempDir out;
   QuantizeCommandOptions o;
   o.model = (dir() / "bnb4").string();
   o.out = (out.path() / "x").string();
   EXPECT_THROW(run_quantize_command(o), std::invalid_argument);  // already 4-bit
+  o.model = (dir() / "bnb8").string();  // 8-bit, as transformers + bitsandbytes write it
+  try {
+    run_quantize_command(o);
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_THAT(e.what(), HasSubstr("already quantized to 8 bits"));
+    EXPECT_THAT(e.what(), HasSubstr("load_in_8bit"));
+    EXPECT_THAT(e.what(), HasSubstr("cannot be re-quantized"));
+  }
+  o.model = (out.path() / "no-such-model").string();
+  EXPECT_THROW(run_quantize_command(o), std::invalid_argument);  // a command-line mistake, as in eval
   o.model = (dir() / "base").string();
   o.blocksize = 100;
   EXPECT_THROW(run_quantize_command(o), std::invalid_argument);
@@ -165,6 +298,30 @@ TEST_F(BnbCheckpoint, QuantizeRefusesWhatItCannotDo) {
     EXPECT_THAT(e.what(), HasSubstr("not empty"));
   }
   EXPECT_EQ(testing::read_file(out.path() / "x" / "something"), "keep me");
+  // A file, even an empty one, is not replaced.
+  for (const std::string content : {"", "data"}) {
+    const std::string file = out.write("file.bin", content).string();
+    o.out = file;
+    try {
+      run_quantize_command(o);
+      FAIL();
+    } catch (const std::invalid_argument& e) {
+      EXPECT_THAT(e.what(), HasSubstr("is a file, not a folder"));
+    }
+    EXPECT_TRUE(std::filesystem::is_regular_file(file));
+    EXPECT_EQ(testing::read_file(file), content);
+  }
+  // --out is checked before the model is read: a folder with a config and no weights fails on
+  // --out, not on its missing weights.
+  out.write("noweights/config.json", testing::read_file(dir() / "base" / "config.json"));
+  o.model = (out.path() / "noweights").string();
+  o.out = (out.path() / "x").string();
+  try {
+    run_quantize_command(o);
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_THAT(e.what(), HasSubstr("not empty"));
+  }
 }
 
 TEST_F(BnbCheckpoint, CommandLine) {
@@ -179,6 +336,19 @@ TEST_F(BnbCheckpoint, CommandLine) {
                                      (out.path() / "q").string()});
   EXPECT_EQ(again.exit_code, 2);
   EXPECT_THAT(again.err, HasSubstr("not empty"));
+  // Usage errors exit 2: a --model that names nothing, an --out that is a file.
+  auto missing = testing::run_command({*bin, "quantize", "--model", (out.path() / "nothing").string(), "--out",
+                                       (out.path() / "q2").string()});
+  EXPECT_EQ(missing.exit_code, 2) << missing.err;
+  EXPECT_THAT(missing.err, HasSubstr("not found"));
+  const std::string file = out.write("empty-file", "").string();
+  auto to_file = testing::run_command({*bin, "quantize", "--model", (dir() / "base").string(), "--out", file});
+  EXPECT_EQ(to_file.exit_code, 2) << to_file.err;
+  EXPECT_THAT(to_file.err, HasSubstr("is a file"));
+  EXPECT_TRUE(std::filesystem::is_regular_file(file));
+  auto slash = testing::run_command({*bin, "quantize", "--model", (dir() / "base").string(), "--out",
+                                     (out.path() / "q3").string() + "/"});
+  EXPECT_EQ(slash.exit_code, 0) << slash.err;
 }
 
 }  // namespace
