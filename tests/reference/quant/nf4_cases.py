@@ -27,7 +27,7 @@ def cases():
         yield f"random_dq_{d}", torch.randn(64 * 300 + 32, generator=g).to(dtype), 64, True
         yield f"weight_{d}", (torch.randn(96, 128, generator=g) * 0.02).to(dtype), 64, False
         yield f"constant_{d}", torch.full((256,), 0.375).to(dtype), 64, False
-        yield f"zeros_{d}", torch.zeros(192), 64, False
+        yield f"zeros_{d}", torch.zeros(192).to(dtype), 64, False
         yield f"odd_{d}", torch.randn(4545, generator=g).to(dtype), 64, False
         yield f"tiny_len1_{d}", torch.tensor([0.5]).to(dtype), 64, False
         yield f"bs128_{d}", torch.randn(1000, generator=g).to(dtype), 128, True
@@ -39,6 +39,12 @@ def cases():
     yield "huge_float16", (torch.rand(640, generator=g) * 2 - 1).mul(65504).to(torch.float16), 64, False
     yield "denormal_float16", (torch.randn(640, generator=g) * 1e-6).to(torch.float16), 64, False
     yield "huge_bfloat16", (torch.randn(640, generator=g) * 1e37).to(torch.bfloat16), 64, False
+    yield "tiny_values_float16", (torch.randn(640, generator=g) * 1e-4).to(torch.float16), 64, False
+    # bfloat16 has float32's exponent range: its tiny values and subnormals (below 1.18e-38) are
+    # float32's, held in 8 mantissa bits.
+    yield "tiny_values_bfloat16", (torch.randn(640, generator=g) * 1e-30).to(torch.bfloat16), 64, False
+    yield "denormal_bfloat16", (torch.randn(640, generator=g) * 1e-39).to(torch.bfloat16), 64, False
+    yield "denormal_dq_bfloat16", (torch.randn(640, generator=g) * 1e-39).to(torch.bfloat16), 64, True
     # Values sitting exactly on the NF4 midpoints (ties go to the lower code).
     code = F.get_4bit_type("nf4", device="cpu")
     mids = (code[:-1] + code[1:]) / 2
@@ -89,6 +95,10 @@ def main():
     os.makedirs(out, exist_ok=True)
     names = []
     for name, x, blocksize, dq in cases():
+        assert name.endswith(str(x.dtype).split(".")[-1]), f"{name} is {x.dtype}"  # the name says the dtype
+        if name.startswith("denormal_"):
+            tiny = torch.finfo(x.dtype).tiny
+            assert bool(((x != 0) & (x.abs() < tiny)).any()), f"{name} holds no subnormal"
         packed, state = F.quantize_4bit(x, blocksize=blocksize, quant_type="nf4", compress_statistics=dq)
         deq = F.dequantize_4bit(packed, state)
         t = {"input": x.contiguous(), "packed": packed.contiguous(), "dequant": deq.contiguous()}
