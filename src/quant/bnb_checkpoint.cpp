@@ -151,8 +151,8 @@ std::string already_quantized(const std::filesystem::path& dir) {
   };
   const std::string method = q.contains("quant_method") && q["quant_method"].is_string() ? q["quant_method"].get<std::string>() : "";
   if (method == "bitsandbytes" && flag("load_in_4bit", "_load_in_4bit"))
-    return "already quantized to 4 bits by bitsandbytes (quantization_config.load_in_4bit); load it as it is (eval, or "
-           "train with USE_PEFT=True)";
+    return "already quantized to 4 bits by bitsandbytes (quantization_config.load_in_4bit); it is used as it is (eval, "
+           "or train with USE_PEFT=True)";
   if (method == "bitsandbytes" && flag("load_in_8bit", "_load_in_8bit"))
     return "already quantized to 8 bits by bitsandbytes (quantization_config.load_in_8bit)";
   return fmt::format("already quantized (quantization_config.quant_method {})",
@@ -387,8 +387,8 @@ QuantizeCommandResult run_quantize_command(const QuantizeCommandOptions& o) {
     throw std::invalid_argument(e.what());  // a --model that names nothing is a command-line mistake (as in eval)
   }
   if (auto why = already_quantized(dir.path); !why.empty())
-    throw std::invalid_argument(fmt::format("--model {}: {}; it cannot be re-quantized. Give the original 16/32-bit "
-                                            "model to `autotrain quantize`",
+    throw std::invalid_argument(fmt::format("--model {}: {}, and cannot be re-quantized: give `autotrain quantize` the "
+                                            "original 16/32-bit model",
                                             dir.path.string(), why));
   auto cfg = model::FalconConfig::load(dir.path / "config.json");
   std::string dtype = o.dtype;
