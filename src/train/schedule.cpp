@@ -51,9 +51,9 @@ StepPlan plan_steps(int64_t train_blocks, int64_t valid_blocks, int64_t batch_si
     p.logging_steps = logging_steps;
   } else {
     const int64_t blocks = valid_blocks > 0 ? valid_blocks : train_blocks;
-    p.logging_steps = std::clamp<int64_t>(static_cast<int64_t>(0.2 * static_cast<double>(blocks) /
-                                                               static_cast<double>(batch_size)),
-                                          1, 25);
+    // AutoTrain 0.6.44 (the tutorial's version) has no upper clamp; the [1, 25] clamp came later.
+    p.logging_steps = std::max<int64_t>(
+        static_cast<int64_t>(0.2 * static_cast<double>(blocks) / static_cast<double>(batch_size)), 1);
   }
   return p;
 }
