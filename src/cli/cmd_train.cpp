@@ -19,8 +19,11 @@ Subcommand add_train_command(CLI::App& app, GlobalOptions& g) {
       ->check(CLI::PositiveNumber);
   sub->add_flag("--dry-run", o->dry_run, "Prepare the data, load the model, print the plan; take no step");
   return {sub, [&g, o, max_steps] {
-            config::Config cfg = load_config(g, /*required=*/true);
-            if (*max_steps > 0) o->max_steps = *max_steps;
+            // --max-steps is MAX_STEPS given on the command line: recorded as such in
+            // training_params.json and the model card, so the resolved config reproduces the run.
+            GlobalOptions with_steps = g;
+            if (*max_steps > 0) with_steps.sets.push_back(fmt::format("MAX_STEPS={}", *max_steps));
+            config::Config cfg = load_config(with_steps, /*required=*/true);
             try {
               return train::run_train(cfg, *o);
             } catch (const train::TrainUsageError& e) {

@@ -12,6 +12,7 @@
 #include "autotrain/data/blocks.h"
 #include "autotrain/data/csv_writer.h"
 #include "autotrain/data/readers.h"
+#include "autotrain/data/sha256.h"
 #include "autotrain/data/source.h"
 #include "autotrain/data/token_cache.h"
 #include "autotrain/io/atomic_file.h"
@@ -251,6 +252,7 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
   };
   inputs["sources"]["train"] = sources_of(train_files);
   if (valid_files) inputs["sources"]["valid"] = sources_of(*valid_files);
+  out.inputs_digest = sha256_hex(inputs.dump());
 
   fs::path project = cfg.get_string("AUTOTRAIN_PROJECT_NAME");
   out.cache_dir = project / "autotrain-data";

@@ -72,8 +72,16 @@ void save_checkpoint(const fs::path& project, int64_t step,
   fs::rename(tmp, final_dir);
 
   if (keep > 0) {
+    // Oldest first, but never the one just written: a run resumed from an older checkpoint by
+    // name can find newer ones (an abandoned continuation) in the folder, and must not lose its own.
     auto all = list_checkpoints(project);
-    for (size_t i = 0; i + static_cast<size_t>(keep) < all.size(); ++i) fs::remove_all(all[i].dir);
+    size_t excess = all.size() > static_cast<size_t>(keep) ? all.size() - static_cast<size_t>(keep) : 0;
+    for (const auto& c : all) {
+      if (excess == 0) break;
+      if (c.step == step) continue;
+      fs::remove_all(c.dir);
+      --excess;
+    }
   }
 }
 

@@ -27,7 +27,8 @@ std::vector<CheckpointInfo> list_checkpoints(const std::filesystem::path& projec
 
 // Writes <project>/checkpoint-<step>/: `write_model_files` (the adapter, for users), the
 // trainable tensors, the optimizer state, the generator states of `device` and the CPU, and
-// `state` as trainer_state.json. Then keeps only the newest `keep` checkpoints (0: all).
+// `state` as trainer_state.json. Then keeps `keep` checkpoints (0: all): this one and the newest
+// others.
 void save_checkpoint(const std::filesystem::path& project, int64_t step,
                      const std::function<void(const std::filesystem::path&)>& write_model_files,
                      const std::vector<at::Tensor>& trainable, const AdamW& optimizer, const at::Device& device,

@@ -31,6 +31,7 @@
 #include <torch/csrc/autograd/autograd.h>
 
 #include "autotrain/data/prepare.h"
+#include "autotrain/data/sha256.h"
 #include "autotrain/device/cuda_backend.h"
 #include "autotrain/lora/lora.h"
 #include "autotrain/model/falcon.h"
@@ -55,7 +56,19 @@ namespace {
 // ---- signals: finish the step, checkpoint, exit 130/143 (SLURM preemption sends SIGTERM) ----
 
 std::atomic<int> g_signal{0};
-extern "C" void on_signal(int sig) { g_signal.store(sig); }
+extern "C" void on_signal(int sig) {
+  // Only async-signal-safe calls here (write, _exit). The first signal asks for a checkpoint after
+  // the current step, which can take a while on a 7B model: say so at once. A second one means
+  // "now": exit without writing (the previous checkpoint stays whole).
+  if (g_signal.exchange(sig) != 0) {
+    static const char now[] = "\nsecond signal: exiting now, without a checkpoint\n";
+    (void)!::write(STDERR_FILENO, now, sizeof now - 1);
+    ::_exit(128 + sig);
+  }
+  static const char later[] = "\nsignal received: finishing this step, then writing a checkpoint (send it again to "
+                              "quit at once)\n";
+  (void)!::write(STDERR_FILENO, later, sizeof later - 1);
+}
 
 class SignalScope {
  public:
@@ -117,6 +130,58 @@ constexpr const char* kRunKeys[] = {"MODEL_NAME", "DATA_PATH", "TEXT_COLUMN", "L
                                     "SEED", "SCHEDULER", "MAX_GRAD_NORM", "USE_DOUBLE_QUANT", "ADD_EOS_TOKEN",
                                     "TRAIN_ON_COMPLETIONS_ONLY", "RESPONSE_TEMPLATE", "TRAIN_SPLIT",
                                     "VALID_SPLIT", "VALID_FRACTION"};
+
+// What identifies the base model without reading all of its weights (14 GB for Falcon-7B):
+// config.json whole, and per weight file its name, size and first and last MiB. A safetensors
+// header alone would not do: a fine-tuned copy has the same names, shapes and offsets.
+std::string model_digest(const fs::path& dir) {
+  constexpr std::streamoff kSample = 1 << 20;
+  std::vector<fs::path> files;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    const std::string ext = e.path().extension().string();
+    if (name == "config.json" || ext == ".safetensors" || ext == ".bin" || name.ends_with(".index.json"))
+      files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  data::Sha256 h;
+  std::string buf;
+  for (const auto& f : files) {
+    std::ifstream in(f, std::ios::binary | std::ios::ate);
+    const std::streamoff size = in ? static_cast<std::streamoff>(in.tellg()) : -1;
+    h.update(fmt::format("{}\n{}\n", f.filename().string(), size));
+    auto sample = [&](std::streamoff at, std::streamoff n) {
+      buf.assign(static_cast<size_t>(n), '\0');
+      in.seekg(at);
+      in.read(buf.data(), n);
+      h.update(buf);
+    };
+    if (size <= 0) continue;
+    if (size <= 2 * kSample) {
+      sample(0, size);
+    } else {
+      sample(0, kSample);
+      sample(size - kSample, kSample);
+    }
+  }
+  return h.hex_digest();
+}
+
+// Why a checkpoint's run (`recorded`, its trainer_state "run") is not this one (`now`), in words.
+std::string what_differs(const nlohmann::json& recorded, const ordered_json& now) {
+  if (!recorded.is_object()) return "it was written by an earlier version of autotrain, which recorded less";
+  const nlohmann::json current = nlohmann::json::parse(now.dump());
+  for (const auto& [key, value] : current.items()) {
+    const nlohmann::json then = recorded.contains(key) ? recorded.at(key) : nlohmann::json();
+    if (then == value) continue;
+    if (key == "data")
+      return "the training data differ (a source file, the tokenizer or a key that changes tokenization)";
+    if (key == "model") return "the base model differs (its weights or config.json)";
+    return fmt::format("{} was {}, now {}", key, then.dump(), value.dump());
+  }
+  return "its run fingerprint differs";
+}
 
 // Whether the CPU lists one of two instruction-set flags (Linux: /proc/cpuinfo), e.g. native bf16
 // or fp16 arithmetic; without them LibTorch emulates 16-bit matmuls with conversions around fp32.
@@ -237,7 +302,9 @@ class Run {
   StepPlan plan_;
   Schedule schedule_ = Schedule::kLinear;
   std::string fingerprint_;
+  ordered_json run_identity_;              // what the fingerprint is made of (kept in checkpoints)
   std::optional<fs::path> resume_from_;
+  std::vector<fs::path> stale_checkpoints_;  // --resume never: removed when training starts
   int64_t start_step_ = 0;
   // Logging accumulators (part of the checkpoint so a resumed run logs what an uninterrupted one would).
   double log_loss_sum_ = 0;
@@ -245,10 +312,11 @@ class Run {
   int64_t log_finite_steps_ = 0;  // steps of the window whose loss was finite
   int64_t tokens_seen_ = 0;
   double last_grad_norm_ = 0;
+  double run_loss_sum_ = 0;  // every step's (filtered) loss, for the final train_loss as HF reports it
   // fp16: steps skipped in a row for overflowing gradients; past the limit the run has diverged.
   static constexpr int64_t kMaxConsecutiveSkips = 50;
   int64_t consecutive_skips_ = 0;
-  double last_lr_ = 0;
+  double next_lr_ = 0;  // the rate the next step will use: what HF Trainer logs as learning_rate
   std::unique_ptr<MetricsLog> metrics_;
   std::chrono::steady_clock::time_point log_clock_ = std::chrono::steady_clock::now();
   int64_t log_tokens_ = 0;
@@ -320,23 +388,37 @@ void Run::plan() {
   ordered_json run;
   for (const char* k : kRunKeys) run[k] = effective.contains(k) ? effective[k] : ordered_json(nullptr);
   run["TOTAL_STEPS"] = plan_.total_steps;
+  // Config keys alone do not tell runs apart: the same DATA_PATH and MODEL_NAME may hold other
+  // files by now. (DEVICE and MIXED_PRECISION are left out on purpose: moving a run to a GPU,
+  // or from fp16 to bf16 after overflows, is a resume, not a new run.)
+  run["data"] = data_.inputs_digest;
+  run["model"] = model_digest(data_.model_dir);
+  run_identity_ = run;
   fingerprint_ = fnv1a_hex(run.dump());
 }
 
+// Decides where the run starts. Nothing is removed here: `--resume never` removes the old
+// checkpoints only once training starts (not on --dry-run, nor when loading the model fails).
 void Run::resolve_resume() {
   const auto existing = list_checkpoints(project_);
   if (options_.resume == "never") {
-    for (const auto& c : existing) fs::remove_all(c.dir);
+    for (const auto& c : existing) stale_checkpoints_.push_back(c.dir);
     return;
   }
   if (options_.resume != "auto") {
     resume_from_ = fs::path(options_.resume);
-    auto state = read_checkpoint_state(*resume_from_);
+    nlohmann::json state;
+    try {
+      state = read_checkpoint_state(*resume_from_);
+    } catch (const std::runtime_error& e) {
+      throw TrainUsageError(fmt::format("--resume {}: {}; give a checkpoint-<step> folder, auto or never",
+                                        resume_from_->string(), e.what()));
+    }
     if (state.value("fingerprint", "") != fingerprint_)
       throw TrainUsageError(fmt::format(
-          "--resume {}: that checkpoint belongs to a run with a different configuration (model, data or "
-          "hyper-parameters differ); resume with the config it was written with, or use --resume never",
-          resume_from_->string()));
+          "--resume {}: that checkpoint belongs to another run ({}); resume with the config and data it was "
+          "written with, or use --resume never",
+          resume_from_->string(), what_differs(state.value("run", nlohmann::json()), run_identity_)));
     return;
   }
   if (existing.empty()) return;
@@ -344,9 +426,10 @@ void Run::resolve_resume() {
   auto state = read_checkpoint_state(newest.dir);
   if (state.value("fingerprint", "") != fingerprint_)
     throw TrainUsageError(fmt::format(
-        "{} holds checkpoints of a different run (newest: {}; its model, data or hyper-parameters differ from "
-        "this config); use --resume never to start over (removes them) or choose another AUTOTRAIN_PROJECT_NAME",
-        project_.string(), newest.dir.filename().string()));
+        "{} holds checkpoints of another run (newest: {}: {}); use --resume never to start over (removes them) or "
+        "choose another AUTOTRAIN_PROJECT_NAME",
+        project_.string(), newest.dir.filename().string(),
+        what_differs(state.value("run", nlohmann::json()), run_identity_)));
   resume_from_ = newest.dir;
 }
 
@@ -428,7 +511,8 @@ double Run::train_step(int64_t step) {
   }
   const int64_t* order = order_.data_ptr<int64_t>();
   std::vector<Batch> batches;
-  int64_t step_tokens = 0;
+  int64_t step_tokens = 0;     // predicted tokens: what the loss is divided by
+  int64_t step_positions = 0;  // block positions seen (the last micro-batch of an epoch can be short)
   for (int64_t k = 0; k < plan_.micro_batches_per_step; ++k) {
     const int64_t mb = step_in_epoch * plan_.micro_batches_per_step + k;
     std::vector<int64_t> idx;
@@ -436,6 +520,7 @@ double Run::train_step(int64_t step) {
     if (idx.empty()) break;
     batches.push_back(make_batch(data_.train, idx, device_));
     step_tokens += batches.back().tokens;
+    step_positions += static_cast<int64_t>(idx.size()) * data_.train.block_size;
   }
   double loss_sum = 0;
   for (auto& b : batches) {
@@ -451,8 +536,8 @@ double Run::train_step(int64_t step) {
     torch::autograd::backward({scaler_->scale_loss(loss)});
     loss_sum += loss.detach().item<double>();
   }
-  tokens_seen_ += static_cast<int64_t>(batches.size()) * bs * data_.train.block_size;
-  log_tokens_ += static_cast<int64_t>(batches.size()) * bs * data_.train.block_size;
+  tokens_seen_ += step_positions;
+  log_tokens_ += step_positions;
   if (!std::isfinite(loss_sum) && precision_ != Precision::kFp16)
     throw std::runtime_error(fmt::format(
         "the loss became {} at step {} ({}); lower LEARNING_RATE (now {}), keep MAX_GRAD_NORM > 0, or check the "
@@ -466,18 +551,20 @@ double Run::train_step(int64_t step) {
   const bool found_inf = scaler_->unscale_and_check(grads);
   // As HF Trainer: the schedule advances only when the optimizer ran, so an fp16 step skipped for
   // an overflow does not consume a learning rate.
-  const int64_t optimizer_steps = step - scaler_->state().skipped_steps;
-  last_lr_ =
-      cfg_.get_float("LEARNING_RATE") * lr_factor(schedule_, optimizer_steps, plan_.warmup_steps, plan_.total_steps);
+  const double base_lr = cfg_.get_float("LEARNING_RATE");
+  const double lr = base_lr * lr_factor(schedule_, step - scaler_->state().skipped_steps, plan_.warmup_steps,
+                                        plan_.total_steps);
   if (!found_inf) {
     last_grad_norm_ = clip_grad_norm(trainable_, cfg_.get_float("MAX_GRAD_NORM"));
-    optimizer_->step(last_lr_, cfg_.get_float("WEIGHT_DECAY"));
+    optimizer_->step(lr, cfg_.get_float("WEIGHT_DECAY"));
     consecutive_skips_ = 0;
   } else {
     last_grad_norm_ = std::numeric_limits<double>::quiet_NaN();  // the gradients overflowed
     ++consecutive_skips_;
   }
   scaler_->update(found_inf);
+  next_lr_ = base_lr * lr_factor(schedule_, step + 1 - scaler_->state().skipped_steps, plan_.warmup_steps,
+                                 plan_.total_steps);
   if (consecutive_skips_ >= kMaxConsecutiveSkips)
     throw std::runtime_error(fmt::format(
         "fp16: the gradients overflowed on {} steps in a row (up to step {}; loss scale now {:g}), so nothing was "
@@ -511,7 +598,10 @@ ordered_json Run::trainer_state(int64_t step) const {
           {"log_loss_sum", log_loss_sum_},
           {"log_steps", log_steps_},
           {"log_finite_steps", log_finite_steps_},
-          {"tokens_seen", tokens_seen_}};
+          {"tokens_seen", tokens_seen_},
+          {"run_loss_sum", run_loss_sum_},
+          {"eval_metrics", final_metrics_},
+          {"run", run_identity_}};
 }
 
 void Run::checkpoint(int64_t step) {
@@ -529,7 +619,7 @@ void Run::log_line(const ordered_json& rec, bool eval) {
     fmt::print(stderr, "step {:>6}/{}  epoch {:.2f}  loss {:.4f}  lr {:.3e}  grad_norm {:.3f}  {:.0f} tok/s{}\n",
                rec["step"].get<int64_t>(), plan_.total_steps, rec["epoch"].get<double>(), rec["loss"].get<double>(),
                rec["lr"].get<double>(), rec["grad_norm"].get<double>(), rec["tokens_per_s"].get<double>(),
-               scaler_->enabled() ? fmt::format("  scale {:g}", rec["loss_scale"].get<double>()) : std::string());
+               scaler_->enabled() ? fmt::format("  scale {:g}", scaler_->state().scale) : std::string());
   }
 }
 
@@ -585,6 +675,7 @@ int Run::execute() {
              human_bytes(weights + trainable + dequant_buffer + activations));
   if (options_.dry_run) return 0;
 
+  for (const auto& dir : stale_checkpoints_) fs::remove_all(dir);
   write_training_params(project_, cfg_);
   if (resume_from_) {
     auto state = load_checkpoint(*resume_from_, trainable_, *optimizer_, device_);
@@ -597,7 +688,13 @@ int Run::execute() {
     log_steps_ = state.value("log_steps", int64_t{0});
     log_finite_steps_ = state.value("log_finite_steps", log_steps_);
     tokens_seen_ = state.value("tokens_seen", int64_t{0});
-    fmt::print(stderr, "resuming from {} (step {} of {})\n", resume_from_->string(), start_step_, plan_.total_steps);
+    run_loss_sum_ = state.value("run_loss_sum", 0.0);
+    final_metrics_ = ordered_json::parse(state.value("eval_metrics", nlohmann::json::object()).dump());
+    if (start_step_ >= plan_.total_steps)
+      fmt::print(stderr, "{} is the last step ({}): the run is complete; writing its final files again\n",
+                 resume_from_->string(), plan_.total_steps);
+    else
+      fmt::print(stderr, "resuming from {} (step {} of {})\n", resume_from_->string(), start_step_, plan_.total_steps);
   }
   metrics_ = std::make_unique<MetricsLog>(project_ / "metrics.jsonl", start_step_);
 
@@ -609,7 +706,6 @@ int Run::execute() {
   SignalScope signals;
   const auto started = std::chrono::steady_clock::now();
   log_clock_ = started;  // tokens/s counts training only, not loading
-  double last_loss = 0;
   for (int64_t step = start_step_; step < plan_.total_steps; ++step) {
     double loss = 0;
     try {
@@ -622,11 +718,12 @@ int Run::execute() {
           device_.str(), step + 1, cfg_.get_int("BATCH_SIZE"), data_.train.block_size));
     }
     const int64_t done = step + 1;
-    last_loss = loss;
     // As HF Trainer's logging_nan_inf_filter (on by default): a non-finite step loss (an fp16 step
     // the scaler skipped) is logged as the window's running sum over one more step, so one
     // overflow does not turn the logged loss into nan.
-    log_loss_sum_ += std::isfinite(loss) ? loss : log_loss_sum_ / static_cast<double>(1 + log_steps_);
+    const double logged_loss = std::isfinite(loss) ? loss : log_loss_sum_ / static_cast<double>(1 + log_steps_);
+    log_loss_sum_ += logged_loss;
+    run_loss_sum_ += logged_loss;
     log_finite_steps_ += std::isfinite(loss) ? 1 : 0;
     ++log_steps_;
     const double epoch = static_cast<double>(done) / static_cast<double>(plan_.steps_per_epoch);
@@ -636,7 +733,7 @@ int Run::execute() {
       const std::string mem = device_.is_cuda() ? " mem " + human_bytes(static_cast<double>(peak_device_memory_bytes(device_)))
                                                 : std::string();
       fmt::print(stderr, "\r\033[K[{}/{}] epoch {:.2f} loss {:.4f} lr {:.2e} {:.0f} tok/s ETA {:.0f}s{}", done,
-                 plan_.total_steps, epoch, loss, last_lr_,
+                 plan_.total_steps, epoch, loss, next_lr_,
                  static_cast<double>(tokens_seen_) / std::max(secs, 1e-9), eta, mem);
     }
     if (done % plan_.logging_steps == 0 || done == plan_.total_steps) {
@@ -648,11 +745,11 @@ int Run::execute() {
                           {"loss", log_finite_steps_ > 0 || log_steps_ == 0
                                        ? log_loss_sum_ / static_cast<double>(std::max<int64_t>(log_steps_, 1))
                                        : std::numeric_limits<double>::quiet_NaN()},
-                          {"lr", last_lr_},
+                          {"lr", next_lr_},
                           {"grad_norm", last_grad_norm_},
                           {"tokens", tokens_seen_},
                           {"tokens_per_s", secs > 0 ? static_cast<double>(log_tokens_) / secs : 0.0},
-                          {"loss_scale", scaler_->state().scale},
+                          {"loss_scale", scaler_->enabled() ? ordered_json(scaler_->state().scale) : ordered_json()},
                           {"skipped_steps", scaler_->state().skipped_steps},
                           {"mem", device_.is_cuda() ? peak_device_memory_bytes(device_) : peak_host_memory_bytes()}};
       log_line(rec, false);
@@ -677,8 +774,14 @@ int Run::execute() {
         (save_strategy == "epoch" && epoch_end) || (save_strategy != "no" && done == plan_.total_steps) || sig != 0)
       checkpoint(done);
     if (sig != 0) {
-      fmt::print(stderr, "\n{} received: checkpoint-{} written; run the same command again to resume\n",
-                 sig == SIGINT ? "SIGINT" : "SIGTERM", done);
+      // --resume auto picks the newest step; a folder can hold a newer one when this run was
+      // resumed from an older checkpoint by name.
+      const auto all = list_checkpoints(project_);
+      const bool newest = !all.empty() && all.back().step == done;
+      fmt::print(stderr, "\n{} received: checkpoint-{} written; to continue, run train again with {}\n",
+                 sig == SIGINT ? "SIGINT" : "SIGTERM", done,
+                 newest ? std::string("--resume auto (the default)")
+                        : "--resume " + (project_ / fmt::format("checkpoint-{}", done)).string());
       return sig == SIGINT ? 130 : 143;
     }
   }
@@ -686,7 +789,8 @@ int Run::execute() {
 
   write_model_files(project_);
   write_tokenizer_files(data_.model_dir, project_);
-  final_metrics_["train_loss"] = last_loss;
+  // HF Trainer's train_loss: the mean step loss over the whole run (a resumed run included).
+  final_metrics_["train_loss"] = run_loss_sum_ / static_cast<double>(std::max<int64_t>(plan_.total_steps, 1));
   final_metrics_["steps"] = plan_.total_steps;
   final_metrics_["tokens"] = tokens_seen_;
   final_metrics_["skipped_steps"] = scaler_->state().skipped_steps;

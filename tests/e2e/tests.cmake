@@ -8,7 +8,7 @@ add_dependencies(cli_test autotrain)
 # data + train on the embedded tiny default, with PEFT as the oracle of the trained adapter.
 autotrain_add_gtest(train_e2e_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/train_test.cpp
-  LIBS autotrain_safetensors nlohmann_json::nlohmann_json
+  LIBS autotrain_safetensors nlohmann_json::nlohmann_json fmt::fmt
   LABELS e2e)
 add_dependencies(train_e2e_test autotrain)
 

@@ -5,6 +5,9 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <regex>
+
+#include <fmt/format.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -125,6 +128,31 @@ TEST_F(Train, TinyRunLearnsAndLeavesAPeftProjectFolder) {
   EXPECT_LT(last_eval, 0.6 * first) << "first logged loss " << first << ", final eval loss " << last_eval;
   for (auto key : {"step", "epoch", "loss", "lr", "grad_norm", "tokens", "tokens_per_s", "loss_scale", "skipped_steps", "mem"})
     EXPECT_TRUE(m.front().contains(key)) << key;
+  EXPECT_TRUE(m.front().at("loss_scale").is_null()) << "fp32 has no loss scaler";
+
+  // As HF Trainer logs them: lr is the next step's rate (0 after the last step of a linear
+  // schedule), and the card's train_loss is the mean step loss of the whole run (here the mean of
+  // the logged windows, all LOGGING_STEPS=10 long over 90 steps).
+  std::vector<nlohmann::json> logs;
+  for (const auto& r : m)
+    if (r.contains("loss")) logs.push_back(r);
+  ASSERT_FALSE(logs.empty());
+  const auto steps = logs.back().at("step").get<int64_t>();
+  ASSERT_EQ(steps % 10, 0) << "the window arithmetic below assumes equal windows";
+  EXPECT_EQ(logs.back().at("lr").get<double>(), 0.0);
+  double window_sum = 0;
+  for (const auto& r : logs) window_sum += r.at("loss").get<double>();
+  std::smatch train_loss;
+  ASSERT_TRUE(std::regex_search(card, train_loss, std::regex(R"(\| train_loss \| ([0-9.eE+-]+) \|)"))) << card;
+  EXPECT_NEAR(std::stod(train_loss[1].str()), window_sum / static_cast<double>(logs.size()), 1e-12);
+  // tokens counts the block positions trained on: blocks x BLOCK_SIZE per epoch, the last short
+  // micro-batch of an epoch included as it is.
+  std::smatch blocks;
+  ASSERT_TRUE(std::regex_search(t.err, blocks, std::regex(R"(train: [0-9,]+ rows, [0-9,]+ tokens -> ([0-9,]+) blocks of 64)")))
+      << t.err;
+  const int64_t epochs = static_cast<int64_t>(std::llround(logs.back().at("epoch").get<double>()));
+  EXPECT_EQ(logs.back().at("tokens").get<int64_t>(),
+            std::stoll(std::regex_replace(blocks[1].str(), std::regex(","), "")) * 64 * epochs);
 
   // PEFT, loading our adapter onto the transformers model, scores the validation split as we do.
   testing::ReferenceRun peft("train/peft_eval.py", {model_dir(), p.string(), data_dir() + "/test.jsonl", "64"});
@@ -184,13 +212,77 @@ TEST_F(Train, ResumeAfterSigtermIsBitIdenticalAndRunsAreDeterministic) {
   EXPECT_EQ(testing::read_file(project("full") / "adapter_model.safetensors"),
             testing::read_file(project("again") / "adapter_model.safetensors"));
 
-  // Another run's checkpoints are not resumed: refused, unless the user starts over.
+  // Running a finished run again changes nothing it wrote: the card keeps the run's metrics.
+  const std::string card = testing::read_file(project("full") / "README.md");
+  auto rerun = run("train", "full", sets);
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
+  EXPECT_THAT(rerun.err, HasSubstr("the run is complete"));
+  EXPECT_EQ(testing::read_file(project("full") / "README.md"), card);
+
+  // Another run's checkpoints are not resumed: refused, saying what differs, unless the user
+  // starts over; a dry run of starting over removes nothing.
   auto other = run("train", "full", {"LORA_R=4", "MAX_STEPS=16"});
   EXPECT_EQ(other.exit_code, 2);
-  EXPECT_THAT(other.err, HasSubstr("holds checkpoints of a different run"));
+  EXPECT_THAT(other.err, HasSubstr("holds checkpoints of another run"));
+  EXPECT_THAT(other.err, HasSubstr("LORA_DROPOUT was 0.1, now 0.0"));
   EXPECT_THAT(other.err, HasSubstr("--resume never"));
-  auto fresh = run("train", "full", {"LORA_R=4", "MAX_STEPS=3"}, {"--resume", "never"});
+  auto dry = run("train", "full", {"LORA_R=4"}, {"--resume", "never", "--dry-run"});
+  EXPECT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_TRUE(fs::exists(project("full") / "checkpoint-16")) << "--dry-run removed checkpoints";
+  auto fresh = run("train", "full", {"LORA_R=4"}, {"--resume", "never", "--max-steps", "3"});
   EXPECT_EQ(fresh.exit_code, 0) << fresh.err;
+  EXPECT_FALSE(fs::exists(project("full") / "checkpoint-16"));
+  // --max-steps is recorded as the MAX_STEPS the run used.
+  auto params = nlohmann::json::parse(testing::read_file(project("full") / "training_params.json"));
+  EXPECT_EQ(params["MAX_STEPS"], 3);
+}
+
+// The same config keys over other data (or another base model at the same path) are another run.
+TEST_F(Train, CheckpointsOfOtherDataAreNotResumed) {
+  const fs::path data = project("data");
+  fs::copy(data_dir(), data);
+  const std::vector<std::string> sets = {"DATA_PATH=" + data.string(), "MAX_STEPS=2", "SAVE_STRATEGY=steps",
+                                         "SAVE_STEPS=1", "VALID_SPLIT="};
+  auto first = run("train", "p", sets);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  {
+    std::ofstream out(data / "train.jsonl", std::ios::app);
+    out << R"({"text": "### Human: One more row.### Assistant: Yes."})" << "\n";
+  }
+  auto changed = run("train", "p", sets);
+  EXPECT_EQ(changed.exit_code, 2) << changed.err;
+  EXPECT_THAT(changed.err, HasSubstr("the training data differ"));
+
+  const fs::path model = project("model");
+  fs::copy(model_dir(), model);
+  auto other_model = run("train", "p", {"DATA_PATH=" + data.string(), "MODEL_NAME=" + model.string(), "MAX_STEPS=2"},
+                         {"--resume", "never"});
+  ASSERT_EQ(other_model.exit_code, 0) << other_model.err;
+  // Same path, same shapes, other weights: one value changed in place.
+  {
+    std::fstream f(model / "model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-1, std::ios::end);
+    f.put('\x01');
+  }
+  auto changed_model = run("train", "p", {"DATA_PATH=" + data.string(), "MODEL_NAME=" + model.string(), "MAX_STEPS=2"});
+  EXPECT_EQ(changed_model.exit_code, 2) << changed_model.err;
+  EXPECT_THAT(changed_model.err, HasSubstr("the base model differs"));
+}
+
+// SAVE_TOTAL_LIMIT never removes the checkpoint just written, even when a run resumed from an
+// older checkpoint by name finds newer ones from an earlier continuation.
+TEST_F(Train, PruningKeepsTheCheckpointJustWritten) {
+  const std::vector<std::string> keep_all = {"MAX_STEPS=6", "SAVE_STRATEGY=steps", "SAVE_STEPS=2",
+                                             "SAVE_TOTAL_LIMIT=0", "VALID_SPLIT="};
+  auto first = run("train", "p", keep_all);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  for (int s : {2, 4, 6}) ASSERT_TRUE(fs::exists(project("p") / fmt::format("checkpoint-{}", s))) << s;
+  auto again = run("train", "p",
+                   {"MAX_STEPS=6", "SAVE_STRATEGY=steps", "SAVE_STEPS=2", "SAVE_TOTAL_LIMIT=1", "VALID_SPLIT="},
+                   {"--resume", (project("p") / "checkpoint-2").string()}, {"AUTOTRAIN_TEST_SIGNAL_AT_STEP=3"});
+  EXPECT_EQ(again.exit_code, 143) << again.err;
+  EXPECT_TRUE(fs::exists(project("p") / "checkpoint-3" / "trainer_state.json")) << again.err;
+  EXPECT_THAT(again.err, HasSubstr("--resume auto"));
 }
 
 TEST_F(Train, Nf4BaseAndFullFineTuningRunOnTheCpu) {
