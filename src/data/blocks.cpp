@@ -2,6 +2,7 @@
 #include "autotrain/data/blocks.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace autotrain::data {
 
@@ -76,7 +77,30 @@ Blocks pack_constant_length(std::span<const Ids> ids, std::span<const Ids> label
   return out;
 }
 
-Masked mask_prompts(std::span<const Ids> ids, std::span<const Ids> templates) {
+namespace {
+
+// Non-overlapping matches of any of `spellings` in `ex`, left to right: (start, end) pairs. At a
+// position where several match, the longest wins.
+std::vector<std::pair<size_t, size_t>> find_markers(const Ids& ex, std::span<const Ids> spellings) {
+  std::vector<std::pair<size_t, size_t>> out;
+  for (size_t i = 0; i < ex.size();) {
+    size_t len = 0;
+    for (const Ids& t : spellings)
+      if (!t.empty() && t.size() > len && t.size() <= ex.size() - i && std::equal(t.begin(), t.end(), ex.begin() + static_cast<std::ptrdiff_t>(i)))
+        len = t.size();
+    if (len == 0) {
+      ++i;
+      continue;
+    }
+    out.emplace_back(i, i + len);
+    i += len;
+  }
+  return out;
+}
+
+}  // namespace
+
+Masked mask_prompts(std::span<const Ids> ids, std::span<const Ids> responses, std::span<const Ids> instructions) {
   Masked out;
   out.labels.reserve(ids.size());
   for (const Ids& ex : ids) {
@@ -84,23 +108,29 @@ Masked mask_prompts(std::span<const Ids> ids, std::span<const Ids> templates) {
       out.labels.emplace_back();
       continue;
     }
-    size_t best_start = ex.size(), best_end = 0;
-    for (const Ids& t : templates) {
-      if (t.empty()) continue;
-      auto it = std::search(ex.begin(), ex.end(), t.begin(), t.end());
-      if (it == ex.end()) continue;
-      size_t start = static_cast<size_t>(it - ex.begin());
-      if (start < best_start || (start == best_start && start + t.size() > best_end)) {
-        best_start = start;
-        best_end = start + t.size();
-      }
-    }
-    Ids l = ex;
-    if (best_start == ex.size()) {
-      std::fill(l.begin(), l.end(), kIgnoreIndex);
+    const auto answers = find_markers(ex, responses);
+    Ids l(ex.size(), kIgnoreIndex);
+    if (answers.empty()) {
       ++out.without_template;
+    } else if (instructions.empty()) {
+      const size_t from = answers.back().second;
+      std::copy(ex.begin() + static_cast<std::ptrdiff_t>(from), ex.end(), l.begin() + static_cast<std::ptrdiff_t>(from));
+    } else if (const auto turns = find_markers(ex, instructions); turns.empty()) {
+      ++out.without_template;  // trl masks an example without an instruction marker whole too
     } else {
-      std::fill(l.begin(), l.begin() + static_cast<std::ptrdiff_t>(best_end), kIgnoreIndex);
+      for (size_t k = 0; k < answers.size(); ++k) {
+        // An answer runs to the next instruction marker after it, or the next response marker
+        // (two answers in a row), or the end.
+        const size_t end = answers[k].second;
+        size_t stop = k + 1 < answers.size() ? answers[k + 1].first : ex.size();
+        for (const auto& t : turns)
+          if (t.first >= end) {
+            stop = std::min(stop, t.first);
+            break;
+          }
+        std::copy(ex.begin() + static_cast<std::ptrdiff_t>(end), ex.begin() + static_cast<std::ptrdiff_t>(stop),
+                  l.begin() + static_cast<std::ptrdiff_t>(end));
+      }
     }
     out.labels.push_back(std::move(l));
   }

@@ -39,6 +39,8 @@ struct Settings {
   bool add_eos = false;
   bool completions_only = false;
   std::string response_template;
+  std::string instruction_template;
+  std::string text_sample_by;
   int64_t model_max_length = 0;
   int64_t block_size = 0;  // effective
 };
@@ -67,7 +69,7 @@ std::string thousands(int64_t n) {
 }
 
 std::string describe(const SplitStats& s, int64_t block_size) {
-  std::string line = fmt::format("{}: {} rows", s.split, thousands(s.rows));
+  std::string line = fmt::format("{}: {} row{}", s.split, thousands(s.rows), s.rows == 1 ? "" : "s");
   if (s.skipped) line += fmt::format(" ({} skipped: empty text)", thousands(s.skipped));
   line += fmt::format(", {} tokens -> {} blocks of {} ({} tokens dropped)", thousands(s.tokens), thousands(s.blocks),
                       block_size, thousands(s.dropped));
@@ -134,7 +136,9 @@ Blocks build_split(const Settings& s, const tokenizer::Tokenizer& tok, const Spl
   std::vector<Ids> ids = tok.encode_batch(inputs, /*add_special_tokens=*/true);
   std::vector<Ids> labels;
   if (s.completions_only) {
-    Masked m = mask_prompts(ids, template_spellings(tok, s.response_template));
+    std::vector<Ids> instructions;
+    if (!s.instruction_template.empty()) instructions = template_spellings(tok, s.instruction_template);
+    Masked m = mask_prompts(ids, template_spellings(tok, s.response_template), instructions);
     labels = std::move(m.labels);
     stats.without_template = static_cast<int64_t>(m.without_template);
   }
@@ -147,6 +151,13 @@ Blocks build_split(const Settings& s, const tokenizer::Tokenizer& tok, const Spl
 }
 
 [[noreturn]] void too_few_tokens(const Settings& s, const SplitStats& st, const Blocks& b, const std::string& name) {
+  // Nothing to tokenize: a smaller BLOCK_SIZE would not help, so do not suggest it.
+  if (st.rows == st.skipped)
+    throw DataError(fmt::format(
+        "the {} split has no text: {} ({}); {}", name,
+        st.rows == 0 ? std::string("no rows") : fmt::format("all {} rows have an empty or null \"{}\"", st.rows, s.text_column),
+        fmt::join(st.files, ", "),
+        st.rows == 0 ? "check DATA_PATH and the split's file" : "check TEXT_COLUMN and the file's contents"));
   std::string where = s.trainer == "sft" ? "" : " (TRAINER=default cuts every 1000-row batch of each of 4 shards on its own)";
   throw DataError(fmt::format(
       "the {} split gives no block of BLOCK_SIZE={} tokens: {} rows, {} tokens in all, at most {} in one group{}. "
@@ -187,6 +198,13 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
   s.add_eos = cfg.get_bool("ADD_EOS_TOKEN");
   s.response_template = cfg.get_string("RESPONSE_TEMPLATE");
   s.completions_only = cfg.get_bool("TRAIN_ON_COMPLETIONS_ONLY") || !s.response_template.empty();
+  s.instruction_template = cfg.get_string("INSTRUCTION_TEMPLATE");
+  s.text_sample_by = cfg.get_string("TEXT_SAMPLE_BY");
+  if (!s.instruction_template.empty() && s.response_template.empty())
+    throw DataError(fmt::format("INSTRUCTION_TEMPLATE='{}' marks the user turns of a completions-only mask, which also "
+                                "needs RESPONSE_TEMPLATE, the marker of the answers (e.g. RESPONSE_TEMPLATE='### "
+                                "Assistant:')",
+                                s.instruction_template));
   s.model_max_length = cfg.get_int("MODEL_MAX_LENGTH");
   if (s.completions_only && s.response_template.empty())
     throw DataError("TRAIN_ON_COMPLETIONS_ONLY=True needs RESPONSE_TEMPLATE, the marker that starts each completion "
@@ -217,6 +235,10 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
 
   // The rows.
   DatasetSource source = resolve_dataset(cfg.get_string("DATA_PATH"));
+  const fs::path project = cfg.get_string("AUTOTRAIN_PROJECT_NAME");
+  const fs::path data_file = cfg.get_string("DATA_FILE");
+  source.exclude = {project};
+  if (!data_file.empty()) source.exclude.push_back(data_file);
   SplitFiles train_files = source.split_files(s.train_split);
   std::optional<SplitFiles> valid_files;
   if (!s.valid_split.empty()) {
@@ -245,6 +267,8 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
   if (s.valid_fraction > 0) set["SEED"] = s.seed;
   set["TRAIN_ON_COMPLETIONS_ONLY"] = s.completions_only;
   set["RESPONSE_TEMPLATE"] = s.response_template;
+  set["INSTRUCTION_TEMPLATE"] = s.instruction_template;
+  set["TEXT_SAMPLE_BY"] = s.text_sample_by;
   auto sources_of = [](const SplitFiles& f) {
     ordered_json a = ordered_json::array();
     for (const auto& p : f.files) a.push_back(describe_source(p));
@@ -254,7 +278,6 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
   if (valid_files) inputs["sources"]["valid"] = sources_of(*valid_files);
   out.inputs_digest = sha256_hex(inputs.dump());
 
-  fs::path project = cfg.get_string("AUTOTRAIN_PROJECT_NAME");
   out.cache_dir = project / "autotrain-data";
   const fs::path manifest_path = out.cache_dir / "manifest.json";
   const fs::path train_path = out.cache_dir / "train.safetensors";
@@ -290,13 +313,26 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
   }
 
   SplitTexts train_texts;
-  if (!out.reused || options.write_data_file) train_texts = read_split_texts(train_files, s.text_column);
+  if (!out.reused || options.write_data_file) train_texts = read_split_texts(train_files, s.text_column, s.text_sample_by);
   if (options.write_data_file) {
     // The tutorial's dataload.py wrote the whole train split, unchanged (before any hold-out).
-    out.data_file = cfg.get_string("DATA_FILE");
-    if (!out.data_file.empty()) {
-      if (out.data_file.has_parent_path()) fs::create_directories(out.data_file.parent_path());
-      write_single_column_csv(out.data_file, s.text_column, train_texts.texts);
+    out.data_file = data_file;
+    std::error_code ec;
+    const bool is_source = std::any_of(train_files.files.begin(), train_files.files.end(),
+                                       [&](const fs::path& f) { return fs::equivalent(f, data_file, ec); });
+    if (is_source) {
+      // DATA_PATH=. with DATA_FILE=./train.csv reads the file `data` wrote before: rewriting it
+      // would drop any other column of the user's file for no gain.
+      spdlog::info("DATA_FILE {} is the train split's own file: left as it is", data_file.string());
+      out.data_file.clear();
+    } else if (!out.data_file.empty()) {
+      try {
+        if (out.data_file.has_parent_path()) fs::create_directories(out.data_file.parent_path());
+        write_single_column_csv(out.data_file, s.text_column, train_texts.texts);
+      } catch (const std::runtime_error& e) {  // filesystem_error, or write_file_atomic's
+        throw DataError(fmt::format("DATA_FILE {}: cannot write it ({}); set DATA_FILE to a writable path",
+                                    data_file.string(), e.what()));
+      }
     }
   }
 
@@ -308,7 +344,7 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
     out.train_stats.split = s.train_split;
     out.train_stats.files = file_names(train_files);
     if (valid_files) {
-      valid_texts = read_split_texts(*valid_files, s.text_column);
+      valid_texts = read_split_texts(*valid_files, s.text_column, s.text_sample_by);
       out.valid_stats = SplitStats{.split = s.valid_split, .files = file_names(*valid_files)};
     } else if (s.valid_fraction > 0) {
       auto held = holdout_indices(train_texts.texts.size(), s.valid_fraction, s.seed);

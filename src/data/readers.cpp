@@ -22,6 +22,14 @@ std::string read_file_bytes(const fs::path& path) {
 
 namespace {
 
+// The file's text without a UTF-8 byte-order mark (Excel and Notepad write one; pandas and the
+// datasets library drop it, or the first column's name would carry it invisibly).
+std::string read_text(const fs::path& path) {
+  std::string text = read_file_bytes(path);
+  if (text.starts_with("\xEF\xBB\xBF")) text.erase(0, 3);
+  return text;
+}
+
 // RFC 4180: quoted fields may hold commas, newlines and doubled quotes. The first record names
 // the columns.
 std::vector<Row> parse_csv(const fs::path& path, const std::string& text) {
@@ -87,23 +95,6 @@ std::vector<Row> parse_csv(const fs::path& path, const std::string& text) {
   return rows;
 }
 
-std::vector<Row> parse_json(const fs::path& path, const std::string& text) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    throw DataError(fmt::format("{}: not valid JSON: {}", path.string(), e.what()));
-  }
-  // datasets' json loader also takes an object whose "data" field holds the rows (field="data").
-  if (j.is_object() && j.contains("data") && j["data"].is_array()) j = std::move(j["data"]);
-  if (!j.is_array())
-    throw DataError(fmt::format("{}: expected a JSON array of row objects (or {{\"data\": [...]}})", path.string()));
-  std::vector<Row> rows;
-  rows.reserve(j.size());
-  for (size_t i = 0; i < j.size(); ++i) rows.push_back({i + 1, std::move(j[i])});
-  return rows;
-}
-
 std::vector<Row> parse_jsonl(const fs::path& path, const std::string& text) {
   std::vector<Row> rows;
   std::istringstream in(text);
@@ -119,20 +110,45 @@ std::vector<Row> parse_jsonl(const fs::path& path, const std::string& text) {
   return rows;
 }
 
+// .json and .jsonl hold either layout, as the datasets library reads them: one document (an array
+// of rows, or {"data": [...]}) or JSON Lines (one row per line). A document that is a single
+// object without "data" is a one-line JSON Lines file.
+std::vector<Row> parse_json_any(const fs::path& path, const std::string& text) {
+  const size_t first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return {};
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    // Not one document: JSON Lines, unless it opens an array (then the error is the array's).
+    if (text[first] == '[') throw DataError(fmt::format("{}: not valid JSON: {}", path.string(), e.what()));
+    return parse_jsonl(path, text);
+  }
+  // datasets' json loader also takes an object whose "data" field holds the rows (field="data").
+  if (j.is_object() && j.contains("data") && j["data"].is_array()) j = std::move(j["data"]);
+  if (j.is_object()) return {{1, std::move(j)}};
+  if (!j.is_array())
+    throw DataError(fmt::format("{}: expected a JSON array of row objects, {{\"data\": [...]}} or one object per line",
+                                path.string()));
+  std::vector<Row> rows;
+  rows.reserve(j.size());
+  for (size_t i = 0; i < j.size(); ++i) rows.push_back({i + 1, std::move(j[i])});
+  return rows;
+}
+
 }  // namespace
 
 std::vector<Row> read_rows(const fs::path& path) {
   std::string ext = path.extension().string();
   if (ext != ".csv" && ext != ".json" && ext != ".jsonl")
     throw DataError(fmt::format("{}: unknown format '{}'; use .jsonl, .json or .csv", path.string(), ext));
-  std::string text = read_file_bytes(path);
+  std::string text = read_text(path);
   if (ext == ".csv") return parse_csv(path, text);
-  if (ext == ".json") return parse_json(path, text);
-  return parse_jsonl(path, text);
+  return parse_json_any(path, text);
 }
 
 std::vector<std::string> read_text_lines(const fs::path& path) {
-  std::string text = read_file_bytes(path);
+  std::string text = read_text(path);
   std::vector<std::string> lines;
   size_t start = 0;
   while (start < text.size()) {
@@ -144,6 +160,33 @@ std::vector<std::string> read_text_lines(const fs::path& path) {
     start = end + 1;
   }
   return lines;
+}
+
+}  // namespace autotrain::data
+
+namespace autotrain::data {
+
+std::vector<std::string> read_text_examples(const fs::path& path, std::string_view sample_by) {
+  if (sample_by == "line" || sample_by.empty()) return read_text_lines(path);
+  // Python's text mode (what the datasets library reads with) turns \r\n into \n.
+  std::string text = read_text(path), normalized;
+  normalized.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i)
+    if (!(text[i] == '\r' && i + 1 < text.size() && text[i + 1] == '\n')) normalized += text[i];
+  if (sample_by == "document") return {normalized};
+  if (sample_by != "paragraph")
+    throw DataError(fmt::format("TEXT_SAMPLE_BY={}: use line, paragraph or document", sample_by));
+  // Paragraphs are separated by a blank line; the file's final line end belongs to no paragraph.
+  while (normalized.ends_with('\n')) normalized.pop_back();
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= normalized.size()) {
+    size_t end = normalized.find("\n\n", start);
+    if (end == std::string::npos) end = normalized.size();
+    out.emplace_back(normalized, start, end - start);
+    start = end + 2;
+  }
+  return out;
 }
 
 }  // namespace autotrain::data

@@ -35,8 +35,7 @@ std::vector<std::string> split_keywords(std::string_view split) {
   return {std::string(split)};
 }
 
-std::vector<std::string> name_words(const fs::path& p) {
-  std::string stem = p.stem().string();
+std::vector<std::string> name_words(std::string_view stem) {
   std::vector<std::string> words;
   std::string w;
   for (char c : stem) {
@@ -51,32 +50,56 @@ std::vector<std::string> name_words(const fs::path& p) {
   return words;
 }
 
-bool names_split(const fs::path& p, const std::vector<std::string>& keywords) {
-  for (const auto& w : name_words(p))
-    if (std::find(keywords.begin(), keywords.end(), w) != keywords.end()) return true;
+// The file's name or one of its folders below the dataset root carries a split keyword, as the
+// datasets library matches both (`x_train.jsonl`, `train/shard-0.jsonl`, `data/test-00000.json`).
+bool names_split(const fs::path& root, const fs::path& p, const std::vector<std::string>& keywords) {
+  auto hit = [&](const std::string& name) {
+    for (const auto& w : name_words(name))
+      if (std::find(keywords.begin(), keywords.end(), w) != keywords.end()) return true;
+    return false;
+  };
+  if (hit(p.stem().string())) return true;
+  for (const auto& dir : p.lexically_relative(root).parent_path())
+    if (hit(dir.string())) return true;
   return false;
 }
 
-bool names_any_split(const fs::path& p) {
+bool names_any_split(const fs::path& root, const fs::path& p) {
   for (const char* s : {"train", "validation", "test"})
-    if (names_split(p, split_keywords(s))) return true;
+    if (names_split(root, p, split_keywords(s))) return true;
+  return false;
+}
+
+// Files the datasets library writes beside the data (save_to_disk, dataset cards): never rows.
+bool is_metadata(const fs::path& p) {
+  static const std::set<std::string> names = {"dataset_info.json", "dataset_infos.json", "dataset_dict.json",
+                                              "state.json"};
+  return names.count(p.filename().string()) > 0;
+}
+
+bool is_excluded(const fs::path& p, const std::vector<fs::path>& exclude) {
+  std::error_code ec;
+  for (const auto& e : exclude)
+    if (fs::equivalent(p, e, ec)) return true;
   return false;
 }
 
 // Supported files under `root` (hidden entries skipped), relative names sorted, as the datasets
 // library orders data files.
-std::vector<fs::path> data_files(const fs::path& root, std::vector<fs::path>* unsupported) {
+std::vector<fs::path> data_files(const fs::path& root, const std::vector<fs::path>& exclude,
+                                 std::vector<fs::path>* unsupported) {
   std::vector<fs::path> out;
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
        it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) break;
     const fs::path& p = it->path();
-    if (p.filename().string().starts_with(".")) {
+    if (p.filename().string().starts_with(".") || is_excluded(p, exclude)) {
       if (it->is_directory()) it.disable_recursion_pending();
       continue;
     }
     if (!it->is_regular_file()) continue;
+    if (is_metadata(p)) continue;
     if (supported(p)) {
       out.push_back(p);
     } else if (unsupported && p.extension() != ".md" && p.filename() != ".gitattributes") {
@@ -108,9 +131,9 @@ DatasetSource resolve_dataset(std::string_view data_path, const model::EnvLookup
       throw DataError(fmt::format("DATA_PATH {}: unknown format '{}'; use .jsonl, .json, .csv or .txt (one example "
                                   "per line)",
                                   local.string(), local.extension().string()));
-    return {local, "file", true};
+    return {local, "file", true, {}};
   }
-  if (fs::is_directory(local, ec)) return {local, "folder", false};
+  if (fs::is_directory(local, ec)) return {local, "folder", false, {}};
   looked.push_back(fmt::format("local file or folder {} (does not exist)", fs::absolute(local, ec).string()));
 
   // huggingface_hub's cache layout: datasets--ORG--NAME/{refs/main, snapshots/<commit>/}.
@@ -126,7 +149,7 @@ DatasetSource resolve_dataset(std::string_view data_path, const model::EnvLookup
     commit = trim(commit);
     fs::path snapshot = repo_dir / "snapshots" / commit;
     if (!commit.empty() && commit.find('/') == std::string::npos && fs::is_directory(snapshot, ec))
-      return {snapshot, "Hugging Face cache", false};
+      return {snapshot, "Hugging Face cache", false, {}};
     looked.push_back(fmt::format("Hugging Face cache {} ({})", repo_dir.string(),
                                  !fs::exists(repo_dir, ec) ? "not there"
                                  : commit.empty()          ? "no refs/main"
@@ -147,12 +170,13 @@ SplitFiles DatasetSource::split_files(std::string_view split) const {
     if (fs::is_regular_file(direct, ec)) return {std::string(split), {direct}};
   }
   std::vector<fs::path> unsupported;
-  auto files = data_files(root, &unsupported);
+  auto files = data_files(root, exclude, &unsupported);
   SplitFiles out{std::string(split), {}};
   auto keywords = split_keywords(split);
   for (const auto& f : files)
-    if (names_split(f, keywords)) out.files.push_back(f);
-  bool none_named = std::none_of(files.begin(), files.end(), names_any_split);
+    if (names_split(root, f, keywords)) out.files.push_back(f);
+  bool none_named =
+      std::none_of(files.begin(), files.end(), [&](const fs::path& f) { return names_any_split(root, f); });
   if (out.files.empty() && none_named && keywords.front() == "train") out.files = files;
   if (!out.files.empty()) return out;
 
@@ -166,7 +190,7 @@ SplitFiles DatasetSource::split_files(std::string_view split) const {
       keywords.front() == "train" ? "TRAIN_SPLIT" : "VALID_SPLIT (or VALID_FRACTION)"));
 }
 
-SplitTexts read_split_texts(const SplitFiles& files, const std::string& column) {
+SplitTexts read_split_texts(const SplitFiles& files, const std::string& column, std::string_view txt_sample_by) {
   SplitTexts out;
   auto add = [&](std::string text) {
     bool empty = text.empty();
@@ -180,7 +204,7 @@ SplitTexts read_split_texts(const SplitFiles& files, const std::string& column) 
         throw DataError(fmt::format("{}: a .txt file has one column, \"text\" (each line an example), not \"{}\"; "
                                     "set TEXT_COLUMN=text",
                                     file.string(), column));
-      for (auto& line : read_text_lines(file)) add(std::move(line));
+      for (auto& example : read_text_examples(file, txt_sample_by)) add(std::move(example));
       continue;
     }
     auto rows = read_rows(file);
@@ -204,6 +228,8 @@ SplitTexts read_split_texts(const SplitFiles& files, const std::string& column) 
         add("");
       } else if (it->is_string()) {
         add(it->get<std::string>());
+      } else if (it->is_boolean()) {
+        add(it->get<bool>() ? "True" : "False");  // as pandas writes (and Python's str()) them
       } else if (it->is_primitive()) {
         add(it->dump());
       } else {

@@ -43,16 +43,22 @@ Blocks pack_constant_length(std::span<const Ids> ids, std::span<const Ids> label
                             int32_t eos, int64_t block_size, double chars_per_token = 3.6,
                             size_t num_of_sequences = 1024);
 
-// Completions-only labels, as trl's DataCollatorForCompletionOnlyLM decides them: for each
-// example, the first occurrence of the response template's ids (any of `templates`: the same
-// marker can tokenize differently after a newline, so callers pass each spelling; the earliest
-// match wins) ends the prompt, and every label up to and including the template is kIgnoreIndex.
-// An example without the template is masked whole (trl warns and does the same) and counted.
+// Completions-only labels, as trl's DataCollatorForCompletionOnlyLM decides them. `responses` and
+// `instructions` each list the spellings of one marker (it can tokenize differently after a
+// newline, so callers pass each spelling).
+// - Without instruction markers: every label up to and including the LAST occurrence of the
+//   response marker is kIgnoreIndex (trl searches all occurrences and keeps the last), so a
+//   multi-turn example trains on its final answer only.
+// - With them (trl's instruction_template): every response's span is trained on, from the end of
+//   its response marker up to the next instruction marker; the instruction turns, the markers and
+//   anything before the first response are kIgnoreIndex.
+// An example without the response marker (or, with instruction markers, without one of those) is
+// masked whole (trl warns and does the same) and counted.
 struct Masked {
   std::vector<Ids> labels;
   size_t without_template = 0;
 };
-Masked mask_prompts(std::span<const Ids> ids, std::span<const Ids> templates);
+Masked mask_prompts(std::span<const Ids> ids, std::span<const Ids> responses, std::span<const Ids> instructions = {});
 
 // Code points of UTF-8 text (what Python's len() counts for valid text): bytes that are not
 // continuation bytes.

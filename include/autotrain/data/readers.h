@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -19,14 +20,20 @@ struct Row {
   nlohmann::json value;  // an object for csv; whatever the file holds for json/jsonl
 };
 
-// The rows of a .jsonl, .json or .csv file (decided by the extension). CSV cells are strings (an
-// empty field is ""). Throws DataError naming the file (and line) for unreadable files, invalid
+// The rows of a .jsonl, .json or .csv file (decided by the extension; .json and .jsonl each take
+// a JSON array, {"data": [...]} or JSON Lines, as the datasets library does). A UTF-8 byte-order
+// mark is dropped. CSV cells are strings (an empty field is ""). Throws DataError naming the file (and line) for unreadable files, invalid
 // JSON, ragged or unterminated CSV, and any other extension.
 std::vector<Row> read_rows(const std::filesystem::path& path);
 
 // The lines of a .txt file, one example each ("\n" or "\r\n" line ends; a final line without
 // "\n" counts). Empty lines are kept (the caller skips and counts them). Throws DataError.
 std::vector<std::string> read_text_lines(const std::filesystem::path& path);
+
+// The examples of a .txt file by TEXT_SAMPLE_BY, as the datasets library's text loader cuts them
+// (sample_by): "line" (read_text_lines), "paragraph" (separated by a blank line) or "document"
+// (the whole file, one example). Throws DataError.
+std::vector<std::string> read_text_examples(const std::filesystem::path& path, std::string_view sample_by);
 
 // The whole file as bytes. Throws DataError naming the file.
 std::string read_file_bytes(const std::filesystem::path& path);

@@ -25,12 +25,17 @@ struct DatasetSource {
   std::filesystem::path root;  // the file or folder DATA_PATH resolved to
   std::string kind;            // "file", "folder" or "Hugging Face cache"
   bool single_file = false;
+  // Never read as data when scanning a folder: what autotrain itself writes there (the project
+  // folder, DATA_FILE) when DATA_PATH is a folder that holds them (e.g. DATA_PATH=.).
+  std::vector<std::filesystem::path> exclude;
   // Finds the files of `split`. A single file is the train split (whatever its name; it has no
   // other split). In a folder: `{split}.csv|jsonl|json|txt` when present (what AutoTrain checks
   // first), else every supported file whose name carries the split as a word, as the datasets
-  // library matches them (`x_train.jsonl`; for `test` also `eval`/`evaluation`/`testing`; for
-  // `validation` also `valid`/`val`/`dev`; for `train` also `training`); a folder where no file
-  // names any split is all train. Throws DataError listing the files there when none match.
+  // library matches them, in the file's name or a folder's (`x_train.jsonl`, `train/0.jsonl`; for
+  // `test` also `eval`/`evaluation`/`testing`; for `validation` also `valid`/`val`/`dev`; for
+  // `train` also `training`); a folder where no file names any split is all train. Hidden files,
+  // `exclude` and the datasets library's metadata files (dataset_info.json, state.json, ...) are
+  // skipped. Throws DataError listing the files there when none match.
   SplitFiles split_files(std::string_view split) const;
 };
 
@@ -40,7 +45,8 @@ DatasetSource resolve_dataset(std::string_view data_path, const model::EnvLookup
 
 // The texts of `column` in the rows of `files`. A row whose cell is null, missing from a JSON
 // object or empty is kept as an empty text and counted in `skipped` (positions matter to the
-// default trainer's sharding); numbers and booleans become their JSON text.
+// default trainer's sharding); numbers become their JSON text, booleans True/False (as pandas
+// writes them).
 struct SplitTexts {
   std::vector<std::string> texts;
   std::vector<bool> empty;  // per row: skipped (empty or null)
@@ -48,8 +54,9 @@ struct SplitTexts {
 };
 
 // Throws DataError when the column does not exist in a file (listing the columns that do), or a
-// cell holds an array or object. .txt files have one column, "text": each line is a row.
-SplitTexts read_split_texts(const SplitFiles& files, const std::string& column);
+// cell holds an array or object. .txt files have one column, "text", cut into examples by
+// `txt_sample_by` (TEXT_SAMPLE_BY: line, paragraph or document; see read_text_examples).
+SplitTexts read_split_texts(const SplitFiles& files, const std::string& column, std::string_view txt_sample_by = "line");
 
 // The rows to hold out for validation: ceil(fraction * n) distinct indices (at least 1 when
 // fraction > 0 and n > 1, never all n), chosen by a seeded Fisher-Yates shuffle on

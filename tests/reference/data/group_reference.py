@@ -13,12 +13,19 @@ them into blocks the way the tutorial's stack did.
   followed by eos_token_id, cut into seq_length chunks, the last partial chunk dropped (trl's
   in-buffer shuffle left out: the order is compared here).
 - response_template (default trainer only: trl has no completions-only masks with packing):
-  trl's DataCollatorForCompletionOnlyLM rule per example: labels up to and including the first
-  occurrence of the template's ids are -100; without it, all are -100.
+  trl's DataCollatorForCompletionOnlyLM (0.7.2 .. 0.13, `torch_call`) per example, written out
+  because trl is not part of the pinned stack:
+  - without instruction_template: labels up to and including the LAST occurrence of the
+    template's ids are -100 (trl's loop over the candidate positions keeps the last match);
+    without any occurrence, all are -100;
+  - with instruction_template: the ends of the response templates and the starts of the
+    instruction templates pair up (a leading 0 when the first answer comes before the first
+    turn); labels[:end_0] and labels[start_k:end_k] are -100, and everything from the last
+    turn on when it has no answer; without either template, all are -100.
 
 usage: group_reference.py MODEL_DIR CASES_JSON OUT_DIR
 CASES_JSON: [{"name", "data" (jsonl with a "text" field), "trainer", "block_size", "add_eos",
-"response_template"}]. Writes OUT_DIR/<name>.json: {"count", "input_ids", "labels"}.
+"response_template", "instruction_template"}]. Writes OUT_DIR/<name>.json: {"count", "input_ids", "labels"}.
 """
 import json
 import sys
@@ -29,14 +36,33 @@ from transformers import AutoTokenizer
 IGNORE = -100
 
 
-def mask(ids, template):
-    labels = list(ids)
+def starts(ids, template):
     n = len(template)
-    for i in range(len(ids) - n + 1):
-        if ids[i : i + n] == template:
-            labels[: i + n] = [IGNORE] * (i + n)
-            return labels
-    return [IGNORE] * len(ids)
+    return [i for i in range(len(ids) - n + 1) if ids[i : i + n] == template]
+
+
+def mask(ids, template, instruction=None):
+    labels = list(ids)
+    response_ends = [i + len(template) for i in starts(ids, template)]
+    if not response_ends:
+        return [IGNORE] * len(ids)
+    if not instruction:
+        end = response_ends[-1]
+        labels[:end] = [IGNORE] * end
+        return labels
+    human = starts(ids, instruction)
+    if not human:
+        return [IGNORE] * len(ids)
+    if human[0] > response_ends[0]:
+        human = [0] + human
+    for k, (start, end) in enumerate(zip(human, response_ends)):
+        if k == 0:
+            labels[:end] = [IGNORE] * end
+        else:
+            labels[start:end] = [IGNORE] * (end - start)
+    if len(response_ends) < len(human):
+        labels[human[-1] :] = [IGNORE] * (len(labels) - human[-1])
+    return labels
 
 
 def group_texts(examples, block_size):
@@ -54,7 +80,7 @@ def default_trainer(tok, texts, case):
     if case["add_eos"]:
         texts = [t + tok.eos_token for t in texts]
     ids = tok(texts)["input_ids"]
-    labels = [mask(x, case["template_ids"]) if case["template_ids"] else list(x) for x in ids]
+    labels = [mask(x, case["template_ids"], case["instruction_ids"]) if case["template_ids"] else list(x) for x in ids]
     n = len(ids)
     k = min(4, n)
     out_ids, out_labels = [], []
@@ -108,6 +134,8 @@ def main():
         texts = [r.get("text") or "" for r in rows]  # pandas fillna("")
         t = case.get("response_template", "")
         case["template_ids"] = tok.encode(t, add_special_tokens=False) if t else None
+        h = case.get("instruction_template", "")
+        case["instruction_ids"] = tok.encode(h, add_special_tokens=False) if h else None
         fn = sft_trainer if case["trainer"] == "sft" else default_trainer
         ids, labels = fn(tok, texts, case)
         with open(f"{out_dir}/{case['name']}.json", "w", encoding="utf-8") as f:

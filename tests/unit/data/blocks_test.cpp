@@ -81,18 +81,37 @@ TEST(PackConstantLength, BuffersEndAfterTheExampleThatCrossesTheCharacterLimit) 
   EXPECT_EQ(b.largest_group, 8);
 }
 
-TEST(MaskPrompts, EverythingUpToTheTemplateIsIgnored) {
-  std::vector<Ids> ids{{5, 6, 7, 8, 9, 7, 8, 10}, {7, 1, 2}, {}, {7, 8}};
+TEST(MaskPrompts, EverythingUpToTheLastTemplateIsIgnored) {
+  std::vector<Ids> ids{{5, 6, 7, 8, 9, 7, 8, 10}, {7, 1, 2}, {}, {7, 8}, {1, 2, 3, 7, 8, 4}};
   std::vector<Ids> templates{{7, 8}, {1, 2}};
   auto m = mask_prompts(ids, templates);
-  EXPECT_THAT(m.labels[0], ElementsAre(-100, -100, -100, -100, 9, 7, 8, 10));  // first occurrence only
-  EXPECT_THAT(m.labels[1], ElementsAre(-100, -100, -100));                     // the other spelling
+  // trl keeps the last occurrence: a multi-turn example trains on its final answer only.
+  EXPECT_THAT(m.labels[0], ElementsAre(-100, -100, -100, -100, -100, -100, -100, 10));
+  EXPECT_THAT(m.labels[1], ElementsAre(-100, -100, -100));  // the other spelling
   EXPECT_TRUE(m.labels[2].empty());
   EXPECT_THAT(m.labels[3], ElementsAre(-100, -100));
+  EXPECT_THAT(m.labels[4], ElementsAre(-100, -100, -100, -100, -100, 4));  // the later of two spellings
   EXPECT_EQ(m.without_template, 0u);
   auto none = mask_prompts(std::vector<Ids>{{1, 3, 5}}, std::vector<Ids>{{7, 8}});
   EXPECT_THAT(none.labels[0], ElementsAre(-100, -100, -100));  // no template: masked whole, counted
   EXPECT_EQ(none.without_template, 1u);
+}
+
+TEST(MaskPrompts, InstructionMarkersTrainEveryAnswer) {
+  // H = {1} starts a user turn, A = {2} an answer.
+  constexpr int M = -100;
+  std::vector<Ids> ids{{1, 30, 2, 40, 41, 1, 31, 2, 42},  // H x A y y H z A w: both answers
+                       {2, 40, 1, 30, 2, 41},             // an answer before the first turn counts too
+                       {1, 30, 2, 40, 2, 41, 1, 32},      // two answers in a row keep their own spans
+                       {1, 30, 1, 31},                    // no answer
+                       {9, 2, 40}};                       // no turn marker (trl masks it whole as well)
+  auto m = mask_prompts(ids, std::vector<Ids>{{2}}, std::vector<Ids>{{1}});
+  EXPECT_THAT(m.labels[0], ElementsAre(M, M, M, 40, 41, M, M, M, 42));
+  EXPECT_THAT(m.labels[1], ElementsAre(M, 40, M, M, M, 41));
+  EXPECT_THAT(m.labels[2], ElementsAre(M, M, M, 40, M, 41, M, M));
+  EXPECT_THAT(m.labels[3], ElementsAre(M, M, M, M));
+  EXPECT_THAT(m.labels[4], ElementsAre(M, M, M));
+  EXPECT_EQ(m.without_template, 2u);
 }
 
 TEST(CountCodePoints, LikePythonLen) {

@@ -107,6 +107,40 @@ TEST_F(Prepare, CompletionsOnlyMasksThePrompt) {
   EXPECT_TRUE(same.reused);
 }
 
+TEST_F(Prepare, InstructionTemplateTrainsEveryAnswer) {
+  test::write_text(data_, "{\"text\": \"H:a A:bc H:d A:e\"}\n");
+  constexpr int M = kIgnoreIndex;
+  // Default trainer, one row, block 16: "H:a A:bc H:d A:e" is 16 bytes.
+  auto last = run({"BLOCK_SIZE=16", "RESPONSE_TEMPLATE=A:"});
+  ASSERT_EQ(last.train.count, 1);
+  EXPECT_THAT(labels(last.train, 0), ElementsAre(M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, 'e'));
+  auto every = run({"BLOCK_SIZE=16", "RESPONSE_TEMPLATE=A:", "INSTRUCTION_TEMPLATE=H:"});
+  EXPECT_FALSE(every.reused) << "INSTRUCTION_TEMPLATE changes the labels, so the cache";
+  EXPECT_THAT(labels(every.train, 0), ElementsAre(M, M, M, M, M, M, 'b', 'c', ' ', M, M, M, M, M, M, 'e'));
+  EXPECT_THAT(error({"INSTRUCTION_TEMPLATE=H:"}), HasSubstr("also needs RESPONSE_TEMPLATE"));
+}
+
+// DATA_PATH=. with the project folder and DATA_FILE inside it: the second run reads the same rows
+// as the first, and DATA_FILE is never written over the user's own file.
+TEST_F(Prepare, WhatAutotrainWritesIsNotReadBackAsData) {
+  const fs::path here = dir_.path() / "here";
+  test::write_text(here / "rows.jsonl", "{\"text\": \"abcd\"}\n");
+  auto sets = [&](const fs::path& data_file) {
+    return std::vector<std::string>{"DATA_PATH=" + here.string(), "AUTOTRAIN_PROJECT_NAME=" + (here / "proj").string(),
+                                    "DATA_FILE=" + data_file.string(), "BLOCK_SIZE=2"};
+  };
+  auto first = run(sets(here / "out.csv"));
+  EXPECT_EQ(first.train.count, 2);
+  auto second = run(sets(here / "out.csv"));
+  EXPECT_TRUE(second.reused) << second.rebuild_reason;
+
+  const fs::path own = dir_.path() / "own.csv";
+  test::write_text(own, "text,label\nabcd,1\n");
+  auto same = run({"DATA_PATH=" + own.string(), "DATA_FILE=" + own.string(), "BLOCK_SIZE=2"});
+  EXPECT_TRUE(same.data_file.empty());
+  EXPECT_EQ(autotrain::testing::read_file(own), "text,label\nabcd,1\n");
+}
+
 TEST_F(Prepare, BlockSizeDefaultsAndCap) {
   test::write_text(data_, "{\"text\": \"" + std::string(200, 'z') + "\"}\n");
   EXPECT_EQ(run({}).train.block_size, 64);  // -1: min(MODEL_MAX_LENGTH 1024, max_position_embeddings 64)
@@ -122,6 +156,15 @@ TEST_F(Prepare, EmptyResultSaysWhatToLower) {
   EXPECT_THAT(msg, HasSubstr("no block of BLOCK_SIZE=16 tokens"));
   EXPECT_THAT(msg, HasSubstr("4 tokens"));
   EXPECT_THAT(msg, HasSubstr("--set BLOCK_SIZE=4"));
+}
+
+TEST_F(Prepare, NoTextAtAllIsNotABlockSizeProblem) {
+  test::write_text(data_, "{\"text\": \"\"}\n{\"text\": null}\n");
+  auto msg = error({"BLOCK_SIZE=2"});
+  EXPECT_THAT(msg, HasSubstr("all 2 rows have an empty or null \"text\""));
+  EXPECT_THAT(msg, ::testing::Not(HasSubstr("BLOCK_SIZE")));
+  test::write_text(data_, "");
+  EXPECT_THAT(error({"BLOCK_SIZE=2"}), HasSubstr("no rows"));
 }
 
 TEST_F(Prepare, BadInputsAreDataErrors) {

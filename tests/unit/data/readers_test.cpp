@@ -42,6 +42,26 @@ TEST(Readers, EveryFormat) {
   EXPECT_THAT(texts_of(d.write("e.txt", "first\r\nsecond\n\nlast")), ElementsAre("first", "second", "", "last"));
 }
 
+// What the datasets library (and pandas) accept besides the plain layouts: a byte-order mark, JSON
+// Lines in a .json file and an array in a .jsonl file, and .txt cut by paragraph or whole.
+TEST(Readers, LayoutsTheDatasetsLibraryAlsoReads) {
+  TempDir d;
+  EXPECT_THAT(texts_of(d.write("bom.csv", "\xEF\xBB\xBFtext,other\r\nhello,1\r\n")), ElementsAre("hello"));
+  EXPECT_THAT(texts_of(d.write("bom.jsonl", "\xEF\xBB\xBF{\"text\": \"a\"}\n")), ElementsAre("a"));
+  EXPECT_THAT(texts_of(d.write("lines.json", "{\"text\": \"a\"}\n{\"text\": \"b\"}\n")), ElementsAre("a", "b"));
+  EXPECT_THAT(texts_of(d.write("one.json", "{\"text\": \"only\"}")), ElementsAre("only"));
+  EXPECT_THAT(texts_of(d.write("array.jsonl", "[{\"text\": \"a\"},\n {\"text\": \"b\"}]\n")), ElementsAre("a", "b"));
+  EXPECT_THAT(error_of([&] { read_rows(d.write("broken.json", "[{\"text\": \"a\"},\n")); }),
+              HasSubstr("broken.json: not valid JSON"));
+  EXPECT_THAT(texts_of(d.write("bool.jsonl", "{\"text\": true}\n{\"text\": false}\n")), ElementsAre("True", "False"));
+
+  auto txt = d.write("doc.txt", "\xEF\xBB\xBFone\r\nstill one\r\n\r\ntwo\n\n\nthree\n");
+  auto by = [&](const char* mode) { return read_split_texts({"train", {txt}}, "text", mode).texts; };
+  EXPECT_THAT(by("line"), ElementsAre("one", "still one", "", "two", "", "", "three"));
+  EXPECT_THAT(by("paragraph"), ElementsAre("one\nstill one", "two", "\nthree"));
+  EXPECT_THAT(by("document"), ElementsAre("one\nstill one\n\ntwo\n\n\nthree\n"));
+}
+
 TEST(Readers, CsvRecordLinesAndErrors) {
   TempDir d;
   auto rows = read_rows(d.write("a.csv", "text\n\"multi\nline\"\nnext\n"));
@@ -109,6 +129,23 @@ TEST(Source, FolderSplitsByNameAsDatasetsMatchesThem) {
   EXPECT_THAT(f.split_files("train").files, ElementsAre(d.path() / "f" / "train.csv"));
   EXPECT_THAT(f.split_files("valid").files, ElementsAre(d.path() / "f" / "my_validation.json"));
   EXPECT_THAT(f.split_files("test").files, ElementsAre(d.path() / "f" / "d" / "x-test.jsonl"));
+
+  // Folder names carry splits too (train/shard.jsonl); the datasets library's metadata files and
+  // what autotrain writes into the folder (`exclude`: the project, DATA_FILE) are never data.
+  write_text(d.path() / "sub" / "train" / "shard-0.jsonl", "{}\n");
+  write_text(d.path() / "sub" / "test" / "shard-0.jsonl", "{}\n");
+  write_text(d.path() / "sub" / "dataset_info.json", "{}");
+  auto sub = resolve_dataset((d.path() / "sub").string());
+  EXPECT_THAT(sub.split_files("train").files, ElementsAre(d.path() / "sub" / "train" / "shard-0.jsonl"));
+  EXPECT_THAT(sub.split_files("test").files, ElementsAre(d.path() / "sub" / "test" / "shard-0.jsonl"));
+  write_text(d.path() / "here" / "mine.jsonl", "{}\n");
+  write_text(d.path() / "here" / "out.csv", "text\nx\n");
+  write_text(d.path() / "here" / "proj" / "metrics.jsonl", "{}\n");
+  write_text(d.path() / "here" / "proj" / "autotrain-data" / "manifest.json", "{}");
+  write_text(d.path() / "here" / "state.json", "{}");
+  auto here = resolve_dataset((d.path() / "here").string());
+  here.exclude = {d.path() / "here" / "proj", d.path() / "here" / "out.csv"};
+  EXPECT_THAT(here.split_files("train").files, ElementsAre(d.path() / "here" / "mine.jsonl"));
 
   // A folder where no name carries a split is all train.
   write_text(d.path() / "plain" / "b.jsonl", "{}\n");

@@ -28,17 +28,19 @@ struct Case {
   bool add_eos;
   std::string response_template;
   bool with_empty_rows;
+  std::string instruction_template = "";
 };
 
 const std::vector<Case> kCases = {
     {"default_128", "default", 128, false, "", true},
     {"default_eos_96", "default", 96, true, "", true},
     {"default_masked_128", "default", 128, false, "### Assistant:", true},
+    {"default_turns_128", "default", 128, false, "### Assistant:", true, "### Human:"},
     {"sft_128", "sft", 128, false, "", false},
 };
 
-// Guanaco-shaped rows of varied length (a fixed LCG), some without the assistant marker, some
-// with non-ASCII text; `empties` puts an empty row every 997 rows.
+// Guanaco-shaped rows of one to three turns and varied length (a fixed LCG), some last turns without
+// the assistant marker, some with non-ASCII text; `empties` puts an empty row every 997 rows.
 std::string make_rows(size_t n, bool empties) {
   static const char* kWords[] = {"the", "model", "answer", "question", "über", "naïve", "日本語", "data", "token",
                                  "falcon", "Python", "C++", "—", "42,", "\"quoted\"", "end.\n", "émoji 🙂", "and"};
@@ -48,10 +50,14 @@ std::string make_rows(size_t n, bool empties) {
   for (size_t i = 0; i < n; ++i) {
     std::string text;
     if (!(empties && i % 997 == 500)) {
-      text = "### Human:";
-      for (size_t w = 0, m = 3 + next() % 30; w < m; ++w) text += std::string(" ") + kWords[next() % std::size(kWords)];
-      if (next() % 10 != 0) text += "### Assistant:";
-      for (size_t w = 0, m = 5 + next() % 120; w < m; ++w) text += std::string(" ") + kWords[next() % std::size(kWords)];
+      for (size_t turn = 0, turns = 1 + next() % 3; turn < turns; ++turn) {
+        text += "### Human:";
+        for (size_t w = 0, m = 3 + next() % 30; w < m; ++w) text += std::string(" ") + kWords[next() % std::size(kWords)];
+        // Only a row's last turn may lack the answer marker: where turns do not alternate, trl
+        // pairs turn and answer markers by position and masks answers of later turns; we don't.
+        if (turn + 1 < turns || next() % 10 != 0) text += "### Assistant:";
+        for (size_t w = 0, m = 5 + next() % 60; w < m; ++w) text += std::string(" ") + kWords[next() % std::size(kWords)];
+      }
     }
     out += nlohmann::json({{"text", text}, {"id", i}}).dump() + "\n";
   }
@@ -71,7 +77,7 @@ TEST(DataReference, BlocksMatchTransformersAndAutoTrainGrouping) {
   for (const auto& c : kCases)
     cases.push_back({{"name", c.name}, {"data", (c.with_empty_rows ? with_empty : without_empty).string()},
                      {"trainer", c.trainer}, {"block_size", c.block_size}, {"add_eos", c.add_eos},
-                     {"response_template", c.response_template}});
+                     {"response_template", c.response_template}, {"instruction_template", c.instruction_template}});
   auto cases_file = dir.write("cases.json", cases.dump());
   ReferenceRun ref("data/group_reference.py", {model.string(), cases_file.string()});
   ASSERT_TRUE(ref.ok()) << ref.log();
@@ -83,7 +89,8 @@ TEST(DataReference, BlocksMatchTransformersAndAutoTrainGrouping) {
                                   "AUTOTRAIN_PROJECT_NAME=" + (dir.path() / c.name).string(),
                                   "TRAINER=" + c.trainer, "BLOCK_SIZE=" + std::to_string(c.block_size),
                                   std::string("ADD_EOS_TOKEN=") + (c.add_eos ? "True" : "False"),
-                                  "RESPONSE_TEMPLATE=" + c.response_template});
+                                  "RESPONSE_TEMPLATE=" + c.response_template,
+                                  "INSTRUCTION_TEMPLATE=" + c.instruction_template});
     auto d = prepare_data(cfg, {.write_data_file = false});
     std::ifstream in(ref.dir() / (c.name + ".json"));
     auto expected = nlohmann::json::parse(in);
