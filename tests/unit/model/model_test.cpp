@@ -273,7 +273,9 @@ TEST(EvalData, ErrorsNameFileAndLine) {
   EXPECT_THAT(eval_error("d.csv", "a,b\n1,2\n3\n"), HasSubstr("d.csv:3: 1 fields, but the header has 2"));
   EXPECT_THAT(eval_error("d.csv", "a,b\n1,\"2\n"), HasSubstr("d.csv:2: unterminated quoted field"));
   EXPECT_THAT(eval_error("d.txt", "hello"), HasSubstr("unknown format '.txt'"));
-  EXPECT_THAT(eval_error("d.json", "{}"), HasSubstr("expected a JSON array of row objects"));
+  EXPECT_THAT(eval_error("d.json", "42"), HasSubstr("expected a JSON array of row objects"));
+  // One object is a one-row file (JSON Lines of one line), as the datasets library reads it.
+  EXPECT_THAT(eval_error("d.json", "{}"), HasSubstr("d.json:1: the row has neither"));
 }
 
 }  // namespace
