@@ -237,8 +237,19 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
   DatasetSource source = resolve_dataset(cfg.get_string("DATA_PATH"));
   const fs::path project = cfg.get_string("AUTOTRAIN_PROJECT_NAME");
   const fs::path data_file = cfg.get_string("DATA_FILE");
+  out.cache_dir = project / "autotrain-data";
+  // DATA_FILE is our output, not a source, while it holds what `data` last wrote there (recorded
+  // beside the cache). A DATA_FILE the user made (DATA_PATH=. over their own train.csv) stays data.
+  const fs::path data_file_record = out.cache_dir / "data_file.json";
   source.exclude = {project};
-  if (!data_file.empty()) source.exclude.push_back(data_file);
+  if (!data_file.empty() && fs::is_regular_file(data_file)) {
+    try {
+      auto rec = nlohmann::json::parse(read_file_bytes(data_file_record));
+      if (rec.value("sha256", "") == file_sha256(data_file)) source.exclude.push_back(data_file);
+    } catch (const std::exception&) {
+      // no record (or an unreadable one): DATA_FILE was not written by us
+    }
+  }
   SplitFiles train_files = source.split_files(s.train_split);
   std::optional<SplitFiles> valid_files;
   if (!s.valid_split.empty()) {
@@ -276,9 +287,18 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
   };
   inputs["sources"]["train"] = sources_of(train_files);
   if (valid_files) inputs["sources"]["valid"] = sources_of(*valid_files);
-  out.inputs_digest = sha256_hex(inputs.dump());
+  {
+    // The same inputs by content, not by place: a project copied to another folder or machine
+    // (another HF_HOME on the GPU node) is still the same run. Paths are left out; the model's
+    // own identity is the trainer's business (its weights, not only its tokenizer).
+    ordered_json content = inputs;
+    content.erase("model_dir");
+    content["settings"].erase("DATA_PATH");
+    for (auto& [split, files] : content["sources"].items())
+      for (auto& f : files) f.erase("path");
+    out.inputs_digest = sha256_hex(content.dump());
+  }
 
-  out.cache_dir = project / "autotrain-data";
   const fs::path manifest_path = out.cache_dir / "manifest.json";
   const fs::path train_path = out.cache_dir / "train.safetensors";
   const fs::path valid_path = out.cache_dir / "valid.safetensors";
@@ -329,6 +349,11 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
       try {
         if (out.data_file.has_parent_path()) fs::create_directories(out.data_file.parent_path());
         write_single_column_csv(out.data_file, s.text_column, train_texts.texts);
+        fs::create_directories(out.cache_dir);
+        io::write_file_atomic(data_file_record,
+                              ordered_json({{"path", fs::absolute(data_file).lexically_normal().string()},
+                                            {"sha256", file_sha256(data_file)}})
+                                      .dump(2) + "\n");
       } catch (const std::runtime_error& e) {  // filesystem_error, or write_file_atomic's
         throw DataError(fmt::format("DATA_FILE {}: cannot write it ({}); set DATA_FILE to a writable path",
                                     data_file.string(), e.what()));

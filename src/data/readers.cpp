@@ -151,13 +151,12 @@ std::vector<std::string> read_text_lines(const fs::path& path) {
   std::string text = read_text(path);
   std::vector<std::string> lines;
   size_t start = 0;
+  // Line ends as Python's text mode reads them (what the datasets library sees): \n, \r\n, \r.
   while (start < text.size()) {
-    size_t end = text.find('\n', start);
+    size_t end = text.find_first_of("\r\n", start);
     if (end == std::string::npos) end = text.size();
-    size_t stop = end;
-    if (stop > start && text[stop - 1] == '\r') --stop;
-    lines.emplace_back(text, start, stop - start);
-    start = end + 1;
+    lines.emplace_back(text, start, end - start);
+    start = end + (text.compare(end, 2, "\r\n") == 0 ? 2 : 1);
   }
   return lines;
 }
@@ -168,22 +167,27 @@ namespace autotrain::data {
 
 std::vector<std::string> read_text_examples(const fs::path& path, std::string_view sample_by) {
   if (sample_by == "line" || sample_by.empty()) return read_text_lines(path);
-  // Python's text mode (what the datasets library reads with) turns \r\n into \n.
+  // The datasets library reads in Python's text mode: \r\n and a lone \r become \n.
   std::string text = read_text(path), normalized;
   normalized.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i)
-    if (!(text[i] == '\r' && i + 1 < text.size() && text[i + 1] == '\n')) normalized += text[i];
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '\r') {
+      normalized += text[i];
+    } else if (i + 1 >= text.size() || text[i + 1] != '\n') {
+      normalized += '\n';
+    }
+  }
   if (sample_by == "document") return {normalized};
   if (sample_by != "paragraph")
     throw DataError(fmt::format("TEXT_SAMPLE_BY={}: use line, paragraph or document", sample_by));
-  // Paragraphs are separated by a blank line; the file's final line end belongs to no paragraph.
-  while (normalized.ends_with('\n')) normalized.pop_back();
+  // As datasets' sample_by="paragraph": split at every "\n\n", empty pieces dropped (not rows),
+  // the last paragraph keeping its line end.
   std::vector<std::string> out;
   size_t start = 0;
   while (start <= normalized.size()) {
     size_t end = normalized.find("\n\n", start);
     if (end == std::string::npos) end = normalized.size();
-    out.emplace_back(normalized, start, end - start);
+    if (end > start) out.emplace_back(normalized, start, end - start);
     start = end + 2;
   }
   return out;

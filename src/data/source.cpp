@@ -167,7 +167,7 @@ SplitFiles DatasetSource::split_files(std::string_view split) const {
   std::error_code ec;
   for (const auto& ext : kExtensions) {
     fs::path direct = root / (std::string(split) + ext);
-    if (fs::is_regular_file(direct, ec)) return {std::string(split), {direct}};
+    if (fs::is_regular_file(direct, ec) && !is_excluded(direct, exclude)) return {std::string(split), {direct}};
   }
   std::vector<fs::path> unsupported;
   auto files = data_files(root, exclude, &unsupported);

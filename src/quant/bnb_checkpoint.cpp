@@ -90,10 +90,15 @@ std::set<std::string> quantized_linear_names(model::FalconForCausalLM& m) {
 
 
 // The folder --out names: "newdir/" and "./x/." have an empty filename(), which put the temporary
-// folder inside the output and made the final rename fail ("Directory not empty").
+// folder inside the output and made the final rename fail ("Directory not empty"); a symbolic link
+// names its target.
 std::filesystem::path output_folder(const std::filesystem::path& out) {
   std::filesystem::path p = std::filesystem::absolute(out).lexically_normal();
   while (!p.has_filename() && p.has_relative_path()) p = p.parent_path();
+  // A link to a folder means that folder: replacing the link itself would leave its target empty.
+  std::error_code ec;
+  if (std::filesystem::is_symlink(std::filesystem::symlink_status(p, ec)))
+    p = std::filesystem::weakly_canonical(p, ec);
   return p;
 }
 

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <limits>
 #include <optional>
@@ -56,18 +57,32 @@ namespace {
 // ---- signals: finish the step, checkpoint, exit 130/143 (SLURM preemption sends SIGTERM) ----
 
 std::atomic<int> g_signal{0};
+std::atomic<int64_t> g_signal_ns{0};  // when the first one came (CLOCK_MONOTONIC)
+static_assert(std::atomic<int>::is_always_lock_free && std::atomic<int64_t>::is_always_lock_free,
+              "the signal handler needs lock-free atomics");
+
 extern "C" void on_signal(int sig) {
-  // Only async-signal-safe calls here (write, _exit). The first signal asks for a checkpoint after
-  // the current step, which can take a while on a 7B model: say so at once. A second one means
-  // "now": exit without writing (the previous checkpoint stays whole).
-  if (g_signal.exchange(sig) != 0) {
-    static const char now[] = "\nsecond signal: exiting now, without a checkpoint\n";
-    (void)!::write(STDERR_FILENO, now, sizeof now - 1);
-    ::_exit(128 + sig);
+  // Only async-signal-safe calls here (clock_gettime, write, _exit). The first signal asks for a
+  // checkpoint after the current step, which can take a while on a 7B model: say so at once.
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  const int64_t now = static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+  int none = 0;
+  if (g_signal.compare_exchange_strong(none, sig)) {
+    g_signal_ns.store(now);
+    static const char later[] = "\nsignal received: finishing this step, then writing a checkpoint (press Ctrl-C "
+                                "again to quit at once)\n";
+    (void)!::write(STDERR_FILENO, later, sizeof later - 1);
+    return;
   }
-  static const char later[] = "\nsignal received: finishing this step, then writing a checkpoint (send it again to "
-                              "quit at once)\n";
-  (void)!::write(STDERR_FILENO, later, sizeof later - 1);
+  // A repeat. `timeout` and SLURM can deliver one SIGTERM to the process and another to its group
+  // moments apart, so only a Ctrl-C pressed again, a second or more later, means "quit now"
+  // (without a checkpoint; the previous one stays whole).
+  if (sig == SIGINT && now - g_signal_ns.load() >= 1'000'000'000) {
+    static const char quit[] = "\nsecond Ctrl-C: exiting now, without a checkpoint\n";
+    (void)!::write(STDERR_FILENO, quit, sizeof quit - 1);
+    ::_exit(130);
+  }
 }
 
 class SignalScope {
@@ -79,6 +94,7 @@ class SignalScope {
     sigaction(SIGINT, &sa, &old_int_);
     sigaction(SIGTERM, &sa, &old_term_);
     g_signal.store(0);
+    g_signal_ns.store(0);
   }
   ~SignalScope() {
     sigaction(SIGINT, &old_int_, nullptr);
@@ -123,7 +139,9 @@ std::string human_bytes(double b) {
 
 // The keys whose values decide what a run computes: a checkpoint from a run that differs in any
 // of them is not this run's.
-constexpr const char* kRunKeys[] = {"MODEL_NAME", "DATA_PATH", "TEXT_COLUMN", "LEARNING_RATE", "NUM_EPOCHS",
+// MODEL_NAME and DATA_PATH are not among them: where the files are is not what they are, and the
+// run's identity holds digests of the data and the model by content (see plan()).
+constexpr const char* kRunKeys[] = {"TEXT_COLUMN", "LEARNING_RATE", "NUM_EPOCHS",
                                     "BATCH_SIZE", "BLOCK_SIZE", "TRAINER", "WARMUP_RATIO", "WARMUP_STEPS",
                                     "WEIGHT_DECAY", "GRADIENT_ACCUMULATION", "USE_PEFT", "USE_INT4",
                                     "LORA_R", "LORA_ALPHA", "LORA_DROPOUT", "TARGET_MODULES", "USE_RSLORA",
@@ -703,93 +721,99 @@ int Run::execute() {
   std::optional<int64_t> signal_at;
   if (const char* s = std::getenv("AUTOTRAIN_TEST_SIGNAL_AT_STEP")) signal_at = std::atoll(s);  // tests: SIGTERM after step N
 
-  SignalScope signals;
-  const auto started = std::chrono::steady_clock::now();
-  log_clock_ = started;  // tokens/s counts training only, not loading
-  for (int64_t step = start_step_; step < plan_.total_steps; ++step) {
-    double loss = 0;
-    try {
-      loss = train_step(step);
-    } catch (const c10::OutOfMemoryError& e) {
-      throw std::runtime_error(fmt::format(
-          "out of memory on {} at step {} with BATCH_SIZE={} and BLOCK_SIZE={} (estimated need above); lower "
-          "BATCH_SIZE (and raise GRADIENT_ACCUMULATION to keep the effective batch), lower BLOCK_SIZE, keep "
-          "GRADIENT_CHECKPOINTING=True, or use USE_INT4=True",
-          device_.str(), step + 1, cfg_.get_int("BATCH_SIZE"), data_.train.block_size));
-    }
-    const int64_t done = step + 1;
-    // As HF Trainer's logging_nan_inf_filter (on by default): a non-finite step loss (an fp16 step
-    // the scaler skipped) is logged as the window's running sum over one more step, so one
-    // overflow does not turn the logged loss into nan.
-    const double logged_loss = std::isfinite(loss) ? loss : log_loss_sum_ / static_cast<double>(1 + log_steps_);
-    log_loss_sum_ += logged_loss;
-    run_loss_sum_ += logged_loss;
-    log_finite_steps_ += std::isfinite(loss) ? 1 : 0;
-    ++log_steps_;
-    const double epoch = static_cast<double>(done) / static_cast<double>(plan_.steps_per_epoch);
-    if (tty_) {
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-      const double eta = secs / static_cast<double>(done - start_step_) * static_cast<double>(plan_.total_steps - done);
-      const std::string mem = device_.is_cuda() ? " mem " + human_bytes(static_cast<double>(peak_device_memory_bytes(device_)))
-                                                : std::string();
-      fmt::print(stderr, "\r\033[K[{}/{}] epoch {:.2f} loss {:.4f} lr {:.2e} {:.0f} tok/s ETA {:.0f}s{}", done,
-                 plan_.total_steps, epoch, loss, next_lr_,
-                 static_cast<double>(tokens_seen_) / std::max(secs, 1e-9), eta, mem);
-    }
-    if (done % plan_.logging_steps == 0 || done == plan_.total_steps) {
-      const auto now = std::chrono::steady_clock::now();
-      const double secs = std::chrono::duration<double>(now - log_clock_).count();
-      ordered_json rec = {{"step", done},
-                          {"epoch", epoch},
-                          // A window with no finite loss at all logs nan (null), not the filter's 0.
-                          {"loss", log_finite_steps_ > 0 || log_steps_ == 0
-                                       ? log_loss_sum_ / static_cast<double>(std::max<int64_t>(log_steps_, 1))
-                                       : std::numeric_limits<double>::quiet_NaN()},
-                          {"lr", next_lr_},
-                          {"grad_norm", last_grad_norm_},
-                          {"tokens", tokens_seen_},
-                          {"tokens_per_s", secs > 0 ? static_cast<double>(log_tokens_) / secs : 0.0},
-                          {"loss_scale", scaler_->enabled() ? ordered_json(scaler_->state().scale) : ordered_json()},
-                          {"skipped_steps", scaler_->state().skipped_steps},
-                          {"mem", device_.is_cuda() ? peak_device_memory_bytes(device_) : peak_host_memory_bytes()}};
-      log_line(rec, false);
-      log_loss_sum_ = 0;
-      log_steps_ = 0;
-      log_finite_steps_ = 0;
-      log_tokens_ = 0;
-      log_clock_ = now;
-    }
-    const bool epoch_end = done % plan_.steps_per_epoch == 0 || done == plan_.total_steps;
-    if ((eval_strategy == "steps" && done % cfg_.get_int("EVAL_STEPS") == 0) || (eval_strategy == "epoch" && epoch_end)) {
-      auto ev = evaluate(*data_.valid);
-      final_metrics_["eval_loss"] = ev.loss;
-      final_metrics_["eval_perplexity"] = std::exp(ev.loss);
-      log_line({{"step", done}, {"epoch", epoch}, {"eval_loss", ev.loss}, {"eval_perplexity", std::exp(ev.loss)},
-                {"eval_tokens", ev.tokens}},
-               true);
-    }
-    if (signal_at && done == *signal_at) ::kill(::getpid(), SIGTERM);
-    const int sig = g_signal.load();
-    if ((save_strategy == "steps" && done % cfg_.get_int("SAVE_STEPS") == 0) ||
-        (save_strategy == "epoch" && epoch_end) || (save_strategy != "no" && done == plan_.total_steps) || sig != 0)
-      checkpoint(done);
-    if (sig != 0) {
-      // --resume auto picks the newest step; a folder can hold a newer one when this run was
-      // resumed from an older checkpoint by name.
-      const auto all = list_checkpoints(project_);
-      const bool newest = !all.empty() && all.back().step == done;
-      fmt::print(stderr, "\n{} received: checkpoint-{} written; to continue, run train again with {}\n",
-                 sig == SIGINT ? "SIGINT" : "SIGTERM", done,
-                 newest ? std::string("--resume auto (the default)")
-                        : "--resume " + (project_ / fmt::format("checkpoint-{}", done)).string());
-      return sig == SIGINT ? 130 : 143;
+  {
+    // Signals mean "checkpoint and stop" during the steps only: the final writes below are not
+    // interrupted half-way, and a signal then ends the process as usual.
+    SignalScope signals;
+    const auto started = std::chrono::steady_clock::now();
+    log_clock_ = started;  // tokens/s counts training only, not loading
+    for (int64_t step = start_step_; step < plan_.total_steps; ++step) {
+      double loss = 0;
+      try {
+        loss = train_step(step);
+      } catch (const c10::OutOfMemoryError& e) {
+        throw std::runtime_error(fmt::format(
+            "out of memory on {} at step {} with BATCH_SIZE={} and BLOCK_SIZE={} (estimated need above); lower "
+            "BATCH_SIZE (and raise GRADIENT_ACCUMULATION to keep the effective batch), lower BLOCK_SIZE, keep "
+            "GRADIENT_CHECKPOINTING=True, or use USE_INT4=True",
+            device_.str(), step + 1, cfg_.get_int("BATCH_SIZE"), data_.train.block_size));
+      }
+      const int64_t done = step + 1;
+      // As HF Trainer's logging_nan_inf_filter (on by default): a non-finite step loss (an fp16 step
+      // the scaler skipped) is logged as the window's running sum over one more step, so one
+      // overflow does not turn the logged loss into nan.
+      const double logged_loss = std::isfinite(loss) ? loss : log_loss_sum_ / static_cast<double>(1 + log_steps_);
+      log_loss_sum_ += logged_loss;
+      run_loss_sum_ += logged_loss;
+      log_finite_steps_ += std::isfinite(loss) ? 1 : 0;
+      ++log_steps_;
+      const double epoch = static_cast<double>(done) / static_cast<double>(plan_.steps_per_epoch);
+      if (tty_) {
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        const double eta = secs / static_cast<double>(done - start_step_) * static_cast<double>(plan_.total_steps - done);
+        const std::string mem = device_.is_cuda() ? " mem " + human_bytes(static_cast<double>(peak_device_memory_bytes(device_)))
+                                                  : std::string();
+        fmt::print(stderr, "\r\033[K[{}/{}] epoch {:.2f} loss {:.4f} lr {:.2e} {:.0f} tok/s ETA {:.0f}s{}", done,
+                   plan_.total_steps, epoch, loss, next_lr_,
+                   static_cast<double>(tokens_seen_) / std::max(secs, 1e-9), eta, mem);
+      }
+      if (done % plan_.logging_steps == 0 || done == plan_.total_steps) {
+        const auto now = std::chrono::steady_clock::now();
+        const double secs = std::chrono::duration<double>(now - log_clock_).count();
+        ordered_json rec = {{"step", done},
+                            {"epoch", epoch},
+                            // A window with no finite loss at all logs nan (null), not the filter's 0.
+                            {"loss", log_finite_steps_ > 0 || log_steps_ == 0
+                                         ? log_loss_sum_ / static_cast<double>(std::max<int64_t>(log_steps_, 1))
+                                         : std::numeric_limits<double>::quiet_NaN()},
+                            {"lr", next_lr_},
+                            {"grad_norm", last_grad_norm_},
+                            {"tokens", tokens_seen_},
+                            {"tokens_per_s", secs > 0 ? static_cast<double>(log_tokens_) / secs : 0.0},
+                            {"loss_scale", scaler_->enabled() ? ordered_json(scaler_->state().scale) : ordered_json()},
+                            {"skipped_steps", scaler_->state().skipped_steps},
+                            {"mem", device_.is_cuda() ? peak_device_memory_bytes(device_) : peak_host_memory_bytes()}};
+        log_line(rec, false);
+        log_loss_sum_ = 0;
+        log_steps_ = 0;
+        log_finite_steps_ = 0;
+        log_tokens_ = 0;
+        log_clock_ = now;
+      }
+      const bool epoch_end = done % plan_.steps_per_epoch == 0 || done == plan_.total_steps;
+      if ((eval_strategy == "steps" && done % cfg_.get_int("EVAL_STEPS") == 0) || (eval_strategy == "epoch" && epoch_end)) {
+        auto ev = evaluate(*data_.valid);
+        final_metrics_["eval_loss"] = ev.loss;
+        final_metrics_["eval_perplexity"] = std::exp(ev.loss);
+        log_line({{"step", done}, {"epoch", epoch}, {"eval_loss", ev.loss}, {"eval_perplexity", std::exp(ev.loss)},
+                  {"eval_tokens", ev.tokens}},
+                 true);
+      }
+      if (signal_at && done == *signal_at) ::kill(::getpid(), SIGTERM);
+      const int sig = g_signal.load();
+      if ((save_strategy == "steps" && done % cfg_.get_int("SAVE_STEPS") == 0) ||
+          (save_strategy == "epoch" && epoch_end) || (save_strategy != "no" && done == plan_.total_steps) || sig != 0)
+        checkpoint(done);
+      if (sig != 0) {
+        // --resume auto picks the newest step; a folder can hold a newer one when this run was
+        // resumed from an older checkpoint by name.
+        const auto all = list_checkpoints(project_);
+        const bool newest = !all.empty() && all.back().step == done;
+        fmt::print(stderr, "\n{} received: checkpoint-{} written; to continue, run train again with {}\n",
+                   sig == SIGINT ? "SIGINT" : "SIGTERM", done,
+                   newest ? std::string("--resume auto (the default)")
+                          : "--resume " + (project_ / fmt::format("checkpoint-{}", done)).string());
+        return sig == SIGINT ? 130 : 143;
+      }
     }
   }
   if (tty_) fmt::print(stderr, "\n");
 
   write_model_files(project_);
   write_tokenizer_files(data_.model_dir, project_);
-  // HF Trainer's train_loss: the mean step loss over the whole run (a resumed run included).
+  // train_loss as HF Trainer defines it, the mean step loss, but over the whole run: HF does not
+  // keep its loss sum in checkpoints, so after a resume it divides the resumed part's sum by all
+  // the steps.
   final_metrics_["train_loss"] = run_loss_sum_ / static_cast<double>(std::max<int64_t>(plan_.total_steps, 1));
   final_metrics_["steps"] = plan_.total_steps;
   final_metrics_["tokens"] = tokens_seen_;

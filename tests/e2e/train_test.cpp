@@ -283,6 +283,15 @@ TEST_F(Train, PruningKeepsTheCheckpointJustWritten) {
   EXPECT_EQ(again.exit_code, 143) << again.err;
   EXPECT_TRUE(fs::exists(project("p") / "checkpoint-3" / "trainer_state.json")) << again.err;
   EXPECT_THAT(again.err, HasSubstr("--resume auto"));
+
+  // Keeping all: checkpoint-6 of the first run is newer than the one just written, so the message
+  // names the checkpoint to resume from (--resume auto would take checkpoint-6).
+  auto first_again = run("train", "q", keep_all);
+  ASSERT_EQ(first_again.exit_code, 0) << first_again.err;
+  auto by_name = run("train", "q", keep_all, {"--resume", (project("q") / "checkpoint-2").string()},
+                     {"AUTOTRAIN_TEST_SIGNAL_AT_STEP=3"});
+  EXPECT_EQ(by_name.exit_code, 143) << by_name.err;
+  EXPECT_THAT(by_name.err, HasSubstr("--resume " + (project("q") / "checkpoint-3").string()));
 }
 
 TEST_F(Train, Nf4BaseAndFullFineTuningRunOnTheCpu) {

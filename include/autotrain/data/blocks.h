@@ -51,7 +51,10 @@ Blocks pack_constant_length(std::span<const Ids> ids, std::span<const Ids> label
 //   multi-turn example trains on its final answer only.
 // - With them (trl's instruction_template): every response's span is trained on, from the end of
 //   its response marker up to the next instruction marker; the instruction turns, the markers and
-//   anything before the first response are kIgnoreIndex.
+//   anything before the first response are kIgnoreIndex. This is trl's result where turns
+//   alternate; where they do not (two answers in a row, a turn without an answer), trl pairs the
+//   markers by position and leaves markers or user turns unmasked, while each answer here keeps
+//   its own span.
 // An example without the response marker (or, with instruction markers, without one of those) is
 // masked whole (trl warns and does the same) and counted.
 struct Masked {

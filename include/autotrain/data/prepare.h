@@ -61,8 +61,9 @@ struct PreparedData {
   std::optional<SplitStats> valid_stats;
   std::string rebuild_reason;        // why the cache was (re)built; empty when reused
   std::filesystem::path data_file;   // DATA_FILE as written; empty when not written
-  // SHA-256 of everything the blocks were built from (the manifest's inputs: source files'
-  // hashes, tokenizer, tokenization keys): the same digest means the same training data.
+  // SHA-256 of what the blocks were built from, by content (the manifest's inputs without paths:
+  // source files' sizes and hashes, tokenizer, tokenization keys): the same digest means the same
+  // training data, wherever the files are.
   std::string inputs_digest;
 };
 

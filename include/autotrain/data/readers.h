@@ -1,5 +1,6 @@
-// Dataset files as rows: .jsonl, .json (an array, or {"data": [...]}) and .csv (RFC 4180, the
-// header names the columns), plus .txt (one example per line). Shared by `data` and `eval`.
+// Dataset files as rows: .jsonl and .json (an array, {"data": [...]} or JSON Lines) and .csv
+// (RFC 4180, the header names the columns), plus .txt (by line, paragraph or whole file). Shared by
+// `data` and `eval`.
 // No LibTorch and no {fmt} here: LibTorch files (eval) include it.
 #pragma once
 
@@ -26,13 +27,16 @@ struct Row {
 // JSON, ragged or unterminated CSV, and any other extension.
 std::vector<Row> read_rows(const std::filesystem::path& path);
 
-// The lines of a .txt file, one example each ("\n" or "\r\n" line ends; a final line without
-// "\n" counts). Empty lines are kept (the caller skips and counts them). Throws DataError.
+// The lines of a .txt file, one example each ("\n", "\r\n" or "\r" line ends, as Python's text
+// mode reads them; a final line without one counts). Empty lines are kept (the caller skips and
+// counts them). Throws DataError.
 std::vector<std::string> read_text_lines(const std::filesystem::path& path);
 
 // The examples of a .txt file by TEXT_SAMPLE_BY, as the datasets library's text loader cuts them
-// (sample_by): "line" (read_text_lines), "paragraph" (separated by a blank line) or "document"
-// (the whole file, one example). Throws DataError.
+// (sample_by): "line" (read_text_lines), "paragraph" (split at "\n\n", empty pieces dropped) or
+// "document" (the whole file, one example); line ends as Python's text mode reads them. Unlike
+// datasets (which decodes .txt as utf-8, not utf-8-sig) a byte-order mark is dropped: it is no
+// text to train on. Throws DataError.
 std::vector<std::string> read_text_examples(const std::filesystem::path& path, std::string_view sample_by);
 
 // The whole file as bytes. Throws DataError naming the file.

@@ -25,8 +25,8 @@ struct DatasetSource {
   std::filesystem::path root;  // the file or folder DATA_PATH resolved to
   std::string kind;            // "file", "folder" or "Hugging Face cache"
   bool single_file = false;
-  // Never read as data when scanning a folder: what autotrain itself writes there (the project
-  // folder, DATA_FILE) when DATA_PATH is a folder that holds them (e.g. DATA_PATH=.).
+  // Never read as data from a folder: what autotrain itself wrote there (the project folder, the
+  // DATA_FILE an earlier `data` wrote) when DATA_PATH is a folder that holds them (DATA_PATH=.).
   std::vector<std::filesystem::path> exclude;
   // Finds the files of `split`. A single file is the train split (whatever its name; it has no
   // other split). In a folder: `{split}.csv|jsonl|json|txt` when present (what AutoTrain checks

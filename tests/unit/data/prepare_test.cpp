@@ -120,25 +120,36 @@ TEST_F(Prepare, InstructionTemplateTrainsEveryAnswer) {
   EXPECT_THAT(error({"INSTRUCTION_TEMPLATE=H:"}), HasSubstr("also needs RESPONSE_TEMPLATE"));
 }
 
-// DATA_PATH=. with the project folder and DATA_FILE inside it: the second run reads the same rows
-// as the first, and DATA_FILE is never written over the user's own file.
+// DATA_PATH=. with the project folder and DATA_FILE (the default ./train.csv, which the folder
+// lookup checks first) inside it: later runs read the user's rows, not what `data` wrote; a
+// train.csv the user made is their data, and is never written over.
 TEST_F(Prepare, WhatAutotrainWritesIsNotReadBackAsData) {
   const fs::path here = dir_.path() / "here";
   test::write_text(here / "rows.jsonl", "{\"text\": \"abcd\"}\n");
-  auto sets = [&](const fs::path& data_file) {
-    return std::vector<std::string>{"DATA_PATH=" + here.string(), "AUTOTRAIN_PROJECT_NAME=" + (here / "proj").string(),
-                                    "DATA_FILE=" + data_file.string(), "BLOCK_SIZE=2"};
-  };
-  auto first = run(sets(here / "out.csv"));
+  const std::vector<std::string> sets = {"DATA_PATH=" + here.string(), "AUTOTRAIN_PROJECT_NAME=" + (here / "proj").string(),
+                                         "DATA_FILE=" + (here / "train.csv").string(), "BLOCK_SIZE=2"};
+  auto first = run(sets);
   EXPECT_EQ(first.train.count, 2);
-  auto second = run(sets(here / "out.csv"));
+  EXPECT_TRUE(fs::exists(here / "train.csv"));
+  auto second = run(sets);
   EXPECT_TRUE(second.reused) << second.rebuild_reason;
+  EXPECT_THAT(second.train_stats.files, ElementsAre((here / "rows.jsonl").string()));
+  test::write_text(here / "rows.jsonl", "{\"text\": \"abcd\"}\n{\"text\": \"efgh\"}\n");
+  auto third = run(sets);
+  EXPECT_FALSE(third.reused);
+  EXPECT_EQ(third.train.count, 4);
+  EXPECT_EQ(autotrain::testing::read_file(here / "train.csv"), "text\nabcd\nefgh\n");
 
-  const fs::path own = dir_.path() / "own.csv";
-  test::write_text(own, "text,label\nabcd,1\n");
-  auto same = run({"DATA_PATH=" + own.string(), "DATA_FILE=" + own.string(), "BLOCK_SIZE=2"});
-  EXPECT_TRUE(same.data_file.empty());
-  EXPECT_EQ(autotrain::testing::read_file(own), "text,label\nabcd,1\n");
+  const fs::path mine = dir_.path() / "mine";
+  test::write_text(mine / "train.csv", "text,label\nabcd,1\n");
+  const std::vector<std::string> own = {"DATA_PATH=" + mine.string(), "AUTOTRAIN_PROJECT_NAME=" + (mine / "proj").string(),
+                                        "DATA_FILE=" + (mine / "train.csv").string(), "BLOCK_SIZE=2"};
+  for (int i = 0; i < 2; ++i) {
+    auto d = run(own);
+    EXPECT_EQ(d.train.count, 2);
+    EXPECT_TRUE(d.data_file.empty());
+    EXPECT_EQ(autotrain::testing::read_file(mine / "train.csv"), "text,label\nabcd,1\n");
+  }
 }
 
 TEST_F(Prepare, BlockSizeDefaultsAndCap) {

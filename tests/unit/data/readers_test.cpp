@@ -55,11 +55,13 @@ TEST(Readers, LayoutsTheDatasetsLibraryAlsoReads) {
               HasSubstr("broken.json: not valid JSON"));
   EXPECT_THAT(texts_of(d.write("bool.jsonl", "{\"text\": true}\n{\"text\": false}\n")), ElementsAre("True", "False"));
 
-  auto txt = d.write("doc.txt", "\xEF\xBB\xBFone\r\nstill one\r\n\r\ntwo\n\n\nthree\n");
+  // Expected values from datasets' text builder (sample_by) on the same bytes: paragraphs split at
+  // "\n\n" with empty pieces dropped, the last keeping its "\n"; \r\n and \r read as \n.
+  auto txt = d.write("doc.txt", "\xEF\xBB\xBFone\r\nstill one\r\n\r\ntwo\n\n\n\n\nthree\rfour\n");
   auto by = [&](const char* mode) { return read_split_texts({"train", {txt}}, "text", mode).texts; };
-  EXPECT_THAT(by("line"), ElementsAre("one", "still one", "", "two", "", "", "three"));
-  EXPECT_THAT(by("paragraph"), ElementsAre("one\nstill one", "two", "\nthree"));
-  EXPECT_THAT(by("document"), ElementsAre("one\nstill one\n\ntwo\n\n\nthree\n"));
+  EXPECT_THAT(by("line"), ElementsAre("one", "still one", "", "two", "", "", "", "", "three", "four"));
+  EXPECT_THAT(by("paragraph"), ElementsAre("one\nstill one", "two", "\nthree\nfour\n"));
+  EXPECT_THAT(by("document"), ElementsAre("one\nstill one\n\ntwo\n\n\n\n\nthree\nfour\n"));
 }
 
 TEST(Readers, CsvRecordLinesAndErrors) {

@@ -349,6 +349,14 @@ TEST_F(BnbCheckpoint, CommandLine) {
   auto slash = testing::run_command({*bin, "quantize", "--model", (dir() / "base").string(), "--out",
                                      (out.path() / "q3").string() + "/"});
   EXPECT_EQ(slash.exit_code, 0) << slash.err;
+  // A link to an empty folder: the checkpoint lands in the folder, and the link stays a link.
+  std::filesystem::create_directory(out.path() / "target");
+  std::filesystem::create_directory_symlink(out.path() / "target", out.path() / "link");
+  auto linked = testing::run_command({*bin, "quantize", "--model", (dir() / "base").string(), "--out",
+                                      (out.path() / "link").string()});
+  EXPECT_EQ(linked.exit_code, 0) << linked.err;
+  EXPECT_TRUE(std::filesystem::is_symlink(out.path() / "link"));
+  EXPECT_TRUE(std::filesystem::exists(out.path() / "target" / "config.json"));
 }
 
 }  // namespace
