@@ -146,7 +146,7 @@ Config Config::resolve(const ResolveInputs& inputs) {
                       key.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") == std::string::npos;
     if (eq == std::string::npos || !valid_name) {
       problems.push_back({"", fmt::format("--set '{}': expected KEY=VALUE with KEY made of letters, digits and _ "
-                                          "(e.g. --set LEARNING_RATE=1e-4)", o)});
+                                          "(e.g. --set LEARNING_RATE=1e-4)", mask_token_like(o))});
       continue;
     }
     overrides[key] = o.substr(eq + 1);
@@ -163,7 +163,8 @@ Config Config::resolve(const ResolveInputs& inputs) {
     } catch (const EnvFileError& e) {
       throw ConfigError(std::move(problems), e.errors());
     }
-    for (const auto& w : file_result.warnings) cfg.warnings_.push_back(w.format("warning"));
+    // Without a severity word: whoever prints a warning adds its own "warning: ".
+    for (const auto& w : file_result.warnings) cfg.warnings_.push_back(w.format(""));
   }
   auto& vars = file_result.variables;
   for (const auto& [k, v] : overrides) vars[k] = v;
@@ -179,17 +180,30 @@ Config Config::resolve(const ResolveInputs& inputs) {
   };
 
   // Aliases (TEXT_COLUMM): kept under their own name for `values`, read as the canonical key
-  // when that one is not set.
+  // when that one is not set, or set on a lower layer (default < env < file < --set): a
+  // `--set TEXT_COLUMM=x` wins over the file's TEXT_COLUMN, as any --set does.
+  auto layer = [](const std::string& source) {
+    return source == "cli" ? 3 : source == "env" ? 1 : source == "default" ? 0 : 2;
+  };
   std::map<std::string, std::string> alias_for_key;
   for (const auto& [alias, canonical] : key_aliases()) {
-    std::string a(alias);
+    std::string a(alias), c(canonical);
     auto [set, source] = provenance(a);
     if (!set) continue;
     cfg.alias_values_[a] = vars[a];
     cfg.alias_sources_[a] = source;
-    cfg.warnings_.push_back(fmt::format("{}: {} is read as {} (the tutorial's spelling); prefer {}", source, a,
-                                        canonical, canonical));
-    alias_for_key[std::string(canonical)] = a;
+    auto [canonical_set, canonical_source] = provenance(c);
+    if (canonical_set && layer(canonical_source) >= layer(source)) {
+      cfg.warnings_.push_back(fmt::format("{}: {} (the tutorial's spelling of {}) is ignored: {} is set too ({})", source,
+                                          a, c, c, canonical_source));
+      continue;
+    }
+    cfg.warnings_.push_back(
+        canonical_set ? fmt::format("{}: {} is read as {} (the tutorial's spelling) and overrides {} ({}); prefer {}",
+                                    source, a, c, c, canonical_source, c)
+                      : fmt::format("{}: {} is read as {} (the tutorial's spelling); prefer {}", source, a, c, c));
+    if (canonical_set) cfg.shadowed_values_[c] = vars[c];
+    alias_for_key[c] = a;
   }
 
   for (const auto& spec : config_keys()) {
@@ -197,7 +211,7 @@ Config Config::resolve(const ResolveInputs& inputs) {
     Entry e;
     e.spec = &spec;
     auto [set, source] = provenance(name);
-    if (!set && alias_for_key.count(name)) {
+    if (alias_for_key.count(name)) {
       const std::string& alias = alias_for_key[name];
       set = true;
       source = cfg.alias_sources_[alias];
@@ -215,7 +229,8 @@ Config Config::resolve(const ResolveInputs& inputs) {
     } else {
       auto converted = convert(spec, text);
       if (auto* err = std::get_if<std::string>(&converted)) {
-        problems.push_back({name, fmt::format("{}={} ({}): {}; expected {}", name, e.raw, source, *err, allowed(spec))});
+        problems.push_back(
+            {name, fmt::format("{}={} ({}): {}; expected {}", name, mask_token_like(e.raw), source, *err, allowed(spec))});
       } else {
         e.effective = std::get<Value>(converted);
       }
@@ -307,6 +322,8 @@ nlohmann::ordered_json Config::to_json() const {
     std::string name(spec.name);
     if (e.is_set && e.alias.empty())
       values[name] = secret && !e.raw.empty() ? nlohmann::json("***") : nlohmann::json(e.raw);
+    else if (auto shadowed = shadowed_values_.find(name); shadowed != shadowed_values_.end())
+      values[name] = shadowed->second;  // set in the shell, but an alias on a higher layer won
     effective[name] = secret && !std::holds_alternative<std::monostate>(e.effective) ? nlohmann::json("***")
                                                                                        : to_json_value(e.effective);
     sources[name] = e.source;

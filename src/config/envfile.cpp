@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -18,17 +19,41 @@ extern char** environ;
 
 namespace autotrain::config {
 
-std::string Diagnostic::format(std::string_view severity) const {
-  std::string out = where.line > 0
-                        ? fmt::format("{}:{}:{}: {}: {}", where.file, where.line, where.column, severity, message)
-                        : fmt::format("{}: {}: {}", where.file, severity, message);
-  if (!line_text.empty()) {
-    std::string caret;
-    for (int i = 0; i + 1 < where.column && i < static_cast<int>(line_text.size()); ++i)
-      caret += line_text[i] == '\t' ? '\t' : ' ';
-    out += fmt::format("\n    {}\n    {}^", line_text, caret);
+bool is_secret_name(std::string_view name) {
+  // HF_TOKEN, HUGGING_FACE_HUB_TOKEN (huggingface_hub's older name), HF_API_TOKEN, ...; not
+  // ADD_EOS_TOKEN and the like, whose values are no secret.
+  bool token = name.size() >= 5 && name.substr(name.size() - 5) == "TOKEN";
+  return token && (name.find("HF") != std::string_view::npos || name.find("HUGGING") != std::string_view::npos);
+}
+
+std::string mask_token_like(std::string_view text) {
+  std::string out(text);
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
+  for (size_t i = 0; i + 3 <= out.size(); ++i) {
+    if (out.compare(i, 3, "hf_") != 0) continue;
+    size_t end = i + 3;
+    while (end < out.size() && alnum(out[end])) ++end;
+    if (end - (i + 3) >= 8) {
+      for (size_t k = i + 3; k < end; ++k) out[k] = '*';
+      i = end - 1;
+    }
   }
-  if (!hint.empty()) out += fmt::format("\n  hint: {}", hint);
+  return out;
+}
+
+std::string Diagnostic::format(std::string_view severity) const {
+  const std::string what = mask_token_like(message);
+  std::string prefix = where.line > 0 ? fmt::format("{}:{}:{}: ", where.file, where.line, where.column)
+                                      : fmt::format("{}: ", where.file);
+  std::string out = severity.empty() ? prefix + what : fmt::format("{}{}: {}", prefix, severity, what);
+  if (!line_text.empty()) {
+    const std::string shown = mask_token_like(line_text);
+    std::string caret;
+    for (int i = 0; i + 1 < where.column && i < static_cast<int>(shown.size()); ++i)
+      caret += shown[i] == '\t' ? '\t' : ' ';
+    out += fmt::format("\n    {}\n    {}^", shown, caret);
+  }
+  if (!hint.empty()) out += fmt::format("\n  hint: {}", mask_token_like(hint));
   return out;
 }
 
@@ -71,6 +96,7 @@ class Evaluator {
 
   EnvFileResult run() {
     while (pos_ < src_.size()) {
+      secret_from_ = std::string_view::npos;
       try {
         parse_line();
       } catch (const LineAbort& abort) {
@@ -102,12 +128,67 @@ class Evaluator {
     return std::string(src_.substr(start, end - start));
   }
 
+  // Parts of line `line` (offsets within it) that hold a secret and are never shown: the value
+  // of an HF_TOKEN assignment being read (which may have started on an earlier line) and the rest
+  // of its line, whatever follows `HF_TOKEN=` / `HF_TOKEN =` on the line (even where the
+  // assignment did not parse), and runs shaped like a token (hf_...).
+  std::vector<std::pair<size_t, size_t>> secret_ranges(int line) const {
+    std::vector<std::pair<size_t, size_t>> ranges;
+    const size_t start = line_starts_[line - 1];
+    const std::string text = line_text(line);
+    const size_t end = start + text.size();
+    if (secret_from_ != std::string_view::npos && secret_from_ <= end)
+      ranges.emplace_back(secret_from_ > start ? secret_from_ - start : 0, text.size());
+    for (size_t i = 0; i < text.size();) {
+      if (!is_name_start(text[i]) || (i > 0 && is_name_char(text[i - 1]))) {
+        ++i;
+        continue;
+      }
+      size_t j = i;
+      while (j < text.size() && is_name_char(text[j])) ++j;
+      if (is_secret_name(std::string_view(text).substr(i, j - i))) {
+        size_t k = j;
+        while (k < text.size() && is_blank(text[k])) ++k;
+        if (k < text.size() && text[k] == '+') ++k;
+        if (k < text.size() && text[k] == '=') ranges.emplace_back(k + 1, text.size());
+      }
+      i = j;
+    }
+    const std::string masked = mask_token_like(text);
+    for (size_t i = 0; i < text.size(); ++i) {
+      if (masked[i] == text[i]) continue;
+      size_t j = i;
+      while (j < text.size() && masked[j] != text[j]) ++j;
+      ranges.emplace_back(i, j);
+      i = j;
+    }
+    return ranges;
+  }
+
+  // Whether the source byte at `offset` is part of a secret (see secret_ranges).
+  bool secret_at(size_t offset) const {
+    SourceLocation where = location(std::min(offset, src_.size()));
+    size_t column = static_cast<size_t>(where.column - 1);
+    for (const auto& [from, to] : secret_ranges(where.line))
+      if (column >= from && column < to) return true;
+    return false;
+  }
+
+  // A word of the source for a message: quoted, or '***' where it may be part of a secret.
+  std::string quoted(size_t offset, std::string_view word) const {
+    if (secret_at(offset) || mask_token_like(word) != word) return "'***'";
+    return fmt::format("'{}'", word);
+  }
+
   Diagnostic diagnostic(size_t at, std::string message, std::string hint) const {
     Diagnostic d;
     d.where = location(std::min(at, src_.size()));
     d.message = std::move(message);
     d.hint = std::move(hint);
     d.line_text = line_text(d.where.line);
+    for (const auto& [from, to] : secret_ranges(d.where.line))
+      for (size_t i = from; i < to && i < d.line_text.size(); ++i)
+        if (d.line_text[i] != '\t') d.line_text[i] = '*';
     return d;
   }
 
@@ -216,6 +297,8 @@ class Evaluator {
     }
     if (!name.empty() && peek() == '=') {
       ++pos_;
+      // From here to the end of the line (or of a multi-line value), diagnostics hide the text.
+      if (is_secret_name(name)) secret_from_ = pos_;
       std::string value = parse_value_word();
       if (append) value = lookup(name) + value;
       assign(name, std::move(value), word_start);
@@ -235,10 +318,11 @@ class Evaluator {
     std::string word(src_.substr(word_start, end - word_start));
     if (first_word || is_export)
       fail(word_start,
-           fmt::format("'{}' is not an assignment; a shell would run it as a command, which a config file must not do", word),
+           fmt::format("{} is not an assignment; a shell would run it as a command, which a config file must not do",
+                       quoted(word_start, word)),
            "config files hold only KEY=value lines (optionally 'export KEY=value'); quote values that contain spaces");
     fail(word_start,
-         fmt::format("unexpected word '{}' after an assignment; a shell would run it as a command", word),
+         fmt::format("unexpected word {} after an assignment; a shell would run it as a command", quoted(word_start, word)),
          "quote the value if the space belongs to it, e.g. KEY=\"two words\"");
   }
 
@@ -359,7 +443,7 @@ class Evaluator {
            src_[end] != '\n' && src_[end] != ';' && src_[end] != '}')
       ++end;
     if (end != start + 1)
-      fail(start, fmt::format("tilde expansion '{}' is not supported", src_.substr(start, end - start)),
+      fail(start, fmt::format("tilde expansion {} is not supported", quoted(start, src_.substr(start, end - start))),
            "write the path out in full, or use ~ alone for $HOME");
     out += lookup("HOME");
     ++pos_;
@@ -436,7 +520,9 @@ class Evaluator {
     // The word is expanded only when it is used, as in bash: a nested ${X:=v} in an unused
     // default must not assign X.
     bool use_word = colon ? lookup(name).empty() : !is_set(name);
-    std::string word = parse_brace_word(dollar, eval && use_word, in_dquote);
+    // bash expands a tilde after ':' in the word of ${VAR:-w} / ${VAR-w} (an assignment's
+    // context), but not in that of ${VAR:=w} / ${VAR=w}.
+    std::string word = parse_brace_word(dollar, eval && use_word, in_dquote, /*colon_tilde=*/!assign_default);
     if (!eval) return;
     if (use_word) {
       if (assign_default) assign(name, word, dollar);
@@ -446,10 +532,11 @@ class Evaluator {
     }
   }
 
-  // The word of ${VAR:-word}: up to the matching '}', quotes and expansions nested.
-  std::string parse_brace_word(size_t open, bool eval, bool in_dquote) {
+  // The word of ${VAR:-word}: up to the matching '}', quotes and expansions nested. A tilde
+  // is expanded at its start and, with `colon_tilde`, after an unquoted ':' (never in "...").
+  std::string parse_brace_word(size_t open, bool eval, bool in_dquote, bool colon_tilde) {
     std::string word;
-    bool first = true;
+    bool tilde_ok = !in_dquote;
     for (;;) {
       if (at_end())
         fail(open, "unterminated '${': missing '}'", "close the expansion with '}'", /*fatal=*/true);
@@ -458,12 +545,12 @@ class Evaluator {
         ++pos_;
         return word;
       }
-      if (c == '~' && first && !in_dquote) {
+      if (c == '~' && tilde_ok) {
         expand_tilde(word);
       } else {
         parse_word_char(word, eval, in_dquote, /*in_brace=*/true);
       }
-      first = false;
+      tilde_ok = colon_tilde && !in_dquote && c == ':';
     }
   }
 
@@ -473,6 +560,7 @@ class Evaluator {
   std::vector<size_t> line_starts_;
   EnvFileResult result_;
   std::vector<Diagnostic> errors_;
+  size_t secret_from_ = std::string_view::npos;  // where the value of an HF_TOKEN being read began
 };
 
 }  // namespace
@@ -531,6 +619,10 @@ EnvFileResult parse_env_file(std::string_view text, const std::string& filename,
 }
 
 EnvFileResult load_env_file(const std::string& path, Environment environment) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw EnvFileError({file_diagnostic(path, 0, 0, "is a folder, not a config file",
+                                        "pass the .env file itself with -c/--config (e.g. -c configs/tiny.env)")});
   std::ifstream in(path, std::ios::binary);
   if (!in)
     throw EnvFileError({file_diagnostic(path, 0, 0, "cannot open config file",

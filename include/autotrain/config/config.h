@@ -98,6 +98,7 @@ class Config {
   std::map<std::string, Entry, std::less<>> entries_;
   std::map<std::string, std::string> alias_values_;  // e.g. TEXT_COLUMM as the shell saw it
   std::map<std::string, std::string> alias_sources_;
+  std::map<std::string, std::string> shadowed_values_;  // canonical keys an alias overrode, as the shell saw them
   std::vector<std::string> warnings_;
 };
 

@@ -24,9 +24,19 @@ struct Diagnostic {
   std::string hint;       // how to fix; may be empty
   std::string line_text;  // the source line, for a caret snippet; may be empty
 
-  // "FILE:LINE:COL: error: message" + snippet + hint, ready to print.
+  // "FILE:LINE:COL: error: message" + snippet + hint, ready to print; an empty severity gives
+  // "FILE:LINE:COL: message" (for a logger that prints its own "warning: "). Anything shaped
+  // like a Hugging Face token in the message, snippet or hint is masked.
   std::string format(std::string_view severity) const;
 };
+
+// Variables whose values are secrets, never shown in a diagnostic: HF_TOKEN and the other
+// Hugging Face token variables (HUGGING_FACE_HUB_TOKEN, ...).
+bool is_secret_name(std::string_view name);
+
+// `text` with every run shaped like a Hugging Face token (`hf_` and 8 or more letters or
+// digits) masked: the characters after `hf_` become '*', so columns stay where they were.
+std::string mask_token_like(std::string_view text);
 
 class EnvFileError : public std::runtime_error {
  public:

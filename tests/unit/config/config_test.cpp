@@ -153,6 +153,63 @@ TEST(Config, TextColummAlias) {
   EXPECT_EQ(both.get_string("TEXT_COLUMN"), "new");
 }
 
+// The alias is a spelling of the key, so the layers' precedence holds across spellings:
+// default < environment < file < --set, whichever spelling each layer used.
+TEST(Config, TextColummAliasOnAHigherLayerWins) {
+  auto cli = resolve_text("TEXT_COLUMN=file\n", {}, {"TEXT_COLUMM=cli"});
+  EXPECT_EQ(cli.get_string("TEXT_COLUMN"), "cli");
+  EXPECT_EQ(cli.entry("TEXT_COLUMN").source, "cli");
+  auto j = cli.to_json();
+  EXPECT_EQ(j["values"]["TEXT_COLUMM"], "cli");
+  EXPECT_EQ(j["values"]["TEXT_COLUMN"], "file");  // as the shell saw it
+  EXPECT_EQ(j["effective"]["TEXT_COLUMN"], "cli");
+  EXPECT_THAT(cli.warnings().back(), HasSubstr("overrides TEXT_COLUMN"));
+  auto file_over_env = resolve_text("TEXT_COLUMM=file\n", {{"TEXT_COLUMN", "env"}});
+  EXPECT_EQ(file_over_env.get_string("TEXT_COLUMN"), "file");
+  auto cli_over_alias = resolve_text("TEXT_COLUMM=file\n", {}, {"TEXT_COLUMN=cli"});
+  EXPECT_EQ(cli_over_alias.get_string("TEXT_COLUMN"), "cli");
+  EXPECT_THAT(cli_over_alias.warnings().back(), HasSubstr("TEXT_COLUMM (the tutorial's spelling of TEXT_COLUMN) is ignored"));
+  auto env_under_file = resolve_text("TEXT_COLUMN=file\n", {{"TEXT_COLUMM", "env"}});
+  EXPECT_EQ(env_under_file.get_string("TEXT_COLUMN"), "file");
+}
+
+// File warnings carry no severity word of their own: the logger adds "warning: " once.
+TEST(Config, FileWarningsHaveNoDoubledSeverity) {
+  auto cfg = resolve_text("\xEF\xBB\xBF" "A=1\n");
+  ASSERT_EQ(cfg.warnings().size(), 2u);  // the BOM, and A is no known key
+  EXPECT_THAT(cfg.warnings()[0], HasSubstr(".env:1:1: file starts with a UTF-8 byte-order mark"));
+  EXPECT_THAT(cfg.warnings()[0], ::testing::Not(HasSubstr("warning")));
+}
+
+// Errors quote values; a token never appears in them.
+TEST(Config, ErrorsNeverShowAToken) {
+  const std::string token = "hf_SECRETabcdefghijklmnop";
+  try {
+    resolve_text("LORA_R=" + token + "\nHF_TOKEN=" + token + " x\n", {}, {"BAD KEY=" + token});
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()).find("SECRETabc"), std::string::npos) << e.what();
+  }
+  try {
+    resolve_text("LORA_R=" + token + "\n", {}, {"BAD KEY=" + token});
+    FAIL();
+  } catch (const ConfigError& e) {
+    ASSERT_EQ(e.problems().size(), 2u) << e.what();
+    for (const auto& p : e.problems()) EXPECT_EQ(p.message.find("SECRETabc"), std::string::npos) << p.message;
+    EXPECT_THAT(e.problems()[1].message, HasSubstr("LORA_R=hf_***"));
+  }
+}
+
+TEST(Config, FolderAsConfigFileIsAnError) {
+  TempDir dir;
+  try {
+    Config::resolve({dir.path().string(), {}, {}});
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(std::string(e.what()), HasSubstr("is a folder"));
+  }
+}
+
 TEST(Config, SecretsNeverInJson) {
   const std::string token = "hf_abcdefghijklmnopqrstuvwxyz0123";
   auto cfg = resolve_text("HF_TOKEN=" + token + "\n");

@@ -246,5 +246,78 @@ TEST(EnvFile, NulByteRejected) {
   EXPECT_THROW(parse(std::string("A=1\nB=\0x\n", 9)), EnvFileError);
 }
 
+// The README promises "~ at the start of a value or after ':'", as bash does in assignments:
+// that holds in a ${VAR:-word} default too (the bash oracle checks envfiles/tilde.env).
+TEST(EnvFile, TildeAfterColonInADefault) {
+  auto r = parse("MODEL_NAME=${X:-a:~/b}\nY=${X:=q:~/r}\n", {{"HOME", "/home/u"}});
+  EXPECT_EQ(value(r, "MODEL_NAME"), "a:/home/u/b");
+  EXPECT_EQ(value(r, "Y"), "q:~/r");  // bash leaves it in ${VAR:=word}
+}
+
+TEST(EnvFile, FolderIsNotAConfigFile) {
+  TempDir tmp;
+  try {
+    load_env_file(tmp.path().string(), {});
+    FAIL();
+  } catch (const EnvFileError& e) {
+    EXPECT_THAT(std::string(e.what()), HasSubstr(tmp.path().string()));
+    EXPECT_THAT(std::string(e.what()), HasSubstr("is a folder"));
+  }
+}
+
+// A mistake on a token's line must not print the token (DESIGN D8): not in the message, the
+// quoted source line or the hint, however the line went wrong.
+TEST(EnvFile, DiagnosticsNeverShowAToken) {
+  const std::string secret = "SECRETabcdefghijklmnop";
+  const std::vector<std::string> texts = {
+      "HF_TOKEN=hf_" + secret + " extra\n",
+      "HF_TOKEN = hf_" + secret + "\n",
+      "export HF_TOKEN = hf_" + secret + "\n",
+      "HF_TOKEN=\"hf_" + secret + "\n",
+      "HF_TOKEN=hf_" + secret + "|def\n",
+      "hf_" + secret + "\n",
+      "A=1\n  hf_" + secret + "  \n",
+      "HF_TOKEN=\"hf_SECRET\nabcdefghijklmnop\" more words\n",
+      "HF_TOKEN=hf_" + secret + ";B=$(id)\n",
+      "HUGGING_FACE_HUB_TOKEN=" + secret + " x\n",
+      "MODEL=x hf_" + secret + "\n",
+  };
+  for (const auto& text : texts) {
+    try {
+      parse(text);
+      ADD_FAILURE() << "accepted: " << text;
+    } catch (const EnvFileError& e) {
+      std::string all = e.what();
+      for (const auto& d : e.errors()) all += d.format("error") + d.format("") + d.message + d.line_text + d.hint;
+      for (const std::string& part : {secret, std::string("abcdefghijklmnop"), std::string("SECRETabc")})
+        EXPECT_EQ(all.find(part), std::string::npos) << text << "\n--- printed:\n" << e.what();
+      EXPECT_THAT(all, HasSubstr("test.env:")) << text;
+    }
+  }
+  // Other lines stay readable, and the caret still points at the mistake.
+  try {
+    parse("HF_TOKEN=hf_" + secret + " extra\n");
+  } catch (const EnvFileError& e) {
+    const auto& d = e.errors().at(0);
+    EXPECT_EQ(d.line_text.substr(0, 9), "HF_TOKEN=");
+    EXPECT_EQ(d.line_text.size(), std::string("HF_TOKEN=hf_" + secret + " extra").size());
+    EXPECT_EQ(d.where.column, 36);
+  }
+  try {
+    parse("A=two words\n");
+  } catch (const EnvFileError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("unexpected word 'words'"));
+    EXPECT_THAT(e.what(), HasSubstr("A=two words"));
+  }
+}
+
+TEST(EnvFile, MaskTokenLike) {
+  EXPECT_EQ(mask_token_like("x hf_abcdefgh1 y"), "x hf_********* y");
+  EXPECT_EQ(mask_token_like("hf_XXX and hf_short"), "hf_XXX and hf_short");
+  EXPECT_TRUE(is_secret_name("HF_TOKEN"));
+  EXPECT_TRUE(is_secret_name("HUGGING_FACE_HUB_TOKEN"));
+  EXPECT_FALSE(is_secret_name("ADD_EOS_TOKEN"));
+}
+
 }  // namespace
 }  // namespace autotrain::config
