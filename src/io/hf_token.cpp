@@ -9,19 +9,25 @@
 #include <fmt/format.h>
 
 #include "autotrain/io/atomic_file.h"
+#include "autotrain/io/expand_user.h"
 
 namespace autotrain::io {
 
 std::filesystem::path hf_token_path(const config::Environment& env) {
-  auto get = [&](const char* name) -> std::string {
+  auto get = [&](const char* name) -> std::optional<std::string> {
     auto it = env.find(name);
-    return it == env.end() ? std::string() : it->second;
+    if (it == env.end() || it->second.empty()) return std::nullopt;
+    return it->second;
   };
-  if (auto hf_home = get("HF_HOME"); !hf_home.empty()) return std::filesystem::path(hf_home) / "token";
-  if (auto xdg = get("XDG_CACHE_HOME"); !xdg.empty()) return std::filesystem::path(xdg) / "huggingface" / "token";
-  auto home = get("HOME");
-  if (home.empty()) throw std::runtime_error("cannot place the Hugging Face token: neither HF_HOME nor HOME is set");
-  return std::filesystem::path(home) / ".cache" / "huggingface" / "token";
+  // huggingface_hub expands a leading ~ in each of these (os.path.expanduser).
+  const auto home = get("HOME");
+  auto expand = [&home](const std::string& p) { return std::filesystem::path(expand_user(p, home)); };
+  if (auto path = get("HF_TOKEN_PATH")) return expand(*path);
+  if (auto hf_home = get("HF_HOME")) return expand(*hf_home) / "token";
+  if (auto xdg = get("XDG_CACHE_HOME")) return expand(*xdg) / "huggingface" / "token";
+  std::string user_home = expand_user("~", home);
+  if (user_home == "~") throw std::runtime_error("cannot place the Hugging Face token: neither HF_HOME nor HOME is set");
+  return std::filesystem::path(user_home) / ".cache" / "huggingface" / "token";
 }
 
 void store_hf_token(const std::filesystem::path& path, std::string_view token) {
@@ -41,11 +47,20 @@ std::string mask_token(std::string_view token) {
   return fmt::format("{}…{}", prefix, token.substr(token.size() - 4));
 }
 
-bool plausible_token(std::string_view token) {
-  if (token.empty()) return false;
-  for (unsigned char c : token)
-    if (c <= 0x20 || c == 0x7f) return false;
-  return true;
+std::string trim_token(std::string_view token) {
+  auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!token.empty() && blank(token.front())) token.remove_prefix(1);
+  while (!token.empty() && blank(token.back())) token.remove_suffix(1);
+  return std::string(token);
 }
+
+std::optional<std::string> token_problem(std::string_view token) {
+  if (token.empty()) return std::string("is empty");
+  for (unsigned char c : token)
+    if (c <= 0x20 || c == 0x7f) return std::string("contains whitespace or control characters");
+  return std::nullopt;
+}
+
+bool plausible_token(std::string_view token) { return !token_problem(token); }
 
 }  // namespace autotrain::io

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "autotrain/io/expand_user.h"
 #include "autotrain/model/falcon_config.h"
 
 namespace autotrain::model {
@@ -18,10 +19,13 @@ std::optional<std::string> process_env(const char* name) {
 }
 
 fs::path hf_hub_cache(const EnvLookup& env) {
-  if (auto v = env("HF_HUB_CACHE")) return *v;
-  if (auto v = env("HF_HOME")) return fs::path(*v) / "hub";
-  if (auto v = env("XDG_CACHE_HOME")) return fs::path(*v) / "huggingface" / "hub";
-  return fs::path(env("HOME").value_or("~")) / ".cache" / "huggingface" / "hub";
+  // huggingface_hub passes each of these through os.path.expanduser: HF_HOME='~/hf' is $HOME/hf.
+  const auto home = env("HOME");
+  auto expand = [&home](const std::string& p) { return fs::path(io::expand_user(p, home)); };
+  if (auto v = env("HF_HUB_CACHE")) return expand(*v);
+  if (auto v = env("HF_HOME")) return expand(*v) / "hub";
+  if (auto v = env("XDG_CACHE_HOME")) return expand(*v) / "huggingface" / "hub";
+  return expand("~") / ".cache" / "huggingface" / "hub";
 }
 
 namespace {

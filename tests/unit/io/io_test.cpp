@@ -1,5 +1,7 @@
 // Atomic files and the HF token on disk.
+#include <pwd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -52,7 +54,37 @@ TEST(HfToken, PathFollowsHuggingfaceHub) {
   EXPECT_EQ(hf_token_path({{"HF_HOME", "/x/hf"}, {"HOME", "/h"}}), "/x/hf/token");
   EXPECT_EQ(hf_token_path({{"XDG_CACHE_HOME", "/c"}, {"HOME", "/h"}}), "/c/huggingface/token");
   EXPECT_EQ(hf_token_path({{"HOME", "/h"}}), "/h/.cache/huggingface/token");
-  EXPECT_THROW(hf_token_path({}), std::runtime_error);
+  // No HOME at all: the user database's home, as os.path.expanduser("~") gives.
+  const passwd* pw = getpwuid(getuid());
+  ASSERT_NE(pw, nullptr);
+  EXPECT_EQ(hf_token_path({}), std::filesystem::path(pw->pw_dir) / ".cache" / "huggingface" / "token");
+  // HF_TOKEN_PATH names the file itself (huggingface_hub reads the token there).
+  EXPECT_EQ(hf_token_path({{"HF_TOKEN_PATH", "/t/tok"}, {"HF_HOME", "/x/hf"}}), "/t/tok");
+}
+
+// huggingface_hub expands a leading ~ (os.path.expanduser): HF_HOME='~/hfx' is $HOME/hfx, never
+// a folder named '~' below the current one.
+TEST(HfToken, PathExpandsALeadingTilde) {
+  EXPECT_EQ(hf_token_path({{"HF_HOME", "~/hfx"}, {"HOME", "/h"}}), "/h/hfx/token");
+  EXPECT_EQ(hf_token_path({{"HF_HOME", "~"}, {"HOME", "/h/"}}), "/h/token");
+  EXPECT_EQ(hf_token_path({{"XDG_CACHE_HOME", "~/c"}, {"HOME", "/h"}}), "/h/c/huggingface/token");
+  EXPECT_EQ(hf_token_path({{"HF_TOKEN_PATH", "~/t"}, {"HOME", "/h"}}), "/h/t");
+  EXPECT_EQ(hf_token_path({{"HF_HOME", "x/~"}, {"HOME", "/h"}}), "x/~/token");
+  const passwd* root = getpwnam("root");
+  if (root) {
+    EXPECT_EQ(hf_token_path({{"HF_HOME", "~root/hf"}, {"HOME", "/h"}}), std::filesystem::path(root->pw_dir) / "hf" / "token");
+  }
+  EXPECT_EQ(hf_token_path({{"HF_HOME", "~no-such-user-here/hf"}, {"HOME", "/h"}}), "~no-such-user-here/hf/token");
+}
+
+// Pasted tokens keep no surrounding blanks; what remains must look like a token.
+TEST(HfToken, TrimAndProblems) {
+  EXPECT_EQ(trim_token("  hf_abc\t\r\n"), "hf_abc");
+  EXPECT_EQ(trim_token(" \n"), "");
+  EXPECT_EQ(token_problem(""), "is empty");
+  EXPECT_EQ(token_problem("hf_a b"), "contains whitespace or control characters");
+  EXPECT_EQ(token_problem("hf_a\x01b"), "contains whitespace or control characters");
+  EXPECT_FALSE(token_problem("hf_abc"));
 }
 
 TEST(HfToken, StoreCreatesPrivateFolderAndFile) {

@@ -138,6 +138,16 @@ TEST(ModelDir, HubCacheLocation) {
   EXPECT_EQ(hf_hub_cache(fake_env({{"HOME", "/home/u"}})), "/home/u/.cache/huggingface/hub");
 }
 
+// huggingface_hub applies os.path.expanduser to each variable: a quoted '~' still means $HOME.
+TEST(ModelDir, HubCacheExpandsALeadingTilde) {
+  EXPECT_EQ(hf_hub_cache(fake_env({{"HF_HOME", "~/hfx"}, {"HOME", "/home/u"}})), "/home/u/hfx/hub");
+  EXPECT_EQ(hf_hub_cache(fake_env({{"HF_HOME", "~"}, {"HOME", "/home/u/"}})), "/home/u/hub");
+  EXPECT_EQ(hf_hub_cache(fake_env({{"HF_HUB_CACHE", "~/c"}, {"HOME", "/home/u"}})), "/home/u/c");
+  EXPECT_EQ(hf_hub_cache(fake_env({{"XDG_CACHE_HOME", "~/x"}, {"HOME", "/home/u"}})), "/home/u/x/huggingface/hub");
+  EXPECT_EQ(hf_hub_cache(fake_env({{"HF_HOME", "a/~/b"}, {"HOME", "/home/u"}})), "a/~/b/hub");
+  EXPECT_EQ(hf_hub_cache(fake_env({{"HF_HOME", "~no-such-user-here/x"}, {"HOME", "/home/u"}})), "~no-such-user-here/x/hub");
+}
+
 TEST(ModelDir, LocalFolderFirstThenCache) {
   TempDir tmp;
   auto hub = tmp.path() / "home" / "hub";
