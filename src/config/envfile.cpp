@@ -304,15 +304,16 @@ class Evaluator {
       assign(name, std::move(value), word_start);
       return;
     }
-    if (!name.empty() && is_export && (word_ends_at(pos_) || peek() == '#')) {
-      return;  // `export KEY`: marks KEY for export; `set -a` already exports everything
-    }
-    // Not an assignment: in a shell this would run a command.
+    // `KEY = v` (or `export KEY = v`): in a shell this would run KEY as a command.
     size_t probe = pos_;
     while (probe < src_.size() && is_blank(src_[probe])) ++probe;
     if (!name.empty() && probe > pos_ && probe < src_.size() && src_[probe] == '=')
       fail(word_start, fmt::format("'{} =' has a space before '='; a shell would run '{}' as a command", name, name),
            fmt::format("write {}=value with no spaces around '='", name));
+    if (!name.empty() && is_export && (word_ends_at(pos_) || peek() == '#')) {
+      return;  // `export KEY`: marks KEY for export; `set -a` already exports everything
+    }
+    // Not an assignment: in a shell this would run a command.
     size_t end = word_start;
     while (end < src_.size() && !is_blank(src_[end]) && src_[end] != '\n' && src_[end] != ';') ++end;
     std::string word(src_.substr(word_start, end - word_start));

@@ -198,6 +198,7 @@ INSTANTIATE_TEST_SUITE_P(
                       RejectCase{"A=${HOME:+set}\n", 1, 9, "operator"},
                       RejectCase{"A=$1\n", 1, 3, "special parameter"},
                       RejectCase{"A = value\n", 1, 1, "space before '='"},
+                      RejectCase{"export A = value\n", 1, 8, "'A =' has a space before '='"},
                       RejectCase{"echo hello\n", 1, 1, "not an assignment"},
                       RejectCase{"source other.env\n", 1, 1, "not an assignment"},
                       RejectCase{"A=two words\n", 1, 7, "unexpected word"},
