@@ -1,6 +1,9 @@
 // autotrain eval --model M --data FILE [...]: loss and perplexity of a model on a dataset.
 // Argument parsing only; the work is in autotrain/model/eval.h (which keeps LibTorch out of
 // this file, see src/CMakeLists.txt on {fmt} and spdlog).
+#include <cerrno>
+#include <cstdlib>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -9,6 +12,24 @@
 #include "common.h"
 
 namespace autotrain::cli {
+
+namespace {
+
+// CLI::PositiveNumber says "Value 0 not in range 0.000000 to 1.79e308"; say what is wanted.
+CLI::Validator positive_integer(const char* example) {
+  return CLI::Validator(
+      [example](std::string& text) -> std::string {
+        errno = 0;
+        char* end = nullptr;
+        long long v = std::strtoll(text.c_str(), &end, 10);
+        if (text.empty() || *end != '\0' || errno == ERANGE || v <= 0)
+          return fmt::format("'{}' is not a positive whole number (e.g. {})", text, example);
+        return {};
+      },
+      "POSITIVE INTEGER");
+}
+
+}  // namespace
 
 Subcommand add_eval_command(CLI::App& app, GlobalOptions& /*g*/) {
   CLI::App* sub = app.add_subcommand("eval", "Loss and perplexity of a model on a dataset");
@@ -21,7 +42,7 @@ Subcommand add_eval_command(CLI::App& app, GlobalOptions& /*g*/) {
   sub->add_option("--data", o->data, ".jsonl/.json/.csv rows: {\"input_ids\": [...]} or a text column")->required();
   sub->add_option("--text-column", o->text_column, "Column holding the text (default: text)");
   sub->add_option("--block-size", *block, "Tokens per block (default: 1024, capped at the model's maximum)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_integer("--block-size 1024"));
   sub->add_option("--dtype", o->dtype, "Weights and activations: fp32 (default), fp16 or bf16")
       ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
   sub->add_option("--device", o->device, "auto (CUDA when available, default), cpu or cuda")

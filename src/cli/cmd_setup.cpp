@@ -19,25 +19,37 @@ struct SetupOptions {
   bool json = false;
 };
 
+struct ChosenToken {
+  std::string token;   // without surrounding blanks
+  std::string origin;  // for messages: "--token", "stdin (--token -)", "HF_TOKEN"
+};
+
 // The token to store: --token, else the config's HF_TOKEN (which sees the environment),
-// else $HF_TOKEN. The placeholder hf_XXX counts as none.
-std::optional<std::string> choose_token(const SetupOptions& o, const std::optional<config::Config>& cfg) {
+// else $HF_TOKEN. The placeholder hf_XXX counts as none. Blanks around a pasted token are
+// dropped; what is left may still be unusable (empty, inner blanks), which the caller checks.
+std::optional<ChosenToken> choose_token(const SetupOptions& o, const std::optional<config::Config>& cfg) {
+  std::optional<ChosenToken> chosen;
   if (!o.token.empty()) {
     std::string t = o.token;
+    std::string origin = "--token";
     if (t == "-") {
-      std::getline(std::cin, t);
-      while (!t.empty() && (t.back() == '\r' || t.back() == ' ')) t.pop_back();
+      origin = "stdin (--token -)";
+      if (!std::getline(std::cin, t)) t.clear();
     }
-    if (t == "hf_XXX") {
+    chosen = ChosenToken{io::trim_token(t), origin};
+    if (chosen->token == "hf_XXX") {
       spdlog::warn("--token is the placeholder hf_XXX; no token stored");
       return std::nullopt;
     }
-    return t;
+    return chosen;
   }
-  if (cfg) return cfg->secret("HF_TOKEN");
-  const char* env = std::getenv("HF_TOKEN");
-  if (env && *env && std::string_view(env) != "hf_XXX") return std::string(env);
-  return std::nullopt;
+  if (cfg) {
+    if (auto t = cfg->secret("HF_TOKEN")) chosen = ChosenToken{io::trim_token(*t), "HF_TOKEN"};
+  } else if (const char* env = std::getenv("HF_TOKEN"); env && *env) {
+    chosen = ChosenToken{io::trim_token(env), "$HF_TOKEN"};
+  }
+  if (chosen && (chosen->token == "hf_XXX" || chosen->token.empty())) return std::nullopt;
+  return chosen;
 }
 
 int run_setup(GlobalOptions& g, const SetupOptions& o) {
@@ -60,9 +72,10 @@ int run_setup(GlobalOptions& g, const SetupOptions& o) {
     out["config"] = {{"file", config_path(g)}, {"valid", false}, {"errors", errors}};
   }
 
-  // 2. Project folder.
+  // 2. Project folder: only for a config that names one (a file, or AUTOTRAIN_PROJECT_NAME set
+  // in the environment or with --set); with no config at all, setup only reports the machine.
   std::filesystem::path project;
-  if (cfg) {
+  if (cfg && (cfg->config_file() || cfg->entry("AUTOTRAIN_PROJECT_NAME").is_set)) {
     project = cfg->get_string("AUTOTRAIN_PROJECT_NAME");
     std::error_code ec;
     std::filesystem::create_directories(project, ec);
@@ -76,11 +89,19 @@ int run_setup(GlobalOptions& g, const SetupOptions& o) {
   auto env = config::process_environment();
   auto token_path = io::hf_token_path(env);
   auto token = choose_token(o, cfg);
+  std::optional<std::string> token_error;
   if (token) {
-    if (!io::plausible_token(*token))
-      throw std::runtime_error("the Hugging Face token contains whitespace or control characters; nothing stored");
-    io::store_hf_token(token_path, *token);
-    out["hf_token"] = {{"stored", true}, {"path", token_path.string()}, {"token", io::mask_token(*token)}};
+    if (auto problem = io::token_problem(token->token))
+      token_error = fmt::format("the Hugging Face token from {} {}; nothing stored", token->origin, *problem);
+  }
+  if (token_error) {
+    // Bad input (exit 2, DESIGN.md D8); the rest of the report still runs.
+    fmt::print(stderr, "error: {}\n", *token_error);
+    exit_code = kExitUsage;
+    out["hf_token"] = {{"stored", false}, {"path", token_path.string()}, {"error", *token_error}};
+  } else if (token) {
+    io::store_hf_token(token_path, token->token);
+    out["hf_token"] = {{"stored", true}, {"path", token_path.string()}, {"token", io::mask_token(token->token)}};
   } else {
     bool existing = std::filesystem::exists(token_path);
     out["hf_token"] = {{"stored", false}, {"path", token_path.string()}, {"existing_file", existing}};
@@ -97,6 +118,8 @@ int run_setup(GlobalOptions& g, const SetupOptions& o) {
   fmt::print("{}", report.to_text());
   if (out["hf_token"]["stored"].get<bool>())
     fmt::print("HF token      {} stored in {} (mode 0600)\n", out["hf_token"]["token"].get<std::string>(), token_path.string());
+  else if (token_error)
+    fmt::print("HF token      NOT stored (see the error above)\n");
   else
     fmt::print("HF token      none given ({}){}\n", token_path.string(),
                out["hf_token"]["existing_file"].get<bool>() ? "; an existing token file is kept" : "");

@@ -3,9 +3,12 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
+#include "autotrain/model/falcon_config.h"
+#include "autotrain/model/model_dir.h"
 #include "autotrain/tokenizer/tokenizer.h"
 #include "common.h"
 
@@ -45,7 +48,9 @@ void print_json(const std::vector<tokenizer::TokenId>& ids) {
 Subcommand add_tokenize_command(CLI::App& app, GlobalOptions&) {
   CLI::App* sub = app.add_subcommand("tokenize", "Token ids of a text with a model's tokenizer");
   auto o = std::make_shared<TokenizeOptions>();
-  sub->add_option("--tokenizer", o->tokenizer, "Model folder, tokenizer.json or tokenizer.model")->required();
+  sub->add_option("--tokenizer", o->tokenizer,
+                  "Model folder, tokenizer.json, tokenizer.model, or a model id (org/name) in the Hugging Face cache")
+      ->required();
   auto* text = sub->add_option("--text", o->text, "The text to tokenize");
   auto* jsonl = sub->add_option("--jsonl", o->jsonl, "File of {\"text\": ...} lines ('-' = stdin)");
   text->excludes(jsonl);
@@ -57,9 +62,24 @@ Subcommand add_tokenize_command(CLI::App& app, GlobalOptions&) {
               return kExitUsage;
             }
             // A missing, unreadable or unsupported tokenizer is bad input (exit 2, DESIGN.md D8).
+            // A path that is not there may be a hub id: resolved as --model is (the same places, in
+            // the same order), and when it is neither, the error lists where it looked.
+            std::filesystem::path where = o->tokenizer;
+            std::error_code ec;
+            if (!std::filesystem::exists(where, ec)) {
+              try {
+                where = model::resolve_model_dir(o->tokenizer).path;
+              } catch (const model::ModelError& e) {
+                fmt::print(stderr,
+                           "error: --tokenizer {}: {}\n(--tokenizer takes a model folder, a tokenizer.json, a "
+                           "SentencePiece .model, or a model id in the Hugging Face cache)\n",
+                           o->tokenizer, e.what());
+                return kExitUsage;
+              }
+            }
             std::unique_ptr<tokenizer::Tokenizer> tok;
             try {
-              tok = tokenizer::load_tokenizer(o->tokenizer);
+              tok = tokenizer::load_tokenizer(where);
             } catch (const tokenizer::TokenizerError& e) {
               fmt::print(stderr, "error: {}\n", e.what());
               return kExitUsage;

@@ -15,6 +15,23 @@ void setup_logging(const std::string& level) {
   spdlog::set_level(spdlog::level::from_str(level));
 }
 
+// The index of the command word: the first argument that is neither a global option nor the
+// value of one (-c F, --config F, --set K=V, --log-level L; or their --opt=value forms),
+// so `autotrain -c x.env merge` finds `merge`. 0 when there is none (or after `--`).
+int command_index(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--") return 0;
+    if (a == "-c" || a == "--config" || a == "--set" || a == "--log-level") {
+      ++i;  // its value
+      continue;
+    }
+    if (!a.empty() && a.front() == '-') continue;  // --opt=value, -cFILE, flags, unknown options
+    return i;
+  }
+  return 0;
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"autotrain: QLoRA fine-tuning of Falcon and friends, driven by falcon.env configs", "autotrain"};
   app.set_version_flag("--version", "autotrain " AUTOTRAIN_VERSION);
@@ -42,24 +59,27 @@ int run(int argc, char** argv) {
   add_unbuilt(app, unbuilt, "merge", "Merge a LoRA adapter into its base model", "the inference issue");
   add_unbuilt(app, unbuilt, "launch", "Run a command on several processes (torchrun conventions)", "the scale-out issue");
 
+  // Answered before parsing, whatever options come with it (see add_unbuilt).
+  const int command = command_index(argc, argv);
   for (const auto& u : unbuilt)
-    if (argc > 1 && u.name == argv[1]) return run_unbuilt(u);
+    if (command > 0 && u.name == argv[command]) return run_unbuilt(u);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
     return app.exit(e);  // --help, --version
   } catch (const CLI::ParseError& e) {
-    // A first word that is no option and no subcommand is a mistyped command: say so plainly.
-    if (argc > 1 && argv[1][0] != '-') {
+    // A command word that names no subcommand is a mistyped command: say so plainly.
+    if (command > 0) {
       std::string names;
       bool known = false;
       for (const auto* s : app.get_subcommands([](CLI::App*) { return true; })) {
         names += (names.empty() ? "" : ", ") + s->get_name();
-        known = known || s->get_name() == argv[1];
+        known = known || s->get_name() == argv[command];
       }
       if (!known) {
-        fmt::print(stderr, "autotrain: unknown command '{}'\ncommands: {}\nRun 'autotrain --help' for more.\n", argv[1], names);
+        fmt::print(stderr, "autotrain: unknown command '{}'\ncommands: {}\nRun 'autotrain --help' for more.\n",
+                   argv[command], names);
         return kExitUsage;
       }
     }

@@ -2,6 +2,8 @@
 // and `setup`'s handling of the HF token.
 #include <sys/stat.h>
 
+#include <fstream>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -191,6 +193,161 @@ TEST_F(Cli, SetupFailsOnInvalidConfig) {
   auto j = nlohmann::json::parse(r.out);
   EXPECT_FALSE(j["config"]["valid"].get<bool>());
   EXPECT_THAT(r.err, HasSubstr("LORA_R=zero"));
+}
+
+// Global options (and their values) may come before the command: an unbuilt command still
+// says so, and a mistyped one is named.
+TEST_F(Cli, CommandWordFoundAfterGlobalOptions) {
+  const std::vector<std::vector<std::string>> unbuilt = {{"-c", "x.env", "merge"},
+                                                         {"--set", "A=B", "chat"},
+                                                         {"--log-level", "warn", "generate", "--model", "m", "--prompt", "hi"},
+                                                         {"--config=x.env", "launch", "--nproc", "2"},
+                                                         {"--set", "A=B", "--config", "x.env", "merge", "--model", "m"}};
+  for (const auto& args : unbuilt) {
+    auto r = run(args);
+    EXPECT_EQ(r.exit_code, 2) << args[0];
+    EXPECT_THAT(r.err, HasSubstr("not built yet")) << args[0] << " " << r.err;
+  }
+  auto bogus = run({"-c", "x", "bogus"});
+  EXPECT_EQ(bogus.exit_code, 2);
+  EXPECT_THAT(bogus.err, HasSubstr("unknown command 'bogus'"));
+  auto bogus2 = run({"--log-level", "warn", "frobnicate", "--x"});
+  EXPECT_EQ(bogus2.exit_code, 2);
+  EXPECT_THAT(bogus2.err, HasSubstr("unknown command 'frobnicate'"));
+}
+
+TEST_F(Cli, ConfigThatIsAFolderIsAnError) {
+  TempDir dir;
+  auto r = run({"config", "-c", dir.path().string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("is a folder"));
+  auto env = run({"config"}, {"AUTOTRAIN_CONFIG=" + dir.path().string()});
+  EXPECT_EQ(env.exit_code, 2);
+}
+
+// DESIGN D8: secrets are never printed, not even in the error about the line that holds one.
+TEST_F(Cli, ConfigErrorsNeverPrintTheToken) {
+  const std::string secret = "SECRETabcdefghijklmnop";
+  TempDir work;
+  const std::vector<std::string> texts = {
+      "HF_TOKEN=hf_" + secret + " extra\n",         "HF_TOKEN = hf_" + secret + "\n",
+      "export HF_TOKEN = hf_" + secret + "\n",      "HF_TOKEN=\"hf_" + secret + "\nLORA_R=8\n",
+      "HF_TOKEN=hf_" + secret + "|x\n",             "LORA_R=8\nhf_" + secret + "\n",
+      "LORA_R=hf_" + secret + "\n",
+  };
+  int i = 0;
+  for (const auto& text : texts) {
+    auto file = work.write("s" + std::to_string(i++) + ".env", text);
+    auto c = run({"config", "-c", file.string()});
+    EXPECT_EQ(c.exit_code, 2) << text;
+    EXPECT_EQ((c.out + c.err).find(secret.substr(0, 10)), std::string::npos) << text << "\n" << c.err;
+    EXPECT_THAT(c.err, HasSubstr(file.string())) << text;
+    auto s = run({"setup", "-c", file.string(), "--json"}, {"HF_HOME=" + (work.path() / "hf").string()}, work.path());
+    EXPECT_EQ(s.exit_code, 2) << text;
+    EXPECT_EQ((s.out + s.err).find(secret.substr(0, 10)), std::string::npos) << text << "\n" << s.out;
+    EXPECT_FALSE(nlohmann::json::parse(s.out)["config"]["valid"].get<bool>());
+  }
+}
+
+// Pasted tokens lose surrounding blanks; nothing usable left, or blanks inside, is bad input
+// (exit 2) that says which.
+TEST_F(Cli, SetupTokenInputIsTrimmedAndChecked) {
+  TempDir work;
+  const std::string token = "hf_pasted0123456789ABCDEFGHIJ";
+  auto hf = [&](const std::string& name) { return "HF_HOME=" + (work.path() / name).string(); };
+  auto spaced = run({"setup", "--token", "-"}, {hf("a")}, work.path(), "  " + token + " \t\r\n");
+  ASSERT_EQ(spaced.exit_code, 0) << spaced.err;
+  EXPECT_EQ(testing::read_file(work.path() / "a" / "token"), token);
+  auto flag = run({"setup", "--token", " " + token}, {hf("b")}, work.path());
+  ASSERT_EQ(flag.exit_code, 0) << flag.err;
+  EXPECT_EQ(testing::read_file(work.path() / "b" / "token"), token);
+  auto empty = run({"setup", "--token", "-"}, {hf("c")}, work.path(), "");
+  EXPECT_EQ(empty.exit_code, 2);
+  EXPECT_THAT(empty.err, HasSubstr("is empty"));
+  EXPECT_FALSE(std::filesystem::exists(work.path() / "c" / "token"));
+  auto blank = run({"setup", "--token", "-", "--json"}, {hf("d")}, work.path(), "   \n");
+  EXPECT_EQ(blank.exit_code, 2);
+  EXPECT_THAT(blank.err, HasSubstr("is empty"));
+  EXPECT_FALSE(nlohmann::json::parse(blank.out)["hf_token"]["stored"].get<bool>());
+  auto inner = run({"setup", "--token", "hf_two words0123456789"}, {hf("e")}, work.path());
+  EXPECT_EQ(inner.exit_code, 2);
+  EXPECT_THAT(inner.err, HasSubstr("whitespace"));
+  EXPECT_THAT(inner.out + inner.err, Not(HasSubstr("words0123456789")));
+  EXPECT_FALSE(std::filesystem::exists(work.path() / "e" / "token"));
+}
+
+// huggingface_hub expands ~ in HF_HOME (os.path.expanduser): so must we, not create ./~/.
+TEST_F(Cli, SetupExpandsTildeInHfHome) {
+  TempDir work;
+  const std::string token = "hf_tilde0123456789ABCDEFGHIJKL";
+  auto r = run({"setup", "--token", token}, {"HF_HOME=~/hfx"}, work.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(testing::read_file(home_.path() / "hfx" / "token"), token);
+  EXPECT_FALSE(std::filesystem::exists(work.path() / "~"));
+}
+
+// README: "with no config file at all it reports the machine and exits 0" (no project folder).
+TEST_F(Cli, SetupWithoutConfigCreatesNoProjectFolder) {
+  TempDir work;
+  auto r = run({"setup", "--json"}, {"HF_HOME=" + (work.path() / "hf").string()}, work.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(nlohmann::json::parse(r.out)["project_dir"].is_null());
+  EXPECT_FALSE(std::filesystem::exists(work.path() / "my_autotrain_llm"));
+  // Named explicitly, it is created.
+  auto named = run({"setup", "--json", "--set", "AUTOTRAIN_PROJECT_NAME=p"}, {"HF_HOME=" + (work.path() / "hf").string()},
+                   work.path());
+  ASSERT_EQ(named.exit_code, 0) << named.err;
+  EXPECT_TRUE(std::filesystem::is_directory(work.path() / "p"));
+}
+
+class CliTiny : public Cli {
+ protected:
+  std::string tiny_env() const { return std::string(AUTOTRAIN_TEST_SOURCE_DIR) + "/../configs/tiny.env"; }
+  CommandResult tiny(const std::filesystem::path& model, const std::filesystem::path& data, std::vector<std::string> more = {}) {
+    std::vector<std::string> args = {"tiny", "-c", tiny_env(), "--set", "MODEL_NAME=" + model.string(), "--set",
+                                     "DATA_PATH=" + data.string()};
+    args.insert(args.end(), more.begin(), more.end());
+    return run(args);
+  }
+};
+
+// README's example `tokenize --tokenizer tiiuae/falcon-7b`: a hub id resolves in the cache as
+// --model does (HF_HOME's ~ expanded too), and when it does not, the error says where it looked.
+TEST_F(CliTiny, TokenizeResolvesHubIdsInTheCache) {
+  TempDir work;
+  auto hub = home_.path() / "hfh" / "hub";
+  auto snapshot = hub / "models--org--tiny" / "snapshots" / "abc123";
+  std::filesystem::create_directories(hub / "models--org--tiny" / "refs");
+  {
+    std::ofstream(hub / "models--org--tiny" / "refs" / "main") << "abc123";
+  }
+  auto made = tiny(snapshot, work.path() / "d");
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  auto direct = run({"tokenize", "--tokenizer", snapshot.string(), "--text", "### Human: Hello", "--json"});
+  ASSERT_EQ(direct.exit_code, 0) << direct.err;
+  auto by_id = run({"tokenize", "--tokenizer", "org/tiny", "--text", "### Human: Hello", "--json"}, {"HF_HOME=~/hfh"});
+  ASSERT_EQ(by_id.exit_code, 0) << by_id.err;
+  EXPECT_EQ(by_id.out, direct.out);
+  auto missing = run({"tokenize", "--tokenizer", "org/absent", "--text", "x"}, {"HF_HOME=~/hfh"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_THAT(missing.err, HasSubstr("Looked at"));
+  EXPECT_THAT(missing.err, HasSubstr((hub / "models--org--absent").string()));
+}
+
+TEST_F(Cli, EvalBlockSizeMustBePositive) {
+  auto r = run({"eval", "--model", "m", "--data", "d.jsonl", "--block-size", "0"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("positive whole number"));
+  EXPECT_THAT(r.err, Not(HasSubstr("1.79")));
+}
+
+TEST_F(Cli, WarningsHaveOneSeverityPrefix) {
+  TempDir dir;
+  auto file = dir.write("bom.env", "\xEF\xBB\xBF" "LORA_R=8\n");
+  auto r = run({"config", "-c", file.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("warning: " + file.string() + ":1:1: file starts with a UTF-8 byte-order mark"));
+  EXPECT_THAT(r.err, Not(HasSubstr(":1:1: warning")));
 }
 
 }  // namespace
