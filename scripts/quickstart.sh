@@ -15,15 +15,24 @@ bin="$root/build/autotrain"
 cd "$root"
 config=configs/tiny.env
 run() { echo "== autotrain $*"; "$bin" "$@"; }
+# The folders as autotrain resolves them: tiny.env's project is runs/tiny-${PROJECT_ID:=tiny},
+# so an exported PROJECT_ID moves it, and the adapter evaluated must be the one just trained.
+config_json=$("$bin" config -c "$config" --json)
+effective() {
+  "$venv/bin/python" -c 'import json, sys; print(json.loads(sys.argv[1])["effective"][sys.argv[2]])' "$config_json" "$1"
+}
+project=$(effective AUTOTRAIN_PROJECT_NAME)
+model=$(effective MODEL_NAME)
+data=$(effective DATA_PATH)
 run setup -c "$config"
 run tiny -c "$config"
 run data -c "$config"
-eval_args=(--model runs/tiny-falcon --data runs/tiny-data/test.jsonl --block-size 64)
+eval_args=(--model "$model" --data "$data/test.jsonl" --block-size 64)
 echo "== eval loss of the base model"
 before=$("$bin" eval "${eval_args[@]}")
 run train -c "$config" --resume never
 echo "== eval loss with the trained adapter"
-after=$("$bin" eval "${eval_args[@]}" --adapter runs/tiny-tiny)
+after=$("$bin" eval "${eval_args[@]}" --adapter "$project")
 echo "before: $before"
 echo "after:  $after"
-echo "project folder: runs/tiny-tiny (adapter_model.safetensors, adapter_config.json, metrics.jsonl, README.md)"
+echo "project folder: $project (adapter_model.safetensors, adapter_config.json, metrics.jsonl, README.md)"

@@ -97,9 +97,38 @@ std::vector<std::string> tiny_dataset_rows(uint64_t seed, int count) {
   return rows;
 }
 
-void write_tiny_dataset(const std::filesystem::path& dir, uint64_t seed, bool overwrite) {
-  if (!overwrite && std::filesystem::exists(dir / "train.jsonl") && std::filesystem::exists(dir / "test.jsonl"))
-    return;
+const std::vector<std::string>& tiny_model_files() {
+  static const std::vector<std::string> files = {"config.json", "model.safetensors", "tokenizer.json",
+                                                 "tokenizer_config.json", "special_tokens_map.json"};
+  return files;
+}
+
+const std::vector<std::string>& tiny_dataset_files() {
+  static const std::vector<std::string> files = {"train.jsonl", "test.jsonl"};
+  return files;
+}
+
+bool tiny_folder_needs_writing(const std::filesystem::path& dir, const std::vector<std::string>& files, bool overwrite) {
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec) && !std::filesystem::is_directory(dir, ec))
+    throw TinyAssetsConflict(fmt::format("{} is a file, not a folder; name a folder to write into", dir.string()));
+  if (overwrite) return true;
+  std::vector<std::string> present;
+  for (const auto& f : files)
+    if (std::filesystem::exists(dir / f, ec)) present.push_back(f);
+  if (present.empty()) return true;
+  if (present.size() == files.size()) return false;
+  std::string listed, all;
+  for (const auto& f : present) listed += (listed.empty() ? "" : ", ") + f;
+  for (const auto& f : files) all += (all.empty() ? "" : ", ") + f;
+  throw TinyAssetsConflict(fmt::format(
+      "{} already holds {}, but not all of the files `tiny` writes there ({}), so writing would overwrite them; "
+      "pass --force to overwrite them, or name another folder",
+      dir.string(), listed, all));
+}
+
+bool write_tiny_dataset(const std::filesystem::path& dir, uint64_t seed, bool overwrite) {
+  if (!tiny_folder_needs_writing(dir, tiny_dataset_files(), overwrite)) return false;
   std::filesystem::create_directories(dir);
   // One stream of rows: the first 1200 train, the next 120 test (disjoint draws).
   auto rows = tiny_dataset_rows(seed, 1320);
@@ -108,6 +137,7 @@ void write_tiny_dataset(const std::filesystem::path& dir, uint64_t seed, bool ov
     (i < 1200 ? train : test) += ordered_json{{"text", rows[i]}}.dump() + "\n";
   write_text(dir / "train.jsonl", train);
   write_text(dir / "test.jsonl", test);
+  return true;
 }
 
 std::string tiny_tokenizer_json() {
@@ -161,9 +191,8 @@ std::string tiny_tokenizer_json() {
   return j.dump(2) + "\n";
 }
 
-void write_tiny_model(const std::filesystem::path& dir, uint64_t seed, bool overwrite) {
-  if (!overwrite && std::filesystem::exists(dir / "config.json") && std::filesystem::exists(dir / "model.safetensors"))
-    return;
+bool write_tiny_model(const std::filesystem::path& dir, uint64_t seed, bool overwrite) {
+  if (!tiny_folder_needs_writing(dir, tiny_model_files(), overwrite)) return false;
   std::filesystem::create_directories(dir);
   const std::string tokenizer = tiny_tokenizer_json();
   const int64_t vocab = static_cast<int64_t>(nlohmann::json::parse(tokenizer)["model"]["vocab"].size());
@@ -202,6 +231,7 @@ void write_tiny_model(const std::filesystem::path& dir, uint64_t seed, bool over
   write_text(dir / "special_tokens_map.json", ordered_json{{"eos_token", "<|endoftext|>"}}.dump(2) + "\n");
   write_text(dir / "config.json", config.dump(2) + "\n");
   model::write_random_checkpoint(dir / "config.json", dir, seed);
+  return true;
 }
 
 }  // namespace autotrain::train

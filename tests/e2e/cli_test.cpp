@@ -311,6 +311,61 @@ class CliTiny : public Cli {
   }
 };
 
+// README: "Existing files are kept unless --force": a folder holding all the files is kept, one
+// holding only some of them (a real model's config.json, say) is refused before anything is written.
+TEST_F(CliTiny, KeepsCompleteFoldersAndRefusesPartialOnes) {
+  TempDir work;
+  auto model = work.path() / "m", data = work.path() / "d";
+  auto first = tiny(model, data);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const std::string weights = testing::read_file(model / "model.safetensors");
+  auto again = tiny(model, data);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_THAT(again.out, HasSubstr("already there, kept"));
+
+  // Someone else's model folder: config.json and a tokenizer, no model.safetensors.
+  auto other = work.path() / "real";
+  std::filesystem::create_directories(other);
+  work.write("real/config.json", "{\"mine\": true}");
+  work.write("real/tokenizer.json", "{}");
+  auto refused = tiny(other, work.path() / "d2");
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_THAT(refused.err, HasSubstr("config.json"));
+  EXPECT_THAT(refused.err, HasSubstr("--force"));
+  EXPECT_EQ(testing::read_file(other / "config.json"), "{\"mine\": true}");
+  EXPECT_FALSE(std::filesystem::exists(other / "model.safetensors"));
+  EXPECT_FALSE(std::filesystem::exists(work.path() / "d2"));  // nothing written at all
+
+  // A dataset folder with only train.jsonl.
+  std::filesystem::create_directories(work.path() / "d3");
+  work.write("d3/train.jsonl", "{\"text\": \"mine\"}\n");
+  auto refused_data = tiny(work.path() / "m3", work.path() / "d3");
+  EXPECT_EQ(refused_data.exit_code, 2);
+  EXPECT_THAT(refused_data.err, HasSubstr("train.jsonl"));
+  EXPECT_EQ(testing::read_file(work.path() / "d3" / "train.jsonl"), "{\"text\": \"mine\"}\n");
+
+  auto forced = tiny(other, work.path() / "d3", {"--force"});
+  ASSERT_EQ(forced.exit_code, 0) << forced.err;
+  EXPECT_TRUE(std::filesystem::exists(other / "model.safetensors"));
+  EXPECT_EQ(testing::read_file(model / "model.safetensors"), weights);
+}
+
+// falcon.env's MODEL_NAME is a hub id: `tiny` must not write a toy model at ./tiiuae/falcon-7b.
+TEST_F(CliTiny, RefusesAHubIdAsTheFolder) {
+  TempDir work;
+  auto r = run({"tiny", "-c", tutorial_}, {}, work.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("MODEL_NAME=tiiuae/falcon-7b"));
+  EXPECT_THAT(r.err, HasSubstr("--set MODEL_NAME="));
+  EXPECT_THAT(r.err, HasSubstr("--set DATA_PATH="));
+  EXPECT_FALSE(std::filesystem::exists(work.path() / "tiiuae"));
+  EXPECT_FALSE(std::filesystem::exists(work.path() / "timdettmers"));
+  // The embedded default works in a fresh folder (./runs/... are folders, not ids).
+  auto fresh = run({"tiny", "-c", tiny_env()}, {}, work.path());
+  ASSERT_EQ(fresh.exit_code, 0) << fresh.err;
+  EXPECT_TRUE(std::filesystem::exists(work.path() / "runs" / "tiny-falcon" / "model.safetensors"));
+}
+
 // README's example `tokenize --tokenizer tiiuae/falcon-7b`: a hub id resolves in the cache as
 // --model does (HF_HOME's ~ expanded too), and when it does not, the error says where it looked.
 TEST_F(CliTiny, TokenizeResolvesHubIdsInTheCache) {
