@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The tutorial's interface, kept: `bash autotrain.sh data|train [-m NAME] [-p PID] [ARGS...]`.
 #   -m, --model NAME   loads NAME.env (default: falcon) from the current folder, else configs/
-#   -p, --pid ID       exported as PROJECT_ID (default: admin), which falcon.env reads
+#   -p, --pid ID       exported as PROJECT_ID (default: admin, as in the tutorial's script, which
+#                      set it before reading the command line: a PROJECT_ID already in the
+#                      environment, e.g. left by an earlier `set -a; source falcon.env`, is not used)
 #   ARGS               forwarded to `autotrain` (the tutorial's script swallowed them; we don't)
 # Runs build/autotrain (or $AUTOTRAIN_BIN), building it first if it is missing.
 # Unlike the tutorial's script, the config is parsed by autotrain, never sourced or traced
@@ -28,7 +30,7 @@ case "$command" in
 esac
 
 name="falcon"
-project_id="${PROJECT_ID:-admin}"
+project_id="admin"  # the tutorial's default; only -p changes it (autotrain-behaviour.md §1.2, G4)
 forward=()
 while [ $# -gt 0 ]; do
   case "$1" in

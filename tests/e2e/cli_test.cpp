@@ -405,5 +405,23 @@ TEST_F(Cli, WarningsHaveOneSeverityPrefix) {
   EXPECT_THAT(r.err, Not(HasSubstr(":1:1: warning")));
 }
 
+// The tutorial's script sets PROJECT_ID=admin itself (autotrain-behaviour.md 1.2, G4): only -p
+// changes it, not a PROJECT_ID left in the environment. Checked with a stand-in binary.
+TEST_F(Cli, WrapperScriptProjectIdAsTheTutorial) {
+  TempDir dir;
+  auto fake = dir.write("fake-autotrain", "#!/bin/sh\necho \"PROJECT_ID=$PROJECT_ID $*\"\n");
+  std::filesystem::permissions(fake, std::filesystem::perms::owner_all);
+  const std::string script = std::string(AUTOTRAIN_TEST_SOURCE_DIR) + "/../scripts/autotrain.sh";
+  auto plain = testing::run_command({"/bin/bash", script, "train", "-m", "tiny", "--set", "LORA_R=4"},
+                                    {"PATH=/usr/bin:/bin", "AUTOTRAIN_BIN=" + fake.string(), "PROJECT_ID=stale"}, dir.path());
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_THAT(plain.out, HasSubstr("PROJECT_ID=admin train -c "));
+  EXPECT_THAT(plain.out, HasSubstr("configs/tiny.env --set LORA_R=4"));
+  auto pid = testing::run_command({"/bin/bash", script, "data", "-p", "bob"},
+                                  {"PATH=/usr/bin:/bin", "AUTOTRAIN_BIN=" + fake.string(), "PROJECT_ID=stale"}, dir.path());
+  ASSERT_EQ(pid.exit_code, 0) << pid.err;
+  EXPECT_THAT(pid.out, HasSubstr("PROJECT_ID=bob data -c "));
+}
+
 }  // namespace
 }  // namespace autotrain
