@@ -117,14 +117,18 @@ FalconConfig FalconConfig::from_json(const json& j, std::string_view where) {
     r.fail(fmt::format("\"activation\" {} is not supported (Falcon uses \"gelu\")", act->dump()));
 
   // Rotary: transformers 5 writes rope_parameters {rope_type, rope_theta}; older files a
-  // top-level rope_theta and maybe rope_scaling. Only the default (unscaled) rotary is built.
+  // top-level rope_theta and maybe rope_scaling. Only the default (unscaled) rotary is built. As
+  // transformers standardizes them: rope_parameters' values win over the top-level rope_theta
+  // (a fallback), and "type" is the old spelling of "rope_type".
+  if (const json* theta = r.find({"rope_theta"})) c.rope_theta = r.number(*theta, "rope_theta");
   if (const json* rp = r.find({"rope_parameters"})) {
     if (!rp->is_object()) r.fail("\"rope_parameters\" must be an object");
-    if (rp->contains("rope_type") && (*rp)["rope_type"] != "default")
-      r.fail(fmt::format("rope_type {} is not supported (only \"default\" rotary embeddings)", (*rp)["rope_type"].dump()));
+    for (const char* key : {"rope_type", "type"})
+      if (rp->contains(key) && (*rp)[key] != "default")
+        r.fail(fmt::format("rope_parameters {} {} is not supported (only \"default\" rotary embeddings)", key,
+                           (*rp)[key].dump()));
     if (rp->contains("rope_theta")) c.rope_theta = r.number((*rp)["rope_theta"], "rope_theta");
   }
-  if (const json* theta = r.find({"rope_theta"})) c.rope_theta = r.number(*theta, "rope_theta");
   if (const json* rs = r.find({"rope_scaling"}))
     r.fail(fmt::format("\"rope_scaling\" {} is not supported (only unscaled rotary embeddings)", rs->dump()));
 

@@ -1,7 +1,9 @@
 #include "autotrain/model/loader.h"
 
+#include <cstring>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -35,8 +37,42 @@ bool is_ignorable_buffer(const std::string& name) {
 
 }  // namespace
 
+HeadTying checkpoint_head_tying(const FalconConfig& cfg, const safetensors::CheckpointFiles& files) {
+  if (!cfg.tie_word_embeddings) return HeadTying::kUntied;
+  constexpr const char* kEmbedding = "transformer.word_embeddings.weight";
+  constexpr const char* kHead = "lm_head.weight";
+  std::optional<std::pair<std::filesystem::path, safetensors::TensorInfo>> embedding, head;
+  for (const auto& path : files.shards) {
+    auto shard = safetensors::SafetensorsFile::open(path);
+    for (const auto& info : shard.header().tensors) {
+      if (info.name == kEmbedding) embedding.emplace(path, info);
+      if (info.name == kHead) head.emplace(path, info);
+    }
+  }
+  if (!head) return HeadTying::kTied;
+  if (!embedding) return HeadTying::kEmbeddingFromHead;
+  if (head->second.dtype != embedding->second.dtype || head->second.shape != embedding->second.shape)
+    return HeadTying::kUntied;
+  // Byte-equal in the stored dtype: what transformers' check sees after loading both the same way.
+  auto a = safetensors::SafetensorsFile::open(embedding->first);
+  auto b = safetensors::SafetensorsFile::open(head->first);
+  auto x = a.data(embedding->second), y = b.data(head->second);
+  return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size()) == 0 ? HeadTying::kTied
+                                                                                 : HeadTying::kUntied;
+}
+
 std::unique_ptr<FalconForCausalLM> load_falcon(const std::filesystem::path& dir, const LoadOptions& options) {
   FalconConfig cfg = FalconConfig::load(dir / "config.json");
+  auto files = safetensors::find_checkpoint(dir);
+  const HeadTying tying = checkpoint_head_tying(cfg, files);
+  if (tying == HeadTying::kUntied && cfg.tie_word_embeddings) {
+    fmt::print(stderr,
+               "warning: {}: config.json ties lm_head to the word embeddings, but the checkpoint stores an lm_head.weight "
+               "with other values; using it untied, as transformers does (set \"tie_word_embeddings\": false in "
+               "config.json to silence this)\n",
+               dir.string());
+    cfg.tie_word_embeddings = false;
+  }
   auto model = std::make_unique<FalconForCausalLM>(cfg);
   std::map<std::string, std::vector<int64_t>> expected;
   for (const auto& spec : falcon_parameter_specs(cfg)) expected[spec.name] = spec.shape;
@@ -58,29 +94,29 @@ std::unique_ptr<FalconForCausalLM> load_falcon(const std::filesystem::path& dir,
     }
   }
 
-  auto files = safetensors::find_checkpoint(dir);
   std::set<std::string> loaded;
   std::vector<std::string> unexpected, mismatched;
   for (const auto& shard_path : files.shards) {
     auto shard = safetensors::SafetensorsFile::open(shard_path);
     for (const auto& info : shard.header().tensors) {
-      if (info.name == "lm_head.weight" && cfg.tie_word_embeddings) {
-        // Tied: transformers uses the embedding whatever the file says (RW-era uploads store a copy).
-        continue;
+      std::string name = info.name;
+      if (name == "lm_head.weight" && cfg.tie_word_embeddings) {
+        if (tying != HeadTying::kEmbeddingFromHead) continue;  // a copy of the embedding
+        name = "transformer.word_embeddings.weight";           // the only copy: the embedding is tied to it
       }
-      auto it = slots.find(info.name);
+      auto it = slots.find(name);
       if (it == slots.end()) {
         if (!is_ignorable_buffer(info.name))
           unexpected.push_back(fmt::format("{} (in {})", info.name, shard_path.filename().string()));
         continue;
       }
-      const auto& want = expected.at(info.name);
+      const auto& want = expected.at(name);
       if (info.shape != want) {
         mismatched.push_back(fmt::format("{}: checkpoint {} vs config.json {}", info.name, shape_str(info.shape),
                                          shape_str(want)));
         continue;
       }
-      if (!loaded.insert(info.name).second)
+      if (!loaded.insert(name).second)
         throw ModelError(fmt::format("{}: tensor '{}' appears in more than one shard", dir.string(), info.name));
       // One tensor at a time: convert straight from the mapping into the target, then let its
       // file pages go, so host memory holds the model plus about one tensor of the file.

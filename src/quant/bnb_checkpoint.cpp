@@ -13,6 +13,7 @@
 
 #include "autotrain/io/atomic_file.h"
 #include "autotrain/model/falcon_config.h"
+#include "autotrain/model/loader.h"
 #include "autotrain/model/model_dir.h"
 #include "autotrain/quant/linear4bit.h"
 #include "autotrain/quant/quantize_command.h"
@@ -275,8 +276,11 @@ std::unique_ptr<model::FalconForCausalLM> load_bnb_4bit(const std::filesystem::p
                                         qc.value("bnb_4bit_quant_storage", "")));
 
   auto cfg = model::FalconConfig::load(dir / "config.json");
-  auto m = std::make_unique<model::FalconForCausalLM>(cfg);
   auto files = safetensors::find_checkpoint(dir);
+  // The 16-bit embedding and head are tied as transformers ties them (see model/loader.h).
+  const model::HeadTying tying = model::checkpoint_head_tying(cfg, files);
+  if (tying == model::HeadTying::kUntied) cfg.tie_word_embeddings = false;
+  auto m = std::make_unique<model::FalconForCausalLM>(cfg);
   std::vector<safetensors::SafetensorsFile> shards;
   std::map<std::string, std::pair<size_t, const safetensors::TensorInfo*>> index;
   for (const auto& p : files.shards) shards.push_back(safetensors::SafetensorsFile::open(p));
@@ -365,7 +369,8 @@ std::unique_ptr<model::FalconForCausalLM> load_bnb_4bit(const std::filesystem::p
     const auto dot = name.rfind('.');
     if (dot != std::string::npos && quantized.count(name.substr(0, dot))) continue;
     if (name == "lm_head.weight" && cfg.tie_word_embeddings) continue;
-    *t = take(name, true).to(options.device, options.dtype, false, true);
+    const bool from_head = name == "transformer.word_embeddings.weight" && tying == model::HeadTying::kEmbeddingFromHead;
+    *t = take(from_head ? "lm_head.weight" : name, true).to(options.device, options.dtype, false, true);
   }
   std::vector<std::string> unexpected;
   for (const auto& [name, _] : index)

@@ -13,6 +13,7 @@
 #include <ATen/Tensor.h>
 
 #include "autotrain/model/falcon.h"
+#include "autotrain/safetensors/checkpoint.h"
 
 namespace autotrain::model {
 
@@ -25,9 +26,17 @@ struct LoadOptions {
   std::function<void(const std::string& name, LinearPtr& slot)> on_linear_loaded;
 };
 
-// Reads dir/config.json and the checkpoint. A missing lm_head.weight falls back to the tied
-// embedding; missing or unexpected tensors and shape mismatches are errors listing them all.
-// Throws ModelError or safetensors::SafetensorsError.
+// How a checkpoint's embedding and lm_head relate, decided as transformers 5 ties them when it
+// loads: with tie_word_embeddings (Falcon's default) a stored lm_head.weight equal to the embedding
+// (RW-era uploads store a copy) is tied; one with other values is NOT tied (transformers warns and
+// keeps the stored head); a checkpoint with lm_head.weight but no embedding ties the embedding to
+// the head. Without tie_word_embeddings both are separate tensors.
+enum class HeadTying { kTied, kUntied, kEmbeddingFromHead };
+HeadTying checkpoint_head_tying(const FalconConfig& cfg, const safetensors::CheckpointFiles& files);
+
+// Reads dir/config.json and the checkpoint (the embedding and lm_head tied as
+// checkpoint_head_tying says); missing or unexpected tensors and shape mismatches are errors
+// listing them all. Throws ModelError or safetensors::SafetensorsError.
 std::unique_ptr<FalconForCausalLM> load_falcon(const std::filesystem::path& dir, const LoadOptions& options = {});
 
 // Weights drawn as transformers initialises Falcon (linear and embedding weights

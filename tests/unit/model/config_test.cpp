@@ -87,6 +87,12 @@ TEST(FalconConfig, LegacyRefinedWebMeansTheNewDecoder) {
                                        {"rope_parameters", {{"rope_type", "default"}, {"rope_theta", 500.0}}}},
                                       "config.json");
   EXPECT_EQ(rope.rope_theta, 500.0);
+  // transformers: rope_parameters win over a top-level rope_theta, which is only a fallback.
+  auto both = FalconConfig::from_json({{"model_type", "falcon"}, {"hidden_size", 64}, {"num_attention_heads", 4},
+                                       {"rope_theta", 10000.0},
+                                       {"rope_parameters", {{"rope_type", "default"}, {"rope_theta", 500.0}}}},
+                                      "config.json");
+  EXPECT_EQ(both.rope_theta, 500.0);
 }
 
 TEST(FalconConfig, ClearErrors) {
@@ -98,6 +104,8 @@ TEST(FalconConfig, ClearErrors) {
   EXPECT_THAT(error_of({{"model_type", "falcon"}, {"hidden_size", "64"}}),
               HasSubstr("\"hidden_size\" must be a positive integer, got \"64\""));
   EXPECT_THAT(error_of({{"model_type", "falcon"}, {"activation", "relu"}}), HasSubstr("\"activation\" \"relu\""));
+  EXPECT_THAT(error_of({{"model_type", "falcon"}, {"rope_parameters", {{"type", "linear"}, {"factor", 2.0}}}}),
+              HasSubstr("rope_parameters type \"linear\" is not supported"));
   EXPECT_THAT(error_of({{"model_type", "falcon"}, {"rope_scaling", {{"type", "linear"}}}}),
               HasSubstr("\"rope_scaling\""));
   EXPECT_THAT(error_of({{"model_type", "falcon"}, {"new_decoder_architecture", true}, {"num_attention_heads", 71},

@@ -2,6 +2,7 @@
 // tiny random models of the three Falcon variants (plus the legacy RefinedWeb naming), saves
 // them as model folders and records transformers' logits, losses, gradients and greedy tokens.
 // We load the folders with our loader and must reproduce those within the issue's tolerances.
+#include <functional>
 #include <map>
 #include <memory>
 
@@ -224,6 +225,57 @@ TEST(OurCheckpointInTransformers, RandomShardedCheckpointComputesTheSame) {
   at::Tensor ours = load_falcon(folder)->forward(in);
   EXPECT_LE((ours - ref).abs().max().item<double>(), 1e-5);
   EXPECT_TRUE(at::equal(ours, random_falcon(FalconConfig::load(dir.path() / "config.json"), 11)->forward(in)));
+}
+
+// Falcon ties lm_head to the embedding by default, and transformers 5 decides per checkpoint: a
+// stored lm_head.weight with other values is used untied; one stored alone becomes the embedding.
+TEST(OurCheckpointInTransformers, StoredHeadIsTiedAsTransformersTiesIt) {
+  TempDir dir;
+  std::ofstream(dir.path() / "config.json")
+      << R"({"model_type": "falcon", "vocab_size": 97, "hidden_size": 32, "num_attention_heads": 4,
+             "num_hidden_layers": 2, "max_position_embeddings": 64})";
+  write_random_checkpoint(dir.path() / "config.json", dir.path() / "base", /*seed=*/5);
+  auto file = safetensors::SafetensorsFile::open(dir.path() / "base" / "model.safetensors");
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (const auto& t : file.header().tensors) tensors.emplace_back(t.name, safetensors::tensor_view(file, t).clone());
+  at::Tensor ids = at::arange(0, 24, at::kLong).mul(5).remainder(97).view({2, 12});
+  safetensors::save_tensors(dir.path() / "ids.safetensors", {{"input_ids", ids}});
+
+  auto variant = [&](const std::string& name, const std::function<void(decltype(tensors)&)>& edit) {
+    auto t = tensors;
+    edit(t);
+    std::filesystem::create_directories(dir.path() / name);
+    std::filesystem::copy_file(dir.path() / "base" / "config.json", dir.path() / name / "config.json");
+    safetensors::save_tensors(dir.path() / name / "model.safetensors", t);
+    return dir.path() / name;
+  };
+  const auto embedding = [&] {
+    for (const auto& [n, t] : tensors)
+      if (n == "transformer.word_embeddings.weight") return t;
+    return at::Tensor();
+  }();
+  const std::vector<std::filesystem::path> folders = {
+      variant("other_head", [&](auto& t) { t.emplace_back("lm_head.weight", embedding.flip(0).contiguous()); }),
+      variant("same_head", [&](auto& t) { t.emplace_back("lm_head.weight", embedding.clone()); }),
+      variant("head_only", [&](auto& t) {
+        for (auto& [n, _] : t)
+          if (n == "transformer.word_embeddings.weight") n = "lm_head.weight";
+      })};
+  at::NoGradGuard no_grad;
+  FalconInputs in;
+  in.input_ids = ids;
+  for (const auto& folder : folders) {
+    SCOPED_TRACE(folder.filename().string());
+    auto r = autotrain::testing::run_reference_python(
+        "model/load_ours.py",
+        {folder.string(), (dir.path() / "ids.safetensors").string(), (folder / "logits.safetensors").string()});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    auto f = safetensors::SafetensorsFile::open(folder / "logits.safetensors");
+    at::Tensor ref = safetensors::tensor_view(f, f.tensor("logits"));
+    auto model = load_falcon(folder);
+    EXPECT_EQ(model->lm_head_tied(), folder.filename() != "other_head");
+    EXPECT_LE((model->forward(in) - ref).abs().max().item<double>(), 1e-5);
+  }
 }
 
 // Every bad input to `eval` is one clear message and exit code 2.
