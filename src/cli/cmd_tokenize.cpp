@@ -62,11 +62,13 @@ Subcommand add_tokenize_command(CLI::App& app, GlobalOptions&) {
               return kExitUsage;
             }
             // A missing, unreadable or unsupported tokenizer is bad input (exit 2, DESIGN.md D8).
-            // A path that is not there may be a hub id: resolved as --model is (the same places, in
-            // the same order), and when it is neither, the error lists where it looked.
+            // A path that is not there may be a hub id (org/name): resolved as --model is (the same
+            // places, in the same order), and when it is neither, the error lists where it looked.
+            // An absolute or ./ path that is missing is just that: the tokenizer loader says so.
             std::filesystem::path where = o->tokenizer;
             std::error_code ec;
-            if (!std::filesystem::exists(where, ec)) {
+            const bool path_like = o->tokenizer.empty() || o->tokenizer.front() == '/' || o->tokenizer.front() == '.';
+            if (!path_like && !std::filesystem::exists(where, ec)) {
               try {
                 where = model::resolve_model_dir(o->tokenizer).path;
               } catch (const model::ModelError& e) {
