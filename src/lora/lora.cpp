@@ -382,6 +382,36 @@ LoadedAdapter load_adapter(model::FalconForCausalLM& model, const std::filesyste
   for (const char* key : {"rank_pattern", "alpha_pattern"})
     if (cfg.contains(key) && cfg[key].is_object() && !cfg[key].empty())
       throw AdapterError(fmt::format("{}: per-module {} is not supported", where, key));
+  // Initialisations that rewrite the base weights (PiSSA, OLoRA, CorDA, LoftQ): the adapter only
+  // fits that rewritten base, not the model it is loaded onto here.
+  if (cfg.contains("init_lora_weights") && cfg["init_lora_weights"].is_string()) {
+    const std::string init = cfg["init_lora_weights"].get<std::string>();
+    for (const char* rewrites : {"pissa", "olora", "corda", "loftq"})
+      if (init.starts_with(rewrites))
+        throw AdapterError(fmt::format(
+            "{}: init_lora_weights \"{}\" changed the base weights when the adapter was made, so it does not fit the "
+            "original base; convert it to a plain LoRA adapter with PEFT (save_pretrained with "
+            "path_initial_model_for_weight_conversion) first",
+            where, init));
+  }
+  // Every other field must be one whose meaning this loader implements or that only mattered when
+  // the adapter was made; an unknown one counts only while it is unset (null, false, empty). So a
+  // newer PEFT feature that changes the forward pass (aLoRA's invocation tokens, ...) is refused,
+  // not silently applied as plain LoRA.
+  static const std::set<std::string> kUnderstood = {
+      "peft_type", "task_type", "r", "lora_alpha", "lora_dropout", "use_rslora", "target_modules", "exclude_modules",
+      "layers_to_transform", "layers_pattern", "bias", "lora_bias", "use_dora", "fan_in_fan_out", "rank_pattern",
+      "alpha_pattern", "base_model_name_or_path", "revision", "inference_mode", "init_lora_weights", "loftq_config",
+      "eva_config", "corda_config", "lora_ga_config", "auto_mapping", "megatron_config", "megatron_core",
+      "peft_version", "ensure_weight_tying", "qalora_group_size", "modules_to_save"};
+  for (const auto& [key, value] : cfg.items()) {
+    const bool unset = value.is_null() || value == false || (value.is_object() && value.empty()) ||
+                       (value.is_array() && value.empty());
+    if (!kUnderstood.count(key) && !unset)
+      throw AdapterError(fmt::format("{}: '{}' = {} is a PEFT feature this loader does not implement (plain LoRA "
+                                     "only); load this adapter with PEFT",
+                                     where, key, value.dump()));
+  }
 
   LoadedAdapter loaded;
   loaded.options.r = get("r", int64_t{8});
@@ -404,6 +434,19 @@ LoadedAdapter load_adapter(model::FalconForCausalLM& model, const std::filesyste
     for (std::string def : {".default.weight"})
       if (key.ends_with(def)) key = key.substr(0, key.size() - def.size()) + ".weight";
     bool is_a = key.ends_with(".lora_A.weight"), is_b = key.ends_with(".lora_B.weight");
+    if (key == "lm_head.base_layer.weight") {
+      // PEFT saves the (tied) head's base weight beside a LoRA on lm_head (save_embedding_layers):
+      // a copy of what the model already has, unless the base was fine-tuned too.
+      at::Tensor base;
+      for (auto& [name, t] : model.named_parameters())
+        if (name == (model.lm_head_tied() ? "transformer.word_embeddings.weight" : "lm_head.weight")) base = *t;
+      at::Tensor saved = safetensors::tensor_view(file, info);
+      if (!base.defined() || !at::equal(saved.to(base.device(), base.scalar_type()), base))
+        throw AdapterError(fmt::format("{}: {} differs from this model's lm_head: the adapter was made on another base "
+                                       "(or with a trained head, which is not supported)",
+                                       weights_path.string(), info.name));
+      continue;
+    }
     if (!is_a && !is_b)
       throw AdapterError(fmt::format("{}: tensor {} is not a LoRA A/B weight (embeddings, biases and modules_to_save "
                                      "are not supported)",

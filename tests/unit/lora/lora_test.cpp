@@ -1,6 +1,8 @@
 // LoRA against PEFT: an adapter PEFT saved gives PEFT's logits here, an adapter we save gives
 // our logits in PEFT (both fp32, <= 1e-5), the trainable-parameter counts agree, fresh adapters
 // start as PEFT's (A ~ U(±1/sqrt(in)), B = 0), and bad adapters are refused with reasons.
+#include <tuple>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -293,6 +295,31 @@ TEST_F(LoraPeft, RefusesAdaptersThatDoNotFit) {
     auto model = base();
     EXPECT_THROW(load_adapter(*model, d), AdapterError);
   }
+  // A PEFT feature this loader does not implement changes the forward pass: refused, not applied
+  // as plain LoRA (aLoRA adapts only after its invocation tokens; PiSSA rewrote the base).
+  for (const auto& [name, key, value] : std::vector<std::tuple<std::string, std::string, nlohmann::json>>{
+           {"alora", "alora_invocation_tokens", {5, 6}}, {"pissa", "init_lora_weights", "pissa"}}) {
+    auto d = copy_adapter(name);
+    auto cfg = nlohmann::json::parse(testing::read_file(d / "adapter_config.json"));
+    cfg[key] = value;
+    tmp.write(name + "/adapter_config.json", cfg.dump(2));
+    auto model = base();
+    try {
+      load_adapter(*model, d);
+      FAIL() << name;
+    } catch (const AdapterError& e) {
+      EXPECT_THAT(e.what(), HasSubstr(name == "alora" ? "'alora_invocation_tokens'" : "\"pissa\"")) << e.what();
+    }
+  }
+}
+
+// PEFT saves the tied head's base weight beside a LoRA on lm_head; that adapter loads, and the
+// head's LoRA is applied.
+TEST_F(LoraPeft, PeftAdapterOnTheTiedHeadLoads) {
+  auto model = base();
+  auto loaded = load_adapter(*model, dir() / "cases" / "lm_head");
+  ASSERT_EQ(loaded.lora.modules.size(), 1u);
+  EXPECT_EQ(loaded.lora.modules.front(), "lm_head");
 }
 
 // adapter_config.json: the whole object PEFT writes for the same setting, every key and value,
