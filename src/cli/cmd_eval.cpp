@@ -39,6 +39,8 @@ Subcommand add_eval_command(CLI::App& app, GlobalOptions& /*g*/) {
   sub->add_option("--model", o->model, "Model folder, or org/name in the Hugging Face cache")->required();
   sub->add_option("--adapter", o->adapter, "PEFT LoRA adapter folder to apply to the model");
   sub->add_flag("--load-in-4bit", o->load_in_4bit, "Quantize the base model to NF4 while loading (QLoRA)");
+  sub->add_flag("--double-quant", o->double_quant,
+                "With --load-in-4bit: double quantization, as an adapter trained with USE_DOUBLE_QUANT=True saw it");
   sub->add_option("--data", o->data, ".jsonl/.json/.csv rows: {\"input_ids\": [...]} or a text column")->required();
   sub->add_option("--text-column", o->text_column, "Column holding the text (default: text)");
   sub->add_option("--block-size", *block, "Tokens per block (default: 1024, capped at the model's maximum)")

@@ -42,6 +42,8 @@ at::Device parse_device(const std::string& s) {
 EvalResult run_eval(const EvalOptions& o) {
   if ((!o.adapter.empty() || o.load_in_4bit) && !o.load_model)
     throw EvalUsageError("--adapter and --load-in-4bit need the QLoRA loader, which this build does not have");
+  if (o.double_quant && !o.load_in_4bit)
+    throw EvalUsageError("--double-quant quantizes the 4-bit base's statistics: it needs --load-in-4bit");
   if (!o.adapter.empty() && !std::filesystem::exists(std::filesystem::path(o.adapter) / "adapter_config.json"))
     throw EvalUsageError(fmt::format("--adapter {}: no adapter_config.json there; give a PEFT adapter folder", o.adapter));
   at::ScalarType dtype = parse_dtype(o.dtype);

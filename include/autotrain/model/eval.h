@@ -27,6 +27,7 @@ struct EvalOptions {
   std::string model;                  // folder or Hugging Face cache id
   std::string adapter;                // PEFT adapter folder (needs load_model, see below)
   bool load_in_4bit = false;          // quantize the base to NF4 while loading (needs load_model)
+  bool double_quant = false;          // with load_in_4bit: quantize the statistics too (USE_DOUBLE_QUANT)
   // How to load the model folder. Empty: plain load_falcon. The QLoRA layer provides one that
   // handles adapters and 4-bit bases (autotrain/lora/qlora_loading.h), which this module cannot
   // depend on.

@@ -80,6 +80,41 @@ TEST_F(BnbCheckpoint, BitsandbytesCheckpointLoadsWithoutRequantizing) {
   EXPECT_LE((logits(*m) - theirs).abs().max().item<double>(), 1e-4);
 }
 
+// `eval --load-in-4bit --double-quant` scores the base as bitsandbytes' double-quantized model
+// does (an adapter trained with USE_DOUBLE_QUANT=True saw that base), and differently without it.
+TEST_F(BnbCheckpoint, EvalDoubleQuantScoresAsBitsandbytes) {
+  auto bin = testing::env_var("AUTOTRAIN_BIN");
+  if (!bin) GTEST_SKIP() << "AUTOTRAIN_BIN not set (run through ctest)";
+  at::Tensor ids = read(dir() / "expected.safetensors", "input_ids");
+  std::string jsonl;
+  for (int64_t r = 0; r < ids.size(0); ++r) {
+    jsonl += "{\"input_ids\": [";
+    for (int64_t c = 0; c < ids.size(1); ++c) jsonl += (c ? ", " : "") + std::to_string(ids[r][c].item<int64_t>());
+    jsonl += "]}\n";
+  }
+  testing::TempDir tmp;
+  const auto data = tmp.write("rows.jsonl", jsonl);
+  at::Tensor theirs = read(dir() / "expected.safetensors", "logits_bnb4");
+  const int64_t v = theirs.size(-1);
+  const double want =
+      at::cross_entropy_loss(theirs.slice(1, 0, -1).reshape({-1, v}), ids.slice(1, 1).reshape({-1})).item<double>();
+  auto eval = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv = {*bin, "eval", "--model", (dir() / "base").string(), "--data", data.string(),
+                                     "--block-size", std::to_string(ids.size(1)), "--json", "--device", "cpu",
+                                     "--load-in-4bit"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto r = testing::run_command(argv);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return nlohmann::json::parse(r.out)["loss"].get<double>();
+  };
+  EXPECT_NEAR(eval({"--double-quant"}), want, 1e-5 * want);
+  EXPECT_GT(std::abs(eval({}) - want), 1e-6) << "without --double-quant the base is not the same";
+  auto alone = testing::run_command({*bin, "eval", "--model", (dir() / "base").string(), "--data", data.string(),
+                                     "--double-quant"});
+  EXPECT_EQ(alone.exit_code, 2);
+  EXPECT_THAT(alone.err, HasSubstr("needs --load-in-4bit"));
+}
+
 TEST_F(BnbCheckpoint, QuantizeWritesWhatBitsandbytesWritesAndItLoadsOurs) {
   testing::TempDir out;
   QuantizeCommandOptions o;
