@@ -1,5 +1,6 @@
 // autotrain tokenize --tokenizer PATH (--text S | --jsonl F) [--json] [--no-special]:
 // token ids of a text (count tokens, debug a prompt, check parity from outside).
+#include <algorithm>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -64,11 +65,15 @@ Subcommand add_tokenize_command(CLI::App& app, GlobalOptions&) {
             // A missing, unreadable or unsupported tokenizer is bad input (exit 2, DESIGN.md D8).
             // A path that is not there may be a hub id (org/name): resolved as --model is (the same
             // places, in the same order), and when it is neither, the error lists where it looked.
-            // An absolute or ./ path that is missing is just that: the tokenizer loader says so.
+            // Anything else that is missing (an absolute or ./ path, a bare file name) is just
+            // that: the tokenizer loader says so.
             std::filesystem::path where = o->tokenizer;
             std::error_code ec;
-            const bool path_like = o->tokenizer.empty() || o->tokenizer.front() == '/' || o->tokenizer.front() == '.';
-            if (!path_like && !std::filesystem::exists(where, ec)) {
+            const std::string& t = o->tokenizer;
+            const bool hub_id_like = !t.empty() && t.front() != '/' && t.front() != '.' &&
+                                     std::count(t.begin(), t.end(), '/') == 1 && !t.ends_with(".json") &&
+                                     !t.ends_with(".model");
+            if (hub_id_like && !std::filesystem::exists(where, ec)) {
               try {
                 where = model::resolve_model_dir(o->tokenizer).path;
               } catch (const model::ModelError& e) {

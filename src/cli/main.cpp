@@ -3,6 +3,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "autotrain/config/envfile.h"
 #include "common.h"
 
 namespace autotrain::cli {
@@ -79,11 +80,13 @@ int run(int argc, char** argv) {
       }
       if (!known) {
         fmt::print(stderr, "autotrain: unknown command '{}'\ncommands: {}\nRun 'autotrain --help' for more.\n",
-                   argv[command], names);
+                   config::mask_token_like(argv[command]), names);
         return kExitUsage;
       }
     }
-    app.exit(e);  // prints the message and a hint to use --help
+    // CLI11's own message quotes the offending argument, which can be a pasted token
+    // (`--set HF_TOKEN hf_...`): shown masked, like every diagnostic.
+    fmt::print(stderr, "{}\nRun with --help for more information.\n", config::mask_token_like(e.what()));
     return kExitUsage;
   }
 

@@ -193,7 +193,9 @@ Config Config::resolve(const ResolveInputs& inputs) {
     cfg.alias_values_[a] = vars[a];
     cfg.alias_sources_[a] = source;
     auto [canonical_set, canonical_source] = provenance(c);
-    if (canonical_set && layer(canonical_source) >= layer(source)) {
+    // An empty alias means "the default" and overrides nothing: the tutorial's falcon.env always
+    // has TEXT_COLUMM="", which must not undo a TEXT_COLUMN from the environment (bash: it doesn't).
+    if (canonical_set && (layer(canonical_source) >= layer(source) || vars[a].empty())) {
       cfg.warnings_.push_back(fmt::format("{}: {} (the tutorial's spelling of {}) is ignored: {} is set too ({})", source,
                                           a, c, c, canonical_source));
       continue;

@@ -19,9 +19,11 @@ std::filesystem::path hf_token_path(const config::Environment& env) {
     if (it == env.end() || it->second.empty()) return std::nullopt;
     return it->second;
   };
-  // huggingface_hub expands a leading ~ in each of these (os.path.expanduser).
+  // huggingface_hub passes each of these through os.path.expanduser, then os.path.expandvars.
   const auto home = get("HOME");
-  auto expand = [&home](const std::string& p) { return std::filesystem::path(expand_user(p, home)); };
+  auto expand = [&](const std::string& p) {
+    return std::filesystem::path(expand_vars(expand_user(p, home), [&](const std::string& n) { return get(n.c_str()); }));
+  };
   if (auto path = get("HF_TOKEN_PATH")) return expand(*path);
   if (auto hf_home = get("HF_HOME")) return expand(*hf_home) / "token";
   if (auto xdg = get("XDG_CACHE_HOME")) return expand(*xdg) / "huggingface" / "token";

@@ -382,17 +382,18 @@ LoadedAdapter load_adapter(model::FalconForCausalLM& model, const std::filesyste
   for (const char* key : {"rank_pattern", "alpha_pattern"})
     if (cfg.contains(key) && cfg[key].is_object() && !cfg[key].empty())
       throw AdapterError(fmt::format("{}: per-module {} is not supported", where, key));
-  // Initialisations that rewrite the base weights (PiSSA, OLoRA, CorDA, LoftQ): the adapter only
-  // fits that rewritten base, not the model it is loaded onto here.
+  // Initialisations other than true/false, "gaussian" and "eva" may rewrite the base weights when
+  // the adapter is made (PiSSA, OLoRA, CorDA, LoftQ, LoRA-GA, ...): such an adapter only fits that
+  // rewritten base, not the model it is loaded onto here. An allowlist, so a new one is refused.
   if (cfg.contains("init_lora_weights") && cfg["init_lora_weights"].is_string()) {
-    const std::string init = cfg["init_lora_weights"].get<std::string>();
-    for (const char* rewrites : {"pissa", "olora", "corda", "loftq"})
-      if (init.starts_with(rewrites))
-        throw AdapterError(fmt::format(
-            "{}: init_lora_weights \"{}\" changed the base weights when the adapter was made, so it does not fit the "
-            "original base; convert it to a plain LoRA adapter with PEFT (save_pretrained with "
-            "path_initial_model_for_weight_conversion) first",
-            where, init));
+    std::string init = cfg["init_lora_weights"].get<std::string>();
+    std::transform(init.begin(), init.end(), init.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    if (init != "gaussian" && init != "eva")
+      throw AdapterError(fmt::format(
+          "{}: init_lora_weights \"{}\" may have changed the base weights when the adapter was made, so it would not "
+          "fit the original base; convert it to a plain LoRA adapter with PEFT (save_pretrained with "
+          "path_initial_model_for_weight_conversion) first (accepted: true, false, \"gaussian\", \"eva\")",
+          where, cfg["init_lora_weights"].get<std::string>()));
   }
   // Every other field must be one whose meaning this loader implements or that only mattered when
   // the adapter was made; an unknown one counts only while it is unset (null, false, empty). So a
@@ -441,7 +442,9 @@ LoadedAdapter load_adapter(model::FalconForCausalLM& model, const std::filesyste
       for (auto& [name, t] : model.named_parameters())
         if (name == (model.lm_head_tied() ? "transformer.word_embeddings.weight" : "lm_head.weight")) base = *t;
       at::Tensor saved = safetensors::tensor_view(file, info);
-      if (!base.defined() || !at::equal(saved.to(base.device(), base.scalar_type()), base))
+      // Compared in the dtype PEFT saved it in: a head saved from a bf16 model equals our fp32 head
+      // rounded to bf16.
+      if (!base.defined() || !at::equal(saved.to(base.device()), base.to(saved.scalar_type())))
         throw AdapterError(fmt::format("{}: {} differs from this model's lm_head: the adapter was made on another base "
                                        "(or with a trained head, which is not supported)",
                                        weights_path.string(), info.name));

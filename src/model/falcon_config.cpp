@@ -109,6 +109,12 @@ FalconConfig FalconConfig::from_json(const json& j, std::string_view where) {
   c.ffn_hidden_size = r.positive_int({"ffn_hidden_size"}, 4 * c.hidden_size);
   if (const json* eps = r.find({"layer_norm_epsilon"})) c.layer_norm_epsilon = r.number(*eps, "layer_norm_epsilon");
   if (const json* ir = r.find({"initializer_range"})) c.initializer_range = r.number(*ir, "initializer_range");
+  for (auto [key, field] : {std::pair{"hidden_dropout", &c.hidden_dropout}, std::pair{"attention_dropout", &c.attention_dropout}})
+    if (const json* d = r.find({key})) {
+      if (!d->is_number() || d->get<double>() < 0 || d->get<double>() >= 1)
+        r.fail(fmt::format("\"{}\" must be a probability in [0, 1), got {}", key, d->dump()));
+      *field = d->get<double>();
+    }
   c.bos_token_id = r.token_id("bos_token_id", 11);
   c.eos_token_id = r.token_id("eos_token_id", 11);
   if (const json* d = r.find({"dtype", "torch_dtype"}); d && d->is_string()) c.torch_dtype = d->get<std::string>();

@@ -19,9 +19,14 @@ std::optional<std::string> process_env(const char* name) {
 }
 
 fs::path hf_hub_cache(const EnvLookup& env) {
-  // huggingface_hub passes each of these through os.path.expanduser: HF_HOME='~/hf' is $HOME/hf.
+  // huggingface_hub passes each of these through os.path.expanduser, then os.path.expandvars:
+  // HF_HOME='~/hf' is $HOME/hf, HF_HOME='$SCRATCH/hf' is the SCRATCH variable's /hf. The legacy
+  // HUGGINGFACE_HUB_CACHE still wins over HF_HUB_CACHE there.
   const auto home = env("HOME");
-  auto expand = [&home](const std::string& p) { return fs::path(io::expand_user(p, home)); };
+  auto expand = [&](const std::string& p) {
+    return fs::path(io::expand_vars(io::expand_user(p, home), [&](const std::string& n) { return env(n.c_str()); }));
+  };
+  if (auto v = env("HUGGINGFACE_HUB_CACHE")) return expand(*v);
   if (auto v = env("HF_HUB_CACHE")) return expand(*v);
   if (auto v = env("HF_HOME")) return expand(*v) / "hub";
   if (auto v = env("XDG_CACHE_HOME")) return expand(*v) / "huggingface" / "hub";
@@ -93,6 +98,12 @@ ModelDir resolve_model_dir(std::string_view name, const EnvLookup& env) {
 
   std::string list;
   for (const auto& l : looked) list += "\n  - " + l;
+  if (!looks_like_repo_id(name))
+    // A path (./runs/tiny-falcon in a fresh clone): nothing to download; the folder is missing.
+    throw ModelError(fmt::format(
+        "model '{}' not found. Looked at:{}\nPass the path of a model folder (config.json + *.safetensors); for the "
+        "embedded tiny default, `autotrain tiny -c configs/tiny.env` writes it first (scripts/quickstart.sh does).",
+        name, list));
   throw ModelError(fmt::format(
       "model '{}' not found. Looked at:{}\nPass the path of a model folder (config.json + *.safetensors), or download "
       "it first, e.g. `huggingface-cli download {}` (HF_HOME / HF_HUB_CACHE choose the cache).",

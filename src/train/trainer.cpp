@@ -488,6 +488,11 @@ void Run::load_model() {
       decay.push_back(!norm && name.find("bias") == std::string::npos);
     }
   }
+  if (const auto& mc = model_->config(); mc.hidden_dropout > 0 || mc.attention_dropout > 0)
+    fmt::print(stderr,
+               "warning: {}/config.json sets hidden_dropout={} and attention_dropout={}; transformers would apply them "
+               "while training, this trainer does not (LORA_DROPOUT is applied)\n",
+               data_.model_dir.string(), mc.hidden_dropout, mc.attention_dropout);
   model_->set_gradient_checkpointing(cfg_.get_bool("GRADIENT_CHECKPOINTING"));
   optimizer_ = std::make_unique<AdamW>(trainable_, decay);
   scaler_ = std::make_unique<DynamicLossScaler>(precision_ == Precision::kFp16);

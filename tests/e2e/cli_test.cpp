@@ -169,6 +169,13 @@ TEST_F(Cli, SetupStoresTokenPrivatelyAndNeverPrintsIt) {
     if (!e.is_regular_file() || e.path() == token_file) continue;
     EXPECT_THAT(testing::read_file(e.path()), Not(HasSubstr(token))) << e.path();
   }
+  // Typos that put the token where a command or a value was expected: the messages mask it.
+  for (const auto& args : std::vector<std::vector<std::string>>{{"--set", "HF_TOKEN", token, "setup"},
+                                                                 {"setup", "--token", "hf_ab", token}}) {
+    auto r = run(args, {"HF_HOME=" + hf_home.string()}, work.path());
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_THAT(r.out + r.err, Not(HasSubstr(token.substr(3, 20))));
+  }
 }
 
 TEST_F(Cli, SetupTokenFromFlagAndStdin) {

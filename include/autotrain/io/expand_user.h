@@ -7,6 +7,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,6 +39,38 @@ inline std::string expand_user(std::string_view path, const std::optional<std::s
   if (user_home == "/") user_home.clear();  // "/" + "/rest", as Python gives "/rest"
   std::string out = user_home + std::string(path.substr(slash));
   return out.empty() ? std::string("/") : out;
+}
+
+// `$NAME` and `${NAME}` replaced by their values, as Python's os.path.expandvars does (huggingface_hub
+// applies it after expanduser): NAME is letters, digits and `_`; a variable `lookup` does not
+// know is left as written. `lookup(name)` gives the variable's value, or nullopt.
+template <typename Lookup>
+std::string expand_vars(std::string_view path, const Lookup& lookup) {
+  std::string out;
+  for (size_t i = 0; i < path.size();) {
+    if (path[i] != '$') {
+      out += path[i++];
+      continue;
+    }
+    const bool braced = i + 1 < path.size() && path[i + 1] == '{';
+    size_t start = i + (braced ? 2 : 1), end = start;
+    if (braced) {
+      end = path.find('}', start);
+      if (end == std::string_view::npos) {  // no closing brace: nothing to expand
+        out += path.substr(i);
+        break;
+      }
+    } else {
+      while (end < path.size() && (std::isalnum(static_cast<unsigned char>(path[end])) || path[end] == '_')) ++end;
+    }
+    const std::string name(path.substr(start, end - start));
+    const size_t next = braced ? end + 1 : end;
+    std::optional<std::string> value;
+    if (!name.empty()) value = lookup(name);
+    out += value ? *value : std::string(path.substr(i, next - i));  // a lone '$' is kept as it is
+    i = next;
+  }
+  return out;
 }
 
 }  // namespace autotrain::io

@@ -35,6 +35,10 @@ struct FalconConfig {
   double layer_norm_epsilon = 1e-5;
   double initializer_range = 0.02;  // std of the normal init (random_falcon), as transformers uses it
   double rope_theta = 10000.0;
+  // Dropout transformers applies in training (both 0 in every released Falcon config); this
+  // implementation does not apply them, and `train` says so when they are set.
+  double hidden_dropout = 0.0;
+  double attention_dropout = 0.0;
   int64_t max_position_embeddings = 2048;
   int64_t ffn_hidden_size = 4 * 4544;
   bool tie_word_embeddings = true;

@@ -171,6 +171,9 @@ TEST(Config, TextColummAliasOnAHigherLayerWins) {
   EXPECT_THAT(cli_over_alias.warnings().back(), HasSubstr("TEXT_COLUMM (the tutorial's spelling of TEXT_COLUMN) is ignored"));
   auto env_under_file = resolve_text("TEXT_COLUMN=file\n", {{"TEXT_COLUMM", "env"}});
   EXPECT_EQ(env_under_file.get_string("TEXT_COLUMN"), "file");
+  // The tutorial's falcon.env has TEXT_COLUMM="": empty means the default and overrides nothing.
+  auto empty_alias = resolve_text("TEXT_COLUMM=\"\"\n", {{"TEXT_COLUMN", "prompt"}});
+  EXPECT_EQ(empty_alias.get_string("TEXT_COLUMN"), "prompt");
 }
 
 // File warnings carry no severity word of their own: the logger adds "warning: " once.

@@ -77,6 +77,14 @@ TEST(HfToken, PathExpandsALeadingTilde) {
   EXPECT_EQ(hf_token_path({{"HF_HOME", "~no-such-user-here/hf"}, {"HOME", "/h"}}), "~no-such-user-here/hf/token");
 }
 
+// Then variables, as os.path.expandvars: $NAME and ${NAME}; unknown ones and a lone $ stay.
+TEST(HfToken, PathExpandsVariables) {
+  EXPECT_EQ(hf_token_path({{"HF_HOME", "$SCRATCH/hf"}, {"SCRATCH", "/s"}}), "/s/hf/token");
+  EXPECT_EQ(hf_token_path({{"HF_HOME", "${SCRATCH}x/$"}, {"SCRATCH", "/s"}}), "/sx/$/token");
+  EXPECT_EQ(hf_token_path({{"HF_HOME", "$NOPE/hf"}, {"HOME", "/h"}}), "$NOPE/hf/token");
+  EXPECT_EQ(hf_token_path({{"HF_HOME", "~/$U"}, {"HOME", "/h"}, {"U", "me"}}), "/h/me/token");
+}
+
 // Pasted tokens keep no surrounding blanks; what remains must look like a token.
 TEST(HfToken, TrimAndProblems) {
   EXPECT_EQ(trim_token("  hf_abc\t\r\n"), "hf_abc");

@@ -298,7 +298,9 @@ TEST_F(LoraPeft, RefusesAdaptersThatDoNotFit) {
   // A PEFT feature this loader does not implement changes the forward pass: refused, not applied
   // as plain LoRA (aLoRA adapts only after its invocation tokens; PiSSA rewrote the base).
   for (const auto& [name, key, value] : std::vector<std::tuple<std::string, std::string, nlohmann::json>>{
-           {"alora", "alora_invocation_tokens", {5, 6}}, {"pissa", "init_lora_weights", "pissa"}}) {
+           {"alora", "alora_invocation_tokens", {5, 6}},
+           {"pissa", "init_lora_weights", "pissa"},
+           {"lora_ga", "init_lora_weights", "lora_ga"}}) {
     auto d = copy_adapter(name);
     auto cfg = nlohmann::json::parse(testing::read_file(d / "adapter_config.json"));
     cfg[key] = value;
@@ -308,7 +310,7 @@ TEST_F(LoraPeft, RefusesAdaptersThatDoNotFit) {
       load_adapter(*model, d);
       FAIL() << name;
     } catch (const AdapterError& e) {
-      EXPECT_THAT(e.what(), HasSubstr(name == "alora" ? "'alora_invocation_tokens'" : "\"pissa\"")) << e.what();
+      EXPECT_THAT(e.what(), HasSubstr(name == "alora" ? "'alora_invocation_tokens'" : "\"" + name + "\"")) << e.what();
     }
   }
 }

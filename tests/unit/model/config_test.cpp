@@ -93,6 +93,11 @@ TEST(FalconConfig, LegacyRefinedWebMeansTheNewDecoder) {
                                        {"rope_parameters", {{"rope_type", "default"}, {"rope_theta", 500.0}}}},
                                       "config.json");
   EXPECT_EQ(both.rope_theta, 500.0);
+  auto dropout = FalconConfig::from_json({{"model_type", "falcon"}, {"hidden_size", 64}, {"num_attention_heads", 4},
+                                          {"hidden_dropout", 0.1}, {"attention_dropout", 0.0}},
+                                         "config.json");
+  EXPECT_EQ(dropout.hidden_dropout, 0.1);
+  EXPECT_EQ(dropout.attention_dropout, 0.0);
 }
 
 TEST(FalconConfig, ClearErrors) {
@@ -104,6 +109,7 @@ TEST(FalconConfig, ClearErrors) {
   EXPECT_THAT(error_of({{"model_type", "falcon"}, {"hidden_size", "64"}}),
               HasSubstr("\"hidden_size\" must be a positive integer, got \"64\""));
   EXPECT_THAT(error_of({{"model_type", "falcon"}, {"activation", "relu"}}), HasSubstr("\"activation\" \"relu\""));
+  EXPECT_THAT(error_of({{"model_type", "falcon"}, {"hidden_dropout", 1.5}}), HasSubstr("\"hidden_dropout\" must be a probability"));
   EXPECT_THAT(error_of({{"model_type", "falcon"}, {"rope_parameters", {{"type", "linear"}, {"factor", 2.0}}}}),
               HasSubstr("rope_parameters type \"linear\" is not supported"));
   EXPECT_THAT(error_of({{"model_type", "falcon"}, {"rope_scaling", {{"type", "linear"}}}}),
@@ -149,6 +155,9 @@ TEST(ModelDir, HubCacheLocation) {
 // huggingface_hub applies os.path.expanduser to each variable: a quoted '~' still means $HOME.
 TEST(ModelDir, HubCacheExpandsALeadingTilde) {
   EXPECT_EQ(hf_hub_cache(fake_env({{"HF_HOME", "~/hfx"}, {"HOME", "/home/u"}})), "/home/u/hfx/hub");
+  // Then variables (os.path.expandvars), and the legacy HUGGINGFACE_HUB_CACHE first, as huggingface_hub.
+  EXPECT_EQ(hf_hub_cache(fake_env({{"HF_HOME", "$SCRATCH/hf"}, {"SCRATCH", "/s"}})), "/s/hf/hub");
+  EXPECT_EQ(hf_hub_cache(fake_env({{"HUGGINGFACE_HUB_CACHE", "/old"}, {"HF_HUB_CACHE", "/c"}})), "/old");
   EXPECT_EQ(hf_hub_cache(fake_env({{"HF_HOME", "~"}, {"HOME", "/home/u/"}})), "/home/u/hub");
   EXPECT_EQ(hf_hub_cache(fake_env({{"HF_HUB_CACHE", "~/c"}, {"HOME", "/home/u"}})), "/home/u/c");
   EXPECT_EQ(hf_hub_cache(fake_env({{"XDG_CACHE_HOME", "~/x"}, {"HOME", "/home/u"}})), "/home/u/x/huggingface/hub");
@@ -192,6 +201,14 @@ TEST(ModelDir, ErrorsListWhereWeLooked) {
     EXPECT_THAT(e.what(), HasSubstr("local folder tiiuae/falcon-40b (does not exist)"));
     EXPECT_THAT(e.what(), HasSubstr((tmp.path() / "hub" / "models--tiiuae--falcon-40b").string() + " (not downloaded)"));
     EXPECT_THAT(e.what(), HasSubstr("huggingface-cli download tiiuae/falcon-40b"));
+  }
+  // A path (the tiny default's ./runs/tiny-falcon in a fresh clone) is not downloaded: it is made.
+  try {
+    resolve_model_dir("./runs/tiny-falcon", env);
+    ADD_FAILURE();
+  } catch (const ModelError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("autotrain tiny -c configs/tiny.env"));
+    EXPECT_THAT(e.what(), ::testing::Not(HasSubstr("huggingface-cli")));
   }
   std::filesystem::create_directories(tmp.path() / "hub" / "models--a--b" / "snapshots");
   try {
