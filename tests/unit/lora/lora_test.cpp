@@ -19,6 +19,7 @@
 #include "autotrain/model/loader.h"
 #include "autotrain/safetensors/file.h"
 #include "autotrain/safetensors/torch.h"
+#include "support/input_ids_jsonl.h"
 #include "support/reference_run.h"
 #include "support/test_support.h"
 
@@ -412,12 +413,7 @@ TEST_F(LoraPeft, MergeGivesTheSameLogitsAndUnmergeRestoresTheBase) {
 TEST_F(LoraPeft, EvalWithAdapterGivesPeftsLoss) {
   // The two reference rows as pre-tokenized data, one block each.
   at::Tensor ids = expected("input_ids");
-  std::string jsonl;
-  for (int64_t r = 0; r < ids.size(0); ++r) {
-    jsonl += "{\"input_ids\": [";
-    for (int64_t c = 0; c < ids.size(1); ++c) jsonl += (c ? ", " : "") + std::to_string(ids[r][c].item<int64_t>());
-    jsonl += "]}\n";
-  }
+  const std::string jsonl = testing::input_ids_jsonl(ids);
   testing::TempDir tmp;
   model::EvalOptions o;
   o.model = (dir() / "base").string();

@@ -21,6 +21,7 @@
 #include "autotrain/quant/quantize_command.h"
 #include "autotrain/safetensors/file.h"
 #include "autotrain/safetensors/torch.h"
+#include "support/input_ids_jsonl.h"
 #include "support/reference_run.h"
 #include "support/test_support.h"
 
@@ -86,12 +87,7 @@ TEST_F(BnbCheckpoint, EvalDoubleQuantScoresAsBitsandbytes) {
   auto bin = testing::env_var("AUTOTRAIN_BIN");
   if (!bin) GTEST_SKIP() << "AUTOTRAIN_BIN not set (run through ctest)";
   at::Tensor ids = read(dir() / "expected.safetensors", "input_ids");
-  std::string jsonl;
-  for (int64_t r = 0; r < ids.size(0); ++r) {
-    jsonl += "{\"input_ids\": [";
-    for (int64_t c = 0; c < ids.size(1); ++c) jsonl += (c ? ", " : "") + std::to_string(ids[r][c].item<int64_t>());
-    jsonl += "]}\n";
-  }
+  const std::string jsonl = testing::input_ids_jsonl(ids);
   testing::TempDir tmp;
   const auto data = tmp.write("rows.jsonl", jsonl);
   at::Tensor theirs = read(dir() / "expected.safetensors", "logits_bnb4");
