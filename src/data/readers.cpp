@@ -32,7 +32,7 @@ std::string read_text(const fs::path& path) {
 
 // RFC 4180: quoted fields may hold commas, newlines and doubled quotes. The first record names
 // the columns.
-std::vector<Row> parse_csv(const fs::path& path, const std::string& text) {
+std::vector<Row> parse_csv(const fs::path& path, const std::string& text, std::vector<std::string>* columns = nullptr) {
   std::vector<std::vector<std::string>> records;
   std::vector<size_t> lines;
   std::vector<std::string> rec;
@@ -84,6 +84,7 @@ std::vector<Row> parse_csv(const fs::path& path, const std::string& text) {
   std::vector<Row> rows;
   if (records.empty()) return rows;
   const auto& header = records[0];
+  if (columns) *columns = header;
   for (size_t r = 1; r < records.size(); ++r) {
     if (records[r].size() != header.size())
       throw DataError(fmt::format("{}:{}: {} fields, but the header has {}", path.string(), lines[r],
@@ -145,6 +146,12 @@ std::vector<Row> read_rows(const fs::path& path) {
   std::string text = read_text(path);
   if (ext == ".csv") return parse_csv(path, text);
   return parse_json_any(path, text);
+}
+
+std::vector<std::string> read_csv_columns(const fs::path& path) {
+  std::vector<std::string> columns;
+  parse_csv(path, read_text(path), &columns);
+  return columns;
 }
 
 std::vector<std::string> read_text_lines(const fs::path& path) {

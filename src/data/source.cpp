@@ -219,7 +219,12 @@ SplitTexts read_split_texts(const SplitFiles& files, const std::string& column, 
       if (!present)
         for (const auto& [k, v] : r.value.items()) columns.insert(k);
     }
-    if (!present && !rows.empty())
+    if (rows.empty() && file.extension() == ".csv") {
+      // A header without rows still names the columns: a wrong TEXT_COLUMN is said as such.
+      for (auto& c : read_csv_columns(file)) columns.insert(std::move(c));
+      present = columns.empty() || columns.count(column) > 0;
+    }
+    if (!present && (!rows.empty() || !columns.empty()))
       throw DataError(fmt::format("{}: no column \"{}\"; the columns are: {}. Set TEXT_COLUMN to one of them",
                                   file.string(), column, fmt::join(columns, ", ")));
     for (const auto& r : rows) {

@@ -27,6 +27,9 @@ struct Row {
 // JSON, ragged or unterminated CSV, and any other extension.
 std::vector<Row> read_rows(const std::filesystem::path& path);
 
+// The column names of a .csv file (its header), also when it has no rows. Throws DataError.
+std::vector<std::string> read_csv_columns(const std::filesystem::path& path);
+
 // The lines of a .txt file, one example each ("\n", "\r\n" or "\r" line ends, as Python's text
 // mode reads them; a final line without one counts). Empty lines are kept (the caller skips and
 // counts them). Throws DataError.

@@ -96,6 +96,10 @@ TEST(Readers, MissingColumnListsTheColumns) {
   EXPECT_THAT(msg, HasSubstr("prompt, response"));
   EXPECT_THAT(msg, HasSubstr("TEXT_COLUMN"));
   EXPECT_THAT(texts_of(f, "response"), ElementsAre("y"));
+  // A header without rows names its columns too.
+  auto header_only = d.write("h.csv", "prompt,response\n");
+  EXPECT_THAT(error_of([&] { texts_of(header_only, "text"); }), HasSubstr("no column \"text\"; the columns are: prompt, response"));
+  EXPECT_TRUE(texts_of(header_only, "response").empty());
   EXPECT_THAT(error_of([&] { texts_of(d.write("b.txt", "x\n"), "prompt"); }), HasSubstr("set TEXT_COLUMN=text"));
 }
 
