@@ -47,6 +47,18 @@ class LoraPeft : public ::testing::Test {
     return st::tensor_view(f, f.tensor(name)).clone();
   }
   static std::unique_ptr<model::FalconForCausalLM> base() { return model::load_falcon(dir() / "base"); }
+  // Non-zero lora_B (a fresh adapter's is zero), so that the adapter changes the logits.
+  static void randomize_b(const InjectedLora& lora, uint64_t seed) {
+    at::NoGradGuard no_grad;
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+    for (auto* l : lora.layers) l->lora_B.normal_(0.0, 0.05, gen);
+  }
+  // Saves the adapter in `folder` and has PEFT load it onto the base: peft_logits.safetensors.
+  static void save_and_load_in_peft(const InjectedLora& lora, const LoraOptions& o, const std::filesystem::path& folder) {
+    save_adapter(lora, o, "tiny-falcon", folder);
+    auto r = oracle().run({"check", dir().string(), folder.string()});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  }
   static at::Tensor logits(model::FalconForCausalLM& m) {
     at::NoGradGuard no_grad;
     model::FalconInputs in;
@@ -116,16 +128,10 @@ TEST_F(LoraPeft, OurAdapterGivesOurLogitsInPeft) {
   o.alpha = 8;
   o.target_modules = "all-linear";
   auto lora = inject_lora(*model, o, 7);
-  {
-    at::NoGradGuard no_grad;
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
-    for (auto* l : lora.layers) l->lora_B.normal_(0.0, 0.05, gen);
-  }
+  randomize_b(lora, 3);
   at::Tensor ours = logits(*model);
   testing::TempDir out;
-  save_adapter(lora, o, "tiny-falcon", out.path() / "adapter");
-  auto r = oracle().run({"check", dir().string(), (out.path() / "adapter").string()});
-  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_NO_FATAL_FAILURE(save_and_load_in_peft(lora, o, out.path() / "adapter"));
   at::Tensor theirs = expected("logits", "peft_logits.safetensors");
   EXPECT_LE(max_abs_diff(ours, theirs), 1e-5);
   // And it round-trips here.
@@ -373,16 +379,10 @@ TEST_F(LoraPeft, FullNameTargetRoundTripsThroughPeft) {
   o.target_modules = "transformer.h.0.self_attention.query_key_value";
   auto lora = inject_lora(*model, o, 5);
   ASSERT_EQ(lora.modules, std::vector<std::string>{o.target_modules});
-  {
-    at::NoGradGuard no_grad;
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(9);
-    for (auto* l : lora.layers) l->lora_B.normal_(0.0, 0.05, gen);
-  }
+  randomize_b(lora, 9);
   at::Tensor ours = logits(*model);
   testing::TempDir out;
-  save_adapter(lora, o, "tiny-falcon", out.path() / "adapter");
-  auto r = oracle().run({"check", dir().string(), (out.path() / "adapter").string()});
-  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_NO_FATAL_FAILURE(save_and_load_in_peft(lora, o, out.path() / "adapter"));
   at::Tensor counts = expected("counts", "peft_logits.safetensors");
   EXPECT_EQ(counts[0].item<int64_t>(), count_parameters(*model, true));
   EXPECT_EQ(counts[1].item<int64_t>(), count_parameters(*model, false));
