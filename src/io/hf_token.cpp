@@ -22,7 +22,7 @@ std::filesystem::path hf_token_path(const config::Environment& env) {
   // huggingface_hub passes each of these through os.path.expanduser, then os.path.expandvars.
   const auto home = get("HOME");
   auto expand = [&](const std::string& p) {
-    return std::filesystem::path(expand_vars(expand_user(p, home), [&](const std::string& n) { return get(n.c_str()); }));
+    return std::filesystem::path(expand_hf_path(p, [&](const std::string& n) { return get(n.c_str()); }));
   };
   if (auto path = get("HF_TOKEN_PATH")) return expand(*path);
   if (auto hf_home = get("HF_HOME")) return expand(*hf_home) / "token";

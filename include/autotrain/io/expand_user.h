@@ -1,6 +1,6 @@
-// A leading `~` in a path taken from the environment, expanded as Python's os.path.expanduser
-// does: huggingface_hub expands HF_HOME, HF_HUB_CACHE, HF_TOKEN_PATH (and the XDG default) that
-// way, so `HF_HOME='~/hf'` names $HOME/hf there and must here too. Header-only (no library to
+// Paths taken from the environment, expanded as Python's os.path.expanduser and expandvars do:
+// huggingface_hub expands HF_HOME, HF_HUB_CACHE, HF_TOKEN_PATH (and the XDG default) that way, so
+// `HF_HOME='~/hf'` names $HOME/hf there and must here too. Header-only (no library to
 // link), for io and model alike.
 #pragma once
 
@@ -71,6 +71,13 @@ std::string expand_vars(std::string_view path, const Lookup& lookup) {
     i = next;
   }
   return out;
+}
+
+// A path from a huggingface_hub variable, expanded as huggingface_hub expands it: expanduser, then
+// expandvars. `lookup(name)` gives an environment variable's value (HOME included), or nullopt.
+template <typename Lookup>
+std::string expand_hf_path(std::string_view path, const Lookup& lookup) {
+  return expand_vars(expand_user(path, lookup(std::string("HOME"))), lookup);
 }
 
 }  // namespace autotrain::io
