@@ -240,9 +240,10 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
   out.cache_dir = project / "autotrain-data";
   // DATA_FILE is our output, not a source, while it holds what `data` last wrote there (recorded
   // beside the cache). A DATA_FILE the user made (DATA_PATH=. over their own train.csv) stays data.
+  // Only a folder can hold it among its sources, so only then is it hashed.
   const fs::path data_file_record = out.cache_dir / "data_file.json";
   source.exclude = {project};
-  if (!data_file.empty() && fs::is_regular_file(data_file)) {
+  if (!source.single_file && !data_file.empty() && fs::is_regular_file(data_file)) {
     try {
       auto rec = nlohmann::json::parse(read_file_bytes(data_file_record));
       if (rec.value("sha256", "") == file_sha256(data_file)) source.exclude.push_back(data_file);
@@ -341,8 +342,8 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
     const bool is_source = std::any_of(train_files.files.begin(), train_files.files.end(),
                                        [&](const fs::path& f) { return fs::equivalent(f, data_file, ec); });
     if (is_source) {
-      // DATA_PATH=. with DATA_FILE=./train.csv reads the file `data` wrote before: rewriting it
-      // would drop any other column of the user's file for no gain.
+      // The user's own train file (DATA_PATH=. over their train.csv, or DATA_PATH=DATA_FILE):
+      // rewriting it would drop its other columns for no gain.
       spdlog::info("DATA_FILE {} is the train split's own file: left as it is", data_file.string());
       out.data_file.clear();
     } else if (!out.data_file.empty()) {
