@@ -15,6 +15,7 @@
 # for another CUDA major than nvcc's; AUTOTRAIN_GPU_CHECK_NO_PREFLIGHT=1 goes on anyway (to try the
 # script on a machine without a GPU, where the tests then skip).
 set -euo pipefail
+seconds_allowed="${AUTOTRAIN_GPU_CHECK_SECONDS:-540}"
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 device_dir="$root/.device"
 # What the program and its tests link, as Debian bookworm packages (runtime + headers).
@@ -76,7 +77,11 @@ if ! "$python" -c 'import transformers, safetensors' 2>/dev/null; then
   ctest_filter=(-LE reference)
 fi
 arch="${TORCH_CUDA_ARCH_LIST:-9.0}"
+# A hanging test is killed after 240 s, and ctest as a whole when the script's time
+# (AUTOTRAIN_GPU_CHECK_SECONDS, default 540: pass the device command's timeout) is nearly spent,
+# so the script always reaches its summary inside the device's limit.
 cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=Release -DAUTOTRAIN_PYTHON="$(command -v "$python")"
+            -DAUTOTRAIN_TEST_TIMEOUT=240
             -DAUTOTRAIN_BUILD_BENCH=OFF -DCMAKE_CUDA_ARCHITECTURES="${arch//./}")
 if [ "$mode" = full ]; then
   # A private sysroot: the packages' CMake configs and .pc files are relative to it.
@@ -119,12 +124,21 @@ if [ $status -ne 0 ]; then
   grep -E 'error|FAILED' "$logs/build.log" | head -n 40
   exit 1
 fi
+seconds_left=$((seconds_allowed - SECONDS - 20))
+if [ "$seconds_left" -lt 60 ]; then
+  echo "gpu-check: built after ${SECONDS} s, too late to run the tests within ${seconds_allowed} s" >&2
+  exit 1
+fi
+echo "gpu-check: built after ${SECONDS} s; the tests get at most ${seconds_left} s"
 set +e
-ctest -L gpu "${ctest_filter[@]}" --no-tests=error --output-on-failure -V --timeout 300 >"$logs/ctest-gpu.log" 2>&1
+timeout -k 10 "$seconds_left" ctest -L gpu "${ctest_filter[@]}" --no-tests=error --output-on-failure -V \
+  >"$logs/ctest-gpu.log" 2>&1
 status=$?
 set -e
 grep -E '\[bench\]|\[  PASSED|\[  FAILED|Failure|Expected|Which is|tests passed|tests failed|Skipped|FAILED:|NVIDIA driver|Timeout' "$logs/ctest-gpu.log" | head -n 60 || true
-if [ $status -ne 0 ]; then
+if [ $status -eq 124 ] || [ $status -eq 137 ]; then
+  echo "gpu-check: GPU tests STOPPED after ${seconds_left} s (ctest-gpu.log shows how far they got)"
+elif [ $status -ne 0 ]; then
   echo "gpu-check: GPU tests FAILED"
 elif grep -q 'Skipped' "$logs/ctest-gpu.log"; then
   echo "gpu-check: GPU tests SKIPPED (no NVIDIA driver here): nothing was checked"
