@@ -273,8 +273,92 @@ Config Config::resolve(const ResolveInputs& inputs) {
     }
   }
 
+  check_run_rules(cfg, problems);
   if (!problems.empty()) throw ConfigError(std::move(problems), {});
   return cfg;
+}
+
+// Rules between keys, and values this build cannot act on. They live here, not in the commands
+// that read the keys, so that `setup` and `config` report every one of them in one run, and
+// `data`/`train` refuse before any work rather than one problem per attempt.
+void Config::check_run_rules(Config& cfg, std::vector<ConfigProblem>& problems) {
+  auto is = [&](const char* key) -> const Entry& { return cfg.entries_.at(key); };
+  auto flag = [&](const char* key) {
+    const auto* b = std::get_if<bool>(&is(key).effective);
+    return b && *b;
+  };
+  auto text = [&](const char* key) {
+    const auto* t = std::get_if<std::string>(&is(key).effective);
+    return t ? *t : std::string();
+  };
+  auto where = [&](const char* key) { return is(key).source; };
+
+  if (flag("PUSH_TO_HUB"))
+    problems.push_back({"PUSH_TO_HUB", fmt::format("PUSH_TO_HUB=True ({}): uploading is not built yet; set "
+                                                   "PUSH_TO_HUB=False and upload the project folder afterwards "
+                                                   "(e.g. `huggingface-cli upload REPO {}`)",
+                                                   where("PUSH_TO_HUB"), text("AUTOTRAIN_PROJECT_NAME"))});
+  if (flag("MERGE_ADAPTER"))
+    problems.push_back({"MERGE_ADAPTER", fmt::format("MERGE_ADAPTER=True ({}): merging arrives with `autotrain merge` "
+                                                     "and is not built yet; set MERGE_ADAPTER=False (the adapter in "
+                                                     "the project folder loads with PEFT as it is)",
+                                                     where("MERGE_ADAPTER"))});
+  if (flag("USE_INT4") && !flag("USE_PEFT") && std::holds_alternative<bool>(is("USE_PEFT").effective))
+    problems.push_back({"USE_INT4", fmt::format("USE_INT4=True ({}) with USE_PEFT=False ({}): a 4-bit base cannot be "
+                                                "fine-tuned in full (its weights are frozen codes); set USE_PEFT=True "
+                                                "to train LoRA adapters on it, or USE_INT4=False for full fine-tuning",
+                                                where("USE_INT4"), where("USE_PEFT"))});
+
+  const std::string device = text("DEVICE");
+  const bool device_ok = device.empty() || device == "auto" || device == "cpu" || device == "cuda" ||
+                         (device.size() > 5 && device.rfind("cuda:", 0) == 0 && device.size() <= 9 &&
+                          device.find_first_not_of("0123456789", 5) == std::string::npos);
+  if (!device_ok)
+    problems.push_back({"DEVICE", fmt::format("DEVICE={} ({}): not a device; expected auto, cpu, cuda or cuda:N "
+                                              "(N the GPU's index, e.g. cuda:0)",
+                                              mask_token_like(device), where("DEVICE"))});
+
+  // Completions-only masking: RESPONSE_TEMPLATE alone turns it on; an explicit
+  // TRAIN_ON_COMPLETIONS_ONLY=False wins (and says the templates are unused).
+  Entry& completions = cfg.entries_.at("TRAIN_ON_COMPLETIONS_ONLY");
+  const std::string response = text("RESPONSE_TEMPLATE");
+  const std::string instruction = text("INSTRUCTION_TEMPLATE");
+  const bool explicitly_set = completions.is_set && !completions.raw.empty();
+  if (std::holds_alternative<bool>(completions.effective)) {
+    if (!explicitly_set && !response.empty()) {
+      completions.effective = true;
+    } else if (explicitly_set && !flag("TRAIN_ON_COMPLETIONS_ONLY") && (!response.empty() || !instruction.empty())) {
+      cfg.warnings_.push_back(fmt::format("{}: TRAIN_ON_COMPLETIONS_ONLY=False: every token is trained on; "
+                                          "RESPONSE_TEMPLATE/INSTRUCTION_TEMPLATE are not used",
+                                          completions.source));
+    }
+  }
+  if (flag("TRAIN_ON_COMPLETIONS_ONLY") && response.empty())
+    problems.push_back({"TRAIN_ON_COMPLETIONS_ONLY",
+                        fmt::format("TRAIN_ON_COMPLETIONS_ONLY=True ({}) needs RESPONSE_TEMPLATE, the marker that "
+                                    "starts each completion (e.g. RESPONSE_TEMPLATE='### Assistant:')",
+                                    completions.source)});
+  if (!instruction.empty() && response.empty())
+    problems.push_back({"INSTRUCTION_TEMPLATE",
+                        fmt::format("INSTRUCTION_TEMPLATE='{}' ({}) marks the user turns of a completions-only mask, "
+                                    "which also needs RESPONSE_TEMPLATE, the marker of the answers (e.g. "
+                                    "RESPONSE_TEMPLATE='### Assistant:')",
+                                    instruction, where("INSTRUCTION_TEMPLATE"))});
+
+  const auto* fraction = std::get_if<double>(&is("VALID_FRACTION").effective);
+  if (!text("VALID_SPLIT").empty() && fraction && *fraction > 0)
+    problems.push_back({"VALID_FRACTION", fmt::format("VALID_SPLIT={} ({}) and VALID_FRACTION={} ({}) both ask for a "
+                                                      "validation set; set only one",
+                                                      text("VALID_SPLIT"), where("VALID_SPLIT"),
+                                                      is("VALID_FRACTION").raw, where("VALID_FRACTION"))});
+
+  const std::string targets = text("TARGET_MODULES");
+  if (targets.find(',') != std::string::npos && targets.find_first_not_of(", \t") == std::string::npos)
+    problems.push_back({"TARGET_MODULES", fmt::format("TARGET_MODULES='{}' ({}) names no module (only commas and "
+                                                      "spaces), so nothing would be trained; give a comma list of "
+                                                      "layers, all-linear, or leave it empty for PEFT's Falcon default "
+                                                      "query_key_value",
+                                                      targets, where("TARGET_MODULES"))});
 }
 
 const Entry& Config::entry(std::string_view key) const {

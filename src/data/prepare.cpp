@@ -197,21 +197,12 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
   s.seed = static_cast<uint64_t>(cfg.get_int("SEED"));
   s.add_eos = cfg.get_bool("ADD_EOS_TOKEN");
   s.response_template = cfg.get_string("RESPONSE_TEMPLATE");
-  s.completions_only = cfg.get_bool("TRAIN_ON_COMPLETIONS_ONLY") || !s.response_template.empty();
+  // RESPONSE_TEMPLATE alone turns masking on; Config::resolve settles that and the rules
+  // between the template keys, VALID_SPLIT and VALID_FRACTION.
+  s.completions_only = cfg.get_bool("TRAIN_ON_COMPLETIONS_ONLY");
   s.instruction_template = cfg.get_string("INSTRUCTION_TEMPLATE");
   s.text_sample_by = cfg.get_string("TEXT_SAMPLE_BY");
-  if (!s.instruction_template.empty() && s.response_template.empty())
-    throw DataError(fmt::format("INSTRUCTION_TEMPLATE='{}' marks the user turns of a completions-only mask, which also "
-                                "needs RESPONSE_TEMPLATE, the marker of the answers (e.g. RESPONSE_TEMPLATE='### "
-                                "Assistant:')",
-                                s.instruction_template));
   s.model_max_length = cfg.get_int("MODEL_MAX_LENGTH");
-  if (s.completions_only && s.response_template.empty())
-    throw DataError("TRAIN_ON_COMPLETIONS_ONLY=True needs RESPONSE_TEMPLATE, the marker that starts each completion "
-                    "(e.g. RESPONSE_TEMPLATE='### Assistant:')");
-  if (!s.valid_split.empty() && s.valid_fraction > 0)
-    throw DataError(fmt::format("VALID_SPLIT={} and VALID_FRACTION={} both ask for a validation set; set only one",
-                                s.valid_split, s.valid_fraction));
 
   // The model folder: its tokenizer and max_position_embeddings.
   std::string model_name = cfg.get_string("MODEL_NAME");
@@ -238,19 +229,22 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
   const fs::path project = cfg.get_string("AUTOTRAIN_PROJECT_NAME");
   const fs::path data_file = cfg.get_string("DATA_FILE");
   out.cache_dir = project / "autotrain-data";
-  // DATA_FILE is our output, not a source, while it holds what `data` last wrote there (recorded
-  // beside the cache). A DATA_FILE the user made (DATA_PATH=. over their own train.csv) stays data.
-  // Only a folder can hold it among its sources, so only then is it hashed.
+  // DATA_FILE is our output, not a source, while it holds what a `data` run wrote there (recorded
+  // beside that project's cache); project folders are ours too, whichever project made them
+  // (PROJECT_ID changes the folder). A DATA_FILE the user made (DATA_PATH=. over their own
+  // train.csv) stays data. Only a folder can hold them among its sources.
   const fs::path data_file_record = out.cache_dir / "data_file.json";
+  // Made when something is first written there, and blamed on the setting that names it.
+  auto make_cache_dir = [&] {
+    std::error_code ec;
+    fs::create_directories(out.cache_dir, ec);
+    if (ec)
+      throw DataError(fmt::format("AUTOTRAIN_PROJECT_NAME {}: cannot create {} ({}); set AUTOTRAIN_PROJECT_NAME to a "
+                                  "folder that can be written (a path that is not a file)",
+                                  project.string(), out.cache_dir.string(), ec.message()));
+  };
   source.exclude = {project};
-  if (!source.single_file && !data_file.empty() && fs::is_regular_file(data_file)) {
-    try {
-      auto rec = nlohmann::json::parse(read_file_bytes(data_file_record));
-      if (rec.value("sha256", "") == file_sha256(data_file)) source.exclude.push_back(data_file);
-    } catch (const std::exception&) {
-      // no record (or an unreadable one): DATA_FILE was not written by us
-    }
-  }
+  if (!source.single_file) source.exclude = autotrain_outputs(source.root, project);
   SplitFiles train_files = source.split_files(s.train_split);
   std::optional<SplitFiles> valid_files;
   if (!s.valid_split.empty()) {
@@ -278,8 +272,9 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
   set["VALID_FRACTION"] = s.valid_fraction;
   if (s.valid_fraction > 0) set["SEED"] = s.seed;
   set["TRAIN_ON_COMPLETIONS_ONLY"] = s.completions_only;
-  set["RESPONSE_TEMPLATE"] = s.response_template;
-  set["INSTRUCTION_TEMPLATE"] = s.instruction_template;
+  // Templates matter only while masking: changing an unused one keeps the cache.
+  set["RESPONSE_TEMPLATE"] = s.completions_only ? s.response_template : std::string();
+  set["INSTRUCTION_TEMPLATE"] = s.completions_only ? s.instruction_template : std::string();
   set["TEXT_SAMPLE_BY"] = s.text_sample_by;
   auto sources_of = [](const SplitFiles& f) {
     ordered_json a = ordered_json::array();
@@ -347,10 +342,10 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
       spdlog::info("DATA_FILE {} is the train split's own file: left as it is", data_file.string());
       out.data_file.clear();
     } else if (!out.data_file.empty()) {
+      make_cache_dir();
       try {
         if (out.data_file.has_parent_path()) fs::create_directories(out.data_file.parent_path());
         write_single_column_csv(out.data_file, s.text_column, train_texts.texts);
-        fs::create_directories(out.cache_dir);
         io::write_file_atomic(data_file_record,
                               ordered_json({{"path", fs::absolute(data_file).lexically_normal().string()},
                                             {"sha256", file_sha256(data_file)}})
@@ -405,7 +400,7 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
 
     // The manifest goes first and last: removed before the block files change, written after
     // they are complete, so a cache interrupted half-way is never taken as valid.
-    fs::create_directories(out.cache_dir);
+    make_cache_dir();
     fs::remove(manifest_path);
     write_block_file(train_path, train);
     if (valid) {

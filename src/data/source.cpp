@@ -9,8 +9,10 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
 
 #include "autotrain/data/readers.h"
+#include "autotrain/data/sha256.h"
 
 namespace autotrain::data {
 
@@ -118,6 +120,39 @@ std::string trim(std::string s) {
 }
 
 }  // namespace
+
+std::vector<fs::path> autotrain_outputs(const fs::path& folder, const fs::path& project) {
+  auto is_project = [](const fs::path& dir) {
+    std::error_code ec;
+    return fs::is_regular_file(dir / "autotrain-data" / "manifest.json", ec) ||
+           fs::is_regular_file(dir / "autotrain-data" / "data_file.json", ec);
+  };
+  std::vector<fs::path> projects = {project};
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(folder, fs::directory_options::skip_permission_denied, ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    if (!it->is_directory(ec)) continue;
+    if (it->path().filename().string().starts_with(".")) {
+      it.disable_recursion_pending();
+    } else if (is_project(it->path())) {
+      projects.push_back(it->path());
+      it.disable_recursion_pending();
+    }
+  }
+  std::vector<fs::path> out = projects;
+  for (const auto& p : projects) {
+    try {
+      auto record = nlohmann::json::parse(read_file_bytes(p / "autotrain-data" / "data_file.json"));
+      const fs::path written = record.at("path").get<std::string>();
+      if (fs::is_regular_file(written, ec) && record.at("sha256").get<std::string>() == file_sha256(written))
+        out.push_back(written);
+    } catch (const std::exception&) {
+      // no record (or an unreadable one): that project's `data` wrote no DATA_FILE we know of
+    }
+  }
+  return out;
+}
 
 DatasetSource resolve_dataset(std::string_view data_path, const model::EnvLookup& env) {
   if (data_path.empty())

@@ -2,7 +2,7 @@
 # libautotrain_cuda.so on demand; the plugin holds everything that needs LibTorch's CUDA
 # libraries (the NF4 kernels, the caching allocator's statistics, device properties) and is
 # written beside the autotrain binary (installed to lib/autotrain/), where the loader looks.
-add_library(autotrain_device STATIC ${CMAKE_CURRENT_LIST_DIR}/cuda_backend.cpp)
+add_library(autotrain_device STATIC ${CMAKE_CURRENT_LIST_DIR}/cuda_backend.cpp ${CMAKE_CURRENT_LIST_DIR}/device_choice.cpp)
 target_include_directories(autotrain_device PUBLIC ${AUTOTRAIN_INCLUDE})
 target_link_libraries(autotrain_device PRIVATE ${CMAKE_DL_LIBS})
 autotrain_use_torch(autotrain_device)

@@ -8,7 +8,7 @@
 #include <ATen/core/grad_mode.h>
 #include <fmt/format.h>
 
-#include "autotrain/device/cuda_backend.h"
+#include "autotrain/device/device_choice.h"
 #include "autotrain/model/loader.h"
 #include "autotrain/model/loss.h"
 #include "autotrain/model/model_dir.h"
@@ -24,19 +24,6 @@ at::ScalarType parse_dtype(const std::string& s) {
   throw EvalUsageError(fmt::format("--dtype {}: expected fp32, fp16 or bf16", s));
 }
 
-at::Device parse_device(const std::string& s) {
-  if (s == "cpu") return at::kCPU;
-  if (s == "cuda") {
-    if (!device::cuda_available())
-      throw EvalUsageError(fmt::format("--device cuda: no CUDA device is available ({}; use --device cpu)",
-                                       device::cuda_backend_status()));
-    return at::Device(at::kCUDA, 0);
-  }
-  if (s == "auto")
-    return device::auto_device_is_cuda("--device auto") ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
-  throw EvalUsageError(fmt::format("--device {}: expected auto, cpu or cuda", s));
-}
-
 }  // namespace
 
 EvalResult run_eval(const EvalOptions& o) {
@@ -47,7 +34,12 @@ EvalResult run_eval(const EvalOptions& o) {
   if (!o.adapter.empty() && !std::filesystem::exists(std::filesystem::path(o.adapter) / "adapter_config.json"))
     throw EvalUsageError(fmt::format("--adapter {}: no adapter_config.json there; give a PEFT adapter folder", o.adapter));
   at::ScalarType dtype = parse_dtype(o.dtype);
-  at::Device device = parse_device(o.device);
+  at::Device device = at::kCPU;
+  try {
+    device = device::choose_device(o.device, "--device");
+  } catch (const device::DeviceChoiceError& e) {
+    throw EvalUsageError(e.what());
+  }
   if (o.block_size && *o.block_size < 2)
     throw EvalUsageError(fmt::format("--block-size {}: a block needs at least 2 tokens", *o.block_size));
 

@@ -25,7 +25,6 @@
 #include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
 #include <ATen/core/grad_mode.h>
-#include <ATen/detail/CUDAHooksInterface.h>
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -34,6 +33,7 @@
 #include "autotrain/data/prepare.h"
 #include "autotrain/data/sha256.h"
 #include "autotrain/device/cuda_backend.h"
+#include "autotrain/device/device_choice.h"
 #include "autotrain/lora/lora.h"
 #include "autotrain/model/falcon.h"
 #include "autotrain/model/loader.h"
@@ -215,34 +215,6 @@ bool cpu_has_native(std::string_view flag, std::string_view other_flag) {
   return true;  // unknown: do not warn
 }
 
-at::Device choose_device(const std::string& spec) {
-  // Asking loads the CUDA backend when the machine has an NVIDIA driver; DEVICE=cpu never does.
-  if (spec == "auto" || spec.empty())
-    return device::auto_device_is_cuda("DEVICE=auto") ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
-  if (spec == "cpu") return at::kCPU;
-  if (spec.rfind("cuda", 0) == 0) {
-    std::optional<at::Device> d;
-    try {
-      d = at::Device(spec);
-    } catch (const std::exception&) {
-      throw TrainUsageError(fmt::format("DEVICE={}: use auto, cpu, cuda or cuda:N", spec));
-    }
-    if (!device::cuda_available())
-      throw std::runtime_error(fmt::format(
-          "DEVICE={} but no CUDA device is available (CUDA backend: {}; or no GPU visible, or CUDA_VISIBLE_DEVICES "
-          "empty); run `autotrain setup` to see what LibTorch finds, or set DEVICE=cpu",
-          spec, device::cuda_backend_status()));
-    const int64_t count = at::detail::getCUDAHooks().deviceCount();
-    if (d->has_index() && d->index() >= count)
-      throw TrainUsageError(fmt::format("DEVICE={}: this machine shows {} CUDA device{} (cuda:0{}); check "
-                                        "CUDA_VISIBLE_DEVICES, or pick one of them",
-                                        spec, count, count == 1 ? "" : "s",
-                                        count > 1 ? fmt::format(" to cuda:{}", count - 1) : std::string()));
-    return d->has_index() ? *d : at::Device(at::kCUDA, 0);
-  }
-  throw TrainUsageError(fmt::format("DEVICE={}: use auto, cpu, cuda or cuda:N", spec));
-}
-
 // The process's peak resident memory (the figure a CPU run is limited by).
 int64_t peak_host_memory_bytes() {
   struct rusage ru {};
@@ -345,18 +317,7 @@ class Run {
 void Run::check_config() {
   project_ = cfg_.get_string("AUTOTRAIN_PROJECT_NAME");
   peft_ = cfg_.get_bool("USE_PEFT");
-  if (cfg_.get_bool("PUSH_TO_HUB"))
-    throw TrainUsageError(
-        "PUSH_TO_HUB=True: uploading is not supported by this build yet; set PUSH_TO_HUB=False and upload the "
-        "project folder afterwards (e.g. `huggingface-cli upload REPO " + project_.string() + "`)");
-  if (cfg_.get_bool("MERGE_ADAPTER"))
-    throw TrainUsageError(
-        "MERGE_ADAPTER=True: merging arrives with `autotrain merge` (the inference issue) and is not built yet; "
-        "set MERGE_ADAPTER=False (the adapter in the project folder loads with PEFT as it is)");
-  if (cfg_.get_bool("USE_INT4") && !peft_)
-    throw TrainUsageError(
-        "USE_INT4=True with USE_PEFT=False: a 4-bit base cannot be fine-tuned in full (its weights are frozen "
-        "codes); set USE_PEFT=True to train LoRA adapters on it, or USE_INT4=False for full fine-tuning");
+  // PUSH_TO_HUB, MERGE_ADAPTER, USE_INT4 without USE_PEFT: refused by Config::resolve already.
   if (cfg_.get_string("MODEL_NAME").empty())
     throw TrainUsageError("MODEL_NAME is empty: set it to a model folder or a Hugging Face cache id");
   try {
@@ -364,7 +325,11 @@ void Run::check_config() {
   } catch (const std::invalid_argument& e) {
     throw TrainUsageError(e.what());
   }
-  device_ = choose_device(cfg_.get_string("DEVICE"));
+  try {
+    device_ = device::choose_device(cfg_.get_string("DEVICE"), "DEVICE");
+  } catch (const device::DeviceChoiceError& e) {
+    throw TrainUsageError(e.what());
+  }
   std::string mp = cfg_.get_string("MIXED_PRECISION");
   if (mp.empty()) mp = cfg_.get_bool("USE_FP16") ? "fp16" : "no";
   // fp16 on a CPU only when the CPU was asked for by name: DEVICE=auto that finds no GPU (the

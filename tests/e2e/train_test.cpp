@@ -427,7 +427,7 @@ TEST_F(Train, RefusesWhatCannotRunBeforeTraining) {
   EXPECT_FALSE(fs::exists(project("nan") / "adapter_model.safetensors"));
   auto bad_device = run("train", "x", {"DEVICE=cuda:x"});
   EXPECT_EQ(bad_device.exit_code, 2);
-  EXPECT_THAT(bad_device.err, HasSubstr("use auto, cpu, cuda or cuda:N"));
+  EXPECT_THAT(bad_device.err, HasSubstr("expected auto, cpu, cuda or cuda:N"));
   auto cuda = run("train", "x", {"DEVICE=cuda", "MAX_STEPS=1"});
   if (cuda.exit_code != 0) {  // a machine with a GPU trains instead
     EXPECT_EQ(cuda.exit_code, 1);

@@ -94,6 +94,10 @@ class Config {
   nlohmann::ordered_json to_json() const;
 
  private:
+  // Cross-key rules and values this build cannot act on; may also settle effective values
+  // (TRAIN_ON_COMPLETIONS_ONLY from RESPONSE_TEMPLATE) and add warnings.
+  static void check_run_rules(Config& cfg, std::vector<ConfigProblem>& problems);
+
   std::optional<std::string> config_file_;
   std::map<std::string, Entry, std::less<>> entries_;
   std::map<std::string, std::string> alias_values_;  // e.g. TEXT_COLUMM as the shell saw it

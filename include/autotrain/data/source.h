@@ -39,6 +39,14 @@ struct DatasetSource {
   SplitFiles split_files(std::string_view split) const;
 };
 
+// What autotrain wrote, to be skipped when a folder is read as data: every project folder
+// under `folder` (one holding autotrain-data/manifest.json, whichever project made it) and
+// `project` itself, and each DATA_FILE one of those projects' `data` recorded
+// (autotrain-data/data_file.json) while the file still holds what was written there. A file the
+// user has since changed, or made, is theirs: it stays data.
+std::vector<std::filesystem::path> autotrain_outputs(const std::filesystem::path& folder,
+                                                     const std::filesystem::path& project);
+
 // Resolves DATA_PATH: an existing file or folder, else `<hub cache>/datasets--ORG--NAME/
 // snapshots/<refs/main>/`. Throws DataError listing every place looked at.
 DatasetSource resolve_dataset(std::string_view data_path, const model::EnvLookup& env = model::process_env);

@@ -1,6 +1,7 @@
 // Typed config: precedence, validation (all problems in one run), aliases, secrets, JSON.
 #include "autotrain/config/config.h"
 
+#include <map>
 #include <set>
 
 #include <gmock/gmock.h>
@@ -125,6 +126,52 @@ TEST(Config, AllProblemsReportedAtOnce) {
   EXPECT_THAT(all, HasSubstr(".env:1)"));
   EXPECT_THAT(all, HasSubstr(".env:2)"));
   EXPECT_THAT(all, HasSubstr(".env:3)"));
+}
+
+// What `data` or `train` would refuse is refused when the config is read, all of it at once, so
+// `setup` and `config` never call a config valid that a run then rejects one problem at a time.
+TEST(Config, RunRulesAreReportedWithTheValueErrors) {
+  auto problems = problems_of(
+      "USE_PEFT=False\nUSE_INT4=True\nDEVICE=bogus\nVALID_SPLIT=test\nVALID_FRACTION=0.2\nPUSH_TO_HUB=True\n"
+      "MERGE_ADAPTER=True\nINSTRUCTION_TEMPLATE='### Human:'\nTARGET_MODULES=', ,'\nLORA_R=0\n");
+  std::map<std::string, std::string> by_key;
+  for (const auto& p : problems) by_key[p.key] = p.message;
+  EXPECT_EQ(by_key.size(), 8u);
+  EXPECT_THAT(by_key["USE_INT4"], HasSubstr("USE_INT4=True (")) << "names where it was set";
+  EXPECT_THAT(by_key["USE_INT4"], HasSubstr("set USE_PEFT=True"));
+  EXPECT_THAT(by_key["DEVICE"], HasSubstr("DEVICE=bogus"));
+  EXPECT_THAT(by_key["DEVICE"], HasSubstr("auto, cpu, cuda or cuda:N"));
+  EXPECT_THAT(by_key["VALID_FRACTION"], HasSubstr("set only one"));
+  EXPECT_THAT(by_key["PUSH_TO_HUB"], HasSubstr("not built yet"));
+  EXPECT_THAT(by_key["MERGE_ADAPTER"], HasSubstr("not built yet"));
+  EXPECT_THAT(by_key["INSTRUCTION_TEMPLATE"], HasSubstr("also needs RESPONSE_TEMPLATE"));
+  EXPECT_THAT(by_key["TARGET_MODULES"], HasSubstr("names no module"));
+  EXPECT_THAT(by_key["LORA_R"], HasSubstr("LORA_R=0"));
+  EXPECT_THAT(problems_of("TRAIN_ON_COMPLETIONS_ONLY=True\n").at(0).message, HasSubstr("needs RESPONSE_TEMPLATE"));
+}
+
+TEST(Config, DeviceSpellings) {
+  for (const char* ok : {"auto", "cpu", "cuda", "cuda:0", "cuda:12", ""})
+    EXPECT_NO_THROW(resolve_text(std::string("DEVICE=") + ok + "\n")) << ok;
+  for (const char* bad : {"gpu", "cuda:", "cuda:x", "cuda:-1", "cuda0", "CPU", "cuda:0:1", "cuda:99999"})
+    EXPECT_EQ(problems_of(std::string("DEVICE=") + bad + "\n").size(), 1u) << bad;
+}
+
+// RESPONSE_TEMPLATE alone turns completions-only masking on (trl's collator with a template);
+// an explicit TRAIN_ON_COMPLETIONS_ONLY=False wins, and the unused templates are pointed out.
+TEST(Config, CompletionsOnlyFollowsTheTemplateUnlessSetExplicitly) {
+  EXPECT_FALSE(resolve_text("\n").get_bool("TRAIN_ON_COMPLETIONS_ONLY"));
+  EXPECT_TRUE(resolve_text("RESPONSE_TEMPLATE='### Assistant:'\n").get_bool("TRAIN_ON_COMPLETIONS_ONLY"));
+  EXPECT_TRUE(resolve_text("RESPONSE_TEMPLATE='### Assistant:'\nTRAIN_ON_COMPLETIONS_ONLY=\n")
+                  .get_bool("TRAIN_ON_COMPLETIONS_ONLY"))
+      << "empty means the default";
+  auto off = resolve_text("RESPONSE_TEMPLATE='### Assistant:'\nTRAIN_ON_COMPLETIONS_ONLY=False\n");
+  EXPECT_FALSE(off.get_bool("TRAIN_ON_COMPLETIONS_ONLY"));
+  EXPECT_EQ(off.to_json()["effective"]["TRAIN_ON_COMPLETIONS_ONLY"], false);
+  std::string warnings;
+  for (const auto& w : off.warnings()) warnings += w + "\n";
+  EXPECT_THAT(warnings, HasSubstr("RESPONSE_TEMPLATE/INSTRUCTION_TEMPLATE are not used"));
+  EXPECT_TRUE(resolve_text("RESPONSE_TEMPLATE=A:\n").to_json()["effective"]["TRAIN_ON_COMPLETIONS_ONLY"].get<bool>());
 }
 
 TEST(Config, BooleansAndEmptyValues) {

@@ -13,8 +13,11 @@ namespace autotrain::data {
 namespace {
 
 namespace fs = std::filesystem;
+using ::testing::Each;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Ne;
+using ::testing::Not;
 using autotrain::testing::TempDir;
 
 class Prepare : public ::testing::Test {
@@ -117,7 +120,9 @@ TEST_F(Prepare, InstructionTemplateTrainsEveryAnswer) {
   auto every = run({"BLOCK_SIZE=16", "RESPONSE_TEMPLATE=A:", "INSTRUCTION_TEMPLATE=H:"});
   EXPECT_FALSE(every.reused) << "INSTRUCTION_TEMPLATE changes the labels, so the cache";
   EXPECT_THAT(labels(every.train, 0), ElementsAre(M, M, M, M, M, M, 'b', 'c', ' ', M, M, M, M, M, M, 'e'));
-  EXPECT_THAT(error({"INSTRUCTION_TEMPLATE=H:"}), HasSubstr("also needs RESPONSE_TEMPLATE"));
+  // TRAIN_ON_COMPLETIONS_ONLY=False said outright: every token is trained on, templates or not.
+  auto unmasked = run({"BLOCK_SIZE=16", "RESPONSE_TEMPLATE=A:", "INSTRUCTION_TEMPLATE=H:", "TRAIN_ON_COMPLETIONS_ONLY=False"});
+  EXPECT_THAT(labels(unmasked.train, 0), Each(Ne(M)));
 }
 
 // DATA_PATH=. with the project folder and DATA_FILE (the default ./train.csv, which the folder
@@ -152,6 +157,28 @@ TEST_F(Prepare, WhatAutotrainWritesIsNotReadBackAsData) {
   }
 }
 
+// The tutorial's PROJECT_ID changes the project folder between runs over the same DATA_PATH=.:
+// another project's folder and the DATA_FILE its `data` wrote are still not data.
+TEST_F(Prepare, OtherProjectsOutputsAreNotDataEither) {
+  const fs::path here = dir_.path() / "shared";
+  test::write_text(here / "mydata.jsonl", "{\"text\": \"abcd\"}\n");
+  auto sets = [&](const std::string& project) {
+    return std::vector<std::string>{"DATA_PATH=" + here.string(), "AUTOTRAIN_PROJECT_NAME=" + (here / "out" / project).string(),
+                                    "DATA_FILE=" + (here / "train.csv").string(), "BLOCK_SIZE=2"};
+  };
+  auto a = run(sets("finetune-a"));
+  EXPECT_THAT(a.train_stats.files, ElementsAre((here / "mydata.jsonl").string()));
+  auto b = run(sets("finetune-b"));
+  EXPECT_THAT(b.train_stats.files, ElementsAre((here / "mydata.jsonl").string())) << "not a's train.csv";
+  auto a_again = run(sets("finetune-a"));
+  EXPECT_TRUE(a_again.reused) << a_again.rebuild_reason;
+  // Once the user edits what `data` wrote, it is theirs: data again (here, the only train file).
+  test::write_text(here / "train.csv", "text\nwxyz\n");
+  fs::remove(here / "mydata.jsonl");
+  auto edited = run(sets("finetune-c"));
+  EXPECT_THAT(edited.train_stats.files, ElementsAre((here / "train.csv").string()));
+}
+
 TEST_F(Prepare, BlockSizeDefaultsAndCap) {
   test::write_text(data_, "{\"text\": \"" + std::string(200, 'z') + "\"}\n");
   EXPECT_EQ(run({}).train.block_size, 64);  // -1: min(MODEL_MAX_LENGTH 1024, max_position_embeddings 64)
@@ -182,9 +209,26 @@ TEST_F(Prepare, BadInputsAreDataErrors) {
   test::write_text(data_, "{\"prompt\": \"x\"}\n");
   EXPECT_THAT(error({}), HasSubstr("no column \"text\"; the columns are: prompt"));
   EXPECT_THAT(error({"TEXT_COLUMN=prompt", "VALID_SPLIT=test"}), HasSubstr("a single file"));
-  EXPECT_THAT(error({"TEXT_COLUMN=prompt", "TRAIN_ON_COMPLETIONS_ONLY=True"}), HasSubstr("needs RESPONSE_TEMPLATE"));
   EXPECT_THAT(error({"MODEL_NAME=" + (dir_.path() / "nope").string()}), HasSubstr("MODEL_NAME"));
   EXPECT_THAT(error({"DATA_PATH=" + (dir_.path() / "nothing.jsonl").string()}), HasSubstr("no dataset found"));
+  // A project "folder" that is a file: the setting that names it is blamed, not DATA_FILE.
+  test::write_text(data_, "{\"text\": \"abcdef\"}\n");
+  test::write_text(dir_.path() / "afile", "x");
+  auto blocked = error({"BLOCK_SIZE=2", "AUTOTRAIN_PROJECT_NAME=" + (dir_.path() / "afile").string()});
+  EXPECT_THAT(blocked, HasSubstr("AUTOTRAIN_PROJECT_NAME"));
+  EXPECT_THAT(blocked, Not(HasSubstr("DATA_FILE")));
+  auto no_data_file = [&](std::vector<std::string> sets) {
+    PrepareOptions as_train;
+    as_train.write_data_file = false;
+    try {
+      run(std::move(sets), as_train);
+    } catch (const DataError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  EXPECT_THAT(no_data_file({"BLOCK_SIZE=2", "AUTOTRAIN_PROJECT_NAME=" + (dir_.path() / "afile").string()}),
+              HasSubstr("AUTOTRAIN_PROJECT_NAME")) << "train's path (no DATA_FILE written) too";
 }
 
 TEST_F(Prepare, ValidSplitFromAFolder) {
