@@ -16,6 +16,7 @@ namespace {
 
 struct SetupOptions {
   std::string token;  // "-" = read one line from stdin (keeps it out of `ps`)
+  bool token_given = false;  // --token appeared, even as "" (an unset variable): checked, not ignored
   bool json = false;
 };
 
@@ -29,7 +30,7 @@ struct ChosenToken {
 // dropped; what is left may still be unusable (empty, inner blanks), which the caller checks.
 std::optional<ChosenToken> choose_token(const SetupOptions& o, const std::optional<config::Config>& cfg) {
   std::optional<ChosenToken> chosen;
-  if (!o.token.empty()) {
+  if (o.token_given) {
     std::string t = o.token;
     std::string origin = "--token";
     if (t == "-") {
@@ -136,9 +137,13 @@ int run_setup(GlobalOptions& g, const SetupOptions& o) {
 Subcommand add_setup_command(CLI::App& app, GlobalOptions& g) {
   CLI::App* sub = app.add_subcommand("setup", "Check the machine, store the HF token, create the project folder");
   auto o = std::make_shared<SetupOptions>();
-  sub->add_option("--token", o->token, "Hugging Face token to store in $HF_HOME/token ('-' reads it from stdin)");
+  CLI::Option* token =
+      sub->add_option("--token", o->token, "Hugging Face token to store in $HF_HOME/token ('-' reads it from stdin)");
   sub->add_flag("--json", o->json, "Machine-readable report");
-  return {sub, [&g, o] { return run_setup(g, *o); }};
+  return {sub, [&g, o, token] {
+            o->token_given = token->count() > 0;
+            return run_setup(g, *o);
+          }};
 }
 
 }  // namespace autotrain::cli

@@ -21,12 +21,12 @@ std::optional<std::string> process_env(const char* name) {
 fs::path hf_hub_cache(const EnvLookup& env) {
   // huggingface_hub passes each of these through os.path.expanduser, then os.path.expandvars:
   // HF_HOME='~/hf' is $HOME/hf, HF_HOME='$SCRATCH/hf' is the SCRATCH variable's /hf. The legacy
-  // HUGGINGFACE_HUB_CACHE still wins over HF_HUB_CACHE there.
+  // HUGGINGFACE_HUB_CACHE is read only when HF_HUB_CACHE is unset (its default there).
   auto expand = [&](const std::string& p) {
     return fs::path(io::expand_hf_path(p, [&](const std::string& n) { return env(n.c_str()); }));
   };
-  if (auto v = env("HUGGINGFACE_HUB_CACHE")) return expand(*v);
   if (auto v = env("HF_HUB_CACHE")) return expand(*v);
+  if (auto v = env("HUGGINGFACE_HUB_CACHE")) return expand(*v);
   if (auto v = env("HF_HOME")) return expand(*v) / "hub";
   if (auto v = env("XDG_CACHE_HOME")) return expand(*v) / "huggingface" / "hub";
   return expand("~") / ".cache" / "huggingface" / "hub";

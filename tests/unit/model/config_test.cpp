@@ -1,6 +1,8 @@
 // config.json in both spellings (checked against the real Falcon configs in shared/data) and
 // model folder resolution (local, Hugging Face cache). No LibTorch.
 #include <fstream>
+#include <map>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -14,6 +16,8 @@ namespace autotrain::model {
 namespace {
 
 using autotrain::testing::TempDir;
+using autotrain::testing::env_var;
+using autotrain::testing::run_command;
 using ::testing::HasSubstr;
 
 std::filesystem::path shared_data() {
@@ -155,14 +159,45 @@ TEST(ModelDir, HubCacheLocation) {
 // huggingface_hub applies os.path.expanduser to each variable: a quoted '~' still means $HOME.
 TEST(ModelDir, HubCacheExpandsALeadingTilde) {
   EXPECT_EQ(hf_hub_cache(fake_env({{"HF_HOME", "~/hfx"}, {"HOME", "/home/u"}})), "/home/u/hfx/hub");
-  // Then variables (os.path.expandvars), and the legacy HUGGINGFACE_HUB_CACHE first, as huggingface_hub.
+  // Then variables (os.path.expandvars), as huggingface_hub.
   EXPECT_EQ(hf_hub_cache(fake_env({{"HF_HOME", "$SCRATCH/hf"}, {"SCRATCH", "/s"}})), "/s/hf/hub");
-  EXPECT_EQ(hf_hub_cache(fake_env({{"HUGGINGFACE_HUB_CACHE", "/old"}, {"HF_HUB_CACHE", "/c"}})), "/old");
   EXPECT_EQ(hf_hub_cache(fake_env({{"HF_HOME", "~"}, {"HOME", "/home/u/"}})), "/home/u/hub");
   EXPECT_EQ(hf_hub_cache(fake_env({{"HF_HUB_CACHE", "~/c"}, {"HOME", "/home/u"}})), "/home/u/c");
   EXPECT_EQ(hf_hub_cache(fake_env({{"XDG_CACHE_HOME", "~/x"}, {"HOME", "/home/u"}})), "/home/u/x/huggingface/hub");
   EXPECT_EQ(hf_hub_cache(fake_env({{"HF_HOME", "a/~/b"}, {"HOME", "/home/u"}})), "a/~/b/hub");
   EXPECT_EQ(hf_hub_cache(fake_env({{"HF_HOME", "~no-such-user-here/x"}, {"HOME", "/home/u"}})), "~no-such-user-here/x/hub");
+}
+
+// Where huggingface_hub itself puts its cache (what `huggingface-cli download` fills) for the
+// same environment: the reference stack's constants.HF_HUB_CACHE, run at test time.
+TEST(ModelDir, HubCacheIsWhereHuggingfaceHubPutsIt) {
+  auto python = env_var("AUTOTRAIN_PYTHON");
+  if (!python) GTEST_SKIP() << "AUTOTRAIN_PYTHON is not set (run through CTest)";
+  const std::vector<std::map<std::string, std::string>> cases = {
+      {{"HOME", "/home/u"}},
+      {{"HOME", "/home/u"}, {"HF_HOME", "/h"}},
+      {{"HOME", "/home/u"}, {"HF_HOME", "~/h"}, {"XDG_CACHE_HOME", "/x"}},
+      {{"HOME", "/home/u"}, {"XDG_CACHE_HOME", "/x"}},
+      {{"HOME", "/home/u"}, {"HF_HUB_CACHE", "/c"}, {"HF_HOME", "/h"}},
+      {{"HOME", "/home/u"}, {"HUGGINGFACE_HUB_CACHE", "/old"}, {"HF_HOME", "/h"}},
+      {{"HOME", "/home/u"}, {"HUGGINGFACE_HUB_CACHE", "/old"}, {"HF_HUB_CACHE", "/c"}},
+      {{"HOME", "/home/u"}, {"HUGGINGFACE_HUB_CACHE", "~/old"}},
+      {{"HOME", "/home/u"}, {"HF_HUB_CACHE", "$SCRATCH/c"}, {"SCRATCH", "/s"}},
+  };
+  for (const auto& vars : cases) {
+    std::vector<std::string> env;
+    std::string described;
+    for (const auto& [k, v] : vars) {
+      env.push_back(k + "=" + v);
+      described += k + "=" + v + " ";
+    }
+    auto r = run_command({*python, "-c", "import huggingface_hub.constants as c; print(c.HF_HUB_CACHE)"}, env);
+    ASSERT_EQ(r.exit_code, 0) << described << r.err;
+    while (!r.out.empty() && r.out.back() == '\n') r.out.pop_back();
+    EXPECT_EQ(std::filesystem::path(hf_hub_cache(fake_env(vars))).lexically_normal(),
+              std::filesystem::path(r.out).lexically_normal())
+        << described;
+  }
 }
 
 TEST(ModelDir, LocalFolderFirstThenCache) {
