@@ -5,10 +5,28 @@
 #include <unicode/unistr.h>
 #include <unicode/ustring.h>
 
+#include <algorithm>
 #include <array>
 #include <stdexcept>
 
 namespace autotrain::tokenizer::unicode {
+
+namespace {
+
+struct CodePointRange {
+  char32_t first;
+  char32_t last;
+};
+#include "unicode_tables.inc"
+
+template <size_t N>
+bool in_ranges(const CodePointRange (&ranges)[N], char32_t c) {
+  auto it = std::upper_bound(std::begin(ranges), std::end(ranges), c,
+                             [](char32_t x, const CodePointRange& r) { return x < r.first; });
+  return it != std::begin(ranges) && c <= std::prev(it)->last;
+}
+
+}  // namespace
 
 void append_utf8(std::string& out, char32_t c) {
   if (c < 0x80) {
@@ -112,23 +130,29 @@ bool is_whitespace(char32_t c) {
 
 bool is_letter(char32_t c) {
   if (c < 0x80) return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
-  return (U_GET_GC_MASK(static_cast<UChar32>(c)) & U_GC_L_MASK) != 0;
+  return (U_GET_GC_MASK(static_cast<UChar32>(c)) & U_GC_L_MASK) != 0 || in_ranges(kLettersAfter14, c);
 }
 
 bool is_numeric(char32_t c) {
   if (c < 0x80) return c >= '0' && c <= '9';
-  return (U_GET_GC_MASK(static_cast<UChar32>(c)) & U_GC_N_MASK) != 0;
+  return (U_GET_GC_MASK(static_cast<UChar32>(c)) & U_GC_N_MASK) != 0 || in_ranges(kNumbersAfter14, c);
 }
 
 bool is_alphanumeric(char32_t c) {
   if (c < 0x80) return is_letter(c) || is_numeric(c);
-  return u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_ALPHABETIC) || is_numeric(c);
+  return u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_ALPHABETIC) || is_letter(c) || is_numeric(c);
 }
 
 bool is_punctuation(char32_t c) {
   if (c < 0x80) return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) ||
                        (c >= 0x7B && c <= 0x7E);
-  return (U_GET_GC_MASK(static_cast<UChar32>(c)) & U_GC_P_MASK) != 0;
+  // Recategorised since 8.0: U+166D CANADIAN SYLLABICS CHI SIGN (now So), U+111C9 SHARADA
+  // SANDHI MARK (now Mn).
+  if (c == 0x166D || c == 0x111C9) return true;
+  if ((U_GET_GC_MASK(static_cast<UChar32>(c)) & U_GC_P_MASK) == 0) return false;
+  UVersionInfo age;
+  u_charAge(static_cast<UChar32>(c), age);
+  return age[0] <= 8;
 }
 
 bool is_word(char32_t c) {

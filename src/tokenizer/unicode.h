@@ -1,6 +1,8 @@
 // UTF-8 and Unicode character classes as the reference libraries see them. The Hugging Face
 // `tokenizers` pipeline decides splits with Rust's `char` predicates (is_whitespace, is_numeric,
-// is_alphanumeric) and `unicode_categories` (punctuation); we ask ICU for the same properties.
+// is_alphanumeric) and `unicode_categories` (punctuation); we ask ICU for the same properties,
+// corrected to the Unicode versions those libraries were built with (ICU is the system's: 15.0 on
+// Debian bookworm; tokenizers knows 16.0 letters and numbers, and punctuation as of 8.0).
 #pragma once
 
 #include <cstdint>
@@ -47,13 +49,15 @@ inline std::string_view valid_utf8_view(std::string_view s, std::string& storage
 
 // Rust `char::is_whitespace`: the White_Space property.
 bool is_whitespace(char32_t c);
-// General category L*.
+// General category L* (Unicode 16.0).
 bool is_letter(char32_t c);
-// Rust `char::is_numeric`: general category Nd, Nl or No.
+// Rust `char::is_numeric`: general category Nd, Nl or No (Unicode 16.0).
 bool is_numeric(char32_t c);
 // Rust `char::is_alphanumeric`: Alphabetic property or numeric.
 bool is_alphanumeric(char32_t c);
-// `tokenizers`' punctuation test: ASCII punctuation or general category P*.
+// `tokenizers`' punctuation test: ASCII punctuation or general category P* as the
+// `unicode_categories` crate has it (Unicode 8.0: nothing assigned later, and the two characters
+// that were punctuation then, U+166D and U+111C9, still count).
 bool is_punctuation(char32_t c);
 // Unicode `\w` as Oniguruma defines it for the Whitespace pre-tokenizer: letters, marks,
 // decimal digits, connector punctuation.

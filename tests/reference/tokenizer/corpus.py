@@ -6,8 +6,10 @@ whitespace runs, tabs, CRLF, special-token strings inside text, and unusual or i
 Unicode. Documents are bytes: some hold invalid UTF-8 on purpose (the reference libraries see
 them after Python's errors="replace" decoding, as our encoder does).
 
-Only characters assigned by Unicode 13 are used, so that the Unicode versions of Rust, ICU,
-PCRE2 and Oniguruma cannot disagree about them.
+The random documents use only characters assigned by Unicode 13. A few fixed documents then
+hold characters whose class depends on the Unicode version (letters and digits new in 15.1 and
+16.0, which tokenizers knows and the system ICU may not; punctuation added after 8.0, where
+tokenizers' punctuation table stops), each beside letters, digits, spaces and punctuation.
 """
 import random
 import struct
@@ -54,6 +56,16 @@ UNUSUAL = ["\u00a0", "\u0085", "\u2028", "\u2029", "\u200b", "\u200c", "\u200d",
            "\ufffd", "\u0378", "e\u0301", "\u00b2\u00b3\u00b9\u00bc\u00bd\u00be", "\uff21\uff22\uff23", "\ufb01",
            "\u0130", "\u00df", "\u03a3", "\u1e9e", "\u2163", "\u0660\u0661\u0662", "\u3000", "\u00ad", "\x00",
            "\x01\x02\x03\x04\x05\x0b\x1f\x7f", "\u2126", "\u212b", "\u1100\u1161\u11a8"]
+
+VERSION_SENSITIVE = [
+    # Letters new in Unicode 15.1/16.0: CJK Ext-I, Todhri, Garay, Tulu-Tigalari, Egyptian ext.
+    "\U0002EBF0\U0002EE5D\U000105C7\U00010D4A\U00011390\U00013460\U00001C89\U0000A7CB",
+    # Numbers new in 16.0: Garay, Myanmar Pao, Sunuwar, Outlined digits, Ol Onal.
+    "\U00010D40\U000116D0\U00011BF0\U0001CCF0\U0001E5F1",
+    # Punctuation added after Unicode 8.0 (U+061D, U+2E43, U+2E52, U+1E95E) and the two that
+    # were punctuation in 8.0 but are not now (U+166D, U+111C9).
+    "\u061d\u2e43\u2e52\U0001e95e\u166d\U000111c9",
+]
 
 INVALID = [b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf4\x90\x80\x80", b"\xe2\x82", b"\xf0\x9f\x98",
            b"\x80\x80", b"\xfe\xfe"]
@@ -122,6 +134,9 @@ def make_corpus(min_bytes=1_100_000, seed=20240531):
     # A few edge cases first: empty, lone space, only whitespace, only a special token.
     for d in ["", " ", "   ", "\n", "\t\t", "<|endoftext|>", " <|endoftext|> ", "a", "Hello World"]:
         docs.append(d.encode())
+        total += len(docs[-1])
+    for chars in VERSION_SENSITIVE:
+        docs.append(" ".join(f"a{c} {c}1 !{c}! {c}{c} '{c} 12{c}34" for c in chars).encode())
         total += len(docs[-1])
     while total < min_bytes:
         parts = []
