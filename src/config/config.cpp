@@ -252,8 +252,10 @@ Config Config::resolve(const ResolveInputs& inputs) {
     cfg.warnings_.push_back(near.empty() ? fmt::format("{}: unknown key {}; ignored", where, name)
                                          : fmt::format("{}: unknown key {}; ignored (did you mean {}?)", where, name, hint));
   };
+  // A variable the file only uses in expansions (PNAME in AUTOTRAIN_PROJECT_NAME=out/$PNAME) is
+  // not a misspelt key.
   for (const auto& name : file_result.assigned_names)
-    if (!overrides.count(name))
+    if (!overrides.count(name) && !file_result.referenced.count(name))
       warn_unknown(name, fmt::format("{}:{}", file_label, file_result.assigned_at[name].line));
   for (const auto& [name, v] : overrides) warn_unknown(name, "--set");
 

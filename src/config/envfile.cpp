@@ -232,7 +232,11 @@ class Evaluator {
   }
 
   // --- variables ----------------------------------------------------------------------------
-  std::string lookup(const std::string& name) const {
+  std::string assigning_;  // the variable whose value is being read, while it is
+
+  std::string lookup(const std::string& name) {
+    // KEY=${KEY:=v} and KEY+=v read KEY itself: that is no use by another assignment.
+    if (name != assigning_) result_.referenced.insert(name);
     auto it = result_.variables.find(name);
     return it == result_.variables.end() ? std::string() : it->second;
   }
@@ -299,8 +303,10 @@ class Evaluator {
       ++pos_;
       // From here to the end of the line (or of a multi-line value), diagnostics hide the text.
       if (is_secret_name(name)) secret_from_ = pos_;
+      assigning_ = name;
       std::string value = parse_value_word();
       if (append) value = lookup(name) + value;
+      assigning_.clear();
       assign(name, std::move(value), word_start);
       return;
     }

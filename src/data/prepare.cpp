@@ -252,7 +252,7 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
       throw DataError(fmt::format("VALID_SPLIT={}: DATA_PATH {} is a single file, which holds only the train split; "
                                   "use a folder with a {} file, or VALID_FRACTION",
                                   s.valid_split, source.root.string(), s.valid_split));
-    valid_files = source.split_files(s.valid_split);
+    valid_files = source.split_files(s.valid_split, "VALID_SPLIT");
   }
 
   // What the blocks depend on.

@@ -197,7 +197,7 @@ DatasetSource resolve_dataset(std::string_view data_path, const model::EnvLookup
       data_path, fmt::join(looked, "\n  - "), data_path));
 }
 
-SplitFiles DatasetSource::split_files(std::string_view split) const {
+SplitFiles DatasetSource::split_files(std::string_view split, std::string_view setting) const {
   if (single_file) return {std::string(split), {root}};
   std::error_code ec;
   for (const auto& ext : kExtensions) {
@@ -222,7 +222,7 @@ SplitFiles DatasetSource::split_files(std::string_view split) const {
       "{} {}: no file for split '{}' (looked for {}.csv|jsonl|json|txt and names containing {}). Files there: {}. "
       "Name the split's file after it, or set {}",
       kind, root.string(), split, split, fmt::join(keywords, "|"), names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", ")),
-      keywords.front() == "train" ? "TRAIN_SPLIT" : "VALID_SPLIT (or VALID_FRACTION)"));
+      setting == "VALID_SPLIT" ? "VALID_SPLIT (or VALID_FRACTION)" : std::string(setting)));
 }
 
 SplitTexts read_split_texts(const SplitFiles& files, const std::string& column, std::string_view txt_sample_by) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -56,6 +57,9 @@ struct EnvFileResult {
   // `${KEY:=v}`), in assignment order of first appearance.
   std::map<std::string, SourceLocation> assigned_at;
   std::vector<std::string> assigned_names;
+  // Variables whose value an expansion read ($X, ${X...}, X+=...): helpers such as PNAME in
+  // AUTOTRAIN_PROJECT_NAME=out/$PNAME are used even though no key has their name.
+  std::set<std::string> referenced;
   std::vector<Diagnostic> warnings;  // BOM, CRLF line ends
 };
 

@@ -36,7 +36,8 @@ struct DatasetSource {
   // `train` also `training`); a folder where no file names any split is all train. Hidden files,
   // `exclude` and the datasets library's metadata files (dataset_info.json, state.json, ...) are
   // skipped. Throws DataError listing the files there when none match.
-  SplitFiles split_files(std::string_view split) const;
+  // `setting` names the key that chose the split (TRAIN_SPLIT or VALID_SPLIT), for the error.
+  SplitFiles split_files(std::string_view split, std::string_view setting = "TRAIN_SPLIT") const;
 };
 
 // What autotrain wrote, to be skipped when a folder is read as data: every project folder

@@ -189,6 +189,11 @@ TEST(Config, UnknownKeysWarnWithSuggestion) {
   EXPECT_THAT(cfg.warnings()[0], HasSubstr("did you mean LEARNING_RATE?"));
   EXPECT_THAT(cfg.warnings()[0], HasSubstr(".env:1"));
   EXPECT_THAT(cfg.warnings()[1], HasSubstr("unknown key MY_HELPER"));
+  // A helper variable another assignment uses is no misspelt key; one that only reads itself is.
+  auto helper = resolve_text("PNAME=x\nAUTOTRAIN_PROJECT_NAME=out/$PNAME\nLEARNIG_RATE=${LEARNIG_RATE:=1e-4}\n");
+  ASSERT_EQ(helper.warnings().size(), 1u);
+  EXPECT_THAT(helper.warnings()[0], HasSubstr("unknown key LEARNIG_RATE"));
+  EXPECT_EQ(helper.get_string("AUTOTRAIN_PROJECT_NAME"), "out/x");
 }
 
 TEST(Config, TextColummAlias) {

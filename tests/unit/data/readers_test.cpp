@@ -121,9 +121,12 @@ TEST(Source, FolderSplitsByNameAsDatasetsMatchesThem) {
   EXPECT_EQ(src.kind, "folder");
   EXPECT_THAT(src.split_files("train").files, ElementsAre(d.path() / "oa" / "openassistant_best_replies_train.jsonl"));
   EXPECT_THAT(src.split_files("test").files, ElementsAre(d.path() / "oa" / "openassistant_best_replies_eval.jsonl"));
-  auto msg = error_of([&] { src.split_files("validation"); });
+  auto msg = error_of([&] { src.split_files("validation", "VALID_SPLIT"); });
   EXPECT_THAT(msg, HasSubstr("no file for split 'validation'"));
   EXPECT_THAT(msg, HasSubstr("openassistant_best_replies_train.jsonl"));
+  EXPECT_THAT(msg, HasSubstr("or set VALID_SPLIT"));
+  // The hint names the key that asked for the split, whatever the split's name.
+  EXPECT_THAT(error_of([&] { src.split_files("foo", "TRAIN_SPLIT"); }), HasSubstr("or set TRAIN_SPLIT"));
 
   // {split}.ext wins (AutoTrain checks {data_path}/{split}.csv first); words, not substrings.
   write_text(d.path() / "f" / "train.csv", "text\nx\n");
