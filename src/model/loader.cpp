@@ -94,7 +94,7 @@ std::unique_ptr<FalconForCausalLM> load_falcon(const std::filesystem::path& dir,
     }
   }
 
-  std::set<std::string> loaded;
+  std::set<std::string> loaded, present;  // present: found with another shape
   std::vector<std::string> unexpected, mismatched;
   for (const auto& shard_path : files.shards) {
     auto shard = safetensors::SafetensorsFile::open(shard_path);
@@ -114,6 +114,7 @@ std::unique_ptr<FalconForCausalLM> load_falcon(const std::filesystem::path& dir,
       if (info.shape != want) {
         mismatched.push_back(fmt::format("{}: checkpoint {} vs config.json {}", info.name, shape_str(info.shape),
                                          shape_str(want)));
+        present.insert(name);
         continue;
       }
       if (!loaded.insert(name).second)
@@ -139,7 +140,7 @@ std::unique_ptr<FalconForCausalLM> load_falcon(const std::filesystem::path& dir,
   }
   std::vector<std::string> missing;
   for (const auto& [name, _] : slots)
-    if (!loaded.count(name)) missing.push_back(name);
+    if (!loaded.count(name) && !present.count(name)) missing.push_back(name);  // mismatches are listed apart
   if (!unexpected.empty() || !missing.empty() || !mismatched.empty()) {
     std::string msg = fmt::format("{}: the checkpoint does not match config.json ({} layers, hidden {}, {} heads)",
                                   dir.string(), cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads);
