@@ -75,7 +75,9 @@ Subcommand add_tokenize_command(CLI::App& app, GlobalOptions&) {
                                      !t.ends_with(".model");
             if (hub_id_like && !std::filesystem::exists(where, ec)) {
               try {
-                where = model::resolve_model_dir(o->tokenizer).path;
+                where = model::resolve_model_dir(o->tokenizer, model::process_env,
+                                                 {"tokenizer.json", "tokenizer.model"})
+                            .path;
               } catch (const model::ModelError& e) {
                 fmt::print(stderr,
                            "error: --tokenizer {}: {}\n(--tokenizer takes a model folder, a tokenizer.json, a "

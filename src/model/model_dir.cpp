@@ -1,9 +1,11 @@
 #include "autotrain/model/model_dir.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "autotrain/io/expand_user.h"
 #include "autotrain/model/falcon_config.h"
@@ -55,9 +57,15 @@ std::string trim(std::string s) {
 
 }  // namespace
 
-ModelDir resolve_model_dir(std::string_view name, const EnvLookup& env) {
+ModelDir resolve_model_dir(std::string_view name, const EnvLookup& env, const std::vector<std::string>& needs_one_of) {
   std::vector<std::string> looked;
   fs::path local(name);
+  auto holds_one = [&](const fs::path& dir) {
+    std::error_code ec;
+    return std::any_of(needs_one_of.begin(), needs_one_of.end(),
+                       [&](const std::string& f) { return fs::exists(dir / f, ec); });
+  };
+  const std::string wanted = fmt::format("{}", fmt::join(needs_one_of, " or "));
   std::error_code ec;
   if (fs::is_directory(local, ec)) {
     if (!fs::exists(local / "config.json"))
@@ -84,11 +92,11 @@ ModelDir resolve_model_dir(std::string_view name, const EnvLookup& env) {
       std::getline(in, commit);
       commit = trim(commit);
       fs::path snapshot = repo_dir / "snapshots" / commit;
-      if (!commit.empty() && commit.find('/') == std::string::npos && fs::exists(snapshot / "config.json"))
+      if (!commit.empty() && commit.find('/') == std::string::npos && holds_one(snapshot))
         return {snapshot, "Hugging Face cache"};
       looked.push_back(fmt::format("Hugging Face cache {} (refs/main points to snapshot '{}', which has no "
-                                   "config.json)",
-                                   repo_dir.string(), commit));
+                                   "{})",
+                                   repo_dir.string(), commit, wanted));
     } else {
       looked.push_back(fmt::format("Hugging Face cache {} ({})", repo_dir.string(),
                                    fs::exists(repo_dir) ? "no refs/main" : "not downloaded"));

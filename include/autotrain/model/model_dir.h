@@ -26,7 +26,9 @@ std::filesystem::path hf_hub_cache(const EnvLookup& env = process_env);
 
 // Resolves `name` in order: an existing local folder; the Hugging Face cache
 // (<cache>/models--ORG--NAME/snapshots/<refs/main>/). Throws ModelError listing the places
-// looked at and how to fix it. The folder must hold config.json.
-ModelDir resolve_model_dir(std::string_view name, const EnvLookup& env = process_env);
+// looked at and how to fix it. The folder must hold config.json, or, with `needs_one_of`, one of
+// those files (a tokenizer-only repository: tokenizer.json or tokenizer.model).
+ModelDir resolve_model_dir(std::string_view name, const EnvLookup& env = process_env,
+                           const std::vector<std::string>& needs_one_of = {"config.json"});
 
 }  // namespace autotrain::model

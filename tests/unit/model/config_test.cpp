@@ -225,6 +225,25 @@ TEST(ModelDir, LocalFolderFirstThenCache) {
   EXPECT_EQ(d.source, "local folder");
 }
 
+// `tokenize --tokenizer org/name` on a tokenizer-only repository: no config.json, a tokenizer.json.
+TEST(ModelDir, CacheSnapshotWithOnlyATokenizer) {
+  TempDir tmp;
+  auto hub = tmp.path() / "hub";
+  auto snapshot = hub / "models--org--tok" / "snapshots" / "c0ffee";
+  std::filesystem::create_directories(snapshot);
+  std::filesystem::create_directories(hub / "models--org--tok" / "refs");
+  std::ofstream(hub / "models--org--tok" / "refs" / "main") << "c0ffee\n";
+  std::ofstream(snapshot / "tokenizer.json") << "{}";
+  auto env = fake_env({{"HF_HUB_CACHE", hub.string()}});
+  try {
+    resolve_model_dir("org/tok", env);
+    ADD_FAILURE() << "a model needs config.json";
+  } catch (const ModelError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("which has no config.json"));
+  }
+  EXPECT_EQ(resolve_model_dir("org/tok", env, {"tokenizer.json", "tokenizer.model"}).path, snapshot);
+}
+
 TEST(ModelDir, ErrorsListWhereWeLooked) {
   TempDir tmp;
   auto env = fake_env({{"HF_HUB_CACHE", (tmp.path() / "hub").string()}});
