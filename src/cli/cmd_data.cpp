@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "autotrain/data/prepare.h"
+#include "autotrain/io/project_lock.h"
 #include "common.h"
 
 namespace autotrain::cli {
@@ -18,7 +19,11 @@ Subcommand add_data_command(CLI::App& app, GlobalOptions& g) {
             options.force_rebuild = *force;
             data::PreparedData d;
             try {
+              io::ProjectLock lock(cfg.get_string("AUTOTRAIN_PROJECT_NAME"));  // one process per project folder
               d = data::prepare_data(cfg, options);
+            } catch (const io::ProjectFolderError& e) {
+              fmt::print(stderr, "error: {}\n", e.what());
+              return static_cast<int>(kExitUsage);
             } catch (const data::DataError& e) {
               fmt::print(stderr, "error: {}\n", e.what());
               return static_cast<int>(kExitUsage);

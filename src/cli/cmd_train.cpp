@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "autotrain/data/prepare.h"
+#include "autotrain/io/project_lock.h"
 #include "autotrain/train/train_command.h"
 #include "common.h"
 
@@ -38,6 +39,9 @@ Subcommand add_train_command(CLI::App& app, GlobalOptions& g) {
               fmt::print(stderr, "error: {}\n", e.what());
               return static_cast<int>(kExitUsage);
             } catch (const data::DataError& e) {
+              fmt::print(stderr, "error: {}\n", e.what());
+              return static_cast<int>(kExitUsage);
+            } catch (const io::ProjectFolderError& e) {
               fmt::print(stderr, "error: {}\n", e.what());
               return static_cast<int>(kExitUsage);
             }

@@ -34,6 +34,7 @@
 #include "autotrain/data/sha256.h"
 #include "autotrain/device/cuda_backend.h"
 #include "autotrain/device/device_choice.h"
+#include "autotrain/io/project_lock.h"
 #include "autotrain/lora/lora.h"
 #include "autotrain/model/falcon.h"
 #include "autotrain/model/loader.h"
@@ -797,6 +798,8 @@ int Run::execute() {
 }  // namespace
 
 int run_train(const config::Config& cfg, const TrainOptions& options) {
+  // Held for the whole run (the token cache, checkpoints and the adapter all live there).
+  io::ProjectLock lock(cfg.get_string("AUTOTRAIN_PROJECT_NAME"));
   Run run(cfg, options);
   try {
     return run.execute();

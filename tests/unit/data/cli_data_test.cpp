@@ -1,8 +1,14 @@
 // `autotrain data -c FILE`: the summary, where the cache and DATA_FILE are, reuse on a second
 // run, and exit 2 with a clear message for bad input.
+#include <unistd.h>
+
+#include <optional>
+#include <string>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "autotrain/io/project_lock.h"
 #include "data_test_util.h"
 #include "support/test_support.h"
 
@@ -68,6 +74,28 @@ TEST_F(DataCli, BadInputExits2WithWhatToFix) {
   EXPECT_EQ(nodata.exit_code, 2);
   EXPECT_THAT(nodata.err, HasSubstr("no dataset found"));
   EXPECT_THAT(nodata.err, HasSubstr("datasets--org--absent"));
+}
+
+// While another process holds the project folder (here: this test), data and train refuse to
+// start, naming that process; neither writes anything there.
+TEST_F(DataCli, ABusyProjectFolderIsRefused) {
+  std::optional<io::ProjectLock> held(std::in_place, dir_.path() / "out/proj");
+  const std::string holder = "(pid " + std::to_string(getpid()) + ")";
+  for (const char* command : {"data", "train"}) {
+    auto r = run({command, "-c", config_.string()});
+    EXPECT_EQ(r.exit_code, 1) << command << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr("another autotrain process " + holder + " is using this project folder")) << command;
+  }
+  EXPECT_FALSE(fs::exists(dir_.path() / "out/proj/autotrain-data"));
+  EXPECT_FALSE(fs::exists(dir_.path() / "train.csv"));
+  held.reset();
+  auto r = run({"data", "-c", config_.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  // A project "folder" that is a file is the config's mistake (exit 2), named as such.
+  dir_.write("afile", "x");
+  auto file = run({"data", "-c", config_.string(), "--set", "AUTOTRAIN_PROJECT_NAME=afile"});
+  EXPECT_EQ(file.exit_code, 2) << file.err;
+  EXPECT_THAT(file.err, HasSubstr("AUTOTRAIN_PROJECT_NAME afile: cannot create the project folder"));
 }
 
 }  // namespace

@@ -19,6 +19,6 @@ autotrain_add_gtest(data_reference_test
 # `autotrain data` itself (runs the binary named by AUTOTRAIN_BIN).
 autotrain_add_gtest(data_cli_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/cli_data_test.cpp
-  LIBS autotrain_config autotrain_tokenizer nlohmann_json::nlohmann_json
+  LIBS autotrain_config autotrain_io autotrain_tokenizer nlohmann_json::nlohmann_json
   LABELS e2e)
 add_dependencies(data_cli_test autotrain)

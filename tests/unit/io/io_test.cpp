@@ -1,5 +1,7 @@
 // Atomic files and the HF token on disk.
 #include <pwd.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -7,6 +9,7 @@
 
 #include "autotrain/io/atomic_file.h"
 #include "autotrain/io/hf_token.h"
+#include "autotrain/io/project_lock.h"
 #include "support/test_support.h"
 
 namespace autotrain::io {
@@ -114,4 +117,53 @@ TEST(HfToken, MaskShowsAtMostTheLastFour) {
 }
 
 }  // namespace
+// One process per project folder; the lock goes with the process that held it, even when it is
+// killed (what a SLURM preemption or the OOM killer does).
+TEST(ProjectLock, SecondHolderIsRefusedUntilTheFirstIsGone) {
+  testing::TempDir dir;
+  const auto project = dir.path() / "runs" / "p";
+  {
+    io::ProjectLock held(project);
+    EXPECT_TRUE(std::filesystem::exists(project / io::ProjectLock::kFileName));
+    try {
+      io::ProjectLock again(project);
+      ADD_FAILURE() << "a second lock on a held folder must be refused";
+    } catch (const io::ProjectBusyError& e) {
+      EXPECT_NE(std::string(e.what()).find("(pid " + std::to_string(getpid()) + ")"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("AUTOTRAIN_PROJECT_NAME"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_NO_THROW(io::ProjectLock after(project));
+
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    io::ProjectLock in_child(project);
+    char ok = 1;
+    if (write(ready[1], &ok, 1) != 1) _exit(3);
+    pause();
+    _exit(0);
+  }
+  char ok = 0;
+  ASSERT_EQ(read(ready[0], &ok, 1), 1);
+  EXPECT_THROW(io::ProjectLock busy(project), io::ProjectBusyError);
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  EXPECT_NO_THROW(io::ProjectLock after_kill(project));
+  close(ready[0]);
+  close(ready[1]);
+
+  // A path that cannot be a folder names the setting.
+  dir.write("afile", "x");
+  try {
+    io::ProjectLock blocked(dir.path() / "afile");
+    ADD_FAILURE() << "a file is not a project folder";
+  } catch (const io::ProjectFolderError& e) {
+    EXPECT_NE(std::string(e.what()).find("AUTOTRAIN_PROJECT_NAME"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace autotrain::io

@@ -1,0 +1,56 @@
+#include "autotrain/io/project_lock.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include <fmt/format.h>
+
+namespace autotrain::io {
+
+namespace fs = std::filesystem;
+
+ProjectLock::ProjectLock(const fs::path& project) {
+  std::error_code ec;
+  fs::create_directories(project, ec);
+  if (ec)
+    throw ProjectFolderError(fmt::format("AUTOTRAIN_PROJECT_NAME {}: cannot create the project folder ({}); set "
+                                         "AUTOTRAIN_PROJECT_NAME to a folder that can be written",
+                                         project.string(), ec.message()));
+  const fs::path path = project / kFileName;
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0)
+    throw std::runtime_error(fmt::format("{}: cannot open the project's lock file: {}", path.string(),
+                                         std::strerror(errno)));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    std::string holder;
+    char buf[32] = {};
+    if (::pread(fd_, buf, sizeof buf - 1, 0) > 0) holder = std::string(buf).substr(0, std::string(buf).find('\n'));
+    ::close(fd_);
+    fd_ = -1;
+    if (err == EWOULDBLOCK)
+      throw ProjectBusyError(fmt::format(
+          "{}: another autotrain process{} is using this project folder; wait for it to finish, or set "
+          "AUTOTRAIN_PROJECT_NAME to another folder",
+          project.string(), holder.empty() ? std::string() : fmt::format(" (pid {})", holder)));
+    throw std::runtime_error(fmt::format("{}: cannot lock it: {}", path.string(), std::strerror(err)));
+  }
+  // The holder's pid, for the message a second process prints (informational only: the lock
+  // is the flock, not the file's contents).
+  const std::string pid = fmt::format("{}\n", ::getpid());
+  if (::ftruncate(fd_, 0) == 0) {
+    ssize_t written = ::pwrite(fd_, pid.data(), pid.size(), 0);
+    (void)written;
+  }
+}
+
+ProjectLock::~ProjectLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing the last descriptor releases the flock
+}
+
+}  // namespace autotrain::io
