@@ -34,6 +34,7 @@ EnvironmentReport collect_environment_report(const std::filesystem::path& disk_p
   // LibTorch's CUDA libraries, and so the only way to say how LibTorch was built.
   const device::CudaBackendApi* cuda = device::cuda_backend(/*even_without_driver=*/true);
   r.cuda_backend = device::cuda_backend_status();
+  r.cuda_backend_loaded = cuda != nullptr;
   const auto& hooks = at::detail::getCUDAHooks();
   // The hooks answer only when libtorch_cuda is loaded; otherwise they throw.
   try {
@@ -77,7 +78,8 @@ nlohmann::json EnvironmentReport::to_json() const {
                          {"bf16", g.bf16}});
   return {{"autotrain_version", autotrain_version},
           {"libtorch", {{"version", libtorch_version},
-                        {"cuda_build", libtorch_cuda_build},
+                        // null: unknown, the CUDA backend (which brings libtorch_cuda) did not load
+                        {"cuda_build", cuda_backend_loaded ? nlohmann::json(libtorch_cuda_build) : nlohmann::json()},
                         {"cuda_version", cuda_build_version.empty() ? nlohmann::json() : nlohmann::json(cuda_build_version)},
                         {"cudnn_version", cudnn_build_version.empty() ? nlohmann::json() : nlohmann::json(cudnn_build_version)}}},
           {"cuda_available", cuda_available},
@@ -94,7 +96,8 @@ std::string EnvironmentReport::to_text() const {
   out += fmt::format("LibTorch      {} ({})\n", libtorch_version,
                      libtorch_cuda_build ? fmt::format("CUDA {}{}", cuda_build_version,
                                                        cudnn_build_version.empty() ? "" : ", cuDNN " + cudnn_build_version)
-                                         : std::string("CPU only"));
+                     : cuda_backend_loaded ? std::string("CPU only")
+                                           : std::string("CUDA build unknown: the CUDA backend is not loaded"));
   out += fmt::format("CUDA          {}\n", cuda_available ? fmt::format("available, {} device(s)", gpus.size())
                                                           : std::string("not available (training runs on the CPU)"));
   out += fmt::format("CUDA backend  {}\n", cuda_backend);

@@ -28,6 +28,7 @@ struct EnvironmentReport {
   std::string cudnn_build_version;   // "" if none
   bool cuda_available = false;       // a usable device and driver
   std::string cuda_backend;          // where the CUDA backend plugin was loaded from, or why not
+  bool cuda_backend_loaded = false;  // without it LibTorch's CUDA build cannot be asked about
   std::vector<GpuInfo> gpus;
   int cpu_threads = 0;    // hardware threads
   int torch_threads = 0;  // intra-op threads LibTorch will use
