@@ -192,6 +192,20 @@ TEST_F(Cli, SetupTokenFromFlagAndStdin) {
   EXPECT_THAT(placeholder.err, HasSubstr("placeholder"));
 }
 
+// Without the CUDA backend LibTorch cannot be asked how it was built: setup says so rather than
+// calling a CUDA build "CPU only".
+TEST_F(Cli, SetupSaysWhenLibTorchsCudaBuildIsUnknown) {
+  TempDir work;
+  const std::vector<std::string> env = {"HF_HOME=" + (work.path() / "hf").string(),
+                                        "AUTOTRAIN_CUDA_BACKEND=" + (work.path() / "absent.so").string()};
+  auto j = run({"setup", "--json"}, env, work.path());
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  EXPECT_TRUE(nlohmann::json::parse(j.out)["environment"]["libtorch"]["cuda_build"].is_null()) << j.out;
+  auto text = run({"setup"}, env, work.path());
+  EXPECT_THAT(text.out, HasSubstr("CUDA build unknown: the CUDA backend is not loaded"));
+  EXPECT_THAT(text.out, Not(HasSubstr("CPU only")));
+}
+
 TEST_F(Cli, SetupFailsOnInvalidConfig) {
   TempDir work;
   auto config = work.write("bad.env", "LORA_R=zero\n");
@@ -276,6 +290,11 @@ TEST_F(Cli, SetupTokenInputIsTrimmedAndChecked) {
   EXPECT_EQ(blank.exit_code, 2);
   EXPECT_THAT(blank.err, HasSubstr("is empty"));
   EXPECT_FALSE(nlohmann::json::parse(blank.out)["hf_token"]["stored"].get<bool>());
+  // --token "$HF_TOKEN" with the variable unset: an empty token is checked, not taken as no option.
+  auto unset_variable = run({"setup", "--token", ""}, {hf("f")}, work.path());
+  EXPECT_EQ(unset_variable.exit_code, 2) << unset_variable.err;
+  EXPECT_THAT(unset_variable.err, HasSubstr("is empty"));
+  EXPECT_FALSE(std::filesystem::exists(work.path() / "f" / "token"));
   auto inner = run({"setup", "--token", "hf_two words0123456789"}, {hf("e")}, work.path());
   EXPECT_EQ(inner.exit_code, 2);
   EXPECT_THAT(inner.err, HasSubstr("whitespace"));

@@ -121,10 +121,11 @@ TEST_F(Train, TinyRunLearnsAndLeavesAPeftProjectFolder) {
   auto m = metrics(p);
   ASSERT_GE(m.size(), 3u);
   const double first = m.front().at("loss").get<double>();
-  double last_eval = 0;
+  double last_eval = std::nan("");
   for (const auto& r : m)
     if (r.contains("eval_loss")) last_eval = r["eval_loss"].get<double>();
   EXPECT_GT(first, 0);
+  ASSERT_FALSE(std::isnan(last_eval)) << "the run logged no eval_loss";
   EXPECT_LT(last_eval, 0.6 * first) << "first logged loss " << first << ", final eval loss " << last_eval;
   for (auto key : {"step", "epoch", "loss", "lr", "grad_norm", "tokens", "tokens_per_s", "loss_scale", "skipped_steps", "mem"})
     EXPECT_TRUE(m.front().contains(key)) << key;
@@ -202,6 +203,16 @@ TEST_F(Train, ResumeAfterSigtermIsBitIdenticalAndRunsAreDeterministic) {
   EXPECT_THAT(resumed.err, HasSubstr("resuming from"));
   EXPECT_EQ(testing::read_file(project("full") / "adapter_model.safetensors"),
             testing::read_file(project("resumed") / "adapter_model.safetensors"));
+  // And what it logged: every row and value of metrics.jsonl but the timing-dependent ones.
+  auto logged_full = metrics(project("full")), logged_resumed = metrics(project("resumed"));
+  ASSERT_EQ(logged_full.size(), logged_resumed.size());
+  ASSERT_FALSE(logged_full.empty());
+  for (size_t i = 0; i < logged_full.size(); ++i) {
+    auto a = logged_full[i], b = logged_resumed[i];
+    for (auto* row : {&a, &b})
+      for (const char* timing : {"tokens_per_s", "mem"}) row->erase(timing);
+    EXPECT_EQ(a, b) << "metrics.jsonl row " << i;
+  }
   // SAVE_TOTAL_LIMIT=1 keeps the newest checkpoint only.
   EXPECT_TRUE(fs::exists(project("full") / "checkpoint-16"));
   EXPECT_FALSE(fs::exists(project("full") / "checkpoint-15"));
@@ -303,8 +314,11 @@ TEST_F(Train, Nf4BaseAndFullFineTuningRunOnTheCpu) {
 
   auto full = run("train", "fullft", {"USE_PEFT=False", "MAX_STEPS=3", "LEARNING_RATE=1e-4"});
   ASSERT_EQ(full.exit_code, 0) << full.err;
-  EXPECT_TRUE(fs::exists(project("fullft") / "model.safetensors"));
   EXPECT_TRUE(fs::exists(project("fullft") / "config.json"));
+  // The trained weights, not the base written back.
+  ASSERT_TRUE(fs::exists(project("fullft") / "model.safetensors"));
+  EXPECT_NE(testing::read_file(project("fullft") / "model.safetensors"),
+            testing::read_file(fs::path(model_dir()) / "model.safetensors"));
 }
 
 // bf16 autocast on the CPU takes the path fp16 takes on CUDA (autocast around the 4-bit layers,

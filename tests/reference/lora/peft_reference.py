@@ -3,7 +3,9 @@
 
   peft_reference.py make OUT      tiny Falcon base in OUT/base, a PEFT adapter (r=4, alpha=8,
                                   all-linear, random non-zero B) in OUT/adapter, and
-                                  OUT/expected.safetensors: input_ids, logits (base + adapter,
+                                  OUT/expected.safetensors; OUT/lm_head_random: a LoRA on the
+                                  tied lm_head with random B, and logits_lm_head (PEFT's logits
+                                  with it): input_ids, logits (base + adapter,
                                   fp32), counts = [trainable, all] as PEFT counts them; and for
                                   each setting in CASES, OUT/cases/<name>/adapter_config.json as
                                   PEFT saves it, OUT/cases/<name>/trainable_line.txt (what
@@ -80,6 +82,18 @@ def make(out):
         model.save_pretrained(os.path.join(out, "cases", name))  # as a user saves it (inference_mode true)
         with open(os.path.join(out, "cases", name, "trainable_line.txt"), "w") as f:
             f.write(line.getvalue().strip() + "\n")
+    # A LoRA on the tied lm_head with a non-zero B (the case above saves a fresh, inert one), and
+    # PEFT's logits with it: whether a loader applies the head's LoRA shows in the logits.
+    fresh = FalconForCausalLM.from_pretrained(os.path.join(out, "base"), attn_implementation="sdpa")
+    head = get_peft_model(fresh, LoraConfig(task_type="CAUSAL_LM", **CASES["lm_head"]))
+    with torch.no_grad():
+        for name, p in head.named_parameters():
+            if "lora_B" in name:
+                p.copy_(0.05 * torch.randn_like(p))
+    head.eval()
+    head.save_pretrained(os.path.join(out, "lm_head_random"))
+    with torch.no_grad():
+        expected["logits_lm_head"] = head(input_ids=ids).logits.float().contiguous()
     save_file(expected, os.path.join(out, "expected.safetensors"))
 
 

@@ -6,6 +6,9 @@
   torch.nn.utils.clip_grad_norm_(max_norm=0.5), then torch.optim.AdamW (single-tensor, as on the
   CPU) with weight decay 0.1 and a changing LR; initial values, gradients, final values and moments;
   adamw.json: the gradient norms clip_grad_norm_ returned.
+- scaler.json: torch.amp.GradScaler (init 2^16, growth x2 every 3 good steps, backoff x0.5)
+  driven through SCALER_STEPS (true: that step's gradient overflows); per step, whether it found
+  an inf/nan, and the scale and growth tracker after update().
 
 usage: optim_reference.py OUT_DIR
 """
@@ -60,6 +63,33 @@ def adamw():
     return tensors, norms
 
 
+# Good and overflowing steps in an order that exercises growth, backoff and the reset of the
+# count toward growth (the C++ test drives our scaler through the same list).
+SCALER_STEPS = [False, False, False, True, False, False, True, True, False, False, False, False,
+                False, False, True, False, False, False]
+
+
+def scaler():
+    s = torch.amp.GradScaler("cpu", init_scale=65536.0, growth_factor=2.0, backoff_factor=0.5,
+                             growth_interval=3)
+    p = torch.nn.Parameter(torch.zeros(2))
+    opt = torch.optim.SGD([p], lr=0.0)
+    rows = []
+    for overflow in SCALER_STEPS:
+        opt.zero_grad()
+        loss = s.scale((p * torch.tensor([1.0, 2.0])).sum())
+        loss.backward()
+        if overflow:
+            p.grad[1] = float("inf")
+        s.unscale_(opt)
+        found = sum(v.item() for v in s._found_inf_per_device(opt).values()) > 0
+        s.step(opt)
+        s.update()
+        rows.append({"overflow": overflow, "found_inf": found, "scale": s.get_scale(),
+                     "growth_tracker": int(s._get_growth_tracker())})
+    return rows
+
+
 def main():
     out = sys.argv[1]
     with open(os.path.join(out, "schedules.json"), "w") as f:
@@ -68,6 +98,8 @@ def main():
     save_file(tensors, os.path.join(out, "adamw.safetensors"))
     with open(os.path.join(out, "adamw.json"), "w") as f:
         json.dump({"norms": norms}, f)
+    with open(os.path.join(out, "scaler.json"), "w") as f:
+        json.dump(scaler(), f)
 
 
 if __name__ == "__main__":

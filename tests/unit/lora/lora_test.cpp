@@ -237,7 +237,14 @@ TEST(LoraCli, TargetModulesThroughTrain) {
   EXPECT_THAT(none.err, HasSubstr("'q_proj' matches no linear layer"));
   auto spaced = run({"train", "--dry-run", "--set", "TARGET_MODULES= ALL-linear "});
   EXPECT_EQ(spaced.exit_code, 0) << spaced.err;
-  EXPECT_THAT(spaced.err, Not(HasSubstr("trainable params: 0 ")));
+  auto plain = run({"train", "--dry-run", "--set", "TARGET_MODULES=all-linear"});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  auto trainable_line = [](const std::string& err) {
+    auto at = err.find("trainable params: ");
+    return at == std::string::npos ? std::string("(none)") : err.substr(at, err.find('\n', at) - at);
+  };
+  EXPECT_NE(trainable_line(plain.err), "(none)") << plain.err;
+  EXPECT_EQ(trainable_line(spaced.err), trainable_line(plain.err)) << "the same layers as all-linear";
 }
 
 TEST_F(LoraPeft, RefusesAdaptersThatDoNotFit) {
@@ -329,6 +336,14 @@ TEST_F(LoraPeft, PeftAdapterOnTheTiedHeadLoads) {
   auto loaded = load_adapter(*model, dir() / "cases" / "lm_head");
   ASSERT_EQ(loaded.lora.modules.size(), 1u);
   EXPECT_EQ(loaded.lora.modules.front(), "lm_head");
+  // With a non-zero B: our logits are PEFT's, and differ from the base's (the LoRA is applied).
+  auto plain = base();
+  const at::Tensor base_logits = logits(*plain);
+  auto adapted = base();
+  load_adapter(*adapted, dir() / "lm_head_random");
+  const at::Tensor ours = logits(*adapted);
+  EXPECT_LE(max_abs_diff(ours, expected("logits_lm_head")), 1e-5);
+  EXPECT_GT(max_abs_diff(ours, base_logits), 1e-3) << "the head's LoRA changed nothing";
 }
 
 // adapter_config.json: the whole object PEFT writes for the same setting, every key and value,

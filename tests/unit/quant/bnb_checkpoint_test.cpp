@@ -54,11 +54,14 @@ class BnbCheckpoint : public ::testing::Test {
     auto ours = st::SafetensorsFile::open(ours_file);
     auto theirs = st::SafetensorsFile::open(theirs_file);
     ASSERT_EQ(ours.header().tensors.size(), theirs.header().tensors.size());
+    EXPECT_EQ(ours.header().metadata, theirs.header().metadata);
     for (const auto& info : theirs.header().tensors) {
       SCOPED_TRACE(info.name);
-      at::Tensor a = st::tensor_view(ours, ours.tensor(info.name));
+      const auto& mine = ours.tensor(info.name);
+      EXPECT_EQ(mine.dtype, info.dtype) << "same bytes in another dtype are another tensor";
+      EXPECT_EQ(mine.shape, info.shape);
+      at::Tensor a = st::tensor_view(ours, mine);
       at::Tensor b = st::tensor_view(theirs, info);
-      EXPECT_EQ(a.sizes(), b.sizes());
       EXPECT_TRUE(at::equal(a.flatten().view(at::kByte), b.flatten().view(at::kByte)));
     }
   }

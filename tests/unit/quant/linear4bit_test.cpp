@@ -131,8 +131,18 @@ TEST(Linear4bit, QuantizeOnLoadEqualsLoadThenQuantize) {
     ASSERT_EQ(qa == nullptr, qb == nullptr) << a[i].name;
     if (!qa) continue;
     ++quantized;
-    EXPECT_TRUE(at::equal(qa->weight().packed, qb->weight().packed)) << a[i].name;
+    const Nf4Tensor& wa = qa->weight();
+    const Nf4Tensor& wb = qb->weight();
+    EXPECT_TRUE(at::equal(wa.packed, wb.packed)) << a[i].name;
     EXPECT_TRUE(at::equal(qa->bias(), qb->bias())) << a[i].name;
+    // The statistics too: with double quantization, every part of the nested form.
+    ASSERT_TRUE(wa.nested && wb.nested) << a[i].name;
+    EXPECT_TRUE(at::equal(wa.nested->codes, wb.nested->codes)) << a[i].name;
+    EXPECT_TRUE(at::equal(wa.nested->absmax, wb.nested->absmax)) << a[i].name;
+    EXPECT_TRUE(at::equal(wa.nested->code_map, wb.nested->code_map)) << a[i].name;
+    EXPECT_EQ(wa.nested->offset, wb.nested->offset) << a[i].name;
+    EXPECT_EQ(wa.shape, wb.shape) << a[i].name;
+    EXPECT_EQ(wa.dtype, wb.dtype) << a[i].name;
   }
   EXPECT_EQ(quantized, 8);
   std::filesystem::remove_all(dir);

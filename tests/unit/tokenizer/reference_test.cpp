@@ -215,6 +215,7 @@ TEST_P(ReferenceParity, SameIdsAndDecodesOnTheCorpus) {
 
   // Batch encoding on several threads gives the same ids.
   auto batch = tok->encode_batch(ref->docs, false, 3);
+  ASSERT_EQ(batch.size(), ref->docs.size());
   int bad_batch = 0;
   for (size_t i = 0; i < batch.size(); ++i) bad_batch += batch[i] != expected[i].ids;
   EXPECT_EQ(bad_batch, 0) << "documents whose batch ids differ";

@@ -2,6 +2,7 @@
 // optim_reference.py): learning-rate schedules, gradient clipping, AdamW; the fp16 loss scaler's
 // rules; HF Trainer's step arithmetic.
 #include <cmath>
+#include <limits>
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
@@ -33,6 +34,8 @@ class Optim : public ::testing::Test {
 
 TEST_F(Optim, SchedulesMatchTransformers) {
   auto ref = nlohmann::json::parse(testing::read_file(oracle().dir() / "schedules.json"));
+  ASSERT_EQ(ref.size(), 4u) << "one curve per schedule: " << ref.dump();
+  for (const char* name : {"linear", "cosine", "constant", "constant_with_warmup"}) ASSERT_TRUE(ref.contains(name)) << name;
   for (const auto& [name, factors] : ref.items()) {
     Schedule s = parse_schedule(name);
     ASSERT_EQ(factors.size(), 37u);
@@ -84,6 +87,28 @@ TEST(LossScaler, OverflowSkipsAndBacksOffGoodStepsGrow) {
   at::Tensor inf = at::tensor({std::numeric_limits<float>::infinity()});
   EXPECT_FALSE(off.unscale_and_check({inf}));
   EXPECT_DOUBLE_EQ(off.scale_loss(at::full({}, 2.0)).item<double>(), 2.0);
+}
+
+// The same sequence of good and overflowing steps through torch.amp.GradScaler (scaler.json):
+// after every step, the same overflow verdict, scale and growth tracker.
+TEST_F(Optim, LossScalerFollowsTorchsGradScaler) {
+  auto rows = nlohmann::json::parse(testing::read_file(oracle().dir() / "scaler.json"));
+  ASSERT_GE(rows.size(), 10u);
+  DynamicLossScaler scaler(true, {}, 2.0, 0.5, /*growth_interval=*/3);
+  int64_t overflows = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    SCOPED_TRACE(::testing::Message() << "step " << i);
+    const double scale = scaler.state().scale;
+    at::Tensor g = at::tensor({1.0f, 2.0f}) * scale;  // the gradient of a scaled loss
+    if (rows[i]["overflow"].get<bool>()) g[1] = std::numeric_limits<float>::infinity();
+    const bool found = scaler.unscale_and_check({g});
+    EXPECT_EQ(found, rows[i]["found_inf"].get<bool>());
+    scaler.update(found);
+    overflows += found;
+    EXPECT_DOUBLE_EQ(scaler.state().scale, rows[i]["scale"].get<double>());
+    EXPECT_EQ(scaler.state().growth_tracker, rows[i]["growth_tracker"].get<int64_t>());
+  }
+  EXPECT_EQ(scaler.state().skipped_steps, overflows);
 }
 
 TEST(StepPlan, FollowsTheTrainersArithmetic) {
