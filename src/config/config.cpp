@@ -49,6 +49,28 @@ std::string allowed(const KeySpec& spec) {
   }
 }
 
+// The offset of the first byte that breaks UTF-8 (RFC 3629: no overlongs, surrogates or code
+// points past U+10FFFF), or npos. Values end up in JSON files (training_params.json, checkpoints),
+// which must be UTF-8.
+size_t invalid_utf8_at(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || i + len > s.size()) return i;
+    uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+    for (size_t k = 1; k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    const uint32_t min_for_len[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min_for_len[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
 bool in_range(const KeySpec& spec, double v) {
   if (spec.allow_minus_one && v == -1) return true;
   if (spec.min_exclusive ? !(v > spec.min) : !(v >= spec.min)) return false;
@@ -190,6 +212,12 @@ Config Config::resolve(const ResolveInputs& inputs) {
     std::string a(alias), c(canonical);
     auto [set, source] = provenance(a);
     if (!set) continue;
+    if (size_t bad = invalid_utf8_at(vars[a]); bad != std::string_view::npos) {
+      problems.push_back({a, fmt::format("{} ({}): the value is not valid UTF-8 (byte 0x{:02X} at offset {}); save the "
+                                         "file as UTF-8",
+                                         a, source, static_cast<unsigned char>(vars[a][bad]), bad)});
+      continue;
+    }
     cfg.alias_values_[a] = vars[a];
     cfg.alias_sources_[a] = source;
     auto [canonical_set, canonical_source] = provenance(c);
@@ -204,7 +232,7 @@ Config Config::resolve(const ResolveInputs& inputs) {
         canonical_set ? fmt::format("{}: {} is read as {} (the tutorial's spelling) and overrides {} ({}); prefer {}",
                                     source, a, c, c, canonical_source, c)
                       : fmt::format("{}: {} is read as {} (the tutorial's spelling); prefer {}", source, a, c, c));
-    if (canonical_set) cfg.shadowed_values_[c] = vars[c];
+    if (canonical_set && invalid_utf8_at(vars[c]) == std::string_view::npos) cfg.shadowed_values_[c] = vars[c];
     alias_for_key[c] = a;
   }
 
@@ -224,6 +252,12 @@ Config Config::resolve(const ResolveInputs& inputs) {
     }
     e.is_set = set;
     e.source = source;
+    if (size_t bad = invalid_utf8_at(e.raw); bad != std::string_view::npos) {
+      problems.push_back({name, fmt::format("{} ({}): the value is not valid UTF-8 (byte 0x{:02X} at offset {}); save "
+                                            "the file as UTF-8",
+                                            name, source, static_cast<unsigned char>(e.raw[bad]), bad)});
+      e.raw.clear();  // not shown, and the default stands in while the other keys are checked
+    }
     // An empty value means "use the default", as the tutorial's script passes nothing then.
     std::string text = e.raw.empty() ? std::string(spec.default_value) : e.raw;
     if (text.empty()) {

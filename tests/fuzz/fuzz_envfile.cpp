@@ -8,6 +8,8 @@
 
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include "autotrain/config/config.h"
 #include "autotrain/config/envfile.h"
 

@@ -150,6 +150,20 @@ TEST(Config, RunRulesAreReportedWithTheValueErrors) {
   EXPECT_THAT(problems_of("TRAIN_ON_COMPLETIONS_ONLY=True\n").at(0).message, HasSubstr("needs RESPONSE_TEMPLATE"));
 }
 
+// A value that is not UTF-8 (a file saved as Latin-1) would make the JSON files a run writes
+// (training_params.json, checkpoints) fail at the end: refused when the config is read.
+TEST(Config, ValuesMustBeUtf8) {
+  auto problems = problems_of("RESPONSE_TEMPLATE='### R\xE9ponse:'\nTEXT_COLUMM=\"t\xFFx\"\nLORA_R=8\n");
+  ASSERT_EQ(problems.size(), 2u);
+  EXPECT_EQ(problems[0].key, "TEXT_COLUMM");
+  EXPECT_THAT(problems[0].message, HasSubstr("not valid UTF-8 (byte 0xFF at offset 1)"));
+  EXPECT_EQ(problems[1].key, "RESPONSE_TEMPLATE");
+  EXPECT_THAT(problems[1].message, HasSubstr("(byte 0xE9 at offset 5)"));
+  EXPECT_NO_THROW(resolve_text("RESPONSE_TEMPLATE='### R\xC3\xA9ponse:'\n"));
+  for (const char* bad : {"\xC0\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xE2\x82"})
+    EXPECT_EQ(problems_of(std::string("TEXT_COLUMN=a") + bad + "\n").size(), 1u) << "overlong, surrogate, too big, cut";
+}
+
 TEST(Config, DeviceSpellings) {
   for (const char* ok : {"auto", "cpu", "cuda", "cuda:0", "cuda:12", ""})
     EXPECT_NO_THROW(resolve_text(std::string("DEVICE=") + ok + "\n")) << ok;
