@@ -53,10 +53,14 @@ int64_t max_positions(const fs::path& model_dir) {
   } catch (const nlohmann::json::exception& e) {
     throw DataError(fmt::format("{}: not valid JSON: {}", file.string(), e.what()));
   }
-  // Falcon's configs without the key use FalconConfig's default, 2048.
-  if (j.is_object() && j.contains("max_position_embeddings") && j["max_position_embeddings"].is_number_integer())
-    return j["max_position_embeddings"].get<int64_t>();
-  return 2048;
+  // Falcon's configs without the key use FalconConfig's default, 2048. Blocks are cut to it, so
+  // anything but a positive integer would make no block at all (0 divided the token count).
+  if (!j.is_object() || !j.contains("max_position_embeddings") || j["max_position_embeddings"].is_null()) return 2048;
+  const auto& v = j["max_position_embeddings"];
+  if (!v.is_number_integer() || v.get<int64_t>() <= 0)
+    throw DataError(fmt::format("{}: \"max_position_embeddings\" must be a positive integer, got {}; fix config.json",
+                                file.string(), v.dump()));
+  return v.get<int64_t>();
 }
 
 std::string thousands(int64_t n) {

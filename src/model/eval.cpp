@@ -86,6 +86,12 @@ EvalResult run_eval(const EvalOptions& o) {
     sum += out.loss.item<double>();
     tokens += out.tokens;
   }
+  if (!std::isfinite(sum))
+    // Every token was scored: a nan or inf loss comes from the weights (the base's, or the
+    // adapter's), not the data. A number of null would read as a result.
+    throw std::runtime_error(fmt::format(
+        "{}: the loss is {} over {} tokens: the model's weights{} hold nan or inf values; check the checkpoint",
+        dir.path.string(), std::isnan(sum) ? "nan" : "inf", tokens, o.adapter.empty() ? "" : " or the adapter's"));
   EvalResult r;
   r.loss = sum / static_cast<double>(tokens);
   r.perplexity = std::exp(r.loss);

@@ -73,9 +73,72 @@ std::unique_ptr<FalconForCausalLM> load_falcon(const std::filesystem::path& dir,
                dir.string());
     cfg.tie_word_embeddings = false;
   }
-  auto model = std::make_unique<FalconForCausalLM>(cfg);
+  // The number of layers first: config.json's count sizes even the list of expected names.
+  {
+    int64_t layers_in_checkpoint = 0;
+    for (const auto& shard_path : files.shards) {
+      auto shard = safetensors::SafetensorsFile::open(shard_path);
+      for (const auto& info : shard.header().tensors) {
+        constexpr std::string_view kLayerPrefix = "transformer.h.";
+        if (info.name.rfind(kLayerPrefix, 0) != 0) continue;
+        const std::string rest = info.name.substr(kLayerPrefix.size());
+        const size_t digits = rest.find_first_not_of("0123456789");
+        if (digits == 0 || digits == std::string::npos || digits > 9) continue;
+        layers_in_checkpoint = std::max<int64_t>(layers_in_checkpoint, std::stoll(rest.substr(0, digits)) + 1);
+      }
+    }
+    if (cfg.num_hidden_layers != layers_in_checkpoint)
+      throw ModelError(fmt::format("{}: config.json says num_hidden_layers {}, but the checkpoint holds {} decoder "
+                                   "layers (transformer.h.N); is config.json the one that belongs to these weights?",
+                                   dir.string(), cfg.num_hidden_layers, layers_in_checkpoint));
+  }
   std::map<std::string, std::vector<int64_t>> expected;
   for (const auto& spec : falcon_parameter_specs(cfg)) expected[spec.name] = spec.shape;
+  // The checkpoint's names and shapes against config.json's, from the headers alone, before the
+  // model is allocated: a config.json with num_hidden_layers 1e9 or a huge hidden_size must be
+  // refused, not allocated until the machine runs out of memory.
+  {
+    std::set<std::string> present;
+    std::vector<std::string> unexpected, mismatched;
+    for (const auto& shard_path : files.shards) {
+      auto shard = safetensors::SafetensorsFile::open(shard_path);
+      for (const auto& info : shard.header().tensors) {
+        std::string name = info.name;
+        if (name == "lm_head.weight" && cfg.tie_word_embeddings) {
+          if (tying != HeadTying::kEmbeddingFromHead) continue;
+          name = "transformer.word_embeddings.weight";
+        }
+        auto it = expected.find(name);
+        if (it == expected.end()) {
+          if (!is_ignorable_buffer(info.name))
+            unexpected.push_back(fmt::format("{} (in {})", info.name, shard_path.filename().string()));
+        } else if (info.shape != it->second) {
+          mismatched.push_back(fmt::format("{}: checkpoint {} vs config.json {}", info.name, shape_str(info.shape),
+                                           shape_str(it->second)));
+        }
+        present.insert(name);
+      }
+    }
+    std::vector<std::string> missing;
+    for (const auto& [name, _] : expected)
+      if (!present.count(name)) missing.push_back(name);
+    if (!unexpected.empty() || !missing.empty() || !mismatched.empty()) {
+      std::string msg = fmt::format("{}: the checkpoint does not match config.json ({} layers, hidden {}, {} heads)",
+                                    dir.string(), cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads);
+      if (!missing.empty()) {
+        // A huge num_hidden_layers lists millions of names: the first ones say enough.
+        const size_t shown = std::min<size_t>(missing.size(), 40);
+        msg += fmt::format("\nmissing tensors ({}):{}", missing.size(),
+                           join_names(std::vector<std::string>(missing.begin(), missing.begin() + shown)));
+        if (shown < missing.size()) msg += fmt::format("\n  ... and {} more", missing.size() - shown);
+      }
+      if (!unexpected.empty()) msg += fmt::format("\nunexpected tensors ({}):{}", unexpected.size(), join_names(unexpected));
+      if (!mismatched.empty()) msg += fmt::format("\nshape mismatches ({}):{}", mismatched.size(), join_names(mismatched));
+      msg += "\nIs config.json the one that belongs to these weights?";
+      throw ModelError(msg);
+    }
+  }
+  auto model = std::make_unique<FalconForCausalLM>(cfg);
   std::map<std::string, at::Tensor*> slots;
   for (auto& [name, t] : model->named_parameters()) slots[name] = t;
 

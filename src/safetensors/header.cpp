@@ -117,6 +117,11 @@ int64_t TensorInfo::numel() const {
 }
 
 const TensorInfo* Header::find(std::string_view name) const {
+  if (index.size() == tensors.size() && !index.empty()) {
+    auto it = index.find(std::string(name));
+    if (it == index.end()) return nullptr;
+    if (it->second < tensors.size() && tensors[it->second].name == name) return &tensors[it->second];
+  }
   for (const auto& t : tensors)
     if (t.name == name) return &t;
   return nullptr;
@@ -205,6 +210,8 @@ Header parse_header(std::string_view text, uint64_t buffer_size, std::string_vie
                                   buffer_size, pos)
                     : fmt::format("the tensors need {} bytes of data but the file holds only {} (truncated file?)", pos,
                                   buffer_size));
+  h.index.reserve(h.tensors.size());
+  for (size_t i = 0; i < h.tensors.size(); ++i) h.index.emplace(h.tensors[i].name, i);
   return h;
 }
 

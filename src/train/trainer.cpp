@@ -265,6 +265,7 @@ class Run {
 
  private:
   void check_config();
+  void check_token_ids() const;
   void load_model();
   void resolve_resume();
   void plan();
@@ -612,6 +613,27 @@ void Run::log_line(const ordered_json& rec, bool eval) {
   }
 }
 
+// Every id must index the model's embedding: a tokenizer with added tokens past config.json's
+// vocab_size would otherwise fail inside the first step that meets one, after the model loaded
+// and possibly after hours of training.
+void Run::check_token_ids() const {
+  const int64_t vocab = model::FalconConfig::load(data_.model_dir / "config.json").vocab_size;
+  auto check = [&](const data::TokenBlocks& blocks, const char* split) {
+    const int64_t n = blocks.count * blocks.block_size;
+    for (int64_t i = 0; i < n; ++i) {
+      const int32_t id = blocks.input_ids[i];
+      if (id < 0 || id >= vocab)
+        throw TrainUsageError(fmt::format(
+            "token id {} in the {} blocks (block {}) is outside the model's vocabulary of {} (vocab_size in {}): "
+            "the tokenizer and the model of MODEL_NAME do not match (added tokens past vocab_size?); fix the "
+            "model folder's tokenizer files or config.json",
+            id, split, i / blocks.block_size, vocab, (data_.model_dir / "config.json").string()));
+    }
+  };
+  check(data_.train, "train");
+  if (data_.valid) check(*data_.valid, "validation");
+}
+
 int Run::execute() {
   check_config();
   data::PrepareOptions prep;
@@ -619,6 +641,7 @@ int Run::execute() {
   data_ = data::prepare_data(cfg_, prep);
   fmt::print(stderr, "{}token cache: {} ({})\n", data_.summary, data_.cache_dir.string(),
              data_.reused ? "reused" : "built");
+  check_token_ids();
   plan();
   resolve_resume();
   fs::create_directories(project_);

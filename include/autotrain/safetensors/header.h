@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <unordered_map>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -41,6 +42,11 @@ struct Header {
 
   // nullptr when there is no tensor of that name.
   const TensorInfo* find(std::string_view name) const;
+
+  // Name -> position in `tensors`, built by parse_header: loaders look every tensor up by name,
+  // and a linear find made a header of many entries quadratic (40k entries: 40 s). A Header
+  // assembled by hand (index empty, or out of step with `tensors`) is searched linearly.
+  std::unordered_map<std::string, size_t> index;
 };
 
 // Parses `json` (the header bytes, possibly right-padded with spaces) and checks it against a

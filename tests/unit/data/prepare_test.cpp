@@ -1,6 +1,7 @@
 // prepare_data end to end on a byte-level tokenizer (one id per byte, EOS = 256): blocks,
 // masks, splits, DATA_FILE, and the token cache's reuse and rebuild reasons.
 #include <gmock/gmock.h>
+#include <nlohmann/json.hpp>
 #include <gtest/gtest.h>
 
 #include "autotrain/data/blocks.h"
@@ -186,6 +187,18 @@ TEST_F(Prepare, BlockSizeDefaultsAndCap) {
   auto capped = run({"BLOCK_SIZE=100"});
   EXPECT_EQ(capped.train.block_size, 64);
   EXPECT_EQ(capped.train.count, 3);
+}
+
+// max_position_embeddings caps the blocks: 0 divided by zero (SIGFPE), -1 gave negative sizes.
+TEST_F(Prepare, MaxPositionsMustBePositive) {
+  test::write_text(data_, "{\"text\": \"abcdef\"}\n");
+  const fs::path config = dir_.path() / "model" / "config.json";
+  auto j = nlohmann::json::parse(autotrain::testing::read_file(config));
+  for (int bad : {0, -1}) {
+    j["max_position_embeddings"] = bad;
+    test::write_text(config, j.dump());
+    EXPECT_THAT(error({"BLOCK_SIZE=2"}), HasSubstr("\"max_position_embeddings\" must be a positive integer")) << bad;
+  }
 }
 
 TEST_F(Prepare, EmptyResultSaysWhatToLower) {

@@ -81,6 +81,18 @@ TEST(FalconLoader, MissingUnexpectedAndMismatchedTensorsAreListed) {
     EXPECT_THAT(e.what(), HasSubstr("transformer.word_embeddings.weight: checkpoint [50, 32] vs config.json [50, 64]"));
     EXPECT_THAT(e.what(), Not(HasSubstr("missing tensors"))) << "every tensor is there, with another shape";
   }
+  // A layer count far beyond the checkpoint's is refused from the headers, before anything is
+  // allocated (1e9 layers would exhaust memory first).
+  std::string many = kTinyConfig;
+  many.replace(many.find("\"num_hidden_layers\": 2"), 22, "\"num_hidden_layers\": 1000000000");
+  TempDir dir3;
+  save_folder(*m, dir3.path(), many);
+  try {
+    load_falcon(dir3.path());
+    ADD_FAILURE() << "must not load";
+  } catch (const ModelError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("config.json says num_hidden_layers 1000000000, but the checkpoint holds 2"));
+  }
 }
 
 TEST(FalconLoader, UntiedModelNeedsItsLmHead) {
