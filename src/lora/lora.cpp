@@ -463,6 +463,28 @@ LoadedAdapter load_adapter(model::FalconForCausalLM& model, const std::filesyste
     (is_a ? by_module[module].first : by_module[module].second) = t;
   }
   if (by_module.empty()) throw AdapterError(fmt::format("{}: holds no LoRA weights", weights_path.string()));
+  // Layers the config targets but the weights leave out would run without their LoRA: PEFT warns
+  // ("missing adapter keys"), and so do we. Checked for a plain list of names only (a regex
+  // string, layers_to_transform or exclude_modules would need PEFT's whole matching).
+  auto unset = [&](const char* key) {
+    return !cfg.contains(key) || cfg[key].is_null() || (cfg[key].is_array() && cfg[key].empty());
+  };
+  if (cfg.contains("target_modules") && cfg["target_modules"].is_array() && unset("layers_to_transform") &&
+      unset("exclude_modules")) {
+    std::vector<std::string> without;
+    for (auto& slot : model.linears()) {
+      bool targeted = false;
+      for (const auto& t : cfg["target_modules"])
+        if (t.is_string() && peft_matches(slot.name, t.get<std::string>())) targeted = true;
+      if (targeted && !by_module.count(slot.name)) without.push_back(slot.name);
+    }
+    if (!without.empty())
+      fmt::print(stderr,
+                 "warning: {}: adapter_config.json targets {} layer{} that the weights hold no LoRA for ({}{}); they run "
+                 "without one, as in PEFT (which warns of missing adapter keys)\n",
+                 weights_path.string(), without.size(), without.size() == 1 ? "" : "s", without.front(),
+                 without.size() > 1 ? fmt::format(", ... {}", without.back()) : std::string());
+  }
 
   std::vector<std::string> modules;
   for (auto& slot : model.linears())

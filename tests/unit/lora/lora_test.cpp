@@ -247,6 +247,30 @@ TEST(LoraCli, TargetModulesThroughTrain) {
   EXPECT_EQ(trainable_line(spaced.err), trainable_line(plain.err)) << "the same layers as all-linear";
 }
 
+// An adapter whose config targets layers its weights leave out: applied without them, with a
+// warning that names them (PEFT warns of missing adapter keys); complete adapters load quietly.
+TEST_F(LoraPeft, PartialAdapterIsAppliedWithAWarning) {
+  auto model = base();
+  LoraOptions o;
+  o.r = 4;
+  o.alpha = 8;
+  o.target_modules = "transformer.h.1.self_attention.query_key_value";
+  auto lora = inject_lora(*model, o, 5);
+  testing::TempDir out;
+  save_adapter(lora, o, "tiny-falcon", out.path());
+  auto cfg = nlohmann::json::parse(testing::read_file(out.path() / "adapter_config.json"));
+  ::testing::internal::CaptureStderr();
+  load_adapter(*base(), out.path());
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+  cfg["target_modules"] = {"query_key_value"};
+  out.write("adapter_config.json", cfg.dump(2));
+  ::testing::internal::CaptureStderr();
+  auto loaded = load_adapter(*base(), out.path());
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(loaded.lora.modules.size(), 1u);
+  EXPECT_THAT(err, HasSubstr("targets 1 layer that the weights hold no LoRA for (transformer.h.0.self_attention.query_key_value)"));
+}
+
 TEST_F(LoraPeft, RefusesAdaptersThatDoNotFit) {
   testing::TempDir tmp;
   auto copy_adapter = [&](const std::string& name) {
