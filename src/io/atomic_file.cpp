@@ -1,5 +1,7 @@
 #include "autotrain/io/atomic_file.h"
 
+#include "autotrain/io/temp_paths.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,6 +25,7 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view data,
   std::filesystem::path dir = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
   std::random_device rd;
   std::filesystem::path tmp = dir / fmt::format(".{}.tmp-{:08x}", path.filename().string(), rd());
+  const TempPath removed_if_interrupted(tmp, TempPath::Kind::kFile);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) fail(path, "creating a temporary file", errno);
   // O_CREAT applies the umask; set the exact mode asked for.

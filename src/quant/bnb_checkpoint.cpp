@@ -2,6 +2,8 @@
 #include "autotrain/quant/bnb_checkpoint.h"
 
 #include <cmath>
+#include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <random>
@@ -12,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "autotrain/io/atomic_file.h"
+#include "autotrain/io/temp_paths.h"
 #include "autotrain/model/falcon_config.h"
 #include "autotrain/model/loader.h"
 #include "autotrain/model/model_dir.h"
@@ -242,9 +245,12 @@ void save_bnb_4bit(model::FalconForCausalLM& model, const std::filesystem::path&
   const std::filesystem::path parent = folder.parent_path();
   std::filesystem::create_directories(parent);
   std::filesystem::path tmp = parent / fmt::format(".{}.tmp-{:08x}", folder.filename().string(), std::random_device{}());
+  const io::TempPath removed_if_interrupted(tmp, io::TempPath::Kind::kFlatFolder);
   std::filesystem::create_directories(tmp);
   try {
     safetensors::save_tensors(tmp / "model.safetensors", tensors);
+    // Tests: a SIGTERM half-way through the output (the temporary folder must not stay behind).
+    if (std::getenv("AUTOTRAIN_TEST_SIGNAL_WHILE_WRITING")) ::raise(SIGTERM);
     io::write_file_atomic(tmp / "config.json", cfg.dump(2) + "\n");
     for (auto f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
                    "generation_config.json"})

@@ -8,12 +8,14 @@
 #include <cerrno>
 #include <cstring>
 #include <random>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "autotrain/io/atomic_file.h"
+#include "autotrain/io/temp_paths.h"
 
 namespace autotrain::safetensors {
 
@@ -28,6 +30,7 @@ class AtomicOutput {
     std::filesystem::path dir = path_.parent_path().empty() ? std::filesystem::path(".") : path_.parent_path();
     std::random_device rd;
     tmp_ = dir / fmt::format(".{}.tmp-{:08x}", path_.filename().string(), rd());
+    removed_if_interrupted_.emplace(tmp_, io::TempPath::Kind::kFile);
     fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd_ < 0) fail("creating a temporary file");
   }
@@ -64,6 +67,7 @@ class AtomicOutput {
     throw SafetensorsError(fmt::format("cannot write {}: {}: {}", path_.string(), what, std::strerror(errno)));
   }
   std::filesystem::path path_, tmp_;
+  std::optional<io::TempPath> removed_if_interrupted_;
   int fd_ = -1;
   bool committed_ = false;
 };

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "autotrain/io/atomic_file.h"
+#include "autotrain/io/temp_paths.h"
 #include "autotrain/safetensors/file.h"
 #include "autotrain/safetensors/torch.h"
 
@@ -53,6 +54,7 @@ void save_checkpoint(const fs::path& project, int64_t step,
                      const nlohmann::json& state, int64_t keep) {
   const fs::path final_dir = project / fmt::format("checkpoint-{}", step);
   const fs::path tmp = project / fmt::format("checkpoint-{}.tmp", step);
+  const io::TempPath removed_if_interrupted(tmp, io::TempPath::Kind::kFlatFolder);
   fs::remove_all(tmp);
   fs::create_directories(tmp);
   write_model_files(tmp);

@@ -35,6 +35,7 @@
 #include "autotrain/device/cuda_backend.h"
 #include "autotrain/device/device_choice.h"
 #include "autotrain/io/project_lock.h"
+#include "autotrain/io/temp_paths.h"
 #include "autotrain/lora/lora.h"
 #include "autotrain/model/falcon.h"
 #include "autotrain/model/loader.h"
@@ -82,6 +83,7 @@ extern "C" void on_signal(int sig) {
   if (sig == SIGINT && now - g_signal_ns.load() >= 1'000'000'000) {
     static const char quit[] = "\nsecond Ctrl-C: exiting now, without a checkpoint\n";
     (void)!::write(STDERR_FILENO, quit, sizeof quit - 1);
+    io::remove_temp_paths_now();  // a checkpoint folder being written goes; the previous one stays
     ::_exit(130);
   }
 }

@@ -5,11 +5,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 #include "autotrain/io/atomic_file.h"
 #include "autotrain/io/hf_token.h"
 #include "autotrain/io/project_lock.h"
+#include "autotrain/io/temp_paths.h"
 #include "support/test_support.h"
 
 namespace autotrain::io {
@@ -164,6 +167,70 @@ TEST(ProjectLock, SecondHolderIsRefusedUntilTheFirstIsGone) {
   } catch (const io::ProjectFolderError& e) {
     EXPECT_NE(std::string(e.what()).find("AUTOTRAIN_PROJECT_NAME"), std::string::npos) << e.what();
   }
+}
+
+// A SIGTERM (or Ctrl-C) that ends the process removes the temporary outputs it was writing: the
+// files, and the folders with what is in them, more entries than one directory read returns.
+// A path whose owner is done with it (renamed into place) is left alone. The process still dies
+// of the signal, as a shell and SLURM expect.
+TEST(TempPath, ASignalRemovesRegisteredPathsThenEndsTheProcess) {
+  for (int sig : {SIGTERM, SIGINT}) {
+    testing::TempDir dir;
+    const auto file = dir.path() / ".out.safetensors.tmp-1";
+    const auto folder = dir.path() / ".out.tmp-2";
+    const auto inner = folder / "inner.tmp";
+    const auto kept = dir.path() / "kept.json";
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      signal(sig, SIG_DFL);  // as a fresh process has it
+      {
+        io::TempPath done(kept, io::TempPath::Kind::kFile);
+        std::ofstream(kept) << "renamed into place";
+      }
+      io::TempPath f(file, io::TempPath::Kind::kFile);
+      std::ofstream(file) << "half";
+      io::TempPath d(folder, io::TempPath::Kind::kFlatFolder);
+      std::filesystem::create_directories(folder);
+      for (int i = 0; i < 400; ++i)
+        std::ofstream(folder / ("tensor-with-a-long-name-to-fill-the-read-buffer-" + std::to_string(i))) << i;
+      io::TempPath nested(inner, io::TempPath::Kind::kFlatFolder);  // registered later: removed first
+      std::filesystem::create_directories(inner);
+      std::ofstream(inner / "x") << "x";
+      raise(sig);
+      _exit(0);  // not reached: the signal ends the process
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "status " << status;
+    EXPECT_EQ(WTERMSIG(status), sig);
+    EXPECT_FALSE(std::filesystem::exists(file));
+    EXPECT_FALSE(std::filesystem::exists(folder)) << "the temporary folder stayed";
+    EXPECT_TRUE(std::filesystem::exists(kept));
+  }
+}
+
+// A command with a handler of its own keeps it (train checkpoints on SIGTERM), and an atomic
+// write in flight does not replace it.
+TEST(TempPath, AnInstalledHandlerIsKept) {
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    static volatile sig_atomic_t seen = 0;
+    struct sigaction sa {};
+    sa.sa_handler = [](int) { seen = 1; };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, nullptr);
+    testing::TempDir dir;
+    io::TempPath f(dir.path() / "t", io::TempPath::Kind::kFile);
+    io::write_file_atomic(dir.path() / "a.json", "{}");
+    raise(SIGTERM);
+    _exit(seen ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "the process's own handler was replaced";
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 }  // namespace autotrain::io

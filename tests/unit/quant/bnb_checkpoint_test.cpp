@@ -3,12 +3,16 @@
 // transformers quantized and saved loads here without re-quantizing and gives its logits;
 // `autotrain quantize` writes the same tensors transformers writes for the same weights, and
 // transformers' from_pretrained loads our folder into bnb Linear4bit layers and gives our logits.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <csignal>
 #include <fstream>
 #include <functional>
 
 #include <gmock/gmock.h>
+
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
@@ -391,6 +395,19 @@ TEST_F(BnbCheckpoint, CommandLine) {
   EXPECT_EQ(linked.exit_code, 0) << linked.err;
   EXPECT_TRUE(std::filesystem::is_symlink(out.path() / "link"));
   EXPECT_TRUE(std::filesystem::exists(out.path() / "target" / "config.json"));
+
+  // A SIGTERM while the checkpoint is being written (the test hook raises one once
+  // model.safetensors is in the temporary folder): the command dies of it, and leaves neither
+  // the output nor the temporary folder beside it (gigabytes for a 7B model).
+  std::vector<std::string> env{"AUTOTRAIN_TEST_SIGNAL_WHILE_WRITING=1"};
+  for (char** e = environ; *e; ++e) env.emplace_back(*e);
+  testing::TempDir parent;
+  auto killed = testing::run_command({*bin, "quantize", "--model", (dir() / "base").string(), "--out",
+                                      (parent.path() / "q").string()}, env);
+  EXPECT_EQ(killed.exit_code, 128 + SIGTERM) << killed.err;
+  std::vector<std::string> left;
+  for (const auto& e : std::filesystem::directory_iterator(parent.path())) left.push_back(e.path().filename());
+  EXPECT_TRUE(left.empty()) << "left behind: " << ::testing::PrintToString(left);
 }
 
 }  // namespace

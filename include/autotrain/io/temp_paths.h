@@ -1,0 +1,38 @@
+// Temporary files and folders that an interrupted command must not leave behind.
+//
+// Outputs are written under a temporary name and renamed when complete, so a crash never leaves
+// half a file under the real name; but a Ctrl-C or a SIGTERM (SLURM, `timeout`) kills the
+// process before any destructor runs, and the temporary file stays: a hidden 4 GB
+// `.out.tmp-1a2b3c4d` beside a quantized checkpoint. While a TempPath is alive, a SIGINT or
+// SIGTERM whose action is the default (end the process) first removes it, then ends the process
+// as that signal would (exit status 130 / 143 in a shell).
+//
+// The signal handler may only make async-signal-safe calls, so paths live in fixed storage and
+// are removed with unlink, unlinkat and rmdir. A folder is removed with the files directly in it
+// (our temporary folders are flat).
+#pragma once
+
+#include <filesystem>
+
+namespace autotrain::io {
+
+class TempPath {
+ public:
+  enum class Kind { kFile, kFlatFolder };
+
+  // Registers `path` for removal if a signal ends the process. Does not create anything.
+  TempPath(const std::filesystem::path& path, Kind kind);
+  // Unregisters; never deletes (the owner has renamed the path into place, or removed it).
+  ~TempPath();
+  TempPath(const TempPath&) = delete;
+  TempPath& operator=(const TempPath&) = delete;
+
+ private:
+  int slot_ = -1;  // -1: not tracked (every slot in use, or a path longer than PATH_MAX)
+};
+
+// Removes every registered path now. Async-signal-safe: for handlers that end the process
+// themselves (train's second Ctrl-C), before they call _exit.
+void remove_temp_paths_now() noexcept;
+
+}  // namespace autotrain::io

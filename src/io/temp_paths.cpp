@@ -1,0 +1,129 @@
+#include "autotrain/io/temp_paths.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <climits>
+#include <csignal>
+#include <cstdint>
+#include <cstring>
+
+namespace autotrain::io {
+
+namespace {
+
+// Fixed storage: the handler cannot allocate. 64 slots is far more than the writes a command
+// has in flight at once (a checkpoint folder and one file in it); a path that finds no slot is
+// simply not tracked.
+constexpr int kSlots = 64;
+enum SlotState : int { kFree = 0, kClaimed = 1, kFile = 2, kFolder = 3 };
+
+struct Slot {
+  std::atomic<int> state{kFree};
+  std::atomic<uint64_t> order{0};  // registration order: nested folders go innermost first
+  char path[PATH_MAX]{};
+};
+static_assert(std::atomic<int>::is_always_lock_free && std::atomic<uint64_t>::is_always_lock_free,
+              "the signal handler needs lock-free atomics");
+
+Slot g_slots[kSlots];
+std::atomic<uint64_t> g_next_order{1};
+
+// Removes the entries directly inside `path` (unlinkat on each; a subfolder is left and makes
+// the final rmdir fail, which is fine), then the folder. Entries removed while reading can move
+// the others, so it reads again until a pass removes nothing.
+void remove_flat_folder(const char* path) noexcept {
+  const int fd = ::open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0) {
+    alignas(8) char buf[8192];
+    for (int pass = 0; pass < 16; ++pass) {
+      bool removed = false;
+      ::lseek(fd, 0, SEEK_SET);
+      ssize_t n;
+      while ((n = ::getdents64(fd, buf, sizeof buf)) > 0) {
+        for (ssize_t off = 0; off < n;) {
+          const auto* d = reinterpret_cast<const dirent64*>(buf + off);
+          off += d->d_reclen;
+          const char* name = d->d_name;
+          if (std::strcmp(name, ".") == 0 || std::strcmp(name, "..") == 0) continue;
+          if (::unlinkat(fd, name, 0) == 0) removed = true;
+        }
+      }
+      if (!removed) break;
+    }
+    ::close(fd);
+  }
+  ::rmdir(path);
+}
+
+extern "C" void remove_then_die(int sig) {
+  remove_temp_paths_now();
+  // Back to the default action, then raise again: the signal is blocked while this handler runs,
+  // so it is delivered as soon as the handler returns and ends the process as it would have
+  // (a shell sees 130 / 143, a parent sees WTERMSIG).
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  ::sigaction(sig, &dfl, nullptr);
+  ::raise(sig);
+}
+
+// Installed over a default action only: a signal the process ignores (nohup) stays ignored, and a
+// command with its own handler (train checkpoints on SIGTERM) keeps it. Checked at every
+// registration (one system call) rather than once, so code that puts the default back, as a
+// forked child may, does not leave later paths unprotected.
+void install_handlers() {
+  for (int sig : {SIGINT, SIGTERM}) {
+    struct sigaction old {};
+    if (::sigaction(sig, nullptr, &old) != 0) continue;
+    if ((old.sa_flags & SA_SIGINFO) || old.sa_handler != SIG_DFL) continue;
+    struct sigaction sa {};
+    sa.sa_handler = remove_then_die;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(sig, &sa, nullptr);
+  }
+}
+
+}  // namespace
+
+TempPath::TempPath(const std::filesystem::path& path, Kind kind) {
+  install_handlers();
+  std::error_code ec;
+  std::filesystem::path absolute = std::filesystem::absolute(path, ec);
+  const std::string& text = ec ? path.native() : absolute.native();
+  if (text.empty() || text.size() >= PATH_MAX) return;
+  for (int i = 0; i < kSlots; ++i) {
+    int expected = kFree;
+    if (!g_slots[i].state.compare_exchange_strong(expected, kClaimed)) continue;
+    std::memcpy(g_slots[i].path, text.c_str(), text.size() + 1);
+    g_slots[i].order.store(g_next_order.fetch_add(1));
+    g_slots[i].state.store(kind == Kind::kFile ? kFile : kFolder);  // published last: the path is whole
+    slot_ = i;
+    return;
+  }
+}
+
+TempPath::~TempPath() {
+  if (slot_ >= 0) g_slots[slot_].state.store(kFree);
+}
+
+void remove_temp_paths_now() noexcept {
+  for (auto& s : g_slots)
+    if (s.state.load() == kFile) ::unlink(s.path);
+  // Folders newest first, so a folder registered inside another goes before it.
+  bool done[kSlots] = {};
+  for (;;) {
+    int pick = -1;
+    for (int i = 0; i < kSlots; ++i)
+      if (!done[i] && g_slots[i].state.load() == kFolder &&
+          (pick < 0 || g_slots[i].order.load() > g_slots[pick].order.load()))
+        pick = i;
+    if (pick < 0) break;
+    done[pick] = true;
+    remove_flat_folder(g_slots[pick].path);
+  }
+}
+
+}  // namespace autotrain::io
