@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "autotrain/io/json_error.h"
 #include "autotrain/model/falcon_config.h"
 #include "autotrain/model/model_dir.h"
 #include "autotrain/tokenizer/tokenizer.h"
@@ -122,7 +123,7 @@ Subcommand add_tokenize_command(CLI::App& app, GlobalOptions&) {
               try {
                 j = nlohmann::json::parse(line);
               } catch (const nlohmann::json::parse_error& e) {
-                fmt::print(stderr, "error: {}:{}: not valid JSON: {}\n", *o->jsonl, lineno, e.what());
+                fmt::print(stderr, "error: {}:{}: not valid JSON: {}\n", *o->jsonl, lineno, io::json_error_text(e));
                 return kExitUsage;
               }
               if (!j.is_object() || !j.contains("text") || !j["text"].is_string()) {

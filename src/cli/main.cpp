@@ -5,6 +5,7 @@
 
 #include "autotrain/config/envfile.h"
 #include "common.h"
+#include "autotrain/io/json_error.h"
 
 namespace autotrain::cli {
 namespace {
@@ -102,7 +103,7 @@ int run(int argc, char** argv) {
       fmt::print(stderr, "error: {}\n", e.what());
       return kExitUsage;
     } catch (const std::exception& e) {
-      fmt::print(stderr, "error: {}\n", e.what());
+      fmt::print(stderr, "error: {}\n", io::json_error_text(e));
       return kExitRuntime;
     }
   }

@@ -5,6 +5,7 @@
 
 #include "autotrain/data/readers.h"
 #include "autotrain/data/sha256.h"
+#include "autotrain/io/json_error.h"
 
 namespace autotrain::data {
 
@@ -90,7 +91,7 @@ std::optional<ordered_json> read_manifest(const fs::path& path, std::string* why
     }
     return j;
   } catch (const std::exception& e) {
-    *why = fmt::format("{} is unreadable ({})", path.string(), e.what());
+    *why = fmt::format("{} is unreadable ({})", path.string(), io::json_error_text(e));
     return std::nullopt;
   }
 }

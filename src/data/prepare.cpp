@@ -16,6 +16,7 @@
 #include "autotrain/data/source.h"
 #include "autotrain/data/token_cache.h"
 #include "autotrain/io/atomic_file.h"
+#include "autotrain/io/json_error.h"
 #include "autotrain/model/falcon_config.h"
 #include "autotrain/model/model_dir.h"
 #include "autotrain/tokenizer/tokenizer.h"
@@ -51,7 +52,7 @@ int64_t max_positions(const fs::path& model_dir) {
   try {
     j = nlohmann::json::parse(read_file_bytes(file));
   } catch (const nlohmann::json::exception& e) {
-    throw DataError(fmt::format("{}: not valid JSON: {}", file.string(), e.what()));
+    throw DataError(fmt::format("{}: not valid JSON: {}", file.string(), io::json_error_text(e)));
   }
   // Falcon's configs without the key use FalconConfig's default, 2048. Blocks are cut to it, so
   // anything but a positive integer would make no block at all (0 divided the token count).

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "autotrain/io/json_error.h"
+
 namespace autotrain::data {
 
 namespace fs = std::filesystem;
@@ -105,7 +107,7 @@ std::vector<Row> parse_jsonl(const fs::path& path, const std::string& text) {
     try {
       rows.push_back({n, json::parse(line)});
     } catch (const json::exception& e) {
-      throw DataError(fmt::format("{}:{}: not valid JSON: {}", path.string(), n, e.what()));
+      throw DataError(fmt::format("{}:{}: not valid JSON: {}", path.string(), n, io::json_error_text(e)));
     }
   }
   return rows;
@@ -122,7 +124,7 @@ std::vector<Row> parse_json_any(const fs::path& path, const std::string& text) {
     j = json::parse(text);
   } catch (const json::exception& e) {
     // Not one document: JSON Lines, unless it opens an array (then the error is the array's).
-    if (text[first] == '[') throw DataError(fmt::format("{}: not valid JSON: {}", path.string(), e.what()));
+    if (text[first] == '[') throw DataError(fmt::format("{}: not valid JSON: {}", path.string(), io::json_error_text(e)));
     return parse_jsonl(path, text);
   }
   // datasets' json loader also takes an object whose "data" field holds the rows (field="data").

@@ -20,6 +20,7 @@
 #include "autotrain/io/atomic_file.h"
 #include "autotrain/safetensors/file.h"
 #include "autotrain/safetensors/torch.h"
+#include "autotrain/io/json_error.h"
 
 namespace autotrain::lora {
 
@@ -361,7 +362,7 @@ LoadedAdapter load_adapter(model::FalconForCausalLM& model, const std::filesyste
     std::ifstream in(config_path);
     cfg = nlohmann::json::parse(in);
   } catch (const std::exception& e) {
-    throw AdapterError(fmt::format("{}: not valid JSON: {}", config_path.string(), e.what()));
+    throw AdapterError(fmt::format("{}: not valid JSON: {}", config_path.string(), io::json_error_text(e)));
   }
   auto where = config_path.string();
   auto get = [&](const char* key, auto fallback) {

@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "autotrain/io/json_error.h"
+
 namespace autotrain::model {
 
 namespace {
@@ -179,7 +181,7 @@ FalconConfig FalconConfig::load(const std::filesystem::path& path) {
   try {
     j = json::parse(ss.str());
   } catch (const json::exception& e) {
-    throw ModelError(fmt::format("{}: not valid JSON: {}", path.string(), e.what()));
+    throw ModelError(fmt::format("{}: not valid JSON: {}", path.string(), io::json_error_text(e)));
   }
   return from_json(j, path.string());
 }

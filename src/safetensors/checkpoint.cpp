@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "autotrain/safetensors/header.h"
+#include "autotrain/io/json_error.h"
 
 namespace autotrain::safetensors {
 
@@ -23,7 +24,7 @@ CheckpointFiles find_checkpoint(const std::filesystem::path& dir) {
     try {
       j = nlohmann::json::parse(ss.str());
     } catch (const nlohmann::json::exception& e) {
-      throw SafetensorsError(fmt::format("{}: not valid JSON: {}", index.string(), e.what()));
+      throw SafetensorsError(fmt::format("{}: not valid JSON: {}", index.string(), io::json_error_text(e)));
     }
     if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
       throw SafetensorsError(

@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "autotrain/io/json_error.h"
+
 namespace autotrain::safetensors {
 
 namespace {
@@ -167,7 +169,7 @@ Header parse_header(std::string_view text, uint64_t buffer_size, std::string_vie
   try {
     root = json::parse(text.begin(), text.end(), callback);
   } catch (const json::exception& e) {
-    fail(where, fmt::format("header is not valid JSON: {}", e.what()));
+    fail(where, fmt::format("header is not valid JSON: {}", io::json_error_text(e)));
   }
   if (!duplicate.empty()) fail(where, fmt::format("header has the key '{}' twice", duplicate));
   if (!root.is_object()) fail(where, "header must be a JSON object");

@@ -13,6 +13,8 @@
 #include "pre_tokenizers.h"
 #include "unicode.h"
 
+#include "autotrain/io/json_error.h"
+
 namespace autotrain::tokenizer {
 
 namespace {
@@ -414,7 +416,7 @@ std::unique_ptr<Tokenizer> load_hf_tokenizer_unchecked(std::string_view json_tex
   try {
     j = json::parse(json_text);
   } catch (const json::parse_error& e) {
-    throw TokenizerError(fmt::format("{}: not valid JSON: {}", source, e.what()));
+    throw TokenizerError(fmt::format("{}: not valid JSON: {}", source, io::json_error_text(e)));
   }
   if (!j.is_object()) throw TokenizerError(source + ": expected a JSON object at the top level");
   auto present = [&](const char* key) { return j.contains(key) && !j[key].is_null(); };
@@ -494,7 +496,7 @@ std::unique_ptr<Tokenizer> load_hf_tokenizer(std::string_view json_text, const s
     return load_hf_tokenizer_unchecked(json_text, source, specials);
   } catch (const nlohmann::json::exception& e) {
     // A value of the wrong JSON type somewhere we did not check explicitly.
-    throw TokenizerError(fmt::format("{}: unexpected JSON value: {}", source, e.what()));
+    throw TokenizerError(fmt::format("{}: unexpected JSON value: {}", source, io::json_error_text(e)));
   }
 }
 

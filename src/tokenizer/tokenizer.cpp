@@ -20,6 +20,7 @@
 #include "hf_tokenizer.h"
 #include "sp_tokenizer.h"
 #include "special_tokens.h"
+#include "autotrain/io/json_error.h"
 
 namespace autotrain::tokenizer {
 
@@ -162,7 +163,7 @@ SpecialTokenConfig read_special_token_config(const fs::path& folder) {
     try {
       j = nlohmann::json::parse(text);
     } catch (const nlohmann::json::parse_error& e) {
-      throw TokenizerError(fmt::format("{}: not valid JSON: {}", p.string(), e.what()));
+      throw TokenizerError(fmt::format("{}: not valid JSON: {}", p.string(), io::json_error_text(e)));
     }
     if (!j.is_object()) throw TokenizerError(fmt::format("{}: expected a JSON object", p.string()));
     // tokenizer_config.json is read first and wins; the map only fills gaps.

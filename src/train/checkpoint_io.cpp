@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "autotrain/io/atomic_file.h"
+#include "autotrain/io/json_error.h"
 #include "autotrain/io/temp_paths.h"
 #include "autotrain/safetensors/file.h"
 #include "autotrain/safetensors/torch.h"
@@ -93,7 +94,7 @@ nlohmann::json read_checkpoint_state(const fs::path& dir) {
   try {
     return nlohmann::json::parse(in);
   } catch (const nlohmann::json::exception& e) {
-    throw std::runtime_error(fmt::format("{}: {} is damaged: {}", dir.string(), kStateFile, e.what()));
+    throw std::runtime_error(fmt::format("{}: {} is damaged: {}", dir.string(), kStateFile, io::json_error_text(e)));
   }
 }
 
