@@ -47,8 +47,8 @@ Subcommand add_eval_command(CLI::App& app, GlobalOptions& /*g*/) {
       ->check(positive_integer("--block-size 1024"));
   sub->add_option("--dtype", o->dtype, "Weights and activations: fp32 (default), fp16 or bf16")
       ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
-  sub->add_option("--device", o->device, "auto (CUDA when available, default), cpu, cuda or cuda:N")
-      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  // Checked by device::choose_device, as train's DEVICE is: the same words, cuda:N included.
+  sub->add_option("--device", o->device, "auto (CUDA when available, default), cpu, cuda or cuda:N");
   sub->add_flag("--json", *json, "Print {\"loss\", \"perplexity\", \"tokens\"}");
   return {sub, [o, json, block] {
             if (*block > 0) o->block_size = *block;

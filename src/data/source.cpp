@@ -2,6 +2,7 @@
 #include "autotrain/data/source.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <fstream>
 #include <random>
@@ -119,6 +120,23 @@ std::string trim(std::string s) {
   return s;
 }
 
+// huggingface_hub's rule for repo ids (validate_repo_id): "name" or "org/name", each part of
+// letters, digits, '-', '_' and '.', not opening or closing with '-' or '.', without "--" or "..",
+// 96 characters at most. "./data", "~/x", "/abs" and "a/b/c" are paths, never ids.
+bool could_be_hub_id(std::string_view s) {
+  if (s.empty() || s.size() > 96 || s.find("--") != std::string_view::npos || s.find("..") != std::string_view::npos)
+    return false;
+  const auto slash = s.find('/');
+  auto part_ok = [](std::string_view p) {
+    if (p.empty() || p.front() == '-' || p.front() == '.' || p.back() == '-' || p.back() == '.') return false;
+    return std::all_of(p.begin(), p.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+    });
+  };
+  if (slash == std::string_view::npos) return part_ok(s);
+  return part_ok(s.substr(0, slash)) && part_ok(s.substr(slash + 1));
+}
+
 }  // namespace
 
 std::vector<fs::path> autotrain_outputs(const fs::path& folder, const fs::path& project) {
@@ -172,9 +190,9 @@ DatasetSource resolve_dataset(std::string_view data_path, const model::EnvLookup
   looked.push_back(fmt::format("local file or folder {} (does not exist)", fs::absolute(local, ec).string()));
 
   // huggingface_hub's cache layout: datasets--ORG--NAME/{refs/main, snapshots/<commit>/}.
-  std::string repo(data_path);
-  if (!repo.empty() && repo.front() != '/' && repo.find("..") == std::string::npos &&
-      std::count(repo.begin(), repo.end(), '/') <= 1) {
+  const std::string repo(data_path);
+  const bool hub_id = could_be_hub_id(repo);
+  if (hub_id) {
     std::string folder = "datasets--";
     for (char c : repo) folder += c == '/' ? std::string("--") : std::string(1, c);
     fs::path repo_dir = model::hf_hub_cache(env) / folder;
@@ -190,6 +208,12 @@ DatasetSource resolve_dataset(std::string_view data_path, const model::EnvLookup
                                  : commit.empty()          ? "no refs/main"
                                                            : "snapshot " + commit + " missing"));
   }
+  // A dataset id gets the download hint; a path (./data, ~/x.csv, a/b/c) only the path to check.
+  if (!hub_id || supported(local))
+    throw DataError(fmt::format("DATA_PATH {}: no dataset found. Looked at:\n  - {}\nCheck the path (relative paths "
+                                "start from the folder you run in), or name a dataset id (org/name) in the Hugging "
+                                "Face cache",
+                                data_path, fmt::join(looked, "\n  - ")));
   throw DataError(fmt::format(
       "DATA_PATH {}: no dataset found. Looked at:\n  - {}\nUse a local .jsonl/.json/.csv/.txt file or folder, or "
       "download the dataset first (huggingface-cli download --repo-type dataset {}); downloading is not built in "

@@ -110,6 +110,10 @@ TEST(CudaBackend, CommandsLoadTheBackendBeforeLibTorchsFirstCudaQuery) {
   EXPECT_NE(eval.err.find("--device cuda but no CUDA device is available"), std::string::npos) << eval.err;
   EXPECT_NE(eval.err.find("loaded from"), std::string::npos) << eval.err;
   EXPECT_EQ(eval.err.find("before it was loaded"), std::string::npos) << eval.err;
+  auto eval_index = testing::run_command({bin, "eval", "--model", model, "--data", data + "/test.jsonl",
+                                          "--block-size", "64", "--device", "cuda:0"}, env);
+  EXPECT_EQ(eval_index.exit_code, 1) << "cuda:N is accepted as DEVICE accepts it: " << eval_index.err;
+  EXPECT_NE(eval_index.err.find("--device cuda:0 but no CUDA device is available"), std::string::npos) << eval_index.err;
 
   auto train = testing::run_command({bin, "train", "-c", config, "--set", "MODEL_NAME=" + model, "--set",
                                      "DATA_PATH=" + data, "--set", "DATA_FILE=" + (dir.path() / "train.csv").string(),

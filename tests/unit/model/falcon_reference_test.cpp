@@ -307,6 +307,11 @@ TEST(EvalCommand, UsageErrors) {
   EXPECT_THAT(r.err, ::testing::HasSubstr("5 tokens, fewer than one block of 8"));
   r = run({"--model", m, "--dtype", "fp8"});
   EXPECT_EQ(r.exit_code, 2);
+  // --device takes the words DEVICE takes (cuda:N included); anything else names them.
+  r = autotrain::testing::run_command({*bin, "eval", "--data", (dir.path() / "d.jsonl").string(), "--model", m,
+                                       "--device", "gpu"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, ::testing::HasSubstr("--device gpu: use auto, cpu, cuda or cuda:N"));
   r = run({"--model", m, "--block-size", "4", "--json"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["tokens"], 3);
