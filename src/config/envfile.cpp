@@ -323,14 +323,20 @@ class Evaluator {
     size_t end = word_start;
     while (end < src_.size() && !is_blank(src_[end]) && src_[end] != '\n' && src_[end] != ';') ++end;
     std::string word(src_.substr(word_start, end - word_start));
+    // A word that may be part of a token is not shown: the message points at it (the caret, the
+    // column) and says why it is hidden, so the line can still be fixed.
+    const bool hidden = quoted(word_start, word) == "'***'";
+    const std::string named = hidden ? "the word at the caret (hidden: this line holds a token)" : quoted(word_start, word);
     if (first_word || is_export)
       fail(word_start,
            fmt::format("{} is not an assignment; a shell would run it as a command, which a config file must not do",
-                       quoted(word_start, word)),
+                       named),
            "config files hold only KEY=value lines (optionally 'export KEY=value'); quote values that contain spaces");
     fail(word_start,
-         fmt::format("unexpected word {} after an assignment; a shell would run it as a command", quoted(word_start, word)),
-         "quote the value if the space belongs to it, e.g. KEY=\"two words\"");
+         hidden ? fmt::format("{} follows an assignment; a shell would run it as a command", named)
+                : fmt::format("unexpected word {} after an assignment; a shell would run it as a command", named),
+         hidden ? "a token has no spaces: remove what follows it, or quote the value, e.g. HF_TOKEN=\"hf_...\""
+                : "quote the value if the space belongs to it, e.g. KEY=\"two words\"");
   }
 
   // --- words ------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 // `eval` read files identically).
 #include "autotrain/data/readers.h"
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -16,7 +18,7 @@ using nlohmann::json;
 
 std::string read_file_bytes(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw DataError(fmt::format("{}: cannot read the file", path.string()));
+  if (!in) throw DataError(fmt::format("{}: cannot read the file: {}", path.string(), std::strerror(errno)));
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();

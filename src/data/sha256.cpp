@@ -2,6 +2,7 @@
 #include "autotrain/data/sha256.h"
 
 #include <cstring>
+#include <cerrno>
 #include <fstream>
 #include <vector>
 
@@ -93,7 +94,7 @@ std::string sha256_hex(std::string_view bytes) {
 
 std::string file_sha256(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw DataError(fmt::format("{}: cannot read the file", path.string()));
+  if (!in) throw DataError(fmt::format("{}: cannot read the file: {}", path.string(), std::strerror(errno)));
   Sha256 s;
   std::vector<char> buf(1 << 20);
   while (in) {

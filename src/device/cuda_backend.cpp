@@ -40,6 +40,12 @@ const CudaBackendApi* load_plugin(std::string& status) {
   const std::string path = cuda_backend_path();
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
+    if (const char* env = std::getenv("AUTOTRAIN_CUDA_BACKEND"); env && *env) {
+      status = fmt::format("AUTOTRAIN_CUDA_BACKEND names {}, which is not a file; point it at the "
+                           "libautotrain_cuda.so of this build, or unset it to use the one beside the binary",
+                           path);
+      return nullptr;
+    }
     status = fmt::format("the CUDA backend {} is missing (this build has no CUDA path, or the file is neither beside "
                          "the autotrain binary nor in ../lib/autotrain/ from it; AUTOTRAIN_CUDA_BACKEND can name it)",
                          path);

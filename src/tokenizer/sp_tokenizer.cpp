@@ -13,8 +13,16 @@ class SentencePieceTokenizer final : public Tokenizer {
  public:
   SentencePieceTokenizer(const std::string& bytes, const std::string& source, const SpecialTokenConfig& specials) {
     auto status = sp_.LoadFromSerializedProto(bytes);
-    if (!status.ok())
-      throw TokenizerError(fmt::format("{}: not a SentencePiece model ({})", source, status.ToString()));
+    if (!status.ok()) {
+      // The library's text for bytes that are no model names its own source line
+      // ("Internal: ./src/sentencepiece_processor.cc(232) [model_proto->ParseFromArray(...)]").
+      const std::string why = status.ToString();
+      if (why.find("ParseFromArray") != std::string::npos)
+        throw TokenizerError(fmt::format("{}: not a tokenizer file: neither JSON (tokenizer.json) nor a SentencePiece "
+                                         "model (tokenizer.model); give the model folder or one of those files",
+                                         source));
+      throw TokenizerError(fmt::format("{}: not a usable SentencePiece model ({})", source, why));
+    }
     auto id_of = [&](int id) -> std::optional<TokenId> { return id >= 0 ? std::optional<TokenId>(id) : std::nullopt; };
     auto named = [&](const std::optional<std::string>& name, std::optional<TokenId> fallback, const char* what) {
       if (!name) return fallback;

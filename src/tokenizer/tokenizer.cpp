@@ -131,7 +131,17 @@ std::vector<std::vector<TokenId>> Tokenizer::encode_batch(std::span<const std::s
 
 namespace {
 
+// Real tokenizer files are megabytes (tokenizer.json of a 256k vocabulary: ~35 MB). A file of
+// gigabytes is the wrong file, and would be read whole into memory, and protobuf cannot parse a
+// SentencePiece model over 2 GiB at all (it aborts the process rather than fail).
+constexpr uintmax_t kMaxTokenizerFileBytes = uintmax_t{1} << 30;
+
 std::string read_whole(const fs::path& p) {
+  std::error_code ec;
+  if (const uintmax_t size = fs::file_size(p, ec); !ec && size > kMaxTokenizerFileBytes)
+    throw TokenizerError(fmt::format("{}: {:.1f} GiB is far larger than any tokenizer file (at most 1 GiB is read); "
+                                     "is this the right file?",
+                                     p.string(), static_cast<double>(size) / (1 << 30)));
   std::ifstream in(p, std::ios::binary);
   if (!in) throw TokenizerError(fmt::format("{}: cannot open: {}", p.string(), std::strerror(errno)));
   std::ostringstream ss;

@@ -308,6 +308,9 @@ TEST(EnvFile, DiagnosticsNeverShowAToken) {
     EXPECT_EQ(d.line_text.substr(0, 9), "HF_TOKEN=");
     EXPECT_EQ(d.line_text.size(), std::string("HF_TOKEN=hf_" + secret + " extra").size());
     EXPECT_EQ(d.where.column, 36);
+    // The hidden word is said to be hidden, and why, rather than quoted as '***'.
+    EXPECT_THAT(d.message, HasSubstr("the word at the caret (hidden: this line holds a token)"));
+    EXPECT_THAT(d.hint, HasSubstr("remove what follows it"));
   }
   try {
     parse("A=two words\n");

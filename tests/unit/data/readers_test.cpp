@@ -77,6 +77,8 @@ TEST(Readers, CsvRecordLinesAndErrors) {
   EXPECT_THAT(error_of([&] { read_rows(d.write("c.csv", "a\n\"open\n")); }), HasSubstr("c.csv:2: unterminated quoted field"));
   EXPECT_THAT(error_of([&] { read_rows(d.write("d.jsonl", "{}\n{oops\n")); }), HasSubstr("d.jsonl:2: not valid JSON"));
   EXPECT_THAT(error_of([&] { read_rows(d.write("e.parquet", "PAR1")); }), HasSubstr("unknown format '.parquet'"));
+  EXPECT_THAT(error_of([&] { read_rows(d.path() / "absent.jsonl"); }),
+              HasSubstr("absent.jsonl: cannot read the file: No such file or directory"));
   EXPECT_THAT(error_of([&] { read_rows(d.path() / "missing.jsonl"); }), HasSubstr("missing.jsonl: cannot read"));
 }
 

@@ -63,8 +63,11 @@ TEST(CudaBackend, MissingPluginIsExplained) {
     if (cuda_backend(/*even_without_driver=*/true) != nullptr) _exit(1);
     if (cuda_backend_status().find("/nonexistent/libautotrain_cuda.so") == std::string::npos) _exit(2);
     if (cuda_available()) _exit(3);
+    // The path came from the variable: the status says so, not "beside the binary".
+    if (cuda_backend_status().find("AUTOTRAIN_CUDA_BACKEND names") == std::string::npos) _exit(4);
   });
-  EXPECT_EQ(rc, 0) << "1: loaded a missing file; 2: the reason does not name the path; 3: CUDA reported available";
+  EXPECT_EQ(rc, 0) << "1: loaded a missing file; 2: the reason does not name the path; 3: CUDA reported available; "
+                      "4: the variable is not named as the cause";
 }
 
 #ifdef AUTOTRAIN_TEST_HAVE_CUDA_BACKEND

@@ -158,8 +158,24 @@ TEST(Loader, FilesAndFolders) {
         << e.what();
     EXPECT_EQ(std::string(e.what()).find("json.exception"), std::string::npos) << e.what();
   }
+  // Bytes that are no model: said in words, not as the library's source line.
   write_file(dir.path() / "tokenizer.model", "garbage");
-  EXPECT_THROW(load_tokenizer(dir.path() / "tokenizer.model"), TokenizerError);
+  try {
+    load_tokenizer(dir.path() / "tokenizer.model");
+    FAIL() << "garbage must not load";
+  } catch (const TokenizerError& e) {
+    EXPECT_NE(std::string(e.what()).find("not a tokenizer file"), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()).find(".cc("), std::string::npos) << e.what();
+  }
+  // A file of gigabytes (sparse here) is refused before it is read: protobuf would abort on it.
+  std::filesystem::resize_file(dir.path() / "tokenizer.model", (uintmax_t{3} << 30) + 7);
+  try {
+    load_tokenizer(dir.path() / "tokenizer.model");
+    FAIL() << "a 3 GiB tokenizer.model must be refused";
+  } catch (const TokenizerError& e) {
+    EXPECT_NE(std::string(e.what()).find("3.0 GiB is far larger than any tokenizer file"), std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace
