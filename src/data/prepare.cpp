@@ -52,15 +52,20 @@ int64_t max_positions(const fs::path& model_dir) {
   try {
     j = nlohmann::json::parse(read_file_bytes(file));
   } catch (const nlohmann::json::exception& e) {
-    throw DataError(fmt::format("{}: not valid JSON: {}", file.string(), io::json_error_text(e)));
+    // Model files that do not load are a runtime failure (exit 1), as in eval and train's model
+    // loading; DataError (exit 2) is for the config and the data.
+    throw model::ModelError(fmt::format("{}: not valid JSON: {}", file.string(), io::json_error_text(e)));
+  } catch (const DataError& e) {
+    throw model::ModelError(e.what());  // unreadable
   }
   // Falcon's configs without the key use FalconConfig's default, 2048. Blocks are cut to it, so
   // anything but a positive integer would make no block at all (0 divided the token count).
   if (!j.is_object() || !j.contains("max_position_embeddings") || j["max_position_embeddings"].is_null()) return 2048;
   const auto& v = j["max_position_embeddings"];
   if (!v.is_number_integer() || v.get<int64_t>() <= 0)
-    throw DataError(fmt::format("{}: \"max_position_embeddings\" must be a positive integer, got {}; fix config.json",
-                                file.string(), v.dump()));
+    throw model::ModelError(fmt::format("{}: \"max_position_embeddings\" must be a positive integer, got {}; fix "
+                                        "config.json",
+                                        file.string(), v.dump()));
   return v.get<int64_t>();
 }
 
@@ -226,7 +231,7 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
   try {
     tok = tokenizer::load_tokenizer(out.model_dir);
   } catch (const tokenizer::TokenizerError& e) {
-    throw DataError(fmt::format("MODEL_NAME {}: cannot load its tokenizer: {}", model_name, e.what()));
+    throw model::ModelError(fmt::format("MODEL_NAME {}: cannot load its tokenizer: {}", model_name, e.what()));
   }
 
   // The rows.

@@ -76,6 +76,26 @@ TEST_F(DataCli, BadInputExits2WithWhatToFix) {
   EXPECT_THAT(nodata.err, HasSubstr("datasets--org--absent"));
 }
 
+// Model files that do not load exit 1 in data and train, as in eval (the exit-code table: a
+// model that fails to load); config and data mistakes exit 2.
+TEST_F(DataCli, BrokenModelFilesExit1) {
+  const fs::path config_json = dir_.path() / "model" / "config.json";
+  const std::string good = testing::read_file(config_json);
+  dir_.write("model/config.json", "{\"max_position_embeddings\": 64,");
+  for (const char* command : {"data", "train"}) {
+    auto r = run({command, "-c", config_.string()});
+    EXPECT_EQ(r.exit_code, 1) << command << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr("config.json: not valid JSON: parse error")) << command;
+  }
+  dir_.write("model/config.json", good);
+  fs::path tokenizer = dir_.path() / "model" / "tokenizer.json";
+  ASSERT_TRUE(fs::exists(tokenizer));
+  dir_.write("model/tokenizer.json", "{\"model\": 3}");
+  auto r = run({"data", "-c", config_.string()});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("cannot load its tokenizer"));
+}
+
 // While another process holds the project folder (here: this test), data and train refuse to
 // start, naming that process; neither writes anything there.
 TEST_F(DataCli, ABusyProjectFolderIsRefused) {
