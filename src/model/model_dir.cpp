@@ -55,6 +55,15 @@ std::string trim(std::string s) {
   return s;
 }
 
+// A Hugging Face cache snapshot holds links into blobs/; an interrupted or pruned download leaves
+// a link to nothing. Said as such, rather than "no config.json".
+std::string dangling_link(const fs::path& p) {
+  std::error_code ec;
+  if (!fs::is_symlink(fs::symlink_status(p, ec)) || fs::exists(p, ec)) return {};
+  return fmt::format("{} is a link to {}, which does not exist: the download is incomplete; download the model again",
+                     p.string(), fs::read_symlink(p, ec).string());
+}
+
 }  // namespace
 
 ModelDir resolve_model_dir(std::string_view name, const EnvLookup& env, const std::vector<std::string>& needs_one_of) {
@@ -68,6 +77,7 @@ ModelDir resolve_model_dir(std::string_view name, const EnvLookup& env, const st
   const std::string wanted = fmt::format("{}", fmt::join(needs_one_of, " or "));
   std::error_code ec;
   if (fs::is_directory(local, ec)) {
+    if (auto why = dangling_link(local / "config.json"); !why.empty()) throw ModelError(why);
     if (!fs::exists(local / "config.json"))
       throw ModelError(fmt::format("{}: the folder has no config.json; a model folder holds config.json and "
                                    "model.safetensors (or shards with model.safetensors.index.json)",
@@ -94,6 +104,9 @@ ModelDir resolve_model_dir(std::string_view name, const EnvLookup& env, const st
       fs::path snapshot = repo_dir / "snapshots" / commit;
       if (!commit.empty() && commit.find('/') == std::string::npos && holds_one(snapshot))
         return {snapshot, "Hugging Face cache"};
+      if (!commit.empty() && commit.find('/') == std::string::npos)
+        for (const auto& f : needs_one_of)
+          if (auto why = dangling_link(snapshot / f); !why.empty()) throw ModelError(why);
       looked.push_back(fmt::format("Hugging Face cache {} (refs/main points to snapshot '{}', which has no "
                                    "{})",
                                    repo_dir.string(), commit, wanted));

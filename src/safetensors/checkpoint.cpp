@@ -11,10 +11,26 @@
 
 namespace autotrain::safetensors {
 
+namespace {
+
+// A Hugging Face cache snapshot holds links into blobs/; an interrupted or pruned download leaves
+// a link to nothing, which is neither "no such file" nor a file to read.
+void refuse_dangling_link(const std::filesystem::path& p) {
+  std::error_code ec;
+  if (!std::filesystem::is_symlink(std::filesystem::symlink_status(p, ec)) || std::filesystem::exists(p, ec)) return;
+  throw SafetensorsError(fmt::format("{} is a link to {}, which does not exist: the download is incomplete; download "
+                                     "the model again",
+                                     p.string(), std::filesystem::read_symlink(p, ec).string()));
+}
+
+}  // namespace
+
 CheckpointFiles find_checkpoint(const std::filesystem::path& dir) {
   namespace fs = std::filesystem;
   CheckpointFiles out;
   fs::path index = dir / "model.safetensors.index.json";
+  refuse_dangling_link(index);
+  refuse_dangling_link(dir / "model.safetensors");
   if (fs::exists(index)) {
     std::ifstream in(index, std::ios::binary);
     std::stringstream ss;
@@ -42,6 +58,7 @@ CheckpointFiles find_checkpoint(const std::filesystem::path& dir) {
                                            index.string(), name, f));
       auto [it, added] = shard_ids.emplace(f, out.shards.size());
       if (added) {
+        refuse_dangling_link(dir / f);
         if (!fs::exists(dir / f))
           throw SafetensorsError(fmt::format("{}: shard '{}' (holding '{}') does not exist in {}; the download is "
                                              "incomplete",

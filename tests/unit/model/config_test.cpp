@@ -281,5 +281,29 @@ TEST(ModelDir, ErrorsListWhereWeLooked) {
   }
 }
 
+// A snapshot's files are links into blobs/: one whose blob is gone (an interrupted download) is
+// named as such, in a local folder and in the cache, rather than called missing.
+TEST(ModelDir, LinkToAMissingBlobIsNamed) {
+  TempDir tmp;
+  auto hub = tmp.path() / "hub";
+  auto snapshot = hub / "models--org--m" / "snapshots" / "c0ffee";
+  std::filesystem::create_directories(snapshot);
+  std::filesystem::create_directories(hub / "models--org--m" / "refs");
+  std::ofstream(hub / "models--org--m" / "refs" / "main") << "c0ffee\n";
+  const auto blob = hub / "models--org--m" / "blobs" / "5e1f";
+  std::filesystem::create_symlink(blob, snapshot / "config.json");
+  auto env = fake_env({{"HF_HUB_CACHE", hub.string()}});
+  for (const std::string& name : {std::string("org/m"), snapshot.string()}) {
+    try {
+      resolve_model_dir(name, env);
+      ADD_FAILURE() << name;
+    } catch (const ModelError& e) {
+      EXPECT_THAT(e.what(), HasSubstr("config.json is a link to " + blob.string() +
+                                      ", which does not exist: the download is incomplete"))
+          << name;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace autotrain::model

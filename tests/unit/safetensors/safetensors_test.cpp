@@ -286,5 +286,30 @@ TEST(SafetensorsCheckpoint, ClearErrors) {
   EXPECT_THROW(find_checkpoint(dir.path()), SafetensorsError);
 }
 
+// A Hugging Face cache snapshot links into blobs/: a link to a blob that is gone (an interrupted
+// download) is said as such, for the single file, the index and a shard alike.
+TEST(SafetensorsCheckpoint, LinksToMissingBlobsAreNamed) {
+  TempDir dir;
+  const auto blob = dir.path() / "blobs" / "0123abcd";
+  auto expect_link_error = [&](const std::string& file) {
+    try {
+      find_checkpoint(dir.path());
+      ADD_FAILURE() << file;
+    } catch (const SafetensorsError& e) {
+      EXPECT_THAT(e.what(), HasSubstr(file + " is a link to " + blob.string() + ", which does not exist: the download "
+                                      "is incomplete"));
+    }
+  };
+  std::filesystem::create_symlink(blob, dir.path() / "model.safetensors");
+  expect_link_error("model.safetensors");
+  std::filesystem::remove(dir.path() / "model.safetensors");
+  std::filesystem::create_symlink(blob, dir.path() / "model.safetensors.index.json");
+  expect_link_error("model.safetensors.index.json");
+  std::filesystem::remove(dir.path() / "model.safetensors.index.json");
+  write_bytes(dir.path() / "model.safetensors.index.json", R"({"weight_map":{"w":"model-00001-of-00002.safetensors"}})");
+  std::filesystem::create_symlink(blob, dir.path() / "model-00001-of-00002.safetensors");
+  expect_link_error("model-00001-of-00002.safetensors");
+}
+
 }  // namespace
 }  // namespace autotrain::safetensors
