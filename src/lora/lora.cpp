@@ -464,21 +464,55 @@ LoadedAdapter load_adapter(model::FalconForCausalLM& model, const std::filesyste
     (is_a ? by_module[module].first : by_module[module].second) = t;
   }
   if (by_module.empty()) throw AdapterError(fmt::format("{}: holds no LoRA weights", weights_path.string()));
-  // Layers the config targets but the weights leave out would run without their LoRA: PEFT warns
-  // ("missing adapter keys"), and so do we. Checked for a plain list of names only (a regex
-  // string, layers_to_transform or exclude_modules would need PEFT's whole matching).
+  // PEFT builds the LoRA layers from the config's target_modules, then loads the weights into them:
+  // - a config that targets no layer of the model is refused (NoMatchingPeftModuleError);
+  // - weights of a layer the config does not target are not applied (unexpected keys);
+  // - a targeted layer the weights leave out keeps a fresh LoRA whose B is zero: no effect.
+  // We do the same, so the logits are PEFT's. Checked for a list of names and for "all-linear"
+  // only (a regex string, layers_to_transform or exclude_modules would need PEFT's whole matching).
   auto unset = [&](const char* key) {
     return !cfg.contains(key) || cfg[key].is_null() || (cfg[key].is_array() && cfg[key].empty());
   };
-  if (cfg.contains("target_modules") && cfg["target_modules"].is_array() && unset("layers_to_transform") &&
-      unset("exclude_modules")) {
-    std::vector<std::string> without;
+  const bool plain_list = cfg.contains("target_modules") && cfg["target_modules"].is_array();
+  const bool all_linear = cfg.contains("target_modules") && cfg["target_modules"].is_string() &&
+                          cfg["target_modules"].get<std::string>() == "all-linear";
+  if ((plain_list || all_linear) && unset("layers_to_transform") && unset("exclude_modules")) {
+    std::set<std::string> targeted;
     for (auto& slot : model.linears()) {
-      bool targeted = false;
+      if (all_linear) {
+        if (slot.name != "lm_head") targeted.insert(slot.name);
+        continue;
+      }
       for (const auto& t : cfg["target_modules"])
-        if (t.is_string() && peft_matches(slot.name, t.get<std::string>())) targeted = true;
-      if (targeted && !by_module.count(slot.name)) without.push_back(slot.name);
+        if (t.is_string() && peft_matches(slot.name, t.get<std::string>())) targeted.insert(slot.name);
     }
+    if (targeted.empty())
+      throw AdapterError(fmt::format("{}: target_modules {} names no layer of this Falcon model (PEFT refuses it too: "
+                                     "\"not found in the base model\"); the adapter was made for another base model, or "
+                                     "its adapter_config.json was edited",
+                                     where, cfg["target_modules"].dump()));
+    std::vector<std::string> untargeted;
+    for (auto it = by_module.begin(); it != by_module.end();) {
+      if (targeted.count(it->first)) {
+        ++it;
+        continue;
+      }
+      untargeted.push_back(it->first);
+      it = by_module.erase(it);
+    }
+    if (!untargeted.empty())
+      fmt::print(stderr,
+                 "warning: {}: the weights hold a LoRA for {} layer{} that adapter_config.json's target_modules does "
+                 "not name ({}{}); not applied, as in PEFT (which ignores them as unexpected keys)\n",
+                 weights_path.string(), untargeted.size(), untargeted.size() == 1 ? "" : "s", untargeted.front(),
+                 untargeted.size() > 1 ? fmt::format(", ... {}", untargeted.back()) : std::string());
+    if (by_module.empty())
+      throw AdapterError(fmt::format("{}: none of its LoRA weights is for a layer that adapter_config.json's "
+                                     "target_modules {} names; the adapter would change nothing",
+                                     weights_path.string(), cfg["target_modules"].dump()));
+    std::vector<std::string> without;
+    for (const auto& name : targeted)
+      if (!by_module.count(name)) without.push_back(name);
     if (!without.empty())
       fmt::print(stderr,
                  "warning: {}: adapter_config.json targets {} layer{} that the weights hold no LoRA for ({}{}); they run "

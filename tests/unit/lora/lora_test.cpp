@@ -271,6 +271,49 @@ TEST_F(LoraPeft, PartialAdapterIsAppliedWithAWarning) {
   EXPECT_THAT(err, HasSubstr("targets 1 layer that the weights hold no LoRA for (transformer.h.0.self_attention.query_key_value)"));
 }
 
+// PEFT builds the LoRA layers from adapter_config.json's target_modules and loads the weights into
+// them: weights for a layer the config does not name are not applied, and a config that names no
+// layer of the model is refused. PEFT loads the same folders at test time; our logits are its.
+TEST_F(LoraPeft, TheConfigsTargetsDecideAsInPeft) {
+  auto made = base();
+  LoraOptions o;
+  o.r = 4;
+  o.alpha = 8;
+  o.target_modules = "query_key_value,dense";
+  auto lora = inject_lora(*made, o, 5);
+  randomize_b(lora, 9);
+  testing::TempDir out;
+  save_adapter(lora, o, "tiny-falcon", out.path());
+  auto cfg = nlohmann::json::parse(testing::read_file(out.path() / "adapter_config.json"));
+  cfg["target_modules"] = {"dense"};  // the query_key_value weights are now for layers it does not name
+  out.write("adapter_config.json", cfg.dump(2));
+  auto peft = oracle().run({"check", dir().string(), out.path().string()});
+  ASSERT_EQ(peft.exit_code, 0) << peft.out << peft.err;
+  const at::Tensor peft_logits = expected("logits", "peft_logits.safetensors");
+  auto model = base();
+  ::testing::internal::CaptureStderr();
+  auto loaded = load_adapter(*model, out.path());
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(loaded.lora.modules.size(), 2u) << "the two self_attention.dense layers";
+  EXPECT_THAT(err, HasSubstr("the weights hold a LoRA for 2 layers that adapter_config.json's target_modules does not "
+                             "name (transformer.h.0.self_attention.query_key_value, ... "
+                             "transformer.h.1.self_attention.query_key_value); not applied"));
+  EXPECT_LE(max_abs_diff(logits(*model), peft_logits), 1e-5);
+  EXPECT_GT(max_abs_diff(logits(*base()), peft_logits), 1e-3) << "the dense LoRA must change the logits";
+
+  cfg["target_modules"] = {"q_proj", "v_proj"};  // a Llama adapter's names
+  out.write("adapter_config.json", cfg.dump(2));
+  auto refused = oracle().run({"check", dir().string(), out.path().string()});
+  EXPECT_NE(refused.exit_code, 0) << "PEFT loaded an adapter whose target_modules name no layer";
+  EXPECT_THAT(refused.out + refused.err, HasSubstr("not found in the base model"));
+  try {
+    load_adapter(*base(), out.path());
+    ADD_FAILURE() << "an adapter whose target_modules name no layer must be refused";
+  } catch (const AdapterError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("target_modules [\"q_proj\",\"v_proj\"] names no layer of this Falcon model"));
+  }
+}
+
 TEST_F(LoraPeft, RefusesAdaptersThatDoNotFit) {
   testing::TempDir tmp;
   auto copy_adapter = [&](const std::string& name) {
