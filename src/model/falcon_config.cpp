@@ -120,6 +120,17 @@ FalconConfig FalconConfig::from_json(const json& j, std::string_view where) {
   c.bos_token_id = r.token_id("bos_token_id", 11);
   c.eos_token_id = r.token_id("eos_token_id", 11);
   if (const json* d = r.find({"dtype", "torch_dtype"}); d && d->is_string()) c.torch_dtype = d->get<std::string>();
+  if (const json* q = r.find({"quantization_config"}); q && !q->is_null()) {
+    auto flag = [&](const char* key) { return q->is_object() && q->contains(key) && (*q)[key] == true; };
+    const std::string method =
+        q->is_object() && q->contains("quant_method") && (*q)["quant_method"].is_string() ? (*q)["quant_method"].get<std::string>() : "";
+    if (method == "bitsandbytes" || (method.empty() && (flag("load_in_4bit") || flag("load_in_8bit"))))
+      c.quantization = flag("load_in_4bit") || flag("_load_in_4bit") ? "bitsandbytes 4-bit"
+                       : flag("load_in_8bit") || flag("_load_in_8bit") ? "bitsandbytes 8-bit"
+                                                                       : "bitsandbytes";
+    else
+      c.quantization = method.empty() ? "an unknown method" : method;
+  }
 
   if (const json* act = r.find({"activation"}); act && *act != "gelu")
     r.fail(fmt::format("\"activation\" {} is not supported (Falcon uses \"gelu\")", act->dump()));

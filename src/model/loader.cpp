@@ -63,6 +63,15 @@ HeadTying checkpoint_head_tying(const FalconConfig& cfg, const safetensors::Chec
 
 std::unique_ptr<FalconForCausalLM> load_falcon(const std::filesystem::path& dir, const LoadOptions& options) {
   FalconConfig cfg = FalconConfig::load(dir / "config.json");
+  // Quantized weights (GPTQ, AWQ, bitsandbytes 8-bit, ...) are integers plus their own scale
+  // tensors: read as 16/32-bit weights they would make a model that runs and says nonsense.
+  // bitsandbytes 4-bit checkpoints have their own loader (quant/bnb_checkpoint.h), which eval and
+  // train use for them.
+  if (!cfg.quantization.empty())
+    throw ModelError(fmt::format("{}: config.json's quantization_config says these weights are quantized ({}); only "
+                                 "16/32-bit checkpoints and bitsandbytes 4-bit (NF4) ones are read. Use the original "
+                                 "model (USE_INT4=True quantizes it to NF4 as it loads)",
+                                 dir.string(), cfg.quantization));
   auto files = safetensors::find_checkpoint(dir);
   const HeadTying tying = checkpoint_head_tying(cfg, files);
   if (tying == HeadTying::kUntied && cfg.tie_word_embeddings) {
@@ -115,6 +124,11 @@ std::unique_ptr<FalconForCausalLM> load_falcon(const std::filesystem::path& dir,
         } else if (info.shape != it->second) {
           mismatched.push_back(fmt::format("{}: checkpoint {} vs config.json {}", info.name, shape_str(info.shape),
                                            shape_str(it->second)));
+        } else if (info.dtype != safetensors::Dtype::F16 && info.dtype != safetensors::Dtype::BF16 &&
+                   info.dtype != safetensors::Dtype::F32 && info.dtype != safetensors::Dtype::F64) {
+          // An integer (or 8-bit float) weight is a quantized one, which casting would not undo.
+          mismatched.push_back(fmt::format("{}: stored as {}, not as a 16/32-bit float (quantized weights are not read)",
+                                           info.name, safetensors::dtype_name(info.dtype)));
         }
         present.insert(name);
       }

@@ -408,7 +408,20 @@ QuantizeCommandResult run_quantize_command(const QuantizeCommandOptions& o) {
                                             dir.path.string(), why));
   auto cfg = model::FalconConfig::load(dir.path / "config.json");
   std::string dtype = o.dtype;
-  if (dtype == "auto") dtype = cfg.torch_dtype == "float32" ? "fp32" : cfg.torch_dtype == "float16" ? "fp16" : "bf16";
+  if (dtype == "auto") {
+    // The released Falcon configs say bfloat16 (also the choice when config.json names none);
+    // anything but the three float types is not a dtype to keep unquantized tensors in.
+    if (cfg.torch_dtype.empty() || cfg.torch_dtype == "bfloat16")
+      dtype = "bf16";
+    else if (cfg.torch_dtype == "float32")
+      dtype = "fp32";
+    else if (cfg.torch_dtype == "float16")
+      dtype = "fp16";
+    else
+      throw std::invalid_argument(fmt::format("--dtype auto: {}'s config.json gives the dtype \"{}\", which is not "
+                                              "float32, float16 or bfloat16; pass --dtype fp16, bf16 or fp32",
+                                              dir.path.string(), cfg.torch_dtype));
+  }
   const at::ScalarType t = dtype == "fp16" ? at::kHalf : dtype == "fp32" ? at::kFloat : at::kBFloat16;
   // The remote code the output will need is checked now too.
   remote_code_files(dir.path, read_json(dir.path / "config.json"));

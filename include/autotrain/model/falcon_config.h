@@ -45,6 +45,9 @@ struct FalconConfig {
   std::optional<int64_t> bos_token_id = 11;
   std::optional<int64_t> eos_token_id = 11;
   std::string torch_dtype;  // as stored ("bfloat16", ...), empty when absent
+  // What config.json's quantization_config says of the stored weights ("bitsandbytes 4-bit",
+  // "bitsandbytes 8-bit", "gptq", ...), empty when it has none.
+  std::string quantization;
   std::string model_type = "falcon";
 
   int64_t head_dim() const { return hidden_size / num_attention_heads; }

@@ -95,6 +95,42 @@ TEST(FalconLoader, MissingUnexpectedAndMismatchedTensorsAreListed) {
   }
 }
 
+// Quantized checkpoints (GPTQ, bitsandbytes 8-bit, ...) are refused with what they are, not read
+// as 16/32-bit weights (an int8 weight cast to float runs and says nonsense), and not reported as
+// a config.json that does not belong to the weights.
+TEST(FalconLoader, QuantizedCheckpointsAreRefusedAsSuch) {
+  auto m = random_falcon(tiny_config(), 1);
+  for (const auto& [quantization, method] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"quant_method": "gptq", "bits": 4})", "gptq"},
+           {R"({"quant_method": "bitsandbytes", "load_in_8bit": true})", "bitsandbytes 8-bit"},
+           {R"({"bits": 4})", "an unknown method"}}) {
+    std::string config = kTinyConfig;
+    config.insert(config.size() - 1, R"(, "quantization_config": )" + quantization);
+    EXPECT_EQ(FalconConfig::from_json(nlohmann::json::parse(config), "c").quantization, method);
+    TempDir dir;
+    save_folder(*m, dir.path(), config);
+    try {
+      load_falcon(dir.path());
+      ADD_FAILURE() << quantization;
+    } catch (const ModelError& e) {
+      EXPECT_THAT(e.what(), HasSubstr("config.json's quantization_config says these weights are quantized (" + method + ")"));
+    }
+  }
+  // An integer weight with no quantization_config at all.
+  TempDir dir;
+  const std::string name = "transformer.h.0.mlp.dense_4h_to_h.weight";
+  at::Tensor w;
+  for (auto& [n, t] : m->named_parameters())
+    if (n == name) w = t->to(at::kChar);
+  save_folder(*m, dir.path(), kTinyConfig, name, {{name, w}});
+  try {
+    load_falcon(dir.path());
+    ADD_FAILURE();
+  } catch (const ModelError& e) {
+    EXPECT_THAT(e.what(), HasSubstr(name + ": stored as I8, not as a 16/32-bit float"));
+  }
+}
+
 TEST(FalconLoader, UntiedModelNeedsItsLmHead) {
   std::string untied = kTinyConfig;
   untied.insert(untied.size() - 1, R"(, "tie_word_embeddings": false)");

@@ -322,6 +322,35 @@ TEST_F(BnbCheckpoint, QuantizeRefusesWhatItCannotDo) {
     EXPECT_THAT(e.what(), HasSubstr("load_in_8bit"));
     EXPECT_THAT(e.what(), HasSubstr("cannot be re-quantized"));
   }
+  // Nor is the 8-bit checkpoint read as 16-bit weights where a model is loaded (eval, train).
+  try {
+    model::load_falcon(dir() / "bnb8");
+    FAIL();
+  } catch (const model::ModelError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("quantization_config says these weights are quantized (bitsandbytes 8-bit)"));
+  }
+  // --dtype auto takes config.json's dtype only when it is one of the three float types.
+  {
+    const auto odd = out.path() / "odd-dtype";
+    std::filesystem::copy(dir() / "base", odd);
+    auto cfg = nlohmann::json::parse(testing::read_file(odd / "config.json"));
+    cfg["dtype"] = "float7";
+    cfg["torch_dtype"] = "float7";
+    out.write("odd-dtype/config.json", cfg.dump());
+    o.model = odd.string();
+    try {
+      run_quantize_command(o);
+      FAIL();
+    } catch (const std::invalid_argument& e) {
+      EXPECT_THAT(e.what(), HasSubstr("gives the dtype \"float7\", which is not float32, float16 or bfloat16; pass "
+                                      "--dtype"));
+    }
+    o.dtype = "fp16";
+    o.out = (out.path() / "odd-dtype-nf4").string();
+    EXPECT_NO_THROW(run_quantize_command(o));
+    o.dtype = "auto";
+  }
+  o.out = (out.path() / "x").string();
   o.model = (out.path() / "no-such-model").string();
   EXPECT_THROW(run_quantize_command(o), std::invalid_argument);  // a command-line mistake, as in eval
   o.model = (dir() / "base").string();
