@@ -460,6 +460,11 @@ LoadedAdapter load_adapter(model::FalconForCausalLM& model, const std::filesyste
       throw AdapterError(fmt::format("{}: the adapter targets {}, which this {} model does not have; the adapter was "
                                      "made for another base model",
                                      weights_path.string(), module, "Falcon"));
+    // PEFT saves LoRA weights as floats; integers would be quantized values, which a cast does not undo.
+    if (info.dtype != safetensors::Dtype::F16 && info.dtype != safetensors::Dtype::BF16 &&
+        info.dtype != safetensors::Dtype::F32 && info.dtype != safetensors::Dtype::F64)
+      throw AdapterError(fmt::format("{}: tensor {} is stored as {}; LoRA weights are floats (F32, F16 or BF16)",
+                                     weights_path.string(), info.name, safetensors::dtype_name(info.dtype)));
     at::Tensor t = safetensors::tensor_view(file, info).to(at::kFloat).clone();
     (is_a ? by_module[module].first : by_module[module].second) = t;
   }

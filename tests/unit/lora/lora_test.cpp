@@ -353,6 +353,23 @@ TEST_F(LoraPeft, RefusesAdaptersThatDoNotFit) {
       EXPECT_THAT(e.what(), HasSubstr("another base model"));
     }
   }
+  {  // integer LoRA weights (quantized values): not cast to float
+    auto d = tmp.path() / "int8";
+    std::filesystem::create_directories(d);
+    std::filesystem::copy_file(dir() / "adapter" / "adapter_config.json", d / "adapter_config.json");
+    st::save_tensors(d / "adapter_model.safetensors",
+                     {{"base_model.model.transformer.h.0.self_attention.query_key_value.lora_A.weight",
+                       at::ones({4, 64}, at::kChar)},
+                      {"base_model.model.transformer.h.0.self_attention.query_key_value.lora_B.weight",
+                       at::ones({96, 4}, at::kChar)}});
+    auto model = base();
+    try {
+      load_adapter(*model, d);
+      FAIL();
+    } catch (const AdapterError& e) {
+      EXPECT_THAT(e.what(), HasSubstr("query_key_value.lora_A.weight is stored as I8; LoRA weights are floats"));
+    }
+  }
   {  // r in the config does not match the tensors
     auto d = copy_adapter("rank");
     std::string cfg = testing::read_file(d / "adapter_config.json");
