@@ -3,11 +3,10 @@
 them into blocks the way the tutorial's stack did.
 
 - trainer "default": AutoTrain 0.6.44 (trainers/clm): text column with fillna(""), EOS appended
-  as text when add_eos_token, tokenized in one batch (no truncation), then
-  `map(group_texts, batched=True, num_proc=4)`. The `datasets` package is not part of the pinned
-  reference stack, so its scheduling is written out here: the rows are split into
-  min(4, n) contiguous shards (Dataset.shard(contiguous=True): shard i gets n // k rows plus one
-  for i < n % k) and each shard into map batches of 1000 rows; group_texts sees one batch.
+  as text when add_eos_token, then the real `datasets` calls: `map(tokenize, batched=True,
+  num_proc=1)` (no truncation) and `map(group_texts, batched=True, num_proc=4)`, so the library
+  decides the scheduling (4 contiguous shards, map batches of 1000 rows; group_texts, AutoTrain's
+  function copied below, drops each batch's remainder).
 - trainer "sft": trl 0.7.2's ConstantLengthDataset (packing=True): examples gathered into
   buffers of at least seq_length * 3.6 * 1024 characters, each buffer tokenized, every example
   followed by eos_token_id, cut into seq_length chunks, the last partial chunk dropped (trl's
@@ -31,6 +30,7 @@ import json
 import sys
 from itertools import chain
 
+from datasets import Dataset, disable_progress_bars
 from transformers import AutoTokenizer
 
 IGNORE = -100
@@ -79,20 +79,18 @@ def group_texts(examples, block_size):
 def default_trainer(tok, texts, case):
     if case["add_eos"]:
         texts = [t + tok.eos_token for t in texts]
-    ids = tok(texts)["input_ids"]
-    labels = [mask(x, case["template_ids"], case["instruction_ids"]) if case["template_ids"] else list(x) for x in ids]
-    n = len(ids)
-    k = min(4, n)
-    out_ids, out_labels = [], []
-    for s in range(k):
-        start = (n // k) * s + min(s, n % k)
-        end = start + n // k + (1 if s < n % k else 0)
-        for b in range(start, end, 1000):
-            e = min(b + 1000, end)
-            g = group_texts({"input_ids": ids[b:e], "labels": labels[b:e]}, case["block_size"])
-            out_ids += g["input_ids"]
-            out_labels += g["labels"]
-    return out_ids, out_labels
+
+    def tokenize(batch):
+        ids = tok(batch["text"])["input_ids"]
+        labels = [mask(x, case["template_ids"], case["instruction_ids"]) if case["template_ids"] else list(x)
+                  for x in ids]
+        return {"input_ids": ids, "labels": labels}
+
+    ds = Dataset.from_dict({"text": texts})
+    ds = ds.map(tokenize, batched=True, num_proc=1, remove_columns=["text"])
+    ds = ds.map(group_texts, batched=True, num_proc=4, fn_kwargs={"block_size": case["block_size"]})
+    out = ds.to_dict()
+    return out["input_ids"], out["labels"]
 
 
 def sft_trainer(tok, texts, case):
@@ -127,6 +125,7 @@ def sft_trainer(tok, texts, case):
 
 
 def main():
+    disable_progress_bars()
     model_dir, cases_path, out_dir = sys.argv[1:4]
     tok = AutoTokenizer.from_pretrained(model_dir)
     for case in json.load(open(cases_path, encoding="utf-8")):
