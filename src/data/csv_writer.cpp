@@ -18,10 +18,15 @@ std::string csv_field(std::string_view value) {
   return out + "\"";
 }
 
-void write_single_column_csv(const std::filesystem::path& path, const std::string& column,
-                             const std::vector<std::string>& rows) {
+std::string render_single_column_csv(const std::string& column, const std::vector<std::string>& rows) {
   std::string out = csv_field(column) + "\n";
   for (const auto& r : rows) out += csv_field(r) + "\n";
+  return out;
+}
+
+void write_single_column_csv(const std::filesystem::path& path, const std::string& column,
+                             const std::vector<std::string>& rows) {
+  const std::string out = render_single_column_csv(column, rows);
   if (!path.parent_path().empty()) std::filesystem::create_directories(path.parent_path());
   io::write_file_atomic(path, out);
 }

@@ -46,6 +46,39 @@ struct Settings {
   int64_t block_size = 0;  // effective
 };
 
+// DATA_FILE is replaced by `data`: refuse a path that holds something else. Allowed: nothing
+// there yet, or a CSV whose header is the text column (what `data` or dataload.py wrote).
+// Refused: a folder, a file of the model folder, a file of the validation split, and any other
+// existing file (the user's test.jsonl, a tokenizer.json) -- overwriting it would lose it.
+void check_data_file_target(const fs::path& data_file, const std::string& column, const fs::path& model_dir,
+                            const std::vector<fs::path>& valid_files) {
+  const std::string path_text = data_file.string();
+  auto refuse = [&](const std::string& why) {
+    throw DataError(fmt::format("DATA_FILE {}: {}; refusing to overwrite it. Set DATA_FILE to another path (the "
+                                "tutorial's is ./train.csv)",
+                                path_text, why));
+  };
+  if (!path_text.empty() && path_text.back() == '/') refuse("names a folder (it ends with '/'); DATA_FILE is a file");
+  std::error_code ec;
+  const fs::file_status st = fs::status(data_file, ec);
+  if (!fs::exists(st)) return;
+  if (fs::is_directory(st)) refuse("is a folder");
+  for (const auto& f : valid_files)
+    if (fs::equivalent(f, data_file, ec)) refuse("is a file of the validation split");
+  const fs::path canonical_model = fs::weakly_canonical(model_dir, ec);
+  const fs::path canonical_file = fs::weakly_canonical(data_file, ec);
+  if (!canonical_model.empty() && canonical_file.parent_path() == canonical_model) refuse("is a file of the model folder");
+  std::ifstream in(data_file, std::ios::binary);
+  std::string first;
+  std::getline(in, first);
+  if (first.rfind("\xEF\xBB\xBF", 0) == 0) first.erase(0, 3);
+  if (!first.empty() && first.back() == '\r') first.pop_back();
+  if (first != csv_field(column) && !(first.empty() && in.peek() == std::ifstream::traits_type::eof()))
+    refuse(fmt::format("exists and is not a data file that `autotrain data` (or dataload.py) wrote: its first line "
+                       "is not the header \"{}\"",
+                       column));
+}
+
 int64_t max_positions(const fs::path& model_dir) {
   fs::path file = model_dir / "config.json";
   nlohmann::json j;
@@ -265,6 +298,14 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
     valid_files = source.split_files(s.valid_split, "VALID_SPLIT");
   }
 
+  // DATA_FILE is overwritten: it must not name anything but a data file of ours (or of dataload.py).
+  std::error_code ec;
+  auto same_file = [&](const fs::path& f) { return fs::equivalent(f, data_file, ec); };
+  const bool data_file_is_train_source =
+      options.write_data_file && std::any_of(train_files.files.begin(), train_files.files.end(), same_file);
+  if (options.write_data_file && !data_file.empty() && !data_file_is_train_source)
+    check_data_file_target(data_file, s.text_column, out.model_dir, valid_files ? valid_files->files : std::vector<fs::path>{});
+
   // What the blocks depend on.
   ordered_json inputs;
   inputs["model_dir"] = fs::absolute(out.model_dir).lexically_normal().string();
@@ -340,32 +381,38 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
 
   SplitTexts train_texts;
   if (!out.reused || options.write_data_file) train_texts = read_split_texts(train_files, s.text_column, s.text_sample_by);
+  // The tutorial's dataload.py wrote the whole train split, unchanged (before any hold-out). Its
+  // bytes are made now and written only once the blocks are known to be good: a run that fails
+  // (no block, no text) leaves the previous DATA_FILE as it was.
+  std::optional<std::string> data_file_bytes;
   if (options.write_data_file) {
-    // The tutorial's dataload.py wrote the whole train split, unchanged (before any hold-out).
     out.data_file = data_file;
-    std::error_code ec;
-    const bool is_source = std::any_of(train_files.files.begin(), train_files.files.end(),
-                                       [&](const fs::path& f) { return fs::equivalent(f, data_file, ec); });
-    if (is_source) {
+    if (data_file_is_train_source) {
       // The user's own train file (DATA_PATH=. over their train.csv, or DATA_PATH=DATA_FILE):
       // rewriting it would drop its other columns for no gain.
       spdlog::info("DATA_FILE {} is the train split's own file: left as it is", data_file.string());
       out.data_file.clear();
     } else if (!out.data_file.empty()) {
-      make_cache_dir();
-      try {
-        if (out.data_file.has_parent_path()) fs::create_directories(out.data_file.parent_path());
-        write_single_column_csv(out.data_file, s.text_column, train_texts.texts);
-        io::write_file_atomic(data_file_record,
-                              ordered_json({{"path", fs::absolute(data_file).lexically_normal().string()},
-                                            {"sha256", file_sha256(data_file)}})
-                                      .dump(2) + "\n");
-      } catch (const std::runtime_error& e) {  // filesystem_error, or write_file_atomic's
-        throw DataError(fmt::format("DATA_FILE {}: cannot write it ({}); set DATA_FILE to a writable path",
-                                    data_file.string(), e.what()));
-      }
+      data_file_bytes = render_single_column_csv(s.text_column, train_texts.texts);
     }
   }
+  auto write_data_file = [&] {
+    if (!data_file_bytes) return;
+    make_cache_dir();
+    try {
+      if (out.data_file.has_parent_path()) fs::create_directories(out.data_file.parent_path());
+      io::write_file_atomic(out.data_file, *data_file_bytes);
+      io::write_file_atomic(data_file_record,
+                            ordered_json({{"path", fs::absolute(data_file).lexically_normal().string()},
+                                          {"sha256", file_sha256(data_file)}})
+                                    .dump(2) + "\n");
+    } catch (const std::runtime_error& e) {  // filesystem_error, or write_file_atomic's
+      throw DataError(fmt::format("DATA_FILE {}: cannot write it ({}); set DATA_FILE to a writable path",
+                                  data_file.string(), e.what()));
+    }
+    data_file_bytes.reset();
+  };
+  if (out.reused) write_data_file();
 
   if (!out.reused) {
     out.rebuild_reason = reason;
@@ -408,6 +455,7 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
       if (valid->count == 0) too_few_tokens(s, *out.valid_stats, *valid, "validation");
     }
 
+    write_data_file();
     // The manifest goes first and last: removed before the block files change, written after
     // they are complete, so a cache interrupted half-way is never taken as valid.
     make_cache_dir();

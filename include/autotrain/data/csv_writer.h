@@ -14,7 +14,10 @@ namespace autotrain::data {
 // One field as Python's csv writer (QUOTE_MINIMAL) writes it in a one-column file.
 std::string csv_field(std::string_view value);
 
-// The whole file: `column` as the header, then every row. Written atomically.
+// The whole file's bytes: `column` as the header, then every row.
+std::string render_single_column_csv(const std::string& column, const std::vector<std::string>& rows);
+
+// The whole file, written atomically.
 void write_single_column_csv(const std::filesystem::path& path, const std::string& column,
                              const std::vector<std::string>& rows);
 

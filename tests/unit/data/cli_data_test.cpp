@@ -76,6 +76,46 @@ TEST_F(DataCli, BadInputExits2WithWhatToFix) {
   EXPECT_THAT(nodata.err, HasSubstr("datasets--org--absent"));
 }
 
+// DATA_FILE is overwritten by `data`, so it may only name a data file of ours (or nothing yet):
+// a user's other file, a split file, a file of the model folder, or a folder is refused, and left
+// as it was. A run that fails leaves the previous DATA_FILE as it was too.
+TEST_F(DataCli, DataFileNeverOverwritesSomethingElse) {
+  dir_.write("split/train.jsonl", "{\"text\": \"### Human: hi ### Assistant: hello there\"}\n");
+  dir_.write("split/test.jsonl", "{\"text\": \"### Human: a ### Assistant: b\"}\n");
+  const std::string notes = "my notes, not a data file\n";
+  dir_.write("notes.txt", notes);
+  const std::string tokenizer = testing::read_file(dir_.path() / "model" / "tokenizer.json");
+  const std::string test_split = testing::read_file(dir_.path() / "split" / "test.jsonl");
+  auto refused = [&](std::vector<std::string> sets, const std::string& said) {
+    std::vector<std::string> args = {"data", "-c", config_.string()};
+    for (auto& kv : sets) args.insert(args.end(), {"--set", kv});
+    auto r = run(args);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_THAT(r.err, HasSubstr(said));
+    EXPECT_THAT(r.err, HasSubstr("refusing to overwrite it"));
+  };
+  refused({"DATA_PATH=split", "VALID_SPLIT=test", "DATA_FILE=split/test.jsonl"}, "is a file of the validation split");
+  refused({"DATA_FILE=notes.txt"}, "its first line is not the header \"text\"");
+  refused({"DATA_FILE=model/tokenizer.json"}, "is a file of the model folder");
+  refused({"DATA_FILE=out/new/"}, "names a folder");
+  refused({"DATA_FILE=split"}, "is a folder");
+  EXPECT_EQ(testing::read_file(dir_.path() / "notes.txt"), notes);
+  EXPECT_EQ(testing::read_file(dir_.path() / "model" / "tokenizer.json"), tokenizer);
+  EXPECT_EQ(testing::read_file(dir_.path() / "split" / "test.jsonl"), test_split);
+  EXPECT_FALSE(fs::exists(dir_.path() / "out" / "new"));
+
+  // Ours is replaced; but not by a run that fails.
+  auto ok = run({"data", "-c", config_.string()});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  const std::string written = testing::read_file(dir_.path() / "train.csv");
+  auto again = run({"data", "-c", config_.string(), "--set", "BLOCK_SIZE=4"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  auto failed = run({"data", "-c", config_.string(), "--set", "BLOCK_SIZE=64", "--set", "DATA_PATH=split"});
+  EXPECT_EQ(failed.exit_code, 2) << failed.err;
+  EXPECT_THAT(failed.err, HasSubstr("gives no block"));
+  EXPECT_EQ(testing::read_file(dir_.path() / "train.csv"), written) << "a failed run rewrote DATA_FILE";
+}
+
 // Model files that do not load exit 1 in data and train, as in eval (the exit-code table: a
 // model that fails to load); config and data mistakes exit 2.
 TEST_F(DataCli, BrokenModelFilesExit1) {
