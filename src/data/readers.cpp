@@ -2,6 +2,7 @@
 // `eval` read files identically).
 #include "autotrain/data/readers.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -119,6 +120,16 @@ std::vector<Row> parse_jsonl(const fs::path& path, const std::string& text) {
 // of rows, or {"data": [...]}) or JSON Lines (one row per line). A document that is a single
 // object without "data" is a one-line JSON Lines file.
 std::vector<Row> parse_json_any(const fs::path& path, const std::string& text) {
+  // The JSON parser takes a NUL byte for the end of the input: the rows after it would be dropped
+  // without a word (a 200-row file read as 1 row). JSON text cannot hold one (it is written \u0000).
+  if (const size_t nul = text.find('\0'); nul != std::string::npos) {
+    const size_t line_start = text.rfind('\n', nul);
+    const size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(nul), '\n'));
+    const size_t column = line_start == std::string::npos ? nul + 1 : nul - line_start;
+    throw DataError(fmt::format("{}:{}:{}: a NUL byte, which JSON text cannot hold (written \\u0000 inside a string); "
+                                "is this a binary or damaged file?",
+                                path.string(), line, column));
+  }
   const size_t first = text.find_first_not_of(" \t\r\n");
   if (first == std::string::npos) return {};
   json j;

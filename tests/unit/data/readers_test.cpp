@@ -77,6 +77,11 @@ TEST(Readers, CsvRecordLinesAndErrors) {
   EXPECT_THAT(error_of([&] { read_rows(d.write("c.csv", "a\n\"open\n")); }), HasSubstr("c.csv:2: unterminated quoted field"));
   EXPECT_THAT(error_of([&] { read_rows(d.write("d.jsonl", "{}\n{oops\n")); }), HasSubstr("d.jsonl:2: not valid JSON"));
   EXPECT_THAT(error_of([&] { read_rows(d.write("e.parquet", "PAR1")); }), HasSubstr("unknown format '.parquet'"));
+  // A NUL byte ends the input for the JSON parser: refused where it is, never a silent cut.
+  EXPECT_THAT(error_of([&] { read_rows(d.write("nul.jsonl", std::string("{\"text\": \"a\"}\n{\"text\": \"b\"}\0\n{}\n", 32))); }),
+              HasSubstr("nul.jsonl:2:14: a NUL byte"));
+  EXPECT_THAT(error_of([&] { read_rows(d.write("nul.json", std::string("[{\"text\": \"a\"}]\0[1]", 19))); }),
+              HasSubstr("nul.json:1:16: a NUL byte"));
   EXPECT_THAT(error_of([&] { read_rows(d.path() / "absent.jsonl"); }),
               HasSubstr("absent.jsonl: cannot read the file: No such file or directory"));
   EXPECT_THAT(error_of([&] { read_rows(d.path() / "missing.jsonl"); }), HasSubstr("missing.jsonl: cannot read"));
