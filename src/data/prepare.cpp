@@ -286,6 +286,18 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
                                   "folder that can be written (a path that is not a file)",
                                   project.string(), out.cache_dir.string(), ec.message()));
   };
+  if (!source.single_file) {
+    // Project folders inside DATA_PATH are skipped as sources (below); DATA_PATH itself being the
+    // project folder cannot be: the run's outputs (training_params.json, metrics.jsonl, ...)
+    // would be the next run's data.
+    std::error_code ec;
+    const fs::path root = fs::weakly_canonical(source.root, ec), proj = fs::weakly_canonical(project, ec);
+    if (!ec && root == proj)
+      throw DataError(fmt::format("AUTOTRAIN_PROJECT_NAME {} is the DATA_PATH folder {}: the run's outputs would be read "
+                                  "as data by the next run; give the project its own folder (or move the data into a "
+                                  "subfolder)",
+                                  project.string(), source.root.string()));
+  }
   source.exclude = {project};
   if (!source.single_file) source.exclude = autotrain_outputs(source.root, project);
   SplitFiles train_files = source.split_files(s.train_split);

@@ -116,6 +116,18 @@ TEST_F(DataCli, DataFileNeverOverwritesSomethingElse) {
   EXPECT_EQ(testing::read_file(dir_.path() / "train.csv"), written) << "a failed run rewrote DATA_FILE";
 }
 
+// The project folder cannot be the DATA_PATH folder: its outputs would be the next run's data.
+TEST_F(DataCli, ProjectFolderIsNotTheDataFolder) {
+  dir_.write("same/train.jsonl", "{\"text\": \"### Human: hi ### Assistant: hello there\"}\n");
+  auto r = run({"data", "-c", config_.string(), "--set", "DATA_PATH=same", "--set", "AUTOTRAIN_PROJECT_NAME=./same/"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("AUTOTRAIN_PROJECT_NAME ./same/ is the DATA_PATH folder"));
+  EXPECT_FALSE(fs::exists(dir_.path() / "same" / "autotrain-data"));
+  auto inside = run({"data", "-c", config_.string(), "--set", "DATA_PATH=same", "--set",
+                     "AUTOTRAIN_PROJECT_NAME=same/project"});
+  EXPECT_EQ(inside.exit_code, 0) << inside.err;  // a project inside the data folder is skipped as a source
+}
+
 // Model files that do not load exit 1 in data and train, as in eval (the exit-code table: a
 // model that fails to load); config and data mistakes exit 2.
 TEST_F(DataCli, BrokenModelFilesExit1) {
