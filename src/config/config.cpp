@@ -16,7 +16,10 @@ namespace {
 constexpr std::string_view kTokenPlaceholder = "hf_XXX";
 
 std::string describe_range(const KeySpec& spec) {
-  auto num = [](double v) { return fmt::format("{:g}", v); };
+  // Integers in full (10000000, not 1e+07); other numbers as short as they are exact.
+  auto num = [&](double v) {
+    return spec.type == KeyType::Int ? fmt::format("{}", static_cast<long long>(v)) : fmt::format("{:g}", v);
+  };
   std::string range;
   bool has_min = spec.min > -1e299;
   bool has_max = spec.max < 1e299;

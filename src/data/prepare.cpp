@@ -214,6 +214,23 @@ std::vector<std::string> file_names(const SplitFiles& f) {
   return out;
 }
 
+// Completions-only masks can leave no label at all (a RESPONSE_TEMPLATE that no example
+// contains): training would "succeed" with a loss of 0 and change nothing, an eval would be 0/0.
+// A block's first label is never predicted (the loss shifts by one).
+void nothing_to_learn_check(const Settings& s, const SplitStats& stats, const Blocks& b, const char* name) {
+  for (int64_t block = 0; block < b.count; ++block)
+    for (int64_t i = 1; i < b.block_size; ++i)
+      if (b.labels[static_cast<size_t>(block * b.block_size + i)] != kIgnoreIndex) return;
+  throw DataError(fmt::format("the {} split has no token to learn from: the completions-only mask hides every label "
+                              "({} of its {} examples do not contain RESPONSE_TEMPLATE '{}'{}). Check the template's "
+                              "spelling against the data, or set TRAIN_ON_COMPLETIONS_ONLY=False",
+                              name, thousands(stats.without_template), thousands(stats.rows - stats.skipped),
+                              s.response_template,
+                              s.instruction_template.empty()
+                                  ? std::string()
+                                  : fmt::format(" or INSTRUCTION_TEMPLATE '{}'", s.instruction_template)));
+}
+
 }  // namespace
 
 int64_t effective_block_size(const config::Config& cfg, const fs::path& model_dir, std::string* warning) {
@@ -459,12 +476,14 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
     out.train_stats.skipped = static_cast<int64_t>(train_texts.skipped);
     Blocks train = build_split(s, *tok, train_texts, out.train_stats);
     if (train.count == 0) too_few_tokens(s, out.train_stats, train, "train");
+    if (s.completions_only) nothing_to_learn_check(s, out.train_stats, train, "train");
     std::optional<Blocks> valid;
     if (out.valid_stats) {
       out.valid_stats->rows = static_cast<int64_t>(valid_texts.texts.size());
       out.valid_stats->skipped = static_cast<int64_t>(valid_texts.skipped);
       valid = build_split(s, *tok, valid_texts, *out.valid_stats);
       if (valid->count == 0) too_few_tokens(s, *out.valid_stats, *valid, "validation");
+      if (s.completions_only) nothing_to_learn_check(s, *out.valid_stats, *valid, "validation");
     }
 
     write_data_file();

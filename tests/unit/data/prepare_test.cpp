@@ -112,6 +112,25 @@ TEST_F(Prepare, CompletionsOnlyMasksThePrompt) {
   EXPECT_TRUE(same.reused);
 }
 
+// A template no example contains masks every label: refused (training would report a loss of 0
+// and change nothing), for the train and the validation split, and the DATA_FILE is not written.
+TEST_F(Prepare, AMaskThatHidesEveryLabelIsRefused) {
+  test::write_text(data_, "{\"text\": \"Q: x A: yz\"}\n{\"text\": \"no marker\"}\n");
+  EXPECT_THAT(error({"BLOCK_SIZE=4", "RESPONSE_TEMPLATE=B:"}),
+              HasSubstr("the train split has no token to learn from: the completions-only mask hides every label (2 of "
+                        "its 2 examples do not contain RESPONSE_TEMPLATE 'B:')"));
+  EXPECT_FALSE(fs::exists(dir_.path() / "out" / "train.csv"));
+  // One example with the marker is enough.
+  EXPECT_NO_THROW(run({"BLOCK_SIZE=4", "RESPONSE_TEMPLATE=A:"}));
+}
+
+// BLOCK_SIZE 1 predicts nothing (a block's first token has no label): a config error.
+TEST_F(Prepare, BlockSizeOneIsAConfigError) {
+  test::write_text(data_, "{\"text\": \"abcdef\"}\n");
+  EXPECT_THROW(run({"BLOCK_SIZE=1"}), config::ConfigError);
+  EXPECT_THROW(run({"BLOCK_SIZE=-1", "MODEL_MAX_LENGTH=1"}), config::ConfigError);
+}
+
 TEST_F(Prepare, InstructionTemplateTrainsEveryAnswer) {
   test::write_text(data_, "{\"text\": \"H:a A:bc H:d A:e\"}\n");
   constexpr int M = kIgnoreIndex;
