@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -33,6 +35,36 @@ std::string read_text(const fs::path& path) {
   std::string text = read_file_bytes(path);
   if (text.starts_with("\xEF\xBB\xBF")) text.erase(0, 3);
   return text;
+}
+
+// The tutorial read CSV files with pandas (AutoTrain's {split}.csv, and the datasets library's
+// csv loader): its defaults decide what a cell means.
+// - These cells are missing values (read_csv's default na_values, quoted or not), later
+//   fillna("")'d: a row whose text is "NA" or "null" has no text, as in pandas.
+const std::set<std::string, std::less<>> kPandasNaValues = {
+    "",    "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA",       "NULL", "NaN",    "None",     "n/a",  "nan",  "null"};
+
+// - A repeated column name is renamed as pandas' C parser renames it ("text", "text" -> "text",
+//   "text.1", skipping a name the header already has), so the first column keeps its name.
+std::vector<std::string> pandas_column_names(std::vector<std::string> names) {
+  std::map<std::string, size_t> counts;
+  for (size_t i = 0; i < names.size(); ++i) {
+    const std::string old = names[i];
+    std::string col = old;
+    size_t cur = counts[col];
+    while (cur > 0) {
+      counts[old] = cur + 1;
+      col = fmt::format("{}.{}", old, cur);
+      if (std::find(names.begin(), names.end(), col) != names.end())
+        ++cur;
+      else
+        cur = counts[col];
+    }
+    names[i] = col;
+    counts[col] = cur + 1;
+  }
+  return names;
 }
 
 // RFC 4180: quoted fields may hold commas, newlines and doubled quotes. The first record names
@@ -88,14 +120,17 @@ std::vector<Row> parse_csv(const fs::path& path, const std::string& text, std::v
   }
   std::vector<Row> rows;
   if (records.empty()) return rows;
-  const auto& header = records[0];
+  const std::vector<std::string> header = pandas_column_names(records[0]);
   if (columns) *columns = header;
   for (size_t r = 1; r < records.size(); ++r) {
     if (records[r].size() != header.size())
       throw DataError(fmt::format("{}:{}: {} fields, but the header has {}", path.string(), lines[r],
                                   records[r].size(), header.size()));
     json obj = json::object();
-    for (size_t c = 0; c < header.size(); ++c) obj[header[c]] = records[r][c];
+    for (size_t c = 0; c < header.size(); ++c) {
+      std::string& cell = records[r][c];
+      obj[header[c]] = kPandasNaValues.count(cell) ? json(nullptr) : json(std::move(cell));
+    }
     rows.push_back({lines[r], std::move(obj)});
   }
   return rows;

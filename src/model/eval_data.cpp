@@ -48,6 +48,7 @@ std::vector<int64_t> read_eval_tokens(const std::filesystem::path& data, const s
       continue;
     }
     auto it = row.value.find(text_column);
+    if (it != row.value.end() && it->is_null()) continue;  // no text (null, or a CSV "NA"): skipped, as in `data`
     if (it == row.value.end() || !it->is_string())
       throw EvalUsageError(fmt::format("{}: the row has neither an \"input_ids\" list nor a text column \"{}\" "
                                        "(choose the column with --text-column)",

@@ -23,7 +23,9 @@ struct Row {
 
 // The rows of a .jsonl, .json or .csv file (decided by the extension; .json and .jsonl each take
 // a JSON array, {"data": [...]} or JSON Lines, as the datasets library does). A UTF-8 byte-order
-// mark is dropped. CSV cells are strings (an empty field is ""). Throws DataError naming the file (and line) for unreadable files, invalid
+// mark is dropped. CSV cells are strings, or null where pandas' read_csv sees a missing value
+// ("", "NA", "null", "nan", ...), and repeated column names are renamed as pandas renames them
+// ("text", "text" -> "text", "text.1"). Throws DataError naming the file (and line) for unreadable files, invalid
 // JSON, ragged or unterminated CSV, and any other extension.
 std::vector<Row> read_rows(const std::filesystem::path& path);
 

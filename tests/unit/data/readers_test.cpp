@@ -173,6 +173,34 @@ TEST(Source, FolderSplitsByNameAsDatasetsMatchesThem) {
               ElementsAre(d.path() / "plain" / "a.csv", d.path() / "plain" / "b.jsonl"));
 }
 
+// CSV cells and column names as pandas.read_csv gives them (the tutorial's reader), run at test
+// time: its missing-value spellings are null (quoted too, but not with spaces around them), and a
+// repeated column name is renamed, the first keeping it.
+TEST(Readers, CsvAsPandasReadsIt) {
+  auto python = autotrain::testing::env_var("AUTOTRAIN_PYTHON");
+  if (!python) GTEST_SKIP() << "AUTOTRAIN_PYTHON is not set: run through ctest (scripts/test.sh)";
+  TempDir d;
+  std::string csv = "text,text,text.1,note\n";
+  int i = 0;
+  for (const char* cell : {"NA", "\"NA\"", " NA ", "null", "NULL", "None", "nan", "NaN", "N/A", "n/a", "#N/A", "<NA>",
+                           "-nan", "1.#IND", "\"\"", "", "none", "Na", "\"multi\nline\"", "plain text"})
+  {
+    ++i;
+    csv += std::string(cell) + ",second " + std::to_string(i) + (i % 3 ? ",third,x\n" : ",null,x\n");
+  }
+  const auto file = d.write("t.csv", csv);
+  auto script = fs::path(AUTOTRAIN_TEST_SOURCE_DIR) / "reference/data/csv_read_reference.py";
+  auto r = autotrain::testing::run_command({*python, script.string(), file.string(), (d.path() / "pandas.json").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto theirs = nlohmann::json::parse(autotrain::testing::read_file(d.path() / "pandas.json"));
+  EXPECT_EQ(nlohmann::json(read_csv_columns(file)), theirs["columns"]);
+  auto rows = read_rows(file);
+  ASSERT_EQ(rows.size(), theirs["rows"].size());
+  for (size_t i = 0; i < rows.size(); ++i)
+    for (const auto& [column, value] : theirs["rows"][i].items())
+      EXPECT_EQ(rows[i].value.value(column, nlohmann::json("(absent)")), value) << "row " << i + 1 << ", " << column;
+}
+
 TEST(Source, HuggingFaceCacheSnapshot) {
   TempDir d;
   fs::path repo = d.path() / "hub" / "datasets--timdettmers--openassistant-guanaco";
