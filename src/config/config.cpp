@@ -391,6 +391,13 @@ void Config::check_run_rules(Config& cfg, std::vector<ConfigProblem>& problems) 
                                                       text("VALID_SPLIT"), where("VALID_SPLIT"),
                                                       is("VALID_FRACTION").raw, where("VALID_FRACTION"))});
 
+  // Allowed (a quick check that the loss falls), but the eval loss then says nothing about
+  // generalisation, which is what a validation split is for.
+  if (!text("VALID_SPLIT").empty() && text("VALID_SPLIT") == text("TRAIN_SPLIT"))
+    cfg.warnings_.push_back(fmt::format("VALID_SPLIT={} ({}) is the TRAIN_SPLIT: the eval loss is measured on the "
+                                        "training data itself",
+                                        text("VALID_SPLIT"), where("VALID_SPLIT")));
+
   const std::string targets = text("TARGET_MODULES");
   if (targets.find(',') != std::string::npos && targets.find_first_not_of(", \t") == std::string::npos)
     problems.push_back({"TARGET_MODULES", fmt::format("TARGET_MODULES='{}' ({}) names no module (only commas and "

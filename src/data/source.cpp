@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
 #include "autotrain/data/readers.h"
@@ -224,9 +225,19 @@ DatasetSource resolve_dataset(std::string_view data_path, const model::EnvLookup
 SplitFiles DatasetSource::split_files(std::string_view split, std::string_view setting) const {
   if (single_file) return {std::string(split), {root}};
   std::error_code ec;
-  for (const auto& ext : kExtensions) {
-    fs::path direct = root / (std::string(split) + ext);
-    if (fs::is_regular_file(direct, ec) && !is_excluded(direct, exclude)) return {std::string(split), {direct}};
+  for (size_t e = 0; e < kExtensions.size(); ++e) {
+    fs::path direct = root / (std::string(split) + kExtensions[e]);
+    if (!fs::is_regular_file(direct, ec) || is_excluded(direct, exclude)) continue;
+    // {split}.csv first, as AutoTrain looked for it; a second {split}.* beside it is not read,
+    // which must not pass unnoticed (half the data, or the wrong half).
+    for (size_t other = e + 1; other < kExtensions.size(); ++other) {
+      fs::path also = root / (std::string(split) + kExtensions[other]);
+      if (fs::is_regular_file(also, ec) && !is_excluded(also, exclude))
+        spdlog::warn("{}: both {} and {} are there; the {} split is read from {} only (remove or rename the other)",
+                     root.string(), direct.filename().string(), also.filename().string(), split,
+                     direct.filename().string());
+    }
+    return {std::string(split), {direct}};
   }
   std::vector<fs::path> unsupported;
   auto files = data_files(root, exclude, &unsupported);

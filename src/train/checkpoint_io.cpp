@@ -90,7 +90,11 @@ void save_checkpoint(const fs::path& project, int64_t step,
 
 nlohmann::json read_checkpoint_state(const fs::path& dir) {
   std::ifstream in(dir / kStateFile);
-  if (!in) throw std::runtime_error(fmt::format("{}: not a checkpoint folder (no {})", dir.string(), kStateFile));
+  if (!in) {
+    std::error_code ec;
+    if (!fs::exists(dir, ec)) throw std::runtime_error(fmt::format("{}: no such folder", dir.string()));
+    throw std::runtime_error(fmt::format("{}: not a checkpoint folder (no {})", dir.string(), kStateFile));
+  }
   try {
     return nlohmann::json::parse(in);
   } catch (const nlohmann::json::exception& e) {

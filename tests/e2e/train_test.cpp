@@ -448,6 +448,10 @@ TEST_F(Train, RefusesWhatCannotRunBeforeTraining) {
     EXPECT_THAT(cuda.err, HasSubstr("no CUDA device"));
   }
   EXPECT_FALSE(fs::exists(project("x") / "checkpoint-1"));
+  // --resume naming a folder that is not there says so.
+  auto absent = run("train", "x", {}, {"--resume", (work_.path() / "no-such-checkpoint").string()});
+  EXPECT_EQ(absent.exit_code, 2);
+  EXPECT_THAT(absent.err, HasSubstr("no-such-checkpoint: no such folder"));
 }
 
 }  // namespace

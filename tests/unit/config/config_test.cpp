@@ -188,6 +188,15 @@ TEST(Config, CompletionsOnlyFollowsTheTemplateUnlessSetExplicitly) {
   EXPECT_TRUE(resolve_text("RESPONSE_TEMPLATE=A:\n").to_json()["effective"]["TRAIN_ON_COMPLETIONS_ONLY"].get<bool>());
 }
 
+// Validating on the training split is allowed, and said.
+TEST(Config, ValidatingOnTheTrainSplitIsPointedOut) {
+  auto same = resolve_text("VALID_SPLIT=train\n");
+  ASSERT_EQ(same.warnings().size(), 1u);
+  EXPECT_THAT(same.warnings()[0], HasSubstr("VALID_SPLIT=train ("));
+  EXPECT_THAT(same.warnings()[0], HasSubstr(".env:1) is the TRAIN_SPLIT"));
+  EXPECT_TRUE(resolve_text("VALID_SPLIT=test\n").warnings().empty());
+}
+
 TEST(Config, BooleansAndEmptyValues) {
   for (auto t : {"True", "true", "TRUE", "1"}) EXPECT_TRUE(resolve_text(std::string("USE_PEFT=") + t + "\n").get_bool("USE_PEFT"));
   for (auto f : {"False", "false", "0"}) EXPECT_FALSE(resolve_text(std::string("USE_PEFT=") + f + "\n").get_bool("USE_PEFT"));

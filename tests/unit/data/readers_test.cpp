@@ -201,6 +201,21 @@ TEST(Readers, CsvAsPandasReadsIt) {
       EXPECT_EQ(rows[i].value.value(column, nlohmann::json("(absent)")), value) << "row " << i + 1 << ", " << column;
 }
 
+// {split}.csv is read (AutoTrain looked for it first); a {split}.jsonl beside it is not, and a
+// warning says so.
+TEST(Source, ASecondFileForTheSplitIsPointedOut) {
+  TempDir d;
+  write_text(d.path() / "two" / "train.csv", "text\na\n");
+  write_text(d.path() / "two" / "train.jsonl", "{\"text\": \"b\"}\n");
+  // spdlog's default logger (the CLI's goes to stderr) writes to stdout here.
+  ::testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStderr();
+  auto files = resolve_dataset((d.path() / "two").string()).split_files("train").files;
+  const std::string err = ::testing::internal::GetCapturedStderr() + ::testing::internal::GetCapturedStdout();
+  EXPECT_THAT(files, ElementsAre(d.path() / "two" / "train.csv"));
+  EXPECT_THAT(err, HasSubstr("both train.csv and train.jsonl are there; the train split is read from train.csv only"));
+}
+
 TEST(Source, HuggingFaceCacheSnapshot) {
   TempDir d;
   fs::path repo = d.path() / "hub" / "datasets--timdettmers--openassistant-guanaco";
