@@ -114,8 +114,8 @@ std::string thousands(int64_t n) {
 std::string describe(const SplitStats& s, int64_t block_size) {
   std::string line = fmt::format("{}: {} row{}", s.split, thousands(s.rows), s.rows == 1 ? "" : "s");
   if (s.skipped) line += fmt::format(" ({} skipped: empty text)", thousands(s.skipped));
-  line += fmt::format(", {} tokens -> {} blocks of {} ({} tokens dropped)", thousands(s.tokens), thousands(s.blocks),
-                      block_size, thousands(s.dropped));
+  line += fmt::format(", {} tokens -> {} block{} of {} ({} tokens dropped)", thousands(s.tokens), thousands(s.blocks),
+                      s.blocks == 1 ? "" : "s", block_size, thousands(s.dropped));
   if (s.without_template)
     line += fmt::format("; {} examples without the response template, fully masked", thousands(s.without_template));
   return line;

@@ -308,8 +308,9 @@ SplitTexts read_split_texts(const SplitFiles& files, const std::string& column, 
       } else if (it->is_primitive()) {
         add(it->dump());
       } else {
-        throw DataError(fmt::format("{}:{}: column \"{}\" holds {}, not text", file.string(), r.line, column,
-                                    it->type_name()));
+        throw DataError(fmt::format("{}:{}: column \"{}\" holds {}, not text; set TEXT_COLUMN to a column of "
+                                    "strings (nested fields are not flattened: write the text into a top-level field)",
+                                    file.string(), r.line, column, it->type_name()));
       }
     }
   }

@@ -16,6 +16,12 @@ namespace fs = std::filesystem;
 
 ProjectLock::ProjectLock(const fs::path& project) {
   std::error_code ec;
+  // A link whose target is gone: create_directories says only "File exists".
+  if (fs::is_symlink(fs::symlink_status(project, ec)) && !fs::exists(project, ec))
+    throw ProjectFolderError(fmt::format("AUTOTRAIN_PROJECT_NAME {}: is a link to {}, which does not exist; create "
+                                         "that folder, remove the link, or set AUTOTRAIN_PROJECT_NAME to another "
+                                         "folder",
+                                         project.string(), fs::read_symlink(project, ec).string()));
   fs::create_directories(project, ec);
   if (ec)
     throw ProjectFolderError(fmt::format("AUTOTRAIN_PROJECT_NAME {}: cannot create the project folder ({}); set "
@@ -23,9 +29,18 @@ ProjectLock::ProjectLock(const fs::path& project) {
                                          project.string(), ec.message()));
   const fs::path path = project / kFileName;
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd_ < 0)
+  if (fd_ < 0) {
+    // The folder exists but cannot be written (read-only, another user's): nothing of the run
+    // could be written there either.
+    const int err = errno;
+    if (err == EACCES || err == EROFS || err == EPERM)
+      throw ProjectFolderError(fmt::format("AUTOTRAIN_PROJECT_NAME {}: the project folder cannot be written ({}); "
+                                           "make it writable (chmod u+w), or set AUTOTRAIN_PROJECT_NAME to a folder "
+                                           "you can write",
+                                           project.string(), std::strerror(err)));
     throw std::runtime_error(fmt::format("{}: cannot open the project's lock file: {}", path.string(),
-                                         std::strerror(errno)));
+                                         std::strerror(err)));
+  }
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     std::string holder;

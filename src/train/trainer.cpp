@@ -677,10 +677,17 @@ int Run::execute() {
   const double per_layer = static_cast<double>(cfg_.get_int("BATCH_SIZE") * data_.train.block_size * mc.hidden_size) * act_bytes;
   const double activations = per_layer * static_cast<double>(mc.num_hidden_layers) *
                              (model_->gradient_checkpointing() ? 1.0 : 12.0) + per_layer * 12.0;
+  // MAX_STEPS replaces NUM_EPOCHS (as in HF Trainer): the plan says how many epochs that makes.
+  const int64_t max_steps = options_.max_steps ? *options_.max_steps : cfg_.get_int("MAX_STEPS");
+  const std::string by_max_steps =
+      max_steps > 0 ? fmt::format("MAX_STEPS, over NUM_EPOCHS: {} epoch{}; ", plan_.epochs, plan_.epochs == 1 ? "" : "s")
+                    : std::string();
+  const int64_t batch = cfg_.get_int("BATCH_SIZE");
   fmt::print(stderr,
-             "plan: {} steps ({} per epoch, {} micro-batches of {} blocks each), warm-up {}, log every {}, on {} "
+             "plan: {} steps ({}{} per epoch, {} micro-batch{} of {} block{} each), warm-up {}, log every {}, on {} "
              "({})\nmemory estimate: weights {} + trainable state {}{} + activations {} = {}\n",
-             plan_.total_steps, plan_.steps_per_epoch, plan_.micro_batches_per_step, cfg_.get_int("BATCH_SIZE"),
+             plan_.total_steps, by_max_steps, plan_.steps_per_epoch, plan_.micro_batches_per_step,
+             plan_.micro_batches_per_step == 1 ? "" : "es", batch, batch == 1 ? "" : "s",
              plan_.warmup_steps, plan_.logging_steps, device_.str(),
              precision_ == Precision::kFp16 ? "fp16 autocast" : precision_ == Precision::kBf16 ? "bf16 autocast" : "fp32",
              human_bytes(weights), human_bytes(trainable),

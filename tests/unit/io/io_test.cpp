@@ -159,6 +159,29 @@ TEST(ProjectLock, SecondHolderIsRefusedUntilTheFirstIsGone) {
   close(ready[0]);
   close(ready[1]);
 
+  // A link to a folder that is gone is named as such ("File exists" said nothing).
+  std::filesystem::create_symlink(dir.path() / "gone", dir.path() / "link");
+  try {
+    io::ProjectLock dangling(dir.path() / "link");
+    ADD_FAILURE() << "a dangling link is not a project folder";
+  } catch (const io::ProjectFolderError& e) {
+    EXPECT_NE(std::string(e.what()).find("is a link to " + (dir.path() / "gone").string() + ", which does not exist"),
+              std::string::npos)
+        << e.what();
+  }
+  // A folder that cannot be written (only checkable without root's override).
+  if (geteuid() != 0) {
+    std::filesystem::create_directories(dir.path() / "ro");
+    std::filesystem::permissions(dir.path() / "ro", std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
+    try {
+      io::ProjectLock read_only(dir.path() / "ro");
+      ADD_FAILURE() << "a read-only folder cannot hold a run";
+    } catch (const io::ProjectFolderError& e) {
+      EXPECT_NE(std::string(e.what()).find("the project folder cannot be written"), std::string::npos) << e.what();
+    }
+    std::filesystem::permissions(dir.path() / "ro", std::filesystem::perms::owner_all);
+  }
+
   // A path that cannot be a folder names the setting.
   dir.write("afile", "x");
   try {
