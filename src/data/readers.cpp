@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "autotrain/io/json_error.h"
+#include "autotrain/io/utf8.h"
 
 namespace autotrain::data {
 
@@ -31,9 +32,19 @@ namespace {
 
 // The file's text without a UTF-8 byte-order mark (Excel and Notepad write one; pandas and the
 // datasets library drop it, or the first column's name would carry it invisibly).
+// Not UTF-8: pandas' read_csv and the datasets text loader stop with a UnicodeDecodeError; so
+// does this, at the line and column (a Latin-1 export from Excel, usually).
 std::string read_text(const fs::path& path) {
   std::string text = read_file_bytes(path);
   if (text.starts_with("\xEF\xBB\xBF")) text.erase(0, 3);
+  if (const size_t bad = io::invalid_utf8_at(text); bad != std::string::npos) {
+    const size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n'));
+    const size_t line_start = text.rfind('\n', bad);
+    const size_t column = line_start == std::string::npos ? bad + 1 : bad - line_start;
+    throw DataError(fmt::format("{}:{}:{}: not valid UTF-8 (byte 0x{:02X}); save the file as UTF-8 (e.g. iconv -f "
+                                "latin1 -t utf-8)",
+                                path.string(), line, column, static_cast<unsigned char>(text[bad])));
+  }
   return text;
 }
 

@@ -77,6 +77,11 @@ TEST(Readers, CsvRecordLinesAndErrors) {
   EXPECT_THAT(error_of([&] { read_rows(d.write("c.csv", "a\n\"open\n")); }), HasSubstr("c.csv:2: unterminated quoted field"));
   EXPECT_THAT(error_of([&] { read_rows(d.write("d.jsonl", "{}\n{oops\n")); }), HasSubstr("d.jsonl:2: not valid JSON"));
   EXPECT_THAT(error_of([&] { read_rows(d.write("e.parquet", "PAR1")); }), HasSubstr("unknown format '.parquet'"));
+  // Not UTF-8 (a Latin-1 export): refused at its line and column, as pandas and datasets refuse it.
+  EXPECT_THAT(error_of([&] { read_rows(d.write("latin1.csv", "text\ncaf\xE9 au lait\n")); }),
+              HasSubstr("latin1.csv:2:4: not valid UTF-8 (byte 0xE9)"));
+  EXPECT_THAT(error_of([&] { read_text_lines(d.write("latin1.txt", "ok\n\xFF\n")); }),
+              HasSubstr("latin1.txt:2:1: not valid UTF-8 (byte 0xFF)"));
   // A NUL byte ends the input for the JSON parser: refused where it is, never a silent cut.
   EXPECT_THAT(error_of([&] { read_rows(d.write("nul.jsonl", std::string("{\"text\": \"a\"}\n{\"text\": \"b\"}\0\n{}\n", 32))); }),
               HasSubstr("nul.jsonl:2:14: a NUL byte"));
