@@ -51,7 +51,7 @@ struct Settings {
 // Refused: a folder, a file of the model folder, a file of the validation split, and any other
 // existing file (the user's test.jsonl, a tokenizer.json) -- overwriting it would lose it.
 void check_data_file_target(const fs::path& data_file, const std::string& column, const fs::path& model_dir,
-                            const std::vector<fs::path>& valid_files) {
+                            const std::vector<fs::path>& valid_files, const fs::path& data_file_record) {
   const std::string path_text = data_file.string();
   auto refuse = [&](const std::string& why) {
     throw DataError(fmt::format("DATA_FILE {}: {}; refusing to overwrite it. Set DATA_FILE to another path (the "
@@ -68,14 +68,35 @@ void check_data_file_target(const fs::path& data_file, const std::string& column
   const fs::path canonical_model = fs::weakly_canonical(model_dir, ec);
   const fs::path canonical_file = fs::weakly_canonical(data_file, ec);
   if (!canonical_model.empty() && canonical_file.parent_path() == canonical_model) refuse("is a file of the model folder");
+  // What this project's `data` last wrote (recorded with its hash), whatever its header.
+  try {
+    const auto record = nlohmann::json::parse(read_file_bytes(data_file_record));
+    if (fs::equivalent(fs::path(record.at("path").get<std::string>()), data_file, ec) &&
+        record.at("sha256").get<std::string>() == file_sha256(data_file))
+      return;
+  } catch (const std::exception&) {
+    // no record, or another file's: the header decides
+  }
+  // A CSV whose header names the text column, or dataload.py's "text" (it wrote every column).
   std::ifstream in(data_file, std::ios::binary);
   std::string first;
   std::getline(in, first);
   if (first.rfind("\xEF\xBB\xBF", 0) == 0) first.erase(0, 3);
   if (!first.empty() && first.back() == '\r') first.pop_back();
-  if (first != csv_field(column) && !(first.empty() && in.peek() == std::ifstream::traits_type::eof()))
+  if (first.empty() && in.peek() == std::ifstream::traits_type::eof()) return;  // an empty file
+  std::vector<std::string> names;
+  for (size_t start = 0;;) {
+    const size_t comma = first.find(',', start);
+    std::string name = first.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (name.size() >= 2 && name.front() == '"' && name.back() == '"') name = name.substr(1, name.size() - 2);
+    names.push_back(name);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  if (std::find(names.begin(), names.end(), column) == names.end() &&
+      std::find(names.begin(), names.end(), "text") == names.end())
     refuse(fmt::format("exists and is not a data file that `autotrain data` (or dataload.py) wrote: its first line "
-                       "is not the header \"{}\"",
+                       "is not a CSV header with the column \"{}\"",
                        column));
 }
 
@@ -333,7 +354,8 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
   const bool data_file_is_train_source =
       options.write_data_file && std::any_of(train_files.files.begin(), train_files.files.end(), same_file);
   if (options.write_data_file && !data_file.empty() && !data_file_is_train_source)
-    check_data_file_target(data_file, s.text_column, out.model_dir, valid_files ? valid_files->files : std::vector<fs::path>{});
+    check_data_file_target(data_file, s.text_column, out.model_dir,
+                           valid_files ? valid_files->files : std::vector<fs::path>{}, data_file_record);
 
   // What the blocks depend on.
   ordered_json inputs;

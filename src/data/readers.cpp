@@ -56,11 +56,22 @@ const std::set<std::string, std::less<>> kPandasNaValues = {
     "",    "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
     "<NA>", "N/A", "NA",       "NULL", "NaN",    "None",     "n/a",  "nan",  "null"};
 
-// - A repeated column name is renamed as pandas' C parser renames it ("text", "text" -> "text",
-//   "text.1", skipping a name the header already has), so the first column keeps its name.
+// - A column without a name is "Unnamed: i" (i its position), and a repeated name is renamed as
+//   pandas' C parser renames it ("text", "text" -> "text", "text.1", skipping a name the header
+//   already has; named columns first, so a given name is kept and an unnamed one renamed).
 std::vector<std::string> pandas_column_names(std::vector<std::string> names) {
-  std::map<std::string, size_t> counts;
+  std::vector<size_t> order, unnamed;
   for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i].empty()) {
+      names[i] = fmt::format("Unnamed: {}", i);
+      unnamed.push_back(i);
+    } else {
+      order.push_back(i);
+    }
+  }
+  order.insert(order.end(), unnamed.begin(), unnamed.end());
+  std::map<std::string, size_t> counts;
+  for (const size_t i : order) {
     const std::string old = names[i];
     std::string col = old;
     size_t cur = counts[col];

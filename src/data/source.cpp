@@ -123,13 +123,12 @@ std::string trim(std::string s) {
 
 // huggingface_hub's rule for repo ids (validate_repo_id): "name" or "org/name", each part of
 // letters, digits, '-', '_' and '.', not opening or closing with '-' or '.', without "--" or "..",
-// 96 characters at most. "./data", "~/x", "/abs" and "a/b/c" are paths, never ids.
+// each part 96 characters at most. "./data", "~/x", "/abs" and "a/b/c" are paths, never ids.
 bool could_be_hub_id(std::string_view s) {
-  if (s.empty() || s.size() > 96 || s.find("--") != std::string_view::npos || s.find("..") != std::string_view::npos)
-    return false;
+  if (s.empty() || s.find("--") != std::string_view::npos || s.find("..") != std::string_view::npos) return false;
   const auto slash = s.find('/');
   auto part_ok = [](std::string_view p) {
-    if (p.empty() || p.front() == '-' || p.front() == '.' || p.back() == '-' || p.back() == '.') return false;
+    if (p.empty() || p.size() > 96 || p.front() == '-' || p.front() == '.' || p.back() == '-' || p.back() == '.') return false;
     return std::all_of(p.begin(), p.end(), [](char c) {
       return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
     });

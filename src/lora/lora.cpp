@@ -479,8 +479,12 @@ LoadedAdapter load_adapter(model::FalconForCausalLM& model, const std::filesyste
     return !cfg.contains(key) || cfg[key].is_null() || (cfg[key].is_array() && cfg[key].empty());
   };
   const bool plain_list = cfg.contains("target_modules") && cfg["target_modules"].is_array();
-  const bool all_linear = cfg.contains("target_modules") && cfg["target_modules"].is_string() &&
-                          cfg["target_modules"].get<std::string>() == "all-linear";
+  bool all_linear = false;  // PEFT compares target_modules.lower() with "all-linear"
+  if (cfg.contains("target_modules") && cfg["target_modules"].is_string()) {
+    std::string t = cfg["target_modules"].get<std::string>();
+    std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return std::tolower(c); });
+    all_linear = t == "all-linear";
+  }
   if ((plain_list || all_linear) && unset("layers_to_transform") && unset("exclude_modules")) {
     std::set<std::string> targeted;
     for (auto& slot : model.linears()) {

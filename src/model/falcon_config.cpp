@@ -120,7 +120,7 @@ FalconConfig FalconConfig::from_json(const json& j, std::string_view where) {
   c.bos_token_id = r.token_id("bos_token_id", 11);
   c.eos_token_id = r.token_id("eos_token_id", 11);
   if (const json* d = r.find({"dtype", "torch_dtype"}); d && d->is_string()) c.torch_dtype = d->get<std::string>();
-  if (const json* q = r.find({"quantization_config"}); q && !q->is_null()) {
+  if (const json* q = r.find({"quantization_config"}); q && q->is_object() && !q->empty()) {
     auto flag = [&](const char* key) { return q->is_object() && q->contains(key) && (*q)[key] == true; };
     const std::string method =
         q->is_object() && q->contains("quant_method") && (*q)["quant_method"].is_string() ? (*q)["quant_method"].get<std::string>() : "";

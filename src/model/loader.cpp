@@ -63,15 +63,6 @@ HeadTying checkpoint_head_tying(const FalconConfig& cfg, const safetensors::Chec
 
 std::unique_ptr<FalconForCausalLM> load_falcon(const std::filesystem::path& dir, const LoadOptions& options) {
   FalconConfig cfg = FalconConfig::load(dir / "config.json");
-  // Quantized weights (GPTQ, AWQ, bitsandbytes 8-bit, ...) are integers plus their own scale
-  // tensors: read as 16/32-bit weights they would make a model that runs and says nonsense.
-  // bitsandbytes 4-bit checkpoints have their own loader (quant/bnb_checkpoint.h), which eval and
-  // train use for them.
-  if (!cfg.quantization.empty())
-    throw ModelError(fmt::format("{}: config.json's quantization_config says these weights are quantized ({}); only "
-                                 "16/32-bit checkpoints and bitsandbytes 4-bit (NF4) ones are read. Use the original "
-                                 "model (USE_INT4=True quantizes it to NF4 as it loads)",
-                                 dir.string(), cfg.quantization));
   auto files = safetensors::find_checkpoint(dir);
   const HeadTying tying = checkpoint_head_tying(cfg, files);
   if (tying == HeadTying::kUntied && cfg.tie_word_embeddings) {
@@ -136,7 +127,23 @@ std::unique_ptr<FalconForCausalLM> load_falcon(const std::filesystem::path& dir,
     std::vector<std::string> missing;
     for (const auto& [name, _] : expected)
       if (!present.count(name)) missing.push_back(name);
-    if (!unexpected.empty() || !missing.empty() || !mismatched.empty()) {
+    // Quantized weights (GPTQ, AWQ, bitsandbytes 8-bit, ...) are integers plus their own scale
+    // tensors: said as such rather than as a config.json that does not belong to them.
+    // bitsandbytes 4-bit checkpoints have their own loader (quant/bnb_checkpoint.h), which eval
+    // and train use for them. A quantization_config over plain 16/32-bit weights (transformers
+    // would quantize them as it loads) is ignored, with a warning.
+    const bool clean = unexpected.empty() && missing.empty() && mismatched.empty();
+    if (!cfg.quantization.empty() && !clean)
+      throw ModelError(fmt::format("{}: config.json's quantization_config says these weights are quantized ({}); only "
+                                   "16/32-bit checkpoints and bitsandbytes 4-bit (NF4) ones are read. Use the original "
+                                   "model (USE_INT4=True quantizes it to NF4 as it loads)",
+                                   dir.string(), cfg.quantization));
+    if (!cfg.quantization.empty())
+      fmt::print(stderr,
+                 "warning: {}: config.json has a quantization_config ({}), but the weights are plain 16/32-bit ones; "
+                 "they are loaded as they are (USE_INT4=True quantizes them to NF4)\n",
+                 dir.string(), cfg.quantization);
+    if (!clean) {
       std::string msg = fmt::format("{}: the checkpoint does not match config.json ({} layers, hidden {}, {} heads)",
                                     dir.string(), cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads);
       if (!missing.empty()) {

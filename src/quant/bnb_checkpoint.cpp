@@ -174,9 +174,12 @@ bool is_bnb_4bit_checkpoint(const std::filesystem::path& dir) {
   auto cfg_path = dir / "config.json";
   if (!std::filesystem::exists(cfg_path)) return false;
   auto cfg = read_json(cfg_path);
-  if (!cfg.contains("quantization_config")) return false;
+  // "quantization_config": null (or any non-object) is no quantization; value() would throw on it.
+  if (!cfg.is_object() || !cfg.contains("quantization_config") || !cfg["quantization_config"].is_object()) return false;
   const auto& q = cfg["quantization_config"];
-  return q.value("quant_method", "") == "bitsandbytes" && (q.value("load_in_4bit", false) || q.value("_load_in_4bit", false));
+  auto flag = [&](const char* key) { return q.contains(key) && q[key] == true; };
+  const bool bnb = q.contains("quant_method") && q["quant_method"] == "bitsandbytes";
+  return bnb && (flag("load_in_4bit") || flag("_load_in_4bit"));
 }
 
 void save_bnb_4bit(model::FalconForCausalLM& model, const std::filesystem::path& source_dir,

@@ -95,7 +95,7 @@ TEST_F(DataCli, DataFileNeverOverwritesSomethingElse) {
     EXPECT_THAT(r.err, HasSubstr("refusing to overwrite it"));
   };
   refused({"DATA_PATH=split", "VALID_SPLIT=test", "DATA_FILE=split/test.jsonl"}, "is a file of the validation split");
-  refused({"DATA_FILE=notes.txt"}, "its first line is not the header \"text\"");
+  refused({"DATA_FILE=notes.txt"}, "its first line is not a CSV header with the column \"text\"");
   refused({"DATA_FILE=model/tokenizer.json"}, "is a file of the model folder");
   refused({"DATA_FILE=out/new/"}, "names a folder");
   refused({"DATA_FILE=split"}, "is a folder");
@@ -114,6 +114,17 @@ TEST_F(DataCli, DataFileNeverOverwritesSomethingElse) {
   EXPECT_EQ(failed.exit_code, 2) << failed.err;
   EXPECT_THAT(failed.err, HasSubstr("gives no block"));
   EXPECT_EQ(testing::read_file(dir_.path() / "train.csv"), written) << "a failed run rewrote DATA_FILE";
+
+  // What this project's `data` wrote is replaced whatever its header (TEXT_COLUMN changed).
+  dir_.write("cols/a.jsonl", "{\"prompt\": \"### Human: hi ### Assistant: hello there\"}\n");
+  dir_.write("cols/b.jsonl", "{\"body\": \"### Human: hi ### Assistant: hello there\"}\n");
+  auto prompt = run({"data", "-c", config_.string(), "--set", "DATA_PATH=cols/a.jsonl", "--set", "TEXT_COLUMN=prompt",
+                     "--set", "DATA_FILE=cols.csv"});
+  ASSERT_EQ(prompt.exit_code, 0) << prompt.err;
+  auto body = run({"data", "-c", config_.string(), "--set", "DATA_PATH=cols/b.jsonl", "--set", "TEXT_COLUMN=body",
+                   "--set", "DATA_FILE=cols.csv"});
+  EXPECT_EQ(body.exit_code, 0) << body.err;
+  EXPECT_THAT(testing::read_file(dir_.path() / "cols.csv"), ::testing::StartsWith("body\n"));
 }
 
 // The project folder cannot be the DATA_PATH folder: its outputs would be the next run's data.

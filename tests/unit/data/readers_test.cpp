@@ -185,13 +185,13 @@ TEST(Readers, CsvAsPandasReadsIt) {
   auto python = autotrain::testing::env_var("AUTOTRAIN_PYTHON");
   if (!python) GTEST_SKIP() << "AUTOTRAIN_PYTHON is not set: run through ctest (scripts/test.sh)";
   TempDir d;
-  std::string csv = "text,text,text.1,note\n";
+  std::string csv = "text,text,text.1,note,,Unnamed: 4\n";
   int i = 0;
   for (const char* cell : {"NA", "\"NA\"", " NA ", "null", "NULL", "None", "nan", "NaN", "N/A", "n/a", "#N/A", "<NA>",
                            "-nan", "1.#IND", "\"\"", "", "none", "Na", "\"multi\nline\"", "plain text"})
   {
     ++i;
-    csv += std::string(cell) + ",second " + std::to_string(i) + (i % 3 ? ",third,x\n" : ",null,x\n");
+    csv += std::string(cell) + ",second " + std::to_string(i) + (i % 3 ? ",third,x" : ",null,x") + ",u,v\n";
   }
   const auto file = d.write("t.csv", csv);
   auto script = fs::path(AUTOTRAIN_TEST_SOURCE_DIR) / "reference/data/csv_read_reference.py";

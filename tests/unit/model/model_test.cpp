@@ -97,7 +97,8 @@ TEST(FalconLoader, MissingUnexpectedAndMismatchedTensorsAreListed) {
 
 // Quantized checkpoints (GPTQ, bitsandbytes 8-bit, ...) are refused with what they are, not read
 // as 16/32-bit weights (an int8 weight cast to float runs and says nonsense), and not reported as
-// a config.json that does not belong to the weights.
+// a config.json that does not belong to the weights. A quantization_config over plain float
+// weights is ignored with a warning (transformers would quantize them as it loads).
 TEST(FalconLoader, QuantizedCheckpointsAreRefusedAsSuch) {
   auto m = random_falcon(tiny_config(), 1);
   for (const auto& [quantization, method] : std::vector<std::pair<std::string, std::string>>{
@@ -108,13 +109,23 @@ TEST(FalconLoader, QuantizedCheckpointsAreRefusedAsSuch) {
     config.insert(config.size() - 1, R"(, "quantization_config": )" + quantization);
     EXPECT_EQ(FalconConfig::from_json(nlohmann::json::parse(config), "c").quantization, method);
     TempDir dir;
-    save_folder(*m, dir.path(), config);
+    save_folder(*m, dir.path(), config, "", {{"transformer.h.0.mlp.dense_4h_to_h.qzeros", at::zeros({4}, at::kInt)}});
     try {
       load_falcon(dir.path());
       ADD_FAILURE() << quantization;
     } catch (const ModelError& e) {
       EXPECT_THAT(e.what(), HasSubstr("config.json's quantization_config says these weights are quantized (" + method + ")"));
     }
+    TempDir plain;
+    save_folder(*m, plain.path(), config);
+    ::testing::internal::CaptureStderr();
+    EXPECT_NO_THROW(load_falcon(plain.path())) << quantization;
+    EXPECT_THAT(::testing::internal::GetCapturedStderr(), HasSubstr("but the weights are plain 16/32-bit ones"));
+  }
+  for (const char* none : {"null", "{}"}) {
+    std::string config = kTinyConfig;
+    config.insert(config.size() - 1, std::string(R"(, "quantization_config": )") + none);
+    EXPECT_EQ(FalconConfig::from_json(nlohmann::json::parse(config), "c").quantization, "") << none;
   }
   // An integer weight with no quantization_config at all.
   TempDir dir;

@@ -79,6 +79,15 @@ class BnbCheckpoint : public ::testing::Test {
 
 TEST_F(BnbCheckpoint, BitsandbytesCheckpointLoadsWithoutRequantizing) {
   ASSERT_TRUE(is_bnb_4bit_checkpoint(dir() / "bnb4"));
+  EXPECT_FALSE(is_bnb_4bit_checkpoint(dir() / "bnb8"));
+  EXPECT_FALSE(is_bnb_4bit_checkpoint(dir() / "base"));
+  {  // a null or odd quantization_config is no 4-bit checkpoint (json's value() threw on null)
+    testing::TempDir odd;
+    for (const char* q : {"null", "\"yes\"", R"({"quant_method": "bitsandbytes", "load_in_4bit": "true"})"}) {
+      odd.write("config.json", std::string(R"({"model_type": "falcon", "quantization_config": )") + q + "}");
+      EXPECT_NO_THROW(EXPECT_FALSE(is_bnb_4bit_checkpoint(odd.path())) << q) << q;
+    }
+  }
   auto m = load_bnb_4bit(dir() / "bnb4");
   int quantized = 0;
   for (auto& slot : m->linears()) quantized += dynamic_cast<Linear4bit*>(slot.layer->get()) != nullptr;
