@@ -509,12 +509,16 @@ LoadedAdapter load_adapter(model::FalconForCausalLM& model, const std::filesyste
       untargeted.push_back(it->first);
       it = by_module.erase(it);
     }
+    // "2 layers (first, ... last)", for the warnings.
+    auto some_layers = [](const std::vector<std::string>& names) {
+      return fmt::format("{} layer{} ({}{})", names.size(), names.size() == 1 ? "" : "s", names.front(),
+                         names.size() > 1 ? ", ... " + names.back() : std::string());
+    };
     if (!untargeted.empty())
       fmt::print(stderr,
-                 "warning: {}: the weights hold a LoRA for {} layer{} that adapter_config.json's target_modules does "
-                 "not name ({}{}); not applied, as in PEFT (which ignores them as unexpected keys)\n",
-                 weights_path.string(), untargeted.size(), untargeted.size() == 1 ? "" : "s", untargeted.front(),
-                 untargeted.size() > 1 ? fmt::format(", ... {}", untargeted.back()) : std::string());
+                 "warning: {}: the weights hold a LoRA for {} that adapter_config.json's target_modules does not "
+                 "name; not applied, as in PEFT (which ignores them as unexpected keys)\n",
+                 weights_path.string(), some_layers(untargeted));
     if (by_module.empty())
       throw AdapterError(fmt::format("{}: none of its LoRA weights is for a layer that adapter_config.json's "
                                      "target_modules {} names; the adapter would change nothing",
@@ -524,10 +528,9 @@ LoadedAdapter load_adapter(model::FalconForCausalLM& model, const std::filesyste
       if (!by_module.count(name)) without.push_back(name);
     if (!without.empty())
       fmt::print(stderr,
-                 "warning: {}: adapter_config.json targets {} layer{} that the weights hold no LoRA for ({}{}); they run "
-                 "without one, as in PEFT (which warns of missing adapter keys)\n",
-                 weights_path.string(), without.size(), without.size() == 1 ? "" : "s", without.front(),
-                 without.size() > 1 ? fmt::format(", ... {}", without.back()) : std::string());
+                 "warning: {}: adapter_config.json targets {} that the weights hold no LoRA for; they run without "
+                 "one, as in PEFT (which warns of missing adapter keys)\n",
+                 weights_path.string(), some_layers(without));
   }
 
   std::vector<std::string> modules;

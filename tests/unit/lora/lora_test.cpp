@@ -268,7 +268,7 @@ TEST_F(LoraPeft, PartialAdapterIsAppliedWithAWarning) {
   auto loaded = load_adapter(*base(), out.path());
   const std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_EQ(loaded.lora.modules.size(), 1u);
-  EXPECT_THAT(err, HasSubstr("targets 1 layer that the weights hold no LoRA for (transformer.h.0.self_attention.query_key_value)"));
+  EXPECT_THAT(err, HasSubstr("targets 1 layer (transformer.h.0.self_attention.query_key_value) that the weights hold no LoRA for"));
 }
 
 // PEFT builds the LoRA layers from adapter_config.json's target_modules and loads the weights into
@@ -295,9 +295,9 @@ TEST_F(LoraPeft, TheConfigsTargetsDecideAsInPeft) {
   auto loaded = load_adapter(*model, out.path());
   const std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_EQ(loaded.lora.modules.size(), 2u) << "the two self_attention.dense layers";
-  EXPECT_THAT(err, HasSubstr("the weights hold a LoRA for 2 layers that adapter_config.json's target_modules does not "
-                             "name (transformer.h.0.self_attention.query_key_value, ... "
-                             "transformer.h.1.self_attention.query_key_value); not applied"));
+  EXPECT_THAT(err, HasSubstr("the weights hold a LoRA for 2 layers (transformer.h.0.self_attention.query_key_value, ... "
+                             "transformer.h.1.self_attention.query_key_value) that adapter_config.json's target_modules "
+                             "does not name; not applied"));
   EXPECT_LE(max_abs_diff(logits(*model), peft_logits), 1e-5);
   EXPECT_GT(max_abs_diff(logits(*base()), peft_logits), 1e-3) << "the dense LoRA must change the logits";
 
