@@ -430,20 +430,38 @@ nlohmann::ordered_json Config::to_json() const {
   nlohmann::json values = nlohmann::json::object();
   nlohmann::json effective = nlohmann::json::object();
   nlohmann::json sources = nlohmann::json::object();
+  // A token can reach other keys through expansions (REPO_ID=user/$HF_TOKEN): every value shown
+  // or saved (training_params.json, the model card) has the secrets' text replaced by ***.
+  std::vector<std::string> secrets;
+  for (const auto& spec : config_keys()) {
+    if (spec.type != KeyType::Secret) continue;
+    const Entry& e = entries_.find(spec.name)->second;
+    for (const std::string& text : {e.raw, std::get_if<std::string>(&e.effective) ? std::get<std::string>(e.effective)
+                                                                                    : std::string()})
+      if (text.size() >= 4) secrets.push_back(text);
+  }
+  auto redacted = [&](nlohmann::json v) {
+    if (!v.is_string()) return v;
+    std::string text = v.get<std::string>();
+    for (const auto& secret : secrets)
+      for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at + 3))
+        text.replace(at, secret.size(), "***");
+    return nlohmann::json(text);
+  };
   for (const auto& spec : config_keys()) {
     const Entry& e = entries_.find(spec.name)->second;
     bool secret = spec.type == KeyType::Secret;
     std::string name(spec.name);
     if (e.is_set && e.alias.empty())
-      values[name] = secret && !e.raw.empty() ? nlohmann::json("***") : nlohmann::json(e.raw);
+      values[name] = secret && !e.raw.empty() ? nlohmann::json("***") : redacted(e.raw);
     else if (auto shadowed = shadowed_values_.find(name); shadowed != shadowed_values_.end())
-      values[name] = shadowed->second;  // set in the shell, but an alias on a higher layer won
+      values[name] = redacted(shadowed->second);  // set in the shell, but an alias on a higher layer won
     effective[name] = secret && !std::holds_alternative<std::monostate>(e.effective) ? nlohmann::json("***")
-                                                                                       : to_json_value(e.effective);
+                                                                                       : redacted(to_json_value(e.effective));
     sources[name] = e.source;
   }
   for (const auto& [alias, raw] : alias_values_) {
-    values[alias] = raw;
+    values[alias] = redacted(raw);
     sources[alias] = alias_sources_.at(alias);
   }
   nlohmann::ordered_json out;

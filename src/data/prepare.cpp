@@ -324,6 +324,16 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
                                   "folder that can be written (a path that is not a file)",
                                   project.string(), out.cache_dir.string(), ec.message()));
   };
+  {
+    // The run writes tokenizer files, README.md and (full fine-tuning) config.json and
+    // model.safetensors into the project folder: in the model folder they would replace the base.
+    std::error_code ec;
+    const fs::path model = fs::weakly_canonical(out.model_dir, ec), proj = fs::weakly_canonical(project, ec);
+    if (!ec && model == proj)
+      throw DataError(fmt::format("AUTOTRAIN_PROJECT_NAME {} is the MODEL_NAME folder {}: the run's outputs would "
+                                  "overwrite the base model's files; give the project its own folder",
+                                  project.string(), out.model_dir.string()));
+  }
   if (!source.single_file) {
     // Project folders inside DATA_PATH are skipped as sources (below); DATA_PATH itself being the
     // project folder cannot be: the run's outputs (training_params.json, metrics.jsonl, ...)

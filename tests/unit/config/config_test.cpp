@@ -197,6 +197,18 @@ TEST(Config, ValidatingOnTheTrainSplitIsPointedOut) {
   EXPECT_TRUE(resolve_text("VALID_SPLIT=test\n").warnings().empty());
 }
 
+// A token expanded into another key is masked there too, in everything to_json feeds (config,
+// training_params.json, the model card); one not shaped like hf_... as well.
+TEST(Config, ATokenExpandedIntoAnotherKeyIsMasked) {
+  for (const std::string token : {"hf_SeCrEt0123456789abcd", "plainsecretvalue99"}) {
+    auto cfg = resolve_text("HF_TOKEN=" + token + "\nREPO_ID=user/$HF_TOKEN\nPROJECT_ID=${HF_TOKEN}x\n");
+    const std::string dumped = cfg.to_json().dump();
+    EXPECT_EQ(dumped.find(token), std::string::npos) << dumped;
+    EXPECT_EQ(cfg.to_json()["effective"]["REPO_ID"], "user/***");
+    EXPECT_EQ(cfg.get_string("REPO_ID"), "user/" + token) << "the value itself is unchanged for the program";
+  }
+}
+
 TEST(Config, BooleansAndEmptyValues) {
   for (auto t : {"True", "true", "TRUE", "1"}) EXPECT_TRUE(resolve_text(std::string("USE_PEFT=") + t + "\n").get_bool("USE_PEFT"));
   for (auto f : {"False", "false", "0"}) EXPECT_FALSE(resolve_text(std::string("USE_PEFT=") + f + "\n").get_bool("USE_PEFT"));

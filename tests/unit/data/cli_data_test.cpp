@@ -134,6 +134,15 @@ TEST_F(DataCli, ProjectFolderIsNotTheDataFolder) {
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_THAT(r.err, HasSubstr("AUTOTRAIN_PROJECT_NAME ./same/ is the DATA_PATH folder"));
   EXPECT_FALSE(fs::exists(dir_.path() / "same" / "autotrain-data"));
+  // Nor the model folder: the run's files would replace the base model's.
+  const std::string tokenizer = testing::read_file(dir_.path() / "model" / "tokenizer.json");
+  for (const char* command : {"data", "train"}) {
+    auto model = run({command, "-c", config_.string(), "--set", "AUTOTRAIN_PROJECT_NAME=model"});
+    EXPECT_EQ(model.exit_code, 2) << command << ": " << model.err;
+    EXPECT_THAT(model.err, HasSubstr("AUTOTRAIN_PROJECT_NAME model is the MODEL_NAME folder"));
+  }
+  EXPECT_FALSE(fs::exists(dir_.path() / "model" / "autotrain-data"));
+  EXPECT_EQ(testing::read_file(dir_.path() / "model" / "tokenizer.json"), tokenizer);
   auto inside = run({"data", "-c", config_.string(), "--set", "DATA_PATH=same", "--set",
                      "AUTOTRAIN_PROJECT_NAME=same/project"});
   EXPECT_EQ(inside.exit_code, 0) << inside.err;  // a project inside the data folder is skipped as a source
