@@ -106,6 +106,12 @@ Subcommand add_tokenize_command(CLI::App& app, GlobalOptions&) {
             std::ifstream file;
             std::istream* in = &std::cin;
             if (*o->jsonl != "-") {
+              std::error_code ec;
+              if (std::filesystem::is_directory(*o->jsonl, ec)) {  // opens, and reads as empty
+                fmt::print(stderr, "error: --jsonl {}: is a folder; give a .jsonl file (one {{\"text\": ...}} per line)\n",
+                           *o->jsonl);
+                return kExitUsage;
+              }
               file.open(*o->jsonl, std::ios::binary);
               if (!file) {
                 fmt::print(stderr, "error: {}: cannot open: {}\n", *o->jsonl, std::strerror(errno));

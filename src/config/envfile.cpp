@@ -497,6 +497,17 @@ class Evaluator {
 
   void expand_braced(std::string& out, bool eval, bool in_dquote) {
     size_t dollar = pos_;
+    // ${A:-${B:-...}} recurses once per level: a deep enough nest would overflow the stack.
+    // No config needs more than a few levels.
+    constexpr int kMaxNesting = 200;
+    struct Depth {
+      int& d;
+      explicit Depth(int& depth) : d(++depth) {}
+      ~Depth() { --d; }
+    } depth(brace_depth_);
+    if (brace_depth_ > kMaxNesting)
+      fail(dollar, fmt::format("expansions nested more than {} deep", kMaxNesting),
+           "write the value with fewer nested ${...:-...} levels", /*fatal=*/true);
     pos_ += 2;
     char c = peek();
     if (c == '#' || c == '!')
@@ -574,6 +585,7 @@ class Evaluator {
   EnvFileResult result_;
   std::vector<Diagnostic> errors_;
   size_t secret_from_ = std::string_view::npos;  // where the value of an HF_TOKEN being read began
+  int brace_depth_ = 0;                           // ${ levels being parsed (see expand_braced)
 };
 
 }  // namespace

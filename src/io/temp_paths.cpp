@@ -75,7 +75,7 @@ extern "C" void remove_then_die(int sig) {
 // registration (one system call) rather than once, so code that puts the default back, as a
 // forked child may, does not leave later paths unprotected.
 void install_handlers() {
-  for (int sig : {SIGINT, SIGTERM}) {
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) {  // SIGHUP: the terminal closed, the ssh session dropped
     struct sigaction old {};
     if (::sigaction(sig, nullptr, &old) != 0) continue;
     if ((old.sa_flags & SA_SIGINFO) || old.sa_handler != SIG_DFL) continue;

@@ -413,6 +413,10 @@ TEST_F(CliTiny, TokenizeResolvesHubIdsInTheCache) {
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_THAT(missing.err, HasSubstr("Looked at"));
   EXPECT_THAT(missing.err, HasSubstr((hub / "models--org--absent").string()));
+  // A folder for --jsonl opens and reads as empty: said instead of printing nothing.
+  auto folder = run({"tokenize", "--tokenizer", snapshot.string(), "--jsonl", work.path().string()});
+  EXPECT_EQ(folder.exit_code, 2);
+  EXPECT_THAT(folder.err, HasSubstr("is a folder"));
 }
 
 TEST_F(Cli, EvalBlockSizeMustBePositive) {

@@ -3,9 +3,9 @@
 // Outputs are written under a temporary name and renamed when complete, so a crash never leaves
 // half a file under the real name; but a Ctrl-C or a SIGTERM (SLURM, `timeout`) kills the
 // process before any destructor runs, and the temporary file stays: a hidden 4 GB
-// `.out.tmp-1a2b3c4d` beside a quantized checkpoint. While a TempPath is alive, a SIGINT or
-// SIGTERM whose action is the default (end the process) first removes it, then ends the process
-// as that signal would (exit status 130 / 143 in a shell).
+// `.out.tmp-1a2b3c4d` beside a quantized checkpoint. While a TempPath is alive, a SIGINT,
+// SIGTERM or SIGHUP (a closed terminal) whose action is the default (end the process) first
+// removes it, then ends the process as that signal would (exit status 130 / 143 / 129 in a shell).
 //
 // The signal handler may only make async-signal-safe calls, so paths live in fixed storage and
 // are removed with unlink, unlinkat and rmdir. A folder is removed with the files directly in it

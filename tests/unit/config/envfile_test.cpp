@@ -272,6 +272,25 @@ TEST(EnvFile, FolderIsNotAConfigFile) {
 
 // A mistake on a token's line must not print the token (DESIGN D8): not in the message, the
 // quoted source line or the hint, however the line went wrong.
+// A deep nest of expansions is an error at its place, not a stack overflow (40,000 levels
+// crashed the parser).
+TEST(EnvFile, DeeplyNestedExpansionsAreRefused) {
+  std::string deep = "REPO_ID=";
+  for (int i = 0; i < 40000; ++i) deep += "${X:-";
+  deep += "v" + std::string(40000, '}') + "\n";
+  try {
+    parse(deep);
+    ADD_FAILURE() << "accepted";
+  } catch (const EnvFileError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("expansions nested more than 200 deep"));
+    EXPECT_THAT(e.what(), HasSubstr("test.env:1:"));
+  }
+  std::string ok = "REPO_ID=";
+  for (int i = 0; i < 50; ++i) ok += "${X:-";
+  ok += "v" + std::string(50, '}') + "\n";
+  EXPECT_NO_THROW(parse(ok));
+}
+
 TEST(EnvFile, DiagnosticsNeverShowAToken) {
   const std::string secret = "SECRETabcdefghijklmnop";
   const std::vector<std::string> texts = {

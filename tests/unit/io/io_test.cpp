@@ -197,7 +197,7 @@ TEST(ProjectLock, SecondHolderIsRefusedUntilTheFirstIsGone) {
 // A path whose owner is done with it (renamed into place) is left alone. The process still dies
 // of the signal, as a shell and SLURM expect.
 TEST(TempPath, ASignalRemovesRegisteredPathsThenEndsTheProcess) {
-  for (int sig : {SIGTERM, SIGINT}) {
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
     testing::TempDir dir;
     const auto file = dir.path() / ".out.safetensors.tmp-1";
     const auto folder = dir.path() / ".out.tmp-2";
