@@ -473,8 +473,8 @@ LoadedAdapter load_adapter(model::FalconForCausalLM& model, const std::filesyste
   // - a config that targets no layer of the model is refused (NoMatchingPeftModuleError);
   // - weights of a layer the config does not target are not applied (unexpected keys);
   // - a targeted layer the weights leave out keeps a fresh LoRA whose B is zero: no effect.
-  // We do the same, so the logits are PEFT's. Checked for a list of names and for "all-linear"
-  // only (a regex string, layers_to_transform or exclude_modules would need PEFT's whole matching).
+  // We do the same, so the logits are PEFT's, for a list of names and for "all-linear" (a regex
+  // string, layers_to_transform and exclude_modules are refused below).
   auto unset = [&](const char* key) {
     return !cfg.contains(key) || cfg[key].is_null() || (cfg[key].is_array() && cfg[key].empty());
   };
@@ -485,7 +485,19 @@ LoadedAdapter load_adapter(model::FalconForCausalLM& model, const std::filesyste
     std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return std::tolower(c); });
     all_linear = t == "all-linear";
   }
-  if ((plain_list || all_linear) && unset("layers_to_transform") && unset("exclude_modules")) {
+  // What this loader cannot match as PEFT does is refused, never applied some other way (the loss
+  // would differ from PEFT's without a word).
+  if (cfg.contains("target_modules") && cfg["target_modules"].is_string() && !all_linear)
+    throw AdapterError(fmt::format("{}: target_modules \"{}\" is a regular expression (PEFT matches it against every "
+                                   "module name); only a list of names or \"all-linear\" is read here. Load this "
+                                   "adapter with PEFT, or write target_modules as a list of the layers it names",
+                                   where, cfg["target_modules"].get<std::string>()));
+  for (const char* key : {"layers_to_transform", "exclude_modules"})
+    if (!unset(key))
+      throw AdapterError(fmt::format("{}: {} = {} limits where PEFT puts LoRA, which is not implemented here; load this "
+                                     "adapter with PEFT",
+                                     where, key, cfg[key].dump()));
+  if (plain_list || all_linear) {
     std::set<std::string> targeted;
     for (auto& slot : model.linears()) {
       if (all_linear) {

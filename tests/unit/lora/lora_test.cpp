@@ -353,6 +353,25 @@ TEST_F(LoraPeft, RefusesAdaptersThatDoNotFit) {
       EXPECT_THAT(e.what(), HasSubstr("another base model"));
     }
   }
+  {  // targets PEFT matches in ways not implemented here: refused, the model untouched
+    for (const auto& [key, value, said] : std::vector<std::tuple<std::string, nlohmann::json, std::string>>{
+             {"target_modules", ".*query_key_value", "is a regular expression"},
+             {"exclude_modules", nlohmann::json::array({"dense"}), "exclude_modules = [\"dense\"] limits where PEFT puts LoRA"},
+             {"layers_to_transform", nlohmann::json::array({0}), "layers_to_transform = [0] limits where PEFT puts LoRA"}}) {
+      auto d = copy_adapter("match-" + key);
+      auto cfg = nlohmann::json::parse(testing::read_file(d / "adapter_config.json"));
+      cfg[key] = value;
+      tmp.write("match-" + key + "/adapter_config.json", cfg.dump(2));
+      auto model = base();
+      try {
+        load_adapter(*model, d);
+        ADD_FAILURE() << key;
+      } catch (const AdapterError& e) {
+        EXPECT_THAT(e.what(), HasSubstr(said)) << key;
+      }
+      EXPECT_EQ(count_parameters(*model, true), 0) << key;
+    }
+  }
   {  // integer LoRA weights (quantized values): not cast to float
     auto d = tmp.path() / "int8";
     std::filesystem::create_directories(d);
