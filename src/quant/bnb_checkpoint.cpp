@@ -414,7 +414,19 @@ QuantizeCommandResult run_quantize_command(const QuantizeCommandOptions& o) {
   if (dtype == "auto") {
     // The released Falcon configs say bfloat16 (also the choice when config.json names none);
     // anything but the three float types is not a dtype to keep unquantized tensors in.
-    if (cfg.torch_dtype.empty() || cfg.torch_dtype == "bfloat16")
+    if (cfg.torch_dtype.empty()) {
+      // No dtype in config.json: the stored weights' own (transformers would load them as float32;
+      // a silent bf16 would lose the precision of a float32 checkpoint).
+      dtype = "bf16";
+      const auto files = safetensors::find_checkpoint(dir.path);
+      const auto shard = safetensors::SafetensorsFile::open(files.shards.front());
+      for (const auto& info : shard.header().tensors) {
+        if (info.dtype == safetensors::Dtype::F32) dtype = "fp32";
+        else if (info.dtype == safetensors::Dtype::F16) dtype = "fp16";
+        else if (info.dtype != safetensors::Dtype::BF16) continue;
+        break;
+      }
+    } else if (cfg.torch_dtype == "bfloat16")
       dtype = "bf16";
     else if (cfg.torch_dtype == "float32")
       dtype = "fp32";

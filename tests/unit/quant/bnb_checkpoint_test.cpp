@@ -358,6 +358,13 @@ TEST_F(BnbCheckpoint, QuantizeRefusesWhatItCannotDo) {
     o.out = (out.path() / "odd-dtype-nf4").string();
     EXPECT_NO_THROW(run_quantize_command(o));
     o.dtype = "auto";
+    // No dtype in config.json at all: the stored weights' (float32 here), not a silent bf16.
+    cfg.erase("dtype");
+    cfg.erase("torch_dtype");
+    out.write("odd-dtype/config.json", cfg.dump());
+    o.out = (out.path() / "no-dtype-nf4").string();
+    ASSERT_NO_THROW(run_quantize_command(o));
+    EXPECT_EQ(json_of(out.path() / "no-dtype-nf4" / "config.json")["dtype"], "float32");
   }
   o.out = (out.path() / "x").string();
   o.model = (out.path() / "no-such-model").string();
