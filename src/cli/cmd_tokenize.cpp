@@ -92,7 +92,9 @@ Subcommand add_tokenize_command(CLI::App& app, GlobalOptions&) {
               tok = tokenizer::load_tokenizer(where);
             } catch (const tokenizer::TokenizerError& e) {
               fmt::print(stderr, "error: {}\n", e.what());
-              return kExitUsage;
+              // A path that names nothing is a command-line mistake; files that are there but do
+              // not load are broken model files, exit 1 as in every command.
+              return std::filesystem::exists(where, ec) ? static_cast<int>(kExitRuntime) : static_cast<int>(kExitUsage);
             }
             bool add_special = !o->no_special;
             if (o->text) {

@@ -298,6 +298,12 @@ TEST_F(TokenizeCommand, HumanOutputAndErrors) {
   r = run_cli("tokenize --tokenizer " + quote((scratch_.path() / "nope").string()) + " --text x", scratch_.path());
   EXPECT_EQ(r.exit_code, 2) << "a missing tokenizer is bad input";
   EXPECT_NE(r.err.find("no such file or folder"), std::string::npos) << r.err;
+  // A tokenizer file that is there but broken: a model file that fails to load, exit 1 as in eval.
+  fs::create_directories(scratch_.path() / "broken");
+  testing::write_file(scratch_.path() / "broken" / "tokenizer.json", "{\"model\": 3");
+  r = run_cli("tokenize --tokenizer " + quote((scratch_.path() / "broken").string()) + " --text x", scratch_.path());
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("not valid JSON"), std::string::npos) << r.err;
 
   r = run_cli("tokenize --tokenizer " + quote(dir.string()), scratch_.path());
   EXPECT_EQ(r.exit_code, 2) << "neither --text nor --jsonl is a usage error";
