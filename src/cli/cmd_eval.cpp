@@ -16,6 +16,17 @@ namespace autotrain::cli {
 namespace {
 
 // CLI::PositiveNumber says "Value 0 not in range 0.000000 to 1.79e308"; say what is wanted.
+// An option given as "" (a shell variable that was empty) would mean "not given" and, for
+// --adapter, score the base model without a word.
+CLI::Validator not_empty(const char* example) {
+  return CLI::Validator(
+      [example](std::string& text) -> std::string {
+        return text.empty() ? fmt::format("is empty; give a value (e.g. {}) or leave the option out", example)
+                            : std::string();
+      },
+      "NOT EMPTY");
+}
+
 CLI::Validator positive_integer(const char* example) {
   return CLI::Validator(
       [example](std::string& text) -> std::string {
@@ -36,8 +47,11 @@ Subcommand add_eval_command(CLI::App& app, GlobalOptions& /*g*/) {
   auto o = std::make_shared<model::EvalOptions>();
   auto json = std::make_shared<bool>(false);
   auto block = std::make_shared<int64_t>(0);
-  sub->add_option("--model", o->model, "Model folder, or org/name in the Hugging Face cache")->required();
-  sub->add_option("--adapter", o->adapter, "PEFT LoRA adapter folder to apply to the model");
+  sub->add_option("--model", o->model, "Model folder, or org/name in the Hugging Face cache")
+      ->required()
+      ->check(not_empty("--model runs/tiny-falcon"));
+  sub->add_option("--adapter", o->adapter, "PEFT LoRA adapter folder to apply to the model")
+      ->check(not_empty("--adapter runs/tiny-tiny"));
   sub->add_flag("--load-in-4bit", o->load_in_4bit, "Quantize the base model to NF4 while loading (QLoRA)");
   sub->add_flag("--double-quant", o->double_quant,
                 "With --load-in-4bit: double quantization, as an adapter trained with USE_DOUBLE_QUANT=True saw it");
@@ -48,7 +62,8 @@ Subcommand add_eval_command(CLI::App& app, GlobalOptions& /*g*/) {
   sub->add_option("--dtype", o->dtype, "Weights and activations: fp32 (default), fp16 or bf16")
       ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
   // Checked by device::choose_device, as train's DEVICE is: the same words, cuda:N included.
-  sub->add_option("--device", o->device, "auto (CUDA when available, default), cpu, cuda or cuda:N");
+  sub->add_option("--device", o->device, "auto (CUDA when available, default), cpu, cuda or cuda:N")
+      ->check(not_empty("--device cpu"));
   sub->add_flag("--json", *json, "Print {\"loss\", \"perplexity\", \"tokens\"}");
   return {sub, [o, json, block] {
             if (*block > 0) o->block_size = *block;

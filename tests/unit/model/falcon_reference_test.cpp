@@ -312,6 +312,10 @@ TEST(EvalCommand, UsageErrors) {
                                        "--device", "gpu"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, ::testing::HasSubstr("--device gpu: use auto, cpu, cuda or cuda:N"));
+  // An empty --adapter (an unset shell variable) is not "no adapter".
+  r = run({"--model", m, "--adapter", ""});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, ::testing::HasSubstr("is empty"));
   r = run({"--model", m, "--block-size", "4", "--json"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["tokens"], 3);
