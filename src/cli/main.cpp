@@ -94,6 +94,13 @@ int run(int argc, char** argv) {
   setup_logging(g.log_level);
   for (auto& s : subs) {
     if (!app.got_subcommand(s.app)) continue;
+    // These commands take everything from their options; a config given to them would be
+    // ignored without a word (`eval -c falcon.env` does not use its MODEL_NAME).
+    const std::string name = s.app->get_name();
+    if ((name == "eval" || name == "tokenize" || name == "quantize") && (!g.config_path.empty() || !g.sets.empty()))
+      fmt::print(stderr, "warning: {} does not read the config: -c/--set are ignored (give --model, --data, ... "
+                         "instead)\n",
+                 name);
     try {
       return s.run();
     } catch (const config::ConfigError& e) {

@@ -413,6 +413,11 @@ TEST_F(CliTiny, TokenizeResolvesHubIdsInTheCache) {
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_THAT(missing.err, HasSubstr("Looked at"));
   EXPECT_THAT(missing.err, HasSubstr((hub / "models--org--absent").string()));
+  // tokenize (like eval and quantize) reads no config: -c/--set are said to be ignored.
+  auto with_config = run({"tokenize", "--tokenizer", snapshot.string(), "--text", "x", "--set", "LORA_R=8"});
+  EXPECT_EQ(with_config.exit_code, 0) << with_config.err;
+  EXPECT_THAT(with_config.err, HasSubstr("warning: tokenize does not read the config: -c/--set are ignored"));
+  EXPECT_THAT(direct.err, Not(HasSubstr("does not read the config")));
   // A folder for --jsonl opens and reads as empty: said instead of printing nothing.
   auto folder = run({"tokenize", "--tokenizer", snapshot.string(), "--jsonl", work.path().string()});
   EXPECT_EQ(folder.exit_code, 2);
