@@ -32,18 +32,22 @@ namespace {
 
 // The file's text without a UTF-8 byte-order mark (Excel and Notepad write one; pandas and the
 // datasets library drop it, or the first column's name would carry it invisibly).
+// "LINE:COLUMN" (both from 1, the column in bytes) of byte `offset` of `text`, for messages.
+std::string line_and_column(std::string_view text, size_t offset) {
+  const size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(offset), '\n'));
+  const size_t line_start = text.rfind('\n', offset);
+  return fmt::format("{}:{}", line, line_start == std::string_view::npos ? offset + 1 : offset - line_start);
+}
+
 // Not UTF-8: pandas' read_csv and the datasets text loader stop with a UnicodeDecodeError; so
 // does this, at the line and column (a Latin-1 export from Excel, usually).
 std::string read_text(const fs::path& path) {
   std::string text = read_file_bytes(path);
   if (text.starts_with("\xEF\xBB\xBF")) text.erase(0, 3);
   if (const size_t bad = io::invalid_utf8_at(text); bad != std::string::npos) {
-    const size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n'));
-    const size_t line_start = text.rfind('\n', bad);
-    const size_t column = line_start == std::string::npos ? bad + 1 : bad - line_start;
-    throw DataError(fmt::format("{}:{}:{}: not valid UTF-8 (byte 0x{:02X}); save the file as UTF-8 (e.g. iconv -f "
+    throw DataError(fmt::format("{}:{}: not valid UTF-8 (byte 0x{:02X}); save the file as UTF-8 (e.g. iconv -f "
                                 "latin1 -t utf-8)",
-                                path.string(), line, column, static_cast<unsigned char>(text[bad])));
+                                path.string(), line_and_column(text, bad), static_cast<unsigned char>(text[bad])));
   }
   return text;
 }
@@ -180,12 +184,9 @@ std::vector<Row> parse_json_any(const fs::path& path, const std::string& text) {
   // The JSON parser takes a NUL byte for the end of the input: the rows after it would be dropped
   // without a word (a 200-row file read as 1 row). JSON text cannot hold one (it is written \u0000).
   if (const size_t nul = text.find('\0'); nul != std::string::npos) {
-    const size_t line_start = text.rfind('\n', nul);
-    const size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(nul), '\n'));
-    const size_t column = line_start == std::string::npos ? nul + 1 : nul - line_start;
-    throw DataError(fmt::format("{}:{}:{}: a NUL byte, which JSON text cannot hold (written \\u0000 inside a string); "
+    throw DataError(fmt::format("{}:{}: a NUL byte, which JSON text cannot hold (written \\u0000 inside a string); "
                                 "is this a binary or damaged file?",
-                                path.string(), line, column));
+                                path.string(), line_and_column(text, nul)));
   }
   const size_t first = text.find_first_not_of(" \t\r\n");
   if (first == std::string::npos) return {};

@@ -1,5 +1,7 @@
 #include "autotrain/io/project_lock.h"
 
+#include "autotrain/io/dangling_link.h"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -17,11 +19,11 @@ namespace fs = std::filesystem;
 ProjectLock::ProjectLock(const fs::path& project) {
   std::error_code ec;
   // A link whose target is gone: create_directories says only "File exists".
-  if (fs::is_symlink(fs::symlink_status(project, ec)) && !fs::exists(project, ec))
+  if (auto target = dangling_link_target(project))
     throw ProjectFolderError(fmt::format("AUTOTRAIN_PROJECT_NAME {}: is a link to {}, which does not exist; create "
                                          "that folder, remove the link, or set AUTOTRAIN_PROJECT_NAME to another "
                                          "folder",
-                                         project.string(), fs::read_symlink(project, ec).string()));
+                                         project.string(), target->string()));
   fs::create_directories(project, ec);
   if (ec)
     throw ProjectFolderError(fmt::format("AUTOTRAIN_PROJECT_NAME {}: cannot create the project folder ({}); set "

@@ -9,6 +9,7 @@
 
 #include "autotrain/io/expand_user.h"
 #include "autotrain/model/falcon_config.h"
+#include "autotrain/io/dangling_link.h"
 
 namespace autotrain::model {
 
@@ -55,13 +56,12 @@ std::string trim(std::string s) {
   return s;
 }
 
-// A Hugging Face cache snapshot holds links into blobs/; an interrupted or pruned download leaves
-// a link to nothing. Said as such, rather than "no config.json".
+// A link into the cache's blobs/ whose blob is gone: said as such, rather than "no config.json".
 std::string dangling_link(const fs::path& p) {
-  std::error_code ec;
-  if (!fs::is_symlink(fs::symlink_status(p, ec)) || fs::exists(p, ec)) return {};
+  auto target = io::dangling_link_target(p);
+  if (!target) return {};
   return fmt::format("{} is a link to {}, which does not exist: the download is incomplete; download the model again",
-                     p.string(), fs::read_symlink(p, ec).string());
+                     p.string(), target->string());
 }
 
 }  // namespace

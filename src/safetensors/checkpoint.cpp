@@ -7,20 +7,18 @@
 #include <nlohmann/json.hpp>
 
 #include "autotrain/safetensors/header.h"
+#include "autotrain/io/dangling_link.h"
 #include "autotrain/io/json_error.h"
 
 namespace autotrain::safetensors {
 
 namespace {
 
-// A Hugging Face cache snapshot holds links into blobs/; an interrupted or pruned download leaves
-// a link to nothing, which is neither "no such file" nor a file to read.
 void refuse_dangling_link(const std::filesystem::path& p) {
-  std::error_code ec;
-  if (!std::filesystem::is_symlink(std::filesystem::symlink_status(p, ec)) || std::filesystem::exists(p, ec)) return;
-  throw SafetensorsError(fmt::format("{} is a link to {}, which does not exist: the download is incomplete; download "
-                                     "the model again",
-                                     p.string(), std::filesystem::read_symlink(p, ec).string()));
+  if (auto target = io::dangling_link_target(p))
+    throw SafetensorsError(fmt::format("{} is a link to {}, which does not exist: the download is incomplete; download "
+                                       "the model again",
+                                       p.string(), target->string()));
 }
 
 }  // namespace
