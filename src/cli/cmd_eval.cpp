@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "autotrain/lora/qlora_loading.h"
 #include "autotrain/model/eval.h"
@@ -75,6 +76,7 @@ Subcommand add_eval_command(CLI::App& app, GlobalOptions& /*g*/) {
               fmt::print(stderr, "error: {}\n", e.what());
               return static_cast<int>(kExitUsage);
             }
+            for (const auto& w : r.warnings) spdlog::warn("{}", w);
             if (*json) {
               nlohmann::ordered_json j;
               j["loss"] = r.loss;

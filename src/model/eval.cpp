@@ -50,16 +50,17 @@ EvalResult run_eval(const EvalOptions& o) {
     throw EvalUsageError(e.what());  // a --model that names nothing is a command-line mistake
   }
   FalconConfig cfg = FalconConfig::load(dir.path / "config.json");
+  // Capped as `data` caps BLOCK_SIZE, so that eval scores the blocks training saw.
+  std::vector<std::string> warnings;
   int64_t block = o.block_size.value_or(std::min<int64_t>(1024, cfg.max_position_embeddings));
-  if (!cfg.alibi && block > cfg.max_position_embeddings)
-    throw EvalUsageError(fmt::format("--block-size {} exceeds the model's max_position_embeddings {} ({})", block,
-                                     cfg.max_position_embeddings, (dir.path / "config.json").string()));
+  if (block > cfg.max_position_embeddings) {
+    warnings.push_back(fmt::format("--block-size {} is larger than the model's max_position_embeddings ({}, {}); using {}",
+                                   block, cfg.max_position_embeddings, (dir.path / "config.json").string(),
+                                   cfg.max_position_embeddings));
+    block = cfg.max_position_embeddings;
+  }
 
-  std::vector<int64_t> ids = read_eval_tokens(o.data, o.text_column, dir.path);
-  for (size_t i = 0; i < ids.size(); ++i)
-    if (ids[i] >= cfg.vocab_size)
-      throw EvalUsageError(fmt::format("{}: token id {} (token {} of the data) is outside the model's vocabulary of {}",
-                                       o.data.string(), ids[i], i, cfg.vocab_size));
+  std::vector<int64_t> ids = read_eval_tokens(o.data, o.text_column, dir.path, cfg.vocab_size);
   const int64_t blocks = static_cast<int64_t>(ids.size()) / block;
   if (blocks == 0)
     throw EvalUsageError(fmt::format("{}: {} tokens, fewer than one block of {} (lower --block-size)", o.data.string(),
@@ -100,6 +101,7 @@ EvalResult run_eval(const EvalOptions& o) {
   r.block_size = block;
   r.model_dir = dir.path.string();
   r.device = device.str();
+  r.warnings = std::move(warnings);
   return r;
 }
 

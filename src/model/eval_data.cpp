@@ -29,7 +29,7 @@ std::vector<data::Row> read_rows(const std::filesystem::path& path) {
 }  // namespace
 
 std::vector<int64_t> read_eval_tokens(const std::filesystem::path& data, const std::string& text_column,
-                                      const std::filesystem::path& tokenizer_dir) {
+                                      const std::filesystem::path& tokenizer_dir, std::optional<int64_t> vocab_size) {
   auto rows = read_rows(data);
   std::vector<int64_t> ids;
 #ifdef AUTOTRAIN_HAVE_TOKENIZER
@@ -43,6 +43,10 @@ std::vector<int64_t> read_eval_tokens(const std::filesystem::path& data, const s
       for (const auto& v : *it) {
         if (!v.is_number_integer() || v.get<int64_t>() < 0)
           throw EvalUsageError(fmt::format("{}: \"input_ids\" must hold non-negative integers, found {}", where, v.dump()));
+        if (vocab_size && v.get<int64_t>() >= *vocab_size)
+          throw EvalUsageError(fmt::format("{}: token id {} in \"input_ids\" is outside the model's vocabulary of {} "
+                                           "(ids 0 to {}): were these ids made with another tokenizer?",
+                                           where, v.get<int64_t>(), *vocab_size, *vocab_size - 1));
         ids.push_back(v.get<int64_t>());
       }
       continue;
@@ -61,7 +65,14 @@ std::vector<int64_t> read_eval_tokens(const std::filesystem::path& data, const s
         throw ModelError(fmt::format("{}: text rows need the model's tokenizer: {}", where, e.what()));
       }
     }
-    for (auto id : tok->encode(it->get_ref<const std::string&>(), /*add_special_tokens=*/true)) ids.push_back(id);
+    for (auto id : tok->encode(it->get_ref<const std::string&>(), /*add_special_tokens=*/true)) {
+      // The folder's tokenizer and config.json disagree: a model error (exit 1), not the data's.
+      if (vocab_size && id >= *vocab_size)
+        throw ModelError(fmt::format("{}: the tokenizer in {} gives token id {}, outside the model's vocabulary of {} "
+                                     "(config.json's vocab_size): the tokenizer does not belong to this model",
+                                     where, tokenizer_dir.string(), id, *vocab_size));
+      ids.push_back(id);
+    }
 #else
     (void)tokenizer_dir;
     throw EvalUsageError(fmt::format("{}: text rows need the tokenizer, which this build does not include; pass "

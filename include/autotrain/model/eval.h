@@ -34,7 +34,7 @@ struct EvalOptions {
   std::function<std::unique_ptr<FalconForCausalLM>(const std::filesystem::path&, const LoadOptions&)> load_model;
   std::filesystem::path data;         // .jsonl / .json / .csv
   std::string text_column = "text";
-  std::optional<int64_t> block_size;  // default min(1024, max_position_embeddings)
+  std::optional<int64_t> block_size;  // default min(1024, max_position_embeddings); capped at the latter
   std::string dtype = "fp32";         // fp32 | fp16 | bf16
   std::string device = "auto";        // auto | cpu | cuda
   int64_t tokens_per_batch = 4096;    // blocks are evaluated several at a time, up to this many tokens
@@ -48,13 +48,16 @@ struct EvalResult {
   int64_t block_size = 0;
   std::string model_dir;
   std::string device;
+  std::vector<std::string> warnings;  // for the user, before the result (e.g. a capped block size)
 };
 
 // Token ids of every row of `data`, concatenated in file order. A row is taken from its
 // `input_ids` list when it has one (pre-tokenized data), else its `text_column` is tokenized with
-// the tokenizer found in `tokenizer_dir`. Errors name the file and line.
+// the tokenizer found in `tokenizer_dir`. Errors name the file and line, including an id at or
+// above `vocab_size` (when given: the model's vocabulary).
 std::vector<int64_t> read_eval_tokens(const std::filesystem::path& data, const std::string& text_column,
-                                      const std::filesystem::path& tokenizer_dir);
+                                      const std::filesystem::path& tokenizer_dir,
+                                      std::optional<int64_t> vocab_size = std::nullopt);
 
 // Throws EvalUsageError for bad options, ModelError / std::runtime_error for failures.
 EvalResult run_eval(const EvalOptions& options);

@@ -299,9 +299,24 @@ TEST(EvalCommand, UsageErrors) {
   r = run({"--model", (dir.path() / "nope").string()});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, ::testing::HasSubstr("not found. Looked at:"));
-  r = run({"--model", m, "--block-size", "64"});
+  // Above the model's maximum, the block is capped with a warning, as `data` caps BLOCK_SIZE.
+  {
+    std::ofstream long_rows(dir.path() / "long.jsonl");
+    for (int row = 0; row < 4; ++row) long_rows << "{\"input_ids\": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}\n";
+  }
+  r = autotrain::testing::run_command({*bin, "eval", "--data", (dir.path() / "long.jsonl").string(), "--device", "cpu",
+                                       "--model", m, "--block-size", "64", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, ::testing::HasSubstr("--block-size 64 is larger than the model's max_position_embeddings (32"));
+  EXPECT_THAT(r.err, ::testing::HasSubstr("using 32"));
+  EXPECT_EQ(nlohmann::json::parse(r.out)["tokens"], 31);
+  // An id outside the vocabulary is named with its file line, not its place in the stream.
+  std::ofstream(dir.path() / "ids.jsonl") << "{\"input_ids\": [1, 2]}\n{\"input_ids\": [3, 50, 4]}\n";
+  r = autotrain::testing::run_command({*bin, "eval", "--data", (dir.path() / "ids.jsonl").string(), "--device", "cpu",
+                                       "--model", m});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_THAT(r.err, ::testing::HasSubstr("--block-size 64 exceeds the model's max_position_embeddings 32"));
+  EXPECT_THAT(r.err, ::testing::HasSubstr("ids.jsonl:2: token id 50 in \"input_ids\" is outside the model's "
+                                          "vocabulary of 50 (ids 0 to 49)"));
   r = run({"--model", m, "--block-size", "8"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, ::testing::HasSubstr("5 tokens, fewer than one block of 8"));
