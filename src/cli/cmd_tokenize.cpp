@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "autotrain/io/json_error.h"
+#include "autotrain/io/json_text.h"
 #include "autotrain/model/falcon_config.h"
 #include "autotrain/model/model_dir.h"
 #include "autotrain/tokenizer/tokenizer.h"
@@ -129,7 +130,7 @@ Subcommand add_tokenize_command(CLI::App& app, GlobalOptions&) {
               if (line.find_first_not_of(" \t") == std::string::npos) continue;
               nlohmann::json j;
               try {
-                j = nlohmann::json::parse(line);
+                j = io::parse_json_text(line);
               } catch (const nlohmann::json::parse_error& e) {
                 fmt::print(stderr, "error: {}:{}: not valid JSON: {}\n", *o->jsonl, lineno, io::json_error_text(e));
                 return kExitUsage;

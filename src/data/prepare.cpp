@@ -17,6 +17,7 @@
 #include "autotrain/data/token_cache.h"
 #include "autotrain/io/atomic_file.h"
 #include "autotrain/io/json_error.h"
+#include "autotrain/io/json_text.h"
 #include "autotrain/model/falcon_config.h"
 #include "autotrain/model/model_dir.h"
 #include "autotrain/tokenizer/tokenizer.h"
@@ -104,7 +105,7 @@ int64_t max_positions(const fs::path& model_dir) {
   fs::path file = model_dir / "config.json";
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(read_file_bytes(file));
+    j = io::parse_json_text(read_file_bytes(file));
   } catch (const nlohmann::json::exception& e) {
     // Model files that do not load are a runtime failure (exit 1), as in eval and train's model
     // loading; DataError (exit 2) is for the config and the data.

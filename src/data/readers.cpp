@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "autotrain/io/json_error.h"
+#include "autotrain/io/json_text.h"
 #include "autotrain/io/utf8.h"
 
 namespace autotrain::data {
@@ -30,15 +31,14 @@ std::string read_file_bytes(const fs::path& path) {
 
 namespace {
 
-// The file's text without a UTF-8 byte-order mark (Excel and Notepad write one; pandas and the
-// datasets library drop it, or the first column's name would carry it invisibly).
 // "LINE:COLUMN" (both from 1, the column in bytes) of byte `offset` of `text`, for messages.
 std::string line_and_column(std::string_view text, size_t offset) {
-  const size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(offset), '\n'));
-  const size_t line_start = text.rfind('\n', offset);
-  return fmt::format("{}:{}", line, line_start == std::string_view::npos ? offset + 1 : offset - line_start);
+  const io::TextPosition at = io::position_of(text, offset);
+  return fmt::format("{}:{}", at.line, at.column);
 }
 
+// The file's text without a UTF-8 byte-order mark (Excel and Notepad write one; pandas and the
+// datasets library drop it, or the first column's name would carry it invisibly).
 // Not UTF-8: pandas' read_csv and the datasets text loader stop with a UnicodeDecodeError; so
 // does this, at the line and column (a Latin-1 export from Excel, usually).
 std::string read_text(const fs::path& path) {

@@ -18,6 +18,7 @@
 
 #include "autotrain/config/config.h"
 #include "autotrain/io/atomic_file.h"
+#include "autotrain/io/json_text.h"
 #include "autotrain/safetensors/file.h"
 #include "autotrain/safetensors/torch.h"
 #include "autotrain/io/json_error.h"
@@ -359,8 +360,10 @@ LoadedAdapter load_adapter(model::FalconForCausalLM& model, const std::filesyste
 
   nlohmann::json cfg;
   try {
-    std::ifstream in(config_path);
-    cfg = nlohmann::json::parse(in);
+    std::ifstream in(config_path, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    cfg = io::parse_json_text(text.str());
   } catch (const std::exception& e) {
     throw AdapterError(fmt::format("{}: not valid JSON: {}", config_path.string(), io::json_error_text(e)));
   }

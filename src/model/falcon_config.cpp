@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "autotrain/io/json_error.h"
+#include "autotrain/io/json_text.h"
 
 namespace autotrain::model {
 
@@ -190,7 +191,7 @@ FalconConfig FalconConfig::load(const std::filesystem::path& path) {
   ss << in.rdbuf();
   json j;
   try {
-    j = json::parse(ss.str());
+    j = io::parse_json_text(ss.str());
   } catch (const json::exception& e) {
     throw ModelError(fmt::format("{}: not valid JSON: {}", path.string(), io::json_error_text(e)));
   }

@@ -8,12 +8,15 @@
 #include <map>
 #include <random>
 #include <set>
+#include <sstream>
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "autotrain/io/atomic_file.h"
+#include "autotrain/io/json_error.h"
+#include "autotrain/io/json_text.h"
 #include "autotrain/io/temp_paths.h"
 #include "autotrain/model/falcon_config.h"
 #include "autotrain/model/loader.h"
@@ -47,12 +50,14 @@ at::ScalarType dtype_from_name(const std::string& s, const std::string& where) {
 }
 
 nlohmann::ordered_json read_json(const std::filesystem::path& p) {
-  std::ifstream in(p);
+  std::ifstream in(p, std::ios::binary);
   if (!in) throw model::ModelError(fmt::format("cannot read {}", p.string()));
+  std::ostringstream text;
+  text << in.rdbuf();
   try {
-    return nlohmann::ordered_json::parse(in);
+    return io::parse_json_text<nlohmann::ordered_json>(text.str());
   } catch (const std::exception& e) {
-    throw model::ModelError(fmt::format("{}: not valid JSON: {}", p.string(), e.what()));
+    throw model::ModelError(fmt::format("{}: not valid JSON: {}", p.string(), io::json_error_text(e)));
   }
 }
 

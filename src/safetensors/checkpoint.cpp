@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "autotrain/io/json_text.h"
 #include "autotrain/safetensors/header.h"
 #include "autotrain/io/dangling_link.h"
 #include "autotrain/io/json_error.h"
@@ -36,7 +37,7 @@ CheckpointFiles find_checkpoint(const std::filesystem::path& dir) {
     if (!in) throw SafetensorsError(fmt::format("cannot read {}", index.string()));
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(ss.str());
+      j = io::parse_json_text(ss.str());
     } catch (const nlohmann::json::exception& e) {
       throw SafetensorsError(fmt::format("{}: not valid JSON: {}", index.string(), io::json_error_text(e)));
     }

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "autotrain/io/json_error.h"
+#include "autotrain/io/json_text.h"
 
 namespace autotrain::safetensors {
 
@@ -167,7 +168,7 @@ Header parse_header(std::string_view text, uint64_t buffer_size, std::string_vie
   };
   json root;
   try {
-    root = json::parse(text.begin(), text.end(), callback);
+    root = io::parse_json_text(text, callback);
   } catch (const json::exception& e) {
     fail(where, fmt::format("header is not valid JSON: {}", io::json_error_text(e)));
   }

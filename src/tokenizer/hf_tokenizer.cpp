@@ -14,6 +14,7 @@
 #include "unicode.h"
 
 #include "autotrain/io/json_error.h"
+#include "autotrain/io/json_text.h"
 
 namespace autotrain::tokenizer {
 
@@ -414,7 +415,7 @@ std::unique_ptr<Tokenizer> load_hf_tokenizer_unchecked(std::string_view json_tex
   Loader L(source);
   json j;
   try {
-    j = json::parse(json_text);
+    j = io::parse_json_text(json_text);
   } catch (const json::parse_error& e) {
     throw TokenizerError(fmt::format("{}: not valid JSON: {}", source, io::json_error_text(e)));
   }

@@ -21,6 +21,7 @@
 #include "sp_tokenizer.h"
 #include "special_tokens.h"
 #include "autotrain/io/json_error.h"
+#include "autotrain/io/json_text.h"
 
 namespace autotrain::tokenizer {
 
@@ -171,7 +172,7 @@ SpecialTokenConfig read_special_token_config(const fs::path& folder) {
     c.raw += std::string(name) + "\n" + text + "\n";
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(text);
+      j = io::parse_json_text(text);
     } catch (const nlohmann::json::parse_error& e) {
       throw TokenizerError(fmt::format("{}: not valid JSON: {}", p.string(), io::json_error_text(e)));
     }

@@ -7,10 +7,13 @@
 
 #include <fstream>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "autotrain/io/atomic_file.h"
 #include "autotrain/io/hf_token.h"
+#include "autotrain/io/json_error.h"
+#include "autotrain/io/json_text.h"
 #include "autotrain/io/project_lock.h"
 #include "autotrain/io/temp_paths.h"
 #include "support/test_support.h"
@@ -54,6 +57,38 @@ TEST(AtomicFile, FailureNamesThePathAndKeepsTheOldFile) {
         }
       },
       std::runtime_error);
+}
+
+TEST(JsonText, PositionOfAByte) {
+  const std::string text = "ab\ncd\n\nef";
+  auto at = [&](size_t offset) {
+    auto p = position_of(text, offset);
+    return std::to_string(p.line) + ":" + std::to_string(p.column);
+  };
+  EXPECT_EQ(at(0), "1:1");
+  EXPECT_EQ(at(1), "1:2");
+  EXPECT_EQ(at(2), "1:3");  // the newline ends its own line
+  EXPECT_EQ(at(3), "2:1");
+  EXPECT_EQ(at(7), "4:1");
+  EXPECT_EQ(at(8), "4:2");
+}
+
+// nlohmann::json stops at a NUL byte as at the end of the input: without the check, this file
+// would read as {"a": 1} and the damage after it would go unnoticed.
+TEST(JsonText, ANulByteIsAParseErrorWhereItIs) {
+  const std::string damaged = std::string("{\n  \"a\": 1\n}") + '\0' + "{\"b\": 2}";
+  ASSERT_EQ(damaged.find('\0'), 12u);
+  EXPECT_EQ(nlohmann::json::parse(damaged), nlohmann::json({{"a", 1}}));  // what the library alone does
+  try {
+    parse_json_text(damaged);
+    ADD_FAILURE() << "a NUL byte was accepted";
+  } catch (const nlohmann::json::parse_error& e) {
+    EXPECT_EQ(e.byte, 13u);
+    EXPECT_THAT(json_error_text(e), ::testing::StartsWith("parse error at line 3, column 2: a NUL byte"));
+  }
+  EXPECT_EQ(parse_json_text("{\"a\": \"\\u0000\"}")["a"].get<std::string>(), std::string(1, '\0'));
+  EXPECT_EQ(parse_json_text<nlohmann::ordered_json>("{\"z\": 1, \"a\": 2}").begin().key(), "z");
+  EXPECT_THROW(parse_json_text("{\"a\": 1} x"), nlohmann::json::parse_error);
 }
 
 TEST(HfToken, PathFollowsHuggingfaceHub) {

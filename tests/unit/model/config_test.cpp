@@ -125,6 +125,18 @@ TEST(FalconConfig, ClearErrors) {
                         {"num_kv_heads", 8}}),
               HasSubstr("needs num_kv_heads == num_attention_heads"));
   EXPECT_THAT(error_of(nlohmann::json::array()), HasSubstr("expected a JSON object"));
+  // A config.json damaged after a NUL byte is refused (the JSON library alone reads up to it).
+  {
+    TempDir dir;
+    std::ofstream(dir.path() / "config.json", std::ios::binary)
+        << std::string("{\"model_type\": \"falcon\"}") + std::string(2, '\0') + "garbage";
+    try {
+      FalconConfig::load(dir.path() / "config.json");
+      ADD_FAILURE() << "a config.json with a NUL byte loaded";
+    } catch (const ModelError& e) {
+      EXPECT_THAT(e.what(), HasSubstr("not valid JSON: parse error at line 1, column 25: a NUL byte"));
+    }
+  }
   try {
     FalconConfig::load("/nonexistent/config.json");
     ADD_FAILURE();
