@@ -295,6 +295,9 @@ Config Config::resolve(const ResolveInputs& inputs) {
   }
 
   check_run_rules(cfg, problems);
+  // Messages quote values, and a value may hold the token (LORA_R=$HF_TOKEN, a slip).
+  for (auto& p : problems) p.message = cfg.redact(std::move(p.message));
+  for (auto& w : cfg.warnings_) w = cfg.redact(std::move(w));
   if (!problems.empty()) throw ConfigError(std::move(problems), {});
   return cfg;
 }
@@ -426,28 +429,29 @@ std::optional<std::string> Config::secret(std::string_view key) const {
   return std::nullopt;
 }
 
+std::string Config::redact(std::string text) const {
+  for (const auto& spec : config_keys()) {
+    if (spec.type != KeyType::Secret) continue;
+    auto it = entries_.find(spec.name);
+    if (it == entries_.end()) continue;
+    const Entry& e = it->second;
+    // Shorter texts would mask ordinary words; no real token is that short.
+    for (const std::string& secret : {e.raw, std::get_if<std::string>(&e.effective)
+                                                 ? std::get<std::string>(e.effective)
+                                                 : std::string()})
+      if (secret.size() >= 4)
+        for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at + 3))
+          text.replace(at, secret.size(), "***");
+  }
+  return text;
+}
+
 nlohmann::ordered_json Config::to_json() const {
   nlohmann::json values = nlohmann::json::object();
   nlohmann::json effective = nlohmann::json::object();
   nlohmann::json sources = nlohmann::json::object();
-  // A token can reach other keys through expansions (REPO_ID=user/$HF_TOKEN): every value shown
-  // or saved (training_params.json, the model card) has the secrets' text replaced by ***.
-  std::vector<std::string> secrets;
-  for (const auto& spec : config_keys()) {
-    if (spec.type != KeyType::Secret) continue;
-    const Entry& e = entries_.find(spec.name)->second;
-    for (const std::string& text : {e.raw, std::get_if<std::string>(&e.effective) ? std::get<std::string>(e.effective)
-                                                                                    : std::string()})
-      if (text.size() >= 4) secrets.push_back(text);
-  }
-  auto redacted = [&](nlohmann::json v) {
-    if (!v.is_string()) return v;
-    std::string text = v.get<std::string>();
-    for (const auto& secret : secrets)
-      for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at + 3))
-        text.replace(at, secret.size(), "***");
-    return nlohmann::json(text);
-  };
+  // Every value shown or saved (training_params.json, the model card) is redacted.
+  auto redacted = [&](nlohmann::json v) { return v.is_string() ? nlohmann::json(redact(v.get<std::string>())) : v; };
   for (const auto& spec : config_keys()) {
     const Entry& e = entries_.find(spec.name)->second;
     bool secret = spec.type == KeyType::Secret;

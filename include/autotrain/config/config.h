@@ -93,6 +93,10 @@ class Config {
   // {"values": {...}, "effective": {...}, "sources": {...}, "warnings": [...]}, secrets "***".
   nlohmann::ordered_json to_json() const;
 
+  // `text` with every secret value's text replaced by ***: a token reaches other keys through
+  // expansions (REPO_ID=user/$HF_TOKEN), and from there messages and saved files.
+  std::string redact(std::string text) const;
+
  private:
   // Cross-key rules and values this build cannot act on; may also settle effective values
   // (TRAIN_ON_COMPLETIONS_ONLY from RESPONSE_TEMPLATE) and add warnings.

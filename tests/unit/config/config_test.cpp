@@ -288,6 +288,16 @@ TEST(Config, ErrorsNeverShowAToken) {
     for (const auto& p : e.problems()) EXPECT_EQ(p.message.find("SECRETabc"), std::string::npos) << p.message;
     EXPECT_THAT(e.problems()[1].message, HasSubstr("LORA_R=hf_***"));
   }
+  // A token not shaped like hf_..., expanded into a key whose check fails: the message quotes
+  // that key's value, so the token's text is masked there as it is in to_json.
+  const std::string plain = "plainsecretvalue99";
+  try {
+    resolve_text("HF_TOKEN=" + plain + "\nLORA_R=${HF_TOKEN}\nREPO_ID=\"x $HF_TOKEN\"\nXTRA=$HF_TOKEN\n");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()).find(plain), std::string::npos) << e.what();
+    EXPECT_THAT(e.what(), HasSubstr("LORA_R=*** ("));
+  }
 }
 
 TEST(Config, FolderAsConfigFileIsAnError) {
