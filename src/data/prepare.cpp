@@ -52,7 +52,8 @@ struct Settings {
 // Refused: a folder, a file of the model folder, a file of the validation split, and any other
 // existing file (the user's test.jsonl, a tokenizer.json) -- overwriting it would lose it.
 void check_data_file_target(const fs::path& data_file, const std::string& column, const fs::path& model_dir,
-                            const std::vector<fs::path>& valid_files, const fs::path& data_file_record) {
+                            const DatasetSource& source, const std::string& valid_split,
+                            const fs::path& data_file_record) {
   const std::string path_text = data_file.string();
   auto refuse = [&](const std::string& why) {
     throw DataError(fmt::format("DATA_FILE {}: {}; refusing to overwrite it. Set DATA_FILE to another path (the "
@@ -64,8 +65,14 @@ void check_data_file_target(const fs::path& data_file, const std::string& column
   const fs::file_status st = fs::status(data_file, ec);
   if (!fs::exists(st)) return;
   if (fs::is_directory(st)) refuse("is a folder");
-  for (const auto& f : valid_files)
-    if (fs::equivalent(f, data_file, ec)) refuse("is a file of the validation split");
+  // /dev/null, a FIFO, a socket: renaming over one would replace it (for everyone, with
+  // /dev/null), and opening a FIFO to check its header would wait for a writer.
+  if (!fs::is_regular_file(st)) refuse("is not a regular file (a device, FIFO or socket)");
+  // Any data file of DATA_PATH is the user's data, whether or not this run reads it.
+  if (const auto split = source.split_of(data_file))
+    refuse(*split == valid_split ? std::string("is a file of the validation split")
+                                 : fmt::format("is a data file of DATA_PATH {} (its '{}' split)", source.root.string(),
+                                               *split));
   const fs::path canonical_model = fs::weakly_canonical(model_dir, ec);
   const fs::path canonical_file = fs::weakly_canonical(data_file, ec);
   if (!canonical_model.empty() && canonical_file.parent_path() == canonical_model) refuse("is a file of the model folder");
@@ -365,8 +372,7 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
   const bool data_file_is_train_source =
       options.write_data_file && std::any_of(train_files.files.begin(), train_files.files.end(), same_file);
   if (options.write_data_file && !data_file.empty() && !data_file_is_train_source)
-    check_data_file_target(data_file, s.text_column, out.model_dir,
-                           valid_files ? valid_files->files : std::vector<fs::path>{}, data_file_record);
+    check_data_file_target(data_file, s.text_column, out.model_dir, source, s.valid_split, data_file_record);
 
   // What the blocks depend on.
   ordered_json inputs;

@@ -259,6 +259,19 @@ SplitFiles DatasetSource::split_files(std::string_view split, std::string_view s
       setting == "VALID_SPLIT" ? "VALID_SPLIT (or VALID_FRACTION)" : std::string(setting)));
 }
 
+std::optional<std::string> DatasetSource::split_of(const fs::path& file) const {
+  std::error_code ec;
+  if (single_file) return fs::equivalent(root, file, ec) ? std::optional<std::string>("train") : std::nullopt;
+  for (const auto& f : data_files(root, exclude, nullptr)) {
+    if (!fs::equivalent(f, file, ec)) continue;
+    for (const char* split : {"train", "validation", "test"})
+      if (names_split(root, f, split_keywords(split))) return split;
+    if (fs::equivalent(f.parent_path(), root, ec)) return f.stem().string();
+    return "train";
+  }
+  return std::nullopt;
+}
+
 SplitTexts read_split_texts(const SplitFiles& files, const std::string& column, std::string_view txt_sample_by) {
   SplitTexts out;
   auto add = [&](std::string text) {

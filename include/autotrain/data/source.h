@@ -38,6 +38,10 @@ struct DatasetSource {
   // skipped. Throws DataError listing the files there when none match.
   // `setting` names the key that chose the split (TRAIN_SPLIT or VALID_SPLIT), for the error.
   SplitFiles split_files(std::string_view split, std::string_view setting = "TRAIN_SPLIT") const;
+  // The split `file` is data of, when it is one of this source's data files (not excluded): the
+  // split its name or folder carries, else its stem when it lies in the folder itself (the
+  // `{split}.csv` a VALID_SPLIT could name), else "train". nullopt for anything else.
+  std::optional<std::string> split_of(const std::filesystem::path& file) const;
 };
 
 // What autotrain wrote, to be skipped when a folder is read as data: every project folder

@@ -1,5 +1,6 @@
 // `autotrain data -c FILE`: the summary, where the cache and DATA_FILE are, reuse on a second
 // run, and exit 2 with a clear message for bad input.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <optional>
@@ -95,6 +96,18 @@ TEST_F(DataCli, DataFileNeverOverwritesSomethingElse) {
     EXPECT_THAT(r.err, HasSubstr("refusing to overwrite it"));
   };
   refused({"DATA_PATH=split", "VALID_SPLIT=test", "DATA_FILE=split/test.jsonl"}, "is a file of the validation split");
+  // A split this run does not read is data all the same (its header would have passed).
+  dir_.write("split/valid.csv", "text\nmy held-out row\n");
+  const std::string valid_csv = testing::read_file(dir_.path() / "split" / "valid.csv");
+  refused({"DATA_PATH=split", "DATA_FILE=split/valid.csv"}, "is a data file of DATA_PATH split (its 'validation' split)");
+  EXPECT_EQ(testing::read_file(dir_.path() / "split" / "valid.csv"), valid_csv);
+  // A device or a FIFO is never replaced by a file (nor waited on).
+  ASSERT_EQ(::mkfifo((dir_.path() / "fifo").c_str(), 0600), 0);
+  refused({"DATA_FILE=fifo"}, "is not a regular file (a device, FIFO or socket)");
+  EXPECT_TRUE(fs::is_fifo(dir_.path() / "fifo"));
+  fs::create_symlink("/dev/null", dir_.path() / "null-link");
+  refused({"DATA_FILE=null-link"}, "is not a regular file");
+  EXPECT_TRUE(fs::is_character_file("/dev/null"));
   refused({"DATA_FILE=notes.txt"}, "its first line is not a CSV header with the column \"text\"");
   refused({"DATA_FILE=model/tokenizer.json"}, "is a file of the model folder");
   refused({"DATA_FILE=out/new/"}, "names a folder");
