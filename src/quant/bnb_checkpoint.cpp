@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -90,10 +91,47 @@ std::string quant_state_json(const Nf4Tensor& q, const std::string& layer) {
   return s + "}";
 }
 
-std::set<std::string> quantized_linear_names(model::FalconForCausalLM& m) {
+// Whether transformers leaves the module `name` unquantized for a `llm_int8_skip_modules` entry
+// (quantizers_utils.should_convert_module): the entry is a suffix of the name ("dense" skips
+// every attention output), or matches from its start, as a regular expression, up to a module
+// boundary ("transformer.h.1" skips that layer's modules, not transformer.h.11's).
+bool skipped_by(const std::string& name, const std::string& key) {
+  if (name.ends_with(key)) return true;
+  try {
+    const std::regex re("(?:" + key + ")(?=\\.|$)");
+    std::smatch m;
+    if (std::regex_search(name, m, re, std::regex_constants::match_continuous)) return true;
+    const std::regex dotted("(?:" + key + ")");
+    return std::regex_search(name, m, dotted, std::regex_constants::match_continuous) && m.length(0) > 0 &&
+           name[static_cast<size_t>(m.length(0)) - 1] == '.';
+  } catch (const std::regex_error&) {
+    return false;  // not a valid pattern: the suffix test was all it could mean
+  }
+}
+
+// The linear layers stored as NF4: all but lm_head (kept 16-bit, as transformers keeps it) and
+// those quantization_config.llm_int8_skip_modules names (stored as plain weights).
+std::set<std::string> quantized_linear_names(model::FalconForCausalLM& m, const nlohmann::ordered_json& qc,
+                                             const std::string& where) {
+  std::vector<std::string> skip;
+  if (auto it = qc.find("llm_int8_skip_modules"); it != qc.end() && !it->is_null()) {
+    if (!it->is_array())
+      throw model::ModelError(fmt::format("{}: quantization_config.llm_int8_skip_modules must be a list of module "
+                                          "names, got {}",
+                                          where, it->dump()));
+    for (const auto& k : *it) {
+      if (!k.is_string())
+        throw model::ModelError(fmt::format("{}: quantization_config.llm_int8_skip_modules must hold module names, "
+                                            "found {}",
+                                            where, k.dump()));
+      skip.push_back(k.get<std::string>());
+    }
+  }
   std::set<std::string> names;
   for (auto& slot : m.linears())
-    if (slot.name != "lm_head") names.insert(slot.name);
+    if (slot.name != "lm_head" &&
+        std::none_of(skip.begin(), skip.end(), [&](const std::string& k) { return skipped_by(slot.name, k); }))
+      names.insert(slot.name);
   return names;
 }
 
@@ -311,7 +349,7 @@ std::unique_ptr<model::FalconForCausalLM> load_bnb_4bit(const std::filesystem::p
     return safetensors::tensor_view(shards[it->second.first], *it->second.second);
   };
 
-  const auto quantized = quantized_linear_names(*m);
+  const auto quantized = quantized_linear_names(*m, qc, where);
   for (auto& slot : m->linears()) {
     if (!quantized.count(slot.name)) continue;
     const std::string p = slot.name + ".weight";
@@ -379,12 +417,35 @@ std::unique_ptr<model::FalconForCausalLM> load_bnb_4bit(const std::filesystem::p
     if (bias.defined()) bias = bias.to(options.device, options.dtype);
     *slot.layer = std::make_unique<Linear4bit>(std::move(q), bias);
   }
+  std::map<std::string, std::vector<int64_t>> expected_shape;
+  for (const auto& spec : model::falcon_parameter_specs(cfg)) expected_shape[spec.name] = spec.shape;
   for (auto& [name, t] : m->named_parameters()) {
     const auto dot = name.rfind('.');
     if (dot != std::string::npos && quantized.count(name.substr(0, dot))) continue;
     if (name == "lm_head.weight" && cfg.tie_word_embeddings) continue;
     const bool from_head = name == "transformer.word_embeddings.weight" && tying == model::HeadTying::kEmbeddingFromHead;
-    *t = take(from_head ? "lm_head.weight" : name, true).to(options.device, options.dtype, false, true);
+    at::Tensor stored = take(from_head ? "lm_head.weight" : name, true);
+    // A layer config.json says is plain (llm_int8_skip_modules) but the file holds packed: the
+    // shapes disagree, and the tensor must not replace the parameter.
+    auto dims = [](at::IntArrayRef sizes) {
+      std::string text;
+      for (size_t i = 0; i < sizes.size(); ++i) text += (i ? "x" : "") + std::to_string(sizes[i]);
+      return text;
+    };
+    const auto want = expected_shape.find(name);
+    if ((want != expected_shape.end() && stored.sizes() != at::IntArrayRef(want->second)) ||
+        !at::isFloatingType(stored.scalar_type()))
+      throw model::ModelError(fmt::format("{}: tensor {} is {} {} in the checkpoint; the model needs {} floats{}", where,
+                                          from_head ? "lm_head.weight" : name, c10::toString(stored.scalar_type()),
+                                          dims(stored.sizes()),
+                                          want == expected_shape.end() ? std::string("?") : dims(want->second),
+                                          !index.count(name.substr(0, dot) + kStateSuffix) ? ""
+                                          : name == "lm_head.weight"
+                                              ? " (a 4-bit lm_head is not supported: quantize with "
+                                                "llm_int8_skip_modules naming lm_head, as transformers' default does)"
+                                              : " (it is stored 4-bit, but quantization_config.llm_int8_skip_modules "
+                                                "names it)"));
+    *t = stored.to(options.device, options.dtype, false, true);
   }
   std::vector<std::string> unexpected;
   for (const auto& [name, _] : index)

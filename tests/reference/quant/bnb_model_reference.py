@@ -11,7 +11,11 @@ bitsandbytes quantizer (bitsandbytes 0.50.2 on the CPU, device_map="cpu").
                                         OUT/base_int + OUT/bnb4_int: the same with every body
                                         Linear weight +-2.0, so each layer's double-quantization
                                         offset (the mean block absmax) is 2.0, an integral float;
-                                        OUT/bnb8: OUT/base loaded with load_in_8bit and saved
+                                        OUT/bnb8: OUT/base loaded with load_in_8bit and saved;
+                                        OUT/bnb4_skip: OUT/base quantized with llm_int8_skip_modules
+                                        ["lm_head", "dense", "transformer.h.1.mlp"] (those layers
+                                        stay plain)
+                                        and saved; its logits are logits_bnb4_skip
   bnb_model_reference.py config OUT DIR AutoConfig.from_pretrained(DIR): writes OUT/config_report.json
                                         {"dtype": the dtype it reports, e.g. "bfloat16"}
   bnb_model_reference.py check OUT DIR  loads the 4-bit folder DIR with from_pretrained, checks
@@ -116,7 +120,20 @@ def make(out):
     assert set(saved) == want, f"saved keys: missing {sorted(want - set(saved))}, extra {sorted(set(saved) - want)}"
     assert json.load(open(os.path.join(folder, "config.json")))["quantization_config"]["quant_method"] == "bitsandbytes"
 
-    save_file({"input_ids": ids, "logits_bnb4": logits_of(q, ids)}, os.path.join(out, "expected.safetensors"))
+    # Layers named by llm_int8_skip_modules stay nn.Linear: a suffix ("dense": every attention
+    # output) and a prefix up to a module boundary (layer 1's MLP). The list replaces the default
+    # one, so lm_head must be named to stay 16-bit.
+    skip_config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                     bnb_4bit_compute_dtype=torch.float32,
+                                     llm_int8_skip_modules=["lm_head", "dense", "transformer.h.1.mlp"])
+    q_skip = load(os.path.join(out, "base"), quantization_config=skip_config, dtype=torch.float32)
+    skipped = [n for n, m in q_skip.named_modules() if type(m) is torch.nn.Linear and n != "lm_head"]
+    assert sorted(skipped) == ["transformer.h.0.self_attention.dense", "transformer.h.1.mlp.dense_4h_to_h",
+                               "transformer.h.1.mlp.dense_h_to_4h", "transformer.h.1.self_attention.dense"], skipped
+    q_skip.save_pretrained(os.path.join(out, "bnb4_skip"), safe_serialization=True)
+
+    save_file({"input_ids": ids, "logits_bnb4": logits_of(q, ids), "logits_bnb4_skip": logits_of(q_skip, ids)},
+              os.path.join(out, "expected.safetensors"))
 
     # Integral offsets: bitsandbytes writes nested_offset with Python's float repr (2.0, not 2).
     with torch.no_grad():

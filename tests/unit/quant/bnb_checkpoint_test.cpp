@@ -97,6 +97,33 @@ TEST_F(BnbCheckpoint, BitsandbytesCheckpointLoadsWithoutRequantizing) {
   EXPECT_LE((logits(*m) - theirs).abs().max().item<double>(), 1e-4);
 }
 
+// llm_int8_skip_modules leaves layers plain in transformers' checkpoints (their weight stored
+// as is, no quant state): those load as plain layers, the rest as NF4, giving transformers' logits.
+TEST_F(BnbCheckpoint, SkippedModulesLoadAsPlainLayers) {
+  auto m = load_bnb_4bit(dir() / "bnb4_skip");
+  std::vector<std::string> plain;
+  for (auto& slot : m->linears())
+    if (!dynamic_cast<Linear4bit*>(slot.layer->get()) && slot.name != "lm_head") plain.push_back(slot.name);
+  EXPECT_EQ(plain, (std::vector<std::string>{"transformer.h.0.self_attention.dense", "transformer.h.1.self_attention.dense",
+                                             "transformer.h.1.mlp.dense_h_to_4h", "transformer.h.1.mlp.dense_4h_to_h"}));
+  EXPECT_LE((logits(*m) - read(dir() / "expected.safetensors", "logits_bnb4_skip")).abs().max().item<double>(), 1e-4);
+
+  // A config that names a layer the file holds packed is refused, saying so.
+  testing::TempDir odd;
+  for (const auto& e : std::filesystem::directory_iterator(dir() / "bnb4"))
+    std::filesystem::copy_file(e.path(), odd.path() / e.path().filename());
+  auto cfg = json_of(odd.path() / "config.json");
+  cfg["quantization_config"]["llm_int8_skip_modules"] = {"transformer.h.0.mlp.dense_h_to_4h"};
+  odd.write("config.json", cfg.dump());
+  try {
+    load_bnb_4bit(odd.path());
+    ADD_FAILURE() << "a packed weight loaded as a plain one";
+  } catch (const model::ModelError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("transformer.h.0.mlp.dense_h_to_4h.weight is"));
+    EXPECT_THAT(e.what(), HasSubstr("it is stored 4-bit, but quantization_config.llm_int8_skip_modules names it"));
+  }
+}
+
 // `eval --load-in-4bit --double-quant` scores the base as bitsandbytes' double-quantized model
 // does (an adapter trained with USE_DOUBLE_QUANT=True saw that base), and differently without it.
 TEST_F(BnbCheckpoint, EvalDoubleQuantScoresAsBitsandbytes) {
