@@ -49,6 +49,20 @@ std::vector<CheckpointInfo> list_checkpoints(const fs::path& project) {
   return out;
 }
 
+std::vector<fs::path> unfinished_checkpoints(const fs::path& project) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  if (!fs::is_directory(project, ec)) return out;
+  for (const auto& entry : fs::directory_iterator(project, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!entry.is_directory() || !name.starts_with("checkpoint-") || !name.ends_with(".tmp")) continue;
+    const std::string digits = name.substr(11, name.size() - 11 - 4);
+    if (!digits.empty() && std::all_of(digits.begin(), digits.end(), ::isdigit)) out.push_back(entry.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 void save_checkpoint(const fs::path& project, int64_t step,
                      const std::function<void(const fs::path&)>& write_model_files,
                      const std::vector<at::Tensor>& trainable, const AdamW& optimizer, const at::Device& device,

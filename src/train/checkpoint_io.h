@@ -25,6 +25,10 @@ struct CheckpointInfo {
 // Complete checkpoint folders (with trainer_state.json) of `project`, oldest first.
 std::vector<CheckpointInfo> list_checkpoints(const std::filesystem::path& project);
 
+// checkpoint-<step>.tmp folders of `project`: checkpoints a killed run (kill -9, power loss) did
+// not finish. While the project lock is held, none is being written.
+std::vector<std::filesystem::path> unfinished_checkpoints(const std::filesystem::path& project);
+
 // Writes <project>/checkpoint-<step>/: `write_model_files` (the adapter, for users), the
 // trainable tensors, the optimizer state, the generator states of `device` and the CPU, and
 // `state` as trainer_state.json. Then keeps `keep` checkpoints (0: all): this one and the newest

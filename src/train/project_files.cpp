@@ -57,6 +57,26 @@ void write_tokenizer_files(const fs::path& model_dir, const fs::path& out_dir) {
   io::write_file_atomic(out_dir / "special_tokens_map.json", map.dump(2) + "\n");
 }
 
+void remove_other_mode_files(const fs::path& project, bool peft) {
+  std::error_code ec;
+  auto remove = [&](const fs::path& p) {
+    if (fs::remove(p, ec)) fmt::print(stderr, "removed {}: left by an earlier {} run\n", p.string(),
+                                      peft ? "full fine-tuning" : "LoRA");
+  };
+  if (!peft) {
+    for (const char* name : {"adapter_model.safetensors", "adapter_config.json"}) remove(project / name);
+    return;
+  }
+  for (const char* name : {"config.json", "model.safetensors", "model.safetensors.index.json"}) remove(project / name);
+  for (const auto& entry : fs::directory_iterator(project, ec)) {
+    const std::string name = entry.path().filename().string();
+    // save_falcon's shards: model-00001-of-00002.safetensors
+    if (entry.is_regular_file() && name.starts_with("model-") && name.ends_with(".safetensors") &&
+        name.find("-of-") != std::string::npos)
+      remove(entry.path());
+  }
+}
+
 void write_model_card(const fs::path& project, const config::Config& cfg, const nlohmann::json& results, bool peft) {
   const std::string model = cfg.get_string("MODEL_NAME");
   const std::string data = cfg.get_string("DATA_PATH");

@@ -20,6 +20,12 @@ void write_training_params(const std::filesystem::path& project, const config::C
 // sets and saves).
 void write_tokenizer_files(const std::filesystem::path& model_dir, const std::filesystem::path& out_dir);
 
+// The final files of the other kind of run, left by an earlier run of this project: with `peft`,
+// a full fine-tune's config.json and model weights; without, the adapter. Loaders take whatever
+// they find (transformers applies an adapter_config.json beside model weights), so a project
+// holds one kind only.
+void remove_other_mode_files(const std::filesystem::path& project, bool peft);
+
 // README.md: YAML front matter (base_model, library_name: peft, tags, datasets when DATA_PATH is
 // a hub id), the training configuration and the final metrics.
 void write_model_card(const std::filesystem::path& project, const config::Config& cfg, const nlohmann::json& results,

@@ -270,6 +270,7 @@ class Run {
   void check_token_ids() const;
   void load_model();
   void resolve_resume();
+  std::string damaged_checkpoint_hint() const;
   void plan();
   EvalOutcome evaluate(const data::TokenBlocks& blocks);
   double train_step(int64_t step);
@@ -410,7 +411,12 @@ void Run::resolve_resume() {
   }
   if (existing.empty()) return;
   const auto& newest = existing.back();
-  auto state = read_checkpoint_state(newest.dir);
+  nlohmann::json state;
+  try {
+    state = read_checkpoint_state(newest.dir);
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(fmt::format("{}; {}", e.what(), damaged_checkpoint_hint()));
+  }
   if (state.value("fingerprint", "") != fingerprint_)
     throw TrainUsageError(fmt::format(
         "{} holds checkpoints of another run (newest: {}: {}); use --resume never to start over (removes them) or "
@@ -418,6 +424,17 @@ void Run::resolve_resume() {
         project_.string(), newest.dir.filename().string(),
         what_differs(state.value("run", nlohmann::json()), run_identity_)));
   resume_from_ = newest.dir;
+}
+
+// What to do when the checkpoint --resume auto picked cannot be read (a disk that filled up
+// under an older version, files edited by hand).
+std::string Run::damaged_checkpoint_hint() const {
+  const auto existing = list_checkpoints(project_);
+  if (existing.size() >= 2)
+    return fmt::format("resume from the one before with --resume {}, or start over with --resume never (removes the "
+                       "checkpoints)",
+                       existing[existing.size() - 2].dir.string());
+  return "start over with --resume never (removes the checkpoints)";
 }
 
 void Run::load_model() {
@@ -697,9 +714,21 @@ int Run::execute() {
   if (options_.dry_run) return 0;
 
   for (const auto& dir : stale_checkpoints_) fs::remove_all(dir);
+  for (const auto& dir : unfinished_checkpoints(project_)) {
+    fmt::print(stderr, "removing {}: a checkpoint an earlier run did not finish writing\n", dir.string());
+    fs::remove_all(dir);
+  }
   write_training_params(project_, cfg_);
   if (resume_from_) {
-    auto state = load_checkpoint(*resume_from_, trainable_, *optimizer_, device_);
+    nlohmann::json state;
+    try {
+      state = load_checkpoint(*resume_from_, trainable_, *optimizer_, device_);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(fmt::format("cannot resume from {}: {}; {}", resume_from_->string(), e.what(),
+                                           options_.resume == "auto"
+                                               ? damaged_checkpoint_hint()
+                                               : std::string("give another checkpoint, or --resume never")));
+    }
     start_step_ = state.at("global_step").get<int64_t>();
     scaler_ = std::make_unique<DynamicLossScaler>(
         precision_ == Precision::kFp16,
@@ -813,6 +842,7 @@ int Run::execute() {
   if (tty_) fmt::print(stderr, "\n");
 
   write_model_files(project_);
+  remove_other_mode_files(project_, peft_);
   write_tokenizer_files(data_.model_dir, project_);
   // train_loss as HF Trainer defines it, the mean step loss, but over the whole run: HF does not
   // keep its loss sum in checkpoints, so after a resume it divides the resumed part's sum by all

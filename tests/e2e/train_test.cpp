@@ -319,6 +319,40 @@ TEST_F(Train, Nf4BaseAndFullFineTuningRunOnTheCpu) {
   ASSERT_TRUE(fs::exists(project("fullft") / "model.safetensors"));
   EXPECT_NE(testing::read_file(project("fullft") / "model.safetensors"),
             testing::read_file(fs::path(model_dir()) / "model.safetensors"));
+
+  // One kind of result per project: transformers would load the new weights with the old adapter
+  // applied (or the old weights under the new adapter).
+  auto lora = run("train", "fullft", {"MAX_STEPS=2"}, {"--resume", "never"});
+  ASSERT_EQ(lora.exit_code, 0) << lora.err;
+  EXPECT_TRUE(fs::exists(project("fullft") / "adapter_model.safetensors"));
+  EXPECT_FALSE(fs::exists(project("fullft") / "model.safetensors")) << lora.err;
+  EXPECT_FALSE(fs::exists(project("fullft") / "config.json"));
+  EXPECT_THAT(lora.err, HasSubstr("left by an earlier full fine-tuning run"));
+  auto full_again = run("train", "fullft", {"USE_PEFT=False", "MAX_STEPS=2"}, {"--resume", "never"});
+  ASSERT_EQ(full_again.exit_code, 0) << full_again.err;
+  EXPECT_TRUE(fs::exists(project("fullft") / "model.safetensors"));
+  EXPECT_FALSE(fs::exists(project("fullft") / "adapter_model.safetensors"));
+  EXPECT_FALSE(fs::exists(project("fullft") / "adapter_config.json"));
+}
+
+// What a killed run can leave: a checkpoint it did not finish (removed by the next run), and a
+// damaged one (the error says which checkpoint to resume from instead).
+TEST_F(Train, LeftoversOfKilledRunsAreHandled) {
+  const std::vector<std::string> sets = {"MAX_STEPS=2", "SAVE_STRATEGY=steps", "SAVE_STEPS=1", "SAVE_TOTAL_LIMIT=0",
+                                         "VALID_SPLIT="};
+  auto first = run("train", "p", sets);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  fs::create_directories(project("p") / "checkpoint-99.tmp");
+  std::ofstream(project("p") / "checkpoint-2" / "trainer_state.json") << "{";
+  auto damaged = run("train", "p", {"MAX_STEPS=3", "SAVE_STRATEGY=steps", "SAVE_STEPS=1", "VALID_SPLIT="});
+  EXPECT_EQ(damaged.exit_code, 1) << damaged.err;
+  EXPECT_THAT(damaged.err, HasSubstr("trainer_state.json is damaged"));
+  EXPECT_THAT(damaged.err, HasSubstr("resume from the one before with --resume " +
+                                     (project("p") / "checkpoint-1").string()));
+  auto older = run("train", "p", sets, {"--resume", (project("p") / "checkpoint-1").string()});
+  EXPECT_EQ(older.exit_code, 0) << older.err;
+  EXPECT_FALSE(fs::exists(project("p") / "checkpoint-99.tmp"));
+  EXPECT_THAT(older.err, HasSubstr("a checkpoint an earlier run did not finish writing"));
 }
 
 // bf16 autocast on the CPU takes the path fp16 takes on CUDA (autocast around the 4-bit layers,
