@@ -1,6 +1,9 @@
 #include "project_files.h"
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -25,6 +28,33 @@ bool is_hub_id(const std::string& s) {
   if (s.empty() || fs::exists(s) || s.front() == '.' || s.front() == '/') return false;
   const auto slash = s.find('/');
   return slash != std::string::npos && slash > 0 && s.find('/', slash + 1) == std::string::npos;
+}
+
+// A YAML scalar for the card's front matter: plain when it is a simple name (tiiuae/falcon-7b,
+// as AutoTrain writes it), else double-quoted (JSON's quoting is YAML's), so that a path with
+// ": ", " #", quotes or a leading symbol does not break the header the Hub parses.
+std::string yaml_scalar(const std::string& s) {
+  static const std::set<std::string> words = {"true", "false", "null", "yes", "no", "on", "off", "~"};
+  std::string lower = s;
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const bool plain = !s.empty() && std::isalnum(static_cast<unsigned char>(s.front())) && !words.count(lower) &&
+                     std::all_of(s.begin(), s.end(), [](char c) {
+                       return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' || c == '/';
+                     });
+  return plain ? s : nlohmann::json(s).dump();
+}
+
+// Markdown inline code holding `text` whatever backticks it has (a fence longer than any run of
+// them), and, in a table cell, with `|` escaped (GitHub tables split cells at it even in code).
+std::string md_code(const std::string& text, bool table_cell = false) {
+  size_t longest = 0, run = 0;
+  for (char c : text) longest = std::max(longest, run = c == '`' ? run + 1 : 0);
+  const std::string fence(longest + 1, '`');
+  const bool pad = !text.empty() && (text.front() == '`' || text.back() == '`');
+  std::string body = pad ? " " + text + " " : text;
+  if (table_cell)
+    for (size_t at = body.find('|'); at != std::string::npos; at = body.find('|', at + 2)) body.insert(at, "\\");
+  return fence + body + fence;
 }
 
 }  // namespace
@@ -81,14 +111,14 @@ void write_model_card(const fs::path& project, const config::Config& cfg, const 
   const std::string model = cfg.get_string("MODEL_NAME");
   const std::string data = cfg.get_string("DATA_PATH");
   std::string card = "---\n";
-  card += fmt::format("base_model: {}\n", model);
+  card += fmt::format("base_model: {}\n", yaml_scalar(model));
   if (peft) card += "library_name: peft\n";
   card += "tags:\n- autotrain\n- text-generation\n";
   if (peft) card += "- peft\n";
-  if (is_hub_id(data)) card += fmt::format("datasets:\n- {}\n", data);
+  if (is_hub_id(data)) card += fmt::format("datasets:\n- {}\n", yaml_scalar(data));
   card += "---\n\n";
   card += fmt::format("# {}\n\n", fs::path(cfg.get_string("AUTOTRAIN_PROJECT_NAME")).filename().string());
-  card += fmt::format("Fine-tuned from `{}` on `{}` with autotrain (C++){}.\n\n", model, data,
+  card += fmt::format("Fine-tuned from {} on {} with autotrain (C++){}.\n\n", md_code(model), md_code(data),
                       peft ? ", as a LoRA adapter in PEFT format" : "");
   card += "## Results\n\n| metric | value |\n|---|---|\n";
   for (const auto& [k, v] : results.items()) card += fmt::format("| {} | {} |\n", k, v.dump());
@@ -96,12 +126,15 @@ void write_model_card(const fs::path& project, const config::Config& cfg, const 
   nlohmann::ordered_json effective = cfg.to_json()["effective"];
   effective.erase("HF_TOKEN");
   for (const auto& [k, v] : effective.items())
-    if (!v.is_null() && !(v.is_string() && v.get<std::string>().empty())) card += fmt::format("| {} | `{}` |\n", k, v.dump());
+    if (!v.is_null() && !(v.is_string() && v.get<std::string>().empty()))
+      card += fmt::format("| {} | {} |\n", k, md_code(v.dump(), /*table_cell=*/true));
   if (peft) {
+    // JSON's string quoting is valid Python for any path.
+    const std::string path = nlohmann::json(project.string()).dump();
     card += "\n## Usage\n\n```python\nfrom peft import AutoPeftModelForCausalLM\n"
             "from transformers import AutoTokenizer\n\n";
-    card += fmt::format("model = AutoPeftModelForCausalLM.from_pretrained(\"{}\")\n", project.string());
-    card += fmt::format("tokenizer = AutoTokenizer.from_pretrained(\"{}\")\n```\n", project.string());
+    card += fmt::format("model = AutoPeftModelForCausalLM.from_pretrained({})\n", path);
+    card += fmt::format("tokenizer = AutoTokenizer.from_pretrained({})\n```\n", path);
   }
   io::write_file_atomic(project / "README.md", card);
 }

@@ -113,7 +113,7 @@ TEST_F(Train, TinyRunLearnsAndLeavesAPeftProjectFolder) {
   auto special = nlohmann::json::parse(testing::read_file(p / "special_tokens_map.json"));
   EXPECT_EQ(special["pad_token"], special["eos_token"]);
   const std::string card = testing::read_file(p / "README.md");
-  EXPECT_THAT(card, HasSubstr("base_model: " + model_dir()));
+  EXPECT_THAT(card, HasSubstr("base_model: \"" + model_dir() + "\""));  // a path is quoted (it may hold ": ")
   EXPECT_THAT(card, HasSubstr("library_name: peft"));
   EXPECT_THAT(card, HasSubstr("- autotrain\n- text-generation\n- peft\n"));
 
@@ -333,6 +333,28 @@ TEST_F(Train, Nf4BaseAndFullFineTuningRunOnTheCpu) {
   EXPECT_TRUE(fs::exists(project("fullft") / "model.safetensors"));
   EXPECT_FALSE(fs::exists(project("fullft") / "adapter_model.safetensors"));
   EXPECT_FALSE(fs::exists(project("fullft") / "adapter_config.json"));
+}
+
+// The model card's front matter is YAML that huggingface_hub reads (as the Hub does) whatever the
+// model path holds, and its tables keep two cells per row whatever the values hold.
+TEST_F(Train, ModelCardSurvivesOddNames) {
+  const fs::path model = project("m: x #1");
+  fs::copy(model_dir(), model);
+  auto r = run("train", "card", {"MODEL_NAME=" + model.string(), "MAX_STEPS=1", "SAVE_STRATEGY=no", "VALID_SPLIT=",
+                                 "REPO_ID=a|b `c`"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  testing::ReferenceRun card("train/model_card.py", {(project("card") / "README.md").string()});
+  if (!card.have_python()) GTEST_SKIP() << "AUTOTRAIN_PYTHON is not set: run through ctest";
+  ASSERT_TRUE(card.ok()) << card.log();
+  auto parsed = nlohmann::json::parse(testing::read_file(card.dir() / "card.json"));
+  EXPECT_EQ(parsed["data"]["base_model"], model.string());
+  EXPECT_EQ(parsed["data"]["library_name"], "peft");
+  bool saw_repo = false;
+  for (const auto& row : parsed["table_rows"]) {
+    EXPECT_EQ(row.size(), 2u) << row.dump();
+    if (row.size() == 2 && row[0] == "REPO_ID") saw_repo = true;
+  }
+  EXPECT_TRUE(saw_repo);
 }
 
 // What a killed run can leave: a checkpoint it did not finish (removed by the next run), and a
