@@ -231,10 +231,14 @@ Blocks build_split(const Settings& s, const tokenizer::Tokenizer& tok, const Spl
         fmt::join(st.files, ", "),
         st.rows == 0 ? "check DATA_PATH and the split's file" : "check TEXT_COLUMN and the file's contents"));
   std::string where = s.trainer == "sft" ? "" : " (TRAINER=default cuts every 1000-row batch of each of 4 shards on its own)";
-  throw DataError(fmt::format(
-      "the {} split gives no block of BLOCK_SIZE={} tokens: {} rows, {} tokens in all, at most {} in one group{}. "
-      "Lower BLOCK_SIZE (e.g. --set BLOCK_SIZE={}) or add data",
-      name, s.block_size, st.rows, st.tokens, b.largest_group, where, std::max<int64_t>(1, b.largest_group)));
+  // A block needs 2 tokens (one predicts the other): below that, only more data helps.
+  const std::string fix = b.largest_group >= 2 ? fmt::format("Lower BLOCK_SIZE (e.g. --set BLOCK_SIZE={}) or add data",
+                                                             b.largest_group)
+                                               : std::string("Add data: a block needs at least 2 tokens");
+  throw DataError(fmt::format("the {} split gives no block of BLOCK_SIZE={} tokens: {} row{}, {} token{} in all, at "
+                              "most {} in one group{}. {}",
+                              name, s.block_size, st.rows, st.rows == 1 ? "" : "s", st.tokens,
+                              st.tokens == 1 ? "" : "s", b.largest_group, where, fix));
 }
 
 std::vector<std::string> file_names(const SplitFiles& f) {

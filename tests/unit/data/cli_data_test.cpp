@@ -66,6 +66,13 @@ TEST_F(DataCli, BadInputExits2WithWhatToFix) {
   EXPECT_EQ(empty.exit_code, 2);
   EXPECT_THAT(empty.err, HasSubstr("error: the train split gives no block of BLOCK_SIZE=64 tokens"));
   EXPECT_THAT(empty.err, HasSubstr("Lower BLOCK_SIZE"));
+  // One token in all: no BLOCK_SIZE (at least 2) can help, so none is suggested.
+  dir_.write("one.jsonl", "{\"text\": \"a\"}\n");
+  auto one = run({"data", "-c", config_.string(), "--set", "DATA_PATH=one.jsonl", "--set", "BLOCK_SIZE=2"});
+  EXPECT_EQ(one.exit_code, 2);
+  EXPECT_THAT(one.err, HasSubstr("1 row, 1 token in all, at most 1 in one group"));
+  EXPECT_THAT(one.err, HasSubstr("Add data: a block needs at least 2 tokens"));
+  EXPECT_THAT(one.err, ::testing::Not(HasSubstr("BLOCK_SIZE=1")));
 
   auto column = run({"data", "-c", config_.string(), "--set", "TEXT_COLUMN=prompt"});
   EXPECT_EQ(column.exit_code, 2);
