@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <set>
 
 #include <fmt/format.h>
@@ -68,9 +69,16 @@ std::variant<Value, std::string> convert(const KeySpec& spec, const std::string&
   switch (spec.type) {
     case KeyType::String:
       return Value{text};
-    case KeyType::Secret:
-      if (text.empty() || text == kTokenPlaceholder) return Value{std::monostate{}};
-      return Value{text};
+    case KeyType::Secret: {
+      // As `setup --token` takes it: blanks around a pasted token are dropped; one inside means
+      // two words or a broken paste, which no Hugging Face token holds.
+      const size_t first = text.find_first_not_of(" \t\r\n"), last = text.find_last_not_of(" \t\r\n");
+      const std::string token = first == std::string::npos ? std::string() : text.substr(first, last - first + 1);
+      if (token.empty() || token == kTokenPlaceholder) return Value{std::monostate{}};
+      if (std::any_of(token.begin(), token.end(), [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; }))
+        return std::string("has blanks or control characters inside (a token is one word; check what was pasted)");
+      return Value{token};
+    }
     case KeyType::Bool: {
       auto b = parse_bool(text);
       if (!b) return std::string("not a boolean");
@@ -390,6 +398,31 @@ void Config::check_run_rules(Config& cfg, std::vector<ConfigProblem>& problems) 
                                                       "layers, all-linear, or leave it empty for PEFT's Falcon default "
                                                       "query_key_value",
                                                       targets, where("TARGET_MODULES"))});
+
+  // The project folder receives the run's files (tokenizer files, README.md, training_params.json,
+  // metrics.jsonl, a full fine-tune's weights): it may be neither the base model's folder nor the
+  // data's. Checked for local folders here, so that `config` and `setup` (which creates the
+  // project folder) refuse what `data` and `train` refuse.
+  const std::string project = text("AUTOTRAIN_PROJECT_NAME");
+  std::error_code ec;
+  const std::filesystem::path project_dir = std::filesystem::weakly_canonical(project, ec);
+  auto is_project = [&](const char* key) {
+    const std::string folder = text(key);
+    std::error_code e;
+    if (project.empty() || folder.empty() || !std::filesystem::is_directory(folder, e)) return false;
+    return std::filesystem::weakly_canonical(folder, e) == project_dir && !e;
+  };
+  if (!ec && is_project("MODEL_NAME"))
+    problems.push_back({"AUTOTRAIN_PROJECT_NAME",
+                        fmt::format("AUTOTRAIN_PROJECT_NAME {} is the MODEL_NAME folder {} ({}, {}): the run's outputs "
+                                    "would overwrite the base model's files; give the project its own folder",
+                                    project, text("MODEL_NAME"), where("AUTOTRAIN_PROJECT_NAME"), where("MODEL_NAME"))});
+  if (!ec && is_project("DATA_PATH"))
+    problems.push_back({"AUTOTRAIN_PROJECT_NAME",
+                        fmt::format("AUTOTRAIN_PROJECT_NAME {} is the DATA_PATH folder {} ({}, {}): the run's outputs "
+                                    "would be read as data by the next run; give the project its own folder (or move "
+                                    "the data into a subfolder)",
+                                    project, text("DATA_PATH"), where("AUTOTRAIN_PROJECT_NAME"), where("DATA_PATH"))});
 }
 
 const Entry& Config::entry(std::string_view key) const {

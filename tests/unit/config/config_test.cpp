@@ -197,6 +197,41 @@ TEST(Config, ValidatingOnTheTrainSplitIsPointedOut) {
   EXPECT_TRUE(resolve_text("VALID_SPLIT=test\n").warnings().empty());
 }
 
+// The project folder may be neither the model's folder nor the data's (local folders; `data`
+// also checks what hub ids resolve to): `config` and `setup` refuse what `data` and `train` do.
+TEST(Config, ProjectFolderIsNeitherTheModelNorTheDataFolder) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path() / "model");
+  std::filesystem::create_directories(dir.path() / "data");
+  const std::string model = (dir.path() / "model").string(), data = (dir.path() / "data").string();
+  auto problem_of = [&](const std::string& project) {
+    try {
+      resolve_text("MODEL_NAME=" + model + "\nDATA_PATH=" + data + "\nAUTOTRAIN_PROJECT_NAME=" + project + "\n");
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_THAT(problem_of(model + "/"), HasSubstr("is the MODEL_NAME folder"));
+  EXPECT_THAT(problem_of(data + "/./"), HasSubstr("is the DATA_PATH folder"));
+  EXPECT_EQ(problem_of((dir.path() / "out").string()), "");
+  EXPECT_EQ(problem_of(data + "/out"), "");  // a project inside the data folder is skipped as data
+}
+
+// The token's shape is checked as `setup --token` checks it, so `config` never calls valid what
+// `setup` refuses: outer blanks dropped, inner ones an error that does not show the token.
+TEST(Config, TokenShapeIsCheckedAsSetupChecksIt) {
+  EXPECT_EQ(resolve_text("HF_TOKEN=\" hf_abcdefghij \"\n").secret("HF_TOKEN"), "hf_abcdefghij");
+  EXPECT_FALSE(resolve_text("HF_TOKEN=\"  \"\n").secret("HF_TOKEN"));
+  try {
+    resolve_text("HF_TOKEN=\"hf_Secret Abcdefgh\"\n");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("has blanks or control characters inside"));
+    EXPECT_EQ(std::string(e.what()).find("Abcdefgh"), std::string::npos) << e.what();
+  }
+}
+
 // A token expanded into another key is masked there too, in everything to_json feeds (config,
 // training_params.json, the model card); one not shaped like hf_... as well.
 TEST(Config, ATokenExpandedIntoAnotherKeyIsMasked) {
