@@ -377,10 +377,26 @@ LoadedAdapter load_adapter(model::FalconForCausalLM& model, const std::filesyste
       throw AdapterError(fmt::format("{}: '{}' has the wrong type", where, key));
     }
   };
+  // What PEFT itself refuses (KeyError, TypeError) is refused here too, not guessed at.
+  if (!cfg.is_object() || !cfg.contains("peft_type"))
+    throw AdapterError(fmt::format("{}: no \"peft_type\"; PEFT writes it in every adapter_config.json (\"LORA\" for "
+                                   "a LoRA adapter), and cannot load one without it",
+                                   where));
   if (get("peft_type", std::string("LORA")) != "LORA")
     throw AdapterError(fmt::format("{}: peft_type {} is not supported (only LORA)", where, cfg["peft_type"].dump()));
+  for (const char* key : {"r", "lora_alpha"})
+    if (cfg.contains(key) && !cfg[key].is_number())
+      throw AdapterError(fmt::format("{}: \"{}\" is {}; it must be a number", where, key, cfg[key].dump()));
   if (get("use_dora", false)) throw AdapterError(fmt::format("{}: DoRA adapters (use_dora) are not supported", where));
-  if (get("fan_in_fan_out", false)) throw AdapterError(fmt::format("{}: fan_in_fan_out adapters are not supported", where));
+  if (get("fan_in_fan_out", false))
+    // Falcon's layers are nn.Linear, whose weight is [out, in]: PEFT warns and sets it false.
+    fmt::print(stderr, "warning: {}: fan_in_fan_out is true, but Falcon's layers are nn.Linear; it is ignored, as PEFT "
+               "ignores it for them\n", where);
+  for (const char* key : {"modules_to_save", "megatron_config"})
+    if (cfg.contains(key) && !cfg[key].is_null() && !cfg[key].empty())
+      throw AdapterError(fmt::format("{}: {} = {} is not supported (plain LoRA on the linear layers only); load this "
+                                     "adapter with PEFT",
+                                     where, key, cfg[key].dump()));
   if (get("bias", std::string("none")) != "none" || get("lora_bias", false))
     throw AdapterError(fmt::format("{}: adapters with trained biases are not supported (bias must be \"none\")", where));
   for (const char* key : {"rank_pattern", "alpha_pattern"})

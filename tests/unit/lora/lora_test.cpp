@@ -430,6 +430,42 @@ TEST_F(LoraPeft, RefusesAdaptersThatDoNotFit) {
       EXPECT_THAT(e.what(), HasSubstr(name == "alora" ? "'alora_invocation_tokens'" : "\"" + name + "\"")) << e.what();
     }
   }
+  // What PEFT itself cannot load (KeyError, TypeError) or applies beyond LoRA is refused, not
+  // read with a guess: no peft_type, a null lora_alpha, modules_to_save, Megatron layers.
+  for (const auto& [name, key, value, said] : std::vector<std::tuple<std::string, std::string, nlohmann::json, std::string>>{
+           {"no_type", "peft_type", nullptr, "no \"peft_type\""},
+           {"alpha_null", "lora_alpha", nullptr, "\"lora_alpha\" is null; it must be a number"},
+           {"save_head", "modules_to_save", {"lm_head"}, "modules_to_save = [\"lm_head\"] is not supported"},
+           {"megatron", "megatron_config", {{"tensor_model_parallel_size", 2}}, "megatron_config = "}}) {
+    auto d = copy_adapter(name);
+    auto cfg = nlohmann::json::parse(testing::read_file(d / "adapter_config.json"));
+    if (name == "no_type")
+      cfg.erase(key);
+    else
+      cfg[key] = value;
+    tmp.write(name + "/adapter_config.json", cfg.dump(2));
+    auto model = base();
+    try {
+      load_adapter(*model, d);
+      ADD_FAILURE() << name;
+    } catch (const AdapterError& e) {
+      EXPECT_THAT(e.what(), HasSubstr(said)) << e.what();
+    }
+  }
+}
+
+// fan_in_fan_out only concerns Conv1D layers (GPT-2): on nn.Linear PEFT warns, sets it false and
+// loads the adapter as plain LoRA; so do we.
+TEST_F(LoraPeft, FanInFanOutOnLinearLayersIsIgnoredAsPeftIgnoresIt) {
+  testing::TempDir tmp;
+  for (auto f : {"adapter_config.json", "adapter_model.safetensors"})
+    std::filesystem::copy_file(dir() / "lm_head_random" / f, tmp.path() / f);
+  auto cfg = nlohmann::json::parse(testing::read_file(tmp.path() / "adapter_config.json"));
+  cfg["fan_in_fan_out"] = true;
+  tmp.write("adapter_config.json", cfg.dump(2));
+  auto adapted = base();
+  load_adapter(*adapted, tmp.path());
+  EXPECT_LE(max_abs_diff(logits(*adapted), expected("logits_lm_head")), 1e-5);
 }
 
 // PEFT saves the tied head's base weight beside a LoRA on lm_head; that adapter loads, and the
