@@ -60,7 +60,8 @@ EvalResult run_eval(const EvalOptions& o) {
     block = cfg.max_position_embeddings;
   }
 
-  std::vector<int64_t> ids = read_eval_tokens(o.data, o.text_column, dir.path, cfg.vocab_size);
+  const EvalTokens stream = read_eval_rows(o.data, o.text_column, dir.path, cfg.vocab_size);
+  const std::vector<int64_t>& ids = stream.ids;
   const int64_t blocks = static_cast<int64_t>(ids.size()) / block;
   if (blocks == 0)
     throw EvalUsageError(fmt::format("{}: {} tokens, fewer than one block of {} (lower --block-size)", o.data.string(),
@@ -75,7 +76,10 @@ EvalResult run_eval(const EvalOptions& o) {
   // 32 MiB (129 tokens for Falcon's 65,024-token vocabulary) rather than the training default.
   const int64_t loss_chunk = std::clamp<int64_t>((int64_t{32} << 20) / (4 * cfg.vocab_size), 16, 1024);
   const int64_t per_batch = std::max<int64_t>(1, o.tokens_per_batch / block);
-  at::Tensor all = at::tensor(ids, at::TensorOptions().dtype(at::kLong)).narrow(0, 0, blocks * block).view({blocks, block});
+  auto as_blocks = [&](const std::vector<int64_t>& v) {
+    return at::tensor(v, at::TensorOptions().dtype(at::kLong)).narrow(0, 0, blocks * block).view({blocks, block});
+  };
+  const at::Tensor all = as_blocks(ids), all_labels = as_blocks(stream.labels);
   double sum = 0;
   int64_t tokens = 0;
   for (int64_t start = 0; start < blocks; start += per_batch) {
@@ -83,10 +87,14 @@ EvalResult run_eval(const EvalOptions& o) {
     at::Tensor batch = all.narrow(0, start, n).to(device);
     FalconInputs in;
     in.input_ids = batch;
-    auto out = causal_lm_loss(model->lm_head(), model->hidden_states(in), batch, LossReduction::kSum, loss_chunk);
+    auto out = causal_lm_loss(model->lm_head(), model->hidden_states(in), all_labels.narrow(0, start, n).to(device),
+                              LossReduction::kSum, loss_chunk);
     sum += out.loss.item<double>();
     tokens += out.tokens;
   }
+  if (tokens == 0)
+    throw EvalUsageError(fmt::format("{}: every label of the {} block{} is -100, so there is nothing to score", o.data.string(),
+                                     blocks, blocks == 1 ? "" : "s"));
   if (!std::isfinite(sum))
     // Every token was scored: a nan or inf loss comes from the weights (the base's, or the
     // adapter's), not the data. A number of null would read as a result.

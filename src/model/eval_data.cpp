@@ -30,8 +30,15 @@ std::vector<data::Row> read_rows(const std::filesystem::path& path) {
 
 std::vector<int64_t> read_eval_tokens(const std::filesystem::path& data, const std::string& text_column,
                                       const std::filesystem::path& tokenizer_dir, std::optional<int64_t> vocab_size) {
+  return read_eval_rows(data, text_column, tokenizer_dir, vocab_size).ids;
+}
+
+EvalTokens read_eval_rows(const std::filesystem::path& data, const std::string& text_column,
+                          const std::filesystem::path& tokenizer_dir, std::optional<int64_t> vocab_size) {
   auto rows = read_rows(data);
-  std::vector<int64_t> ids;
+  EvalTokens out;
+  std::vector<int64_t>& ids = out.ids;
+  std::vector<int64_t>& labels = out.labels;
 #ifdef AUTOTRAIN_HAVE_TOKENIZER
   std::unique_ptr<tokenizer::Tokenizer> tok;
 #endif
@@ -40,7 +47,34 @@ std::vector<int64_t> read_eval_tokens(const std::filesystem::path& data, const s
     if (!row.value.is_object()) throw EvalUsageError(fmt::format("{}: expected a JSON object per row", where));
     if (auto it = row.value.find("input_ids"); it != row.value.end()) {
       if (!it->is_array()) throw EvalUsageError(fmt::format("{}: \"input_ids\" must be a list of token ids", where));
-      for (const auto& v : *it) {
+      // Optional per-token lists beside input_ids, as a tokenized Hugging Face dataset has them.
+      auto companion = [&](const char* name) -> const nlohmann::json* {
+        auto c = row.value.find(name);
+        if (c == row.value.end() || c->is_null()) return nullptr;
+        if (!c->is_array() || c->size() != it->size())
+          throw EvalUsageError(fmt::format("{}: \"{}\" must be a list as long as \"input_ids\" ({} ids)", where, name,
+                                           it->size()));
+        return &*c;
+      };
+      const nlohmann::json* row_labels = companion("labels");
+      const nlohmann::json* mask = companion("attention_mask");
+      for (size_t k = 0; k < it->size(); ++k) {
+        const auto& v = (*it)[k];
+        if (mask) {
+          const auto& m = (*mask)[k];
+          if (!m.is_number_integer() || (m.get<int64_t>() != 0 && m.get<int64_t>() != 1))
+            throw EvalUsageError(fmt::format("{}: \"attention_mask\" must hold 0 and 1, found {}", where, m.dump()));
+          if (m.get<int64_t>() == 0) continue;  // padding
+        }
+        int64_t label = -100;
+        if (row_labels) {
+          const auto& l = (*row_labels)[k];
+          if (!l.is_number_integer() || (l.get<int64_t>() < 0 && l.get<int64_t>() != -100) ||
+              (vocab_size && l.get<int64_t>() >= *vocab_size))
+            throw EvalUsageError(fmt::format("{}: \"labels\" must hold token ids or -100 (not scored), found {}", where,
+                                             l.dump()));
+          label = l.get<int64_t>();
+        }
         if (!v.is_number_integer() || v.get<int64_t>() < 0)
           throw EvalUsageError(fmt::format("{}: \"input_ids\" must hold non-negative integers, found {}", where, v.dump()));
         if (vocab_size && v.get<int64_t>() >= *vocab_size)
@@ -48,6 +82,7 @@ std::vector<int64_t> read_eval_tokens(const std::filesystem::path& data, const s
                                            "(ids 0 to {}): were these ids made with another tokenizer?",
                                            where, v.get<int64_t>(), *vocab_size, *vocab_size - 1));
         ids.push_back(v.get<int64_t>());
+        labels.push_back(row_labels ? label : v.get<int64_t>());
       }
       continue;
     }
@@ -72,6 +107,7 @@ std::vector<int64_t> read_eval_tokens(const std::filesystem::path& data, const s
                                      "(config.json's vocab_size): the tokenizer does not belong to this model",
                                      where, tokenizer_dir.string(), id, *vocab_size));
       ids.push_back(id);
+      labels.push_back(id);
     }
 #else
     (void)tokenizer_dir;
@@ -80,7 +116,7 @@ std::vector<int64_t> read_eval_tokens(const std::filesystem::path& data, const s
                                      where));
 #endif
   }
-  return ids;
+  return out;
 }
 
 }  // namespace autotrain::model

@@ -43,13 +43,26 @@ struct EvalOptions {
 struct EvalResult {
   double loss = 0;        // mean over all predicted tokens of all blocks
   double perplexity = 0;  // exp(loss)
-  int64_t tokens = 0;     // predicted tokens: (block_size - 1) per block
+  int64_t tokens = 0;     // predicted tokens: (block_size - 1) per block, less those labelled -100
   int64_t blocks = 0;
   int64_t block_size = 0;
   std::string model_dir;
   std::string device;
   std::vector<std::string> warnings;  // for the user, before the result (e.g. a capped block size)
 };
+
+// The token stream `eval` scores: ids and, position for position, the labels to predict (-100:
+// not scored). Rows without labels score every token.
+struct EvalTokens {
+  std::vector<int64_t> ids;
+  std::vector<int64_t> labels;
+};
+
+// Like read_eval_tokens, with labels: a pre-tokenized row may carry `labels` (as many as its
+// `input_ids`; -100 marks a token that is not scored, e.g. a prompt under completion-only
+// training) and `attention_mask` (positions with 0 are padding, dropped from the stream).
+EvalTokens read_eval_rows(const std::filesystem::path& data, const std::string& text_column,
+                          const std::filesystem::path& tokenizer_dir, std::optional<int64_t> vocab_size = std::nullopt);
 
 // Token ids of every row of `data`, concatenated in file order. A row is taken from its
 // `input_ids` list when it has one (pre-tokenized data), else its `text_column` is tokenized with

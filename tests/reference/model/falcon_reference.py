@@ -14,6 +14,7 @@ and OUT_DIR/V/expected.safetensors with:
   embeds_grad                         d loss / d inputs_embeds
   qkv0_grad                           d loss / d transformer.h.0.self_attention.query_key_value.weight
   prompt, generated                   greedy model.generate (KV cache), 32 new tokens
+  eval_masked_loss, eval_masked_tokens  the same for OUT_DIR/V/eval_masked.jsonl (labels, padding)
   eval_loss, eval_tokens              `autotrain eval --data OUT_DIR/V/eval.jsonl --block-size 8`:
                                       rows concatenated, blocks of 8, remainder dropped
 """
@@ -143,6 +144,29 @@ def main(out):
             losses = [model(input_ids=b[None], labels=b[None]).loss for b in blocks]
         exp["eval_loss"] = torch.stack(losses).double().mean().reshape(1)
         exp["eval_tokens"] = torch.tensor([blocks.shape[0] * (block - 1)])
+        # The same rows with labels (the first half of each row -100: a prompt not scored) and
+        # right padding (attention_mask 0, labels -100) that eval drops from the stream.
+        masked_ids, masked_labels = [], []
+        with open(os.path.join(out, name, "eval_masked.jsonl"), "w") as f:
+            for r in rows:
+                labels = [-100] * (len(r) // 2) + r[len(r) // 2:]
+                pad = 3
+                f.write(json.dumps({"input_ids": r + [0] * pad, "attention_mask": [1] * len(r) + [0] * pad,
+                                    "labels": labels + [-100] * pad}) + "\n")
+                masked_ids += r
+                masked_labels += labels
+        n = len(masked_ids) // block * block
+        ids_b = torch.tensor(masked_ids[:n]).view(-1, block)
+        labels_b = torch.tensor(masked_labels[:n]).view(-1, block)
+        total, count = torch.zeros((), dtype=torch.float64), 0
+        with torch.no_grad():
+            for b, lb in zip(ids_b, labels_b):
+                k = int((lb[1:] != -100).sum())
+                if k:
+                    total += model(input_ids=b[None], labels=lb[None]).loss.double() * k
+                    count += k
+        exp["eval_masked_loss"] = (total / count).reshape(1)
+        exp["eval_masked_tokens"] = torch.tensor([count])
         save_file({k: v.detach().clone().contiguous() for k, v in exp.items()}, os.path.join(out, name, "expected.safetensors"))
     print("ok")
 

@@ -192,6 +192,17 @@ TEST_P(FalconReference, EvalCommandMatchesTransformers) {
   EXPECT_LE(std::abs(j["loss"].get<double>() - ref) / ref, 1e-6) << r.out;
   EXPECT_NEAR(j["perplexity"].get<double>(), std::exp(ref), 1e-5 * std::exp(ref));
   EXPECT_EQ(j["tokens"].get<int64_t>(), want("eval_tokens").item<int64_t>());
+
+  // Rows with labels (-100 not scored) and padding (attention_mask 0, dropped): transformers'
+  // loss over the scored tokens only.
+  r = autotrain::testing::run_command({*bin, "eval", "--model", (variant / "model").string(), "--data",
+                                       (variant / "eval_masked.jsonl").string(), "--block-size", "8", "--json",
+                                       "--device", "cpu"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  j = nlohmann::json::parse(r.out);
+  ref = want("eval_masked_loss").item<double>();
+  EXPECT_LE(std::abs(j["loss"].get<double>() - ref) / ref, 1e-6) << r.out;
+  EXPECT_EQ(j["tokens"].get<int64_t>(), want("eval_masked_tokens").item<int64_t>());
 }
 
 }  // namespace
@@ -334,6 +345,33 @@ TEST(EvalCommand, UsageErrors) {
   r = run({"--model", m, "--block-size", "4", "--json"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["tokens"], 3);
+  // labels and attention_mask must line up with input_ids; all -100 leaves nothing to score.
+  std::ofstream(dir.path() / "lab.jsonl") << "{\"input_ids\": [1, 2, 3], \"labels\": [1, 2]}\n"
+                                          << "{\"input_ids\": [1, 2, 3], \"labels\": [-100, -100, -100]}\n"
+                                          << "{\"input_ids\": [1, 2, 3], \"labels\": [-7, 2, 3]}\n"
+                                          << "{\"input_ids\": [1, 2, 3], \"attention_mask\": [1, 2, 0]}\n";
+  auto line = [&](int n) {
+    std::ofstream(dir.path() / "one.jsonl") << [&] {
+      std::ifstream in(dir.path() / "lab.jsonl");
+      std::string l;
+      for (int i = 0; i < n; ++i) std::getline(in, l);
+      return l + "\n";
+    }();
+    return autotrain::testing::run_command({*bin, "eval", "--data", (dir.path() / "one.jsonl").string(), "--device",
+                                            "cpu", "--model", m, "--block-size", "2"});
+  };
+  r = line(1);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, ::testing::HasSubstr("\"labels\" must be a list as long as \"input_ids\" (3 ids)"));
+  r = line(2);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, ::testing::HasSubstr("every label of the 1 block is -100"));
+  r = line(3);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, ::testing::HasSubstr("\"labels\" must hold token ids or -100 (not scored), found -7"));
+  r = line(4);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, ::testing::HasSubstr("\"attention_mask\" must hold 0 and 1, found 2"));
 }
 
 // Text rows of `eval` go through the model folder's tokenizer: the ids are those of the Hugging
