@@ -691,7 +691,10 @@ int Run::execute() {
     }
   }
   const auto& mc = model_->config();
-  const double per_layer = static_cast<double>(cfg_.get_int("BATCH_SIZE") * data_.train.block_size * mc.hidden_size) * act_bytes;
+  const double per_layer =
+      static_cast<double>(std::min<int64_t>(cfg_.get_int("BATCH_SIZE"), data_.train.count) * data_.train.block_size *
+                          mc.hidden_size) *
+      act_bytes;
   const double activations = per_layer * static_cast<double>(mc.num_hidden_layers) *
                              (model_->gradient_checkpointing() ? 1.0 : 12.0) + per_layer * 12.0;
   // MAX_STEPS replaces NUM_EPOCHS (as in HF Trainer): the plan says how many epochs that makes.
@@ -699,11 +702,13 @@ int Run::execute() {
   const std::string by_max_steps =
       max_steps > 0 ? fmt::format("MAX_STEPS, over NUM_EPOCHS: {} epoch{}; ", plan_.epochs, plan_.epochs == 1 ? "" : "s")
                     : std::string();
-  const int64_t batch = cfg_.get_int("BATCH_SIZE");
+  // A micro-batch holds at most the blocks there are.
+  const int64_t batch = std::min<int64_t>(cfg_.get_int("BATCH_SIZE"), data_.train.count);
   fmt::print(stderr,
-             "plan: {} steps ({}{} per epoch, {} micro-batch{} of {} block{} each), warm-up {}, log every {}, on {} "
+             "plan: {} step{} ({}{} per epoch, {} micro-batch{} of {} block{} each), warm-up {}, log every {}, on {} "
              "({})\nmemory estimate: weights {} + trainable state {}{} + activations {} = {}\n",
-             plan_.total_steps, by_max_steps, plan_.steps_per_epoch, plan_.micro_batches_per_step,
+             plan_.total_steps, plan_.total_steps == 1 ? "" : "s", by_max_steps, plan_.steps_per_epoch,
+             plan_.micro_batches_per_step,
              plan_.micro_batches_per_step == 1 ? "" : "es", batch, batch == 1 ? "" : "s",
              plan_.warmup_steps, plan_.logging_steps, device_.str(),
              precision_ == Precision::kFp16 ? "fp16 autocast" : precision_ == Precision::kBf16 ? "bf16 autocast" : "fp32",

@@ -240,6 +240,11 @@ TEST_F(Train, ResumeAfterSigtermIsBitIdenticalAndRunsAreDeterministic) {
   auto dry = run("train", "full", {"LORA_R=4"}, {"--resume", "never", "--dry-run"});
   EXPECT_EQ(dry.exit_code, 0) << dry.err;
   EXPECT_TRUE(fs::exists(project("full") / "checkpoint-16")) << "--dry-run removed checkpoints";
+  // The plan says what will run: a micro-batch holds at most the blocks there are.
+  auto one = run("train", "plan", {"BATCH_SIZE=100000", "NUM_EPOCHS=1"}, {"--dry-run"});
+  EXPECT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_THAT(one.err, ::testing::MatchesRegex("(.|\n)*plan: 1 step \\(1 per epoch, 1 micro-batch of [0-9]+ blocks each\\)(.|\n)*"));
+  EXPECT_THAT(one.err, ::testing::Not(HasSubstr("of 100000 blocks")));
   auto fresh = run("train", "full", {"LORA_R=4"}, {"--resume", "never", "--max-steps", "3"});
   EXPECT_EQ(fresh.exit_code, 0) << fresh.err;
   EXPECT_FALSE(fs::exists(project("full") / "checkpoint-16"));
