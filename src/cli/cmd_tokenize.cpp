@@ -93,9 +93,14 @@ Subcommand add_tokenize_command(CLI::App& app, GlobalOptions&) {
               tok = tokenizer::load_tokenizer(where);
             } catch (const tokenizer::TokenizerError& e) {
               fmt::print(stderr, "error: {}\n", e.what());
-              // A path that names nothing is a command-line mistake; files that are there but do
-              // not load are broken model files, exit 1 as in every command.
-              return std::filesystem::exists(where, ec) ? static_cast<int>(kExitRuntime) : static_cast<int>(kExitUsage);
+              // A path that names nothing (or a folder without tokenizer files) is a command-line
+              // mistake; files that are there but do not load are broken model files, exit 1 as in
+              // every command.
+              const bool folder_without_files = std::filesystem::is_directory(where, ec) &&
+                                                !std::filesystem::exists(where / "tokenizer.json", ec) &&
+                                                !std::filesystem::exists(where / "tokenizer.model", ec);
+              return std::filesystem::exists(where, ec) && !folder_without_files ? static_cast<int>(kExitRuntime)
+                                                                                  : static_cast<int>(kExitUsage);
             }
             bool add_special = !o->no_special;
             if (o->text) {

@@ -422,6 +422,10 @@ TEST_F(CliTiny, TokenizeResolvesHubIdsInTheCache) {
   auto folder = run({"tokenize", "--tokenizer", snapshot.string(), "--jsonl", work.path().string()});
   EXPECT_EQ(folder.exit_code, 2);
   EXPECT_THAT(folder.err, HasSubstr("is a folder"));
+  // A folder without tokenizer files is a wrong --tokenizer (2), not a broken tokenizer (1).
+  auto empty = run({"tokenize", "--tokenizer", work.path().string(), "--text", "x"});
+  EXPECT_EQ(empty.exit_code, 2) << empty.err;
+  EXPECT_THAT(empty.err, HasSubstr("no tokenizer.json or tokenizer.model in this folder"));
 }
 
 TEST_F(Cli, EvalBlockSizeMustBePositive) {

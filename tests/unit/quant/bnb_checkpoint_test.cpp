@@ -148,6 +148,19 @@ TEST_F(BnbCheckpoint, EvalDoubleQuantScoresAsBitsandbytes) {
   };
   EXPECT_NEAR(eval({"--double-quant"}), want, 1e-5 * want);
   EXPECT_GT(std::abs(eval({}) - want), 1e-6) << "without --double-quant the base is not the same";
+  // A folder already 4-bit is used as stored: asking for double quantization it lacks is said.
+  const auto single = tmp.path() / "q";
+  auto quantized = testing::run_command({*bin, "quantize", "--model", (dir() / "base").string(), "--out", single.string()});
+  ASSERT_EQ(quantized.exit_code, 0) << quantized.err;
+  auto stored = testing::run_command({*bin, "eval", "--model", single.string(), "--data", data.string(), "--block-size",
+                                      std::to_string(ids.size(1)), "--device", "cpu", "--load-in-4bit", "--double-quant"});
+  EXPECT_EQ(stored.exit_code, 0) << stored.err;
+  EXPECT_THAT(stored.err, HasSubstr("is already 4-bit, without double quantization: --double-quant is ignored"));
+  auto stored_dq = testing::run_command({*bin, "eval", "--model", (dir() / "bnb4").string(), "--data", data.string(),
+                                         "--block-size", std::to_string(ids.size(1)), "--device", "cpu",
+                                         "--load-in-4bit", "--double-quant"});
+  EXPECT_EQ(stored_dq.exit_code, 0) << stored_dq.err;
+  EXPECT_THAT(stored_dq.err, ::testing::Not(HasSubstr("is ignored")));
   auto alone = testing::run_command({*bin, "eval", "--model", (dir() / "base").string(), "--data", data.string(),
                                      "--double-quant"});
   EXPECT_EQ(alone.exit_code, 2);
