@@ -36,7 +36,14 @@ std::string describe_range(const KeySpec& spec) {
                         spec.min_exclusive ? "greater than" : "of at least", num(spec.min));
   else
     range = spec.type == KeyType::Int ? "an integer" : "a number";
-  if (spec.allow_minus_one) range += " (or -1 for auto)";
+  if (spec.allow_minus_one) {
+    // What -1 means differs per key.
+    const std::string_view name = spec.name;
+    range += name == "MAX_STEPS"       ? " (or -1: NUM_EPOCHS decides)"
+             : name == "BLOCK_SIZE"    ? " (or -1: the model's maximum, capped at MODEL_MAX_LENGTH)"
+             : name == "LOGGING_STEPS" ? " (or -1: AutoTrain's rule)"
+                                       : " (or -1 for auto)";
+  }
   return range;
 }
 
