@@ -48,6 +48,8 @@ const std::vector<KeySpec>& config_keys() {
       {"SAVE_STRATEGY", T::Choice, "epoch", "When to write checkpoint-<step>/", -kInf, kInf, false, false, {"epoch", "steps", "no"}},
       {"SAVE_STEPS", T::Int, "500", "Checkpoint every N optimizer steps when SAVE_STRATEGY=steps", 1, 1e9},
       {"SAVE_TOTAL_LIMIT", T::Int, "1", "Checkpoints kept (0: keep all)", 0, 1e6},
+      {"LOAD_BEST_MODEL_AT_END", T::Bool, "True",
+       "With a validation split: the final adapter is the saved checkpoint with the lowest eval_loss (as AutoTrain)"},
       {"LOGGING_STEPS", T::Int, "-1", "Log every N steps (-1: AutoTrain 0.6.44's rule, int(0.2 * blocks / BATCH_SIZE))", 1, 1e9, false, true},
       {"MAX_STEPS", T::Int, "-1", "Stop after N optimizer steps (-1: run all epochs)", 1, 1e12, false, true},
       {"WARMUP_STEPS", T::Int, "0", "Warm-up steps (overrides WARMUP_RATIO when > 0)", 0, 1e12},

@@ -66,7 +66,7 @@ std::vector<fs::path> unfinished_checkpoints(const fs::path& project) {
 void save_checkpoint(const fs::path& project, int64_t step,
                      const std::function<void(const fs::path&)>& write_model_files,
                      const std::vector<at::Tensor>& trainable, const AdamW& optimizer, const at::Device& device,
-                     const nlohmann::json& state, int64_t keep) {
+                     const nlohmann::json& state, int64_t keep, int64_t protect) {
   const fs::path final_dir = project / fmt::format("checkpoint-{}", step);
   const fs::path tmp = project / fmt::format("checkpoint-{}.tmp", step);
   const io::TempPath removed_if_interrupted(tmp, io::TempPath::Kind::kFlatFolder);
@@ -95,7 +95,7 @@ void save_checkpoint(const fs::path& project, int64_t step,
     size_t excess = all.size() > static_cast<size_t>(keep) ? all.size() - static_cast<size_t>(keep) : 0;
     for (const auto& c : all) {
       if (excess == 0) break;
-      if (c.step == step) continue;
+      if (c.step == step || c.step == protect) continue;
       fs::remove_all(c.dir);
       --excess;
     }
@@ -116,9 +116,7 @@ nlohmann::json read_checkpoint_state(const fs::path& dir) {
   }
 }
 
-nlohmann::json load_checkpoint(const fs::path& dir, const std::vector<at::Tensor>& trainable, AdamW& optimizer,
-                               const at::Device& device) {
-  nlohmann::json state = read_checkpoint_state(dir);
+void load_trainable(const fs::path& dir, const std::vector<at::Tensor>& trainable) {
   auto params = read_all(dir / "trainable.safetensors");
   std::map<std::string, at::Tensor> byname(params.begin(), params.end());
   at::NoGradGuard no_grad;
@@ -131,6 +129,12 @@ nlohmann::json load_checkpoint(const fs::path& dir, const std::vector<at::Tensor
     at::Tensor dst = trainable[i];
     dst.copy_(it->second);
   }
+}
+
+nlohmann::json load_checkpoint(const fs::path& dir, const std::vector<at::Tensor>& trainable, AdamW& optimizer,
+                               const at::Device& device) {
+  nlohmann::json state = read_checkpoint_state(dir);
+  load_trainable(dir, trainable);
   auto opt_file = safetensors::SafetensorsFile::open(dir / "optimizer.safetensors");
   int64_t steps = 0;
   for (const auto& [k, v] : opt_file.header().metadata)

@@ -32,14 +32,17 @@ std::vector<std::filesystem::path> unfinished_checkpoints(const std::filesystem:
 // Writes <project>/checkpoint-<step>/: `write_model_files` (the adapter, for users), the
 // trainable tensors, the optimizer state, the generator states of `device` and the CPU, and
 // `state` as trainer_state.json. Then keeps `keep` checkpoints (0: all): this one and the newest
-// others.
+// others, and checkpoint-<protect> (the best one, as HF Trainer keeps it beyond the limit).
 void save_checkpoint(const std::filesystem::path& project, int64_t step,
                      const std::function<void(const std::filesystem::path&)>& write_model_files,
                      const std::vector<at::Tensor>& trainable, const AdamW& optimizer, const at::Device& device,
-                     const nlohmann::json& state, int64_t keep);
+                     const nlohmann::json& state, int64_t keep, int64_t protect = -1);
 
 // Reads trainer_state.json of a checkpoint folder; throws std::runtime_error if it is not one.
 nlohmann::json read_checkpoint_state(const std::filesystem::path& dir);
+
+// Restores only the trainable tensors of a checkpoint (the best one, at the end of a run).
+void load_trainable(const std::filesystem::path& dir, const std::vector<at::Tensor>& trainable);
 
 // Restores the trainable tensors, the optimizer and the generator states; returns the state.
 nlohmann::json load_checkpoint(const std::filesystem::path& dir, const std::vector<at::Tensor>& trainable,

@@ -276,6 +276,7 @@ class Run {
   double train_step(int64_t step);
   void write_model_files(const fs::path& dir);
   void checkpoint(int64_t step);
+  void restore_best_checkpoint();
   ordered_json trainer_state(int64_t step) const;
   void log_line(const ordered_json& rec, bool eval);
 
@@ -316,6 +317,12 @@ class Run {
   std::chrono::steady_clock::time_point log_clock_ = std::chrono::steady_clock::now();
   int64_t log_tokens_ = 0;
   ordered_json final_metrics_ = ordered_json::object();
+  // LOAD_BEST_MODEL_AT_END, as HF Trainer's state.best_metric / best_model_checkpoint: the lowest
+  // eval_loss measured at a step that saved a checkpoint (strictly lower replaces: ties keep the
+  // earlier). Part of trainer_state.json, so a resumed run knows it.
+  std::optional<double> eval_loss_this_step_;
+  std::optional<double> best_eval_loss_;
+  int64_t best_step_ = -1;
   bool tty_ = isatty(STDERR_FILENO) != 0;
 };
 
@@ -610,12 +617,35 @@ ordered_json Run::trainer_state(int64_t step) const {
           {"tokens_seen", tokens_seen_},
           {"run_loss_sum", run_loss_sum_},
           {"eval_metrics", final_metrics_},
+          {"best_eval_loss", best_eval_loss_ ? ordered_json(*best_eval_loss_) : ordered_json()},
+          {"best_step", best_step_},
           {"run", run_identity_}};
 }
 
 void Run::checkpoint(int64_t step) {
+  if (eval_loss_this_step_ && (!best_eval_loss_ || *eval_loss_this_step_ < *best_eval_loss_)) {
+    best_eval_loss_ = eval_loss_this_step_;
+    best_step_ = step;
+  }
+  const bool keep_best = cfg_.get_bool("LOAD_BEST_MODEL_AT_END") && best_step_ >= 0;
   save_checkpoint(project_, step, [this](const fs::path& d) { write_model_files(d); }, trainable_, *optimizer_,
-                  device_, trainer_state(step), cfg_.get_int("SAVE_TOTAL_LIMIT"));
+                  device_, trainer_state(step), cfg_.get_int("SAVE_TOTAL_LIMIT"), keep_best ? best_step_ : -1);
+}
+
+// LOAD_BEST_MODEL_AT_END: the weights the project gets are the best checkpoint's, as AutoTrain's
+// load_best_model_at_end (and its LoadBestPeftModelCallback) gave them.
+void Run::restore_best_checkpoint() {
+  if (!cfg_.get_bool("LOAD_BEST_MODEL_AT_END") || best_step_ < 0 || best_step_ == plan_.total_steps) return;
+  const fs::path best = project_ / fmt::format("checkpoint-{}", best_step_);
+  std::error_code ec;
+  if (!fs::exists(best / "trainable.safetensors", ec)) {
+    fmt::print(stderr, "warning: the best checkpoint ({}, eval_loss {:.4f}) is gone; the final weights are the last "
+               "step's\n", best.string(), *best_eval_loss_);
+    return;
+  }
+  load_trainable(best, trainable_);
+  fmt::print(stderr, "loading the best checkpoint: {} (eval_loss {:.4f}; LOAD_BEST_MODEL_AT_END=True)\n", best.string(),
+             *best_eval_loss_);
 }
 
 void Run::log_line(const ordered_json& rec, bool eval) {
@@ -745,6 +775,10 @@ int Run::execute() {
     tokens_seen_ = state.value("tokens_seen", int64_t{0});
     run_loss_sum_ = state.value("run_loss_sum", 0.0);
     final_metrics_ = ordered_json::parse(state.value("eval_metrics", nlohmann::json::object()).dump());
+    if (state.contains("best_eval_loss") && state["best_eval_loss"].is_number()) {
+      best_eval_loss_ = state["best_eval_loss"].get<double>();
+      best_step_ = state.value("best_step", int64_t{-1});
+    }
     if (start_step_ >= plan_.total_steps)
       fmt::print(stderr, "{} is the last step ({}): the run is complete; writing its final files again\n",
                  resume_from_->string(), plan_.total_steps);
@@ -818,8 +852,10 @@ int Run::execute() {
         log_clock_ = now;
       }
       const bool epoch_end = done % plan_.steps_per_epoch == 0 || done == plan_.total_steps;
+      eval_loss_this_step_.reset();
       if ((eval_strategy == "steps" && done % cfg_.get_int("EVAL_STEPS") == 0) || (eval_strategy == "epoch" && epoch_end)) {
         auto ev = evaluate(*data_.valid);
+        eval_loss_this_step_ = ev.loss;
         final_metrics_["eval_loss"] = ev.loss;
         final_metrics_["eval_perplexity"] = std::exp(ev.loss);
         log_line({{"step", done}, {"epoch", epoch}, {"eval_loss", ev.loss}, {"eval_perplexity", std::exp(ev.loss)},
@@ -846,6 +882,11 @@ int Run::execute() {
   }
   if (tty_) fmt::print(stderr, "\n");
 
+  restore_best_checkpoint();
+  if (best_eval_loss_) {
+    final_metrics_["best_eval_loss"] = *best_eval_loss_;
+    final_metrics_["best_step"] = best_step_;
+  }
   write_model_files(project_);
   remove_other_mode_files(project_, peft_);
   write_tokenizer_files(data_.model_dir, project_);

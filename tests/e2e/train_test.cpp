@@ -123,7 +123,8 @@ TEST_F(Train, TinyRunLearnsAndLeavesAPeftProjectFolder) {
   const double first = m.front().at("loss").get<double>();
   double last_eval = std::nan("");
   for (const auto& r : m)
-    if (r.contains("eval_loss")) last_eval = r["eval_loss"].get<double>();
+    if (r.contains("eval_loss") && !(r["eval_loss"].get<double>() >= last_eval)) last_eval = r["eval_loss"].get<double>();
+  // (the lowest: the final adapter is the best checkpoint's, LOAD_BEST_MODEL_AT_END)
   EXPECT_GT(first, 0);
   ASSERT_FALSE(std::isnan(last_eval)) << "the run logged no eval_loss";
   EXPECT_LT(last_eval, 0.6 * first) << "first logged loss " << first << ", final eval loss " << last_eval;
@@ -360,6 +361,53 @@ TEST_F(Train, ModelCardSurvivesOddNames) {
     if (row.size() == 2 && row[0] == "REPO_ID") saw_repo = true;
   }
   EXPECT_TRUE(saw_repo);
+}
+
+// LOAD_BEST_MODEL_AT_END (default, as AutoTrain with a validation split): the final adapter is the
+// checkpoint with the lowest eval_loss, which SAVE_TOTAL_LIMIT=1 keeps beside the newest. A small
+// training set overfits, so the eval loss rises again before the end.
+TEST_F(Train, TheBestCheckpointIsTheFinalAdapter) {
+  const fs::path small = project("small");
+  fs::create_directories(small);
+  {
+    std::ifstream in(fs::path(data_dir()) / "train.jsonl");
+    std::ofstream out(small / "train.jsonl");
+    std::string line;
+    for (int i = 0; i < 40 && std::getline(in, line); ++i) out << line << "\n";
+  }
+  fs::copy_file(fs::path(data_dir()) / "test.jsonl", small / "test.jsonl");
+  const std::vector<std::string> sets = {"DATA_PATH=" + small.string(), "LEARNING_RATE=2e-2", "SCHEDULER=constant", "NUM_EPOCHS=8",
+                                         "BATCH_SIZE=1", "GRADIENT_ACCUMULATION=1", "SAVE_TOTAL_LIMIT=1"};
+  auto r = run("train", "best", sets);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  int64_t best_step = -1, last_step = -1;
+  double best = 0;
+  for (const auto& rec : metrics(project("best")))
+    if (rec.contains("eval_loss")) {
+      if (best_step < 0 || rec["eval_loss"].get<double>() < best) {
+        best = rec["eval_loss"].get<double>();
+        best_step = rec["step"].get<int64_t>();
+      }
+      last_step = rec["step"].get<int64_t>();
+    }
+  ASSERT_GT(best_step, 0);
+  EXPECT_NE(best_step, last_step) << "the eval loss did not rise again: this run does not test the choice";
+  const fs::path best_dir = project("best") / fmt::format("checkpoint-{}", best_step);
+  ASSERT_TRUE(fs::exists(best_dir)) << "SAVE_TOTAL_LIMIT removed the best checkpoint";
+  EXPECT_TRUE(fs::exists(project("best") / fmt::format("checkpoint-{}", last_step)));
+  EXPECT_EQ(adapter(project("best")), adapter(best_dir));
+  EXPECT_NE(adapter(project("best")), adapter(project("best") / fmt::format("checkpoint-{}", last_step)));
+  EXPECT_THAT(r.err, HasSubstr("loading the best checkpoint: " + best_dir.string()));
+  EXPECT_THAT(testing::read_file(project("best") / "README.md"), HasSubstr("| best_step | " + std::to_string(best_step)));
+
+  auto last = run("train", "last", [&] {
+    auto v = sets;
+    v.push_back("LOAD_BEST_MODEL_AT_END=False");
+    return v;
+  }());
+  ASSERT_EQ(last.exit_code, 0) << last.err;
+  EXPECT_EQ(adapter(project("last")), adapter(project("last") / fmt::format("checkpoint-{}", last_step)));
+  EXPECT_FALSE(fs::exists(project("last") / fmt::format("checkpoint-{}", best_step)));
 }
 
 // What a killed run can leave: a checkpoint it did not finish (removed by the next run), and a
