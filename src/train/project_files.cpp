@@ -87,24 +87,33 @@ void write_tokenizer_files(const fs::path& model_dir, const fs::path& out_dir) {
   io::write_file_atomic(out_dir / "special_tokens_map.json", map.dump(2) + "\n");
 }
 
-void remove_other_mode_files(const fs::path& project, bool peft) {
+std::vector<fs::path> other_mode_files(const fs::path& project, bool peft) {
+  std::vector<fs::path> out;
   std::error_code ec;
-  auto remove = [&](const fs::path& p) {
-    if (fs::remove(p, ec)) fmt::print(stderr, "removed {}: left by an earlier {} run\n", p.string(),
-                                      peft ? "full fine-tuning" : "LoRA");
+  auto add = [&](const fs::path& p) {
+    if (fs::is_regular_file(p, ec)) out.push_back(p);
   };
   if (!peft) {
-    for (const char* name : {"adapter_model.safetensors", "adapter_config.json"}) remove(project / name);
-    return;
+    for (const char* name : {"adapter_model.safetensors", "adapter_config.json"}) add(project / name);
+    return out;
   }
-  for (const char* name : {"config.json", "model.safetensors", "model.safetensors.index.json"}) remove(project / name);
+  for (const char* name : {"config.json", "model.safetensors", "model.safetensors.index.json"}) add(project / name);
   for (const auto& entry : fs::directory_iterator(project, ec)) {
     const std::string name = entry.path().filename().string();
     // save_falcon's shards: model-00001-of-00002.safetensors
-    if (entry.is_regular_file() && name.starts_with("model-") && name.ends_with(".safetensors") &&
-        name.find("-of-") != std::string::npos)
-      remove(entry.path());
+    if (name.starts_with("model-") && name.ends_with(".safetensors") && name.find("-of-") != std::string::npos)
+      add(entry.path());
   }
+  return out;
+}
+
+std::optional<bool> previous_run_used_peft(const fs::path& project) {
+  try {
+    const auto params = nlohmann::json::parse(read_text(project / "training_params.json"));
+    if (params.contains("USE_PEFT") && params["USE_PEFT"].is_boolean()) return params["USE_PEFT"].get<bool>();
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
 }
 
 void write_model_card(const fs::path& project, const config::Config& cfg, const nlohmann::json& results, bool peft) {

@@ -4,7 +4,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -20,11 +22,14 @@ void write_training_params(const std::filesystem::path& project, const config::C
 // sets and saves).
 void write_tokenizer_files(const std::filesystem::path& model_dir, const std::filesystem::path& out_dir);
 
-// The final files of the other kind of run, left by an earlier run of this project: with `peft`,
-// a full fine-tune's config.json and model weights; without, the adapter. Loaders take whatever
-// they find (transformers applies an adapter_config.json beside model weights), so a project
-// holds one kind only.
-void remove_other_mode_files(const std::filesystem::path& project, bool peft);
+// The final files of the other kind of run in `project`: with `peft`, a full fine-tune's
+// config.json and model weights; without, the adapter. Loaders take whatever they find
+// (transformers applies an adapter_config.json beside model weights), so a project holds one
+// kind only.
+std::vector<std::filesystem::path> other_mode_files(const std::filesystem::path& project, bool peft);
+
+// USE_PEFT of the run that last finished in `project` (its training_params.json), if any.
+std::optional<bool> previous_run_used_peft(const std::filesystem::path& project);
 
 // README.md: YAML front matter (base_model, library_name: peft, tags, datasets when DATA_PATH is
 // a hub id), the training configuration and the final metrics.

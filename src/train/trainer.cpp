@@ -267,6 +267,7 @@ class Run {
 
  private:
   void check_config();
+  void check_other_mode_files();
   void check_token_ids() const;
   void load_model();
   void resolve_resume();
@@ -317,6 +318,7 @@ class Run {
   std::chrono::steady_clock::time_point log_clock_ = std::chrono::steady_clock::now();
   int64_t log_tokens_ = 0;
   ordered_json final_metrics_ = ordered_json::object();
+  std::vector<fs::path> other_mode_files_to_remove_;  // the other kind's results of this project's last run
   // LOAD_BEST_MODEL_AT_END, as HF Trainer's state.best_metric / best_model_checkpoint: the lowest
   // eval_loss measured at a step that saved a checkpoint (strictly lower replaces: ties keep the
   // earlier). Part of trainer_state.json, so a resumed run knows it.
@@ -325,6 +327,24 @@ class Run {
   int64_t best_step_ = -1;
   bool tty_ = isatty(STDERR_FILENO) != 0;
 };
+
+// A project holds one kind of result. The other kind's files are removed at the end only when
+// this project's previous run wrote them (its training_params.json says so); anywhere else they
+// are someone's model or adapter (a model folder given as the project), and the run is refused
+// before anything is written.
+void Run::check_other_mode_files() {
+  const auto others = other_mode_files(project_, peft_);
+  if (others.empty()) return;
+  if (previous_run_used_peft(project_) == std::optional<bool>(!peft_)) {
+    other_mode_files_to_remove_ = others;
+    return;
+  }
+  throw TrainUsageError(fmt::format(
+      "AUTOTRAIN_PROJECT_NAME {} holds {} that no earlier autotrain run of this project wrote (it looks like {}); a "
+      "{} run there would leave both kinds, and loaders would combine them: give the project its own folder",
+      project_.string(), others.front().filename().string(),
+      peft_ ? "a model folder" : "an adapter folder", peft_ ? "LoRA" : "full fine-tuning"));
+}
 
 void Run::check_config() {
   project_ = cfg_.get_string("AUTOTRAIN_PROJECT_NAME");
@@ -415,6 +435,18 @@ void Run::resolve_resume() {
           "written with, or use --resume never",
           resume_from_->string(), what_differs(state.value("run", nlohmann::json()), run_identity_)));
     return;
+  }
+  {
+    // A checkpoint-N folder without trainer_state.json is not complete (or was damaged): say so
+    // rather than start from an older one, or from step 0, without a word.
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(project_, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (entry.is_directory() && name.starts_with("checkpoint-") && name.size() > 11 &&
+          name.find_first_not_of("0123456789", 11) == std::string::npos && !fs::exists(entry.path() / "trainer_state.json"))
+        fmt::print(stderr, "warning: {} has no trainer_state.json (incomplete or damaged): not resumed from\n",
+                   entry.path().string());
+    }
   }
   if (existing.empty()) return;
   const auto& newest = existing.back();
@@ -572,6 +604,15 @@ double Run::train_step(int64_t step) {
                                         plan_.total_steps);
   if (!found_inf) {
     last_grad_norm_ = clip_grad_norm(trainable_, cfg_.get_float("MAX_GRAD_NORM"));
+    // fp16's scaler skips such a step; in fp32/bf16 an inf or nan gradient with a finite loss
+    // would make every weight nan (clipping multiplies inf by 0), and a checkpoint written next
+    // would hold them, which --resume auto would then pick up.
+    if (!std::isfinite(last_grad_norm_))
+      throw std::runtime_error(fmt::format(
+          "the gradients became {} at step {} ({}) although the loss was finite; nothing was applied: lower "
+          "LEARNING_RATE (now {}), keep MAX_GRAD_NORM > 0, and resume from the last checkpoint",
+          std::isnan(last_grad_norm_) ? "nan" : "inf", step + 1, precision_ == Precision::kBf16 ? "bf16" : "fp32",
+          cfg_.get_float("LEARNING_RATE")));
     optimizer_->step(lr, cfg_.get_float("WEIGHT_DECAY"));
     consecutive_skips_ = 0;
   } else {
@@ -674,9 +715,19 @@ void Run::check_token_ids() const {
       if (id < 0 || id >= vocab)
         throw TrainUsageError(fmt::format(
             "token id {} in the {} blocks (block {}) is outside the model's vocabulary of {} (vocab_size in {}): "
-            "the tokenizer and the model of MODEL_NAME do not match (added tokens past vocab_size?); fix the "
-            "model folder's tokenizer files or config.json",
-            id, split, i / blocks.block_size, vocab, (data_.model_dir / "config.json").string()));
+            "either the token cache in {} was damaged (run `autotrain data --rebuild`), or the tokenizer and the "
+            "model of MODEL_NAME do not match (added tokens past vocab_size?: then fix the model folder's tokenizer "
+            "files or config.json)",
+            id, split, i / blocks.block_size, vocab, (data_.model_dir / "config.json").string(),
+            data_.cache_dir.string()));
+      // Labels come from the same ids, or -100 (masked): anything else is a damaged cache, which
+      // the loss would meet as an out-of-bounds target.
+      const int32_t label = blocks.labels[i];
+      if (label != -100 && (label < 0 || label >= vocab))
+        throw TrainUsageError(fmt::format("label {} in the {} blocks (block {}) of the token cache {} is neither a "
+                                          "token id below {} nor -100: the cache is damaged; run `autotrain data "
+                                          "--rebuild`",
+                                          label, split, i / blocks.block_size, data_.cache_dir.string(), vocab));
     }
   };
   check(data_.train, "train");
@@ -685,6 +736,7 @@ void Run::check_token_ids() const {
 
 int Run::execute() {
   check_config();
+  check_other_mode_files();
   data::PrepareOptions prep;
   prep.write_data_file = false;
   data_ = data::prepare_data(cfg_, prep);
@@ -753,11 +805,13 @@ int Run::execute() {
     fmt::print(stderr, "removing {}: a checkpoint an earlier run did not finish writing\n", dir.string());
     fs::remove_all(dir);
   }
-  write_training_params(project_, cfg_);
   if (resume_from_) {
     nlohmann::json state;
     try {
       state = load_checkpoint(*resume_from_, trainable_, *optimizer_, device_);
+      if (!state.contains("global_step") || !state["global_step"].is_number_integer())
+        throw std::runtime_error(fmt::format("{}/trainer_state.json has no integer \"global_step\"",
+                                             resume_from_->string()));
     } catch (const std::exception& e) {
       throw std::runtime_error(fmt::format("cannot resume from {}: {}; {}", resume_from_->string(), e.what(),
                                            options_.resume == "auto"
@@ -855,7 +909,15 @@ int Run::execute() {
       eval_loss_this_step_.reset();
       if ((eval_strategy == "steps" && done % cfg_.get_int("EVAL_STEPS") == 0) || (eval_strategy == "epoch" && epoch_end)) {
         auto ev = evaluate(*data_.valid);
-        eval_loss_this_step_ = ev.loss;
+        // Weights that give a nan/inf eval loss must not be checkpointed (resume would take them).
+        // (fp16 autocast can overflow in evaluation alone, while the scaler keeps the weights
+        // finite: there it is logged, and such a step is never the best.)
+        if (!std::isfinite(ev.loss) && precision_ != Precision::kFp16)
+          throw std::runtime_error(fmt::format(
+              "the eval loss became {} at step {}: the weights hold nan or inf values; no checkpoint was written for "
+              "this step: lower LEARNING_RATE (now {}) and resume from the last checkpoint, or use --resume never",
+              std::isnan(ev.loss) ? "nan" : "inf", done, cfg_.get_float("LEARNING_RATE")));
+        if (std::isfinite(ev.loss)) eval_loss_this_step_ = ev.loss;
         final_metrics_["eval_loss"] = ev.loss;
         final_metrics_["eval_perplexity"] = std::exp(ev.loss);
         log_line({{"step", done}, {"epoch", epoch}, {"eval_loss", ev.loss}, {"eval_perplexity", std::exp(ev.loss)},
@@ -888,8 +950,16 @@ int Run::execute() {
     final_metrics_["best_step"] = best_step_;
   }
   write_model_files(project_);
-  remove_other_mode_files(project_, peft_);
+  for (const auto& f : other_mode_files_to_remove_) {
+    std::error_code ec;
+    if (fs::remove(f, ec))
+      fmt::print(stderr, "removed {}: left by this project's earlier {} run\n", f.string(),
+                 peft_ ? "full fine-tuning" : "LoRA");
+  }
   write_tokenizer_files(data_.model_dir, project_);
+  // With the final files, not at the start: a run that fails or is killed leaves the finished
+  // run's record beside that run's adapter.
+  write_training_params(project_, cfg_);
   // train_loss as HF Trainer defines it, the mean step loss, but over the whole run: HF does not
   // keep its loss sum in checkpoints, so after a resume it divides the resumed part's sum by all
   // the steps.
