@@ -474,14 +474,14 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
     try {
       if (out.data_file.has_parent_path()) fs::create_directories(out.data_file.parent_path());
       io::write_file_atomic(out.data_file, *data_file_bytes);
-      io::write_file_atomic(data_file_record,
-                            ordered_json({{"path", fs::absolute(data_file).lexically_normal().string()},
-                                          {"sha256", file_sha256(data_file)}})
-                                    .dump(2) + "\n");
     } catch (const std::runtime_error& e) {  // filesystem_error, or write_file_atomic's
       throw DataError(fmt::format("DATA_FILE {}: cannot write it ({}); set DATA_FILE to a writable path",
                                   data_file.string(), e.what()));
     }
+    // The record beside the cache (a failure here is the cache folder's, exit 1, not DATA_FILE's).
+    io::write_file_atomic(data_file_record, ordered_json({{"path", fs::absolute(data_file).lexically_normal().string()},
+                                                          {"sha256", file_sha256(data_file)}})
+                                                    .dump(2) + "\n");
     data_file_bytes.reset();
   };
   if (out.reused) write_data_file();
@@ -529,7 +529,6 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
       if (s.completions_only) nothing_to_learn_check(s, *out.valid_stats, *valid, "validation");
     }
 
-    write_data_file();
     // The manifest goes first and last: removed before the block files change, written after
     // they are complete, so a cache interrupted half-way is never taken as valid.
     make_cache_dir();
@@ -548,6 +547,9 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
     io::write_file_atomic(manifest_path, m.dump(2) + "\n");
     out.train = map_block_file(train_path, s.block_size);
     if (valid) out.valid = map_block_file(valid_path, s.block_size);
+    // Last: a run that fails before here (no space for the cache, interrupted) leaves the
+    // previous DATA_FILE as it was.
+    write_data_file();
   }
 
   out.summary = describe(out.train_stats, s.block_size) + "\n";

@@ -134,6 +134,14 @@ TEST_F(DataCli, DataFileNeverOverwritesSomethingElse) {
   EXPECT_EQ(failed.exit_code, 2) << failed.err;
   EXPECT_THAT(failed.err, HasSubstr("gives no block"));
   EXPECT_EQ(testing::read_file(dir_.path() / "train.csv"), written) << "a failed run rewrote DATA_FILE";
+  // Nor by one that fails while writing the cache (a full disk; here a folder in the way).
+  dir_.write("rows.jsonl", "{\"text\": \"### Human: other ### Assistant: rows now\"}\n");
+  fs::remove(dir_.path() / "out" / "proj" / "autotrain-data" / "train.safetensors");
+  fs::create_directories(dir_.path() / "out" / "proj" / "autotrain-data" / "train.safetensors" / "in-the-way");
+  auto cache_failed = run({"data", "-c", config_.string(), "--set", "BLOCK_SIZE=4"});
+  EXPECT_EQ(cache_failed.exit_code, 1) << cache_failed.err;
+  EXPECT_EQ(testing::read_file(dir_.path() / "train.csv"), written) << "a run that failed on the cache rewrote DATA_FILE";
+  fs::remove_all(dir_.path() / "out" / "proj" / "autotrain-data" / "train.safetensors");
 
   // What this project's `data` wrote is replaced whatever its header (TEXT_COLUMN changed).
   dir_.write("cols/a.jsonl", "{\"prompt\": \"### Human: hi ### Assistant: hello there\"}\n");
