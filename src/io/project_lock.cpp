@@ -30,7 +30,8 @@ ProjectLock::ProjectLock(const fs::path& project) {
                                          "AUTOTRAIN_PROJECT_NAME to a folder that can be written",
                                          project.string(), ec.message()));
   const fs::path path = project / kFileName;
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  // O_NOFOLLOW: the pid written into the lock must not land in whatever a link there points to.
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd_ < 0) {
     // The folder exists but cannot be written (read-only, another user's): nothing of the run
     // could be written there either.
@@ -40,6 +41,9 @@ ProjectLock::ProjectLock(const fs::path& project) {
                                            "make it writable (chmod u+w), or set AUTOTRAIN_PROJECT_NAME to a folder "
                                            "you can write",
                                            project.string(), std::strerror(err)));
+    if (err == ELOOP || err == EISDIR)
+      throw ProjectFolderError(fmt::format("{}: the project's lock file is {}; remove it (autotrain makes a new one)",
+                                           path.string(), err == ELOOP ? "a symbolic link" : "a folder"));
     throw std::runtime_error(fmt::format("{}: cannot open the project's lock file: {}", path.string(),
                                          std::strerror(err)));
   }

@@ -157,6 +157,21 @@ TEST(HfToken, MaskShowsAtMostTheLastFour) {
 }  // namespace
 // One process per project folder; the lock goes with the process that held it, even when it is
 // killed (what a SLURM preemption or the OOM killer does).
+// The lock file is never followed through a link (the pid would overwrite the link's target).
+TEST(ProjectLock, ALinkOrFolderInPlaceOfTheLockIsRefused) {
+  TempDir dir;
+  const auto victim = dir.write("victim.txt", "precious\n");
+  std::filesystem::create_directories(dir.path() / "p");
+  std::filesystem::create_symlink(victim, dir.path() / "p" / ".autotrain.lock");
+  try {
+    ProjectLock lock(dir.path() / "p");
+    ADD_FAILURE() << "locked through a link";
+  } catch (const ProjectFolderError& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("the project's lock file is a symbolic link; remove it"));
+  }
+  EXPECT_EQ(testing::read_file(victim), "precious\n");
+}
+
 TEST(ProjectLock, SecondHolderIsRefusedUntilTheFirstIsGone) {
   testing::TempDir dir;
   const auto project = dir.path() / "runs" / "p";
