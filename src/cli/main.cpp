@@ -110,7 +110,7 @@ int run(int argc, char** argv) {
       fmt::print(stderr, "error: {}\n", e.what());
       return kExitUsage;
     } catch (const std::exception& e) {
-      fmt::print(stderr, "error: {}\n", io::json_error_text(e));
+      fmt::print(stderr, "error: {}\n", config::mask_token_like(io::json_error_text(e)));
       return kExitRuntime;
     }
   }

@@ -483,7 +483,8 @@ std::string Config::redact(std::string text) const {
         for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at + 3))
           text.replace(at, secret.size(), "***");
   }
-  return text;
+  // And anything shaped like a token: one pasted into another key (REPO_ID=hf_...) is as secret.
+  return mask_token_like(text);
 }
 
 nlohmann::ordered_json Config::to_json() const {

@@ -93,8 +93,9 @@ class Config {
   // {"values": {...}, "effective": {...}, "sources": {...}, "warnings": [...]}, secrets "***".
   nlohmann::ordered_json to_json() const;
 
-  // `text` with every secret value's text replaced by ***: a token reaches other keys through
-  // expansions (REPO_ID=user/$HF_TOKEN), and from there messages and saved files.
+  // `text` with every secret value's text replaced by *** and anything shaped like a token
+  // masked: a token reaches other keys through expansions (REPO_ID=user/$HF_TOKEN) or a paste
+  // into the wrong key, and from there messages and saved files.
   std::string redact(std::string text) const;
 
  private:

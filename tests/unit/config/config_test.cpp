@@ -246,6 +246,14 @@ TEST(Config, ATokenExpandedIntoAnotherKeyIsMasked) {
   }
 }
 
+// A token pasted into another key is masked in everything to_json feeds, as in messages.
+TEST(Config, ATokenPastedIntoAnotherKeyIsMasked) {
+  auto cfg = resolve_text("REPO_ID=hf_RepoSECRETabcdefgh\n");
+  const std::string dumped = cfg.to_json().dump();
+  EXPECT_EQ(dumped.find("RepoSECRET"), std::string::npos) << dumped;
+  EXPECT_EQ(cfg.to_json()["effective"]["REPO_ID"], "hf_" + std::string(18, '*'));
+}
+
 TEST(Config, BooleansAndEmptyValues) {
   for (auto t : {"True", "true", "TRUE", "1"}) EXPECT_TRUE(resolve_text(std::string("USE_PEFT=") + t + "\n").get_bool("USE_PEFT"));
   for (auto f : {"False", "false", "0"}) EXPECT_FALSE(resolve_text(std::string("USE_PEFT=") + f + "\n").get_bool("USE_PEFT"));

@@ -78,6 +78,14 @@ TEST_F(DataCli, BadInputExits2WithWhatToFix) {
   EXPECT_EQ(column.exit_code, 2);
   EXPECT_THAT(column.err, HasSubstr("no column \"prompt\"; the columns are: text"));
 
+  // Paths in messages can hold the token (expanded into them): masked as in `config`.
+  const auto leak_config = dir_.write("leak.env", testing::read_file(config_) +
+                                                      "HF_TOKEN=plainsecretvalue99\nMODEL_NAME=/nonexistent/${HF_TOKEN}\n");
+  auto leaked = run({"data", "-c", leak_config.string()});
+  EXPECT_NE(leaked.exit_code, 0);
+  EXPECT_EQ(leaked.err.find("plainsecretvalue99"), std::string::npos) << leaked.err;
+  EXPECT_THAT(leaked.err, HasSubstr("/nonexistent/***"));
+
   auto nodata = run({"data", "-c", config_.string(), "--set", "DATA_PATH=org/absent"});
   EXPECT_EQ(nodata.exit_code, 2);
   EXPECT_THAT(nodata.err, HasSubstr("no dataset found"));
