@@ -59,6 +59,7 @@ int run_setup(GlobalOptions& g, const SetupOptions& o) {
 
   // 1. Config (optional for setup: it may run before any falcon.env exists).
   std::optional<config::Config> cfg;
+  bool config_invalid = false;  // (exit_code also says a bad token)
   try {
     cfg = load_config(g, /*required=*/false);
     out["config"] = {{"file", cfg->config_file() ? nlohmann::json(*cfg->config_file()) : nlohmann::json()},
@@ -67,6 +68,7 @@ int run_setup(GlobalOptions& g, const SetupOptions& o) {
   } catch (const config::ConfigError& e) {
     report_config_error(e);
     exit_code = kExitUsage;
+    config_invalid = true;
     std::vector<std::string> errors;
     for (const auto& d : e.parse_errors()) errors.push_back(d.format("error"));
     for (const auto& p : e.problems()) errors.push_back(p.message);
@@ -127,7 +129,7 @@ int run_setup(GlobalOptions& g, const SetupOptions& o) {
   if (!project.empty()) fmt::print("Project       {}\n", out["project_dir"].get<std::string>());
   if (cfg && cfg->config_file())
     fmt::print("Config        {} is valid\n", *cfg->config_file());
-  else if (exit_code != kExitOk)
+  else if (config_invalid)
     fmt::print("Config        {} is NOT valid (see the errors above)\n", config_path(g));
   return exit_code;
 }

@@ -94,6 +94,12 @@ std::vector<fs::path> data_files(const fs::path& root, const std::vector<fs::pat
                                  std::vector<fs::path>* unsupported) {
   std::vector<fs::path> out;
   std::error_code ec;
+  // The folder itself must be readable: skip_permission_denied (meant for subfolders) would make
+  // an unreadable DATA_PATH look empty ("Files there: none").
+  fs::directory_iterator(root, ec);
+  if (ec)
+    throw DataError(fmt::format("DATA_PATH {}: cannot read the folder ({}); make it readable (chmod u+rx)",
+                                root.string(), ec.message()));
   for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
        it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) break;

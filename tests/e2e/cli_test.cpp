@@ -190,6 +190,10 @@ TEST_F(Cli, SetupTokenFromFlagAndStdin) {
   EXPECT_EQ(placeholder.exit_code, 0);
   EXPECT_FALSE(std::filesystem::exists(work.path() / "hf2" / "token"));
   EXPECT_THAT(placeholder.err, HasSubstr("placeholder"));
+  // A bad token with no config file at all: the token is the problem, not a config that is not there.
+  auto empty = run({"setup", "--token", " "}, {"HF_HOME=" + (work.path() / "hf3").string()}, work.path());
+  EXPECT_EQ(empty.exit_code, 2);
+  EXPECT_THAT(empty.out, Not(HasSubstr("NOT valid")));
 }
 
 // Without the CUDA backend LibTorch cannot be asked how it was built: setup says so rather than

@@ -136,6 +136,7 @@ TEST_F(DataCli, DataFileNeverOverwritesSomethingElse) {
   auto ok = run({"data", "-c", config_.string()});
   ASSERT_EQ(ok.exit_code, 0) << ok.err;
   const std::string written = testing::read_file(dir_.path() / "train.csv");
+  refused({"DATA_FILE=out/proj/autotrain-data/manifest.json"}, "is a file of the token cache");
   auto again = run({"data", "-c", config_.string(), "--set", "BLOCK_SIZE=4"});
   ASSERT_EQ(again.exit_code, 0) << again.err;
   auto failed = run({"data", "-c", config_.string(), "--set", "BLOCK_SIZE=64", "--set", "DATA_PATH=split"});
