@@ -234,6 +234,16 @@ class Evaluator {
   // --- variables ----------------------------------------------------------------------------
   std::string assigning_;  // the variable whose value is being read, while it is
 
+  // Expansions can multiply a value's size (X2=$X1$X1, X3=$X2$X2, ...): past this, no config
+  // value is meant, and memory would run out before an error could say where.
+  static constexpr size_t kMaxValueBytes = size_t{1} << 20;
+  void append_expansion(std::string& out, const std::string& text, size_t dollar) {
+    if (out.size() + text.size() > kMaxValueBytes)
+      fail(dollar, fmt::format("this expansion makes the value longer than {} MiB", kMaxValueBytes >> 20),
+           "expansions that repeat a variable grow the value each time; write the value out");
+    out += text;
+  }
+
   std::string lookup(const std::string& name) {
     // KEY=${KEY:=v} and KEY+=v read KEY itself: that is no use by another assignment.
     if (name != assigning_) result_.referenced.insert(name);
@@ -481,7 +491,7 @@ class Evaluator {
     if (is_name_start(n)) {
       ++pos_;
       std::string name = read_name();
-      if (eval) out += lookup(name);
+      if (eval) append_expansion(out, lookup(name), dollar);
       return;
     }
     if ((n >= '0' && n <= '9') || n == '@' || n == '*' || n == '#' || n == '?' || n == '$' || n == '!' || n == '-')
@@ -522,7 +532,7 @@ class Evaluator {
     c = peek();
     if (c == '}') {
       ++pos_;
-      if (eval) out += lookup(name);
+      if (eval) append_expansion(out, lookup(name), dollar);
       return;
     }
     bool colon = false;
@@ -550,9 +560,9 @@ class Evaluator {
     if (!eval) return;
     if (use_word) {
       if (assign_default) assign(name, word, dollar);
-      out += word;
+      append_expansion(out, word, dollar);
     } else {
-      out += lookup(name);
+      append_expansion(out, lookup(name), dollar);
     }
   }
 

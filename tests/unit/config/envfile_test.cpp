@@ -291,6 +291,25 @@ TEST(EnvFile, DeeplyNestedExpansionsAreRefused) {
   EXPECT_NO_THROW(parse(ok));
 }
 
+// Repeating a variable multiplies a value's size; past 1 MiB it is an error at its line (ten
+// lines of ten copies each asked for 10 GB, and ended in std::bad_alloc with no place).
+TEST(EnvFile, ValuesThatExplodeThroughExpansionsAreRefused) {
+  std::string text = "L0=aaaaaaaaaa\n";
+  for (int i = 1; i <= 9; ++i) {
+    text += "L" + std::to_string(i) + "=";
+    for (int k = 0; k < 10; ++k) text += "$L" + std::to_string(i - 1);
+    text += "\n";
+  }
+  try {
+    parse(text);
+    ADD_FAILURE() << "accepted";
+  } catch (const EnvFileError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("test.env:7:"));  // L6: 10^7 bytes
+    EXPECT_THAT(e.what(), HasSubstr("longer than 1 MiB"));
+  }
+  EXPECT_NO_THROW(parse("A=aaaaaaaaaa\nB=$A$A$A$A$A$A$A$A$A$A\nC=${B}${B}\n"));
+}
+
 TEST(EnvFile, DiagnosticsNeverShowAToken) {
   const std::string secret = "SECRETabcdefghijklmnop";
   const std::vector<std::string> texts = {
