@@ -18,6 +18,7 @@
 #include "autotrain/io/atomic_file.h"
 #include "autotrain/io/json_error.h"
 #include "autotrain/io/json_text.h"
+#include "autotrain/io/temp_paths.h"
 #include "autotrain/model/falcon_config.h"
 #include "autotrain/model/model_dir.h"
 #include "autotrain/tokenizer/tokenizer.h"
@@ -339,6 +340,12 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
                                   "folder that can be written (a path that is not a file)",
                                   project.string(), out.cache_dir.string(), ec.message()));
   };
+  // What a killed run (kill -9, the OOM killer) left half-written in the cache: the caller holds
+  // the project lock, so no one is writing them.
+  for (const auto& leftover : io::leftover_temporaries(out.cache_dir)) {
+    std::error_code ec;
+    fs::remove_all(leftover, ec);
+  }
   {
     // The run writes tokenizer files, README.md and (full fine-tuning) config.json and
     // model.safetensors into the project folder: in the model folder they would replace the base.

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdint>
 #include <cstring>
+#include <string>
 
 namespace autotrain::io {
 
@@ -107,6 +108,21 @@ TempPath::TempPath(const std::filesystem::path& path, Kind kind) {
 
 TempPath::~TempPath() {
   if (slot_ >= 0) g_slots[slot_].state.store(kFree);
+}
+
+std::vector<std::filesystem::path> leftover_temporaries(const std::filesystem::path& dir, std::string_view name) {
+  std::vector<std::filesystem::path> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string file = entry.path().filename().string();
+    // "." NAME ".tmp-" and 8 hex digits
+    const size_t tag = file.rfind(".tmp-");
+    if (file.size() < 15 || file[0] != '.' || tag == std::string::npos || tag < 2 || file.size() != tag + 13) continue;
+    if (file.find_first_not_of("0123456789abcdef", tag + 5) != std::string::npos) continue;
+    if (!name.empty() && std::string_view(file).substr(1, tag - 1) != name) continue;
+    out.push_back(entry.path());
+  }
+  return out;
 }
 
 void remove_temp_paths_now() noexcept {

@@ -290,6 +290,11 @@ void save_bnb_4bit(model::FalconForCausalLM& model, const std::filesystem::path&
   check_output_folder(folder);
   const std::filesystem::path parent = folder.parent_path();
   std::filesystem::create_directories(parent);
+  // A quantize killed with SIGKILL (the OOM killer) leaves its temporary folder, gigabytes for a
+  // 7B model. Not removed here (another quantize to the same --out may be writing it): named.
+  for (const auto& leftover : io::leftover_temporaries(parent, folder.filename().string()))
+    fmt::print(stderr, "warning: {} is what an interrupted quantize to the same --out left; remove it (rm -r) to "
+               "free its space\n", leftover.string());
   std::filesystem::path tmp = parent / fmt::format(".{}.tmp-{:08x}", folder.filename().string(), std::random_device{}());
   const io::TempPath removed_if_interrupted(tmp, io::TempPath::Kind::kFlatFolder);
   std::filesystem::create_directories(tmp);

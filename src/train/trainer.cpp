@@ -805,6 +805,10 @@ int Run::execute() {
     fmt::print(stderr, "removing {}: a checkpoint an earlier run did not finish writing\n", dir.string());
     fs::remove_all(dir);
   }
+  for (const auto& leftover : io::leftover_temporaries(project_)) {  // final files a killed run was writing
+    std::error_code ec;
+    fs::remove_all(leftover, ec);
+  }
   if (resume_from_) {
     nlohmann::json state;
     try {

@@ -13,6 +13,8 @@
 #pragma once
 
 #include <filesystem>
+#include <string_view>
+#include <vector>
 
 namespace autotrain::io {
 
@@ -30,6 +32,12 @@ class TempPath {
  private:
   int slot_ = -1;  // -1: not tracked (every slot in use, or a path longer than PATH_MAX)
 };
+
+// What a SIGKILL (the OOM killer, `kill -9`, a node failure) leaves, which no handler can remove:
+// the temporaries directly in `dir`, named ".NAME.tmp-XXXXXXXX" as our atomic writes name them
+// (any NAME when `name` is empty). Only a caller that knows no one is writing there (it holds the
+// project lock) may remove them.
+std::vector<std::filesystem::path> leftover_temporaries(const std::filesystem::path& dir, std::string_view name = {});
 
 // Removes every registered path now. Async-signal-safe: for handlers that end the process
 // themselves (train's second Ctrl-C), before they call _exit.

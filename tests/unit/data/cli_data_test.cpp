@@ -151,6 +151,11 @@ TEST_F(DataCli, DataFileNeverOverwritesSomethingElse) {
   EXPECT_EQ(cache_failed.exit_code, 1) << cache_failed.err;
   EXPECT_EQ(testing::read_file(dir_.path() / "train.csv"), written) << "a run that failed on the cache rewrote DATA_FILE";
   fs::remove_all(dir_.path() / "out" / "proj" / "autotrain-data" / "train.safetensors");
+  // A block file a killed run (kill -9) was writing is removed by the next run.
+  const auto leftover = dir_.write("out/proj/autotrain-data/.train.safetensors.tmp-0123abcd", "half a file");
+  auto after_kill = run({"data", "-c", config_.string(), "--set", "BLOCK_SIZE=4"});
+  EXPECT_EQ(after_kill.exit_code, 0) << after_kill.err;
+  EXPECT_FALSE(fs::exists(leftover));
 
   // What this project's `data` wrote is replaced whatever its header (TEXT_COLUMN changed).
   dir_.write("cols/a.jsonl", "{\"prompt\": \"### Human: hi ### Assistant: hello there\"}\n");

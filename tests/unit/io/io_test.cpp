@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include <gmock/gmock.h>
@@ -285,6 +286,26 @@ TEST(TempPath, ASignalRemovesRegisteredPathsThenEndsTheProcess) {
 
 // A command with a handler of its own keeps it (train checkpoints on SIGTERM), and an atomic
 // write in flight does not replace it.
+// What kill -9 leaves: our temporaries by their name pattern, and nothing else.
+TEST(TempPath, LeftoverTemporariesAreFoundByTheirName) {
+  TempDir dir;
+  dir.write(".train.safetensors.tmp-0a1b2c3d", "x");
+  dir.write(".manifest.json.tmp-ffffffff", "x");
+  std::filesystem::create_directories(dir.path() / ".qo.tmp-deadbeef");
+  for (const char* other : {"train.safetensors", ".x.tmp-1234567", ".a.tmp-0a1b2c3g", ".tmp-01234567", "a.tmp-01234567",
+                            ".b.tmp-012345678"})
+    dir.write(other, "x");
+  auto names = [](std::vector<std::filesystem::path> v) {
+    std::vector<std::string> out;
+    for (const auto& p : v) out.push_back(p.filename().string());
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  EXPECT_EQ(names(leftover_temporaries(dir.path())),
+            (std::vector<std::string>{".manifest.json.tmp-ffffffff", ".qo.tmp-deadbeef", ".train.safetensors.tmp-0a1b2c3d"}));
+  EXPECT_EQ(names(leftover_temporaries(dir.path(), "qo")), (std::vector<std::string>{".qo.tmp-deadbeef"}));
+}
+
 TEST(TempPath, AnInstalledHandlerIsKept) {
   pid_t child = fork();
   ASSERT_GE(child, 0);
