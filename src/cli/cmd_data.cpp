@@ -28,6 +28,9 @@ Subcommand add_data_command(CLI::App& app, GlobalOptions& g) {
             } catch (const data::DataError& e) {
               fmt::print(stderr, "error: {}\n", cfg.redact(e.what()));
               return static_cast<int>(kExitUsage);
+            } catch (const config::ConfigError& e) {
+              report_config_error(e);  // a key's value found wrong once the model is known (TARGET_MODULES)
+              return static_cast<int>(kExitUsage);
             } catch (const std::exception& e) {
               // Messages quote paths and values, which can hold the token (MODEL_NAME=x/$HF_TOKEN).
               fmt::print(stderr, "error: {}\n", cfg.redact(io::json_error_text(e)));
