@@ -86,7 +86,12 @@ at::Tensor Linear4bit::dequantized_scratch(at::ScalarType dtype) const {
 
 at::Tensor Linear4bit::forward(const at::Tensor& x) const {
   at::Tensor y = Nf4MatMul::apply(x, reinterpret_cast<int64_t>(this));
-  return bias_.defined() ? y + bias_.to(y.scalar_type()) : y;
+  if (bias_.defined()) y = y + bias_.to(y.scalar_type());
+  // bitsandbytes' Linear4bit returns the input's dtype (`.to(inp_dtype)`): under fp16 autocast
+  // with QLoRA's fp32 hidden states, its output is fp32, and so are PEFT's base + LoRA sum and
+  // what Falcon adds after it. The cast is outside Nf4MatMul, so its backward still gets the
+  // compute dtype.
+  return y.to(x.scalar_type());
 }
 
 std::vector<std::pair<std::string, at::Tensor*>> Linear4bit::named_tensors() {

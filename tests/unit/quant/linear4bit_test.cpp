@@ -6,6 +6,7 @@
 #include <thread>
 
 #include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
 #include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <unistd.h>
@@ -38,6 +39,29 @@ TEST(Linear4bit, MatchesDenseWithDequantizedWeight) {
   EXPECT_EQ(layer->in_features(), 64);
   EXPECT_EQ(layer->out_features(), 48);
   EXPECT_FALSE(layer->weight().packed.requires_grad());
+}
+
+// Under autocast the matmul runs in the autocast dtype, and the output comes back in the input's
+// dtype, as bitsandbytes' Linear4bit returns it (`.to(inp_dtype)`); the input gradient too.
+TEST(Linear4bit, AutocastComputesLowAndReturnsTheInputDtype) {
+  at::manual_seed(0);
+  auto layer = Linear4bit::quantize(at::randn({48, 64}) * 0.1, at::randn({48}));
+  at::Tensor x = at::randn({3, 5, 64}).requires_grad_(true);
+  at::Tensor y;
+  {
+    at::autocast::set_autocast_enabled(at::kCPU, true);
+    at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+    y = layer->forward(x);
+    at::autocast::set_autocast_enabled(at::kCPU, false);
+    at::autocast::clear_cache();
+  }
+  EXPECT_EQ(y.scalar_type(), at::kFloat);
+  // The value is the bf16 product (rounded to bf16, then widened), not an fp32 one.
+  at::Tensor w = dequantize_nf4(layer->weight(), at::kBFloat16);
+  at::Tensor want = (at::matmul(x.detach().to(at::kBFloat16), w.t()) + layer->named_tensors()[1].second->to(at::kBFloat16)).to(at::kFloat);
+  EXPECT_TRUE(at::equal(y.detach(), want));
+  auto gx = torch::autograd::grad({y}, {x}, {at::ones_like(y)})[0];
+  EXPECT_EQ(gx.scalar_type(), at::kFloat);
 }
 
 TEST(Linear4bit, ScratchBufferIsShared) {
