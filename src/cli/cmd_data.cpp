@@ -4,7 +4,6 @@
 
 #include "autotrain/data/prepare.h"
 #include "autotrain/io/project_lock.h"
-#include "autotrain/io/json_error.h"
 #include "common.h"
 
 namespace autotrain::cli {
@@ -22,19 +21,8 @@ Subcommand add_data_command(CLI::App& app, GlobalOptions& g) {
             try {
               io::ProjectLock lock(cfg.get_string("AUTOTRAIN_PROJECT_NAME"));  // one process per project folder
               d = data::prepare_data(cfg, options);
-            } catch (const io::ProjectFolderError& e) {
-              fmt::print(stderr, "error: {}\n", cfg.redact(e.what()));
-              return static_cast<int>(kExitUsage);
-            } catch (const data::DataError& e) {
-              fmt::print(stderr, "error: {}\n", cfg.redact(e.what()));
-              return static_cast<int>(kExitUsage);
-            } catch (const config::ConfigError& e) {
-              report_config_error(e);  // a key's value found wrong once the model is known (TARGET_MODULES)
-              return static_cast<int>(kExitUsage);
-            } catch (const std::exception& e) {
-              // Messages quote paths and values, which can hold the token (MODEL_NAME=x/$HF_TOKEN).
-              fmt::print(stderr, "error: {}\n", cfg.redact(io::json_error_text(e)));
-              return static_cast<int>(kExitRuntime);
+            } catch (...) {
+              return report_run_failure(cfg);
             }
             fmt::print("{}", d.summary);
             fmt::print("token cache: {} ({})\n", d.cache_dir.string(),

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include "autotrain/data/prepare.h"
-#include "autotrain/io/json_error.h"
 #include "autotrain/io/project_lock.h"
 #include "autotrain/train/train_command.h"
 #include "common.h"
@@ -36,22 +35,8 @@ Subcommand add_train_command(CLI::App& app, GlobalOptions& g) {
             config::Config cfg = load_config(with_steps, /*required=*/true);
             try {
               return train::run_train(cfg, *o);
-            } catch (const train::TrainUsageError& e) {
-              fmt::print(stderr, "error: {}\n", cfg.redact(e.what()));
-              return static_cast<int>(kExitUsage);
-            } catch (const data::DataError& e) {
-              fmt::print(stderr, "error: {}\n", cfg.redact(e.what()));
-              return static_cast<int>(kExitUsage);
-            } catch (const io::ProjectFolderError& e) {
-              fmt::print(stderr, "error: {}\n", cfg.redact(e.what()));
-              return static_cast<int>(kExitUsage);
-            } catch (const config::ConfigError& e) {
-              report_config_error(e);  // a key's value found wrong once the model is known (TARGET_MODULES)
-              return static_cast<int>(kExitUsage);
-            } catch (const std::exception& e) {
-              // Messages quote paths and values, which can hold the token (MODEL_NAME=x/$HF_TOKEN).
-              fmt::print(stderr, "error: {}\n", cfg.redact(io::json_error_text(e)));
-              return static_cast<int>(kExitRuntime);
+            } catch (...) {
+              return report_run_failure(cfg);
             }
           }};
 }

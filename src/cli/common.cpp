@@ -6,6 +6,11 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "autotrain/data/error.h"
+#include "autotrain/io/json_error.h"
+#include "autotrain/io/project_lock.h"
+#include "autotrain/train/train_command.h"
+
 namespace autotrain::cli {
 
 std::string config_path(const GlobalOptions& g, bool* explicitly_named) {
@@ -60,6 +65,27 @@ int run_unbuilt(const Unbuilt& u) {
              "See README.md for what works today.\n",
              u.name, u.tracked_in);
   return kExitUsage;
+}
+
+int report_run_failure(const config::Config& cfg) {
+  try {
+    throw;
+  } catch (const config::ConfigError& e) {
+    report_config_error(e);  // a key's value found wrong once the model is known (TARGET_MODULES)
+    return kExitUsage;
+  } catch (const train::TrainUsageError& e) {
+    fmt::print(stderr, "error: {}\n", cfg.redact(e.what()));
+    return kExitUsage;
+  } catch (const data::DataError& e) {
+    fmt::print(stderr, "error: {}\n", cfg.redact(e.what()));
+    return kExitUsage;
+  } catch (const io::ProjectFolderError& e) {
+    fmt::print(stderr, "error: {}\n", cfg.redact(e.what()));
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {}\n", cfg.redact(io::json_error_text(e)));
+    return kExitRuntime;
+  }
 }
 
 }  // namespace autotrain::cli

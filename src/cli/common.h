@@ -40,6 +40,12 @@ config::Config load_config(const GlobalOptions& g, bool required);
 // Prints every problem of a config error to stderr.
 void report_config_error(const config::ConfigError& e);
 
+// For `catch (...)` around the work of `data` and `train`: prints the exception being handled,
+// its text redacted with `cfg` (messages quote paths and values, which can hold the token:
+// MODEL_NAME=x/$HF_TOKEN), and returns the exit code: 2 for the config, the data and the project
+// folder (bad input), 1 for the rest.
+int report_run_failure(const config::Config& cfg);
+
 // Registers subcommands that exist in the contract but are not built yet: they exit 2 with
 // a message saying so, never a fake success.
 struct Unbuilt {
