@@ -1,6 +1,7 @@
 // A frozen 4-bit linear layer: NF4 weight (+ optional bias) behind the model::Linear interface.
 // Forward dequantizes into a per-device scratch buffer reused by every layer, then runs one
-// matmul in the compute dtype (the input's, or the autocast dtype when autocast is on); backward
+// matmul in the compute dtype (the input's, or the autocast dtype when autocast is on), returned
+// in the input's dtype as bitsandbytes' Linear4bit returns it; backward
 // gives the input gradient only, dequantizing again, so no dequantized weight outlives its matmul
 // (bitsandbytes' MatMul4Bit, falcon-qlora-spec.md §3.4).
 #pragma once
