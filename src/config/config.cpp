@@ -1,6 +1,7 @@
 // Resolution of defaults < process environment < .env file < --set into typed values.
 #include "autotrain/config/config.h"
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -483,8 +484,17 @@ std::string Config::redact(std::string text) const {
         for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at + 3))
           text.replace(at, secret.size(), "***");
   }
-  // And anything shaped like a token: one pasted into another key (REPO_ID=hf_...) is as secret.
-  return mask_token_like(text);
+  // And a Hugging Face token pasted into another key (REPO_ID=hf_...): "hf_" and 30 or more
+  // letters and digits (real ones have 34). Shorter runs are names (/data/hf_datasets), which
+  // saved files and the run's identity must keep as they are.
+  auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  for (size_t at = text.find("hf_"); at != std::string::npos; at = text.find("hf_", at + 3)) {
+    size_t end = at + 3;
+    while (end < text.size() && alnum(text[end])) ++end;
+    if (end - (at + 3) >= 30 && (at == 0 || !alnum(text[at - 1])))
+      for (size_t k = at + 3; k < end; ++k) text[k] = '*';
+  }
+  return text;
 }
 
 nlohmann::ordered_json Config::to_json() const {

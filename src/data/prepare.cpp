@@ -67,8 +67,12 @@ void check_data_file_target(const fs::path& data_file, const std::string& column
   if (!fs::exists(st)) return;
   if (fs::is_directory(st)) refuse("is a folder");
   // The token cache's own files (manifest.json, the block files) are written by the same run.
-  if (fs::weakly_canonical(data_file.parent_path(), ec) == fs::weakly_canonical(data_file_record.parent_path(), ec))
-    refuse("is a file of the token cache");
+  {
+    std::error_code a, b;
+    const fs::path folder = fs::weakly_canonical(data_file.parent_path().empty() ? "." : data_file.parent_path(), a);
+    const fs::path cache = fs::weakly_canonical(data_file_record.parent_path(), b);
+    if (!a && !b && !folder.empty() && folder == cache) refuse("is a file of the token cache");
+  }
   // /dev/null, a FIFO, a socket: renaming over one would replace it (for everyone, with
   // /dev/null), and opening a FIFO to check its header would wait for a writer.
   if (!fs::is_regular_file(st)) refuse("is not a regular file (a device, FIFO or socket)");

@@ -335,7 +335,10 @@ class Run {
 void Run::check_other_mode_files() {
   const auto others = other_mode_files(project_, peft_);
   if (others.empty()) return;
-  if (previous_run_used_peft(project_) == std::optional<bool>(!peft_)) {
+  // A run of this project finished there (its record is written with the final files): the
+  // other kind's files are that project's. (Either mode's record: a run stopped between its
+  // final writes must not leave the project stuck.)
+  if (previous_run_used_peft(project_).has_value()) {
     other_mode_files_to_remove_ = others;
     return;
   }
@@ -443,7 +446,8 @@ void Run::resolve_resume() {
     for (const auto& entry : fs::directory_iterator(project_, ec)) {
       const std::string name = entry.path().filename().string();
       if (entry.is_directory() && name.starts_with("checkpoint-") && name.size() > 11 &&
-          name.find_first_not_of("0123456789", 11) == std::string::npos && !fs::exists(entry.path() / "trainer_state.json"))
+          name.find_first_not_of("0123456789", 11) == std::string::npos &&
+          !fs::exists(entry.path() / "trainer_state.json", ec))
         fmt::print(stderr, "warning: {} has no trainer_state.json (incomplete or damaged): not resumed from\n",
                    entry.path().string());
     }
@@ -816,6 +820,8 @@ int Run::execute() {
       if (!state.contains("global_step") || !state["global_step"].is_number_integer())
         throw std::runtime_error(fmt::format("{}/trainer_state.json has no integer \"global_step\"",
                                              resume_from_->string()));
+    } catch (const c10::OutOfMemoryError&) {
+      throw;  // run_train says what to lower
     } catch (const std::exception& e) {
       throw std::runtime_error(fmt::format("cannot resume from {}: {}; {}", resume_from_->string(), e.what(),
                                            options_.resume == "auto"

@@ -93,8 +93,8 @@ class Config {
   // {"values": {...}, "effective": {...}, "sources": {...}, "warnings": [...]}, secrets "***".
   nlohmann::ordered_json to_json() const;
 
-  // `text` with every secret value's text replaced by *** and anything shaped like a token
-  // masked: a token reaches other keys through expansions (REPO_ID=user/$HF_TOKEN) or a paste
+  // `text` with every secret value's text replaced by *** and anything shaped like a real token
+  // (hf_ and 30+ letters and digits) masked: a token reaches other keys through expansions (REPO_ID=user/$HF_TOKEN) or a paste
   // into the wrong key, and from there messages and saved files.
   std::string redact(std::string text) const;
 

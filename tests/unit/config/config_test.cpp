@@ -248,10 +248,13 @@ TEST(Config, ATokenExpandedIntoAnotherKeyIsMasked) {
 
 // A token pasted into another key is masked in everything to_json feeds, as in messages.
 TEST(Config, ATokenPastedIntoAnotherKeyIsMasked) {
-  auto cfg = resolve_text("REPO_ID=hf_RepoSECRETabcdefgh\n");
+  const std::string token = "hf_RepoSECRETabcdefghijklmnopqrstuvwx";  // 34 after hf_, as real ones
+  auto cfg = resolve_text("REPO_ID=" + token + "\nDATA_PATH=/data/hf_datasets/alpaca\n");
   const std::string dumped = cfg.to_json().dump();
   EXPECT_EQ(dumped.find("RepoSECRET"), std::string::npos) << dumped;
-  EXPECT_EQ(cfg.to_json()["effective"]["REPO_ID"], "hf_" + std::string(18, '*'));
+  EXPECT_EQ(cfg.to_json()["effective"]["REPO_ID"], "hf_" + std::string(34, '*'));
+  // A path with hf_ in a name is no token: saved as it is (it is part of the run's identity).
+  EXPECT_EQ(cfg.to_json()["effective"]["DATA_PATH"], "/data/hf_datasets/alpaca");
 }
 
 TEST(Config, BooleansAndEmptyValues) {
