@@ -58,4 +58,13 @@ StepPlan plan_steps(int64_t train_blocks, int64_t valid_blocks, int64_t batch_si
   return p;
 }
 
+double epoch_after(const StepPlan& plan, int64_t steps_done) {
+  if (steps_done <= 0 || plan.steps_per_epoch <= 0 || plan.micro_batches_per_epoch <= 0) return 0.0;
+  const int64_t epoch = (steps_done - 1) / plan.steps_per_epoch;
+  const int64_t steps_in_epoch = (steps_done - 1) % plan.steps_per_epoch + 1;
+  const int64_t micro_batches = std::min(steps_in_epoch * plan.micro_batches_per_step, plan.micro_batches_per_epoch);
+  return static_cast<double>(epoch) +
+         static_cast<double>(micro_batches) / static_cast<double>(plan.micro_batches_per_epoch);
+}
+
 }  // namespace autotrain::train

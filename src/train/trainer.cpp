@@ -527,11 +527,17 @@ void Run::load_model() {
   scaler_ = std::make_unique<DynamicLossScaler>(precision_ == Precision::kFp16);
 }
 
+// eval_loss as HF Trainer.evaluate() computes it, the number AutoTrain printed: each batch of
+// BATCH_SIZE blocks (in order, the last one short) gives its mean loss per scored token, and the
+// batch means are averaged with each batch counted once per block. The same as the mean per
+// token whenever every block scores the same number of tokens (TRAINER=default); with
+// completion-only labels, blocks with few scored tokens weigh more. A batch with no scored token
+// at all is left out (HF's would be nan and make the whole eval_loss nan).
 EvalOutcome Run::evaluate(const data::TokenBlocks& blocks) {
   at::NoGradGuard no_grad;
   for (auto* layer : lora_.layers) layer->set_training(false);
-  double sum = 0;
-  int64_t tokens = 0;
+  double weighted_sum = 0;
+  int64_t weight = 0, tokens = 0;
   const int64_t bs = cfg_.get_int("BATCH_SIZE");
   for (int64_t first = 0; first < blocks.count; first += bs) {
     std::vector<int64_t> idx;
@@ -541,11 +547,14 @@ EvalOutcome Run::evaluate(const data::TokenBlocks& blocks) {
     model::FalconInputs in;
     in.input_ids = b.input_ids;
     auto out = model::causal_lm_loss(model_->lm_head(), model_->hidden_states(in), b.labels, model::LossReduction::kSum);
-    sum += out.loss.item<double>();
+    if (out.tokens == 0) continue;
+    const auto n = static_cast<int64_t>(idx.size());
+    weighted_sum += out.loss.item<double>() / static_cast<double>(out.tokens) * static_cast<double>(n);
+    weight += n;
     tokens += out.tokens;
   }
   for (auto* layer : lora_.layers) layer->set_training(true);
-  return {tokens > 0 ? sum / static_cast<double>(tokens) : 0.0, tokens};
+  return {weight > 0 ? weighted_sum / static_cast<double>(weight) : 0.0, tokens};
 }
 
 // One optimizer step; returns the step's mean loss per token.
@@ -650,7 +659,7 @@ void Run::write_model_files(const fs::path& dir) {
 ordered_json Run::trainer_state(int64_t step) const {
   const auto& s = scaler_->state();
   return {{"global_step", step},
-          {"epoch", static_cast<double>(step) / static_cast<double>(plan_.steps_per_epoch)},
+          {"epoch", epoch_after(plan_, step)},
           {"total_steps", plan_.total_steps},
           {"fingerprint", fingerprint_},
           {"loss_scale", s.scale},
@@ -882,7 +891,7 @@ int Run::execute() {
       run_loss_sum_ += logged_loss;
       log_finite_steps_ += std::isfinite(loss) ? 1 : 0;
       ++log_steps_;
-      const double epoch = static_cast<double>(done) / static_cast<double>(plan_.steps_per_epoch);
+      const double epoch = epoch_after(plan_, done);
       if (tty_) {
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         const double eta = secs / static_cast<double>(done - start_step_) * static_cast<double>(plan_.total_steps - done);

@@ -32,4 +32,10 @@ StepPlan plan_steps(int64_t train_blocks, int64_t valid_blocks, int64_t batch_si
                     int64_t epochs, int64_t max_steps, double warmup_ratio, int64_t warmup_steps_option,
                     int64_t logging_steps);
 
+// The fractional epoch after `steps_done` optimizer steps, as HF Trainer logs it (state.epoch =
+// epoch + micro-batches done in it / micro-batches per epoch): with micro-batches left over at an
+// epoch's end (not a multiple of the accumulation), its last step logs a little under a whole
+// epoch, 1.96 rather than 2.00.
+double epoch_after(const StepPlan& plan, int64_t steps_done);
+
 }  // namespace autotrain::train

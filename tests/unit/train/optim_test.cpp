@@ -131,5 +131,25 @@ TEST(StepPlan, FollowsTheTrainersArithmetic) {
   EXPECT_EQ(capped.logging_steps, 10);
 }
 
+// HF Trainer's state.epoch after an optimizer step: epoch + (micro-batch index + 1) / len(dataloader).
+// In the tutorial's shape, 1003 micro-batches make 250 steps of 4: the 3 left over are not
+// stepped, so an epoch's last step logs 1000/1003 of it.
+TEST(StepPlan, LoggedEpochCountsMicroBatchesAsTheTrainerDoes) {
+  StepPlan p = plan_steps(1003, 0, 1, 4, 4, -1, 0.1, 0, -1);
+  EXPECT_EQ(epoch_after(p, 0), 0.0);
+  EXPECT_DOUBLE_EQ(epoch_after(p, 1), 4.0 / 1003.0);
+  EXPECT_DOUBLE_EQ(epoch_after(p, 250), 1000.0 / 1003.0);
+  EXPECT_DOUBLE_EQ(epoch_after(p, 251), 1.0 + 4.0 / 1003.0);
+  EXPECT_DOUBLE_EQ(epoch_after(p, 1000), 3.0 + 1000.0 / 1003.0);
+  // Fewer micro-batches than the accumulation: every step is a whole epoch.
+  StepPlan small = plan_steps(10, 20, 4, 8, 3, -1, 0.1, 0, -1);
+  EXPECT_DOUBLE_EQ(epoch_after(small, 1), 1.0);
+  EXPECT_DOUBLE_EQ(epoch_after(small, 3), 3.0);
+  // No leftover: steps and micro-batches agree.
+  StepPlan even = plan_steps(40, 0, 2, 2, 2, -1, 0.0, 0, -1);
+  EXPECT_DOUBLE_EQ(epoch_after(even, 5), 0.5);
+  EXPECT_DOUBLE_EQ(epoch_after(even, 20), 2.0);
+}
+
 }  // namespace
 }  // namespace autotrain::train
