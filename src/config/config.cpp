@@ -294,19 +294,35 @@ Config Config::resolve(const ResolveInputs& inputs) {
       warn_unknown(name, fmt::format("{}:{}", file_label, file_result.assigned_at[name].line));
   for (const auto& [name, v] : overrides) warn_unknown(name, "--set");
 
-  // Cross-key rules.
-  const Entry& fp16 = cfg.entries_.at("USE_FP16");
+  // Cross-key rules. USE_FP16 (the tutorial's) and MIXED_PRECISION say the same thing. When both
+  // are set and disagree, a --set of one wins over the other from the file or the environment
+  // (`--set MIXED_PRECISION=bf16` on the tutorial's falcon.env, which sets USE_FP16=True, is
+  // bf16); set in the same place, they are a conflict to resolve.
+  Entry& fp16 = cfg.entries_.at("USE_FP16");
   Entry& mp = cfg.entries_.at("MIXED_PRECISION");
   if (std::holds_alternative<bool>(fp16.effective) && std::holds_alternative<std::string>(mp.effective)) {
     bool use_fp16 = std::get<bool>(fp16.effective);
     std::string precision = std::get<std::string>(mp.effective);
+    const bool fp16_set = fp16.is_set && !fp16.raw.empty();
     if (precision.empty()) {
       mp.effective = std::string(use_fp16 ? "fp16" : "no");
-    } else if (fp16.is_set && !fp16.raw.empty() && (use_fp16 != (precision == "fp16"))) {
-      problems.push_back({"MIXED_PRECISION",
-                          fmt::format("MIXED_PRECISION={} ({}) conflicts with USE_FP16={} ({}); set one of them, "
-                                      "or make them agree (USE_FP16=True means MIXED_PRECISION=fp16)",
-                                      mp.raw, mp.source, fp16.raw, fp16.source)});
+    } else if (fp16_set && (use_fp16 != (precision == "fp16"))) {
+      const bool mp_cli = mp.source == "cli", fp16_cli = fp16.source == "cli";
+      if (mp_cli != fp16_cli) {
+        const Entry& winner = mp_cli ? mp : fp16;
+        const Entry& loser = mp_cli ? fp16 : mp;
+        cfg.warnings_.push_back(fmt::format("{}={} (--set) overrides {}={} ({})", winner.spec->name, winner.raw,
+                                            loser.spec->name, loser.raw, loser.source));
+        if (mp_cli)
+          fp16.effective = precision == "fp16";
+        else
+          mp.effective = std::string(use_fp16 ? "fp16" : "no");
+      } else {
+        problems.push_back({"MIXED_PRECISION",
+                            fmt::format("MIXED_PRECISION={} ({}) conflicts with USE_FP16={} ({}); set one of them, "
+                                        "or make them agree (USE_FP16=True means MIXED_PRECISION=fp16)",
+                                        mp.raw, mp.source, fp16.raw, fp16.source)});
+      }
     }
   }
 
@@ -476,11 +492,12 @@ std::string Config::redact(std::string text) const {
     auto it = entries_.find(spec.name);
     if (it == entries_.end()) continue;
     const Entry& e = it->second;
-    // Shorter texts would mask ordinary words; no real token is that short.
+    // Shorter texts would mask ordinary words; no real token is that short. The tutorial's
+    // placeholder is no secret, and the warning about it must be able to quote it.
     for (const std::string& secret : {e.raw, std::get_if<std::string>(&e.effective)
                                                  ? std::get<std::string>(e.effective)
                                                  : std::string()})
-      if (secret.size() >= 4)
+      if (secret.size() >= 4 && secret != kTokenPlaceholder)
         for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at + 3))
           text.replace(at, secret.size(), "***");
   }

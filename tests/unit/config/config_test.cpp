@@ -115,6 +115,26 @@ TEST(Config, ConflictingPrecision) {
   EXPECT_EQ(resolve_text("USE_FP16=False\nMIXED_PRECISION=bf16\n").get_string("MIXED_PRECISION"), "bf16");
   EXPECT_EQ(resolve_text("MIXED_PRECISION=bf16\n").get_string("MIXED_PRECISION"), "bf16");
   EXPECT_EQ(resolve_text("USE_FP16=true\n").get_string("MIXED_PRECISION"), "fp16");
+  // Set in the same place (both --set), they still conflict.
+  EXPECT_EQ(problems_of("", {}, {"USE_FP16=True", "MIXED_PRECISION=no"}).size(), 1u);
+  // From the environment against the file: a conflict too (neither is the command line).
+  EXPECT_EQ(problems_of("USE_FP16=True\n", {{"MIXED_PRECISION", "bf16"}}).size(), 1u);
+}
+
+// `--set MIXED_PRECISION=bf16` on the tutorial's file (USE_FP16=True) means bf16: the command line
+// wins over the other key from the file, says so, and the two keys then agree.
+TEST(Config, PrecisionOnTheCommandLineWins) {
+  auto bf16 = Config::resolve({kTutorial, {}, {"MIXED_PRECISION=bf16"}});
+  EXPECT_EQ(bf16.get_string("MIXED_PRECISION"), "bf16");
+  EXPECT_FALSE(bf16.get_bool("USE_FP16"));
+  ASSERT_FALSE(bf16.warnings().empty());
+  EXPECT_THAT(bf16.warnings().back(), HasSubstr("MIXED_PRECISION=bf16 (--set) overrides USE_FP16=True (")) << bf16.warnings().back();
+  // USE_FP16=False only says "not fp16": no conflict with bf16.
+  EXPECT_EQ(resolve_text("MIXED_PRECISION=bf16\n", {}, {"USE_FP16=False"}).get_string("MIXED_PRECISION"), "bf16");
+  EXPECT_EQ(resolve_text("MIXED_PRECISION=fp16\n", {}, {"USE_FP16=False"}).get_string("MIXED_PRECISION"), "no");
+  auto on = resolve_text("MIXED_PRECISION=bf16\n", {}, {"USE_FP16=True"});
+  EXPECT_EQ(on.get_string("MIXED_PRECISION"), "fp16");
+  EXPECT_TRUE(on.get_bool("USE_FP16"));
 }
 
 TEST(Config, AllProblemsReportedAtOnce) {
@@ -368,7 +388,7 @@ TEST(Config, SecretsNeverInJson) {
   EXPECT_EQ(cfg.to_json()["effective"]["HF_TOKEN"], "***");
   auto placeholder = resolve_text("HF_TOKEN=hf_XXX\n");
   EXPECT_FALSE(placeholder.secret("HF_TOKEN"));
-  EXPECT_THAT(placeholder.warnings().back(), HasSubstr("placeholder"));
+  EXPECT_THAT(placeholder.warnings().back(), HasSubstr("HF_TOKEN is the placeholder 'hf_XXX'"));
 }
 
 TEST(Config, BadOverrideSyntax) {
