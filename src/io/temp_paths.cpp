@@ -24,6 +24,11 @@ enum SlotState : int { kFree = 0, kClaimed = 1, kFile = 2, kFolder = 3 };
 struct Slot {
   std::atomic<int> state{kFree};
   std::atomic<uint64_t> order{0};  // registration order: nested folders go innermost first
+  // Odd while `path` is being written. A signal on one thread can read a slot that another thread
+  // is freeing and filling again; a copy taken across a change would be two paths torn together,
+  // which could name someone's file. The remover copies the path and keeps the copy only when
+  // the generation was even and unchanged around it (a seqlock).
+  std::atomic<uint64_t> generation{0};
   char path[PATH_MAX]{};
 };
 static_assert(std::atomic<int>::is_always_lock_free && std::atomic<uint64_t>::is_always_lock_free,
@@ -98,7 +103,9 @@ TempPath::TempPath(const std::filesystem::path& path, Kind kind) {
   for (int i = 0; i < kSlots; ++i) {
     int expected = kFree;
     if (!g_slots[i].state.compare_exchange_strong(expected, kClaimed)) continue;
+    g_slots[i].generation.fetch_add(1);  // odd: being written
     std::memcpy(g_slots[i].path, text.c_str(), text.size() + 1);
+    g_slots[i].generation.fetch_add(1);
     g_slots[i].order.store(g_next_order.fetch_add(1));
     g_slots[i].state.store(kind == Kind::kFile ? kFile : kFolder);  // published last: the path is whole
     slot_ = i;
@@ -125,9 +132,25 @@ std::vector<std::filesystem::path> leftover_temporaries(const std::filesystem::p
   return out;
 }
 
+namespace {
+
+// Copies slot `s`'s path into `out` when it holds a registration of `kind` that stayed whole
+// while copied. memcpy is async-signal-safe (POSIX.1-2016).
+bool copy_registered(const Slot& s, int kind, char (&out)[PATH_MAX]) noexcept {
+  const uint64_t before = s.generation.load();
+  if ((before & 1) != 0 || s.state.load() != kind) return false;
+  std::memcpy(out, s.path, PATH_MAX);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  out[PATH_MAX - 1] = '\0';
+  return s.generation.load() == before && s.state.load() == kind;
+}
+
+}  // namespace
+
 void remove_temp_paths_now() noexcept {
+  char path[PATH_MAX];
   for (auto& s : g_slots)
-    if (s.state.load() == kFile) ::unlink(s.path);
+    if (copy_registered(s, kFile, path)) ::unlink(path);
   // Folders newest first, so a folder registered inside another goes before it.
   bool done[kSlots] = {};
   for (;;) {
@@ -138,7 +161,7 @@ void remove_temp_paths_now() noexcept {
         pick = i;
     if (pick < 0) break;
     done[pick] = true;
-    remove_flat_folder(g_slots[pick].path);
+    if (copy_registered(g_slots[pick], kFolder, path)) remove_flat_folder(path);
   }
 }
 
