@@ -21,6 +21,24 @@ using io::invalid_utf8_at;
 
 constexpr std::string_view kTokenPlaceholder = "hf_XXX";
 
+// Variables that programs read from the environment (the Hugging Face libraries, CUDA, NCCL,
+// OpenMP, PyTorch, SLURM, ...): in a config file they are meant for the environment, not
+// misspelt keys.
+bool is_environment_variable_name(std::string_view name) {
+  static constexpr std::string_view kPrefixes[] = {"HF_",    "HUGGINGFACE_", "HUGGING_FACE_", "TRANSFORMERS_", "TOKENIZERS_",
+                                                   "CUDA_",  "NCCL_",        "TORCH_",        "PYTORCH_",      "OMP_",
+                                                   "MKL_",   "KMP_",         "XDG_",          "SLURM_",        "WANDB_",
+                                                   "ACCELERATE_", "LD_",     "LC_"};
+  static constexpr std::string_view kNames[] = {"PATH", "HOME", "TMPDIR", "LANG", "TZ", "MASTER_ADDR", "MASTER_PORT",
+                                                "WORLD_SIZE", "RANK", "LOCAL_RANK", "AUTOTRAIN_CONFIG",
+                                                "AUTOTRAIN_CUDA_BACKEND"};
+  for (auto p : kPrefixes)
+    if (name.starts_with(p)) return true;
+  for (auto n : kNames)
+    if (name == n) return true;
+  return false;
+}
+
 std::string describe_range(const KeySpec& spec) {
   // Integers in full (10000000, not 1e+07); other numbers as short as they are exact.
   auto num = [&](double v) {
@@ -279,20 +297,26 @@ Config Config::resolve(const ResolveInputs& inputs) {
 
   // Unknown keys the user wrote: a warning with the nearest known names. Variables that come
   // only from the process environment are not the user's config, so they are not checked.
-  auto warn_unknown = [&](const std::string& name, const std::string& where) {
+  auto warn_unknown = [&](const std::string& name, const std::string& where, const char* fate) {
     if (find_key(name) || key_aliases().count(name)) return;
     auto near = suggest_keys(name);
     std::string hint;
     for (size_t i = 0; i < near.size(); ++i) hint += (i ? ", " : "") + near[i];
-    cfg.warnings_.push_back(near.empty() ? fmt::format("{}: unknown key {}; ignored", where, name)
-                                         : fmt::format("{}: unknown key {}; ignored (did you mean {}?)", where, name, hint));
+    cfg.warnings_.push_back(near.empty() ? fmt::format("{}: unknown key {}; {}", where, name, fate)
+                                         : fmt::format("{}: unknown key {}; {} (did you mean {}?)", where, name, fate, hint));
   };
-  // A variable the file only uses in expansions (PNAME in AUTOTRAIN_PROJECT_NAME=out/$PNAME) is
-  // not a misspelt key.
-  for (const auto& name : file_result.assigned_names)
-    if (!overrides.count(name) && !file_result.referenced.count(name))
-      warn_unknown(name, fmt::format("{}:{}", file_label, file_result.assigned_at[name].line));
-  for (const auto& [name, v] : overrides) warn_unknown(name, "--set");
+  // The file's other variables reach the environment, as under the tutorial's `set -a`: HF_HOME
+  // decides where the model is looked for, CUDA_VISIBLE_DEVICES which GPU is used. Names that
+  // programs read from the environment are expected there; a variable the file only uses in
+  // expansions (PNAME in AUTOTRAIN_PROJECT_NAME=out/$PNAME) is no misspelt key either.
+  for (const auto& name : file_result.assigned_names) {
+    if (find_key(name) || key_aliases().count(name)) continue;
+    cfg.exports_.emplace_back(name, vars.at(name));
+    if (!overrides.count(name) && !file_result.referenced.count(name) && !is_environment_variable_name(name))
+      warn_unknown(name, fmt::format("{}:{}", file_label, file_result.assigned_at[name].line),
+                   "not a config key, only exported to the environment");
+  }
+  for (const auto& [name, v] : overrides) warn_unknown(name, "--set", "ignored");
 
   // Cross-key rules. USE_FP16 (the tutorial's) and MIXED_PRECISION say the same thing. When both
   // are set and disagree, a --set of one wins over the other from the file or the environment

@@ -252,6 +252,18 @@ class Evaluator {
   }
   bool is_set(const std::string& name) const { return result_.variables.count(name) != 0; }
 
+  // $NAME / ${NAME} of a variable set nowhere: the tutorial's autotrain.sh sources the file under
+  // `set -u`, where this is an error ("unbound variable"), and it is almost always a typo
+  // (${PROJECTID}) that would otherwise turn a path into "finetune-" without a word.
+  void require_set(const std::string& name, size_t dollar) {
+    if (is_set(name)) return;
+    fail(dollar,
+         fmt::format("{} is not set (not assigned above, not in the environment); the tutorial's autotrain.sh "
+                     "sources this file under `set -u`, which stops here too",
+                     name),
+         fmt::format("assign {0} above this line or export it; write ${{{0}:-}} if empty is meant", name));
+  }
+
   void assign(const std::string& name, std::string value, size_t at) {
     result_.variables[name] = std::move(value);
     if (!result_.assigned_at.count(name)) result_.assigned_names.push_back(name);
@@ -491,7 +503,10 @@ class Evaluator {
     if (is_name_start(n)) {
       ++pos_;
       std::string name = read_name();
-      if (eval) append_expansion(out, lookup(name), dollar);
+      if (eval) {
+        require_set(name, dollar);
+        append_expansion(out, lookup(name), dollar);
+      }
       return;
     }
     if ((n >= '0' && n <= '9') || n == '@' || n == '*' || n == '#' || n == '?' || n == '$' || n == '!' || n == '-')
@@ -532,7 +547,10 @@ class Evaluator {
     c = peek();
     if (c == '}') {
       ++pos_;
-      if (eval) append_expansion(out, lookup(name), dollar);
+      if (eval) {
+        require_set(name, dollar);
+        append_expansion(out, lookup(name), dollar);
+      }
       return;
     }
     bool colon = false;

@@ -432,6 +432,26 @@ TEST_F(CliTiny, TokenizeResolvesHubIdsInTheCache) {
   EXPECT_THAT(empty.err, HasSubstr("no tokenizer.json or tokenizer.model in this folder"));
 }
 
+// The tutorial's autotrain.sh sourced falcon.env under `set -a`, so an HF_HOME written in the
+// file decided where the model was found. `data` with such a file finds the hub id in that cache
+// (the process environment has no HF_HOME), and says nothing about an unknown key.
+TEST_F(CliTiny, HfHomeInTheConfigFileReachesTheModelLookup) {
+  TempDir work;
+  auto hub = work.path() / "hf" / "hub";
+  auto snapshot = hub / "models--org--tiny" / "snapshots" / "abc123";
+  std::filesystem::create_directories(hub / "models--org--tiny" / "refs");
+  { std::ofstream(hub / "models--org--tiny" / "refs" / "main") << "abc123"; }
+  auto made = tiny(snapshot, work.path() / "d");
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  auto config = work.write("falcon.env", "HF_HOME=\"" + (work.path() / "hf").string() +
+                                             "\"\nMODEL_NAME=org/tiny\nDATA_PATH=./d\nVALID_SPLIT=test\nBLOCK_SIZE=64\n"
+                                             "AUTOTRAIN_PROJECT_NAME=p\n");
+  auto r = run({"data", "-c", config.string()}, {}, work.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, Not(HasSubstr("unknown key HF_HOME")));
+  EXPECT_TRUE(std::filesystem::exists(work.path() / "p" / "autotrain-data" / "manifest.json"));
+}
+
 TEST_F(Cli, EvalBlockSizeMustBePositive) {
   auto r = run({"eval", "--model", "m", "--data", "d.jsonl", "--block-size", "0"});
   EXPECT_EQ(r.exit_code, 2);

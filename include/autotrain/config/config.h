@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -90,6 +91,12 @@ class Config {
   const std::vector<std::string>& warnings() const { return warnings_; }
   const std::optional<std::string>& config_file() const { return config_file_; }
 
+  // What the file assigned to names that are not config keys (HF_HOME, CUDA_VISIBLE_DEVICES, a
+  // helper such as PNAME), with their values: the tutorial's autotrain.sh sourced the file under
+  // `set -a`, so these reached the process environment. The commands export them (setenv) before
+  // anything reads the environment.
+  const std::vector<std::pair<std::string, std::string>>& exports() const { return exports_; }
+
   // {"values": {...}, "effective": {...}, "sources": {...}, "warnings": [...]}, secrets "***".
   nlohmann::ordered_json to_json() const;
 
@@ -109,6 +116,7 @@ class Config {
   std::map<std::string, std::string> alias_sources_;
   std::map<std::string, std::string> shadowed_values_;  // canonical keys an alias overrode, as the shell saw them
   std::vector<std::string> warnings_;
+  std::vector<std::pair<std::string, std::string>> exports_;
 };
 
 // Parses booleans as the config accepts them: True/False in any case, 1/0.

@@ -299,6 +299,24 @@ TEST(Config, UnknownKeysWarnWithSuggestion) {
   EXPECT_EQ(helper.get_string("AUTOTRAIN_PROJECT_NAME"), "out/x");
 }
 
+// The tutorial sourced the file under `set -a`: its variables that are not keys reached the
+// environment (HF_HOME decides where the model is found). Those are exported, without an
+// unknown-key warning for names programs read from the environment; keys are not.
+TEST(Config, TheFilesOtherVariablesAreExported) {
+  auto cfg = resolve_text("HF_HOME=/data/hf\nCUDA_VISIBLE_DEVICES=1\nLORA_R=8\nMY_HELPER=$HF_HOME/x\nLEARNIG_RATE=1\n",
+                          {{"HF_HOME", "/from/env"}}, {"LORA_R=4"});
+  std::map<std::string, std::string> exported(cfg.exports().begin(), cfg.exports().end());
+  EXPECT_EQ(exported, (std::map<std::string, std::string>{{"CUDA_VISIBLE_DEVICES", "1"},
+                                                          {"HF_HOME", "/data/hf"},
+                                                          {"LEARNIG_RATE", "1"},
+                                                          {"MY_HELPER", "/data/hf/x"}}));
+  ASSERT_EQ(cfg.warnings().size(), 2u);
+  EXPECT_THAT(cfg.warnings()[0], HasSubstr("unknown key MY_HELPER; not a config key, only exported to the environment"));
+  EXPECT_THAT(cfg.warnings()[1], HasSubstr("unknown key LEARNIG_RATE"));
+  // What the environment alone holds is not the file's to export.
+  EXPECT_TRUE(resolve_text("LORA_R=8\n", {{"HF_HOME", "/from/env"}}).exports().empty());
+}
+
 TEST(Config, TextColummAlias) {
   auto cfg = resolve_text("TEXT_COLUMM=content\n");
   EXPECT_EQ(cfg.get_string("TEXT_COLUMN"), "content");

@@ -1,6 +1,7 @@
 // Tests of the .env evaluator. The main oracle is bash itself: for every file of the corpus
 // in envfiles/, and several starting environments, the variables we compute must equal what
-// `set -a; source FILE` leaves in bash.
+// `set -u; set -a; source FILE` (the tutorial's autotrain.sh) leaves in bash, and where bash
+// stops on an unset variable, so do we.
 #include "autotrain/config/envfile.h"
 
 #include <gmock/gmock.h>
@@ -25,15 +26,19 @@ std::string value(const EnvFileResult& r, const std::string& name) {
   return it == r.variables.end() ? "<unset>" : it->second;
 }
 
-// Runs bash on `file` from `env` and returns every variable it has afterwards.
-Environment bash_variables(const std::filesystem::path& file, const Environment& env) {
+// Runs bash on `file` from `env` as the tutorial's autotrain.sh sources it (`set -u; set -a`) and
+// returns every variable it has afterwards. `unbound`, when given, is set to whether bash stopped
+// on an unset variable (otherwise that is a failure).
+Environment bash_variables(const std::filesystem::path& file, const Environment& env, bool* unbound = nullptr) {
   std::vector<std::string> envp;
   for (const auto& [k, v] : env) envp.push_back(k + "=" + v);
   envp.push_back("PATH=/usr/bin:/bin");
   const char* script =
-      "set -a; source \"$1\" || exit 99; set +a; "
+      "set -u; set -a; source \"$1\" || exit 99; set +a; set +u; "
       "for v in $(compgen -v); do printf '%s\\0%s\\0' \"$v\" \"${!v}\"; done";
   auto r = testing::run_command({"/bin/bash", "--norc", "--noprofile", "-c", script, "bash", file.string()}, envp);
+  if (unbound) *unbound = r.exit_code != 0 && r.err.find("unbound variable") != std::string::npos;
+  if (unbound && *unbound) return {};
   if (r.exit_code != 0) throw std::runtime_error("bash failed on " + file.string() + ": " + r.err);
   Environment vars;
   size_t pos = 0;
@@ -59,7 +64,6 @@ class BashOracle : public ::testing::TestWithParam<OracleCase> {};
 TEST_P(BashOracle, SameVariablesAsBash) {
   const auto& c = GetParam();
   std::string text = testing::read_file(kCorpus / c.file);
-  EnvFileResult ours = parse_env_file(text, c.file, c.env);
 
   // A BOM or CRLF line ends are normalised by us with a warning (bash would keep them in
   // the values, which nobody intends); give bash the normalised text.
@@ -68,7 +72,18 @@ TEST_P(BashOracle, SameVariablesAsBash) {
   for (size_t p; (p = normalised.find("\r\n")) != std::string::npos;) normalised.erase(p, 1);
   TempDir tmp;
   auto file = tmp.write("oracle.env", normalised);
-  Environment theirs = bash_variables(file, c.env);
+  bool unbound = false;
+  Environment theirs = bash_variables(file, c.env, &unbound);
+  if (unbound) {  // bash stopped on an unset variable: so must we, saying which
+    try {
+      parse_env_file(text, c.file, c.env);
+      ADD_FAILURE() << "bash stops on an unset variable in " << c.file << "; we did not";
+    } catch (const EnvFileError& e) {
+      EXPECT_THAT(e.what(), HasSubstr("is not set"));
+    }
+    return;
+  }
+  EnvFileResult ours = parse_env_file(text, c.file, c.env);
   Environment baseline = bash_variables(tmp.write("empty.env", ""), c.env);
 
   ASSERT_FALSE(ours.assigned_names.empty()) << "corpus file assigns nothing: " << c.file;
