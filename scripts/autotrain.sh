@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The tutorial's interface, kept: `bash autotrain.sh data|train [-m NAME] [-p PID] [ARGS...]`.
-#   -m, --model NAME   loads NAME.env (default: falcon) from the current folder, else configs/
+#   -m, --model NAME   loads NAME.env (default: falcon) as given (relative to the current folder,
+#                      or an absolute path), else from configs/
 #   -p, --pid ID       exported as PROJECT_ID (default: admin, as in the tutorial's script, which
 #                      set it before reading the command line: a PROJECT_ID already in the
 #                      environment, e.g. left by an earlier `set -a; source falcon.env`, is not used)
@@ -16,6 +17,7 @@ usage() {
 Usage: bash scripts/autotrain.sh data|train [-m NAME] [-p PID] [ARGS...]
   data    prepare DATA_FILE and the token cache
   train   fine-tune with the settings of NAME.env
+  test    (the tutorial's test.py: generation, not built yet; see autotrain eval)
   -m, --model NAME   config NAME.env from . or configs/ (default: falcon)
   -p, --pid ID       PROJECT_ID (default: admin)
 USAGE
@@ -24,7 +26,12 @@ USAGE
 command="${1:-}"
 case "$command" in
   data|train) shift ;;
-  -h|--help|help) usage; exit 0 ;;
+  test)
+    # The tutorial ran test.py: generate 20 tokens from a fixed prompt with the trained model.
+    echo "autotrain.sh: test (generation from the trained model) needs \`autotrain generate\`, which is not built" \
+      "yet; to score the trained adapter: autotrain eval --model MODEL --adapter PROJECT_FOLDER --data FILE" >&2
+    exit 2 ;;
+  -h*|--help|help) usage; exit 0 ;;
   "") echo "autotrain.sh: missing command" >&2; usage >&2; exit 2 ;;
   *) echo "autotrain.sh: invalid command: $command" >&2; usage >&2; exit 2 ;;
 esac
@@ -38,18 +45,23 @@ while [ $# -gt 0 ]; do
     --model=*) name="${1#*=}" ;;
     -p|--pid) [ $# -ge 2 ] || { echo "autotrain.sh: $1 needs a value" >&2; exit 2; }; project_id="$2"; shift ;;
     --pid=*) project_id="${1#*=}" ;;
-    -h|--help) usage; exit 0 ;;
+    -h*|--help) usage; exit 0 ;;  # -h* as the tutorial's script: any option starting -h
     *) forward+=("$1") ;;
   esac
   shift
 done
 
 config=""
-for candidate in "./$name.env" "$root/configs/$name.env"; do
+candidates=("$name.env")
+case "$name" in /*) ;; *) candidates+=("$root/configs/$name.env") ;; esac
+for candidate in "${candidates[@]}"; do
   if [ -f "$candidate" ]; then config="$candidate"; break; fi
 done
 if [ -z "$config" ]; then
-  echo "autotrain.sh: no $name.env in $(pwd) or $root/configs/ (choose one with -m NAME)" >&2
+  case "$name" in
+    /*) echo "autotrain.sh: no $name.env (-m takes the config's path without .env)" >&2 ;;
+    *) echo "autotrain.sh: no $name.env in $(pwd) or $root/configs/ (choose one with -m NAME)" >&2 ;;
+  esac
   exit 2
 fi
 

@@ -484,6 +484,27 @@ TEST_F(Cli, WrapperScriptProjectIdAsTheTutorial) {
                                   {"PATH=/usr/bin:/bin", "AUTOTRAIN_BIN=" + fake.string(), "PROJECT_ID=stale"}, dir.path());
   ASSERT_EQ(pid.exit_code, 0) << pid.err;
   EXPECT_THAT(pid.out, HasSubstr("PROJECT_ID=bob data -c "));
+  // -m NAME is tried as given first, as the tutorial's script did: an absolute path works.
+  const std::string tiny = std::string(AUTOTRAIN_TEST_SOURCE_DIR) + "/../configs/tiny";
+  auto absolute = testing::run_command({"/bin/bash", script, "train", "-m", tiny},
+                                       {"PATH=/usr/bin:/bin", "AUTOTRAIN_BIN=" + fake.string()}, dir.path());
+  ASSERT_EQ(absolute.exit_code, 0) << absolute.err;
+  EXPECT_THAT(absolute.out, HasSubstr("train -c " + tiny + ".env"));
+  auto missing = testing::run_command({"/bin/bash", script, "train", "-m", dir.path().string() + "/nope"},
+                                      {"PATH=/usr/bin:/bin", "AUTOTRAIN_BIN=" + fake.string()}, dir.path());
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_THAT(missing.err, HasSubstr("nope.env"));
+  // The tutorial's third command, test (its test.py generated text), says what to use instead.
+  auto test = testing::run_command({"/bin/bash", script, "test"}, {"PATH=/usr/bin:/bin", "AUTOTRAIN_BIN=" + fake.string()},
+                                   dir.path());
+  EXPECT_EQ(test.exit_code, 2);
+  EXPECT_THAT(test.err, HasSubstr("autotrain eval --model"));
+  EXPECT_TRUE(test.out.empty()) << "the binary ran: " << test.out;
+  // Any option starting with -h prints the usage, as the tutorial's `-h*` pattern did.
+  auto help = testing::run_command({"/bin/bash", script, "train", "-hx"}, {"PATH=/usr/bin:/bin", "AUTOTRAIN_BIN=" + fake.string()},
+                                   dir.path());
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_THAT(help.out, HasSubstr("Usage: bash scripts/autotrain.sh"));
 }
 
 }  // namespace
