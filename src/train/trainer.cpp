@@ -324,6 +324,9 @@ class Run {
   // earlier). Part of trainer_state.json, so a resumed run knows it.
   std::optional<double> eval_loss_this_step_;
   std::optional<double> best_eval_loss_;
+  // The log lines as HF Trainer keeps them in trainer_state.json's log_history ("learning_rate",
+  // not "lr"), saved in each checkpoint for tools that read it; restored on resume.
+  ordered_json log_history_ = ordered_json::array();
   int64_t best_step_ = -1;
   bool tty_ = isatty(STDERR_FILENO) != 0;
 };
@@ -673,7 +676,21 @@ ordered_json Run::trainer_state(int64_t step) const {
           {"eval_metrics", final_metrics_},
           {"best_eval_loss", best_eval_loss_ ? ordered_json(*best_eval_loss_) : ordered_json()},
           {"best_step", best_step_},
-          {"run", run_identity_}};
+          {"run", run_identity_},
+          // HF Trainer's trainer_state.json fields, for tools that read checkpoints (AutoTrain's
+          // were HF's): the best checkpoint by eval_loss, the schedule, the log history.
+          {"best_metric", best_eval_loss_ ? ordered_json(*best_eval_loss_) : ordered_json()},
+          {"best_model_checkpoint",
+           best_step_ >= 0 ? ordered_json((project_ / fmt::format("checkpoint-{}", best_step_)).string()) : ordered_json()},
+          {"max_steps", plan_.total_steps},
+          {"num_train_epochs", plan_.epochs},
+          {"logging_steps", plan_.logging_steps},
+          {"eval_steps", cfg_.get_int("EVAL_STEPS")},
+          {"save_steps", cfg_.get_int("SAVE_STEPS")},
+          {"train_batch_size", cfg_.get_int("BATCH_SIZE")},
+          {"is_local_process_zero", true},
+          {"is_world_process_zero", true},
+          {"log_history", log_history_}};
 }
 
 void Run::checkpoint(int64_t step) {
@@ -682,7 +699,14 @@ void Run::checkpoint(int64_t step) {
     best_step_ = step;
   }
   const bool keep_best = cfg_.get_bool("LOAD_BEST_MODEL_AT_END") && best_step_ >= 0;
-  save_checkpoint(project_, step, [this](const fs::path& d) { write_model_files(d); }, trainable_, *optimizer_,
+  // The tokenizer files too, as HF Trainer saves them with each checkpoint: scripts load a
+  // checkpoint folder with AutoTokenizer.from_pretrained.
+  save_checkpoint(project_, step,
+                  [this](const fs::path& d) {
+                    write_model_files(d);
+                    write_tokenizer_files(data_.model_dir, d);
+                  },
+                  trainable_, *optimizer_,
                   device_, trainer_state(step), cfg_.get_int("SAVE_TOTAL_LIMIT"), keep_best ? best_step_ : -1);
 }
 
@@ -704,6 +728,18 @@ void Run::restore_best_checkpoint() {
 
 void Run::log_line(const ordered_json& rec, bool eval) {
   metrics_->append(rec);
+  if (eval) {
+    log_history_.push_back({{"epoch", rec["epoch"]},
+                            {"eval_loss", rec["eval_loss"]},
+                            {"eval_perplexity", rec["eval_perplexity"]},
+                            {"step", rec["step"]}});
+  } else {
+    log_history_.push_back({{"epoch", rec["epoch"]},
+                            {"grad_norm", rec["grad_norm"]},
+                            {"learning_rate", rec["lr"]},
+                            {"loss", rec["loss"]},
+                            {"step", rec["step"]}});
+  }
   if (tty_) fmt::print(stderr, "\r\033[K");
   if (eval) {
     fmt::print(stderr, "eval  step {:>6}  epoch {:.2f}  eval_loss {:.4f}  perplexity {:.3f}\n", rec["step"].get<int64_t>(),
@@ -848,6 +884,8 @@ int Run::execute() {
     tokens_seen_ = state.value("tokens_seen", int64_t{0});
     run_loss_sum_ = state.value("run_loss_sum", 0.0);
     final_metrics_ = ordered_json::parse(state.value("eval_metrics", nlohmann::json::object()).dump());
+    if (state.contains("log_history") && state["log_history"].is_array())
+      log_history_ = ordered_json::parse(state["log_history"].dump());
     if (state.contains("best_eval_loss") && state["best_eval_loss"].is_number()) {
       best_eval_loss_ = state["best_eval_loss"].get<double>();
       best_step_ = state.value("best_step", int64_t{-1});

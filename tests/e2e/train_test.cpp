@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <regex>
 
@@ -86,6 +87,15 @@ class Train : public ::testing::Test {
     return out;
   }
 
+  // Runs tests/reference/train/checkpoint_folder.py on a checkpoint and hands its JSON to `check`.
+  void ReferenceRunFor(const fs::path& checkpoint, const std::string& text,
+                       const std::function<void(const nlohmann::json&)>& check) {
+    testing::ReferenceRun ref("train/checkpoint_folder.py", {checkpoint.string(), text});
+    if (!ref.have_python()) GTEST_SKIP() << "AUTOTRAIN_PYTHON is not set: run through ctest (scripts/test.sh)";
+    ASSERT_TRUE(ref.ok()) << ref.log();
+    check(nlohmann::json::parse(testing::read_file(ref.dir() / "checkpoint_folder.json")));
+  }
+
   static inline TempDir* assets_ = nullptr;
   std::string bin_;
   TempDir work_;
@@ -164,6 +174,38 @@ TEST_F(Train, TinyRunLearnsAndLeavesAPeftProjectFolder) {
   const double ref_loss = ref["loss"].get<double>();
   EXPECT_NEAR(last_eval, ref_loss, 1e-5 * std::max(1.0, std::abs(ref_loss)));
   EXPECT_EQ(m.back().at("eval_tokens").get<int64_t>(), ref["tokens"].get<int64_t>());
+
+  // The checkpoint folder as HF tools read it: AutoTokenizer loads its tokenizer files, and the
+  // trainer_state.json fields with HF Trainer's names build a TrainerState (log history, best
+  // checkpoint).
+  fs::path checkpoint;  // the newest (the best one may be kept beside it)
+  int64_t newest = -1;
+  for (const auto& e : fs::directory_iterator(p)) {
+    const std::string name = e.path().filename().string();
+    if (!name.starts_with("checkpoint-")) continue;
+    if (const int64_t step = std::stoll(name.substr(11)); step > newest) newest = step, checkpoint = e.path();
+  }
+  ASSERT_FALSE(checkpoint.empty()) << "no checkpoint folder in " << p;
+  const std::string text = "### Human: 12+7?### Assistant: 19";
+  auto ours = testing::run_command({bin_, "tokenize", "--tokenizer", model_dir(), "--text", text, "--json"});
+  ASSERT_EQ(ours.exit_code, 0) << ours.err;
+  ReferenceRunFor(checkpoint, text, [&](const nlohmann::json& hf) {
+    EXPECT_EQ(hf["ids"], nlohmann::json::parse(ours.out)["ids"]);
+    for (auto field : {"global_step", "epoch", "max_steps", "num_train_epochs", "logging_steps", "eval_steps",
+                       "save_steps", "train_batch_size", "best_metric", "best_model_checkpoint", "log_history",
+                       "is_local_process_zero", "is_world_process_zero"})
+      EXPECT_THAT(hf["hf_fields"].get<std::vector<std::string>>(), ::testing::Contains(field));
+    EXPECT_EQ(hf["global_step"].get<int64_t>(), newest);
+    ASSERT_TRUE(hf["best_model_checkpoint"].is_string());
+    EXPECT_TRUE(fs::is_directory(hf["best_model_checkpoint"].get<std::string>()));
+    // Its log history is the metrics.jsonl lines, HF's names ("learning_rate").
+    std::vector<double> lrs, hf_lrs;
+    for (const auto& r : m)
+      if (r.contains("loss")) lrs.push_back(r["lr"].get<double>());
+    for (const auto& r : hf["log_history"])
+      if (r.contains("loss")) hf_lrs.push_back(r["learning_rate"].get<double>());
+    EXPECT_EQ(hf_lrs, lrs);
+  });
 }
 
 // eval_loss is Trainer.evaluate()'s, the number AutoTrain printed: the mean of per-batch means,
