@@ -59,7 +59,7 @@ std::string describe_range(const KeySpec& spec) {
     // What -1 means differs per key.
     const std::string_view name = spec.name;
     range += name == "MAX_STEPS"       ? " (or -1: NUM_EPOCHS decides)"
-             : name == "BLOCK_SIZE"    ? " (or -1: the model's maximum, capped at MODEL_MAX_LENGTH)"
+             : name == "BLOCK_SIZE"    ? " (or -1: the tokenizer's model_max_length, at most 1024)"
              : name == "LOGGING_STEPS" ? " (or -1: AutoTrain's rule)"
                                        : " (or -1 for auto)";
   }

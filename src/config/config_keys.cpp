@@ -24,7 +24,7 @@ const std::vector<KeySpec>& config_keys() {
       {"LEARNING_RATE", T::Float, "3e-5", "Peak learning rate", 0, 10, true},
       {"NUM_EPOCHS", T::Int, "1", "Passes over the training data", 1, 1e6},
       {"BATCH_SIZE", T::Int, "2", "Micro-batch size per device", 1, 1e6},
-      {"BLOCK_SIZE", T::Int, "-1", "Tokens per training block (-1: model's maximum, at most 1024); a block predicts all but its first token, so at least 2", 2, 1e7, false, true},
+      {"BLOCK_SIZE", T::Int, "-1", "Tokens per training block (-1: the tokenizer's model_max_length, at most 1024); a block predicts all but its first token, so at least 2", 2, 1e7, false, true},
       {"TRAINER", T::Choice, "default", "default: concatenate and cut into blocks; sft: EOS-joined packing", -kInf, kInf, false, false, {"default", "sft"}},
       {"WARMUP_RATIO", T::Float, "0.1", "Fraction of steps with linear warm-up", 0, 1},
       {"WEIGHT_DECAY", T::Float, "0.0", "AdamW decoupled weight decay", 0, 10},
@@ -66,7 +66,7 @@ const std::vector<KeySpec>& config_keys() {
       {"RESPONSE_TEMPLATE", T::String, "", "Marker that starts the completion, e.g. '### Assistant:'"},
       {"INSTRUCTION_TEMPLATE", T::String, "", "Marker that starts a user turn, e.g. '### Human:': train on every answer of a multi-turn example"},
       {"TEXT_SAMPLE_BY", T::Choice, "line", "How a .txt file is cut into examples: line, paragraph (blank-line separated) or document (the whole file)", -kInf, kInf, false, false, {"line", "paragraph", "document"}},
-      {"MODEL_MAX_LENGTH", T::Int, "1024", "Cap on BLOCK_SIZE when it is -1", 2, 1e7},
+      {"MODEL_MAX_LENGTH", T::Int, "1024", "The tokenizer's limit when its model_max_length is missing or above 2048 (AutoTrain's rule)", 2, 1e7},
       {"MERGE_ADAPTER", T::Bool, "False", "Merge the adapter into a 16-bit copy of the base after training (not built yet: must be False)"},
       {"DEVICE", T::String, "auto", "auto | cpu | cuda | cuda:N"},
   };

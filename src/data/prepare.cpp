@@ -274,17 +274,47 @@ void nothing_to_learn_check(const Settings& s, const SplitStats& stats, const Bl
 
 }  // namespace
 
-int64_t effective_block_size(const config::Config& cfg, const fs::path& model_dir, std::string* warning) {
-  int64_t max_pos = max_positions(model_dir);
-  int64_t requested = cfg.get_int("BLOCK_SIZE");
-  if (requested == -1) return std::min(cfg.get_int("MODEL_MAX_LENGTH"), max_pos);
-  if (requested > max_pos) {
-    if (warning)
-      *warning = fmt::format("BLOCK_SIZE={} is larger than the model's max_position_embeddings ({}); using {}",
-                             requested, max_pos, max_pos);
-    return max_pos;
+// The tokenizer's limit as AutoTrain 0.6.44 read it: tokenizer_config.json's model_max_length,
+// replaced by MODEL_MAX_LENGTH when it is above 2048 or missing (transformers then reports a
+// huge number). Falcon-7B's is 2048.
+static int64_t tokenizer_max_length(const fs::path& model_dir, int64_t model_max_length_key) {
+  const fs::path file = model_dir / "tokenizer_config.json";
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) return model_max_length_key;
+  nlohmann::json j;
+  try {
+    j = io::parse_json_text(read_file_bytes(file));
+  } catch (const std::exception& e) {
+    throw model::ModelError(fmt::format("{}: not valid JSON: {}", file.string(), e.what()));
   }
-  return requested;
+  if (!j.is_object() || !j.contains("model_max_length") || !j["model_max_length"].is_number()) return model_max_length_key;
+  const double v = j["model_max_length"].get<double>();
+  if (!(v >= 1) || v > 2048) return model_max_length_key;
+  return static_cast<int64_t>(v);
+}
+
+int64_t effective_block_size(const config::Config& cfg, const fs::path& model_dir, std::string* warning) {
+  const int64_t max_pos = max_positions(model_dir);
+  const int64_t tok_max = tokenizer_max_length(model_dir, cfg.get_int("MODEL_MAX_LENGTH"));
+  const int64_t requested = cfg.get_int("BLOCK_SIZE");
+  std::vector<std::string> said;
+  // AutoTrain 0.6.44: -1 is min(tokenizer limit, 1024); a larger BLOCK_SIZE is cut to the
+  // tokenizer's limit with a warning.
+  int64_t size = requested == -1 ? std::min<int64_t>(tok_max, 1024) : requested;
+  if (requested != -1 && size > tok_max) {
+    said.push_back(fmt::format("BLOCK_SIZE={} is larger than the tokenizer's model_max_length ({}); using {}, as "
+                               "AutoTrain did",
+                               requested, tok_max, tok_max));
+    size = tok_max;
+  }
+  // And never past the positions the model was built for.
+  if (size > max_pos) {
+    said.push_back(fmt::format("BLOCK_SIZE={} is larger than the model's max_position_embeddings ({}); using {}",
+                               requested == -1 ? size : requested, max_pos, max_pos));
+    size = max_pos;
+  }
+  if (warning) *warning = fmt::format("{}", fmt::join(said, "; "));
+  return size;
 }
 
 PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& options) {

@@ -77,10 +77,12 @@ struct PrepareOptions {
 // DataError for bad input.
 PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& options = {});
 
-// The block size a run uses: BLOCK_SIZE, or min(MODEL_MAX_LENGTH, max_position_embeddings) when
-// it is -1; an explicit value above the model's max_position_embeddings (config.json; 2048 when
-// absent) is capped, and `warning` (when given) says so. Throws DataError for an unreadable
-// config.json.
+// The block size a run uses, by AutoTrain 0.6.44's rule: the tokenizer's limit is
+// tokenizer_config.json's model_max_length, or MODEL_MAX_LENGTH when that is above 2048 or
+// missing; BLOCK_SIZE -1 means min(that limit, 1024), a larger BLOCK_SIZE is cut to it. The
+// result is also capped at the model's max_position_embeddings (config.json; 2048 when absent).
+// `warning` (when given) says what was cut, or is empty. Throws model::ModelError for an
+// unreadable config.json or tokenizer_config.json.
 int64_t effective_block_size(const config::Config& cfg, const std::filesystem::path& model_dir,
                              std::string* warning = nullptr);
 

@@ -96,7 +96,7 @@ TEST(Config, EachInvalidValueNamesKeyValueSourceAndWhatIsAllowed) {
                                          {"TRAINER=ppo", "TRAINER", "one of default, sft"},
                                          {"NUM_EPOCHS=2.5", "NUM_EPOCHS", "an integer"},
                                          {"LEARNING_RATE=nan", "LEARNING_RATE", "a number"},
-                                         {"BLOCK_SIZE=0", "BLOCK_SIZE", "or -1: the model's maximum"},
+                                         {"BLOCK_SIZE=0", "BLOCK_SIZE", "or -1: the tokenizer's model_max_length"},
                                          {"MAX_STEPS=0", "MAX_STEPS", "or -1: NUM_EPOCHS decides"},
                                          {"LOGGING_STEPS=0", "LOGGING_STEPS", "or -1: AutoTrain's rule"}}) {
     auto problems = problems_of("# header\n" + c.line + "\n");

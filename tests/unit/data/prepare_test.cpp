@@ -202,11 +202,37 @@ TEST_F(Prepare, OtherProjectsOutputsAreNotDataEither) {
 
 TEST_F(Prepare, BlockSizeDefaultsAndCap) {
   test::write_text(data_, "{\"text\": \"" + std::string(200, 'z') + "\"}\n");
-  EXPECT_EQ(run({}).train.block_size, 64);  // -1: min(MODEL_MAX_LENGTH 1024, max_position_embeddings 64)
-  EXPECT_EQ(run({"MODEL_MAX_LENGTH=32"}).train.block_size, 32);
+  EXPECT_EQ(run({}).train.block_size, 64);  // -1: min(tokenizer 2048, 1024), then max_position_embeddings 64
+  // The tokenizer says 2048: MODEL_MAX_LENGTH, used only above 2048, changes nothing.
+  EXPECT_EQ(run({"MODEL_MAX_LENGTH=32"}).train.block_size, 64);
   auto capped = run({"BLOCK_SIZE=100"});
   EXPECT_EQ(capped.train.block_size, 64);
   EXPECT_EQ(capped.train.count, 3);
+}
+
+// AutoTrain 0.6.44's rule (autotrain-behaviour.md 2.4 steps 6 and 10): the tokenizer's
+// model_max_length is the limit (MODEL_MAX_LENGTH when it is above 2048, or when transformers'
+// "no limit" 1e30 stands there); -1 is min(limit, 1024); a larger BLOCK_SIZE is cut to it.
+TEST_F(Prepare, BlockSizeFollowsTheTokenizersLimitAsAutoTrain) {
+  test::write_text(data_, "{\"text\": \"" + std::string(4000, 'z') + "\"}\n");
+  const fs::path model = dir_.path() / "model";
+  test::write_byte_model(model, 2048);
+  auto with_limit = [&](const std::string& limit) {
+    test::write_text(model / "tokenizer_config.json", "{\"eos_token\": \"<|endoftext|>\", \"model_max_length\": " + limit + "}");
+  };
+  with_limit("16");
+  EXPECT_EQ(run({}).train.block_size, 16);
+  std::string warning;
+  EXPECT_EQ(effective_block_size(test::make_config({"BLOCK_SIZE=40"}), model, &warning), 16);
+  EXPECT_THAT(warning, HasSubstr("BLOCK_SIZE=40 is larger than the tokenizer's model_max_length (16); using 16"));
+  with_limit("2048");
+  EXPECT_EQ(run({}).train.block_size, 1024);  // -1: at most 1024
+  EXPECT_EQ(run({"BLOCK_SIZE=1500"}).train.block_size, 1500);
+  with_limit("1e30");
+  EXPECT_EQ(run({"MODEL_MAX_LENGTH=48"}).train.block_size, 48);
+  EXPECT_EQ(run({"MODEL_MAX_LENGTH=48", "BLOCK_SIZE=100"}).train.block_size, 48);
+  with_limit("4096");
+  EXPECT_EQ(run({"MODEL_MAX_LENGTH=2000"}).train.block_size, 1024);
 }
 
 // max_position_embeddings caps the blocks: 0 divided by zero (SIGFPE), -1 gave negative sizes.
