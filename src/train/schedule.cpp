@@ -58,13 +58,41 @@ StepPlan plan_steps(int64_t train_blocks, int64_t valid_blocks, int64_t batch_si
   return p;
 }
 
+namespace {
+// An epoch of no more micro-batches than the accumulation is one step of all of them.
+bool whole_epoch_steps(const StepPlan& plan) { return plan.micro_batches_per_step >= plan.micro_batches_per_epoch; }
+}  // namespace
+
+std::vector<MicroBatchRef> micro_batches_of_step(const StepPlan& plan, int64_t step) {
+  std::vector<MicroBatchRef> out;
+  const int64_t n = plan.micro_batches_per_epoch, per_step = plan.micro_batches_per_step;
+  for (int64_t k = 0; k < per_step; ++k) {
+    if (whole_epoch_steps(plan)) {
+      out.push_back({step, k});
+    } else {
+      const int64_t g = step * per_step + k;  // the run's micro-batch count, 0-based
+      out.push_back({g / n, g % n});
+    }
+  }
+  return out;
+}
+
+bool epoch_ends_at(const StepPlan& plan, int64_t steps_done) {
+  if (steps_done <= 0) return false;
+  if (whole_epoch_steps(plan)) return true;
+  // The epoch ending at micro-batch count c = (e+1)·n happens at step floor(c / per_step): is
+  // there such a c in [done·per_step, done·per_step + per_step - 1]?
+  const int64_t n = plan.micro_batches_per_epoch, per_step = plan.micro_batches_per_step;
+  const int64_t first = steps_done * per_step;
+  const int64_t next_end = (first + n - 1) / n * n;
+  return next_end <= first + per_step - 1;
+}
+
 double epoch_after(const StepPlan& plan, int64_t steps_done) {
-  if (steps_done <= 0 || plan.steps_per_epoch <= 0 || plan.micro_batches_per_epoch <= 0) return 0.0;
-  const int64_t epoch = (steps_done - 1) / plan.steps_per_epoch;
-  const int64_t steps_in_epoch = (steps_done - 1) % plan.steps_per_epoch + 1;
-  const int64_t micro_batches = std::min(steps_in_epoch * plan.micro_batches_per_step, plan.micro_batches_per_epoch);
-  return static_cast<double>(epoch) +
-         static_cast<double>(micro_batches) / static_cast<double>(plan.micro_batches_per_epoch);
+  if (steps_done <= 0 || plan.micro_batches_per_epoch <= 0) return 0.0;
+  if (whole_epoch_steps(plan)) return static_cast<double>(steps_done);
+  return static_cast<double>(steps_done * plan.micro_batches_per_step) /
+         static_cast<double>(plan.micro_batches_per_epoch);
 }
 
 }  // namespace autotrain::train

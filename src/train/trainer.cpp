@@ -294,8 +294,7 @@ class Run {
   std::unique_ptr<AdamW> optimizer_;
   std::unique_ptr<DynamicLossScaler> scaler_;
   data::PreparedData data_;
-  at::Tensor order_;         // the current epoch's permutation of the training blocks
-  int64_t order_epoch_ = -1;  // the epoch order_ belongs to
+  std::vector<std::pair<int64_t, at::Tensor>> orders_;  // (epoch, its permutation of the training blocks), last two
   StepPlan plan_;
   Schedule schedule_ = Schedule::kLinear;
   std::string fingerprint_;
@@ -562,23 +561,24 @@ EvalOutcome Run::evaluate(const data::TokenBlocks& blocks) {
 
 // One optimizer step; returns the step's mean loss per token.
 double Run::train_step(int64_t step) {
-  const int64_t epoch = step / plan_.steps_per_epoch;
-  const int64_t step_in_epoch = step % plan_.steps_per_epoch;
   const int64_t bs = cfg_.get_int("BATCH_SIZE");
   const int64_t n = data_.train.count;
-  // The epoch's order: a permutation drawn from SEED + epoch, so any step's data is known
-  // without replaying the run (that is what makes resume exact). Drawn once per epoch.
-  if (order_epoch_ != epoch) {
-    order_ = at::randperm(n, at::detail::createCPUGenerator(static_cast<uint64_t>(cfg_.get_int("SEED") + epoch)),
-                          at::TensorOptions().dtype(at::kLong));
-    order_epoch_ = epoch;
-  }
-  const int64_t* order = order_.data_ptr<int64_t>();
+  // Each epoch's order: a permutation drawn from SEED + epoch, so any step's data is known
+  // without replaying the run (that is what makes resume exact). A step can take the end of one
+  // epoch and the start of the next (micro_batches_of_step), so the last two are kept.
+  auto order_of = [&](int64_t epoch) -> const int64_t* {
+    for (auto& [e, order] : orders_)
+      if (e == epoch) return order.data_ptr<int64_t>();
+    orders_.erase(orders_.begin(), orders_.end() - std::min<ptrdiff_t>(static_cast<ptrdiff_t>(orders_.size()), 1));
+    orders_.emplace_back(epoch, at::randperm(n, at::detail::createCPUGenerator(static_cast<uint64_t>(cfg_.get_int("SEED") + epoch)),
+                                             at::TensorOptions().dtype(at::kLong)));
+    return orders_.back().second.data_ptr<int64_t>();
+  };
   std::vector<Batch> batches;
   int64_t step_tokens = 0;     // predicted tokens: what the loss is divided by
   int64_t step_positions = 0;  // block positions seen (the last micro-batch of an epoch can be short)
-  for (int64_t k = 0; k < plan_.micro_batches_per_step; ++k) {
-    const int64_t mb = step_in_epoch * plan_.micro_batches_per_step + k;
+  for (const auto& [epoch, mb] : micro_batches_of_step(plan_, step)) {
+    const int64_t* order = order_of(epoch);
     std::vector<int64_t> idx;
     for (int64_t i = mb * bs; i < std::min((mb + 1) * bs, n); ++i) idx.push_back(order[i]);
     if (idx.empty()) break;
@@ -962,7 +962,7 @@ int Run::execute() {
         log_tokens_ = 0;
         log_clock_ = now;
       }
-      const bool epoch_end = done % plan_.steps_per_epoch == 0 || done == plan_.total_steps;
+      const bool epoch_end = epoch_ends_at(plan_, done) || done == plan_.total_steps;
       eval_loss_this_step_.reset();
       if ((eval_strategy == "steps" && done % cfg_.get_int("EVAL_STEPS") == 0) || (eval_strategy == "epoch" && epoch_end)) {
         auto ev = evaluate(*data_.valid);

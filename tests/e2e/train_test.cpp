@@ -610,6 +610,36 @@ TEST_F(Train, Bf16AutocastTracksFp32AndPeftScoresItsAdapter) {
 
 // fp16 resumes exactly too: the loss scaler's state (scale, growth count, skipped steps) travels in
 // the checkpoint with the rest, and autocast replays the same casts.
+// HF Trainer 4.34 counts micro-batches over the whole run: with 23 micro-batches per epoch
+// (358 blocks / 16) and accumulation 5, step 5 takes the 3 left over of epoch 1 and the first 2 of
+// epoch 2; the epoch ends after step 4 (evaluation and checkpoint there). A run stopped after
+// that crossing step resumes to the same adapter.
+TEST_F(Train, StepsCrossEpochEndsAndResumeThere) {
+  const std::vector<std::string> sets = {"BATCH_SIZE=16", "GRADIENT_ACCUMULATION=5", "NUM_EPOCHS=2", "LORA_DROPOUT=0.1",
+                                         "LOGGING_STEPS=1", "SAVE_TOTAL_LIMIT=0", "LOAD_BEST_MODEL_AT_END=False"};
+  auto full = run("train", "cross", sets);
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+  EXPECT_THAT(full.err, HasSubstr("plan: 8 steps (4 per epoch"));
+  EXPECT_TRUE(fs::exists(project("cross") / "checkpoint-4"));
+  EXPECT_TRUE(fs::exists(project("cross") / "checkpoint-8"));
+  std::vector<int64_t> eval_steps;
+  double epoch_at_5 = NAN;
+  for (const auto& r : metrics(project("cross"))) {
+    if (r.contains("eval_loss")) eval_steps.push_back(r["step"].get<int64_t>());
+    if (r.contains("loss") && r["step"] == 5) epoch_at_5 = r["epoch"].get<double>();
+  }
+  EXPECT_EQ(eval_steps, (std::vector<int64_t>{4, 8}));
+  EXPECT_DOUBLE_EQ(epoch_at_5, 25.0 / 23.0);
+
+  auto killed = run("train", "crossresumed", sets, {}, {"AUTOTRAIN_TEST_SIGNAL_AT_STEP=5"});
+  EXPECT_EQ(killed.exit_code, 143) << killed.err;
+  auto resumed = run("train", "crossresumed", sets);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_THAT(resumed.err, HasSubstr("resuming from"));
+  EXPECT_EQ(testing::read_file(project("cross") / "adapter_model.safetensors"),
+            testing::read_file(project("crossresumed") / "adapter_model.safetensors"));
+}
+
 TEST_F(Train, Fp16ResumeAfterSigtermIsBitIdentical) {
   const std::vector<std::string> sets = {"USE_FP16=True", "BATCH_SIZE=1", "LORA_DROPOUT=0.1", "MAX_STEPS=12",
                                          "SAVE_STRATEGY=steps", "SAVE_STEPS=4", "EVAL_STRATEGY=no"};

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 namespace autotrain::train {
 
@@ -32,10 +33,24 @@ StepPlan plan_steps(int64_t train_blocks, int64_t valid_blocks, int64_t batch_si
                     int64_t epochs, int64_t max_steps, double warmup_ratio, int64_t warmup_steps_option,
                     int64_t logging_steps);
 
+// Which micro-batches an optimizer step takes, as HF Trainer 4.34 (the tutorial's) counted them:
+// it stepped whenever the run's micro-batch count reached a multiple of the accumulation, so
+// micro-batches left over at an epoch's end (when an epoch's count is not a multiple of it)
+// open the next epoch's first step rather than being dropped. When an epoch has no more
+// micro-batches than the accumulation, each epoch is one step of all of them.
+struct MicroBatchRef {
+  int64_t epoch = 0;  // whose order the micro-batch comes from
+  int64_t index = 0;  // position in that epoch's micro-batches
+};
+std::vector<MicroBatchRef> micro_batches_of_step(const StepPlan& plan, int64_t step);  // 0-based step
+
+// Whether an epoch ended after step `steps_done` and before the next step completed: HF Trainer
+// evaluates and saves at an epoch's end with the weights of the last full step (a partial step's
+// micro-batches pending). With 358 micro-batches per epoch and accumulation 4: steps 89, 179, 268.
+bool epoch_ends_at(const StepPlan& plan, int64_t steps_done);
+
 // The fractional epoch after `steps_done` optimizer steps, as HF Trainer logs it (state.epoch =
-// epoch + micro-batches done in it / micro-batches per epoch): with micro-batches left over at an
-// epoch's end (not a multiple of the accumulation), its last step logs a little under a whole
-// epoch, 1.96 rather than 2.00.
+// micro-batches done / micro-batches per epoch).
 double epoch_after(const StepPlan& plan, int64_t steps_done);
 
 }  // namespace autotrain::train

@@ -131,24 +131,44 @@ TEST(StepPlan, FollowsTheTrainersArithmetic) {
   EXPECT_EQ(capped.logging_steps, 10);
 }
 
-// HF Trainer's state.epoch after an optimizer step: epoch + (micro-batch index + 1) / len(dataloader).
-// In the tutorial's shape, 1003 micro-batches make 250 steps of 4: the 3 left over are not
-// stepped, so an epoch's last step logs 1000/1003 of it.
-TEST(StepPlan, LoggedEpochCountsMicroBatchesAsTheTrainerDoes) {
-  StepPlan p = plan_steps(1003, 0, 1, 4, 4, -1, 0.1, 0, -1);
+// HF Trainer 4.34 (the tutorial's) stepped whenever the run's micro-batch count reached a multiple
+// of the accumulation: micro-batches left over at an epoch's end open the next epoch's first
+// step, epochs end between steps (evaluation and checkpoint with the last full step's weights),
+// and state.epoch is micro-batches done / micro-batches per epoch.
+TEST(StepPlan, MicroBatchesCountAcrossEpochsAsTheTrainerDid) {
+  // 358 blocks, batch 1, accumulation 4 (the tiny default's shape at the tutorial's settings).
+  StepPlan p = plan_steps(358, 0, 1, 4, 4, -1, 0.1, 0, -1);
+  EXPECT_EQ(p.steps_per_epoch, 89);
+  EXPECT_EQ(p.total_steps, 356);
+  auto refs = [&](int64_t step) {
+    std::vector<std::pair<int64_t, int64_t>> out;
+    for (const auto& r : micro_batches_of_step(p, step)) out.emplace_back(r.epoch, r.index);
+    return out;
+  };
+  using V = std::vector<std::pair<int64_t, int64_t>>;
+  EXPECT_EQ(refs(0), (V{{0, 0}, {0, 1}, {0, 2}, {0, 3}}));
+  EXPECT_EQ(refs(88), (V{{0, 352}, {0, 353}, {0, 354}, {0, 355}}));
+  EXPECT_EQ(refs(89), (V{{0, 356}, {0, 357}, {1, 0}, {1, 1}}));  // the two left over open step 90
+  std::vector<int64_t> ends;
+  for (int64_t s = 1; s <= p.total_steps; ++s)
+    if (epoch_ends_at(p, s)) ends.push_back(s);
+  EXPECT_EQ(ends, (std::vector<int64_t>{89, 179, 268}));  // and the run's end, 356
+  EXPECT_DOUBLE_EQ(epoch_after(p, 89), 356.0 / 358.0);
+  EXPECT_DOUBLE_EQ(epoch_after(p, 90), 360.0 / 358.0);
+  EXPECT_DOUBLE_EQ(epoch_after(p, 356), 1424.0 / 358.0);
   EXPECT_EQ(epoch_after(p, 0), 0.0);
-  EXPECT_DOUBLE_EQ(epoch_after(p, 1), 4.0 / 1003.0);
-  EXPECT_DOUBLE_EQ(epoch_after(p, 250), 1000.0 / 1003.0);
-  EXPECT_DOUBLE_EQ(epoch_after(p, 251), 1.0 + 4.0 / 1003.0);
-  EXPECT_DOUBLE_EQ(epoch_after(p, 1000), 3.0 + 1000.0 / 1003.0);
-  // Fewer micro-batches than the accumulation: every step is a whole epoch.
+  // Fewer micro-batches than the accumulation: every step is a whole epoch of all of them.
   StepPlan small = plan_steps(10, 20, 4, 8, 3, -1, 0.1, 0, -1);
-  EXPECT_DOUBLE_EQ(epoch_after(small, 1), 1.0);
+  EXPECT_EQ(micro_batches_of_step(small, 2).size(), 3u);
+  EXPECT_EQ(micro_batches_of_step(small, 2).back().epoch, 2);
+  EXPECT_TRUE(epoch_ends_at(small, 1));
   EXPECT_DOUBLE_EQ(epoch_after(small, 3), 3.0);
-  // No leftover: steps and micro-batches agree.
+  // No leftover: steps and epochs line up.
   StepPlan even = plan_steps(40, 0, 2, 2, 2, -1, 0.0, 0, -1);
   EXPECT_DOUBLE_EQ(epoch_after(even, 5), 0.5);
-  EXPECT_DOUBLE_EQ(epoch_after(even, 20), 2.0);
+  EXPECT_TRUE(epoch_ends_at(even, 10));
+  EXPECT_FALSE(epoch_ends_at(even, 9));
+  EXPECT_EQ(micro_batches_of_step(even, 10).front().epoch, 1);
 }
 
 }  // namespace
