@@ -24,6 +24,10 @@ ProjectLock::ProjectLock(const fs::path& project) {
                                          "that folder, remove the link, or set AUTOTRAIN_PROJECT_NAME to another "
                                          "folder",
                                          project.string(), target->string()));
+  for (fs::path p = project; !p.empty() && !fs::exists(fs::symlink_status(p, ec)); p = p.parent_path()) {
+    created_.push_back(p);
+    if (p == p.parent_path()) break;
+  }
   fs::create_directories(project, ec);
   if (ec)
     throw ProjectFolderError(fmt::format("AUTOTRAIN_PROJECT_NAME {}: cannot create the project folder ({}); set "
@@ -71,6 +75,19 @@ ProjectLock::ProjectLock(const fs::path& project) {
 }
 
 ProjectLock::~ProjectLock() {
+  if (fd_ >= 0 && !created_.empty()) {
+    // Still held: no one else is inside. Only the lock file there means the run wrote nothing.
+    std::error_code ec;
+    bool only_lock = true;
+    for (const auto& entry : fs::directory_iterator(created_.front(), ec))
+      if (entry.path().filename() != kFileName) only_lock = false;
+    if (!ec && only_lock) {
+      fs::remove(created_.front() / kFileName, ec);
+      for (const auto& dir : created_) {
+        if (::rmdir(dir.c_str()) != 0) break;  // not empty: someone else's now, or ours with content
+      }
+    }
+  }
   if (fd_ >= 0) ::close(fd_);  // closing the last descriptor releases the flock
 }
 

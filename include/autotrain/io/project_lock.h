@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <stdexcept>
+#include <vector>
 
 namespace autotrain::io {
 
@@ -25,7 +26,10 @@ class ProjectFolderError : public std::runtime_error {
 
 class ProjectLock {
  public:
-  // Creates `project` if needed and takes the lock without waiting. Throws ProjectBusyError
+  // Creates `project` if needed and takes the lock without waiting. Folders it created are
+  // removed again when the lock goes while they hold nothing but the lock file: a run that
+  // failed before writing anything (a missing model, a bad data file) leaves no empty project
+  // folder behind. Throws ProjectBusyError
   // when another process holds it, ProjectFolderError when the folder cannot be created, and
   // std::runtime_error when the lock file cannot be opened or locked.
   explicit ProjectLock(const std::filesystem::path& project);
@@ -37,6 +41,7 @@ class ProjectLock {
 
  private:
   int fd_ = -1;
+  std::vector<std::filesystem::path> created_;  // folders this lock created, the project first
 };
 
 }  // namespace autotrain::io

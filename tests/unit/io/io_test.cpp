@@ -173,6 +173,25 @@ TEST(ProjectLock, ALinkOrFolderInPlaceOfTheLockIsRefused) {
   EXPECT_EQ(testing::read_file(victim), "precious\n");
 }
 
+// A run that fails before writing anything (the model not found) must not leave an empty project
+// folder holding only the lock file; one that wrote something keeps it, and a folder that was
+// there before is never removed.
+TEST(ProjectLock, FoldersItCreatedGoAgainWhenNothingWasWritten) {
+  TempDir dir;
+  const auto project = dir.path() / "falcon-7b" / "finetune-admin";
+  { ProjectLock lock(project); }
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "falcon-7b"));
+  {
+    ProjectLock lock(project);
+    std::ofstream(project / "metrics.jsonl") << "{}\n";
+  }
+  EXPECT_TRUE(std::filesystem::exists(project / "metrics.jsonl"));
+  std::filesystem::remove(project / "metrics.jsonl");
+  std::filesystem::remove(project / ProjectLock::kFileName);
+  { ProjectLock lock(project); }  // existed before this lock: kept, as it was left
+  EXPECT_TRUE(std::filesystem::is_directory(project));
+}
+
 TEST(ProjectLock, SecondHolderIsRefusedUntilTheFirstIsGone) {
   testing::TempDir dir;
   const auto project = dir.path() / "runs" / "p";
