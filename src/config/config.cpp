@@ -9,6 +9,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "autotrain/io/utf8.h"
@@ -21,9 +22,24 @@ using io::invalid_utf8_at;
 
 constexpr std::string_view kTokenPlaceholder = "hf_XXX";
 
-// Variables that programs read from the environment (the Hugging Face libraries, CUDA, NCCL,
-// OpenMP, PyTorch, SLURM, ...): in a config file they are meant for the environment, not
-// misspelt keys.
+// The environment variables a config file may set for the run (the tutorial's `set -a` exported
+// every assignment): where the model and data are found, which GPUs are seen, the CUDA
+// allocator's settings. Nothing that makes a program load code (AUTOTRAIN_CUDA_BACKEND,
+// LD_PRELOAD, CUDA_INJECTION64_PATH, NCCL plugins) is taken from a file: parsing a config must
+// never run anything.
+constexpr std::string_view kExportable[] = {"HF_HOME",           "HF_HUB_CACHE",          "HUGGINGFACE_HUB_CACHE",
+                                            "HF_TOKEN_PATH",     "HF_HUB_OFFLINE",        "HF_DATASETS_CACHE",
+                                            "XDG_CACHE_HOME",    "CUDA_VISIBLE_DEVICES",  "CUDA_DEVICE_ORDER",
+                                            "PYTORCH_CUDA_ALLOC_CONF", "TOKENIZERS_PARALLELISM"};
+
+bool is_exportable(std::string_view name) {
+  for (auto n : kExportable)
+    if (name == n) return true;
+  return false;
+}
+
+// Names programs read from the environment (the Hugging Face libraries, CUDA, NCCL, OpenMP,
+// PyTorch, SLURM, ...): in a config file they were meant for the environment.
 bool is_environment_variable_name(std::string_view name) {
   static constexpr std::string_view kPrefixes[] = {"HF_",    "HUGGINGFACE_", "HUGGING_FACE_", "TRANSFORMERS_", "TOKENIZERS_",
                                                    "CUDA_",  "NCCL_",        "TORCH_",        "PYTORCH_",      "OMP_",
@@ -305,18 +321,33 @@ Config Config::resolve(const ResolveInputs& inputs) {
     cfg.warnings_.push_back(near.empty() ? fmt::format("{}: unknown key {}; {}", where, name, fate)
                                          : fmt::format("{}: unknown key {}; {} (did you mean {}?)", where, name, fate, hint));
   };
-  // The file's other variables reach the environment, as under the tutorial's `set -a`: HF_HOME
-  // decides where the model is looked for, CUDA_VISIBLE_DEVICES which GPU is used. Names that
-  // programs read from the environment are expected there; a variable the file only uses in
-  // expansions (PNAME in AUTOTRAIN_PROJECT_NAME=out/$PNAME) is no misspelt key either.
-  for (const auto& name : file_result.assigned_names) {
-    if (find_key(name) || key_aliases().count(name)) continue;
+  // Variables that are not keys. The exportable ones (HF_HOME, CUDA_VISIBLE_DEVICES, ...) reach
+  // the environment, as under the tutorial's `set -a` (a --set of one wins, as for keys). A
+  // variable the file only uses in expansions (PNAME in AUTOTRAIN_PROJECT_NAME=out/$PNAME) is no
+  // misspelt key. Anything else is said to be ignored, with the nearest keys (HF_TOKN: did you
+  // mean HF_TOKEN?), or, for another environment variable, that the shell must set it.
+  auto not_a_key = [&](const std::string& name) { return !find_key(name) && !key_aliases().count(name); };
+  auto exported = [&](const std::string& name) {
+    if (!is_exportable(name)) return false;
+    for (const auto& [n, v] : cfg.exports_)
+      if (n == name) return true;
     cfg.exports_.emplace_back(name, vars.at(name));
-    if (!overrides.count(name) && !file_result.referenced.count(name) && !is_environment_variable_name(name))
-      warn_unknown(name, fmt::format("{}:{}", file_label, file_result.assigned_at[name].line),
-                   "not a config key, only exported to the environment");
+    return true;
+  };
+  auto warn_ignored = [&](const std::string& name, const std::string& where) {
+    if (suggest_keys(name).empty() && is_environment_variable_name(name))
+      cfg.warnings_.push_back(fmt::format("{}: {} is not exported from a config file (only {} are); set it in the shell",
+                                          where, name, fmt::join(kExportable, ", ")));
+    else
+      warn_unknown(name, where, "ignored");
+  };
+  for (const auto& name : file_result.assigned_names) {
+    if (!not_a_key(name) || exported(name)) continue;
+    if (!overrides.count(name) && !file_result.referenced.count(name))
+      warn_ignored(name, fmt::format("{}:{}", file_label, file_result.assigned_at[name].line));
   }
-  for (const auto& [name, v] : overrides) warn_unknown(name, "--set", "ignored");
+  for (const auto& [name, v] : overrides)
+    if (not_a_key(name) && !exported(name)) warn_ignored(name, "--set");
 
   // Cross-key rules. USE_FP16 (the tutorial's) and MIXED_PRECISION say the same thing. When both
   // are set and disagree, a --set of one wins over the other from the file or the environment

@@ -299,21 +299,33 @@ TEST(Config, UnknownKeysWarnWithSuggestion) {
   EXPECT_EQ(helper.get_string("AUTOTRAIN_PROJECT_NAME"), "out/x");
 }
 
-// The tutorial sourced the file under `set -a`: its variables that are not keys reached the
-// environment (HF_HOME decides where the model is found). Those are exported, without an
-// unknown-key warning for names programs read from the environment; keys are not.
-TEST(Config, TheFilesOtherVariablesAreExported) {
-  auto cfg = resolve_text("HF_HOME=/data/hf\nCUDA_VISIBLE_DEVICES=1\nLORA_R=8\nMY_HELPER=$HF_HOME/x\nLEARNIG_RATE=1\n",
-                          {{"HF_HOME", "/from/env"}}, {"LORA_R=4"});
+// The tutorial sourced the file under `set -a`: its variables reached the environment (HF_HOME
+// decides where the model is found). Those that choose where files are and which GPUs are seen
+// are exported; nothing that makes a program load code (parsing a config never runs anything),
+// and a misspelt key still gets its suggestion.
+TEST(Config, TheFilesEnvironmentVariablesAreExported) {
+  auto cfg = resolve_text(
+      "HF_HOME=/data/hf\nCUDA_VISIBLE_DEVICES=1\nLORA_R=8\nMY_HELPER=$HF_HOME/x\nLEARNIG_RATE=1\n"
+      "AUTOTRAIN_CUDA_BACKEND=/tmp/evil.so\nLD_PRELOAD=/tmp/evil.so\nHF_TOKN=hf_XXX\nOMP_NUM_THREADS=4\n",
+      {{"HF_HOME", "/from/env"}}, {"LORA_R=4"});
   std::map<std::string, std::string> exported(cfg.exports().begin(), cfg.exports().end());
-  EXPECT_EQ(exported, (std::map<std::string, std::string>{{"CUDA_VISIBLE_DEVICES", "1"},
-                                                          {"HF_HOME", "/data/hf"},
-                                                          {"LEARNIG_RATE", "1"},
-                                                          {"MY_HELPER", "/data/hf/x"}}));
-  ASSERT_EQ(cfg.warnings().size(), 2u);
-  EXPECT_THAT(cfg.warnings()[0], HasSubstr("unknown key MY_HELPER; not a config key, only exported to the environment"));
-  EXPECT_THAT(cfg.warnings()[1], HasSubstr("unknown key LEARNIG_RATE"));
-  // What the environment alone holds is not the file's to export.
+  EXPECT_EQ(exported, (std::map<std::string, std::string>{{"CUDA_VISIBLE_DEVICES", "1"}, {"HF_HOME", "/data/hf"}}));
+  std::string all;
+  for (const auto& w : cfg.warnings()) all += w + "\n";
+  EXPECT_THAT(all, HasSubstr("unknown key MY_HELPER; ignored"));
+  EXPECT_THAT(all, HasSubstr("unknown key LEARNIG_RATE; ignored (did you mean LEARNING_RATE?)"));
+  EXPECT_THAT(all, HasSubstr("unknown key HF_TOKN; ignored (did you mean HF_TOKEN?)"));
+  EXPECT_THAT(all, HasSubstr("AUTOTRAIN_CUDA_BACKEND is not exported from a config file"));
+  EXPECT_THAT(all, HasSubstr("LD_PRELOAD is not exported from a config file"));
+  EXPECT_THAT(all, HasSubstr("OMP_NUM_THREADS is not exported from a config file (only HF_HOME, "));
+  EXPECT_THAT(all, ::testing::Not(HasSubstr(".env:1:")));  // HF_HOME
+  EXPECT_THAT(all, ::testing::Not(HasSubstr(".env:2:")));  // CUDA_VISIBLE_DEVICES
+  // --set wins over the file, as for keys; what the environment alone holds is not exported.
+  auto cli = resolve_text("HF_HOME=/a\n", {}, {"HF_HOME=/b", "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True"});
+  std::map<std::string, std::string> from_cli(cli.exports().begin(), cli.exports().end());
+  EXPECT_EQ(from_cli, (std::map<std::string, std::string>{{"HF_HOME", "/b"},
+                                                          {"PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True"}}));
+  EXPECT_TRUE(cli.warnings().empty()) << cli.warnings().front();
   EXPECT_TRUE(resolve_text("LORA_R=8\n", {{"HF_HOME", "/from/env"}}).exports().empty());
 }
 
