@@ -7,7 +7,11 @@
 // would run code is rejected, never evaluated.
 #include "autotrain/config/envfile.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <climits>
+#include <optional>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -244,19 +248,53 @@ class Evaluator {
     out += text;
   }
 
+  // Variables bash sets itself, which a sourced file can read although neither it nor the
+  // environment sets them. The stable ones are given; the others (RANDOM, LINENO, PPID, ...) are
+  // refused by require_set.
+  static std::optional<std::string> bash_variable(const std::string& name) {
+    if (name == "UID") return std::to_string(::getuid());
+    if (name == "EUID") return std::to_string(::geteuid());
+    if (name == "HOSTNAME") {
+      char host[HOST_NAME_MAX + 1] = {};
+      if (::gethostname(host, sizeof host - 1) == 0) return std::string(host);
+    }
+    if (name == "PWD") {
+      std::error_code ec;
+      auto cwd = std::filesystem::current_path(ec);
+      if (!ec) return cwd.string();
+    }
+    return std::nullopt;
+  }
+  static bool is_bash_own_variable(const std::string& name) {
+    static const std::set<std::string> kNames = {"BASH",      "BASHOPTS", "BASHPID",      "EPOCHREALTIME", "EPOCHSECONDS",
+                                                 "GROUPS",    "HOSTTYPE", "LINENO",       "MACHTYPE",      "OLDPWD",
+                                                 "OPTERR",    "OPTIND",   "OSTYPE",       "PPID",          "RANDOM",
+                                                 "SECONDS",   "SHELLOPTS", "SHLVL",       "SRANDOM",       "HISTCMD"};
+    return kNames.count(name) != 0 || name.starts_with("BASH_");
+  }
+
   std::string lookup(const std::string& name) {
     // KEY=${KEY:=v} and KEY+=v read KEY itself: that is no use by another assignment.
     if (name != assigning_) result_.referenced.insert(name);
     auto it = result_.variables.find(name);
-    return it == result_.variables.end() ? std::string() : it->second;
+    if (it != result_.variables.end()) return it->second;
+    return bash_variable(name).value_or(std::string());
   }
-  bool is_set(const std::string& name) const { return result_.variables.count(name) != 0; }
+  bool is_set(const std::string& name) const {
+    return result_.variables.count(name) != 0 || bash_variable(name).has_value();
+  }
 
   // $NAME / ${NAME} of a variable set nowhere: the tutorial's autotrain.sh sources the file under
   // `set -u`, where this is an error ("unbound variable"), and it is almost always a typo
   // (${PROJECTID}) that would otherwise turn a path into "finetune-" without a word.
   void require_set(const std::string& name, size_t dollar) {
     if (is_set(name)) return;
+    if (is_bash_own_variable(name))
+      fail(dollar,
+           fmt::format("{} is a variable bash sets itself, which a config file cannot read here (of those, "
+                       "HOSTNAME, UID, EUID and PWD are given)",
+                       name),
+           fmt::format("write the value of {} literally, or export it in the shell", name));
     fail(dollar,
          fmt::format("{} is not set (not assigned above, not in the environment); the tutorial's autotrain.sh "
                      "sources this file under `set -u`, which stops here too",
