@@ -309,8 +309,12 @@ int64_t effective_block_size(const config::Config& cfg, const fs::path& model_di
   }
   // And never past the positions the model was built for.
   if (size > max_pos) {
-    said.push_back(fmt::format("BLOCK_SIZE={} is larger than the model's max_position_embeddings ({}); using {}",
-                               requested == -1 ? size : requested, max_pos, max_pos));
+    said.push_back(requested == -1
+                       ? fmt::format("BLOCK_SIZE=-1 means {} tokens here (the tokenizer's limit, at most 1024), more "
+                                     "than the model's max_position_embeddings ({}); using {}",
+                                     size, max_pos, max_pos)
+                       : fmt::format("BLOCK_SIZE={} is larger than the model's max_position_embeddings ({}); using {}",
+                                     requested, max_pos, max_pos));
     size = max_pos;
   }
   if (warning) *warning = fmt::format("{}", fmt::join(said, "; "));

@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -24,7 +25,13 @@ ProjectLock::ProjectLock(const fs::path& project) {
                                          "that folder, remove the link, or set AUTOTRAIN_PROJECT_NAME to another "
                                          "folder",
                                          project.string(), target->string()));
-  for (fs::path p = project; !p.empty() && !fs::exists(fs::symlink_status(p, ec)); p = p.parent_path()) {
+  // The folders about to be created, deepest first, named without "a/b/" or "x/../" forms (whose
+  // parent_path is not the folder above); a path through ".." is not tracked at all.
+  fs::path normal = project.lexically_normal();
+  if (!normal.has_filename()) normal = normal.parent_path();
+  const bool through_dotdot = std::any_of(normal.begin(), normal.end(), [](const fs::path& c) { return c == ".."; });
+  for (fs::path p = normal; !through_dotdot && !p.empty() && !fs::exists(fs::symlink_status(p, ec));
+       p = p.parent_path()) {
     created_.push_back(p);
     if (p == p.parent_path()) break;
   }

@@ -1,6 +1,7 @@
 #include "autotrain/train/schedule.h"
 
 #include <algorithm>
+#include <numeric>
 #include <cmath>
 #include <numbers>
 #include <stdexcept>
@@ -42,6 +43,7 @@ StepPlan plan_steps(int64_t train_blocks, int64_t valid_blocks, int64_t batch_si
   p.micro_batches_per_epoch = (train_blocks + batch_size - 1) / batch_size;
   p.steps_per_epoch = std::max<int64_t>(p.micro_batches_per_epoch / grad_accum, 1);
   p.micro_batches_per_step = std::min(grad_accum, p.micro_batches_per_epoch);
+  p.grad_accum = grad_accum;
   p.total_steps = max_steps > 0 ? max_steps : epochs * p.steps_per_epoch;
   p.epochs = (p.total_steps + p.steps_per_epoch - 1) / p.steps_per_epoch;
   p.warmup_steps = warmup_steps_option > 0
@@ -59,39 +61,55 @@ StepPlan plan_steps(int64_t train_blocks, int64_t valid_blocks, int64_t batch_si
 }
 
 namespace {
-// An epoch of no more micro-batches than the accumulation is one step of all of them.
-bool whole_epoch_steps(const StepPlan& plan) { return plan.micro_batches_per_step >= plan.micro_batches_per_epoch; }
+
+// HF 4.34's step condition, over the run's micro-batch count t (1-based): t a multiple of the
+// accumulation, or (epochs of no more micro-batches than that) a multiple of the epoch's count.
+// How many steps have been taken after t micro-batches:
+int64_t steps_after_micro_batches(const StepPlan& plan, int64_t t) {
+  const int64_t n = plan.micro_batches_per_epoch, ga = plan.grad_accum;
+  int64_t steps = t / ga;
+  if (n > 0 && n <= ga) steps += t / n - t / std::lcm(n, ga);
+  return steps;
+}
+
+// The run's micro-batch count when step `steps_done` completes (0 for 0).
+int64_t micro_batches_at_step(const StepPlan& plan, int64_t steps_done) {
+  if (steps_done <= 0) return 0;
+  int64_t lo = 1, hi = steps_done * plan.grad_accum;  // multiples of the accumulation alone get there
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (steps_after_micro_batches(plan, mid) >= steps_done)
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  return lo;
+}
+
 }  // namespace
 
 std::vector<MicroBatchRef> micro_batches_of_step(const StepPlan& plan, int64_t step) {
   std::vector<MicroBatchRef> out;
-  const int64_t n = plan.micro_batches_per_epoch, per_step = plan.micro_batches_per_step;
-  for (int64_t k = 0; k < per_step; ++k) {
-    if (whole_epoch_steps(plan)) {
-      out.push_back({step, k});
-    } else {
-      const int64_t g = step * per_step + k;  // the run's micro-batch count, 0-based
-      out.push_back({g / n, g % n});
-    }
-  }
+  const int64_t n = plan.micro_batches_per_epoch;
+  if (n <= 0) return out;
+  for (int64_t g = micro_batches_at_step(plan, step); g < micro_batches_at_step(plan, step + 1); ++g)
+    out.push_back({g / n, g % n});  // g: the run's micro-batch, 0-based
   return out;
 }
 
 bool epoch_ends_at(const StepPlan& plan, int64_t steps_done) {
-  if (steps_done <= 0) return false;
-  if (whole_epoch_steps(plan)) return true;
-  // The epoch ending at micro-batch count c = (e+1)·n happens at step floor(c / per_step): is
-  // there such a c in [done·per_step, done·per_step + per_step - 1]?
-  const int64_t n = plan.micro_batches_per_epoch, per_step = plan.micro_batches_per_step;
-  const int64_t first = steps_done * per_step;
+  if (steps_done <= 0 || plan.micro_batches_per_epoch <= 0) return false;
+  // An epoch ends at micro-batch count c = (e+1)·n; it is evaluated after the last step completed
+  // by then: is there such a c from this step's count up to (not including) the next step's?
+  const int64_t n = plan.micro_batches_per_epoch;
+  const int64_t first = micro_batches_at_step(plan, steps_done);
   const int64_t next_end = (first + n - 1) / n * n;
-  return next_end <= first + per_step - 1;
+  return next_end < micro_batches_at_step(plan, steps_done + 1);
 }
 
 double epoch_after(const StepPlan& plan, int64_t steps_done) {
   if (steps_done <= 0 || plan.micro_batches_per_epoch <= 0) return 0.0;
-  if (whole_epoch_steps(plan)) return static_cast<double>(steps_done);
-  return static_cast<double>(steps_done * plan.micro_batches_per_step) /
+  return static_cast<double>(micro_batches_at_step(plan, steps_done)) /
          static_cast<double>(plan.micro_batches_per_epoch);
 }
 

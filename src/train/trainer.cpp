@@ -680,8 +680,12 @@ ordered_json Run::trainer_state(int64_t step) const {
           // HF Trainer's trainer_state.json fields, for tools that read checkpoints (AutoTrain's
           // were HF's): the best checkpoint by eval_loss, the schedule, the log history.
           {"best_metric", best_eval_loss_ ? ordered_json(*best_eval_loss_) : ordered_json()},
+          // As HF: only when the best model is tracked (load_best_model_at_end); otherwise pruning
+          // need not keep it, and the name could point at a removed folder.
           {"best_model_checkpoint",
-           best_step_ >= 0 ? ordered_json((project_ / fmt::format("checkpoint-{}", best_step_)).string()) : ordered_json()},
+           best_step_ >= 0 && cfg_.get_bool("LOAD_BEST_MODEL_AT_END")
+               ? ordered_json((project_ / fmt::format("checkpoint-{}", best_step_)).string())
+               : ordered_json()},
           {"max_steps", plan_.total_steps},
           {"num_train_epochs", plan_.epochs},
           {"logging_steps", plan_.logging_steps},

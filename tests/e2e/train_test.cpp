@@ -612,8 +612,8 @@ TEST_F(Train, Bf16AutocastTracksFp32AndPeftScoresItsAdapter) {
 // the checkpoint with the rest, and autocast replays the same casts.
 // HF Trainer 4.34 counts micro-batches over the whole run: with 23 micro-batches per epoch
 // (358 blocks / 16) and accumulation 5, step 5 takes the 3 left over of epoch 1 and the first 2 of
-// epoch 2; the epoch ends after step 4 (evaluation and checkpoint there). A run stopped after
-// that crossing step resumes to the same adapter.
+// epoch 2; the epoch ends after step 4 (evaluation and checkpoint there). A run stopped there
+// resumes into the crossing step and ends with the same adapter.
 TEST_F(Train, StepsCrossEpochEndsAndResumeThere) {
   const std::vector<std::string> sets = {"BATCH_SIZE=16", "GRADIENT_ACCUMULATION=5", "NUM_EPOCHS=2", "LORA_DROPOUT=0.1",
                                          "LOGGING_STEPS=1", "SAVE_TOTAL_LIMIT=0", "LOAD_BEST_MODEL_AT_END=False"};
@@ -631,7 +631,7 @@ TEST_F(Train, StepsCrossEpochEndsAndResumeThere) {
   EXPECT_EQ(eval_steps, (std::vector<int64_t>{4, 8}));
   EXPECT_DOUBLE_EQ(epoch_at_5, 25.0 / 23.0);
 
-  auto killed = run("train", "crossresumed", sets, {}, {"AUTOTRAIN_TEST_SIGNAL_AT_STEP=5"});
+  auto killed = run("train", "crossresumed", sets, {}, {"AUTOTRAIN_TEST_SIGNAL_AT_STEP=4"});
   EXPECT_EQ(killed.exit_code, 143) << killed.err;
   auto resumed = run("train", "crossresumed", sets);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;

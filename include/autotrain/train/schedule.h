@@ -20,6 +20,7 @@ struct StepPlan {
   int64_t micro_batches_per_epoch = 0;  // ceil(blocks / batch_size)
   int64_t steps_per_epoch = 0;          // max(micro_batches / grad_accum, 1)
   int64_t micro_batches_per_step = 0;   // grad_accum, or all of them when an epoch has fewer
+  int64_t grad_accum = 1;
   int64_t total_steps = 0;              // epochs * steps_per_epoch, or max_steps when > 0
   int64_t warmup_steps = 0;             // warmup_steps_option when > 0, else ceil(ratio * total)
   int64_t epochs = 0;                   // epochs needed to reach total_steps
@@ -36,8 +37,9 @@ StepPlan plan_steps(int64_t train_blocks, int64_t valid_blocks, int64_t batch_si
 // Which micro-batches an optimizer step takes, as HF Trainer 4.34 (the tutorial's) counted them:
 // it stepped whenever the run's micro-batch count reached a multiple of the accumulation, so
 // micro-batches left over at an epoch's end (when an epoch's count is not a multiple of it)
-// open the next epoch's first step rather than being dropped. When an epoch has no more
-// micro-batches than the accumulation, each epoch is one step of all of them.
+// open the next epoch's first step rather than being dropped; and, when an epoch has no more
+// micro-batches than the accumulation, also at each epoch's end (3 per epoch at accumulation 4:
+// steps of 3, 1, 2, 2, ... micro-batches).
 struct MicroBatchRef {
   int64_t epoch = 0;  // whose order the micro-batch comes from
   int64_t index = 0;  // position in that epoch's micro-batches

@@ -181,6 +181,8 @@ TEST(ProjectLock, FoldersItCreatedGoAgainWhenNothingWasWritten) {
   const auto project = dir.path() / "falcon-7b" / "finetune-admin";
   { ProjectLock lock(project); }
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "falcon-7b"));
+  { ProjectLock lock(project.string() + "/"); }  // a trailing '/' names the same folders
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "falcon-7b"));
   {
     ProjectLock lock(project);
     std::ofstream(project / "metrics.jsonl") << "{}\n";

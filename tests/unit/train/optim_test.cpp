@@ -157,12 +157,26 @@ TEST(StepPlan, MicroBatchesCountAcrossEpochsAsTheTrainerDid) {
   EXPECT_DOUBLE_EQ(epoch_after(p, 90), 360.0 / 358.0);
   EXPECT_DOUBLE_EQ(epoch_after(p, 356), 1424.0 / 358.0);
   EXPECT_EQ(epoch_after(p, 0), 0.0);
-  // Fewer micro-batches than the accumulation: every step is a whole epoch of all of them.
-  StepPlan small = plan_steps(10, 20, 4, 8, 3, -1, 0.1, 0, -1);
-  EXPECT_EQ(micro_batches_of_step(small, 2).size(), 3u);
-  EXPECT_EQ(micro_batches_of_step(small, 2).back().epoch, 2);
+  // An epoch of fewer micro-batches than the accumulation (3 at 4): HF 4.34 also stepped at each
+  // epoch's end (is_last_step_and_steps_less_than_grad_acc), so steps of 3, 1, 2, 2 micro-batches,
+  // and max_steps = epochs (4) ends the run a third into epoch 3.
+  StepPlan small = plan_steps(12, 0, 4, 4, 4, -1, 0.1, 0, -1);
+  EXPECT_EQ(small.total_steps, 4);
+  std::vector<size_t> sizes;
+  for (int64_t s = 0; s < small.total_steps; ++s) sizes.push_back(micro_batches_of_step(small, s).size());
+  EXPECT_EQ(sizes, (std::vector<size_t>{3, 1, 2, 2}));
+  EXPECT_EQ(micro_batches_of_step(small, 1).front().epoch, 1);
   EXPECT_TRUE(epoch_ends_at(small, 1));
-  EXPECT_DOUBLE_EQ(epoch_after(small, 3), 3.0);
+  EXPECT_FALSE(epoch_ends_at(small, 2));
+  EXPECT_TRUE(epoch_ends_at(small, 3));
+  EXPECT_DOUBLE_EQ(epoch_after(small, 2), 4.0 / 3.0);
+  EXPECT_DOUBLE_EQ(epoch_after(small, 4), 8.0 / 3.0);
+  // Equal counts: one whole epoch per step.
+  StepPlan same = plan_steps(16, 0, 4, 4, 3, -1, 0.1, 0, -1);
+  EXPECT_EQ(micro_batches_of_step(same, 2).size(), 4u);
+  EXPECT_EQ(micro_batches_of_step(same, 2).front().epoch, 2);
+  EXPECT_TRUE(epoch_ends_at(same, 1));
+  EXPECT_DOUBLE_EQ(epoch_after(same, 3), 3.0);
   // No leftover: steps and epochs line up.
   StepPlan even = plan_steps(40, 0, 2, 2, 2, -1, 0.0, 0, -1);
   EXPECT_DOUBLE_EQ(epoch_after(even, 5), 0.5);
