@@ -39,7 +39,7 @@ Subcommand add_config_command(CLI::App& app, GlobalOptions& g) {
   CLI::App* sub = app.add_subcommand("config", "Print the resolved configuration, with each value's source");
   auto json = std::make_shared<bool>(false);
   auto keys = std::make_shared<bool>(false);
-  sub->add_flag("--json", *json, "Machine-readable: {values, effective, sources, warnings}");
+  sub->add_flag("--json", *json, "Machine-readable: {values, effective, sources, environment, warnings}");
   sub->add_flag("--keys", *keys, "List every config key with its type, default and meaning (Markdown)");
   return {sub, [&g, json, keys] {
             if (*keys) {
@@ -60,6 +60,9 @@ Subcommand add_config_command(CLI::App& app, GlobalOptions& g) {
                          j["effective"][name].dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace),
                          j["sources"][name].get<std::string>());
             }
+            for (const auto& [name, value] : j["environment"].items())
+              fmt::print("{:<26} {:<28} # exported to the environment\n", name,
+                         value.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
             return static_cast<int>(kExitOk);
           }};
 }

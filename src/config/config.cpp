@@ -595,6 +595,10 @@ nlohmann::ordered_json Config::to_json() const {
   out["values"] = values;
   out["effective"] = effective;
   out["sources"] = sources;
+  // The environment variables the file (or --set) gives the run (HF_HOME, CUDA_VISIBLE_DEVICES).
+  nlohmann::ordered_json environment = nlohmann::ordered_json::object();
+  for (const auto& [name, value] : exports_) environment[name] = redact(value);
+  out["environment"] = environment;
   out["warnings"] = warnings_;
   return out;
 }

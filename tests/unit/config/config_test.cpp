@@ -55,11 +55,11 @@ TEST(Config, TutorialFileWithoutProjectId) {
   EXPECT_EQ(cfg.get_string("AUTOTRAIN_PROJECT_NAME"), "falcon-7b/finetune-example");
 }
 
-TEST(Config, JsonHasExactlyTheFourFields) {
+TEST(Config, JsonHasExactlyTheFiveFields) {
   auto j = Config::resolve({kTutorial, {}, {}}).to_json();
   std::vector<std::string> keys;
   for (auto it = j.begin(); it != j.end(); ++it) keys.push_back(it.key());
-  EXPECT_EQ(keys, (std::vector<std::string>{"values", "effective", "sources", "warnings"}));
+  EXPECT_EQ(keys, (std::vector<std::string>{"values", "effective", "sources", "environment", "warnings"}));
   EXPECT_FALSE(j["values"].contains("SEED"));  // defaults are not "set"
   EXPECT_EQ(j["effective"]["SEED"], 42);
   EXPECT_EQ(j["sources"]["SEED"], "default");
@@ -326,6 +326,7 @@ TEST(Config, TheFilesEnvironmentVariablesAreExported) {
   EXPECT_EQ(from_cli, (std::map<std::string, std::string>{{"HF_HOME", "/b"},
                                                           {"PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True"}}));
   EXPECT_TRUE(cli.warnings().empty()) << cli.warnings().front();
+  EXPECT_EQ(cli.to_json()["environment"], (nlohmann::json{{"HF_HOME", "/b"}, {"PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True"}}));
   EXPECT_TRUE(resolve_text("LORA_R=8\n", {{"HF_HOME", "/from/env"}}).exports().empty());
 }
 
