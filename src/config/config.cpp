@@ -26,9 +26,10 @@ constexpr std::string_view kTokenPlaceholder = "hf_XXX";
 // every assignment): where the model and data are found, which GPUs are seen, the CUDA
 // allocator's settings. Nothing that makes a program load code (AUTOTRAIN_CUDA_BACKEND,
 // LD_PRELOAD, CUDA_INJECTION64_PATH, NCCL plugins) is taken from a file: parsing a config must
-// never run anything.
+// never run anything. Nor where `setup` writes the token (HF_TOKEN_PATH): a config shared with
+// others must not decide that.
 constexpr std::string_view kExportable[] = {"HF_HOME",           "HF_HUB_CACHE",          "HUGGINGFACE_HUB_CACHE",
-                                            "HF_TOKEN_PATH",     "HF_HUB_OFFLINE",        "HF_DATASETS_CACHE",
+                                            "HF_HUB_OFFLINE",    "HF_DATASETS_CACHE",
                                             "XDG_CACHE_HOME",    "CUDA_VISIBLE_DEVICES",  "CUDA_DEVICE_ORDER",
                                             "PYTORCH_CUDA_ALLOC_CONF", "TOKENIZERS_PARALLELISM"};
 

@@ -306,7 +306,8 @@ TEST(Config, UnknownKeysWarnWithSuggestion) {
 TEST(Config, TheFilesEnvironmentVariablesAreExported) {
   auto cfg = resolve_text(
       "HF_HOME=/data/hf\nCUDA_VISIBLE_DEVICES=1\nLORA_R=8\nMY_HELPER=$HF_HOME/x\nLEARNIG_RATE=1\n"
-      "AUTOTRAIN_CUDA_BACKEND=/tmp/evil.so\nLD_PRELOAD=/tmp/evil.so\nHF_TOKN=hf_XXX\nOMP_NUM_THREADS=4\n",
+      "AUTOTRAIN_CUDA_BACKEND=/tmp/evil.so\nLD_PRELOAD=/tmp/evil.so\nHF_TOKN=hf_XXX\nOMP_NUM_THREADS=4\n"
+      "HF_TOKEN_PATH=/tmp/shared/token\n",
       {{"HF_HOME", "/from/env"}}, {"LORA_R=4"});
   std::map<std::string, std::string> exported(cfg.exports().begin(), cfg.exports().end());
   EXPECT_EQ(exported, (std::map<std::string, std::string>{{"CUDA_VISIBLE_DEVICES", "1"}, {"HF_HOME", "/data/hf"}}));
@@ -317,6 +318,7 @@ TEST(Config, TheFilesEnvironmentVariablesAreExported) {
   EXPECT_THAT(all, HasSubstr("unknown key HF_TOKN; ignored (did you mean HF_TOKEN?)"));
   EXPECT_THAT(all, HasSubstr("AUTOTRAIN_CUDA_BACKEND is not exported from a config file"));
   EXPECT_THAT(all, HasSubstr("LD_PRELOAD is not exported from a config file"));
+  EXPECT_THAT(all, HasSubstr("HF_TOKEN_PATH is not exported from a config file"));
   EXPECT_THAT(all, HasSubstr("OMP_NUM_THREADS is not exported from a config file (only HF_HOME, "));
   EXPECT_THAT(all, ::testing::Not(HasSubstr(".env:1:")));  // HF_HOME
   EXPECT_THAT(all, ::testing::Not(HasSubstr(".env:2:")));  // CUDA_VISIBLE_DEVICES
