@@ -6,6 +6,7 @@
 #include "autotrain/config/envfile.h"
 #include "common.h"
 #include "autotrain/io/json_error.h"
+#include "autotrain/io/temp_paths.h"
 
 namespace autotrain::cli {
 namespace {
@@ -35,6 +36,7 @@ int command_index(int argc, char** argv) {
 }
 
 int run(int argc, char** argv) {
+  io::install_signal_cleanup();  // a stopped job says so in its log, whenever the signal comes
   CLI::App app{"autotrain: QLoRA fine-tuning of Falcon and friends, driven by falcon.env configs", "autotrain"};
   app.set_version_flag("--version", "autotrain " AUTOTRAIN_VERSION);
   app.require_subcommand(1);

@@ -7,6 +7,7 @@
 // would run code is rejected, never evaluated.
 #include "autotrain/config/envfile.h"
 
+#include <pwd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -518,7 +519,13 @@ class Evaluator {
     if (end != start + 1)
       fail(start, fmt::format("tilde expansion {} is not supported", quoted(start, src_.substr(start, end - start))),
            "write the path out in full, or use ~ alone for $HOME");
-    out += lookup("HOME");
+    // As bash: $HOME, or, when HOME is unset (cron, `env -i`), the user's home from the password
+    // database; never "" (which would put ~/x at /x).
+    if (is_set("HOME")) {
+      out += lookup("HOME");
+    } else if (const passwd* pw = ::getpwuid(::getuid()); pw && pw->pw_dir) {
+      out += pw->pw_dir;
+    }
     ++pos_;
   }
 

@@ -432,7 +432,14 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
   inputs["tokenizer"] = tok->content_hash();
   inputs["max_position_embeddings"] = max_positions(out.model_dir);
   auto& set = inputs["settings"];
-  set["DATA_PATH"] = cfg.get_string("DATA_PATH");
+  // Where the data is, not how it was spelt: ../d from one folder and ../../d from its subfolder
+  // are the same files (a hub id stays as written).
+  {
+    std::error_code ec;
+    const bool local = source.kind == "file" || source.kind == "folder";
+    const fs::path where = local ? fs::weakly_canonical(fs::absolute(source.root), ec) : fs::path();
+    set["DATA_PATH"] = local && !ec ? where.string() : cfg.get_string("DATA_PATH");
+  }
   set["TRAINER"] = s.trainer;
   set["BLOCK_SIZE"] = s.block_size;
   set["MODEL_MAX_LENGTH"] = s.model_max_length;

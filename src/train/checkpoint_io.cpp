@@ -72,21 +72,28 @@ void save_checkpoint(const fs::path& project, int64_t step,
   const io::TempPath removed_if_interrupted(tmp, io::TempPath::Kind::kFlatFolder);
   fs::remove_all(tmp);
   fs::create_directories(tmp);
-  write_model_files(tmp);
+  try {
+    write_model_files(tmp);
 
-  std::vector<std::pair<std::string, at::Tensor>> params;
-  for (size_t i = 0; i < trainable.size(); ++i) params.emplace_back(fmt::format("param.{}", i), trainable[i].detach());
-  safetensors::save_tensors(tmp / "trainable.safetensors", params);
-  safetensors::save_tensors(tmp / "optimizer.safetensors", optimizer.state_tensors(),
-                            {{"format", "pt"}, {"steps", std::to_string(optimizer.steps())}});
+    std::vector<std::pair<std::string, at::Tensor>> params;
+    for (size_t i = 0; i < trainable.size(); ++i) params.emplace_back(fmt::format("param.{}", i), trainable[i].detach());
+    safetensors::save_tensors(tmp / "trainable.safetensors", params);
+    safetensors::save_tensors(tmp / "optimizer.safetensors", optimizer.state_tensors(),
+                              {{"format", "pt"}, {"steps", std::to_string(optimizer.steps())}});
 
-  std::vector<std::pair<std::string, at::Tensor>> rng = {{"cpu", at::detail::getDefaultCPUGenerator().get_state()}};
-  if (!device.is_cpu()) rng.emplace_back("device", at::globalContext().defaultGenerator(device).get_state());
-  safetensors::save_tensors(tmp / "rng_state.safetensors", rng);
+    std::vector<std::pair<std::string, at::Tensor>> rng = {{"cpu", at::detail::getDefaultCPUGenerator().get_state()}};
+    if (!device.is_cpu()) rng.emplace_back("device", at::globalContext().defaultGenerator(device).get_state());
+    safetensors::save_tensors(tmp / "rng_state.safetensors", rng);
 
-  io::write_file_atomic(tmp / kStateFile, state.dump(2) + "\n");
-  fs::remove_all(final_dir);
-  fs::rename(tmp, final_dir);
+    io::write_file_atomic(tmp / kStateFile, state.dump(2) + "\n");
+    fs::remove_all(final_dir);
+    fs::rename(tmp, final_dir);
+  } catch (...) {
+    // A full disk or quota: the half-written folder would hold the space the user needs back.
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
+  }
 
   if (keep > 0) {
     // Oldest first, but never the one just written: a run resumed from an older checkpoint by

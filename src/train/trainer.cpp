@@ -72,9 +72,13 @@ extern "C" void on_signal(int sig) {
   int none = 0;
   if (g_signal.compare_exchange_strong(none, sig)) {
     g_signal_ns.store(now);
-    static const char later[] = "\nsignal received: finishing this step, then writing a checkpoint (press Ctrl-C "
-                                "again to quit at once)\n";
-    (void)!::write(STDERR_FILENO, later, sizeof later - 1);
+    static const char later_int[] = "\nSIGINT received: finishing this step, then writing a checkpoint (press Ctrl-C "
+                                    "again to quit at once)\n";
+    static const char later_term[] = "\nSIGTERM received: finishing this step, then writing a checkpoint\n";
+    if (sig == SIGINT)
+      (void)!::write(STDERR_FILENO, later_int, sizeof later_int - 1);
+    else
+      (void)!::write(STDERR_FILENO, later_term, sizeof later_term - 1);
     return;
   }
   // A repeat. `timeout` and SLURM can deliver one SIGTERM to the process and another to its group

@@ -39,6 +39,11 @@ class TempPath {
 // project lock) may remove them.
 std::vector<std::filesystem::path> leftover_temporaries(const std::filesystem::path& dir, std::string_view name = {});
 
+// Installs the removing handler now (where SIGINT/SIGTERM/SIGHUP still have their default action),
+// rather than at the first registration: so a signal at any point of a command prints why it
+// stopped. Commands call it at start.
+void install_signal_cleanup();
+
 // Removes every registered path now. Async-signal-safe: for handlers that end the process
 // themselves (train's second Ctrl-C), before they call _exit.
 void remove_temp_paths_now() noexcept;

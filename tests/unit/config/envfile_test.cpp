@@ -163,6 +163,12 @@ TEST(EnvFile, UnsetAndBashOwnVariables) {
     EXPECT_THAT(e.what(), HasSubstr("RANDOM is a variable bash sets itself"));
   }
   EXPECT_EQ(value(parse("U=${UID}\n"), "U"), std::to_string(::getuid()));
+  // ~ without HOME (cron, env -i) is the user's home, as bash gives it: not "", which put
+  // AUTOTRAIN_PROJECT_NAME=~/x/proj at /x/proj.
+  auto r = testing::run_command({"/bin/bash", "--norc", "--noprofile", "-c", "unset HOME; P=~/x; echo -n \"$P\""}, {});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_NE(r.out, "/x");
+  EXPECT_EQ(value(parse("P=~/x\n", {}), "P"), r.out);
   EXPECT_EQ(value(parse("U=${UID}\n"), "UID"), "<unset>");  // read, not made a variable of the file
 }
 

@@ -200,6 +200,18 @@ TEST_F(Prepare, OtherProjectsOutputsAreNotDataEither) {
   EXPECT_THAT(edited.train_stats.files, ElementsAre((here / "train.csv").string()));
 }
 
+// The cache is keyed by where the data is, not by how DATA_PATH spells it: a job started from
+// another folder (../d here, ../../d there) reuses it.
+TEST_F(Prepare, AnotherSpellingOfTheSameDataPathReusesTheCache) {
+  test::write_text(data_, "{\"text\": \"" + std::string(40, 'z') + "\"}\n");
+  auto first = run({"BLOCK_SIZE=4"});
+  EXPECT_FALSE(first.reused);
+  const fs::path other = dir_.path() / "." / "sub" / ".." / data_.filename();
+  fs::create_directories(dir_.path() / "sub");
+  auto again = run({"BLOCK_SIZE=4", "DATA_PATH=" + other.string()});
+  EXPECT_TRUE(again.reused) << again.rebuild_reason;
+}
+
 TEST_F(Prepare, BlockSizeDefaultsAndCap) {
   test::write_text(data_, "{\"text\": \"" + std::string(200, 'z') + "\"}\n");
   EXPECT_EQ(run({}).train.block_size, 64);  // -1: min(tokenizer 2048, 1024), then max_position_embeddings 64

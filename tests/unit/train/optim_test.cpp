@@ -2,6 +2,7 @@
 // optim_reference.py): learning-rate schedules, gradient clipping, AdamW; the fp16 loss scaler's
 // rules; HF Trainer's step arithmetic.
 #include <cmath>
+#include <fstream>
 #include <limits>
 
 #include <ATen/ATen.h>
@@ -11,10 +12,12 @@
 
 #include "autotrain/safetensors/file.h"
 #include "autotrain/safetensors/torch.h"
+#include "autotrain/train/adamw.h"
 #include "autotrain/train/loss_scaler.h"
 #include "autotrain/train/schedule.h"
 #include "support/reference_run.h"
 #include "unit/train/adamw_torch_check.h"
+#include "../src/train/checkpoint_io.h"  // private to the train module: its tests reach in
 
 namespace autotrain::train {
 namespace {
@@ -183,6 +186,22 @@ TEST(StepPlan, MicroBatchesCountAcrossEpochsAsTheTrainerDid) {
   EXPECT_TRUE(epoch_ends_at(even, 10));
   EXPECT_FALSE(epoch_ends_at(even, 9));
   EXPECT_EQ(micro_batches_of_step(even, 10).front().epoch, 1);
+}
+
+// A checkpoint that cannot be written (a full disk, a quota) leaves no half-written
+// checkpoint-N.tmp holding the space, and no checkpoint-N.
+TEST(SaveCheckpoint, AFailedWriteLeavesNothingBehind) {
+  testing::TempDir dir;
+  at::Tensor w = at::zeros({4});
+  AdamW opt({w}, {true});
+  auto full_disk = [](const std::filesystem::path& d) {
+    std::ofstream(d / "adapter_model.safetensors") << "partial";
+    throw std::runtime_error("cannot write adapter_model.safetensors: No space left on device");
+  };
+  EXPECT_THROW(save_checkpoint(dir.path(), 3, full_disk, {w}, opt, at::Device(at::kCPU), nlohmann::json::object(), 0),
+               std::runtime_error);
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "checkpoint-3.tmp"));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "checkpoint-3"));
 }
 
 }  // namespace
