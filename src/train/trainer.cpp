@@ -262,6 +262,7 @@ Batch make_batch(const data::TokenBlocks& blocks, const std::vector<int64_t>& in
 struct EvalOutcome {
   double loss = 0;
   int64_t tokens = 0;
+  bool interrupted = false;  // a signal came: no result (the checkpoint must not wait for it)
 };
 
 class Run {
@@ -277,7 +278,10 @@ class Run {
   void resolve_resume();
   std::string damaged_checkpoint_hint() const;
   void plan();
-  EvalOutcome evaluate(const data::TokenBlocks& blocks);
+  EvalOutcome evaluate(const data::TokenBlocks& blocks, int64_t step);
+  // Evaluates after step `done`, logs it and records it for the best-checkpoint choice; false
+  // when a signal stopped it (then it is pending, and the checkpoint says so).
+  bool evaluate_and_log(int64_t done, bool saving_step);
   double train_step(int64_t step);
   void write_model_files(const fs::path& dir);
   void checkpoint(int64_t step);
@@ -327,6 +331,9 @@ class Run {
   // earlier). Part of trainer_state.json, so a resumed run knows it.
   std::optional<double> eval_loss_this_step_;
   std::optional<double> best_eval_loss_;
+  // An evaluation a signal stopped: saved in the checkpoint, run first when the run resumes, so
+  // the resumed run logs and chooses its best checkpoint as an uninterrupted one.
+  bool eval_pending_ = false;
   // The log lines as HF Trainer keeps them in trainer_state.json's log_history ("learning_rate",
   // not "lr"), saved in each checkpoint for tools that read it; restored on resume.
   ordered_json log_history_ = ordered_json::array();
@@ -539,13 +546,28 @@ void Run::load_model() {
 // token whenever every block scores the same number of tokens (TRAINER=default); with
 // completion-only labels, blocks with few scored tokens weigh more. A batch with no scored token
 // at all is left out (HF's would be nan and make the whole eval_loss nan).
-EvalOutcome Run::evaluate(const data::TokenBlocks& blocks) {
+EvalOutcome Run::evaluate(const data::TokenBlocks& blocks, int64_t step) {
   at::NoGradGuard no_grad;
   for (auto* layer : lora_.layers) layer->set_training(false);
+  struct TrainingModeBack {
+    std::vector<lora::LoraLinear*>& layers;
+    ~TrainingModeBack() {
+      for (auto* layer : layers) layer->set_training(true);
+    }
+  } back{lora_.layers};
+  // Tests: SIGTERM in the middle of the evaluation after step N.
+  static const std::optional<int64_t> signal_in_eval = [] {
+    const char* s = std::getenv("AUTOTRAIN_TEST_SIGNAL_IN_EVAL_AT_STEP");
+    return s ? std::optional<int64_t>(std::atoll(s)) : std::nullopt;
+  }();
   double weighted_sum = 0;
   int64_t weight = 0, tokens = 0;
   const int64_t bs = cfg_.get_int("BATCH_SIZE");
   for (int64_t first = 0; first < blocks.count; first += bs) {
+    if (signal_in_eval && *signal_in_eval == step && first == bs) ::kill(::getpid(), SIGTERM);
+    // SLURM sends SIGTERM and kills 30 s later: a long evaluation must not stand between the
+    // signal and the checkpoint.
+    if (g_signal.load() != 0) return {0.0, tokens, true};
     std::vector<int64_t> idx;
     for (int64_t i = first; i < std::min(first + bs, blocks.count); ++i) idx.push_back(i);
     Batch b = make_batch(blocks, idx, device_);
@@ -559,8 +581,35 @@ EvalOutcome Run::evaluate(const data::TokenBlocks& blocks) {
     weight += n;
     tokens += out.tokens;
   }
-  for (auto* layer : lora_.layers) layer->set_training(true);
   return {weight > 0 ? weighted_sum / static_cast<double>(weight) : 0.0, tokens};
+}
+
+bool Run::evaluate_and_log(int64_t done, bool saving_step) {
+  auto ev = evaluate(*data_.valid, done);
+  if (ev.interrupted) {
+    eval_pending_ = true;
+    fmt::print(stderr, "\nthe evaluation after step {} was stopped by the signal; it runs first when the run resumes\n",
+               done);
+    return false;
+  }
+  eval_pending_ = false;
+  // Weights that give a nan/inf eval loss must not be checkpointed (resume would take them).
+  // (fp16 autocast can overflow in evaluation alone, while the scaler keeps the weights
+  // finite: there it is logged, and such a step is never the best.)
+  if (!std::isfinite(ev.loss) && precision_ != Precision::kFp16)
+    throw std::runtime_error(fmt::format(
+        "the eval loss became {} at step {}: the weights hold nan or inf values; no checkpoint was written for "
+        "this step: lower LEARNING_RATE (now {}) and resume from the last checkpoint, or use --resume never",
+        std::isnan(ev.loss) ? "nan" : "inf", done, cfg_.get_float("LEARNING_RATE")));
+  // Only a step that saves by SAVE_STRATEGY can be the best (a checkpoint a signal forced would
+  // not exist in an uninterrupted run).
+  if (std::isfinite(ev.loss) && saving_step) eval_loss_this_step_ = ev.loss;
+  final_metrics_["eval_loss"] = ev.loss;
+  final_metrics_["eval_perplexity"] = std::exp(ev.loss);
+  log_line({{"step", done}, {"epoch", epoch_after(plan_, done)}, {"eval_loss", ev.loss},
+            {"eval_perplexity", std::exp(ev.loss)}, {"eval_tokens", ev.tokens}},
+           true);
+  return true;
 }
 
 // One optimizer step; returns the step's mean loss per token.
@@ -680,6 +729,7 @@ ordered_json Run::trainer_state(int64_t step) const {
           {"eval_metrics", final_metrics_},
           {"best_eval_loss", best_eval_loss_ ? ordered_json(*best_eval_loss_) : ordered_json()},
           {"best_step", best_step_},
+          {"eval_pending", eval_pending_},
           {"run", run_identity_},
           // HF Trainer's trainer_state.json fields, for tools that read checkpoints (AutoTrain's
           // were HF's): the best checkpoint by eval_loss, the schedule, the log history.
@@ -894,6 +944,7 @@ int Run::execute() {
     final_metrics_ = ordered_json::parse(state.value("eval_metrics", nlohmann::json::object()).dump());
     if (state.contains("log_history") && state["log_history"].is_array())
       log_history_ = ordered_json::parse(state["log_history"].dump());
+    eval_pending_ = state.value("eval_pending", false);
     if (state.contains("best_eval_loss") && state["best_eval_loss"].is_number()) {
       best_eval_loss_ = state["best_eval_loss"].get<double>();
       best_step_ = state.value("best_step", int64_t{-1});
@@ -911,10 +962,35 @@ int Run::execute() {
   std::optional<int64_t> signal_at;
   if (const char* s = std::getenv("AUTOTRAIN_TEST_SIGNAL_AT_STEP")) signal_at = std::atoll(s);  // tests: SIGTERM after step N
 
+  auto epoch_end = [&](int64_t done) { return epoch_ends_at(plan_, done) || done == plan_.total_steps; };
+  auto evaluates_at = [&](int64_t done) {
+    return (eval_strategy == "steps" && done % cfg_.get_int("EVAL_STEPS") == 0) ||
+           (eval_strategy == "epoch" && epoch_end(done));
+  };
+  auto saves_at = [&](int64_t done) {
+    return (save_strategy == "steps" && done % cfg_.get_int("SAVE_STEPS") == 0) ||
+           (save_strategy == "epoch" && epoch_end(done)) || (save_strategy != "no" && done == plan_.total_steps);
+  };
   {
     // Signals mean "checkpoint and stop" during the steps only: the final writes below are not
     // interrupted half-way, and a signal then ends the process as usual.
     SignalScope signals;
+    // The evaluation a signal stopped before this run's checkpoint was written comes first. Its
+    // step's checkpoint exists; as in an uninterrupted run, it may be the best.
+    if (eval_pending_ && data_.valid) {
+      eval_loss_this_step_.reset();
+      if (!evaluate_and_log(start_step_, saves_at(start_step_))) {
+        fmt::print(stderr, "\nstopped again before the evaluation finished; checkpoint-{} stays as it was\n",
+                   start_step_);
+        return g_signal.load() == SIGINT ? 130 : 143;
+      }
+      if (eval_loss_this_step_ && (!best_eval_loss_ || *eval_loss_this_step_ < *best_eval_loss_)) {
+        best_eval_loss_ = eval_loss_this_step_;
+        best_step_ = start_step_;
+      }
+      eval_loss_this_step_.reset();
+    }
+    eval_pending_ = false;  // done, or no validation data in this run's config
     const auto started = std::chrono::steady_clock::now();
     log_clock_ = started;  // tokens/s counts training only, not loading
     for (int64_t step = start_step_; step < plan_.total_steps; ++step) {
@@ -970,30 +1046,11 @@ int Run::execute() {
         log_tokens_ = 0;
         log_clock_ = now;
       }
-      const bool epoch_end = epoch_ends_at(plan_, done) || done == plan_.total_steps;
       eval_loss_this_step_.reset();
-      if ((eval_strategy == "steps" && done % cfg_.get_int("EVAL_STEPS") == 0) || (eval_strategy == "epoch" && epoch_end)) {
-        auto ev = evaluate(*data_.valid);
-        // Weights that give a nan/inf eval loss must not be checkpointed (resume would take them).
-        // (fp16 autocast can overflow in evaluation alone, while the scaler keeps the weights
-        // finite: there it is logged, and such a step is never the best.)
-        if (!std::isfinite(ev.loss) && precision_ != Precision::kFp16)
-          throw std::runtime_error(fmt::format(
-              "the eval loss became {} at step {}: the weights hold nan or inf values; no checkpoint was written for "
-              "this step: lower LEARNING_RATE (now {}) and resume from the last checkpoint, or use --resume never",
-              std::isnan(ev.loss) ? "nan" : "inf", done, cfg_.get_float("LEARNING_RATE")));
-        if (std::isfinite(ev.loss)) eval_loss_this_step_ = ev.loss;
-        final_metrics_["eval_loss"] = ev.loss;
-        final_metrics_["eval_perplexity"] = std::exp(ev.loss);
-        log_line({{"step", done}, {"epoch", epoch}, {"eval_loss", ev.loss}, {"eval_perplexity", std::exp(ev.loss)},
-                  {"eval_tokens", ev.tokens}},
-                 true);
-      }
+      if (evaluates_at(done)) evaluate_and_log(done, saves_at(done));
       if (signal_at && done == *signal_at) ::kill(::getpid(), SIGTERM);
       const int sig = g_signal.load();
-      if ((save_strategy == "steps" && done % cfg_.get_int("SAVE_STEPS") == 0) ||
-          (save_strategy == "epoch" && epoch_end) || (save_strategy != "no" && done == plan_.total_steps) || sig != 0)
-        checkpoint(done);
+      if (saves_at(done) || sig != 0) checkpoint(done);
       if (sig != 0) {
         // --resume auto picks the newest step; a folder can hold a newer one when this run was
         // resumed from an older checkpoint by name.

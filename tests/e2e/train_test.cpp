@@ -640,6 +640,32 @@ TEST_F(Train, StepsCrossEpochEndsAndResumeThere) {
             testing::read_file(project("crossresumed") / "adapter_model.safetensors"));
 }
 
+// SLURM kills 30 s after its SIGTERM: an evaluation in progress must not delay the checkpoint. It
+// stops at once, the checkpoint says it is pending, and the resumed run evaluates that step first,
+// so its log, best checkpoint and final adapter are those of an uninterrupted run.
+TEST_F(Train, SigtermDuringAnEvaluationCheckpointsAtOnceAndResumesIt) {
+  const std::vector<std::string> sets = {"MAX_STEPS=12", "EVAL_STRATEGY=steps", "EVAL_STEPS=4", "SAVE_STRATEGY=steps",
+                                         "SAVE_STEPS=4", "LOGGING_STEPS=2", "LORA_DROPOUT=0.1"};
+  auto full = run("train", "evalfull", sets);
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+  auto killed = run("train", "evalkilled", sets, {}, {"AUTOTRAIN_TEST_SIGNAL_IN_EVAL_AT_STEP=8"});
+  EXPECT_EQ(killed.exit_code, 143) << killed.err;
+  EXPECT_THAT(killed.err, HasSubstr("the evaluation after step 8 was stopped by the signal"));
+  auto state = nlohmann::json::parse(testing::read_file(project("evalkilled") / "checkpoint-8" / "trainer_state.json"));
+  EXPECT_TRUE(state.at("eval_pending").get<bool>());
+  auto resumed = run("train", "evalkilled", sets);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_EQ(testing::read_file(project("evalfull") / "adapter_model.safetensors"),
+            testing::read_file(project("evalkilled") / "adapter_model.safetensors"));
+  auto a = metrics(project("evalfull")), b = metrics(project("evalkilled"));
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    for (auto* row : {&a[i], &b[i]})
+      for (const char* timing : {"tokens_per_s", "mem"}) row->erase(timing);
+    EXPECT_EQ(a[i], b[i]) << "metrics.jsonl row " << i;
+  }
+}
+
 TEST_F(Train, Fp16ResumeAfterSigtermIsBitIdentical) {
   const std::vector<std::string> sets = {"USE_FP16=True", "BATCH_SIZE=1", "LORA_DROPOUT=0.1", "MAX_STEPS=12",
                                          "SAVE_STRATEGY=steps", "SAVE_STEPS=4", "EVAL_STRATEGY=no"};
