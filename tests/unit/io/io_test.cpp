@@ -1,4 +1,5 @@
 // Atomic files and the HF token on disk.
+#include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -275,10 +276,13 @@ TEST(TempPath, ASignalRemovesRegisteredPathsThenEndsTheProcess) {
     const auto folder = dir.path() / ".out.tmp-2";
     const auto inner = folder / "inner.tmp";
     const auto kept = dir.path() / "kept.json";
+    const auto log = dir.path() / "stderr.log";
     pid_t child = fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
       signal(sig, SIG_DFL);  // as a fresh process has it
+      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      ::dup2(fd, STDERR_FILENO);
       {
         io::TempPath done(kept, io::TempPath::Kind::kFile);
         std::ofstream(kept) << "renamed into place";
@@ -302,6 +306,9 @@ TEST(TempPath, ASignalRemovesRegisteredPathsThenEndsTheProcess) {
     EXPECT_FALSE(std::filesystem::exists(file));
     EXPECT_FALSE(std::filesystem::exists(folder)) << "the temporary folder stayed";
     EXPECT_TRUE(std::filesystem::exists(kept));
+    // A batch log says why the job ended.
+    EXPECT_THAT(testing::read_file(log), ::testing::HasSubstr(std::string("autotrain: stopped by ") +
+                                                              (sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "SIGHUP")));
   }
 }
 
