@@ -8,7 +8,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <random>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -22,9 +21,7 @@ namespace {
 }  // namespace
 
 void write_file_atomic(const std::filesystem::path& path, std::string_view data, mode_t mode) {
-  std::filesystem::path dir = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
-  std::random_device rd;
-  std::filesystem::path tmp = dir / fmt::format(".{}.tmp-{:08x}", path.filename().string(), rd());
+  const std::filesystem::path tmp = temporary_path_for(path);
   const TempPath removed_if_interrupted(tmp, TempPath::Kind::kFile);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) fail(path, "creating a temporary file", errno);

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdint>
 #include <cstring>
+#include <random>
 #include <string>
 
 namespace autotrain::io {
@@ -102,6 +103,23 @@ void install_handlers() {
 }  // namespace
 
 void install_signal_cleanup() { install_handlers(); }
+
+std::filesystem::path temporary_path_for(const std::filesystem::path& path) {
+  constexpr size_t kNameMax = 255, kExtra = 1 + 5 + 8;  // "." NAME ".tmp-" XXXXXXXX
+  std::string name = path.filename().string();
+  if (name.size() + kExtra > kNameMax) {
+    size_t keep = kNameMax - kExtra;
+    while (keep > 0 && (static_cast<unsigned char>(name[keep]) & 0xC0) == 0x80) --keep;  // not inside a character
+    name.resize(keep);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::random_device rd;
+  uint32_t r = rd();
+  std::string tag(8, '0');
+  for (int i = 7; i >= 0; --i, r >>= 4) tag[static_cast<size_t>(i)] = kHex[r & 0xF];
+  const std::filesystem::path dir = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
+  return dir / ("." + name + ".tmp-" + tag);
+}
 
 TempPath::TempPath(const std::filesystem::path& path, Kind kind) {
   install_handlers();

@@ -6,7 +6,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
-#include <random>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -295,7 +294,7 @@ void save_bnb_4bit(model::FalconForCausalLM& model, const std::filesystem::path&
   for (const auto& leftover : io::leftover_temporaries(parent, folder.filename().string()))
     fmt::print(stderr, "warning: {} is what an interrupted quantize to the same --out left; remove it (rm -r) to "
                "free its space\n", leftover.string());
-  std::filesystem::path tmp = parent / fmt::format(".{}.tmp-{:08x}", folder.filename().string(), std::random_device{}());
+  const std::filesystem::path tmp = io::temporary_path_for(parent / folder.filename());
   const io::TempPath removed_if_interrupted(tmp, io::TempPath::Kind::kFlatFolder);
   std::filesystem::create_directories(tmp);
   try {

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <random>
 #include <optional>
 #include <set>
 
@@ -27,9 +26,7 @@ namespace {
 class AtomicOutput {
  public:
   explicit AtomicOutput(std::filesystem::path path) : path_(std::move(path)) {
-    std::filesystem::path dir = path_.parent_path().empty() ? std::filesystem::path(".") : path_.parent_path();
-    std::random_device rd;
-    tmp_ = dir / fmt::format(".{}.tmp-{:08x}", path_.filename().string(), rd());
+    tmp_ = io::temporary_path_for(path_);
     removed_if_interrupted_.emplace(tmp_, io::TempPath::Kind::kFile);
     fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd_ < 0) fail("creating a temporary file");

@@ -33,6 +33,11 @@ class TempPath {
   int slot_ = -1;  // -1: not tracked (every slot in use, or a path longer than PATH_MAX)
 };
 
+// The temporary name beside `path` that an atomic write uses: ".NAME.tmp-XXXXXXXX" (random hex),
+// NAME cut (at a UTF-8 character boundary) so the whole name stays within the 255 bytes a file
+// name may have: a legal 250-byte DATA_FILE name must still be writable.
+std::filesystem::path temporary_path_for(const std::filesystem::path& path);
+
 // What a SIGKILL (the OOM killer, `kill -9`, a node failure) leaves, which no handler can remove:
 // the temporaries directly in `dir`, named ".NAME.tmp-XXXXXXXX" as our atomic writes name them
 // (any NAME when `name` is empty). Only a caller that knows no one is writing there (it holds the

@@ -36,6 +36,19 @@ TEST(AtomicFile, WritesReplacesAndLeavesNoTemporaries) {
   EXPECT_EQ(files, 1u);
 }
 
+// A file name may have 255 bytes; the temporary beside it adds 14. A legal long DATA_FILE name
+// (here 250 bytes, with a multi-byte character where the cut falls) must still be writable.
+TEST(AtomicFile, ALongFileNameIsWritable) {
+  TempDir dir;
+  const std::string name = std::string(239, 'a') + "\xC3\xA9" + std::string(9, 'b');  // 250 bytes, "é" at 239
+  write_file_atomic(dir.path() / name, "text\nx\n");
+  EXPECT_EQ(testing::read_file(dir.path() / name), "text\nx\n");
+  const auto tmp = temporary_path_for(dir.path() / name).filename().string();
+  EXPECT_LE(tmp.size(), 255u);
+  EXPECT_EQ(tmp.substr(0, 240), "." + std::string(239, 'a'));  // cut before the "é", not inside it
+  EXPECT_EQ(leftover_temporaries(dir.path()).size(), 0u);
+}
+
 TEST(AtomicFile, ModeIsExactRegardlessOfUmask) {
   TempDir dir;
   auto p = dir.path() / "secret";
