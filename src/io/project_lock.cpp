@@ -61,20 +61,30 @@ ProjectLock::ProjectLock(const fs::path& project) {
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     std::string holder;
-    char buf[32] = {};
+    char buf[300] = {};
     if (::pread(fd_, buf, sizeof buf - 1, 0) > 0) holder = std::string(buf).substr(0, std::string(buf).find('\n'));
     ::close(fd_);
     fd_ = -1;
-    if (err == EWOULDBLOCK)
+    if (err == EWOULDBLOCK) {
+      // "PID HOST": on a shared file system the holder may run on another node.
+      std::string who;
+      if (!holder.empty()) {
+        const size_t space = holder.find(' ');
+        who = space == std::string::npos ? fmt::format(" (pid {})", holder)
+                                         : fmt::format(" (pid {} on {})", holder.substr(0, space), holder.substr(space + 1));
+      }
       throw ProjectBusyError(fmt::format(
           "{}: another autotrain process{} is using this project folder; wait for it to finish, or set "
           "AUTOTRAIN_PROJECT_NAME to another folder",
-          project.string(), holder.empty() ? std::string() : fmt::format(" (pid {})", holder)));
+          project.string(), who));
+    }
     throw std::runtime_error(fmt::format("{}: cannot lock it: {}", path.string(), std::strerror(err)));
   }
   // The holder's pid, for the message a second process prints (informational only: the lock
   // is the flock, not the file's contents).
-  const std::string pid = fmt::format("{}\n", ::getpid());
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  const std::string pid = host[0] ? fmt::format("{} {}\n", ::getpid(), host) : fmt::format("{}\n", ::getpid());
   if (::ftruncate(fd_, 0) == 0) {
     ssize_t written = ::pwrite(fd_, pid.data(), pid.size(), 0);
     (void)written;

@@ -214,7 +214,9 @@ TEST_F(DataCli, BrokenModelFilesExit1) {
 // start, naming that process; neither writes anything there.
 TEST_F(DataCli, ABusyProjectFolderIsRefused) {
   std::optional<io::ProjectLock> held(std::in_place, dir_.path() / "out/proj");
-  const std::string holder = "(pid " + std::to_string(getpid()) + ")";
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  const std::string holder = "(pid " + std::to_string(getpid()) + " on " + host + ")";
   for (const char* command : {"data", "train"}) {
     auto r = run({command, "-c", config_.string()});
     EXPECT_EQ(r.exit_code, 1) << command << ": " << r.err;
