@@ -347,7 +347,10 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
   try {
     out.model_dir = model::resolve_model_dir(model_name).path;
   } catch (const model::ModelError& e) {
-    throw DataError(fmt::format("MODEL_NAME: {}", e.what()));
+    // The tutorial's data step (dataload.py) needed no model; ours tokenizes, so say why it asks.
+    throw DataError(fmt::format("MODEL_NAME: {}\n(the data is tokenized with the model's tokenizer into the token "
+                                "cache, so the model folder is needed before `data`)",
+                                e.what()));
   }
   std::string cap_warning;
   s.block_size = effective_block_size(cfg, out.model_dir, &cap_warning);

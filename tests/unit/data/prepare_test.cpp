@@ -285,7 +285,11 @@ TEST_F(Prepare, BadInputsAreDataErrors) {
   test::write_text(data_, "{\"prompt\": \"x\"}\n");
   EXPECT_THAT(error({}), HasSubstr("no column \"text\"; the columns are: prompt"));
   EXPECT_THAT(error({"TEXT_COLUMN=prompt", "VALID_SPLIT=test"}), HasSubstr("a single file"));
-  EXPECT_THAT(error({"MODEL_NAME=" + (dir_.path() / "nope").string()}), HasSubstr("MODEL_NAME"));
+  // A missing model: where it was looked for, and why `data` (unlike the tutorial's dataload.py)
+  // needs one at all.
+  const std::string no_model = error({"MODEL_NAME=" + (dir_.path() / "nope").string()});
+  EXPECT_THAT(no_model, HasSubstr("MODEL_NAME"));
+  EXPECT_THAT(no_model, HasSubstr("tokenized with the model's tokenizer"));
   EXPECT_THAT(error({"DATA_PATH=" + (dir_.path() / "nothing.jsonl").string()}), HasSubstr("no dataset found"));
   // A project "folder" that is a file: the setting that names it is blamed, not DATA_FILE.
   test::write_text(data_, "{\"text\": \"abcdef\"}\n");
