@@ -74,6 +74,18 @@ class Train : public ::testing::Test {
     return out;
   }
 
+  // Two runs logged the same rows with the same values, all but the timing-dependent ones.
+  static void expect_same_metrics(const fs::path& a_project, const fs::path& b_project) {
+    auto a = metrics(a_project), b = metrics(b_project);
+    ASSERT_EQ(a.size(), b.size());
+    ASSERT_FALSE(a.empty());
+    for (size_t i = 0; i < a.size(); ++i) {
+      for (auto* row : {&a[i], &b[i]})
+        for (const char* timing : {"tokens_per_s", "mem"}) row->erase(timing);
+      EXPECT_EQ(a[i], b[i]) << "metrics.jsonl row " << i;
+    }
+  }
+
   // The adapter's float32 tensors by name.
   static std::map<std::string, std::vector<float>> adapter(const fs::path& dir) {
     auto file = safetensors::SafetensorsFile::open(dir / "adapter_model.safetensors");
@@ -272,15 +284,7 @@ TEST_F(Train, ResumeAfterSigtermIsBitIdenticalAndRunsAreDeterministic) {
   EXPECT_EQ(testing::read_file(project("full") / "adapter_model.safetensors"),
             testing::read_file(project("resumed") / "adapter_model.safetensors"));
   // And what it logged: every row and value of metrics.jsonl but the timing-dependent ones.
-  auto logged_full = metrics(project("full")), logged_resumed = metrics(project("resumed"));
-  ASSERT_EQ(logged_full.size(), logged_resumed.size());
-  ASSERT_FALSE(logged_full.empty());
-  for (size_t i = 0; i < logged_full.size(); ++i) {
-    auto a = logged_full[i], b = logged_resumed[i];
-    for (auto* row : {&a, &b})
-      for (const char* timing : {"tokens_per_s", "mem"}) row->erase(timing);
-    EXPECT_EQ(a, b) << "metrics.jsonl row " << i;
-  }
+  expect_same_metrics(project("full"), project("resumed"));
   // SAVE_TOTAL_LIMIT=1 keeps the newest checkpoint only.
   EXPECT_TRUE(fs::exists(project("full") / "checkpoint-16"));
   EXPECT_FALSE(fs::exists(project("full") / "checkpoint-15"));
@@ -657,13 +661,7 @@ TEST_F(Train, SigtermDuringAnEvaluationCheckpointsAtOnceAndResumesIt) {
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   EXPECT_EQ(testing::read_file(project("evalfull") / "adapter_model.safetensors"),
             testing::read_file(project("evalkilled") / "adapter_model.safetensors"));
-  auto a = metrics(project("evalfull")), b = metrics(project("evalkilled"));
-  ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) {
-    for (auto* row : {&a[i], &b[i]})
-      for (const char* timing : {"tokens_per_s", "mem"}) row->erase(timing);
-    EXPECT_EQ(a[i], b[i]) << "metrics.jsonl row " << i;
-  }
+  expect_same_metrics(project("evalfull"), project("evalkilled"));
 }
 
 TEST_F(Train, Fp16ResumeAfterSigtermIsBitIdentical) {
