@@ -41,10 +41,9 @@ config::Config load_config(const GlobalOptions& g, bool required) {
   }
   config::Config cfg = config::Config::resolve(inputs);
   for (const auto& w : cfg.warnings()) spdlog::warn("{}", w);
-  // As the tutorial's `set -a; source falcon.env`: the file's other variables (HF_HOME,
-  // CUDA_VISIBLE_DEVICES, ...) reach the environment before the model, the data or a GPU is
-  // looked for. Those read when the process started (OMP_NUM_THREADS, LD_LIBRARY_PATH) are
-  // too late here; the README says to set them in the shell.
+  // As the tutorial's `set -a; source falcon.env`: the allow-listed variables the file or --set
+  // gives (HF_HOME, CUDA_VISIBLE_DEVICES, ...; Config::exports) reach the environment before the
+  // model, the data or a GPU is looked for.
   for (const auto& [name, value] : cfg.exports()) {
     ::setenv(name.c_str(), value.c_str(), 1);
     spdlog::debug("exported {} from the config file", name);
