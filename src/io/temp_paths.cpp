@@ -84,6 +84,14 @@ extern "C" void remove_then_die(int sig) {
   ::raise(sig);
 }
 
+// SIGUSR1's default action ends the process. Only `train` gives it a meaning (a checkpoint, and
+// training goes on); a batch job asking for that with SLURM's `--signal=USR1@...` must not lose
+// a `data` or `quantize` that happens to be running at the time.
+extern "C" void note_and_ignore(int) {
+  static const char kUsr1[] = "\nautotrain: SIGUSR1 ignored (only train acts on it: it writes a checkpoint)\n";
+  (void)!::write(STDERR_FILENO, kUsr1, sizeof kUsr1 - 1);
+}
+
 // Installed over a default action only: a signal the process ignores (nohup) stays ignored, and a
 // command with its own handler (train checkpoints on SIGTERM) keeps it. Checked at every
 // registration (one system call) rather than once, so code that puts the default back, as a
@@ -97,6 +105,14 @@ void install_handlers() {
     sa.sa_handler = remove_then_die;
     sigemptyset(&sa.sa_mask);
     ::sigaction(sig, &sa, nullptr);
+  }
+  struct sigaction old {};
+  if (::sigaction(SIGUSR1, nullptr, &old) == 0 && !(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL) {
+    struct sigaction sa {};
+    sa.sa_handler = note_and_ignore;
+    sa.sa_flags = SA_RESTART;  // the interrupted read or write goes on
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGUSR1, &sa, nullptr);
   }
 }
 

@@ -92,6 +92,38 @@ extern "C" void on_signal(int sig) {
   }
 }
 
+// SIGUSR1 asks for a checkpoint at the end of the current step, and training goes on: SLURM's
+// `--signal=USR1@300` warns this way before the time limit, when a checkpoint costs nothing but
+// a step that would still be running at the limit's SIGTERM (and the SIGKILL 30 s later) would be
+// lost. Handled for the whole command, so one that comes while the model loads is not lost (and
+// does not end the process, SIGUSR1's default action).
+std::atomic<bool> g_checkpoint_asked{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "the signal handler needs lock-free atomics");
+
+extern "C" void on_checkpoint_request(int) {
+  g_checkpoint_asked.store(true);
+  static const char msg[] = "\nSIGUSR1 received: writing a checkpoint at the end of this step, then training on\n";
+  (void)!::write(STDERR_FILENO, msg, sizeof msg - 1);
+}
+
+class CheckpointRequestScope {
+ public:
+  CheckpointRequestScope() {
+    struct sigaction sa {};
+    sa.sa_handler = on_checkpoint_request;
+    sa.sa_flags = SA_RESTART;  // a read of the model files goes on rather than failing with EINTR
+    sigemptyset(&sa.sa_mask);
+    g_checkpoint_asked.store(false);
+    sigaction(SIGUSR1, &sa, &old_);
+  }
+  ~CheckpointRequestScope() { sigaction(SIGUSR1, &old_, nullptr); }
+  CheckpointRequestScope(const CheckpointRequestScope&) = delete;
+  CheckpointRequestScope& operator=(const CheckpointRequestScope&) = delete;
+
+ private:
+  struct sigaction old_ {};
+};
+
 class SignalScope {
  public:
   SignalScope() {
@@ -959,8 +991,10 @@ int Run::execute() {
 
   const std::string eval_strategy = data_.valid ? cfg_.get_string("EVAL_STRATEGY") : "no";
   const std::string save_strategy = cfg_.get_string("SAVE_STRATEGY");
-  std::optional<int64_t> signal_at;
-  if (const char* s = std::getenv("AUTOTRAIN_TEST_SIGNAL_AT_STEP")) signal_at = std::atoll(s);  // tests: SIGTERM after step N
+  // Tests: a real signal through the real handler after step N.
+  std::optional<int64_t> signal_at, usr1_at;
+  if (const char* s = std::getenv("AUTOTRAIN_TEST_SIGNAL_AT_STEP")) signal_at = std::atoll(s);  // SIGTERM
+  if (const char* s = std::getenv("AUTOTRAIN_TEST_SIGUSR1_AT_STEP")) usr1_at = std::atoll(s);
 
   auto epoch_end = [&](int64_t done) { return epoch_ends_at(plan_, done) || done == plan_.total_steps; };
   auto evaluates_at = [&](int64_t done) {
@@ -1049,8 +1083,13 @@ int Run::execute() {
       eval_loss_this_step_.reset();
       if (evaluates_at(done)) evaluate_and_log(done, saves_at(done));
       if (signal_at && done == *signal_at) ::kill(::getpid(), SIGTERM);
+      if (usr1_at && done == *usr1_at) ::kill(::getpid(), SIGUSR1);
       const int sig = g_signal.load();
-      if (saves_at(done) || sig != 0) checkpoint(done);
+      const bool asked = g_checkpoint_asked.exchange(false);
+      if (saves_at(done) || sig != 0 || asked) checkpoint(done);
+      if (asked && sig == 0)
+        fmt::print(stderr, "{}checkpoint-{} written (asked for by SIGUSR1); training goes on\n", tty_ ? "\r\033[K" : "",
+                   done);
       if (sig != 0) {
         // --resume auto picks the newest step; a folder can hold a newer one when this run was
         // resumed from an older checkpoint by name.
@@ -1100,6 +1139,7 @@ int Run::execute() {
 int run_train(const config::Config& cfg, const TrainOptions& options) {
   // Held for the whole run (the token cache, checkpoints and the adapter all live there).
   io::ProjectLock lock(cfg.get_string("AUTOTRAIN_PROJECT_NAME"));
+  CheckpointRequestScope checkpoint_requests;
   Run run(cfg, options);
   try {
     return run.execute();

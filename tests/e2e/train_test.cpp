@@ -295,6 +295,24 @@ TEST_F(Train, ResumeAfterSigtermIsBitIdenticalAndRunsAreDeterministic) {
   EXPECT_EQ(testing::read_file(project("full") / "adapter_model.safetensors"),
             testing::read_file(project("again") / "adapter_model.safetensors"));
 
+  // SIGUSR1 (SLURM's --signal=USR1@...): a checkpoint at the end of the step, and training goes
+  // on unchanged; that checkpoint resumes like any other.
+  const std::vector<std::string> no_saves = {"LORA_DROPOUT=0.1", "MAX_STEPS=16", "SAVE_STRATEGY=no"};
+  auto usr1 = run("train", "usr1", no_saves, {}, {"AUTOTRAIN_TEST_SIGUSR1_AT_STEP=7"});
+  ASSERT_EQ(usr1.exit_code, 0) << usr1.err;
+  EXPECT_THAT(usr1.err, HasSubstr("SIGUSR1 received"));
+  EXPECT_THAT(usr1.err, HasSubstr("checkpoint-7 written (asked for by SIGUSR1); training goes on"));
+  EXPECT_TRUE(fs::exists(project("usr1") / "checkpoint-7" / "trainer_state.json")) << usr1.err;
+  EXPECT_FALSE(fs::exists(project("usr1") / "checkpoint-16")) << "SAVE_STRATEGY=no saved anyway";
+  EXPECT_EQ(testing::read_file(project("full") / "adapter_model.safetensors"),
+            testing::read_file(project("usr1") / "adapter_model.safetensors"));
+  fs::remove(project("usr1") / "adapter_model.safetensors");
+  auto from7 = run("train", "usr1", no_saves, {"--resume", (project("usr1") / "checkpoint-7").string()});
+  ASSERT_EQ(from7.exit_code, 0) << from7.err;
+  EXPECT_THAT(from7.err, HasSubstr("resuming from"));
+  EXPECT_EQ(testing::read_file(project("full") / "adapter_model.safetensors"),
+            testing::read_file(project("usr1") / "adapter_model.safetensors"));
+
   // Running a finished run again changes nothing it wrote: the card keeps the run's metrics.
   const std::string card = testing::read_file(project("full") / "README.md");
   auto rerun = run("train", "full", sets);

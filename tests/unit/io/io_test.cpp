@@ -373,3 +373,26 @@ TEST(TempPath, AnInstalledHandlerIsKept) {
 }
 
 }  // namespace autotrain::io
+
+namespace autotrain::io {
+
+// SLURM's --signal=USR1@... reaches whatever command the job is running; only train acts on it.
+TEST(TempPath, SigUsr1DoesNotEndACommand) {
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(SIGUSR1, &dfl, nullptr);
+    install_signal_cleanup();
+    raise(SIGUSR1);
+    _exit(7);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "SIGUSR1 ended the process (signal " << WTERMSIG(status) << ")";
+  EXPECT_EQ(WEXITSTATUS(status), 7);
+}
+
+}  // namespace autotrain::io
