@@ -17,6 +17,7 @@ Subcommand add_data_command(CLI::App& app, GlobalOptions& g) {
             data::PrepareOptions options;
             options.write_data_file = true;
             options.force_rebuild = *force;
+            options.allow_missing_model = true;
             data::PreparedData d;
             try {
               io::ProjectLock lock(cfg.get_string("AUTOTRAIN_PROJECT_NAME"));  // one process per project folder
@@ -25,6 +26,13 @@ Subcommand add_data_command(CLI::App& app, GlobalOptions& g) {
               return report_run_failure(cfg);
             }
             fmt::print("{}", d.summary);
+            if (!d.missing_model.empty()) {
+              fmt::print(stderr, "warning: token cache not built: {}\n`train` builds it once the model is there.\n",
+                         d.missing_model);
+              fmt::print("token cache: not built (no model yet)\n");
+              if (!d.data_file.empty()) fmt::print("DATA_FILE: {}\n", d.data_file.string());
+              return static_cast<int>(kExitOk);
+            }
             fmt::print("token cache: {} ({})\n", d.cache_dir.string(),
                        d.reused ? "reused: the manifest matches" : "built: " + d.rebuild_reason);
             if (!d.data_file.empty()) fmt::print("DATA_FILE: {}\n", d.data_file.string());

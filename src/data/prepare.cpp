@@ -346,20 +346,26 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
                     "model folder or a Hugging Face cache id (org/name)");
   try {
     out.model_dir = model::resolve_model_dir(model_name).path;
+  } catch (const model::ModelNotFoundError& e) {
+    // The tutorial's data step (dataload.py) needed no model: `data` still writes DATA_FILE, and
+    // the token cache waits for the model.
+    if (!options.allow_missing_model) throw DataError(fmt::format("MODEL_NAME: {}", e.what()));
+    out.missing_model = fmt::format("MODEL_NAME: {}", e.what());
   } catch (const model::ModelError& e) {
-    // The tutorial's data step (dataload.py) needed no model; ours tokenizes, so say why it asks.
     throw DataError(fmt::format("MODEL_NAME: {}\n(the data is tokenized with the model's tokenizer into the token "
-                                "cache, so the model folder is needed before `data`)",
+                                "cache, so the model folder is needed)",
                                 e.what()));
   }
-  std::string cap_warning;
-  s.block_size = effective_block_size(cfg, out.model_dir, &cap_warning);
-  if (!cap_warning.empty()) spdlog::warn("{}", cap_warning);
   std::unique_ptr<tokenizer::Tokenizer> tok;
-  try {
-    tok = tokenizer::load_tokenizer(out.model_dir);
-  } catch (const tokenizer::TokenizerError& e) {
-    throw model::ModelError(fmt::format("MODEL_NAME {}: cannot load its tokenizer: {}", model_name, e.what()));
+  if (out.missing_model.empty()) {
+    std::string cap_warning;
+    s.block_size = effective_block_size(cfg, out.model_dir, &cap_warning);
+    if (!cap_warning.empty()) spdlog::warn("{}", cap_warning);
+    try {
+      tok = tokenizer::load_tokenizer(out.model_dir);
+    } catch (const tokenizer::TokenizerError& e) {
+      throw model::ModelError(fmt::format("MODEL_NAME {}: cannot load its tokenizer: {}", model_name, e.what()));
+    }
   }
 
   // The rows.
@@ -387,7 +393,7 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
     std::error_code ec;
     fs::remove_all(leftover, ec);
   }
-  {
+  if (tok) {
     // The run writes tokenizer files, README.md and (full fine-tuning) config.json and
     // model.safetensors into the project folder: in the model folder they would replace the base.
     std::error_code ec;
@@ -428,6 +434,52 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
       options.write_data_file && std::any_of(train_files.files.begin(), train_files.files.end(), same_file);
   if (options.write_data_file && !data_file.empty() && !data_file_is_train_source)
     check_data_file_target(data_file, s.text_column, out.model_dir, source, s.valid_split, data_file_record);
+
+  // DATA_FILE and the record that says `data` wrote it (so that it is not read back as data).
+  auto write_data_file_bytes = [&](const std::string& bytes) {
+    make_cache_dir();
+    try {
+      if (data_file.has_parent_path()) fs::create_directories(data_file.parent_path());
+      io::write_file_atomic(data_file, bytes);
+    } catch (const std::runtime_error& e) {  // filesystem_error, or write_file_atomic's
+      throw DataError(fmt::format("DATA_FILE {}: cannot write it ({}); set DATA_FILE to a writable path",
+                                  data_file.string(), e.what()));
+    }
+    // The record beside the cache (a failure here is the cache folder's, exit 1, not DATA_FILE's).
+    io::write_file_atomic(data_file_record, ordered_json({{"path", fs::absolute(data_file).lexically_normal().string()},
+                                                          {"sha256", file_sha256(data_file)}})
+                                                    .dump(2) + "\n");
+  };
+
+  if (!tok) {
+    // No model yet: what dataload.py did, and no more. The rows are read all the same (a missing
+    // column, a bad line), so `data` still finds what is wrong with the data.
+    SplitTexts train_texts = read_split_texts(train_files, s.text_column, s.text_sample_by);
+    out.train_stats = SplitStats{.split = s.train_split, .files = file_names(train_files)};
+    out.train_stats.rows = static_cast<int64_t>(train_texts.texts.size());
+    out.train_stats.skipped = static_cast<int64_t>(train_texts.skipped);
+    auto rows_line = [](const SplitStats& st) {
+      return fmt::format("{}: {} row{}{} (not tokenized)\n", st.split, thousands(st.rows), st.rows == 1 ? "" : "s",
+                         st.skipped ? fmt::format(" ({} skipped: empty text)", thousands(st.skipped)) : std::string());
+    };
+    out.summary = rows_line(out.train_stats);
+    if (valid_files) {
+      SplitTexts valid_texts = read_split_texts(*valid_files, s.text_column, s.text_sample_by);
+      SplitStats v{.split = s.valid_split, .files = file_names(*valid_files)};
+      v.rows = static_cast<int64_t>(valid_texts.texts.size());
+      v.skipped = static_cast<int64_t>(valid_texts.skipped);
+      out.summary += rows_line(v);
+    }
+    if (options.write_data_file && !data_file.empty()) {
+      if (data_file_is_train_source) {
+        spdlog::info("DATA_FILE {} is the train split's own file: left as it is", data_file.string());
+      } else {
+        write_data_file_bytes(render_single_column_csv(s.text_column, train_texts.texts));
+        out.data_file = data_file;
+      }
+    }
+    return out;
+  }
 
   // What the blocks depend on.
   ordered_json inputs;
@@ -528,18 +580,7 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
   }
   auto write_data_file = [&] {
     if (!data_file_bytes) return;
-    make_cache_dir();
-    try {
-      if (out.data_file.has_parent_path()) fs::create_directories(out.data_file.parent_path());
-      io::write_file_atomic(out.data_file, *data_file_bytes);
-    } catch (const std::runtime_error& e) {  // filesystem_error, or write_file_atomic's
-      throw DataError(fmt::format("DATA_FILE {}: cannot write it ({}); set DATA_FILE to a writable path",
-                                  data_file.string(), e.what()));
-    }
-    // The record beside the cache (a failure here is the cache folder's, exit 1, not DATA_FILE's).
-    io::write_file_atomic(data_file_record, ordered_json({{"path", fs::absolute(data_file).lexically_normal().string()},
-                                                          {"sha256", file_sha256(data_file)}})
-                                                    .dump(2) + "\n");
+    write_data_file_bytes(*data_file_bytes);
     data_file_bytes.reset();
   };
   if (out.reused) write_data_file();

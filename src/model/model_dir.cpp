@@ -120,11 +120,11 @@ ModelDir resolve_model_dir(std::string_view name, const EnvLookup& env, const st
   for (const auto& l : looked) list += "\n  - " + l;
   if (!looks_like_repo_id(name))
     // A path (./runs/tiny-falcon in a fresh clone): nothing to download; the folder is missing.
-    throw ModelError(fmt::format(
+    throw ModelNotFoundError(fmt::format(
         "model '{}' not found. Looked at:{}\nPass the path of a model folder (config.json + *.safetensors); for the "
         "embedded tiny default, `autotrain tiny -c configs/tiny.env` writes it first (scripts/quickstart.sh does).",
         name, list));
-  throw ModelError(fmt::format(
+  throw ModelNotFoundError(fmt::format(
       "model '{}' not found. Looked at:{}\nPass the path of a model folder (config.json + *.safetensors), or download "
       "it first, e.g. `huggingface-cli download {}` (HF_HOME / HF_HUB_CACHE choose the cache).",
       name, list, looks_like_repo_id(name) ? std::string(name) : std::string("ORG/NAME")));

@@ -452,6 +452,25 @@ TEST_F(CliTiny, HfHomeInTheConfigFileReachesTheModelLookup) {
   EXPECT_TRUE(std::filesystem::exists(work.path() / "p" / "autotrain-data" / "manifest.json"));
 }
 
+// `bash autotrain.sh data` ran dataload.py, which needed no model: `data` before the model is
+// downloaded writes DATA_FILE, says why the token cache waits, and succeeds; `train` then needs
+// the model.
+TEST_F(Cli, DataBeforeTheModelIsDownloaded) {
+  TempDir work;
+  work.write("d/train.jsonl", "{\"text\": \"### Human: hi### Assistant: yo\"}\n");
+  auto config = work.write("falcon.env", "HF_HOME=\"" + (work.path() / "hf").string() +
+                                             "\"\nMODEL_NAME=org/not-yet\nDATA_PATH=./d\nAUTOTRAIN_PROJECT_NAME=p\n");
+  auto r = run({"data", "-c", config.string()}, {}, work.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("warning: token cache not built: MODEL_NAME: model 'org/not-yet' not found"));
+  EXPECT_THAT(r.err, HasSubstr("huggingface-cli download org/not-yet"));
+  EXPECT_THAT(r.out, HasSubstr("train: 1 row (not tokenized)"));
+  EXPECT_EQ(testing::read_file(work.path() / "train.csv"), "text\n### Human: hi### Assistant: yo\n");
+  auto t = run({"train", "-c", config.string(), "--dry-run"}, {}, work.path());
+  EXPECT_EQ(t.exit_code, 2) << t.err;
+  EXPECT_THAT(t.err, HasSubstr("model 'org/not-yet' not found"));
+}
+
 TEST_F(Cli, EvalBlockSizeMustBePositive) {
   auto r = run({"eval", "--model", "m", "--data", "d.jsonl", "--block-size", "0"});
   EXPECT_EQ(r.exit_code, 2);

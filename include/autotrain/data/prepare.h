@@ -65,11 +65,17 @@ struct PreparedData {
   // source files' sizes and hashes, tokenizer, tokenization keys): the same digest means the same
   // training data, wherever the files are.
   std::string inputs_digest;
+  // With PrepareOptions::allow_missing_model and no model found: why (the lookup's message).
+  // Then only DATA_FILE was written; no blocks, no cache, and the stats count rows only.
+  std::string missing_model;
 };
 
 struct PrepareOptions {
   bool write_data_file = true;  // `data` writes DATA_FILE; `train` does not
   bool force_rebuild = false;
+  // `data`: a MODEL_NAME not downloaded yet is no error (the tutorial's data step needed no
+  // model); DATA_FILE is written and the cache is left for `train` to build.
+  bool allow_missing_model = false;
 };
 
 // Resolves DATA_PATH and MODEL_NAME, then reuses the cache when its manifest matches the source

@@ -20,6 +20,13 @@ class ModelError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The model is nowhere to be found (not a folder, not in the Hugging Face cache): not yet
+// downloaded, as opposed to there and broken. `data` can still write DATA_FILE without it.
+class ModelNotFoundError : public ModelError {
+ public:
+  using ModelError::ModelError;
+};
+
 struct FalconConfig {
   int64_t vocab_size = 65024;
   int64_t hidden_size = 4544;

@@ -285,11 +285,9 @@ TEST_F(Prepare, BadInputsAreDataErrors) {
   test::write_text(data_, "{\"prompt\": \"x\"}\n");
   EXPECT_THAT(error({}), HasSubstr("no column \"text\"; the columns are: prompt"));
   EXPECT_THAT(error({"TEXT_COLUMN=prompt", "VALID_SPLIT=test"}), HasSubstr("a single file"));
-  // A missing model: where it was looked for, and why `data` (unlike the tutorial's dataload.py)
-  // needs one at all.
+  // A missing model (train's path: `data` writes DATA_FILE without one): where it was looked for.
   const std::string no_model = error({"MODEL_NAME=" + (dir_.path() / "nope").string()});
-  EXPECT_THAT(no_model, HasSubstr("MODEL_NAME"));
-  EXPECT_THAT(no_model, HasSubstr("tokenized with the model's tokenizer"));
+  EXPECT_THAT(no_model, HasSubstr("MODEL_NAME: model '" + (dir_.path() / "nope").string() + "' not found"));
   EXPECT_THAT(error({"DATA_PATH=" + (dir_.path() / "nothing.jsonl").string()}), HasSubstr("no dataset found"));
   // A project "folder" that is a file: the setting that names it is blamed, not DATA_FILE.
   test::write_text(data_, "{\"text\": \"abcdef\"}\n");
@@ -309,6 +307,51 @@ TEST_F(Prepare, BadInputsAreDataErrors) {
   };
   EXPECT_THAT(no_data_file({"BLOCK_SIZE=2", "AUTOTRAIN_PROJECT_NAME=" + (dir_.path() / "afile").string()}),
               HasSubstr("AUTOTRAIN_PROJECT_NAME")) << "train's path (no DATA_FILE written) too";
+}
+
+// The tutorial's data step (dataload.py) needed no model: `data` writes DATA_FILE before the
+// model is downloaded and leaves the token cache to `train`. A model that is there but broken is
+// still an error, and so are bad data.
+TEST_F(Prepare, DataWithoutTheModelWritesDataFileOnly) {
+  data_ = dir_.path() / "ds";
+  test::write_text(data_ / "train.jsonl", "{\"text\": \"abcdef\"}\n{\"text\": \"\"}\n{\"text\": \"a,b\"}\n");
+  test::write_text(data_ / "test.jsonl", "{\"text\": \"xyz\"}\n");
+  PrepareOptions as_data;
+  as_data.allow_missing_model = true;
+  const std::string missing = "MODEL_NAME=" + (dir_.path() / "nope").string();
+  auto d = run({missing, "VALID_SPLIT=test"}, as_data);
+  EXPECT_THAT(d.missing_model, HasSubstr("not found"));
+  EXPECT_EQ(d.train.count, 0);
+  EXPECT_THAT(d.summary, HasSubstr("train: 3 rows (1 skipped: empty text) (not tokenized)"));
+  EXPECT_THAT(d.summary, HasSubstr("test: 1 row (not tokenized)"));
+  EXPECT_EQ(testing::read_file(dir_.path() / "out" / "train.csv"), "text\nabcdef\n\"\"\n\"a,b\"\n");
+  EXPECT_FALSE(fs::exists(d.cache_dir / "manifest.json"));
+  // What DATA_FILE holds is ours: not read back as data by a later run over the same folder.
+  EXPECT_TRUE(fs::exists(d.cache_dir / "data_file.json"));
+
+  // Without the option (train), the same is an error naming the model.
+  try {
+    run({missing, "VALID_SPLIT=test"});
+    ADD_FAILURE() << "no error without the model";
+  } catch (const DataError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("MODEL_NAME"));
+  }
+  // Bad data is found all the same.
+  test::write_text(data_ / "test.jsonl", "{\"prompt\": \"xyz\"}\n");
+  try {
+    run({missing, "VALID_SPLIT=test"}, as_data);
+    ADD_FAILURE() << "a validation split without the column passed";
+  } catch (const DataError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("no column \"text\""));
+  }
+  // A model folder that is there but broken is not "not downloaded yet".
+  fs::create_directories(dir_.path() / "broken");
+  try {
+    run({"MODEL_NAME=" + (dir_.path() / "broken").string()}, as_data);
+    ADD_FAILURE() << "a model folder without config.json passed";
+  } catch (const DataError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("no config.json"));
+  }
 }
 
 TEST_F(Prepare, ValidSplitFromAFolder) {
