@@ -25,17 +25,18 @@ Subcommand add_data_command(CLI::App& app, GlobalOptions& g) {
             } catch (...) {
               return report_run_failure(cfg);
             }
-            fmt::print("{}", d.summary);
+            // Paths can hold the token (expanded into them): masked as in `config`.
+            fmt::print("{}", cfg.redact(d.summary));
             if (!d.missing_model.empty()) {
               fmt::print(stderr, "warning: token cache not built: {}\n`train` builds it once the model is there.\n",
-                         d.missing_model);
+                         cfg.redact(d.missing_model));
               fmt::print("token cache: not built (no model yet)\n");
-              if (!d.data_file.empty()) fmt::print("DATA_FILE: {}\n", d.data_file.string());
+              if (!d.data_file.empty()) fmt::print("DATA_FILE: {}\n", cfg.redact(d.data_file.string()));
               return static_cast<int>(kExitOk);
             }
-            fmt::print("token cache: {} ({})\n", d.cache_dir.string(),
-                       d.reused ? "reused: the manifest matches" : "built: " + d.rebuild_reason);
-            if (!d.data_file.empty()) fmt::print("DATA_FILE: {}\n", d.data_file.string());
+            fmt::print("token cache: {} ({})\n", cfg.redact(d.cache_dir.string()),
+                       cfg.redact(d.reused ? "reused: the manifest matches" : "built: " + d.rebuild_reason));
+            if (!d.data_file.empty()) fmt::print("DATA_FILE: {}\n", cfg.redact(d.data_file.string()));
             return static_cast<int>(kExitOk);
           }};
 }

@@ -230,14 +230,19 @@ Blocks build_split(const Settings& s, const tokenizer::Tokenizer& tok, const Spl
   return b;
 }
 
-[[noreturn]] void too_few_tokens(const Settings& s, const SplitStats& st, const Blocks& b, const std::string& name) {
-  // Nothing to tokenize: a smaller BLOCK_SIZE would not help, so do not suggest it.
+// A split without a single text: nothing to tokenize, with or without the model.
+void require_text(const Settings& s, const SplitStats& st, const std::string& name) {
   if (st.rows == st.skipped)
     throw DataError(fmt::format(
         "the {} split has no text: {} ({}); {}", name,
         st.rows == 0 ? std::string("no rows") : fmt::format("all {} rows have an empty or null \"{}\"", st.rows, s.text_column),
         fmt::join(st.files, ", "),
         st.rows == 0 ? "check DATA_PATH and the split's file" : "check TEXT_COLUMN and the file's contents"));
+}
+
+[[noreturn]] void too_few_tokens(const Settings& s, const SplitStats& st, const Blocks& b, const std::string& name) {
+  // Nothing to tokenize: a smaller BLOCK_SIZE would not help, so do not suggest it.
+  require_text(s, st, name);
   std::string where = s.trainer == "sft" ? "" : " (TRAINER=default cuts every 1000-row batch of each of 4 shards on its own)";
   // A block needs 2 tokens (one predicts the other): below that, only more data helps.
   const std::string fix = b.largest_group >= 2 ? fmt::format("Lower BLOCK_SIZE (e.g. --set BLOCK_SIZE={}) or add data",
@@ -462,12 +467,18 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
       return fmt::format("{}: {} row{}{} (not tokenized)\n", st.split, thousands(st.rows), st.rows == 1 ? "" : "s",
                          st.skipped ? fmt::format(" ({} skipped: empty text)", thousands(st.skipped)) : std::string());
     };
+    // What would fail without a tokenizer fails now, before DATA_FILE is replaced.
+    require_text(s, out.train_stats, "train");
+    if (s.valid_fraction > 0 && holdout_indices(train_texts.texts.size(), s.valid_fraction, s.seed).empty())
+      throw DataError(fmt::format("VALID_FRACTION={}: the train split has {} rows, too few to hold any out",
+                                  s.valid_fraction, train_texts.texts.size()));
     out.summary = rows_line(out.train_stats);
     if (valid_files) {
       SplitTexts valid_texts = read_split_texts(*valid_files, s.text_column, s.text_sample_by);
       SplitStats v{.split = s.valid_split, .files = file_names(*valid_files)};
       v.rows = static_cast<int64_t>(valid_texts.texts.size());
       v.skipped = static_cast<int64_t>(valid_texts.skipped);
+      require_text(s, v, "validation");
       out.summary += rows_line(v);
     }
     if (options.write_data_file && !data_file.empty()) {
@@ -586,6 +597,7 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
   if (out.reused) write_data_file();
 
   if (!out.reused) {
+    if (options.before_rebuild) options.before_rebuild(out.inputs_digest);
     out.rebuild_reason = reason;
     spdlog::info("building the token cache in {}: {}", out.cache_dir.string(), reason);
 

@@ -76,7 +76,16 @@ ModelDir resolve_model_dir(std::string_view name, const EnvLookup& env, const st
   };
   const std::string wanted = fmt::format("{}", fmt::join(needs_one_of, " or "));
   std::error_code ec;
-  if (fs::is_directory(local, ec)) {
+  // Only "nothing there" makes a model not found (not downloaded yet); a path that cannot be
+  // looked at (permissions, I/O) is an error of its own.
+  auto unreadable = [&](const std::error_code& e) {
+    if (e && e != std::errc::no_such_file_or_directory && e != std::errc::not_a_directory)
+      throw ModelError(fmt::format("{}: cannot look at it ({}); make it readable or pass another model", local.string(),
+                                   e.message()));
+  };
+  const bool is_folder = fs::is_directory(local, ec);
+  unreadable(ec);
+  if (is_folder) {
     if (auto why = dangling_link(local / "config.json"); !why.empty()) throw ModelError(why);
     if (!fs::exists(local / "config.json"))
       throw ModelError(fmt::format("{}: the folder has no config.json; a model folder holds config.json and "
@@ -84,7 +93,9 @@ ModelDir resolve_model_dir(std::string_view name, const EnvLookup& env, const st
                                    local.string()));
     return {local, "local folder"};
   }
-  if (fs::exists(local, ec))
+  const bool is_other = fs::exists(local, ec);
+  unreadable(ec);
+  if (is_other)
     throw ModelError(fmt::format("{}: is a file; --model takes a model folder or a hub id (org/name)", local.string()));
   looked.push_back(fmt::format("local folder {} (does not exist)", local.string()));
 

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -76,6 +77,10 @@ struct PrepareOptions {
   // `data`: a MODEL_NAME not downloaded yet is no error (the tutorial's data step needed no
   // model); DATA_FILE is written and the cache is left for `train` to build.
   bool allow_missing_model = false;
+  // Called with PreparedData::inputs_digest when the cache is about to be rebuilt, before any
+  // of it changes: `train` refuses there a run whose data differ from its checkpoints', so the
+  // old run's cache is not replaced by a run that will not start.
+  std::function<void(const std::string& inputs_digest)> before_rebuild = nullptr;
 };
 
 // Resolves DATA_PATH and MODEL_NAME, then reuses the cache when its manifest matches the source

@@ -336,7 +336,30 @@ TEST_F(Prepare, DataWithoutTheModelWritesDataFileOnly) {
   } catch (const DataError& e) {
     EXPECT_THAT(e.what(), HasSubstr("MODEL_NAME"));
   }
-  // Bad data is found all the same.
+  // Bad data is found all the same, and DATA_FILE is left as it was.
+  const std::string written = testing::read_file(dir_.path() / "out" / "train.csv");
+  test::write_text(data_ / "test.jsonl", "{\"text\": \"\"}\n");
+  try {
+    run({missing, "VALID_SPLIT=test"}, as_data);
+    ADD_FAILURE() << "a validation split without text passed";
+  } catch (const DataError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("the validation split has no text"));
+  }
+  try {
+    run({missing, "VALID_SPLIT=", "VALID_FRACTION=0.1", "DATA_PATH=" + (data_ / "test.jsonl").string()}, as_data);
+    ADD_FAILURE() << "a train split without text passed";
+  } catch (const DataError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("the train split has no text"));
+  }
+  test::write_text(data_ / "one.jsonl", "{\"text\": \"abc\"}\n");
+  try {
+    run({missing, "VALID_SPLIT=", "VALID_FRACTION=0.1", "DATA_PATH=" + (data_ / "one.jsonl").string()}, as_data);
+    ADD_FAILURE() << "VALID_FRACTION of one row passed";
+  } catch (const DataError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("too few to hold any out"));
+  }
+  fs::remove(data_ / "one.jsonl");
+  EXPECT_EQ(testing::read_file(dir_.path() / "out" / "train.csv"), written);
   test::write_text(data_ / "test.jsonl", "{\"prompt\": \"xyz\"}\n");
   try {
     run({missing, "VALID_SPLIT=test"}, as_data);
