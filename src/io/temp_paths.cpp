@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <climits>
 #include <csignal>
 #include <cstdint>
@@ -88,8 +89,10 @@ extern "C" void remove_then_die(int sig) {
 // training goes on); a batch job asking for that with SLURM's `--signal=USR1@...` must not lose
 // a `data` or `quantize` that happens to be running at the time.
 extern "C" void note_and_ignore(int) {
+  const int saved_errno = errno;  // the interrupted code may be about to read it
   static const char kUsr1[] = "\nautotrain: SIGUSR1 ignored (only train acts on it: it writes a checkpoint)\n";
   (void)!::write(STDERR_FILENO, kUsr1, sizeof kUsr1 - 1);
+  errno = saved_errno;
 }
 
 // Installed over a default action only: a signal the process ignores (nohup) stays ignored, and a

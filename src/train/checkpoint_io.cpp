@@ -95,6 +95,7 @@ void save_checkpoint(const fs::path& project, int64_t step,
     throw;
   }
 
+  if (state.value("written_on_signal", nlohmann::json()).is_null()) remove_extra_checkpoints(project, step);
   if (keep > 0) {
     // Oldest first, but never the one just written: a run resumed from an older checkpoint by
     // name can find newer ones (an abandoned continuation) in the folder, and must not lose its own.
@@ -121,6 +122,22 @@ nlohmann::json read_checkpoint_state(const fs::path& dir) {
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(fmt::format("{}: {} is damaged: {}", dir.string(), kStateFile, io::json_error_text(e)));
   }
+}
+
+std::vector<fs::path> remove_extra_checkpoints(const fs::path& project, int64_t before_step) {
+  std::vector<fs::path> removed;
+  for (const auto& c : list_checkpoints(project)) {
+    if (c.step >= before_step) continue;
+    try {
+      if (read_checkpoint_state(c.dir).value("written_on_signal", nlohmann::json()).is_null()) continue;
+    } catch (const std::exception&) {
+      continue;  // not ours to judge: resume says what is wrong with it
+    }
+    std::error_code ec;
+    fs::remove_all(c.dir, ec);
+    if (!ec) removed.push_back(c.dir);
+  }
+  return removed;
 }
 
 void load_trainable(const fs::path& dir, const std::vector<at::Tensor>& trainable) {

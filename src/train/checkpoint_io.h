@@ -41,6 +41,13 @@ void save_checkpoint(const std::filesystem::path& project, int64_t step,
 // Reads trainer_state.json of a checkpoint folder; throws std::runtime_error if it is not one.
 nlohmann::json read_checkpoint_state(const std::filesystem::path& dir);
 
+// A checkpoint written between SAVE_STEPS because a signal asked for one records which
+// (trainer_state.json's "written_on_signal": "SIGUSR1", "SIGTERM" or "SIGINT"). It exists only
+// for the run to continue from, so it goes once a later one supersedes it: save_checkpoint of a
+// regular checkpoint removes the extra ones before its step, and a finished run removes them
+// all (before_step = the run's last step + 1). Returns the folders removed.
+std::vector<std::filesystem::path> remove_extra_checkpoints(const std::filesystem::path& project, int64_t before_step);
+
 // Restores only the trainable tensors of a checkpoint (the best one, at the end of a run).
 void load_trainable(const std::filesystem::path& dir, const std::vector<at::Tensor>& trainable);
 

@@ -6,6 +6,7 @@
 // evaluation, checkpoints and signals.
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -39,6 +40,7 @@
 #include "autotrain/lora/lora.h"
 #include "autotrain/model/falcon.h"
 #include "autotrain/model/loader.h"
+#include "autotrain/model/model_dir.h"
 #include "autotrain/model/loss.h"
 #include "autotrain/quant/bnb_checkpoint.h"
 #include "autotrain/quant/linear4bit.h"
@@ -66,6 +68,10 @@ static_assert(std::atomic<int>::is_always_lock_free && std::atomic<int64_t>::is_
 extern "C" void on_signal(int sig) {
   // Only async-signal-safe calls here (clock_gettime, write, _exit). The first signal asks for a
   // checkpoint after the current step, which can take a while on a 7B model: say so at once.
+  struct ErrnoKept {
+    int saved = errno;
+    ~ErrnoKept() { errno = saved; }
+  } errno_kept;
   timespec ts{};
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
   const int64_t now = static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
@@ -100,10 +106,19 @@ extern "C" void on_signal(int sig) {
 std::atomic<bool> g_checkpoint_asked{false};
 static_assert(std::atomic<bool>::is_always_lock_free, "the signal handler needs lock-free atomics");
 
+std::atomic<bool> g_steps_over{false};  // no step left to checkpoint after (the final writes, --dry-run)
+
 extern "C" void on_checkpoint_request(int) {
-  g_checkpoint_asked.store(true);
-  static const char msg[] = "\nSIGUSR1 received: writing a checkpoint at the end of this step, then training on\n";
-  (void)!::write(STDERR_FILENO, msg, sizeof msg - 1);
+  const int saved_errno = errno;  // the interrupted code may be about to read it
+  if (g_steps_over.load()) {
+    static const char over[] = "\nSIGUSR1 ignored: no training step is left to checkpoint\n";
+    (void)!::write(STDERR_FILENO, over, sizeof over - 1);
+  } else {
+    g_checkpoint_asked.store(true);
+    static const char msg[] = "\nSIGUSR1 received: writing a checkpoint at the end of this step, then training on\n";
+    (void)!::write(STDERR_FILENO, msg, sizeof msg - 1);
+  }
+  errno = saved_errno;
 }
 
 class CheckpointRequestScope {
@@ -114,6 +129,7 @@ class CheckpointRequestScope {
     sa.sa_flags = SA_RESTART;  // a read of the model files goes on rather than failing with EINTR
     sigemptyset(&sa.sa_mask);
     g_checkpoint_asked.store(false);
+    g_steps_over.store(false);
     sigaction(SIGUSR1, &sa, &old_);
   }
   ~CheckpointRequestScope() { sigaction(SIGUSR1, &old_, nullptr); }
@@ -226,8 +242,8 @@ std::string model_digest(const fs::path& dir) {
 }
 
 // Why a checkpoint's run (`recorded`, its trainer_state "run") is not this one (`now`), in words.
-std::string what_differs(const nlohmann::json& recorded, const ordered_json& now) {
-  if (!recorded.is_object()) return "it was written by an earlier version of autotrain, which recorded less";
+// The first entry of `now` that `recorded` (a checkpoint's run identity) holds otherwise, in words.
+std::optional<std::string> first_difference(const nlohmann::json& recorded, const ordered_json& now) {
   const nlohmann::json current = nlohmann::json::parse(now.dump());
   for (const auto& [key, value] : current.items()) {
     const nlohmann::json then = recorded.contains(key) ? recorded.at(key) : nlohmann::json();
@@ -237,7 +253,12 @@ std::string what_differs(const nlohmann::json& recorded, const ordered_json& now
     if (key == "model") return "the base model differs (its weights or config.json)";
     return fmt::format("{} was {}, now {}", key, then.dump(), value.dump());
   }
-  return "its run fingerprint differs";
+  return std::nullopt;
+}
+
+std::string what_differs(const nlohmann::json& recorded, const ordered_json& now) {
+  if (!recorded.is_object()) return "it was written by an earlier version of autotrain, which recorded less";
+  return first_difference(recorded, now).value_or("its run fingerprint differs");
 }
 
 // Whether the CPU lists one of two instruction-set flags (Linux: /proc/cpuinfo), e.g. native bf16
@@ -308,6 +329,8 @@ class Run {
   void check_token_ids() const;
   void load_model();
   void resolve_resume();
+  void refuse_other_run_early();
+  TrainUsageError other_run_error(const fs::path& checkpoint, bool by_name, const std::string& what) const;
   std::string damaged_checkpoint_hint() const;
   void plan();
   EvalOutcome evaluate(const data::TokenBlocks& blocks, int64_t step);
@@ -316,9 +339,10 @@ class Run {
   bool evaluate_and_log(int64_t done, bool saving_step);
   double train_step(int64_t step);
   void write_model_files(const fs::path& dir);
-  void checkpoint(int64_t step);
+  // `written_on_signal`: the signal that asked for it between SAVE_STEPS (nullptr: a regular one).
+  void checkpoint(int64_t step, const char* written_on_signal = nullptr);
   void restore_best_checkpoint();
-  ordered_json trainer_state(int64_t step) const;
+  ordered_json trainer_state(int64_t step, const char* written_on_signal = nullptr) const;
   void log_line(const ordered_json& rec, bool eval);
 
   const config::Config& cfg_;
@@ -340,6 +364,9 @@ class Run {
   std::string fingerprint_;
   ordered_json run_identity_;              // what the fingerprint is made of (kept in checkpoints)
   std::optional<fs::path> resume_from_;
+  // The checkpoint a resume would start from and its run identity, read before the token cache
+  // is touched (refuse_other_run_early); empty when there is none or it cannot be read yet.
+  std::optional<std::pair<fs::path, nlohmann::json>> early_checkpoint_;
   std::vector<fs::path> stale_checkpoints_;  // --resume never: removed when training starts
   int64_t start_step_ = 0;
   // Logging accumulators (part of the checkpoint so a resumed run logs what an uninterrupted one would).
@@ -478,10 +505,7 @@ void Run::resolve_resume() {
                                         resume_from_->string(), e.what()));
     }
     if (state.value("fingerprint", "") != fingerprint_)
-      throw TrainUsageError(fmt::format(
-          "--resume {}: that checkpoint belongs to another run ({}); resume with the config and data it was "
-          "written with, or use --resume never",
-          resume_from_->string(), what_differs(state.value("run", nlohmann::json()), run_identity_)));
+      throw other_run_error(*resume_from_, true, what_differs(state.value("run", nlohmann::json()), run_identity_));
     return;
   }
   {
@@ -506,12 +530,53 @@ void Run::resolve_resume() {
     throw std::runtime_error(fmt::format("{}; {}", e.what(), damaged_checkpoint_hint()));
   }
   if (state.value("fingerprint", "") != fingerprint_)
-    throw TrainUsageError(fmt::format(
-        "{} holds checkpoints of another run (newest: {}: {}); use --resume never to start over (removes them) or "
-        "choose another AUTOTRAIN_PROJECT_NAME",
-        project_.string(), newest.dir.filename().string(),
-        what_differs(state.value("run", nlohmann::json()), run_identity_)));
+    throw other_run_error(newest.dir, false, what_differs(state.value("run", nlohmann::json()), run_identity_));
   resume_from_ = newest.dir;
+}
+
+TrainUsageError Run::other_run_error(const fs::path& checkpoint, bool by_name, const std::string& what) const {
+  if (by_name)
+    return TrainUsageError(fmt::format("--resume {}: that checkpoint belongs to another run ({}); resume with the config "
+                                       "and data it was written with, or use --resume never",
+                                       checkpoint.string(), what));
+  return TrainUsageError(fmt::format(
+      "{} holds checkpoints of another run (newest: {}: {}); use --resume never to start over (removes them) or "
+      "choose another AUTOTRAIN_PROJECT_NAME",
+      project_.string(), checkpoint.filename().string(), what));
+}
+
+// Before the token cache is touched: a run that resolve_resume() would refuse for its config keys
+// or base model is refused now, and one whose data differ right before the cache is rebuilt
+// (PrepareOptions::before_rebuild), so that the old run's cache is not replaced by one that will
+// not start. The total step count, which needs the blocks, and anything this cannot read are left
+// to resolve_resume().
+void Run::refuse_other_run_early() {
+  if (options_.resume == "never") return;
+  fs::path dir;
+  if (options_.resume != "auto") {
+    dir = options_.resume;
+  } else {
+    const auto existing = list_checkpoints(project_);
+    if (existing.empty()) return;
+    dir = existing.back().dir;
+  }
+  nlohmann::json state;
+  try {
+    state = read_checkpoint_state(dir);
+  } catch (const std::runtime_error&) {
+    return;
+  }
+  if (!state.contains("run") || !state["run"].is_object()) return;
+  const auto effective = cfg_.to_json()["effective"];
+  ordered_json now;
+  for (const char* k : kRunKeys) now[k] = effective.contains(k) ? effective[k] : ordered_json(nullptr);
+  try {
+    now["model"] = model_digest(model::resolve_model_dir(cfg_.get_string("MODEL_NAME")).path);
+  } catch (const model::ModelError&) {
+    // prepare_data() says what is wrong with the model
+  }
+  if (auto what = first_difference(state["run"], now)) throw other_run_error(dir, options_.resume != "auto", *what);
+  early_checkpoint_.emplace(dir, state["run"]);
 }
 
 // What to do when the checkpoint --resume auto picked cannot be read (a disk that filled up
@@ -744,9 +809,10 @@ void Run::write_model_files(const fs::path& dir) {
   }
 }
 
-ordered_json Run::trainer_state(int64_t step) const {
+ordered_json Run::trainer_state(int64_t step, const char* written_on_signal) const {
   const auto& s = scaler_->state();
   return {{"global_step", step},
+          {"written_on_signal", written_on_signal ? ordered_json(written_on_signal) : ordered_json()},
           {"epoch", epoch_after(plan_, step)},
           {"total_steps", plan_.total_steps},
           {"fingerprint", fingerprint_},
@@ -783,7 +849,7 @@ ordered_json Run::trainer_state(int64_t step) const {
           {"log_history", log_history_}};
 }
 
-void Run::checkpoint(int64_t step) {
+void Run::checkpoint(int64_t step, const char* written_on_signal) {
   if (eval_loss_this_step_ && (!best_eval_loss_ || *eval_loss_this_step_ < *best_eval_loss_)) {
     best_eval_loss_ = eval_loss_this_step_;
     best_step_ = step;
@@ -797,7 +863,14 @@ void Run::checkpoint(int64_t step) {
                     write_tokenizer_files(data_.model_dir, d);
                   },
                   trainable_, *optimizer_,
-                  device_, trainer_state(step), cfg_.get_int("SAVE_TOTAL_LIMIT"), keep_best ? best_step_ : -1);
+                  device_, trainer_state(step, written_on_signal), cfg_.get_int("SAVE_TOTAL_LIMIT"),
+                  keep_best ? best_step_ : -1);
+  // Tests: a SIGTERM that comes while checkpoint-N is being written.
+  static const std::optional<int64_t> signal_in_checkpoint = [] {
+    const char* s = std::getenv("AUTOTRAIN_TEST_SIGNAL_IN_CHECKPOINT_AT_STEP");
+    return s ? std::optional<int64_t>(std::atoll(s)) : std::nullopt;
+  }();
+  if (signal_in_checkpoint && *signal_in_checkpoint == step) ::kill(::getpid(), SIGTERM);
 }
 
 // LOAD_BEST_MODEL_AT_END: the weights the project gets are the best checkpoint's, as AutoTrain's
@@ -876,8 +949,16 @@ void Run::check_token_ids() const {
 int Run::execute() {
   check_config();
   check_other_mode_files();
+  refuse_other_run_early();
   data::PrepareOptions prep;
   prep.write_data_file = false;
+  prep.before_rebuild = [this](const std::string& digest) {
+    if (!early_checkpoint_) return;
+    const auto& [dir, recorded] = *early_checkpoint_;
+    ordered_json now;
+    now["data"] = digest;
+    if (auto what = first_difference(recorded, now)) throw other_run_error(dir, options_.resume != "auto", *what);
+  };
   data_ = data::prepare_data(cfg_, prep);
   fmt::print(stderr, "{}token cache: {} ({})\n", data_.summary, data_.cache_dir.string(),
              data_.reused ? "reused" : "built");
@@ -937,7 +1018,10 @@ int Run::execute() {
              dequant_buffer > 0 ? " + 4-bit dequantization buffer " + human_bytes(dequant_buffer) : std::string(),
              human_bytes(activations),
              human_bytes(weights + trainable + dequant_buffer + activations));
-  if (options_.dry_run) return 0;
+  if (options_.dry_run) {
+    g_steps_over.store(true);
+    return 0;
+  }
 
   for (const auto& dir : stale_checkpoints_) fs::remove_all(dir);
   for (const auto& dir : unfinished_checkpoints(project_)) {
@@ -1084,12 +1168,17 @@ int Run::execute() {
       if (evaluates_at(done)) evaluate_and_log(done, saves_at(done));
       if (signal_at && done == *signal_at) ::kill(::getpid(), SIGTERM);
       if (usr1_at && done == *usr1_at) ::kill(::getpid(), SIGUSR1);
-      const int sig = g_signal.load();
+      int sig = g_signal.load();
       const bool asked = g_checkpoint_asked.exchange(false);
-      if (saves_at(done) || sig != 0 || asked) checkpoint(done);
+      const bool regular = saves_at(done);
+      if (regular || sig != 0 || asked)
+        checkpoint(done, regular ? nullptr : sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGUSR1");
       if (asked && sig == 0)
         fmt::print(stderr, "{}checkpoint-{} written (asked for by SIGUSR1); training goes on\n", tty_ ? "\r\033[K" : "",
                    done);
+      // A SIGTERM that came while that checkpoint was being written stops the run now: another
+      // step could outlast the grace period before SIGKILL, and this step's checkpoint is whole.
+      if (sig == 0 && (regular || asked)) sig = g_signal.load();
       if (sig != 0) {
         // --resume auto picks the newest step; a folder can hold a newer one when this run was
         // resumed from an older checkpoint by name.
@@ -1103,6 +1192,7 @@ int Run::execute() {
       }
     }
   }
+  g_steps_over.store(true);
   if (tty_) fmt::print(stderr, "\n");
 
   restore_best_checkpoint();
@@ -1129,6 +1219,11 @@ int Run::execute() {
   final_metrics_["tokens"] = tokens_seen_;
   final_metrics_["skipped_steps"] = scaler_->state().skipped_steps;
   write_model_card(project_, cfg_, final_metrics_, peft_);
+  // Checkpoints that signals asked for between SAVE_STEPS were for continuing this run, which is
+  // done: the folder ends as an uninterrupted run leaves it.
+  for (const auto& dir : remove_extra_checkpoints(project_, plan_.total_steps + 1))
+    fmt::print(stderr, "removed {}: written on a signal between SAVE_STEPS, not needed now the run is complete\n",
+               dir.string());
   fmt::print(stderr, "done: {} written ({})\n", project_.string(),
              peft_ ? "adapter_model.safetensors, adapter_config.json" : "model.safetensors");
   return 0;

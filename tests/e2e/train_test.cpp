@@ -296,22 +296,46 @@ TEST_F(Train, ResumeAfterSigtermIsBitIdenticalAndRunsAreDeterministic) {
             testing::read_file(project("again") / "adapter_model.safetensors"));
 
   // SIGUSR1 (SLURM's --signal=USR1@...): a checkpoint at the end of the step, and training goes
-  // on unchanged; that checkpoint resumes like any other.
-  const std::vector<std::string> no_saves = {"LORA_DROPOUT=0.1", "MAX_STEPS=16", "SAVE_STRATEGY=no"};
-  auto usr1 = run("train", "usr1", no_saves, {}, {"AUTOTRAIN_TEST_SIGUSR1_AT_STEP=7"});
+  // on unchanged. That extra checkpoint goes once a regular one supersedes it, so the folder ends
+  // as an uninterrupted run leaves it.
+  auto checkpoints_of = [&](const std::string& name) {
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(project(name)))
+      if (e.path().filename().string().starts_with("checkpoint-")) out.push_back(e.path().filename().string());
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  std::vector<std::string> keep_all = sets;
+  keep_all.push_back("SAVE_TOTAL_LIMIT=0");
+  auto usr1 = run("train", "usr1", keep_all, {}, {"AUTOTRAIN_TEST_SIGUSR1_AT_STEP=7"});
   ASSERT_EQ(usr1.exit_code, 0) << usr1.err;
   EXPECT_THAT(usr1.err, HasSubstr("SIGUSR1 received"));
   EXPECT_THAT(usr1.err, HasSubstr("checkpoint-7 written (asked for by SIGUSR1); training goes on"));
-  EXPECT_TRUE(fs::exists(project("usr1") / "checkpoint-7" / "trainer_state.json")) << usr1.err;
-  EXPECT_FALSE(fs::exists(project("usr1") / "checkpoint-16")) << "SAVE_STRATEGY=no saved anyway";
+  EXPECT_EQ(checkpoints_of("usr1"),
+            (std::vector<std::string>{"checkpoint-10", "checkpoint-15", "checkpoint-16", "checkpoint-5"}));
   EXPECT_EQ(testing::read_file(project("full") / "adapter_model.safetensors"),
             testing::read_file(project("usr1") / "adapter_model.safetensors"));
-  fs::remove(project("usr1") / "adapter_model.safetensors");
-  auto from7 = run("train", "usr1", no_saves, {"--resume", (project("usr1") / "checkpoint-7").string()});
+  // A SIGTERM while a checkpoint is being written stops the run right after it, not a step later.
+  auto in_ckpt = run("train", "inckpt", sets, {}, {"AUTOTRAIN_TEST_SIGNAL_IN_CHECKPOINT_AT_STEP=5"});
+  EXPECT_EQ(in_ckpt.exit_code, 143) << in_ckpt.err;
+  EXPECT_THAT(in_ckpt.err, HasSubstr("SIGTERM received: checkpoint-5 written"));
+  EXPECT_EQ(checkpoints_of("inckpt"), std::vector<std::string>{"checkpoint-5"});
+  // Without SAVE_STEPS: SIGUSR1 at 7, then SIGTERM at 9 stops the run; resumed from the SIGUSR1
+  // checkpoint by name, it ends with the uninterrupted run's adapter and no checkpoint left.
+  const std::vector<std::string> no_saves = {"LORA_DROPOUT=0.1", "MAX_STEPS=16", "SAVE_STRATEGY=no", "SAVE_TOTAL_LIMIT=0"};
+  auto stopped = run("train", "usr1b", no_saves, {},
+                     {"AUTOTRAIN_TEST_SIGUSR1_AT_STEP=7", "AUTOTRAIN_TEST_SIGNAL_AT_STEP=9"});
+  ASSERT_EQ(stopped.exit_code, 143) << stopped.err;
+  EXPECT_EQ(checkpoints_of("usr1b"), (std::vector<std::string>{"checkpoint-7", "checkpoint-9"}));
+  auto state7 = nlohmann::json::parse(testing::read_file(project("usr1b") / "checkpoint-7" / "trainer_state.json"));
+  EXPECT_EQ(state7["written_on_signal"], "SIGUSR1");
+  auto from7 = run("train", "usr1b", no_saves, {"--resume", (project("usr1b") / "checkpoint-7").string()});
   ASSERT_EQ(from7.exit_code, 0) << from7.err;
   EXPECT_THAT(from7.err, HasSubstr("resuming from"));
+  EXPECT_THAT(from7.err, HasSubstr("not needed now the run is complete"));
+  EXPECT_EQ(checkpoints_of("usr1b"), std::vector<std::string>{});
   EXPECT_EQ(testing::read_file(project("full") / "adapter_model.safetensors"),
-            testing::read_file(project("usr1") / "adapter_model.safetensors"));
+            testing::read_file(project("usr1b") / "adapter_model.safetensors"));
 
   // Running a finished run again changes nothing it wrote: the card keeps the run's metrics.
   const std::string card = testing::read_file(project("full") / "README.md");
@@ -355,9 +379,24 @@ TEST_F(Train, CheckpointsOfOtherDataAreNotResumed) {
     std::ofstream out(data / "train.jsonl", std::ios::app);
     out << R"({"text": "### Human: One more row.### Assistant: Yes."})" << "\n";
   }
+  const fs::path manifest = project("p") / "autotrain-data" / "manifest.json";
+  const std::string old_manifest = testing::read_file(manifest);
   auto changed = run("train", "p", sets);
   EXPECT_EQ(changed.exit_code, 2) << changed.err;
   EXPECT_THAT(changed.err, HasSubstr("the training data differ"));
+  // Refused before the cache is rebuilt: the old run's cache stays for its resume.
+  EXPECT_THAT(changed.err, ::testing::Not(HasSubstr("building the token cache")));
+  EXPECT_EQ(testing::read_file(manifest), old_manifest);
+  // So is a key that changes tokenization, with the key named.
+  auto block = run("train", "p", [&] { auto v = sets; v.push_back("BLOCK_SIZE=32"); return v; }());
+  EXPECT_EQ(block.exit_code, 2) << block.err;
+  EXPECT_THAT(block.err, HasSubstr("BLOCK_SIZE was"));
+  EXPECT_EQ(testing::read_file(manifest), old_manifest);
+  auto by_name = run("train", "p", [&] { auto v = sets; v.push_back("BLOCK_SIZE=32"); return v; }(),
+                     {"--resume", (project("p") / "checkpoint-2").string()});
+  EXPECT_EQ(by_name.exit_code, 2) << by_name.err;
+  EXPECT_THAT(by_name.err, HasSubstr("that checkpoint belongs to another run (BLOCK_SIZE was"));
+  EXPECT_EQ(testing::read_file(manifest), old_manifest);
 
   const fs::path model = project("model");
   fs::copy(model_dir(), model);
