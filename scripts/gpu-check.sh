@@ -21,7 +21,8 @@ device_dir="$root/.device"
 # What the program and its tests link, as Debian bookworm packages (runtime + headers).
 debs=(libcli11-dev nlohmann-json3-dev libfmt-dev libfmt9 libspdlog-dev libspdlog1.10
       libsentencepiece-dev libsentencepiece0 libpcre2-dev libpcre2-8-0 libpcre2-16-0 libpcre2-32-0
-      libpcre2-posix3 libicu-dev libicu72 libgtest-dev libgmock-dev pkgconf pkgconf-bin libpkgconf3)
+      libpcre2-posix3 libicu-dev libicu72 libgtest-dev libgmock-dev pkgconf pkgconf-bin libpkgconf3
+      libsnappy-dev libsnappy1v5 libzstd-dev libzstd1 zlib1g-dev zlib1g)
 
 mode=auto
 case "${1:-}" in

@@ -215,7 +215,7 @@ std::vector<Row> parse_json_any(const fs::path& path, const std::string& text) {
 std::vector<Row> read_rows(const fs::path& path) {
   std::string ext = path.extension().string();
   if (ext != ".csv" && ext != ".json" && ext != ".jsonl")
-    throw DataError(fmt::format("{}: unknown format '{}'; use .jsonl, .json or .csv", path.string(), ext));
+    throw DataError(fmt::format("{}: unknown format '{}'; use .jsonl, .json, .csv or .parquet", path.string(), ext));
   std::string text = read_text(path);
   if (ext == ".csv") return parse_csv(path, text);
   return parse_json_any(path, text);

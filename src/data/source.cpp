@@ -1,6 +1,8 @@
 // DATA_PATH resolution and split selection (see autotrain/data/source.h).
 #include "autotrain/data/source.h"
 
+#include "autotrain/data/parquet.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -22,7 +24,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::vector<std::string> kExtensions = {".csv", ".jsonl", ".json", ".txt"};
+const std::vector<std::string> kExtensions = {".csv", ".jsonl", ".json", ".txt", ".parquet"};
 
 bool supported(const fs::path& p) {
   return std::find(kExtensions.begin(), kExtensions.end(), p.extension().string()) != kExtensions.end();
@@ -187,7 +189,7 @@ DatasetSource resolve_dataset(std::string_view data_path, const model::EnvLookup
   std::error_code ec;
   if (fs::is_regular_file(local, ec)) {
     if (!supported(local))
-      throw DataError(fmt::format("DATA_PATH {}: unknown format '{}'; use .jsonl, .json, .csv or .txt (one example "
+      throw DataError(fmt::format("DATA_PATH {}: unknown format '{}'; use .jsonl, .json, .csv, .parquet or .txt (one example "
                                   "per line)",
                                   local.string(), local.extension().string()));
     return {local, "file", true, {}};
@@ -293,6 +295,14 @@ SplitTexts read_split_texts(const SplitFiles& files, const std::string& column, 
                                     "set TEXT_COLUMN=text",
                                     file.string(), column));
       for (auto& example : read_text_examples(file, txt_sample_by)) add(std::move(example));
+      continue;
+    }
+    if (file.extension() == ".parquet") {
+      auto table = read_parquet_text_file(file, column);
+      if (!table.found)
+        throw DataError(fmt::format("{}: no column \"{}\"; the columns are: {}. Set TEXT_COLUMN to one of them",
+                                    file.string(), column, fmt::join(table.columns, ", ")));
+      for (auto& v : table.values) add(v ? std::move(*v) : std::string());
       continue;
     }
     auto rows = read_rows(file);

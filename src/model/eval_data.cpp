@@ -1,10 +1,12 @@
 // Reading the rows `eval` scores: jsonl / json / csv (the data module's readers), pre-tokenized
-// or text.
+// or text, and a Parquet file's text column.
 #include <memory>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "autotrain/data/parquet.h"
 #include "autotrain/data/readers.h"
 #include "autotrain/model/eval.h"
 #include "autotrain/model/falcon_config.h"
@@ -18,8 +20,21 @@ namespace {
 
 // The shared row readers (autotrain/data/readers.h) report bad files as data::DataError; for
 // `eval` those are mistakes on the command line (exit 2).
-std::vector<data::Row> read_rows(const std::filesystem::path& path) {
+std::vector<data::Row> read_rows(const std::filesystem::path& path, const std::string& text_column) {
   try {
+    if (path.extension() == ".parquet") {
+      // A Parquet file's text column, as rows of that one column (pre-tokenized Parquet is not read).
+      auto table = data::read_parquet_text_file(path, text_column);
+      if (!table.found)
+        throw data::DataError(fmt::format("{}: no column \"{}\"; the columns are: {}. Pass --text-column", path.string(),
+                                          text_column, fmt::join(table.columns, ", ")));
+      std::vector<data::Row> rows;
+      rows.reserve(table.values.size());
+      for (size_t i = 0; i < table.values.size(); ++i)
+        rows.push_back({i + 1, nlohmann::json{{text_column, table.values[i] ? nlohmann::json(std::move(*table.values[i]))
+                                                                            : nlohmann::json()}}});
+      return rows;
+    }
     return data::read_rows(path);
   } catch (const data::DataError& e) {
     throw EvalUsageError(fmt::format("--data {}", e.what()));
@@ -35,7 +50,7 @@ std::vector<int64_t> read_eval_tokens(const std::filesystem::path& data, const s
 
 EvalTokens read_eval_rows(const std::filesystem::path& data, const std::string& text_column,
                           const std::filesystem::path& tokenizer_dir, std::optional<int64_t> vocab_size) {
-  auto rows = read_rows(data);
+  auto rows = read_rows(data, text_column);
   EvalTokens out;
   std::vector<int64_t>& ids = out.ids;
   std::vector<int64_t>& labels = out.labels;

@@ -76,7 +76,7 @@ TEST(Readers, CsvRecordLinesAndErrors) {
   EXPECT_THAT(error_of([&] { read_rows(d.write("b.csv", "a,b\n1,2\n3\n")); }), HasSubstr("b.csv:3: 1 fields, but the header has 2"));
   EXPECT_THAT(error_of([&] { read_rows(d.write("c.csv", "a\n\"open\n")); }), HasSubstr("c.csv:2: unterminated quoted field"));
   EXPECT_THAT(error_of([&] { read_rows(d.write("d.jsonl", "{}\n{oops\n")); }), HasSubstr("d.jsonl:2: not valid JSON"));
-  EXPECT_THAT(error_of([&] { read_rows(d.write("e.parquet", "PAR1")); }), HasSubstr("unknown format '.parquet'"));
+  EXPECT_THAT(error_of([&] { read_rows(d.write("e.xlsx", "PK")); }), HasSubstr("unknown format '.xlsx'"));
   // Not UTF-8 (a Latin-1 export): refused at its line and column, as pandas and datasets refuse it.
   EXPECT_THAT(error_of([&] { read_rows(d.write("latin1.csv", "text\ncaf\xE9 au lait\n")); }),
               HasSubstr("latin1.csv:2:4: not valid UTF-8 (byte 0xE9)"));

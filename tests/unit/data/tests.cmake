@@ -7,6 +7,12 @@ autotrain_add_gtest(data_test
           ${CMAKE_CURRENT_LIST_DIR}/blocks_test.cpp
   LIBS autotrain_data autotrain_model_config autotrain_tokenizer nlohmann_json::nlohmann_json)
 
+# The Parquet reader against pyarrow's reading of the files pyarrow, datasets and pandas write
+# (tests/reference/data/parquet_reference.py), and damaged files.
+autotrain_add_gtest(data_parquet_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/parquet_test.cpp
+  LIBS autotrain_data autotrain_config autotrain_tokenizer nlohmann_json::nlohmann_json)
+
 autotrain_add_gtest(data_prepare_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/prepare_test.cpp
   LIBS autotrain_data autotrain_config autotrain_tokenizer nlohmann_json::nlohmann_json)

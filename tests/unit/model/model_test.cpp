@@ -325,6 +325,19 @@ TEST(EvalData, PreTokenizedRowsInEveryFormat) {
   EXPECT_EQ(read_eval_tokens(dir.path() / "a.json", "text", dir.path()), (std::vector<int64_t>{5, 6}));
 }
 
+// A Parquet file's text column (the Hub's format): read by the data module's Parquet reader.
+TEST(EvalData, ParquetIsReadByItsColumn) {
+  TempDir dir;
+  const auto file = dir.path() / "d.parquet";
+  std::filesystem::copy(std::filesystem::path(AUTOTRAIN_TEST_SOURCE_DIR) / "fuzz/parquet_seeds/columns.parquet", file);
+  try {
+    read_eval_tokens(file, "body", dir.path());
+    ADD_FAILURE() << "a missing column passed";
+  } catch (const EvalUsageError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("no column \"body\"; the columns are: id, tags, text. Pass --text-column"));
+  }
+}
+
 TEST(EvalData, ErrorsNameFileAndLine) {
   EXPECT_THAT(eval_error("d.jsonl", "{\"input_ids\": [1]}\n{oops\n"), HasSubstr("d.jsonl:2: not valid JSON"));
   EXPECT_THAT(eval_error("d.jsonl", "{\"input_ids\": [1, -4]}\n"), HasSubstr("d.jsonl:1: \"input_ids\" must hold non-negative"));

@@ -1,0 +1,36 @@
+// One text column of a Parquet file: the format datasets are stored in on the Hugging Face Hub
+// (`data/train-00000-of-00001.parquet`, what `huggingface-cli download --repo-type dataset`
+// fetches for most datasets) and what `datasets`' to_parquet writes.
+//
+// Only what reading a top-level string column needs: the file footer (Thrift compact protocol),
+// data pages v1 and v2, PLAIN and dictionary encodings, definition levels of an optional column,
+// and the codecs pyarrow and polars write by default or on request: uncompressed, Snappy, gzip
+// and zstd. Anything else (a nested text column, DELTA encodings, LZ4/Brotli, a chunk in another
+// file) is refused with what the file holds and how to convert it. Every offset and size is
+// checked against the file: the reader is fuzzed (tests/fuzz/fuzz_parquet.cpp).
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "autotrain/data/error.h"
+
+namespace autotrain::data {
+
+struct ParquetText {
+  std::vector<std::string> columns;                // the top-level column names, in file order
+  bool found = false;                              // `column` is one of them
+  std::vector<std::optional<std::string>> values;  // one per row; nullopt for a null cell
+};
+
+// Reads `column` from the Parquet file held in `bytes`; `where` names it in errors. A missing
+// column is no error (found = false, columns listed): the caller words that one. Throws DataError.
+ParquetText read_parquet_text(std::string_view bytes, const std::string& column, const std::string& where);
+
+// The same from a file (memory-mapped). Throws DataError naming the file.
+ParquetText read_parquet_text_file(const std::filesystem::path& path, const std::string& column);
+
+}  // namespace autotrain::data

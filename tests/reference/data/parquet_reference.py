@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Parquet files as the Hugging Face stack writes them, and what it reads back from them.
+
+Writes into OUT one file per case (pyarrow with its defaults and with each option our reader has
+to handle: codecs, dictionary or not, data pages v1 and v2, small pages and row groups, required
+columns, large_string, other columns around the text; and files written by `datasets` and pandas,
+the Hub's and users' writers) and OUT/cases.json:
+  [{"name", "file", "column", "columns": [...], "values": [text or null, ...]}             (readable)
+   {"name", "file", "column", "error": "a phrase our error must contain"}]                 (refused)
+"values" is pyarrow's own reading of the file, not what we wrote into it.
+
+usage: parquet_reference.py OUT
+"""
+import json
+import os
+import sys
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+out = sys.argv[1]
+cases = []
+
+
+def texts(n, seed):
+    """Guanaco-shaped texts with nulls, empties, repeats (dictionary hits), non-ASCII, newlines,
+    quotes and commas, and a few long ones."""
+    words = ["### Human:", "### Assistant:", "über", "naïve", "日本語", "🙂", "a,b", '"q"', "\n", "\r\n", "x" * 50]
+    state = seed
+    rows = []
+    for i in range(n):
+        state = (state * 6364136223846793005 + 1442695040888963407) % (1 << 64)
+        r = state >> 33
+        if r % 17 == 0:
+            rows.append(None)
+        elif r % 19 == 0:
+            rows.append("")
+        elif r % 7 == 0:
+            rows.append("a repeated row")
+        else:
+            k = 1 + r % 40
+            rows.append(" ".join(words[(r >> j) % len(words)] for j in range(k)))
+    rows[3] = "y" * 70000  # one long value: past a small page, and the dictionary's size limit
+    return rows
+
+
+def readable(name, table, column="text", **kwargs):
+    path = os.path.join(out, name + ".parquet")
+    pq.write_table(table, path, **kwargs)
+    back = pq.read_table(path)
+    cases.append({"name": name, "file": path, "column": column, "columns": back.column_names,
+                  "values": back.column(column).to_pylist()})
+
+
+def refused(name, table, error, column="text", **kwargs):
+    path = os.path.join(out, name + ".parquet")
+    pq.write_table(table, path, **kwargs)
+    cases.append({"name": name, "file": path, "column": column, "error": error})
+
+
+base = pa.table({"text": pa.array(texts(3000, 1), pa.string())})
+readable("defaults", base)  # snappy, dictionary, data page v1
+readable("plain_uncompressed", base, compression="none", use_dictionary=False)
+readable("gzip", base, compression="gzip")
+readable("zstd", base, compression="zstd")
+readable("v2_snappy", base, data_page_version="2.0")
+readable("v2_uncompressed", base, data_page_version="2.0", compression="none")
+readable("v2_zstd_plain", base, data_page_version="2.0", compression="zstd", use_dictionary=False)
+# Many row groups and pages; the dictionary outgrows its limit and the writer falls back to PLAIN
+# within a column chunk.
+readable("small_pages", base, row_group_size=251, data_page_size=512, dictionary_pagesize_limit=2048)
+readable("required", pa.table({"text": pa.array([t or "" for t in texts(500, 2)], pa.string())}),
+         compression="none")
+schema = pa.schema([pa.field("text", pa.string(), nullable=False)])
+readable("required_schema", pa.table({"text": [t or "-" for t in texts(500, 3)]}, schema=schema))
+readable("large_string", pa.table({"text": pa.array(texts(400, 4), pa.large_string())}))
+n = 600
+others = pa.table({
+    "id": pa.array(range(n), pa.int64()),
+    "tags": pa.array([["a", "b"][: i % 3] for i in range(n)], pa.list_(pa.string())),
+    "meta": pa.array([{"lang": "en", "score": i * 0.5} for i in range(n)]),
+    "text": pa.array(texts(n, 5), pa.string()),
+    "prompt": pa.array(["p%d" % i for i in range(n)], pa.string()),
+})
+readable("other_columns", others)
+readable("other_columns_prompt", others, column="prompt")
+readable("empty_table", pa.table({"text": pa.array([], pa.string())}))
+
+# The Hub's writers: datasets (Dataset.to_parquet) and pandas (to_parquet).
+from datasets import Dataset  # noqa: E402
+import pandas as pd  # noqa: E402
+
+path = os.path.join(out, "datasets.parquet")
+Dataset.from_dict({"text": texts(1200, 6), "n": list(range(1200))}).to_parquet(path)
+back = pq.read_table(path)
+cases.append({"name": "datasets", "file": path, "column": "text", "columns": back.column_names,
+              "values": back.column("text").to_pylist()})
+path = os.path.join(out, "pandas.parquet")
+pd.DataFrame({"text": texts(700, 7)}).to_parquet(path)
+back = pq.read_table(path)
+cases.append({"name": "pandas", "file": path, "column": "text", "columns": back.column_names,
+              "values": back.column("text").to_pylist()})
+
+# Refused, each saying what the file holds.
+refused("delta_byte_array", base, "DELTA_BYTE_ARRAY encoding", use_dictionary=False,
+        column_encoding={"text": "DELTA_BYTE_ARRAY"})
+refused("lz4", base, "LZ4_RAW", compression="lz4")
+refused("brotli", base, "BROTLI", compression="brotli")
+refused("nested", pa.table({"text": pa.array([["a"], ["b", "c"]], pa.list_(pa.string()))}), "is nested")
+refused("integers", pa.table({"text": pa.array([1, 2], pa.int64())}), "holds INT64 values, not text")
+refused("binary", pa.table({"text": pa.array([b"a", b"b"], pa.binary())}), "binary data")
+
+with open(os.path.join(out, "cases.json"), "w", encoding="utf-8") as f:
+    json.dump(cases, f)
+
+# A dataset as the Hub stores it (data/{split}-00000-of-00001.parquet) in a hub-cache layout, and
+# what the tutorial's dataload.py wrote from it: load_dataset(...)["train"].to_csv(DATA_FILE).
+from datasets import load_dataset  # noqa: E402
+
+snapshot = os.path.join(out, "hub", "datasets--org--pq", "snapshots", "abc123")
+os.makedirs(os.path.join(snapshot, "data"))
+os.makedirs(os.path.join(out, "hub", "datasets--org--pq", "refs"))
+with open(os.path.join(out, "hub", "datasets--org--pq", "refs", "main"), "w") as f:
+    f.write("abc123")
+train_rows = [t for t in texts(800, 8) if t is not None]  # datasets writes a null as an empty field
+pq.write_table(pa.table({"text": train_rows}), os.path.join(snapshot, "data", "train-00000-of-00001.parquet"))
+pq.write_table(pa.table({"text": texts(90, 9)}), os.path.join(snapshot, "data", "test-00000-of-00001.parquet"),
+               compression="zstd")
+load_dataset(snapshot, cache_dir=os.path.join(out, "datasets-cache"))["train"].to_csv(
+    os.path.join(out, "dataload_train.csv"), index=False)
