@@ -95,7 +95,7 @@ void save_checkpoint(const fs::path& project, int64_t step,
     throw;
   }
 
-  if (state.value("written_on_signal", nlohmann::json()).is_null()) remove_extra_checkpoints(project, step);
+  if (state.value("written_on_signal", nlohmann::json()).is_null()) remove_extra_checkpoints(project, step, protect);
   if (keep > 0) {
     // Oldest first, but never the one just written: a run resumed from an older checkpoint by
     // name can find newer ones (an abandoned continuation) in the folder, and must not lose its own.
@@ -124,10 +124,10 @@ nlohmann::json read_checkpoint_state(const fs::path& dir) {
   }
 }
 
-std::vector<fs::path> remove_extra_checkpoints(const fs::path& project, int64_t before_step) {
+std::vector<fs::path> remove_extra_checkpoints(const fs::path& project, int64_t before_step, int64_t protect) {
   std::vector<fs::path> removed;
   for (const auto& c : list_checkpoints(project)) {
-    if (c.step >= before_step) continue;
+    if (c.step >= before_step || c.step == protect) continue;
     try {
       if (read_checkpoint_state(c.dir).value("written_on_signal", nlohmann::json()).is_null()) continue;
     } catch (const std::exception&) {

@@ -45,8 +45,10 @@ nlohmann::json read_checkpoint_state(const std::filesystem::path& dir);
 // (trainer_state.json's "written_on_signal": "SIGUSR1", "SIGTERM" or "SIGINT"). It exists only
 // for the run to continue from, so it goes once a later one supersedes it: save_checkpoint of a
 // regular checkpoint removes the extra ones before its step, and a finished run removes them
-// all (before_step = the run's last step + 1). Returns the folders removed.
-std::vector<std::filesystem::path> remove_extra_checkpoints(const std::filesystem::path& project, int64_t before_step);
+// all (before_step = the run's last step + 1); checkpoint-<protect> (the best) stays whatever
+// wrote it. Returns the folders removed.
+std::vector<std::filesystem::path> remove_extra_checkpoints(const std::filesystem::path& project, int64_t before_step,
+                                                            int64_t protect = -1);
 
 // Restores only the trainable tensors of a checkpoint (the best one, at the end of a run).
 void load_trainable(const std::filesystem::path& dir, const std::vector<at::Tensor>& trainable);

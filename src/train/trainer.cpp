@@ -393,6 +393,7 @@ class Run {
   // An evaluation a signal stopped: saved in the checkpoint, run first when the run resumes, so
   // the resumed run logs and chooses its best checkpoint as an uninterrupted one.
   bool eval_pending_ = false;
+  bool resumed_from_extra_ = false;  // the checkpoint resumed from was written on a signal
   // The log lines as HF Trainer keeps them in trainer_state.json's log_history ("learning_rate",
   // not "lr"), saved in each checkpoint for tools that read it; restored on resume.
   ordered_json log_history_ = ordered_json::array();
@@ -1061,6 +1062,7 @@ int Run::execute() {
     if (state.contains("log_history") && state["log_history"].is_array())
       log_history_ = ordered_json::parse(state["log_history"].dump());
     eval_pending_ = state.value("eval_pending", false);
+    resumed_from_extra_ = !state.value("written_on_signal", nlohmann::json()).is_null();
     if (state.contains("best_eval_loss") && state["best_eval_loss"].is_number()) {
       best_eval_loss_ = state["best_eval_loss"].get<double>();
       best_step_ = state.value("best_step", int64_t{-1});
@@ -1097,7 +1099,9 @@ int Run::execute() {
     // step's checkpoint exists; as in an uninterrupted run, it may be the best.
     if (eval_pending_ && data_.valid) {
       eval_loss_this_step_.reset();
-      if (!evaluate_and_log(start_step_, saves_at(start_step_))) {
+      // Its checkpoint can be the best only if it is a regular one: one a signal forced goes once
+      // superseded (and SAVE_STEPS may have changed since, so saves_at() alone cannot tell).
+      if (!evaluate_and_log(start_step_, saves_at(start_step_) && !resumed_from_extra_)) {
         fmt::print(stderr, "\nstopped again before the evaluation finished; checkpoint-{} stays as it was\n",
                    start_step_);
         return g_signal.load() == SIGINT ? 130 : 143;
@@ -1173,12 +1177,13 @@ int Run::execute() {
       const bool regular = saves_at(done);
       if (regular || sig != 0 || asked)
         checkpoint(done, regular ? nullptr : sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGUSR1");
+      // A SIGTERM that came while that checkpoint was being written stops the run now: another
+      // step could outlast the grace period before SIGKILL, and this step's checkpoint is whole.
+      // (After the last step the final files come next, which is no longer to wait for.)
+      if (sig == 0 && (regular || asked) && done < plan_.total_steps) sig = g_signal.load();
       if (asked && sig == 0)
         fmt::print(stderr, "{}checkpoint-{} written (asked for by SIGUSR1); training goes on\n", tty_ ? "\r\033[K" : "",
                    done);
-      // A SIGTERM that came while that checkpoint was being written stops the run now: another
-      // step could outlast the grace period before SIGKILL, and this step's checkpoint is whole.
-      if (sig == 0 && (regular || asked)) sig = g_signal.load();
       if (sig != 0) {
         // --resume auto picks the newest step; a folder can hold a newer one when this run was
         // resumed from an older checkpoint by name.
@@ -1221,8 +1226,9 @@ int Run::execute() {
   write_model_card(project_, cfg_, final_metrics_, peft_);
   // Checkpoints that signals asked for between SAVE_STEPS were for continuing this run, which is
   // done: the folder ends as an uninterrupted run leaves it.
-  for (const auto& dir : remove_extra_checkpoints(project_, plan_.total_steps + 1))
-    fmt::print(stderr, "removed {}: written on a signal between SAVE_STEPS, not needed now the run is complete\n",
+  for (const auto& dir : remove_extra_checkpoints(project_, plan_.total_steps + 1, best_step_))
+    fmt::print(stderr, "removed {}: written on a signal between regular checkpoints, not needed now the run is "
+               "complete\n",
                dir.string());
   fmt::print(stderr, "done: {} written ({})\n", project_.string(),
              peft_ ? "adapter_model.safetensors, adapter_config.json" : "model.safetensors");

@@ -721,6 +721,30 @@ TEST_F(Train, SigtermDuringAnEvaluationCheckpointsAtOnceAndResumesIt) {
   expect_same_metrics(project("evalfull"), project("evalkilled"));
 }
 
+// A checkpoint a signal forced (here during the evaluation at step 2, between SAVE_STEPS=4) is
+// never the best, even when the resumed run's SAVE_STEPS=2 makes step 2 a saving step: it goes
+// once superseded, and the best must not go with it.
+TEST_F(Train, ASignalCheckpointIsNeverTheBestAfterSaveStepsChange) {
+  // A learning rate so high that the evaluations after step 2 are worse: step 2 would be the best.
+  std::vector<std::string> sets = {"MAX_STEPS=4",         "EVAL_STRATEGY=steps", "EVAL_STEPS=2",      "SAVE_STRATEGY=steps",
+                                   "SAVE_STEPS=4",        "SAVE_TOTAL_LIMIT=1",  "LEARNING_RATE=1.0"};
+  auto killed = run("train", "bestsig", sets, {}, {"AUTOTRAIN_TEST_SIGNAL_IN_EVAL_AT_STEP=2"});
+  ASSERT_EQ(killed.exit_code, 143) << killed.err;
+  sets[4] = "SAVE_STEPS=2";
+  auto resumed = run("train", "bestsig", sets);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_THAT(resumed.err, ::testing::Not(HasSubstr("is gone")));
+  const std::string card = testing::read_file(project("bestsig") / "README.md");
+  EXPECT_THAT(card, ::testing::Not(HasSubstr("| best_step | 2 |")));
+  EXPECT_FALSE(fs::exists(project("bestsig") / "checkpoint-2"));
+  std::map<int64_t, double> eval;
+  for (const auto& r : metrics(project("bestsig")))
+    if (r.contains("eval_loss")) eval[r["step"].get<int64_t>()] = r["eval_loss"].get<double>();
+  ASSERT_EQ(eval.size(), 2u);
+  EXPECT_LT(eval[2], eval[4]) << "the case does not test what it says: step 2 is not the lowest";
+  EXPECT_THAT(card, HasSubstr("| best_step | 4 |"));
+}
+
 TEST_F(Train, Fp16ResumeAfterSigtermIsBitIdentical) {
   const std::vector<std::string> sets = {"USE_FP16=True", "BATCH_SIZE=1", "LORA_DROPOUT=0.1", "MAX_STEPS=12",
                                          "SAVE_STRATEGY=steps", "SAVE_STEPS=4", "EVAL_STRATEGY=no"};
