@@ -26,9 +26,10 @@ namespace autotrain::data {
 
 namespace {
 
-// A page may not claim more than this once decompressed (the largest pyarrow writes by default is
-// 1 MiB; a corrupt or hostile header must not make us allocate gigabytes).
-constexpr uint64_t kMaxPageBytes = uint64_t{1} << 30;
+// A page may not claim more than this once decompressed. pyarrow cuts pages every 1,024 rows at
+// the least, so 1 MiB texts make 1 GiB pages; each codec's own size record is checked against
+// the claim before anything is allocated.
+constexpr uint64_t kMaxPageBytes = (uint64_t{1} << 31) - 1;
 
 [[noreturn]] void fail(const std::string& where, const std::string& what) {
   throw DataError(fmt::format("{}: {}", where, what));
@@ -209,8 +210,8 @@ struct SchemaElement {
   int64_t repetition = 0;   // 0 required, 1 optional, 2 repeated
   std::string name;
   int64_t num_children = 0;
-  int64_t converted_type = -1;  // 0 = UTF8
-  bool logical_string = false;  // LogicalType STRING (field 1)
+  int64_t converted_type = -1;  // 0 UTF8, 16 ENUM, 19 JSON: UTF-8 text
+  bool logical_string = false;  // LogicalType STRING (1), ENUM (4) or JSON (12): UTF-8 text
 };
 
 struct ColumnMeta {
@@ -247,7 +248,7 @@ SchemaElement read_schema_element(Compact& c) {
         if (type != kStruct) return false;
         // LogicalType is a union: STRING is its field 1.
         read_struct(c, [&](int16_t lid, uint8_t) {
-          if (lid == 1) e.logical_string = true;
+          if (lid == 1 || lid == 4 || lid == 12) e.logical_string = true;
           return false;
         });
         return true;
@@ -347,6 +348,7 @@ struct PageHeader {
   int64_t compressed_size = -1;
   int64_t num_values = 0;
   int64_t encoding = 0;
+  int64_t def_level_encoding = 3;  // v1: RLE (3), or the deprecated BIT_PACKED (4)
   // v2
   int64_t num_nulls = 0;
   int64_t def_bytes = 0;
@@ -367,6 +369,7 @@ PageHeader read_page_header(Compact& c) {
         read_struct(c, [&](int16_t did, uint8_t dtype) {
           if (did == 1) h.num_values = c.i64_of(dtype);
           else if (did == 2) h.encoding = c.i64_of(dtype);
+          else if (did == 3 && id == 5) h.def_level_encoding = c.i64_of(dtype);
           else return false;
           return true;
         });
@@ -396,19 +399,35 @@ const char* codec_name(int64_t codec) {
   return codec >= 0 && codec < 8 ? kNames[codec] : "an unknown codec";
 }
 
-// `in` decompressed to exactly `size` bytes.
-std::string decompress(int64_t codec, std::string_view in, uint64_t size, const std::string& where) {
-  if (size > kMaxPageBytes) damaged(where, fmt::format("a page of {} bytes", size));
-  std::string out(size, '\0');
+// `in` decompressed to exactly `size` bytes: `in` itself when it is not compressed, else
+// `buffer`, which holds them.
+std::string_view decompress(int64_t codec, std::string_view in, uint64_t size, std::string& buffer,
+                            const std::string& where) {
+  if (codec == 0) {
+    if (in.size() != size) damaged(where, "an uncompressed page whose sizes differ");
+    return in;
+  }
+  if (size > kMaxPageBytes)
+    fail(where, fmt::format("a page of {} bytes once decompressed, more than the 2 GiB autotrain reads in one page; "
+                            "rewrite the file with smaller row groups (pyarrow: write_batch_size / data_page_size)",
+                            size));
+  // The codec's own record of the size first, so a header that lies allocates nothing.
+  if (codec == 1) {
+    size_t n = 0;
+    if (snappy_uncompressed_length(in.data(), in.size(), &n) != SNAPPY_OK || n != size)
+      damaged(where, "a Snappy page that does not decompress to its size");
+  } else if (codec == 6) {
+    const unsigned long long n = ZSTD_getFrameContentSize(in.data(), in.size());
+    if (n == ZSTD_CONTENTSIZE_ERROR || (n != ZSTD_CONTENTSIZE_UNKNOWN && n != size))
+      damaged(where, "a zstd page that does not decompress to its size");
+  } else if (codec == 2 && size / 1032 > in.size()) {
+    damaged(where, "a gzip page claiming more than deflate can expand to");  // deflate's ratio is below 1032:1
+  }
+  std::string& out = buffer;
+  out.assign(size, '\0');
   switch (codec) {
-    case 0:
-      if (in.size() != size) damaged(where, "an uncompressed page whose sizes differ");
-      out.assign(in);
-      return out;
     case 1: {
-      size_t n = 0;
-      if (snappy_uncompressed_length(in.data(), in.size(), &n) != SNAPPY_OK || n != size)
-        damaged(where, "a Snappy page that does not decompress to its size");
+      size_t n = size;
       if (snappy_uncompress(in.data(), in.size(), out.data(), &n) != SNAPPY_OK || n != size)
         damaged(where, "a Snappy page that does not decompress");
       return out;
@@ -457,9 +476,13 @@ void decode_hybrid(std::string_view in, int bit_width, size_t count, std::vector
     if (h & 1) {  // bit-packed: (h >> 1) groups of 8 values, `width` bytes each
       const uint64_t groups = h >> 1;
       if (groups == 0) damaged(where, "an empty bit-packed run");
-      if (width > 0 && groups > (in.size() - pos) / width) damaged(where, "a bit-packed run past the page's end");
+      // Only the bytes of the values still wanted must be there: older arrow2/polars writers cut
+      // a page's last run after its last value instead of padding it to a whole group.
+      if (width > 0 && groups > (in.size() - pos) / width + 1) damaged(where, "a bit-packed run past the page's end");
+      const uint64_t wanted = std::min<uint64_t>(groups * 8, count - out.size());
+      if ((wanted * width + 7) / 8 > in.size() - pos) damaged(where, "a bit-packed run past the page's end");
       const auto* p = reinterpret_cast<const uint8_t*>(in.data() + pos);
-      for (uint64_t i = 0; i < groups * 8 && out.size() < count; ++i) {
+      for (uint64_t i = 0; i < wanted; ++i) {
         uint64_t v = 0;
         const uint64_t bit = i * width;
         for (uint64_t b = 0; b < width; ++b) {
@@ -468,7 +491,7 @@ void decode_hybrid(std::string_view in, int bit_width, size_t count, std::vector
         }
         out.push_back(static_cast<uint32_t>(v));
       }
-      pos += static_cast<size_t>(groups * width);
+      pos += static_cast<size_t>(std::min<uint64_t>(groups * width, in.size() - pos));
     } else {  // a run of one value, in `value_bytes` little-endian bytes
       const uint64_t run = h >> 1;
       if (run == 0) damaged(where, "an empty run");
@@ -504,15 +527,30 @@ const char* encoding_name(int64_t e) {
 }
 
 // One column chunk's values, appended to `out`.
+// What the texts may take in memory: a file whose pages decode to more (a few KB of zstd can
+// claim gigabytes, and runs of nulls cost nothing to store) is refused before it is decoded.
+struct Budget {
+  uint64_t left;
+  void charge(uint64_t bytes, const std::string& where) {
+    if (bytes > left)
+      fail(where, fmt::format("the text column takes more memory than autotrain allows itself for it ({:.1f} GB, this "
+                              "machine's memory); split the dataset into smaller files",
+                              static_cast<double>(limit) / 1e9));
+    left -= bytes;
+  }
+  uint64_t limit;
+};
+
 void read_chunk(std::string_view file, const ColumnMeta& m, int64_t rows, bool optional, const std::string& where,
-                std::vector<std::optional<std::string>>& out) {
+                Budget& budget, std::vector<std::optional<std::string>>& out) {
   int64_t start = m.data_page_offset;
   if (m.dictionary_page_offset > 0 && m.dictionary_page_offset < start) start = m.dictionary_page_offset;
   const auto size = static_cast<int64_t>(file.size());
   if (start < 4 || start >= size || m.total_compressed_size < 0 || m.total_compressed_size > size - start)
     damaged(where, "a column chunk outside the file");
   const std::string_view chunk = file.substr(static_cast<size_t>(start), static_cast<size_t>(m.total_compressed_size));
-  std::vector<std::string> dictionary;
+  std::string dictionary_buffer, page_buffer;
+  std::vector<std::string_view> dictionary;  // views into dictionary_buffer (or the file)
   std::vector<uint32_t> levels, indices;
   std::vector<std::string_view> plain;
   int64_t read = 0;
@@ -533,24 +571,26 @@ void read_chunk(std::string_view file, const ColumnMeta& m, int64_t rows, bool o
       if (h.encoding != kPlain && h.encoding != kPlainDictionary)
         fail(where, fmt::format("a dictionary page in {} encoding", encoding_name(h.encoding)));
       if (h.num_values < 0) damaged(where, "a negative dictionary size");
-      const std::string data = decompress(m.codec, body, static_cast<uint64_t>(h.uncompressed_size), where);
+      const std::string_view data =
+          decompress(m.codec, body, static_cast<uint64_t>(h.uncompressed_size), dictionary_buffer, where);
       if (static_cast<uint64_t>(h.num_values) > data.size() / 4) damaged(where, "a dictionary larger than its page");
-      plain.clear();
-      decode_plain(data, static_cast<size_t>(h.num_values), plain, where);
-      dictionary.assign(plain.begin(), plain.end());
+      dictionary.clear();
+      decode_plain(data, static_cast<size_t>(h.num_values), dictionary, where);
       continue;
     }
     if (h.type != 0 && h.type != 3) damaged(where, fmt::format("a page of unknown type {}", h.type));
     if (h.num_values < 0 || h.num_values > rows - read) damaged(where, "a page with more values than the column");
     const auto n = static_cast<size_t>(h.num_values);
+    budget.charge(static_cast<uint64_t>(n) * (sizeof(std::optional<std::string>) + sizeof(uint32_t)), where);
 
     // Definition levels (optional columns: 1 = a value, 0 = null), then the values.
-    std::string owned;
     std::string_view values;
     levels.clear();
     if (h.type == 0) {
-      owned = decompress(m.codec, body, static_cast<uint64_t>(h.uncompressed_size), where);
-      std::string_view rest = owned;
+      std::string_view rest = decompress(m.codec, body, static_cast<uint64_t>(h.uncompressed_size), page_buffer, where);
+      if (optional && h.def_level_encoding == 4)
+        fail(where, "definition levels in the BIT_PACKED encoding (deprecated; old parquet-mr files); rewrite the "
+                    "file with pyarrow, e.g. python3 -c \"import pandas as p; p.read_parquet('FILE').to_parquet('FILE')\"");
       if (optional) {
         if (rest.size() < 4) damaged(where, "definition levels past the page's end");
         uint32_t len = 0;
@@ -568,8 +608,8 @@ void read_chunk(std::string_view file, const ColumnMeta& m, int64_t rows, bool o
       const std::string_view compressed = body.substr(def_bytes);
       if (h.v2_compressed && m.codec != 0) {
         if (static_cast<uint64_t>(h.uncompressed_size) < def_bytes) damaged(where, "a v2 page smaller than its levels");
-        owned = decompress(m.codec, compressed, static_cast<uint64_t>(h.uncompressed_size) - def_bytes, where);
-        values = owned;
+        values = decompress(m.codec, compressed, static_cast<uint64_t>(h.uncompressed_size) - def_bytes, page_buffer,
+                            where);
       } else {
         values = compressed;
       }
@@ -593,7 +633,7 @@ void read_chunk(std::string_view file, const ColumnMeta& m, int64_t rows, bool o
         decode_hybrid(values.substr(1), width, present, indices, where);
         for (uint32_t i : indices) {
           if (i >= dictionary.size()) damaged(where, "a dictionary index past the dictionary");
-          plain.emplace_back(dictionary[i]);
+          plain.push_back(dictionary[i]);
         }
       }
     } else {
@@ -609,6 +649,7 @@ void read_chunk(std::string_view file, const ColumnMeta& m, int64_t rows, bool o
         continue;
       }
       const std::string_view v = plain[next++];
+      budget.charge(v.size(), where);
       if (const size_t bad = io::invalid_utf8_at(v); bad != std::string_view::npos)
         fail(where, fmt::format("row {}: the text is not UTF-8 (byte {}); re-encode the column as UTF-8",
                                 out.size() + 1, bad + 1));
@@ -620,7 +661,13 @@ void read_chunk(std::string_view file, const ColumnMeta& m, int64_t rows, bool o
 
 }  // namespace
 
-ParquetText read_parquet_text(std::string_view bytes, const std::string& column, const std::string& where) {
+ParquetText read_parquet_text(std::string_view bytes, const std::string& column, const std::string& where,
+                              uint64_t max_bytes) {
+  if (max_bytes == 0) {
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+    max_bytes = pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : uint64_t{1} << 34;
+  }
+  Budget budget{max_bytes, max_bytes};
   const FileMeta meta = read_footer(bytes, where);
   ParquetText out;
 
@@ -660,7 +707,9 @@ ParquetText read_parquet_text(std::string_view bytes, const std::string& column,
     fail(where, fmt::format("column \"{}\" is nested (a list or struct), not text; set TEXT_COLUMN to a column of "
                             "strings (nested fields are not flattened: write the text into a top-level field)",
                             column));
-  if (target->type != kByteArray || (target->converted_type != 0 && !target->logical_string)) {
+  const bool utf8 = target->converted_type == 0 || target->converted_type == 16 || target->converted_type == 19 ||
+                    target->logical_string;
+  if (target->type != kByteArray || !utf8) {
     const std::string held = target->type == kByteArray ? std::string("binary data (no UTF8/STRING annotation)")
                                                         : std::string(physical_name(target->type)) + " values";
     fail(where, fmt::format("column \"{}\" holds {}, not text; set TEXT_COLUMN to a column of strings", column, held));
@@ -677,10 +726,7 @@ ParquetText read_parquet_text(std::string_view bytes, const std::string& column,
       fail(where, "the column's data is in another file (ColumnChunk.file_path); give the dataset's data files");
     if (m.type != kByteArray) damaged(where, "a column chunk whose type differs from the schema");
     if (g.num_rows < 0 || m.num_values != g.num_rows) damaged(where, "a column chunk whose count differs from its row group");
-    // Every row takes a definition level bit or a 4-byte length at least: a count far beyond the
-    // file's size is damage, not a reason to reserve memory.
-    if (static_cast<uint64_t>(g.num_rows) > bytes.size() * 8) damaged(where, "more rows than the file can hold");
-    read_chunk(bytes, m, g.num_rows, optional, where, out.values);
+    read_chunk(bytes, m, g.num_rows, optional, where, budget, out.values);
   }
   if (static_cast<int64_t>(out.values.size()) != meta.num_rows)
     damaged(where, fmt::format("{} rows in the row groups, {} in the footer", out.values.size(), meta.num_rows));

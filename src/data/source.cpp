@@ -261,7 +261,7 @@ SplitFiles DatasetSource::split_files(std::string_view split, std::string_view s
   for (const auto& f : files) names.push_back(f.lexically_relative(root).generic_string());
   for (const auto& f : unsupported) names.push_back(f.lexically_relative(root).generic_string() + " (unsupported format)");
   throw DataError(fmt::format(
-      "{} {}: no file for split '{}' (looked for {}.csv|jsonl|json|txt and names containing {}). Files there: {}. "
+      "{} {}: no file for split '{}' (looked for {}.csv|jsonl|json|txt|parquet and names containing {}). Files there: {}. "
       "Name the split's file after it, or set {}",
       kind, root.string(), split, split, fmt::join(keywords, "|"), names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", ")),
       setting == "VALID_SPLIT" ? "VALID_SPLIT (or VALID_FRACTION)" : std::string(setting)));

@@ -10,6 +10,7 @@
 // checked against the file: the reader is fuzzed (tests/fuzz/fuzz_parquet.cpp).
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -27,8 +28,11 @@ struct ParquetText {
 };
 
 // Reads `column` from the Parquet file held in `bytes`; `where` names it in errors. A missing
-// column is no error (found = false, columns listed): the caller words that one. Throws DataError.
-ParquetText read_parquet_text(std::string_view bytes, const std::string& column, const std::string& where);
+// column is no error (found = false, columns listed): the caller words that one. The texts may
+// take at most `max_bytes` of memory (0: the machine's physical memory); a file that decodes to
+// more is refused before it is decoded. Throws DataError.
+ParquetText read_parquet_text(std::string_view bytes, const std::string& column, const std::string& where,
+                              uint64_t max_bytes = 0);
 
 // The same from a file (memory-mapped). Throws DataError naming the file.
 ParquetText read_parquet_text_file(const std::filesystem::path& path, const std::string& column);

@@ -85,6 +85,20 @@ others = pa.table({
 readable("other_columns", others)
 readable("other_columns_prompt", others, column="prompt")
 readable("empty_table", pa.table({"text": pa.array([], pa.string())}))
+# Far more rows than bytes: dictionary indices and levels in long runs.
+readable("compressible", pa.table({"text": ["hello"] * 300000}))
+readable("all_null_plain", pa.table({"text": pa.array([None] * 3000, pa.string())}), use_dictionary=False)
+readable("all_null_v2_zstd", pa.table({"text": pa.array([None] * 3000, pa.string())}), data_page_version="2.0",
+         compression="zstd")
+readable("json_column", pa.table({"text": pa.array(['{"a": 1}', None, "[2]"], pa.json_())}))
+
+# Files other writers made (committed beside the test): pyarrow's reading is the reference.
+fixtures = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "unit", "data", "parquet_fixtures")
+for name in sorted(n for n in os.listdir(fixtures) if n.endswith(".parquet")):
+    path = os.path.join(fixtures, name)
+    back = pq.read_table(path)
+    cases.append({"name": "fixture " + name, "file": path, "column": "text", "columns": back.column_names,
+                  "values": back.column("text").to_pylist()})
 
 # The Hub's writers: datasets (Dataset.to_parquet) and pandas (to_parquet).
 from datasets import Dataset  # noqa: E402

@@ -148,6 +148,19 @@ TEST(ParquetDamage, BadFilesAreErrorsNotCrashes) {
               HasSubstr("encrypted"));
 }
 
+// The texts' memory is bounded before they are decoded: a small file may hold gigabytes.
+TEST(ParquetDamage, TextsPastTheMemoryBudgetAreRefused) {
+  const std::string bytes =
+      testing::read_file(fs::path(AUTOTRAIN_TEST_SOURCE_DIR) / "fuzz/parquet_seeds/defaults.parquet");
+  EXPECT_EQ(read_parquet_text(bytes, "text", "f.parquet", 1 << 20).values.size(), 18u);
+  try {
+    read_parquet_text(bytes, "text", "f.parquet", 200);
+    ADD_FAILURE() << "read past its budget";
+  } catch (const DataError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("the text column takes more memory than autotrain allows itself for it"));
+  }
+}
+
 // Every prefix and many one-byte changes of a real file: an error or a result, never a crash
 // (the sanitizer build runs this too). Needs the reference files.
 TEST_F(ParquetVsPyarrow, TruncatedAndFlippedFilesAreErrors) {
