@@ -2,15 +2,20 @@
 // `eval` read files identically).
 #include "autotrain/data/readers.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <map>
 #include <set>
+#include <limits>
 #include <sstream>
 
 #include <fmt/format.h>
+#include <zlib.h>
+#include <zstd.h>
 
 #include "autotrain/io/json_error.h"
 #include "autotrain/io/json_text.h"
@@ -29,7 +34,97 @@ std::string read_file_bytes(const fs::path& path) {
   return ss.str();
 }
 
+std::string format_of(const fs::path& path) {
+  const std::string ext = path.extension().string();
+  if (ext == ".gz" || ext == ".zst" || ext == ".zstd") return path.stem().extension().string();
+  return ext;
+}
+
+std::string data_stem(const fs::path& path) {
+  const std::string ext = path.extension().string();
+  const fs::path inner = ext == ".gz" || ext == ".zst" || ext == ".zstd" ? path.stem() : path.filename();
+  return inner.stem().string();
+}
+
 namespace {
+
+// The bytes a compressed data file holds, as the datasets library reads `x.jsonl.gz` (by the
+// extension). What the texts may take is bounded by the machine's memory: a few KB of gzip can
+// claim gigabytes.
+std::string decompressed(const fs::path& path, const std::string& packed) {
+  const std::string ext = path.extension().string();
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  const uint64_t limit = pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : uint64_t{1} << 34;
+  auto too_big = [&] {
+    throw DataError(fmt::format("{}: decompresses to more than this machine's memory ({:.1f} GB); split it into "
+                                "smaller files",
+                                path.string(), static_cast<double>(limit) / 1e9));
+  };
+  std::string out;
+  char buf[1 << 16];
+  if (ext == ".gz") {
+    z_stream z{};
+    if (inflateInit2(&z, 15 + 16) != Z_OK) throw DataError(fmt::format("{}: zlib would not start", path.string()));
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(packed.data()));
+    z.avail_in = static_cast<uInt>(std::min<size_t>(packed.size(), std::numeric_limits<uInt>::max()));
+    size_t fed = z.avail_in;
+    int rc = Z_OK;
+    for (;;) {
+      z.next_out = reinterpret_cast<Bytef*>(buf);
+      z.avail_out = sizeof buf;
+      rc = inflate(&z, Z_NO_FLUSH);
+      out.append(buf, sizeof buf - z.avail_out);
+      if (out.size() > limit) {
+        inflateEnd(&z);
+        too_big();
+      }
+      if (z.avail_in == 0 && fed < packed.size()) {
+        const size_t more = std::min<size_t>(packed.size() - fed, std::numeric_limits<uInt>::max());
+        z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(packed.data() + fed));
+        z.avail_in = static_cast<uInt>(more);
+        fed += more;
+      }
+      if (rc == Z_STREAM_END) {
+        // gzip files may hold several members one after another (cat a.gz b.gz): all are read.
+        if (z.avail_in == 0 && fed == packed.size()) break;
+        if (inflateReset(&z) != Z_OK) break;
+        continue;
+      }
+      if (rc != Z_OK) break;
+    }
+    inflateEnd(&z);
+    if (rc != Z_STREAM_END)
+      throw DataError(fmt::format("{}: not a complete gzip file ({}); download or compress it again", path.string(),
+                                  rc == Z_BUF_ERROR ? "it ends early" : "the data are damaged"));
+    return out;
+  }
+  // zstd (.zst / .zstd)
+  ZSTD_DCtx* ctx = ZSTD_createDCtx();
+  if (!ctx) throw DataError(fmt::format("{}: zstd would not start", path.string()));
+  ZSTD_inBuffer in{packed.data(), packed.size(), 0};
+  size_t rc = 1;  // 0 once a frame is complete; the input may hold several frames
+  while (in.pos < in.size || rc != 0) {
+    ZSTD_outBuffer o{buf, sizeof buf, 0};
+    const size_t before = in.pos;
+    rc = ZSTD_decompressStream(ctx, &o, &in);
+    if (ZSTD_isError(rc)) {
+      ZSTD_freeDCtx(ctx);
+      throw DataError(fmt::format("{}: not a valid zstd file ({}); download or compress it again", path.string(),
+                                  ZSTD_getErrorName(rc)));
+    }
+    out.append(buf, o.pos);
+    if (out.size() > limit) {
+      ZSTD_freeDCtx(ctx);
+      too_big();
+    }
+    if (rc != 0 && in.pos == in.size && in.pos == before && o.pos == 0) break;  // the input ends inside a frame
+  }
+  ZSTD_freeDCtx(ctx);
+  if (ZSTD_isError(rc) || rc != 0)
+    throw DataError(fmt::format("{}: not a complete zstd file (it ends early); download or compress it again",
+                                path.string()));
+  return out;
+}
 
 // "LINE:COLUMN" (both from 1, the column in bytes) of byte `offset` of `text`, for messages.
 std::string line_and_column(std::string_view text, size_t offset) {
@@ -43,6 +138,7 @@ std::string line_and_column(std::string_view text, size_t offset) {
 // does this, at the line and column (a Latin-1 export from Excel, usually).
 std::string read_text(const fs::path& path) {
   std::string text = read_file_bytes(path);
+  if (format_of(path) != path.extension().string()) text = decompressed(path, text);
   if (text.starts_with("\xEF\xBB\xBF")) text.erase(0, 3);
   if (const size_t bad = io::invalid_utf8_at(text); bad != std::string::npos) {
     throw DataError(fmt::format("{}:{}: not valid UTF-8 (byte 0x{:02X}); save the file as UTF-8 (e.g. iconv -f "
@@ -213,7 +309,7 @@ std::vector<Row> parse_json_any(const fs::path& path, const std::string& text) {
 }  // namespace
 
 std::vector<Row> read_rows(const fs::path& path) {
-  std::string ext = path.extension().string();
+  std::string ext = format_of(path);
   if (ext != ".csv" && ext != ".json" && ext != ".jsonl")
     throw DataError(fmt::format("{}: unknown format '{}'; use .jsonl, .json, .csv or .parquet", path.string(), ext));
   std::string text = read_text(path);

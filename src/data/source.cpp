@@ -26,8 +26,11 @@ namespace {
 
 const std::vector<std::string> kExtensions = {".csv", ".jsonl", ".json", ".txt", ".parquet"};
 
+// By format, a .gz / .zst compression suffix aside (Parquet compresses its own pages).
 bool supported(const fs::path& p) {
-  return std::find(kExtensions.begin(), kExtensions.end(), p.extension().string()) != kExtensions.end();
+  const std::string format = format_of(p);
+  if (format == ".parquet" && p.extension() != ".parquet") return false;
+  return std::find(kExtensions.begin(), kExtensions.end(), format) != kExtensions.end();
 }
 
 // The datasets library's split keywords: a file belongs to a split when one of these is a word
@@ -64,7 +67,7 @@ bool names_split(const fs::path& root, const fs::path& p, const std::vector<std:
       if (std::find(keywords.begin(), keywords.end(), w) != keywords.end()) return true;
     return false;
   };
-  if (hit(p.stem().string())) return true;
+  if (hit(data_stem(p))) return true;
   for (const auto& dir : p.lexically_relative(root).parent_path())
     if (hit(dir.string())) return true;
   return false;
@@ -182,7 +185,7 @@ std::vector<fs::path> autotrain_outputs(const fs::path& folder, const fs::path& 
 
 DatasetSource resolve_dataset(std::string_view data_path, const model::EnvLookup& env) {
   if (data_path.empty())
-    throw DataError("DATA_PATH is empty: set it to a .jsonl/.json/.csv/.txt file, a folder of split files, or a "
+    throw DataError("DATA_PATH is empty: set it to a .jsonl/.json/.csv/.txt/.parquet file, a folder of split files, or a "
                     "dataset id in the Hugging Face cache (org/name)");
   std::vector<std::string> looked;
   fs::path local(data_path);
@@ -190,7 +193,7 @@ DatasetSource resolve_dataset(std::string_view data_path, const model::EnvLookup
   if (fs::is_regular_file(local, ec)) {
     if (!supported(local))
       throw DataError(fmt::format("DATA_PATH {}: unknown format '{}'; use .jsonl, .json, .csv, .parquet or .txt (one example "
-                                  "per line)",
+                                  "per line), the first four also as .gz or .zst",
                                   local.string(), local.extension().string()));
     return {local, "file", true, {}};
   }
@@ -223,7 +226,7 @@ DatasetSource resolve_dataset(std::string_view data_path, const model::EnvLookup
                                 "Face cache",
                                 data_path, fmt::join(looked, "\n  - ")));
   throw DataError(fmt::format(
-      "DATA_PATH {}: no dataset found. Looked at:\n  - {}\nUse a local .jsonl/.json/.csv/.txt file or folder, or "
+      "DATA_PATH {}: no dataset found. Looked at:\n  - {}\nUse a local .jsonl/.json/.csv/.txt/.parquet file or folder, or "
       "download the dataset first (huggingface-cli download --repo-type dataset {}); downloading is not built in "
       "(set HF_HUB_CACHE or HF_HOME if your cache is elsewhere)",
       data_path, fmt::join(looked, "\n  - "), data_path));
@@ -232,13 +235,18 @@ DatasetSource resolve_dataset(std::string_view data_path, const model::EnvLookup
 SplitFiles DatasetSource::split_files(std::string_view split, std::string_view setting) const {
   if (single_file) return {std::string(split), {root}};
   std::error_code ec;
-  for (size_t e = 0; e < kExtensions.size(); ++e) {
-    fs::path direct = root / (std::string(split) + kExtensions[e]);
+  // {split}.csv first, as AutoTrain looked for it, then the other formats, each also compressed.
+  std::vector<std::string> direct_names;
+  for (const auto& e : kExtensions)
+    for (const char* z : {"", ".gz", ".zst", ".zstd"})
+      if (e != ".parquet" || *z == '\0') direct_names.push_back(std::string(split) + e + z);
+  for (size_t e = 0; e < direct_names.size(); ++e) {
+    fs::path direct = root / direct_names[e];
     if (!fs::is_regular_file(direct, ec) || is_excluded(direct, exclude)) continue;
-    // {split}.csv first, as AutoTrain looked for it; a second {split}.* beside it is not read,
-    // which must not pass unnoticed (half the data, or the wrong half).
-    for (size_t other = e + 1; other < kExtensions.size(); ++other) {
-      fs::path also = root / (std::string(split) + kExtensions[other]);
+    // A second {split}.* beside the one read is not read, which must not pass unnoticed (half the
+    // data, or the wrong half).
+    for (size_t other = e + 1; other < direct_names.size(); ++other) {
+      fs::path also = root / direct_names[other];
       if (fs::is_regular_file(also, ec) && !is_excluded(also, exclude))
         spdlog::warn("{}: both {} and {} are there; the {} split is read from {} only (remove or rename the other)",
                      root.string(), direct.filename().string(), also.filename().string(), split,
@@ -261,7 +269,7 @@ SplitFiles DatasetSource::split_files(std::string_view split, std::string_view s
   for (const auto& f : files) names.push_back(f.lexically_relative(root).generic_string());
   for (const auto& f : unsupported) names.push_back(f.lexically_relative(root).generic_string() + " (unsupported format)");
   throw DataError(fmt::format(
-      "{} {}: no file for split '{}' (looked for {}.csv|jsonl|json|txt|parquet and names containing {}). Files there: {}. "
+      "{} {}: no file for split '{}' (looked for {}.csv|jsonl|json|txt|parquet (.gz, .zst) and names containing {}). Files there: {}. "
       "Name the split's file after it, or set {}",
       kind, root.string(), split, split, fmt::join(keywords, "|"), names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", ")),
       setting == "VALID_SPLIT" ? "VALID_SPLIT (or VALID_FRACTION)" : std::string(setting)));
@@ -274,7 +282,7 @@ std::optional<std::string> DatasetSource::split_of(const fs::path& file) const {
     if (!fs::equivalent(f, file, ec)) continue;
     for (const char* split : {"train", "validation", "test"})
       if (names_split(root, f, split_keywords(split))) return split;
-    if (fs::equivalent(f.parent_path(), root, ec)) return f.stem().string();
+    if (fs::equivalent(f.parent_path(), root, ec)) return data_stem(f);
     return "train";
   }
   return std::nullopt;
@@ -289,7 +297,7 @@ SplitTexts read_split_texts(const SplitFiles& files, const std::string& column, 
     out.skipped += empty;
   };
   for (const auto& file : files.files) {
-    if (file.extension() == ".txt") {
+    if (format_of(file) == ".txt") {
       if (column != "text")
         throw DataError(fmt::format("{}: a .txt file has one column, \"text\" (each line an example), not \"{}\"; "
                                     "set TEXT_COLUMN=text",
@@ -317,7 +325,7 @@ SplitTexts read_split_texts(const SplitFiles& files, const std::string& column, 
       if (!present)
         for (const auto& [k, v] : r.value.items()) columns.insert(k);
     }
-    if (rows.empty() && file.extension() == ".csv") {
+    if (rows.empty() && format_of(file) == ".csv") {
       // A header without rows still names the columns: a wrong TEXT_COLUMN is said as such.
       for (auto& c : read_csv_columns(file)) columns.insert(std::move(c));
       present = columns.empty() || columns.count(column) > 0;

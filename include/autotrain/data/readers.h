@@ -1,6 +1,6 @@
 // Dataset files as rows: .jsonl and .json (an array, {"data": [...]} or JSON Lines) and .csv
-// (RFC 4180, the header names the columns), plus .txt (by line, paragraph or whole file). Shared by
-// `data` and `eval`.
+// (RFC 4180, the header names the columns), plus .txt (by line, paragraph or whole file), each
+// also gzip- or zstd-compressed (.gz, .zst). Shared by `data` and `eval`.
 // No LibTorch and no {fmt} here: LibTorch files (eval) include it.
 #pragma once
 
@@ -46,5 +46,13 @@ std::vector<std::string> read_text_examples(const std::filesystem::path& path, s
 
 // The whole file as bytes. Throws DataError naming the file.
 std::string read_file_bytes(const std::filesystem::path& path);
+
+// A data file's format by its extension, a compression suffix aside, as the datasets library
+// decides it: "x.jsonl.gz" and "x.jsonl.zst" are ".jsonl" (read_rows and the .txt readers
+// decompress them), "x.jsonl" is ".jsonl".
+std::string format_of(const std::filesystem::path& path);
+
+// The name without its format and compression extensions: "train.jsonl.gz" -> "train".
+std::string data_stem(const std::filesystem::path& path);
 
 }  // namespace autotrain::data

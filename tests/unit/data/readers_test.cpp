@@ -9,6 +9,8 @@
 #include "data_test_util.h"
 #include "support/test_support.h"
 
+#include <nlohmann/json.hpp>
+
 namespace autotrain::data {
 namespace {
 
@@ -204,6 +206,41 @@ TEST(Readers, CsvAsPandasReadsIt) {
   for (size_t i = 0; i < rows.size(); ++i)
     for (const auto& [column, value] : theirs["rows"][i].items())
       EXPECT_EQ(rows[i].value.value(column, nlohmann::json("(absent)")), value) << "row " << i + 1 << ", " << column;
+}
+
+// Compressed files (.gz, .zst) as the datasets library reads them: the same texts, run at test
+// time (tests/reference/data/compressed_reference.py; gzip files of two members).
+TEST(Readers, CompressedFilesAsDatasetsReadsThem) {
+  auto python = autotrain::testing::env_var("AUTOTRAIN_PYTHON");
+  if (!python) GTEST_SKIP() << "AUTOTRAIN_PYTHON is not set: run through ctest (scripts/test.sh)";
+  TempDir d;
+  auto script = fs::path(AUTOTRAIN_TEST_SOURCE_DIR) / "reference/data/compressed_reference.py";
+  auto r = autotrain::testing::run_command({*python, script.string(), d.path().string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto cases = nlohmann::json::parse(autotrain::testing::read_file(d.path() / "cases.json"));
+  ASSERT_EQ(cases.size(), 6u);
+  for (const auto& c : cases) {
+    const fs::path file = c["file"].get<std::string>();
+    SCOPED_TRACE(file.string());
+    const auto texts = read_split_texts({"train", {file}}, "text");
+    ASSERT_EQ(texts.texts.size(), c["texts"].size());
+    for (size_t i = 0; i < texts.texts.size(); ++i)
+      EXPECT_EQ(texts.texts[i], c["texts"][i].is_null() ? "" : c["texts"][i].get<std::string>()) << "row " << i;
+  }
+  // The split of "train.jsonl.gz" in a folder is train; a damaged file names itself.
+  fs::create_directories(d.path() / "ds");
+  fs::copy(d.path() / "rows.jsonl.gz", d.path() / "ds" / "train.jsonl.gz");
+  fs::copy(d.path() / "rows.csv.zst", d.path() / "ds" / "test.csv.zst");
+  auto source = resolve_dataset((d.path() / "ds").string());
+  EXPECT_THAT(source.split_files("train").files, ElementsAre(d.path() / "ds" / "train.jsonl.gz"));
+  EXPECT_THAT(source.split_files("test").files, ElementsAre(d.path() / "ds" / "test.csv.zst"));
+  EXPECT_EQ(source.split_of(d.path() / "ds" / "test.csv.zst"), std::optional<std::string>("test"));
+  for (const char* name : {"rows.jsonl.gz", "rows.csv.zst"}) {
+    const std::string bytes = autotrain::testing::read_file(d.path() / name);
+    const auto cut = d.write(std::string("cut-") + name, bytes.substr(0, bytes.size() - 5));  // inside the last part
+    // A name that keeps the format: "cut-rows.jsonl.gz".
+    EXPECT_THAT(error_of([&] { read_rows(cut); }), AllOf(HasSubstr(cut.string()), HasSubstr("not a complete")));
+  }
 }
 
 // {split}.csv is read (AutoTrain looked for it first); a {split}.jsonl beside it is not, and a

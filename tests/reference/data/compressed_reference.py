@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""Compressed data files as the datasets library reads them: load_dataset("json" | "csv" | "text",
+data_files=...) decompresses by the extension (.gz). Writes into OUT the files and
+OUT/cases.json: [{"file", "column", "texts": [text or null, ...]}]. A .zst file holds the same
+bytes as a .gz one beside it (this environment's datasets has no zstd module), and is expected to
+read as that one does.
+
+usage: compressed_reference.py OUT
+"""
+import gzip
+import json
+import os
+import sys
+
+import pyarrow as pa
+from datasets import load_dataset
+
+out = sys.argv[1]
+cache = os.path.join(out, "cache")
+rows = [{"text": "### Human: über 🙂### Assistant: yes", "n": 1}, {"text": None, "n": 2}, {"text": "", "n": 3},
+        {"text": "a,b\n\"q\"", "n": 4}] * 50
+jsonl = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
+csv = ("text,n\n" + "".join('"%s",%d\n' % ((r["text"] or "").replace('"', '""'), r["n"]) for r in rows)).encode()
+txt = "".join((r["text"] or "").replace("\n", " ") + "\n" for r in rows).encode()
+cases = []
+
+
+def write(name, data):
+    path = os.path.join(out, name)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def case(path, loader, column="text", same_as=None):
+    data = load_dataset(loader, data_files=same_as or path, split="train", cache_dir=cache)
+    cases.append({"file": path, "column": column, "texts": list(data[column])})
+
+
+zstd = pa.Codec("zstd")
+for name, data, loader in (("rows.jsonl", jsonl, "json"), ("rows.csv", csv, "csv"), ("rows.txt", txt, "text")):
+    # Two gzip members one after the other, as `cat a.gz b.gz` makes them.
+    half = len(data) // 2
+    gz = write(name + ".gz", gzip.compress(data[:half]) + gzip.compress(data[half:]))
+    case(gz, loader)
+    case(write(name + ".zst", zstd.compress(data, asbytes=True)), loader, same_as=gz)
+
+with open(os.path.join(out, "cases.json"), "w", encoding="utf-8") as f:
+    json.dump(cases, f)
