@@ -8,7 +8,9 @@ pkg_check_modules(ZLIB REQUIRED IMPORTED_TARGET zlib)
 
 add_library(autotrain_data STATIC
   ${CMAKE_CURRENT_LIST_DIR}/csv_writer.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/mapped_file.cpp
   ${CMAKE_CURRENT_LIST_DIR}/parquet.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/arrow_ipc.cpp
   ${CMAKE_CURRENT_LIST_DIR}/readers.cpp
   ${CMAKE_CURRENT_LIST_DIR}/source.cpp
   ${CMAKE_CURRENT_LIST_DIR}/sha256.cpp

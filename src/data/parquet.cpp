@@ -3,10 +3,6 @@
 // (FileMetaData in Thrift's compact protocol), its 4-byte length, "PAR1".
 #include "autotrain/data/parquet.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -21,6 +17,7 @@
 #include <zstd.h>
 
 #include "autotrain/io/utf8.h"
+#include "mapped_file.h"
 
 namespace autotrain::data {
 
@@ -663,10 +660,7 @@ void read_chunk(std::string_view file, const ColumnMeta& m, int64_t rows, bool o
 
 ParquetText read_parquet_text(std::string_view bytes, const std::string& column, const std::string& where,
                               uint64_t max_bytes) {
-  if (max_bytes == 0) {
-    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
-    max_bytes = pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : uint64_t{1} << 34;
-  }
+  if (max_bytes == 0) max_bytes = physical_memory_bytes();
   Budget budget{max_bytes, max_bytes};
   const FileMeta meta = read_footer(bytes, where);
   ParquetText out;
@@ -734,28 +728,9 @@ ParquetText read_parquet_text(std::string_view bytes, const std::string& column,
 }
 
 ParquetText read_parquet_text_file(const std::filesystem::path& path, const std::string& column) {
-  const std::string where = path.string();
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw DataError(fmt::format("{}: cannot open it ({})", where, std::strerror(errno)));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw DataError(fmt::format("{}: not a regular file", where));
-  }
-  const auto size = static_cast<size_t>(st.st_size);
-  if (size == 0) {
-    ::close(fd);
-    damaged(where, "the file is empty");
-  }
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (map == MAP_FAILED) throw DataError(fmt::format("{}: cannot map it ({})", where, std::strerror(errno)));
-  struct Unmap {
-    void* p;
-    size_t n;
-    ~Unmap() { ::munmap(p, n); }
-  } unmap{map, size};
-  return read_parquet_text(std::string_view(static_cast<const char*>(map), size), column, where);
+  const MappedFile file(path);
+  if (file.bytes().empty()) damaged(path.string(), "the file is empty");
+  return read_parquet_text(file.bytes(), column, path.string());
 }
 
 }  // namespace autotrain::data

@@ -62,6 +62,10 @@ void check_data_file_target(const fs::path& data_file, const std::string& column
                                 path_text, why));
   };
   if (!path_text.empty() && path_text.back() == '/') refuse("names a folder (it ends with '/'); DATA_FILE is a file");
+  if (format_of(data_file) != data_file.extension().string())
+    throw DataError(fmt::format("DATA_FILE {}: has a compression suffix, but DATA_FILE is written as plain CSV, as "
+                                "dataload.py wrote it; name it .csv (the tutorial's is ./train.csv)",
+                                path_text));
   std::error_code ec;
   const fs::file_status st = fs::status(data_file, ec);
   if (!fs::exists(st)) return;

@@ -2,9 +2,8 @@
 // `eval` read files identically).
 #include "autotrain/data/readers.h"
 
-#include <unistd.h>
-
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -20,6 +19,7 @@
 #include "autotrain/io/json_error.h"
 #include "autotrain/io/json_text.h"
 #include "autotrain/io/utf8.h"
+#include "mapped_file.h"
 
 namespace autotrain::data {
 
@@ -34,15 +34,28 @@ std::string read_file_bytes(const fs::path& path) {
   return ss.str();
 }
 
+namespace {
+
+// ".gz" / ".gzip" -> gzip, ".zst" / ".zstd" -> zstd (any case, as the datasets library maps them);
+// anything else is not a compression suffix.
+enum class Compression { kNone, kGzip, kZstd };
+Compression compression_of(const fs::path& path) {
+  std::string ext = path.extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (ext == ".gz" || ext == ".gzip") return Compression::kGzip;
+  if (ext == ".zst" || ext == ".zstd") return Compression::kZstd;
+  return Compression::kNone;
+}
+
+}  // namespace
+
 std::string format_of(const fs::path& path) {
-  const std::string ext = path.extension().string();
-  if (ext == ".gz" || ext == ".zst" || ext == ".zstd") return path.stem().extension().string();
-  return ext;
+  if (compression_of(path) != Compression::kNone) return path.stem().extension().string();
+  return path.extension().string();
 }
 
 std::string data_stem(const fs::path& path) {
-  const std::string ext = path.extension().string();
-  const fs::path inner = ext == ".gz" || ext == ".zst" || ext == ".zstd" ? path.stem() : path.filename();
+  const fs::path inner = compression_of(path) != Compression::kNone ? path.stem() : path.filename();
   return inner.stem().string();
 }
 
@@ -52,17 +65,20 @@ namespace {
 // extension). What the texts may take is bounded by the machine's memory: a few KB of gzip can
 // claim gigabytes.
 std::string decompressed(const fs::path& path, const std::string& packed) {
-  const std::string ext = path.extension().string();
-  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
-  const uint64_t limit = pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : uint64_t{1} << 34;
+  // Parsing takes a few times the text's size again: a quarter of the memory for the text.
+  const uint64_t limit = physical_memory_bytes() / 4;
   auto too_big = [&] {
-    throw DataError(fmt::format("{}: decompresses to more than this machine's memory ({:.1f} GB); split it into "
-                                "smaller files",
+    throw DataError(fmt::format("{}: decompresses to more than {:.1f} GB, a quarter of this machine's memory (the rows "
+                                "take more again once parsed); split it into smaller files",
                                 path.string(), static_cast<double>(limit) / 1e9));
   };
+  if (packed.empty()) throw DataError(fmt::format("{}: the file is empty (not even a compression header)", path.string()));
   std::string out;
   char buf[1 << 16];
-  if (ext == ".gz") {
+  if (compression_of(path) == Compression::kGzip) {
+    if (packed.size() < 2 || static_cast<uint8_t>(packed[0]) != 0x1F || static_cast<uint8_t>(packed[1]) != 0x8B)
+      throw DataError(fmt::format("{}: not gzip-compressed (no gzip header); rename it without {} if it is plain text",
+                                  path.string(), path.extension().string()));
     z_stream z{};
     if (inflateInit2(&z, 15 + 16) != Z_OK) throw DataError(fmt::format("{}: zlib would not start", path.string()));
     z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(packed.data()));
@@ -86,7 +102,14 @@ std::string decompressed(const fs::path& path, const std::string& packed) {
       }
       if (rc == Z_STREAM_END) {
         // gzip files may hold several members one after another (cat a.gz b.gz): all are read.
+        // Zero bytes after a member are padding (tape blocks), skipped as Python's gzip does.
+        const size_t consumed = fed - z.avail_in;
         if (z.avail_in == 0 && fed == packed.size()) break;
+        if (packed.find_first_not_of('\0', consumed) == std::string::npos) {
+          z.avail_in = 0;
+          fed = packed.size();
+          break;
+        }
         if (inflateReset(&z) != Z_OK) break;
         continue;
       }
@@ -311,7 +334,9 @@ std::vector<Row> parse_json_any(const fs::path& path, const std::string& text) {
 std::vector<Row> read_rows(const fs::path& path) {
   std::string ext = format_of(path);
   if (ext != ".csv" && ext != ".json" && ext != ".jsonl")
-    throw DataError(fmt::format("{}: unknown format '{}'; use .jsonl, .json, .csv or .parquet", path.string(), ext));
+    throw DataError(fmt::format("{}: unknown format '{}'; use .jsonl, .json or .csv (each also .gz or .zst), or an "
+                                "uncompressed .parquet or .arrow",
+                                path.string(), ext));
   std::string text = read_text(path);
   if (ext == ".csv") return parse_csv(path, text);
   return parse_json_any(path, text);

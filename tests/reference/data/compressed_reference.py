@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Compressed data files as the datasets library reads them: load_dataset("json" | "csv" | "text",
-data_files=...) decompresses by the extension (.gz). Writes into OUT the files and
+data_files=...) decompresses gzip files (.gz, .gzip, any case; zero padding after the data). Writes into OUT the files and
 OUT/cases.json: [{"file", "column", "texts": [text or null, ...]}]. A .zst file holds the same
 bytes as a .gz one beside it (this environment's datasets has no zstd module), and is expected to
 read as that one does.
@@ -44,6 +44,11 @@ for name, data, loader in (("rows.jsonl", jsonl, "json"), ("rows.csv", csv, "csv
     gz = write(name + ".gz", gzip.compress(data[:half]) + gzip.compress(data[half:]))
     case(gz, loader)
     case(write(name + ".zst", zstd.compress(data, asbytes=True)), loader, same_as=gz)
+
+# Zero padding after the last member (tape blocks) is skipped; the suffix in any case, or .gzip.
+case(write("padded.jsonl.gz", gzip.compress(jsonl) + b"\0" * 512), "json")
+case(write("upper.jsonl.GZ", gzip.compress(jsonl)), "json")
+case(write("long.csv.gzip", gzip.compress(csv)), "csv")
 
 with open(os.path.join(out, "cases.json"), "w", encoding="utf-8") as f:
     json.dump(cases, f)

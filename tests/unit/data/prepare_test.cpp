@@ -377,6 +377,15 @@ TEST_F(Prepare, DataWithoutTheModelWritesDataFileOnly) {
   }
 }
 
+// DATA_FILE is plain CSV, as dataload.py wrote it: a compressed name would hold what it says it
+// does not.
+TEST_F(Prepare, ACompressedDataFileNameIsRefused) {
+  test::write_text(data_, "{\"text\": \"abcdef\"}\n");
+  EXPECT_THAT(error({"BLOCK_SIZE=2", "DATA_FILE=" + (dir_.path() / "out.csv.gz").string()}),
+              HasSubstr("has a compression suffix, but DATA_FILE is written as plain CSV"));
+  EXPECT_FALSE(fs::exists(dir_.path() / "out.csv.gz"));
+}
+
 TEST_F(Prepare, ValidSplitFromAFolder) {
   data_ = dir_.path() / "ds";
   test::write_text(data_ / "x_train.jsonl", "{\"text\": \"abcdef\"}\n");

@@ -218,7 +218,7 @@ TEST(Readers, CompressedFilesAsDatasetsReadsThem) {
   auto r = autotrain::testing::run_command({*python, script.string(), d.path().string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto cases = nlohmann::json::parse(autotrain::testing::read_file(d.path() / "cases.json"));
-  ASSERT_EQ(cases.size(), 6u);
+  ASSERT_EQ(cases.size(), 9u);
   for (const auto& c : cases) {
     const fs::path file = c["file"].get<std::string>();
     SCOPED_TRACE(file.string());
@@ -241,6 +241,9 @@ TEST(Readers, CompressedFilesAsDatasetsReadsThem) {
     // A name that keeps the format: "cut-rows.jsonl.gz".
     EXPECT_THAT(error_of([&] { read_rows(cut); }), AllOf(HasSubstr(cut.string()), HasSubstr("not a complete")));
   }
+  EXPECT_THAT(error_of([&] { read_rows(d.write("plain.jsonl.gz", "{\"text\": \"a\"}\n")); }),
+              HasSubstr("not gzip-compressed (no gzip header)"));
+  EXPECT_THAT(error_of([&] { read_rows(d.write("empty.jsonl.zst", "")); }), HasSubstr("the file is empty"));
 }
 
 // {split}.csv is read (AutoTrain looked for it first); a {split}.jsonl beside it is not, and a

@@ -13,6 +13,11 @@ autotrain_add_gtest(data_parquet_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/parquet_test.cpp
   LIBS autotrain_data autotrain_config autotrain_tokenizer nlohmann_json::nlohmann_json)
 
+# The Arrow IPC reader (save_to_disk folders, pyarrow streams and files) against pyarrow.
+autotrain_add_gtest(data_arrow_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/arrow_test.cpp
+  LIBS autotrain_data nlohmann_json::nlohmann_json)
+
 autotrain_add_gtest(data_prepare_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/prepare_test.cpp
   LIBS autotrain_data autotrain_config autotrain_tokenizer nlohmann_json::nlohmann_json)

@@ -1,0 +1,31 @@
+// Internal to the data module: a data file mapped read-only (Parquet and Arrow readers), and the
+// memory the texts of one file may take (the machine's physical memory).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string_view>
+
+namespace autotrain::data {
+
+class MappedFile {
+ public:
+  // Maps `path`; throws DataError naming it (missing, unreadable, not a regular file). An empty
+  // file maps to an empty view.
+  explicit MappedFile(const std::filesystem::path& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  std::string_view bytes() const { return {static_cast<const char*>(data_), size_}; }
+
+ private:
+  void* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+// The memory this process may use: the machine's physical memory, or its cgroup's limit when
+// lower (16 GiB when the system does not say).
+uint64_t physical_memory_bytes();
+
+}  // namespace autotrain::data
