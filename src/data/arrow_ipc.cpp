@@ -24,8 +24,10 @@ namespace {
 }
 
 [[noreturn]] void damaged(const std::string& where, const std::string& what) {
-  fail(where, fmt::format("not a readable Arrow file ({}); check the file, or export the dataset as JSON Lines: "
-                          "python3 -c \"import datasets as d; d.load_from_disk('DIR')['train'].to_json('train.jsonl')\"",
+  fail(where, fmt::format("not a readable Arrow IPC file ({}); check the file, or export it as JSON Lines (a "
+                          "save_to_disk folder: datasets.load_from_disk(DIR)['train'].to_json('train.jsonl'); a stream "
+                          "or Feather file: pyarrow.ipc.open_stream / open_file, then to_pandas().to_json(..., "
+                          "orient='records', lines=True))",
                           what));
 }
 
@@ -113,8 +115,12 @@ struct FieldInfo {
 
 // Nodes and buffers of the field at `field` and its children, in the pre-order a RecordBatch
 // lists them.
-FieldInfo describe(const Flat& f, size_t field, const std::string& where, int depth = 0) {
+// `visits` counts the fields described so far: a children list may name one table many times,
+// and a header can only hold so many real fields (8 bytes each at the least).
+FieldInfo describe(const Flat& f, size_t field, const std::string& where, bool v4, size_t& visits, size_t max_visits,
+                   int depth = 0) {
   if (depth > 64) damaged(where, "fields nested too deep");
+  if (++visits > max_visits) damaged(where, "more fields than its header can hold");
   FieldInfo info;
   info.name = std::string(f.string(field, 0));
   info.type = f.scalar<uint8_t>(field, 2, 0);
@@ -136,7 +142,8 @@ FieldInfo describe(const Flat& f, size_t field, const std::string& where, int de
     case kUnion: {
       const auto t = f.table(field, 3);
       info.union_mode = t ? f.scalar<int16_t>(*t, 0, 0) : 0;
-      info.buffers = info.union_mode == 1 ? 2 : 1;
+      // Metadata V5 dropped the union's validity buffer; V4 files (pyarrow before 1.0) have it.
+      info.buffers = (info.union_mode == 1 ? 2 : 1) + (v4 ? 1 : 0);
       break;
     }
     default: damaged(where, fmt::format("a field of unknown type {}", info.type));
@@ -150,7 +157,7 @@ FieldInfo describe(const Flat& f, size_t field, const std::string& where, int de
   }
   const auto [n, first] = f.vector(field, 5, 4);
   for (size_t i = 0; i < n; ++i) {
-    const FieldInfo child = describe(f, f.deref(first + 4 * i), where, depth + 1);
+    const FieldInfo child = describe(f, f.deref(first + 4 * i), where, v4, visits, max_visits, depth + 1);
     info.nodes += child.nodes;
     info.buffers += child.buffers;
     info.views += child.views;
@@ -159,7 +166,7 @@ FieldInfo describe(const Flat& f, size_t field, const std::string& where, int de
 }
 
 const char* type_name(uint8_t t) {
-  static const char* kNames[] = {"NONE", "null", "integers", "floats", "binary data", "text", "booleans",
+  static const char* kNames[] = {"NONE", "only nulls (type null)", "integers", "floats", "binary data", "text", "booleans",
                                  "decimals", "dates", "times", "timestamps", "intervals", "a list", "a struct",
                                  "a union", "binary data", "a list", "a map", "durations", "binary data", "text",
                                  "a list", "run-end encoded values", "binary views", "string views", "a list",
@@ -187,11 +194,15 @@ ParquetText read_arrow_text(std::string_view bytes, const std::string& column, c
   size_t pos = 0;
   // The IPC file format: "ARROW1", two bytes of padding, the stream, a footer, "ARROW1".
   if (bytes.substr(0, 6) == "ARROW1") pos = 8;
+  if (bytes.substr(0, 4) == "FEA1")
+    fail(where, "a Feather v1 file, which autotrain does not read; rewrite it as Feather v2: python3 -c \"import "
+                "pyarrow.feather as f; f.write_feather(f.read_table('FILE'), 'FILE')\"");
 
   ParquetText out;
   bool have_schema = false;
   std::optional<size_t> target_index;  // among the top-level fields
   std::vector<FieldInfo> fields;
+  bool v4 = false;
   std::vector<std::string> owned;  // decompressed buffers of the current batch
   for (;;) {
     // An encapsulated message: [0xFFFFFFFF] int32 length, the flatbuffer (padded), the body.
@@ -225,9 +236,19 @@ ParquetText read_arrow_text(std::string_view bytes, const std::string& column, c
     if (header_type == 1) {  // Schema
       if (have_schema) damaged(where, "a second schema");
       have_schema = true;
+      // MetadataVersion: V4 = 3, V5 = 4; older streams predate Arrow 0.15's layouts.
+      const auto version = f.scalar<int16_t>(message, 0, 0);
+      if (version < 3)
+        fail(where, fmt::format("an Arrow IPC file of metadata version V{} (before Arrow 0.15), which autotrain does not "
+                                "read; rewrite it with a current pyarrow",
+                                version + 1));
+      v4 = version == 3;
+      if (f.scalar<int16_t>(*header, 0, 0) != 0)
+        fail(where, "a big-endian Arrow file, which autotrain does not read; rewrite it on a little-endian machine");
       const auto [n, first] = f.vector(*header, 1, 4);
+      size_t visits = 0;
       for (size_t i = 0; i < n; ++i) {
-        fields.push_back(describe(f, f.deref(first + 4 * i), where));
+        fields.push_back(describe(f, f.deref(first + 4 * i), where, v4, visits, meta.size() / 8 + 1));
         out.columns.push_back(fields.back().name);
         if (!target_index && fields.back().name == column) target_index = i;
       }
@@ -266,7 +287,8 @@ ParquetText read_arrow_text(std::string_view bytes, const std::string& column, c
         for (size_t v = 0; v < fields[i].views; ++v)
         {
           const auto extra = f.read<int64_t>(view_counts_at + 8 * (view + v));
-          if (extra < 0 || static_cast<uint64_t>(extra) > buffer_count) damaged(where, "a negative variadic buffer count");
+          if (extra < 0 || static_cast<uint64_t>(extra) > buffer_count)
+            damaged(where, "a variadic buffer count outside the batch's buffers");
           buffer += static_cast<size_t>(extra);
         }
         view += fields[i].views;
@@ -284,6 +306,7 @@ ParquetText read_arrow_text(std::string_view bytes, const std::string& column, c
     // Its three buffers (validity, offsets, values), decompressed when the batch is compressed.
     owned.clear();
     owned.reserve(3);
+    uint64_t batch_bytes = 0;  // the decompressed buffers, given back to the budget after the batch
     auto buffer_view = [&](size_t k) -> std::string_view {
       const auto offset = f.read<int64_t>(buffers_at + 16 * (buffer + k));
       const auto size = f.read<int64_t>(buffers_at + 16 * (buffer + k) + 8);
@@ -302,14 +325,31 @@ ParquetText read_arrow_text(std::string_view bytes, const std::string& column, c
         fail(where, "buffers compressed with LZ4, which autotrain does not read (it reads zstd and uncompressed); "
                     "rewrite the file with compression='zstd' or none");
       if (raw < 0) damaged(where, "a negative buffer length");
-      budget.charge(static_cast<uint64_t>(raw), where);
       const unsigned long long declared = ZSTD_getFrameContentSize(b.data(), b.size());
       if (declared == ZSTD_CONTENTSIZE_ERROR || (declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != static_cast<uint64_t>(raw)))
         damaged(where, "a zstd buffer that does not decompress to its length");
-      owned.emplace_back(static_cast<size_t>(raw), '\0');
-      const size_t got = ZSTD_decompress(owned.back().data(), owned.back().size(), b.data(), b.size());
-      if (ZSTD_isError(got) || got != static_cast<size_t>(raw)) damaged(where, "a zstd buffer that does not decompress");
-      return owned.back();
+      // Held for this batch only; grown as output arrives, so a length the frame does not back
+      // allocates nothing.
+      budget.charge(static_cast<uint64_t>(raw), where);
+      batch_bytes += static_cast<uint64_t>(raw);
+      owned.emplace_back();
+      std::string& dst = owned.back();
+      ZSTD_DCtx* ctx = ZSTD_createDCtx();
+      ZSTD_inBuffer in{b.data(), b.size(), 0};
+      char chunk[1 << 16];
+      size_t rc = 1;
+      while (ctx && (in.pos < in.size || rc != 0)) {
+        ZSTD_outBuffer o{chunk, sizeof chunk, 0};
+        const size_t before = in.pos;
+        rc = ZSTD_decompressStream(ctx, &o, &in);
+        if (ZSTD_isError(rc) || dst.size() + o.pos > static_cast<uint64_t>(raw)) break;
+        dst.append(chunk, o.pos);
+        if (in.pos == in.size && in.pos == before && o.pos == 0) break;
+      }
+      ZSTD_freeDCtx(ctx);
+      if (!ctx || ZSTD_isError(rc) || rc != 0 || dst.size() != static_cast<uint64_t>(raw))
+        damaged(where, "a zstd buffer that does not decompress to its length");
+      return dst;
     };
     const std::string_view validity = buffer_view(0), offsets = buffer_view(1), values = buffer_view(2);
     const bool large = fields[*target_index].type == kLargeUtf8;
@@ -342,6 +382,7 @@ ParquetText read_arrow_text(std::string_view bytes, const std::string& column, c
         fail(where, fmt::format("row {}: the text is not UTF-8 (byte {})", out.values.size() + 1, bad + 1));
       out.values.emplace_back(std::string(v));
     }
+    budget.left += batch_bytes;
   }
   if (!have_schema) damaged(where, "no schema message");
   return out;

@@ -186,15 +186,15 @@ std::vector<fs::path> autotrain_outputs(const fs::path& folder, const fs::path& 
 
 DatasetSource resolve_dataset(std::string_view data_path, const model::EnvLookup& env) {
   if (data_path.empty())
-    throw DataError("DATA_PATH is empty: set it to a .jsonl/.json/.csv/.txt/.parquet file, a folder of split files, or a "
+    throw DataError("DATA_PATH is empty: set it to a .jsonl/.json/.csv/.txt/.parquet/.arrow file, a folder of split files, or a "
                     "dataset id in the Hugging Face cache (org/name)");
   std::vector<std::string> looked;
   fs::path local(data_path);
   std::error_code ec;
   if (fs::is_regular_file(local, ec)) {
     if (!supported(local))
-      throw DataError(fmt::format("DATA_PATH {}: unknown format '{}'; use .jsonl, .json, .csv, .parquet or .txt (one example "
-                                  "per line), the first four also as .gz or .zst",
+      throw DataError(fmt::format("DATA_PATH {}: unknown format '{}'; use .jsonl, .json, .csv, .txt (one example per line), "
+                                  "each also as .gz or .zst, or .parquet or .arrow",
                                   local.string(), local.extension().string()));
     return {local, "file", true, {}};
   }
@@ -227,7 +227,7 @@ DatasetSource resolve_dataset(std::string_view data_path, const model::EnvLookup
                                 "Face cache",
                                 data_path, fmt::join(looked, "\n  - ")));
   throw DataError(fmt::format(
-      "DATA_PATH {}: no dataset found. Looked at:\n  - {}\nUse a local .jsonl/.json/.csv/.txt/.parquet file or folder, or "
+      "DATA_PATH {}: no dataset found. Looked at:\n  - {}\nUse a local .jsonl/.json/.csv/.txt/.parquet/.arrow file or folder, or "
       "download the dataset first (huggingface-cli download --repo-type dataset {}); downloading is not built in "
       "(set HF_HUB_CACHE or HF_HOME if your cache is elsewhere)",
       data_path, fmt::join(looked, "\n  - "), data_path));
@@ -270,7 +270,7 @@ SplitFiles DatasetSource::split_files(std::string_view split, std::string_view s
   for (const auto& f : files) names.push_back(f.lexically_relative(root).generic_string());
   for (const auto& f : unsupported) names.push_back(f.lexically_relative(root).generic_string() + " (unsupported format)");
   throw DataError(fmt::format(
-      "{} {}: no file for split '{}' (looked for {}.csv|jsonl|json|txt|parquet (.gz, .zst) and names containing {}). Files there: {}. "
+      "{} {}: no file for split '{}' (looked for {}.csv|jsonl|json|txt (.gz, .zst)|parquet|arrow and names containing {}). Files there: {}. "
       "Name the split's file after it, or set {}",
       kind, root.string(), split, split, fmt::join(keywords, "|"), names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", ")),
       setting == "VALID_SPLIT" ? "VALID_SPLIT (or VALID_FRACTION)" : std::string(setting)));

@@ -82,6 +82,15 @@ before = pa.table({
     "after": pa.array(range(n), pa.int32()),
 })
 stream("other_columns", before.to_batches(max_chunksize=64), before.schema)
+# Metadata V4 (pyarrow before 1.0): a union still has its validity buffer.
+unions = pa.table({
+    "u": pa.UnionArray.from_sparse(pa.array([0, 1] * (n // 2), pa.int8()),
+                                   [pa.array(range(n), pa.int64()), pa.array(["s"] * n)]),
+    "text": pa.array(texts(n, 6), pa.string()),
+})
+stream("union_v5", unions.to_batches(max_chunksize=64), unions.schema)
+stream("union_v4", unions.to_batches(max_chunksize=64), unions.schema,
+       options=ipc.IpcWriteOptions(metadata_version=ipc.MetadataVersion.V4))
 
 # Refused, saying what the column holds.
 stream("dictionary_text", [pa.record_batch({"text": pa.array(["a", "b", "a"]).dictionary_encode()})],

@@ -113,11 +113,22 @@ TEST_F(ArrowVsPyarrow, TruncatedAndFlippedFilesAreErrorsNotCrashes) {
   }
 }
 
+// Crafted files (tests/fuzz/arrow_seeds): a schema whose children lists name the same field
+// again and again (2^60 visits), and a zstd buffer declaring 1 GiB that its frame does not back.
+// Both are refused at once, allocating nothing much.
+TEST(ArrowDamage, CraftedBombsAreRefusedAtOnce) {
+  const fs::path seeds = fs::path(AUTOTRAIN_TEST_SOURCE_DIR) / "fuzz/arrow_seeds";
+  EXPECT_THAT(error_of(testing::read_file(seeds / "schema_bomb.arrow")), HasSubstr("more fields than its header can hold"));
+  EXPECT_THAT(error_of(testing::read_file(seeds / "zstd_length_bomb.arrow")),
+              HasSubstr("more memory than autotrain allows itself"));
+}
+
 TEST(ArrowDamage, BadFilesAreErrors) {
   EXPECT_THAT(error_of(""), HasSubstr("no schema message"));
   EXPECT_THAT(error_of(std::string("\xff\xff\xff\xff\x00\x00\x00\x00", 8)), HasSubstr("no schema message"));
-  EXPECT_THAT(error_of(std::string("\xff\xff\xff\xff\x40\x00\x00\x00", 8)), HasSubstr("f.arrow: not a readable Arrow file"));
+  EXPECT_THAT(error_of(std::string("\xff\xff\xff\xff\x40\x00\x00\x00", 8)), HasSubstr("f.arrow: not a readable Arrow IPC file"));
   EXPECT_THAT(error_of("ARROW1\0\0"), HasSubstr("no schema message"));
+  EXPECT_THAT(error_of("FEA1xxxxxxxx"), HasSubstr("Feather v1"));
 }
 
 }  // namespace
