@@ -174,23 +174,13 @@ const char* type_name(uint8_t t) {
   return t < sizeof kNames / sizeof kNames[0] ? kNames[t] : "an unknown type";
 }
 
-struct Budget {
-  uint64_t left, limit;
-  void charge(uint64_t bytes, const std::string& where) {
-    if (bytes > left)
-      fail(where, fmt::format("the text column takes more memory than autotrain allows itself for it ({:.1f} GB, this "
-                              "machine's memory); split the dataset into smaller files",
-                              static_cast<double>(limit) / 1e9));
-    left -= bytes;
-  }
-};
 
 }  // namespace
 
 ParquetText read_arrow_text(std::string_view bytes, const std::string& column, const std::string& where,
                             uint64_t max_bytes) {
   if (max_bytes == 0) max_bytes = physical_memory_bytes();
-  Budget budget{max_bytes, max_bytes};
+  TextBudget budget(max_bytes);
   size_t pos = 0;
   // The IPC file format: "ARROW1", two bytes of padding, the stream, a footer, "ARROW1".
   if (bytes.substr(0, 6) == "ARROW1") pos = 8;
@@ -382,7 +372,7 @@ ParquetText read_arrow_text(std::string_view bytes, const std::string& column, c
         fail(where, fmt::format("row {}: the text is not UTF-8 (byte {})", out.values.size() + 1, bad + 1));
       out.values.emplace_back(std::string(v));
     }
-    budget.left += batch_bytes;
+    budget.refund(batch_bytes);
   }
   if (!have_schema) damaged(where, "no schema message");
   return out;

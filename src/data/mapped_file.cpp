@@ -41,6 +41,14 @@ MappedFile::~MappedFile() {
   if (data_) ::munmap(data_, size_);
 }
 
+void TextBudget::charge(uint64_t bytes, const std::string& where) {
+  if (bytes > left_)
+    throw DataError(fmt::format("{}: the text column takes more memory than autotrain allows itself for it ({:.1f} GB, "
+                                "this machine's memory); split the dataset into smaller files",
+                                where, static_cast<double>(limit_) / 1e9));
+  left_ -= bytes;
+}
+
 uint64_t physical_memory_bytes() {
   const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
   uint64_t bytes = pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : uint64_t{1} << 34;

@@ -1,9 +1,10 @@
 // Internal to the data module: a data file mapped read-only (Parquet and Arrow readers), and the
-// memory the texts of one file may take (the machine's physical memory).
+// memory the texts of one file may take.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <string>
 #include <string_view>
 
 namespace autotrain::data {
@@ -22,6 +23,19 @@ class MappedFile {
  private:
   void* data_ = nullptr;
   size_t size_ = 0;
+};
+
+// What the texts of one columnar file may take in memory, charged before they are decoded: a few
+// KB of zstd can claim gigabytes, and runs of nulls cost nothing to store.
+class TextBudget {
+ public:
+  explicit TextBudget(uint64_t limit) : left_(limit), limit_(limit) {}
+  // Throws DataError naming `where` when `bytes` do not fit any more.
+  void charge(uint64_t bytes, const std::string& where);
+  void refund(uint64_t bytes) { left_ += bytes; }
+
+ private:
+  uint64_t left_, limit_;
 };
 
 // The memory this process may use: the machine's physical memory, or its cgroup's limit when

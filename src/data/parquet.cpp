@@ -524,22 +524,9 @@ const char* encoding_name(int64_t e) {
 }
 
 // One column chunk's values, appended to `out`.
-// What the texts may take in memory: a file whose pages decode to more (a few KB of zstd can
-// claim gigabytes, and runs of nulls cost nothing to store) is refused before it is decoded.
-struct Budget {
-  uint64_t left;
-  void charge(uint64_t bytes, const std::string& where) {
-    if (bytes > left)
-      fail(where, fmt::format("the text column takes more memory than autotrain allows itself for it ({:.1f} GB, this "
-                              "machine's memory); split the dataset into smaller files",
-                              static_cast<double>(limit) / 1e9));
-    left -= bytes;
-  }
-  uint64_t limit;
-};
 
 void read_chunk(std::string_view file, const ColumnMeta& m, int64_t rows, bool optional, const std::string& where,
-                Budget& budget, std::vector<std::optional<std::string>>& out) {
+                TextBudget& budget, std::vector<std::optional<std::string>>& out) {
   int64_t start = m.data_page_offset;
   if (m.dictionary_page_offset > 0 && m.dictionary_page_offset < start) start = m.dictionary_page_offset;
   const auto size = static_cast<int64_t>(file.size());
@@ -661,7 +648,7 @@ void read_chunk(std::string_view file, const ColumnMeta& m, int64_t rows, bool o
 ParquetText read_parquet_text(std::string_view bytes, const std::string& column, const std::string& where,
                               uint64_t max_bytes) {
   if (max_bytes == 0) max_bytes = physical_memory_bytes();
-  Budget budget{max_bytes, max_bytes};
+  TextBudget budget(max_bytes);
   const FileMeta meta = read_footer(bytes, where);
   ParquetText out;
 
