@@ -25,12 +25,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::vector<std::string> kExtensions = {".csv", ".jsonl", ".json", ".txt", ".parquet", ".arrow"};
+const std::vector<std::string> kExtensions = {".csv", ".jsonl", ".json", ".txt", ".parquet", ".arrow", ".feather"};
 
 // By format, a .gz / .zst compression suffix aside (Parquet compresses its own pages).
 bool supported(const fs::path& p) {
   const std::string format = format_of(p);
-  if ((format == ".parquet" || format == ".arrow") && p.extension() != format) return false;
+  if ((format == ".parquet" || format == ".arrow" || format == ".feather") && p.extension() != format) return false;
   return std::find(kExtensions.begin(), kExtensions.end(), format) != kExtensions.end();
 }
 
@@ -240,7 +240,8 @@ SplitFiles DatasetSource::split_files(std::string_view split, std::string_view s
   std::vector<std::string> direct_names;
   for (const auto& e : kExtensions)
     for (const char* z : {"", ".gz", ".gzip", ".zst", ".zstd"})
-      if ((e != ".parquet" && e != ".arrow") || *z == '\0') direct_names.push_back(std::string(split) + e + z);
+      if ((e != ".parquet" && e != ".arrow" && e != ".feather") || *z == '\0')
+        direct_names.push_back(std::string(split) + e + z);
   for (size_t e = 0; e < direct_names.size(); ++e) {
     fs::path direct = root / direct_names[e];
     if (!fs::is_regular_file(direct, ec) || is_excluded(direct, exclude)) continue;
@@ -306,8 +307,8 @@ SplitTexts read_split_texts(const SplitFiles& files, const std::string& column, 
       for (auto& example : read_text_examples(file, txt_sample_by)) add(std::move(example));
       continue;
     }
-    if (file.extension() == ".parquet" || file.extension() == ".arrow") {
-      // Columnar files (the Hub's Parquet, save_to_disk's Arrow): the text column alone.
+    if (file.extension() == ".parquet" || file.extension() == ".arrow" || file.extension() == ".feather") {
+      // Columnar files (the Hub's Parquet, save_to_disk's Arrow, pandas' Feather v2): the text column alone.
       auto table = file.extension() == ".parquet" ? read_parquet_text_file(file, column) : read_arrow_text_file(file, column);
       if (!table.found)
         throw DataError(fmt::format("{}: no column \"{}\"; the columns are: {}. Set TEXT_COLUMN to one of them",

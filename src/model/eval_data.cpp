@@ -23,7 +23,7 @@ namespace {
 // `eval` those are mistakes on the command line (exit 2).
 std::vector<data::Row> read_rows(const std::filesystem::path& path, const std::string& text_column) {
   try {
-    if (path.extension() == ".parquet" || path.extension() == ".arrow") {
+    if (path.extension() == ".parquet" || path.extension() == ".arrow" || path.extension() == ".feather") {
       // A Parquet or Arrow file's text column, as rows of that one column (pre-tokenized ones are
       // not read).
       auto table = path.extension() == ".parquet" ? data::read_parquet_text_file(path, text_column)
