@@ -4,6 +4,7 @@
 // then RecordBatches; the file format wraps the same stream in "ARROW1" magic and a footer.
 #include "autotrain/data/arrow_ipc.h"
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <vector>
@@ -183,7 +184,7 @@ ParquetText read_arrow_text(std::string_view bytes, const std::string& column, c
   TextBudget budget(max_bytes);
   size_t pos = 0;
   // The IPC file format: "ARROW1", two bytes of padding, the stream, a footer, "ARROW1".
-  if (bytes.substr(0, 6) == "ARROW1") pos = 8;
+  if (bytes.substr(0, 6) == "ARROW1") pos = std::min<size_t>(8, bytes.size());
   if (bytes.substr(0, 4) == "FEA1")
     fail(where, "a Feather v1 file, which autotrain does not read; rewrite it as Feather v2: python3 -c \"import "
                 "pyarrow.feather as f; f.write_feather(f.read_table('FILE'), 'FILE')\"");

@@ -127,7 +127,9 @@ TEST(ArrowDamage, BadFilesAreErrors) {
   EXPECT_THAT(error_of(""), HasSubstr("no schema message"));
   EXPECT_THAT(error_of(std::string("\xff\xff\xff\xff\x00\x00\x00\x00", 8)), HasSubstr("no schema message"));
   EXPECT_THAT(error_of(std::string("\xff\xff\xff\xff\x40\x00\x00\x00", 8)), HasSubstr("f.arrow: not a readable Arrow IPC file"));
-  EXPECT_THAT(error_of("ARROW1\0\0"), HasSubstr("no schema message"));
+  EXPECT_THAT(error_of(std::string("ARROW1\0\0", 8)), HasSubstr("no schema message"));
+  EXPECT_THAT(error_of("ARROW1"), HasSubstr("no schema message"));  // shorter than the magic's padding
+  EXPECT_THAT(error_of("ARROW1\x01"), HasSubstr("no schema message"));
   EXPECT_THAT(error_of("FEA1xxxxxxxx"), HasSubstr("Feather v1"));
 }
 
