@@ -266,7 +266,9 @@ ParquetText read_arrow_text(std::string_view bytes, const std::string& column, c
     // A RecordBatch: where the target's node and buffers are, after those of the fields before it.
     const auto length = f.scalar<int64_t>(*header, 0, 0);
     const auto [node_count, nodes_at] = f.vector(*header, 1, 16);
-    const auto [buffer_count, buffers_at] = f.vector(*header, 2, 16);
+    // (Plain variables, not a structured binding: the lambda below captures them.)
+    const auto buffer_list = f.vector(*header, 2, 16);
+    const size_t buffer_count = buffer_list.first, buffers_at = buffer_list.second;
     const auto [view_counts, view_counts_at] = f.vector(*header, 4, 8);
     std::optional<int8_t> codec;
     if (const auto c = f.table(*header, 3)) codec = f.scalar<int8_t>(*c, 0, 0);

@@ -1,8 +1,5 @@
 #include "mapped_file.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,32 +10,23 @@
 #include <fmt/format.h>
 
 #include "autotrain/data/error.h"
+#include "autotrain/safetensors/file.h"
 
 namespace autotrain::data {
 
 MappedFile::MappedFile(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw DataError(fmt::format("{}: cannot open it ({})", path.string(), std::strerror(errno)));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw DataError(fmt::format("{}: not a regular file", path.string()));
+  try {
+    file_ = std::make_unique<safetensors::MappedFile>(path);
+  } catch (const safetensors::SafetensorsError& e) {
+    throw DataError(e.what());
   }
-  size_ = static_cast<size_t>(st.st_size);
-  if (size_ > 0) {
-    data_ = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (data_ == MAP_FAILED) {
-      const int err = errno;
-      ::close(fd);
-      data_ = nullptr;
-      throw DataError(fmt::format("{}: cannot map it ({})", path.string(), std::strerror(err)));
-    }
-  }
-  ::close(fd);
 }
 
-MappedFile::~MappedFile() {
-  if (data_) ::munmap(data_, size_);
+MappedFile::~MappedFile() = default;
+
+std::string_view MappedFile::bytes() const {
+  const auto b = file_->bytes();
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
 }
 
 void TextBudget::charge(uint64_t bytes, const std::string& where) {

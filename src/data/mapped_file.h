@@ -4,11 +4,17 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 
+namespace autotrain::safetensors {
+class MappedFile;
+}
+
 namespace autotrain::data {
 
+// The safetensors module's mapping, its errors as DataError (a data file is a `data` input).
 class MappedFile {
  public:
   // Maps `path`; throws DataError naming it (missing, unreadable, not a regular file). An empty
@@ -18,11 +24,10 @@ class MappedFile {
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
 
-  std::string_view bytes() const { return {static_cast<const char*>(data_), size_}; }
+  std::string_view bytes() const;
 
  private:
-  void* data_ = nullptr;
-  size_t size_ = 0;
+  std::unique_ptr<safetensors::MappedFile> file_;
 };
 
 // What the texts of one columnar file may take in memory, charged before they are decoded: a few
