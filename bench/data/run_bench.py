@@ -14,7 +14,11 @@ in batches of 1,000 rows as datasets.map(batched=True) does, with the Rust libra
 pool (TOKENIZERS_PARALLELISM unset, so all cores). The script checks that both sides produce the
 same blocks, token for token, before it reports the times.
 
+With --format parquet the rows are a Snappy Parquet file (pyarrow's defaults, as the Hub stores
+datasets) that both sides read: ours with its own reader, the reference with pyarrow.
+
 usage: run_bench.py [--bin build/autotrain] [--rows 20000] [--block-size 1024] [--repeat 3]
+                    [--format jsonl|parquet]
 """
 import argparse
 import json
@@ -40,8 +44,12 @@ from transformers import AutoTokenizer
 model_dir, data, out, block = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 t0 = time.perf_counter()
 tok = AutoTokenizer.from_pretrained(model_dir)
-with open(data, encoding="utf-8") as f:
-    texts = [json.loads(line)["text"] for line in f]
+if data.endswith(".parquet"):
+    import pyarrow.parquet as pq
+    texts = pq.read_table(data, columns=["text"]).column("text").to_pylist()
+else:
+    with open(data, encoding="utf-8") as f:
+        texts = [json.loads(line)["text"] for line in f]
 with open(out + "/train.csv", "w", encoding="utf-8", newline="") as f:
     w = csv.writer(f, lineterminator="\n")
     w.writerow(["text"])
@@ -100,6 +108,7 @@ def main():
     ap.add_argument("--rows", type=int, default=20000)
     ap.add_argument("--block-size", type=int, default=1024)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="bench-data-")
     try:
@@ -108,13 +117,19 @@ def main():
         data_dir = os.path.join(work, "data")
         os.makedirs(data_dir)
         rows = make_rows(a.rows)
-        with open(os.path.join(data_dir, "train.jsonl"), "w", encoding="utf-8") as f:
-            for t in rows:
-                f.write(json.dumps({"text": t}) + "\n")
-        mb = os.path.getsize(os.path.join(data_dir, "train.jsonl")) / 1e6
+        data_file = os.path.join(data_dir, "train." + a.format)
+        if a.format == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+            pq.write_table(pa.table({"text": rows}), data_file)
+        else:
+            with open(data_file, "w", encoding="utf-8") as f:
+                for t in rows:
+                    f.write(json.dumps({"text": t}) + "\n")
+        mb = os.path.getsize(data_file) / 1e6
         env = dict(os.environ)
         env.pop("TOKENIZERS_PARALLELISM", None)
-        print(f"data: {a.rows} rows, {mb:.1f} MB jsonl; block size {a.block_size}; cpu: {os.cpu_count()} cores")
+        print(f"data: {a.rows} rows, {mb:.1f} MB {a.format}; block size {a.block_size}; cpu: {os.cpu_count()} cores")
         print()
         print("| run | autotrain data s | Python (transformers tokenizer + group_texts) s | ratio |")
         print("|---|---|---|---|")
@@ -128,8 +143,7 @@ def main():
             ours_s, ours_out = timed([a.bin, "data", "-c", config, "--rebuild"])
             ref_dir = os.path.join(work, f"ref{i}")
             os.makedirs(ref_dir)
-            ref_s, ref_out = timed([sys.executable, "-c", REFERENCE, model, os.path.join(data_dir, "train.jsonl"),
-                                    ref_dir, str(a.block_size)], env)
+            ref_s, ref_out = timed([sys.executable, "-c", REFERENCE, model, data_file, ref_dir, str(a.block_size)], env)
             ref = json.loads(ref_out.strip().splitlines()[-1])
             manifest = json.load(open(os.path.join(project, "autotrain-data", "manifest.json")))
             ours_blocks = manifest["summary"]["train"]["blocks"]
