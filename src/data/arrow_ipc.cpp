@@ -178,7 +178,7 @@ const char* type_name(uint8_t t) {
 
 }  // namespace
 
-ParquetText read_arrow_text(std::string_view bytes, const std::string& column, const std::string& where,
+ColumnText read_arrow_text(std::string_view bytes, const std::string& column, const std::string& where,
                             uint64_t max_bytes) {
   if (max_bytes == 0) max_bytes = physical_memory_bytes();
   TextBudget budget(max_bytes);
@@ -189,7 +189,7 @@ ParquetText read_arrow_text(std::string_view bytes, const std::string& column, c
     fail(where, "a Feather v1 file, which autotrain does not read; rewrite it as Feather v2: python3 -c \"import "
                 "pyarrow.feather as f; f.write_feather(f.read_table('FILE'), 'FILE')\"");
 
-  ParquetText out;
+  ColumnText out;
   bool have_schema = false;
   std::optional<size_t> target_index;  // among the top-level fields
   std::vector<FieldInfo> fields;
@@ -381,7 +381,7 @@ ParquetText read_arrow_text(std::string_view bytes, const std::string& column, c
   return out;
 }
 
-ParquetText read_arrow_text_file(const std::filesystem::path& path, const std::string& column) {
+ColumnText read_arrow_text_file(const std::filesystem::path& path, const std::string& column) {
   const MappedFile file(path);
   return read_arrow_text(file.bytes(), column, path.string());
 }

@@ -11,6 +11,7 @@ add_library(autotrain_data STATIC
   ${CMAKE_CURRENT_LIST_DIR}/mapped_file.cpp
   ${CMAKE_CURRENT_LIST_DIR}/parquet.cpp
   ${CMAKE_CURRENT_LIST_DIR}/arrow_ipc.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/columnar.cpp
   ${CMAKE_CURRENT_LIST_DIR}/readers.cpp
   ${CMAKE_CURRENT_LIST_DIR}/source.cpp
   ${CMAKE_CURRENT_LIST_DIR}/sha256.cpp

@@ -645,12 +645,12 @@ void read_chunk(std::string_view file, const ColumnMeta& m, int64_t rows, bool o
 
 }  // namespace
 
-ParquetText read_parquet_text(std::string_view bytes, const std::string& column, const std::string& where,
+ColumnText read_parquet_text(std::string_view bytes, const std::string& column, const std::string& where,
                               uint64_t max_bytes) {
   if (max_bytes == 0) max_bytes = physical_memory_bytes();
   TextBudget budget(max_bytes);
   const FileMeta meta = read_footer(bytes, where);
-  ParquetText out;
+  ColumnText out;
 
   // The schema is the tree in depth-first order: the root, then each field with its children
   // after it. Column chunks hold the leaves, in the same order.
@@ -714,7 +714,7 @@ ParquetText read_parquet_text(std::string_view bytes, const std::string& column,
   return out;
 }
 
-ParquetText read_parquet_text_file(const std::filesystem::path& path, const std::string& column) {
+ColumnText read_parquet_text_file(const std::filesystem::path& path, const std::string& column) {
   const MappedFile file(path);
   if (file.bytes().empty()) damaged(path.string(), "the file is empty");
   return read_parquet_text(file.bytes(), column, path.string());

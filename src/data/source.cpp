@@ -1,8 +1,7 @@
 // DATA_PATH resolution and split selection (see autotrain/data/source.h).
 #include "autotrain/data/source.h"
 
-#include "autotrain/data/arrow_ipc.h"
-#include "autotrain/data/parquet.h"
+#include "autotrain/data/columnar.h"
 
 #include <algorithm>
 #include <cctype>
@@ -30,7 +29,7 @@ const std::vector<std::string> kExtensions = {".csv", ".jsonl", ".json", ".txt",
 // By format, a .gz / .zst compression suffix aside (Parquet compresses its own pages).
 bool supported(const fs::path& p) {
   const std::string format = format_of(p);
-  if ((format == ".parquet" || format == ".arrow" || format == ".feather") && p.extension() != format) return false;
+  if (is_columnar_format(format) && p.extension() != format) return false;
   return std::find(kExtensions.begin(), kExtensions.end(), format) != kExtensions.end();
 }
 
@@ -240,7 +239,7 @@ SplitFiles DatasetSource::split_files(std::string_view split, std::string_view s
   std::vector<std::string> direct_names;
   for (const auto& e : kExtensions)
     for (const char* z : {"", ".gz", ".gzip", ".zst", ".zstd"})
-      if ((e != ".parquet" && e != ".arrow" && e != ".feather") || *z == '\0')
+      if (!is_columnar_format(e) || *z == '\0')
         direct_names.push_back(std::string(split) + e + z);
   for (size_t e = 0; e < direct_names.size(); ++e) {
     fs::path direct = root / direct_names[e];
@@ -307,9 +306,9 @@ SplitTexts read_split_texts(const SplitFiles& files, const std::string& column, 
       for (auto& example : read_text_examples(file, txt_sample_by)) add(std::move(example));
       continue;
     }
-    if (file.extension() == ".parquet" || file.extension() == ".arrow" || file.extension() == ".feather") {
+    if (is_columnar_format(file.extension().string())) {
       // Columnar files (the Hub's Parquet, save_to_disk's Arrow, pandas' Feather v2): the text column alone.
-      auto table = file.extension() == ".parquet" ? read_parquet_text_file(file, column) : read_arrow_text_file(file, column);
+      auto table = read_column_text_file(file, column);
       if (!table.found)
         throw DataError(fmt::format("{}: no column \"{}\"; the columns are: {}. Set TEXT_COLUMN to one of them",
                                     file.string(), column, fmt::join(table.columns, ", ")));

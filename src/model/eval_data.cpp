@@ -6,8 +6,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
-#include "autotrain/data/arrow_ipc.h"
-#include "autotrain/data/parquet.h"
+#include "autotrain/data/columnar.h"
 #include "autotrain/data/readers.h"
 #include "autotrain/model/eval.h"
 #include "autotrain/model/falcon_config.h"
@@ -23,11 +22,10 @@ namespace {
 // `eval` those are mistakes on the command line (exit 2).
 std::vector<data::Row> read_rows(const std::filesystem::path& path, const std::string& text_column) {
   try {
-    if (path.extension() == ".parquet" || path.extension() == ".arrow" || path.extension() == ".feather") {
+    if (data::is_columnar_format(path.extension().string())) {
       // A Parquet or Arrow file's text column, as rows of that one column (pre-tokenized ones are
       // not read).
-      auto table = path.extension() == ".parquet" ? data::read_parquet_text_file(path, text_column)
-                                                  : data::read_arrow_text_file(path, text_column);
+      auto table = data::read_column_text_file(path, text_column);
       if (!table.found)
         throw data::DataError(fmt::format("{}: no column \"{}\"; the columns are: {}. Pass --text-column", path.string(),
                                           text_column, fmt::join(table.columns, ", ")));

@@ -11,17 +11,17 @@
 #include <string>
 #include <string_view>
 
-#include "autotrain/data/parquet.h"  // ParquetText: the same result shape
+#include "autotrain/data/columnar.h"
 
 namespace autotrain::data {
 
 // Reads `column` from the Arrow IPC stream or file held in `bytes`; `where` names it in errors. A
 // missing column is no error (found = false, columns listed). The texts may take at most
 // `max_bytes` of memory (0: the machine's physical memory). Throws DataError.
-ParquetText read_arrow_text(std::string_view bytes, const std::string& column, const std::string& where,
+ColumnText read_arrow_text(std::string_view bytes, const std::string& column, const std::string& where,
                             uint64_t max_bytes = 0);
 
 // The same from a file (memory-mapped). Throws DataError naming the file.
-ParquetText read_arrow_text_file(const std::filesystem::path& path, const std::string& column);
+ColumnText read_arrow_text_file(const std::filesystem::path& path, const std::string& column);
 
 }  // namespace autotrain::data

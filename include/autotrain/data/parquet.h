@@ -17,24 +17,18 @@
 #include <string_view>
 #include <vector>
 
-#include "autotrain/data/error.h"
+#include "autotrain/data/columnar.h"
 
 namespace autotrain::data {
-
-struct ParquetText {
-  std::vector<std::string> columns;                // the top-level column names, in file order
-  bool found = false;                              // `column` is one of them
-  std::vector<std::optional<std::string>> values;  // one per row; nullopt for a null cell
-};
 
 // Reads `column` from the Parquet file held in `bytes`; `where` names it in errors. A missing
 // column is no error (found = false, columns listed): the caller words that one. The texts may
 // take at most `max_bytes` of memory (0: the machine's physical memory); a file that decodes to
 // more is refused before it is decoded. Throws DataError.
-ParquetText read_parquet_text(std::string_view bytes, const std::string& column, const std::string& where,
+ColumnText read_parquet_text(std::string_view bytes, const std::string& column, const std::string& where,
                               uint64_t max_bytes = 0);
 
 // The same from a file (memory-mapped). Throws DataError naming the file.
-ParquetText read_parquet_text_file(const std::filesystem::path& path, const std::string& column);
+ColumnText read_parquet_text_file(const std::filesystem::path& path, const std::string& column);
 
 }  // namespace autotrain::data

@@ -33,7 +33,7 @@ class ArrowVsPyarrow : public ::testing::Test {
   static nlohmann::json cases() { return nlohmann::json::parse(testing::read_file(oracle().dir() / "cases.json")); }
 };
 
-nlohmann::json as_json(const ParquetText& t) {
+nlohmann::json as_json(const ColumnText& t) {
   nlohmann::json a = nlohmann::json::array();
   for (const auto& v : t.values) a.push_back(v ? nlohmann::json(*v) : nlohmann::json());
   return a;
@@ -56,7 +56,7 @@ TEST_F(ArrowVsPyarrow, EveryCellAsPyarrowReadsIt) {
       continue;
     }
     ++readable;
-    const ParquetText t = read_arrow_text_file(file, column);
+    const ColumnText t = read_arrow_text_file(file, column);
     EXPECT_TRUE(t.found);
     EXPECT_EQ(nlohmann::json(t.columns), c["columns"]);
     EXPECT_EQ(as_json(t), c["values"]);

@@ -43,7 +43,7 @@ TEST_F(ParquetVsPyarrow, EveryCellAsPyarrowReadsIt) {
     if (c.contains("error")) continue;
     ++readable;
     SCOPED_TRACE(c["name"].get<std::string>());
-    const ParquetText t = read_parquet_text_file(c["file"].get<std::string>(), c["column"].get<std::string>());
+    const ColumnText t = read_parquet_text_file(c["file"].get<std::string>(), c["column"].get<std::string>());
     EXPECT_TRUE(t.found);
     EXPECT_EQ(nlohmann::json(t.columns), c["columns"]);
     const auto& want = c["values"];
@@ -79,7 +79,7 @@ TEST_F(ParquetVsPyarrow, WhatIsNotReadIsRefusedSayingWhat) {
 TEST_F(ParquetVsPyarrow, AMissingColumnListsTheColumns) {
   for (const auto& c : cases()) {
     if (c["name"] != "other_columns") continue;
-    const ParquetText t = read_parquet_text_file(c["file"].get<std::string>(), "body");
+    const ColumnText t = read_parquet_text_file(c["file"].get<std::string>(), "body");
     EXPECT_FALSE(t.found);
     EXPECT_EQ(t.columns, (std::vector<std::string>{"id", "tags", "meta", "text", "prompt"}));
   }
