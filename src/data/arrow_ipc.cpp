@@ -1,16 +1,21 @@
 // An Arrow IPC reader for one top-level string column (see autotrain/data/arrow_ipc.h). The
 // layout, from the Arrow columnar format specification: a stream of encapsulated messages
 // (0xFFFFFFFF, a 4-byte metadata length, a flatbuffer Message, its body), the first a Schema,
-// then RecordBatches; the file format wraps the same stream in "ARROW1" magic and a footer.
+// then DictionaryBatches and RecordBatches; the file format wraps the same stream in "ARROW1"
+// magic and a footer.
 #include "autotrain/data/arrow_ipc.h"
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
+#include <limits>
 #include <optional>
+#include <tuple>
 #include <vector>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <lz4frame.h>
 #include <zstd.h>
 
 #include "autotrain/io/utf8.h"
@@ -175,6 +180,207 @@ const char* type_name(uint8_t t) {
   return t < sizeof kNames / sizeof kNames[0] ? kNames[t] : "an unknown type";
 }
 
+// The body's buffers of one RecordBatch table (of a record batch, or of a dictionary batch's
+// values), decompressed on demand. Decompressed buffers live, and stay charged to the budget,
+// until this goes.
+class BatchBuffers {
+ public:
+  BatchBuffers(const Flat& f, size_t batch, std::string_view body, TextBudget& budget, const std::string& where)
+      : f_(f), body_(body), budget_(budget), where_(where) {
+    length = f.scalar<int64_t>(batch, 0, 0);
+    std::tie(node_count, nodes_at) = f.vector(batch, 1, 16);
+    std::tie(buffer_count, buffers_at_) = f.vector(batch, 2, 16);
+    std::tie(view_counts, view_counts_at) = f.vector(batch, 4, 8);
+    if (const auto c = f.table(batch, 3)) codec_ = f.scalar<int8_t>(*c, 0, 0);
+  }
+  ~BatchBuffers() { budget_.refund(held_); }
+  BatchBuffers(const BatchBuffers&) = delete;
+  BatchBuffers& operator=(const BatchBuffers&) = delete;
+
+  // Node `k`: its length and null count.
+  std::pair<int64_t, int64_t> node(size_t k) const {
+    if (k >= node_count) damaged(where_, "a record batch with fewer nodes than fields");
+    return {f_.read<int64_t>(nodes_at + 16 * k), f_.read<int64_t>(nodes_at + 16 * k + 8)};
+  }
+
+  // The `k`th of the batch's variadic buffer counts (one per view-typed array, in field order).
+  uint64_t variadic_count(size_t k) const {
+    if (k >= view_counts) damaged(where_, "fewer variadic buffer counts than view fields");
+    const auto n = f_.read<int64_t>(view_counts_at + 8 * k);
+    if (n < 0 || static_cast<uint64_t>(n) > buffer_count) damaged(where_, "a variadic buffer count outside the batch's buffers");
+    return static_cast<uint64_t>(n);
+  }
+
+  // Buffer `k`, decompressed.
+  std::string_view buffer(size_t k) {
+    if (k >= buffer_count) damaged(where_, "a record batch with fewer buffers than fields");
+    const auto offset = f_.read<int64_t>(buffers_at_ + 16 * k);
+    const auto size = f_.read<int64_t>(buffers_at_ + 16 * k + 8);
+    if (offset < 0 || size < 0 || static_cast<uint64_t>(offset) > body_.size() ||
+        static_cast<uint64_t>(size) > body_.size() - static_cast<uint64_t>(offset))
+      damaged(where_, "a buffer past its message body");
+    std::string_view b = body_.substr(static_cast<size_t>(offset), static_cast<size_t>(size));
+    if (!codec_ || b.empty()) return b;
+    // A compressed buffer: its uncompressed length (-1: stored as is), then the frame.
+    if (b.size() < 8) damaged(where_, "a compressed buffer without its length");
+    int64_t raw = 0;
+    std::memcpy(&raw, b.data(), 8);
+    b.remove_prefix(8);
+    if (raw == -1) return b;
+    if (raw < 0) damaged(where_, "a negative buffer length");
+    if (*codec_ != 0 && *codec_ != 1) damaged(where_, fmt::format("buffers compressed with unknown codec {}", *codec_));
+    // Held until the batch is done; grown as output arrives, so a length the frame does not back
+    // allocates nothing.
+    budget_.charge(static_cast<uint64_t>(raw), where_);
+    held_ += static_cast<uint64_t>(raw);
+    std::string& dst = owned_.emplace_back();
+    const bool ok = *codec_ == 1 ? unzstd(b, static_cast<uint64_t>(raw), dst) : unlz4(b, static_cast<uint64_t>(raw), dst);
+    if (!ok || dst.size() != static_cast<uint64_t>(raw))
+      damaged(where_, fmt::format("{} buffer that does not decompress to its length", *codec_ == 1 ? "a zstd" : "an LZ4"));
+    return dst;
+  }
+
+  int64_t length = 0;
+  size_t node_count = 0, nodes_at = 0, buffer_count = 0, view_counts = 0, view_counts_at = 0;
+
+ private:
+  // zstd: one frame (ZSTD codec).
+  static bool unzstd(std::string_view in, uint64_t raw, std::string& dst) {
+    const unsigned long long declared = ZSTD_getFrameContentSize(in.data(), in.size());
+    if (declared == ZSTD_CONTENTSIZE_ERROR || (declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != raw)) return false;
+    ZSTD_DCtx* ctx = ZSTD_createDCtx();
+    ZSTD_inBuffer src{in.data(), in.size(), 0};
+    char chunk[1 << 16];
+    size_t rc = 1;
+    while (ctx && (src.pos < src.size || rc != 0)) {
+      ZSTD_outBuffer o{chunk, sizeof chunk, 0};
+      const size_t before = src.pos;
+      rc = ZSTD_decompressStream(ctx, &o, &src);
+      if (ZSTD_isError(rc) || o.pos > raw - dst.size()) break;
+      dst.append(chunk, o.pos);
+      if (src.pos == src.size && src.pos == before && o.pos == 0) break;
+    }
+    ZSTD_freeDCtx(ctx);
+    return ctx && !ZSTD_isError(rc) && rc == 0;
+  }
+  // LZ4: one LZ4 frame (LZ4_FRAME codec, Feather's default).
+  static bool unlz4(std::string_view in, uint64_t raw, std::string& dst) {
+    LZ4F_dctx* ctx = nullptr;
+    if (LZ4F_isError(LZ4F_createDecompressionContext(&ctx, LZ4F_VERSION))) return false;
+    const char* next = in.data();
+    size_t left = in.size();
+    char chunk[1 << 16];
+    size_t rc = 1;
+    while (rc != 0) {
+      size_t out_size = sizeof chunk, in_size = left;
+      rc = LZ4F_decompress(ctx, chunk, &out_size, next, &in_size, nullptr);
+      if (LZ4F_isError(rc) || out_size > raw - dst.size()) break;
+      dst.append(chunk, out_size);
+      next += in_size;
+      left -= in_size;
+      if (rc != 0 && left == 0 && in_size == 0 && out_size == 0) break;  // the frame is cut short
+    }
+    LZ4F_freeDecompressionContext(ctx);
+    return rc == 0 && left == 0;
+  }
+
+  const Flat& f_;
+  std::string_view body_;
+  TextBudget& budget_;
+  const std::string& where_;
+  size_t buffers_at_ = 0;
+  std::optional<int8_t> codec_;
+  std::deque<std::string> owned_;  // a deque: views into its strings stay valid as it grows
+  uint64_t held_ = 0;
+};
+
+// How a string array stores its texts: 32- or 64-bit offsets into one values buffer (string,
+// large_string), or 16-byte views, short texts inline and long ones pointing into the batch's
+// variadic data buffers (string_view: polars' and newer pyarrow's default).
+enum class StringLayout { kOffsets32, kOffsets64, kViews };
+
+// The texts of a string array (validity, then offsets + values or views + data buffers, from
+// buffer `first_buffer`; `views_index`: which of the batch's variadic counts is its own),
+// appended to `out`; `row_name` words the first row's place in errors ("row 12", "dictionary
+// value 3").
+void append_texts(BatchBuffers& batch, size_t first_buffer, size_t views_index, int64_t rows, int64_t nulls,
+                  StringLayout layout, TextBudget& budget, const std::string& where, const char* row_name,
+                  size_t first_row, std::vector<std::optional<std::string>>& out) {
+  if (rows < 0 || nulls < 0 || nulls > rows) damaged(where, "a column whose length differs from its batch");
+  budget.charge(static_cast<uint64_t>(rows) * sizeof(std::optional<std::string>), where);
+  const auto n = static_cast<size_t>(rows);
+  const std::string_view validity = batch.buffer(first_buffer);
+  if (nulls > 0 && validity.size() * 8 < n) damaged(where, "a validity bitmap shorter than its column");
+  auto is_null = [&](size_t i) { return nulls > 0 && !((static_cast<uint8_t>(validity[i / 8]) >> (i % 8)) & 1); };
+  auto add = [&](size_t i, std::string_view v) {
+    budget.charge(v.size(), where);
+    if (const size_t bad = io::invalid_utf8_at(v); bad != std::string_view::npos)
+      fail(where, fmt::format("{} {}: the text is not UTF-8 (byte {})", row_name, first_row + i + 1, bad + 1));
+    out.emplace_back(std::string(v));
+  };
+
+  if (layout == StringLayout::kViews) {
+    const std::string_view views = batch.buffer(first_buffer + 1);
+    if (n > 0 && views.size() / 16 < n) damaged(where, "a views buffer shorter than its column");
+    const uint64_t data_buffers = batch.variadic_count(views_index);
+    std::vector<std::optional<std::string_view>> data(static_cast<size_t>(data_buffers));  // read when first used
+    for (size_t i = 0; i < n; ++i) {
+      if (is_null(i)) {
+        out.emplace_back(std::nullopt);
+        continue;
+      }
+      int32_t length = 0, index = 0, offset = 0;
+      const char* view = views.data() + 16 * i;
+      std::memcpy(&length, view, 4);
+      if (length < 0) damaged(where, "a negative text length");
+      if (length <= 12) {  // inline, after the length
+        add(i, std::string_view(view + 4, static_cast<size_t>(length)));
+        continue;
+      }
+      std::memcpy(&index, view + 8, 4);  // (after a 4-byte prefix of the text)
+      std::memcpy(&offset, view + 12, 4);
+      if (index < 0 || static_cast<uint64_t>(index) >= data_buffers) damaged(where, "a text view past its data buffers");
+      auto& buffer = data[static_cast<size_t>(index)];
+      if (!buffer) buffer = batch.buffer(first_buffer + 2 + static_cast<size_t>(index));
+      if (offset < 0 || static_cast<uint64_t>(offset) + static_cast<uint64_t>(length) > buffer->size())
+        damaged(where, "a text view past its data buffer");
+      add(i, buffer->substr(static_cast<size_t>(offset), static_cast<size_t>(length)));
+    }
+    return;
+  }
+
+  const bool large = layout == StringLayout::kOffsets64;
+  const std::string_view offsets = batch.buffer(first_buffer + 1), values = batch.buffer(first_buffer + 2);
+  const size_t width = large ? 8 : 4;
+  if (n > 0 && offsets.size() / width < n + 1) damaged(where, "an offsets buffer shorter than its column");
+  auto offset_at = [&](size_t i) -> uint64_t {
+    int64_t v = 0;
+    if (large) {
+      std::memcpy(&v, offsets.data() + 8 * i, 8);
+    } else {
+      int32_t v32 = 0;
+      std::memcpy(&v32, offsets.data() + 4 * i, 4);
+      v = v32;
+    }
+    if (v < 0) damaged(where, "a negative text offset");
+    return static_cast<uint64_t>(v);
+  };
+  for (size_t i = 0; i < n; ++i) {
+    if (is_null(i)) {
+      out.emplace_back(std::nullopt);
+      continue;
+    }
+    const uint64_t begin = offset_at(i), end = offset_at(i + 1);
+    if (begin > end || end > values.size()) damaged(where, "a text offset past its values");
+    add(i, values.substr(begin, end - begin));
+  }
+}
+
+// A dictionary-encoded column's index type (DictionaryEncoding.indexType, an Int).
+struct IndexType {
+  int bits = 32;
+  bool is_signed = true;
+};
 
 }  // namespace
 
@@ -194,7 +400,12 @@ ColumnText read_arrow_text(std::string_view bytes, const std::string& column, co
   std::optional<size_t> target_index;  // among the top-level fields
   std::vector<FieldInfo> fields;
   bool v4 = false;
-  std::vector<std::string> owned;  // decompressed buffers of the current batch
+  StringLayout layout = StringLayout::kOffsets32;
+  // A dictionary-encoded text column: its dictionary's id, index type and current values.
+  std::optional<int64_t> dictionary_id;
+  IndexType index_type;
+  std::vector<std::optional<std::string>> dictionary;
+  uint64_t dictionary_bytes = 0;
   for (;;) {
     // An encapsulated message: [0xFFFFFFFF] int32 length, the flatbuffer (padded), the body.
     if (bytes.size() - pos < 4) {
@@ -238,144 +449,102 @@ ColumnText read_arrow_text(std::string_view bytes, const std::string& column, co
         fail(where, "a big-endian Arrow file, which autotrain does not read; rewrite it on a little-endian machine");
       const auto [n, first] = f.vector(*header, 1, 4);
       size_t visits = 0;
+      std::optional<size_t> target_table;
       for (size_t i = 0; i < n; ++i) {
-        fields.push_back(describe(f, f.deref(first + 4 * i), where, v4, visits, meta.size() / 8 + 1));
+        const size_t table = f.deref(first + 4 * i);
+        fields.push_back(describe(f, table, where, v4, visits, meta.size() / 8 + 1));
         out.columns.push_back(fields.back().name);
-        if (!target_index && fields.back().name == column) target_index = i;
+        if (!target_index && fields.back().name == column) {
+          target_index = i;
+          target_table = table;
+        }
       }
       if (!target_index) return out;
       out.found = true;
       const FieldInfo& t = fields[*target_index];
-      if (t.type != kUtf8 && t.type != kLargeUtf8) {
-        fail(where, fmt::format("column \"{}\" holds {}, not text; set TEXT_COLUMN to a column of strings{}", column,
-                                type_name(t.type),
-                                t.type == kUtf8View ? " (or cast this one to string with pyarrow)" : ""));
+      if (t.type != kUtf8 && t.type != kLargeUtf8 && t.type != kUtf8View) {
+        fail(where, fmt::format("column \"{}\" holds {}{}, not text; set TEXT_COLUMN to a column of strings", column,
+                                t.dictionary ? "dictionary-encoded " : "", type_name(t.type)));
       }
-      if (t.dictionary)
-        fail(where, fmt::format("column \"{}\" is dictionary-encoded (a categorical); cast it to string, e.g. "
-                                "dataset.cast_column('{}', datasets.Value('string'))",
-                                column, column));
+      layout = t.type == kLargeUtf8  ? StringLayout::kOffsets64
+               : t.type == kUtf8View ? StringLayout::kViews
+                                     : StringLayout::kOffsets32;
+      if (t.dictionary) {
+        // A categorical: indices here, the strings in dictionary batches with this id.
+        const size_t encoding = *f.table(*target_table, 4);
+        dictionary_id = f.scalar<int64_t>(encoding, 0, 0);
+        if (const auto int_type = f.table(encoding, 1)) {
+          index_type.bits = f.scalar<int32_t>(*int_type, 0, 0);
+          index_type.is_signed = f.scalar<uint8_t>(*int_type, 1, 0) != 0;
+        }
+        if (index_type.bits != 8 && index_type.bits != 16 && index_type.bits != 32 && index_type.bits != 64)
+          damaged(where, fmt::format("dictionary indices of {} bits", index_type.bits));
+      }
       continue;
     }
-    if (header_type == 2) {  // a DictionaryBatch: for dictionary-encoded columns, not ours
+    if (!have_schema) damaged(where, "a batch before the schema");
+    if (header_type == 2) {  // a DictionaryBatch: the values of a dictionary-encoded column
+      if (!dictionary_id || f.scalar<int64_t>(*header, 0, 0) != *dictionary_id) continue;
+      const auto data = f.table(*header, 1);
+      if (!data) damaged(where, "a dictionary batch without its values");
+      const bool delta = f.scalar<uint8_t>(*header, 2, 0) != 0;
+      if (!delta) {  // a replacement (streams only): the batches after it index the new values
+        budget.refund(dictionary_bytes);
+        dictionary.clear();
+        dictionary_bytes = 0;
+      }
+      BatchBuffers batch(f, *data, body, budget, where);
+      const auto [rows, nulls] = batch.node(0);
+      if (rows != batch.length) damaged(where, "a dictionary whose length differs from its batch");
+      const size_t before = dictionary.size();
+      // Charged like the column's own texts; given back when a replacement comes.
+      append_texts(batch, 0, 0, rows, nulls, layout, budget, where, "dictionary value", before, dictionary);
+      for (size_t i = before; i < dictionary.size(); ++i)
+        dictionary_bytes += sizeof(std::optional<std::string>) + (dictionary[i] ? dictionary[i]->size() : 0);
       continue;
     }
     if (header_type != 3) damaged(where, fmt::format("a message of type {}", header_type));
-    if (!have_schema) damaged(where, "a record batch before the schema");
 
     // A RecordBatch: where the target's node and buffers are, after those of the fields before it.
-    const auto length = f.scalar<int64_t>(*header, 0, 0);
-    const auto [node_count, nodes_at] = f.vector(*header, 1, 16);
-    // (Plain variables, not a structured binding: the lambda below captures them.)
-    const auto buffer_list = f.vector(*header, 2, 16);
-    const size_t buffer_count = buffer_list.first, buffers_at = buffer_list.second;
-    const auto [view_counts, view_counts_at] = f.vector(*header, 4, 8);
-    std::optional<int8_t> codec;
-    if (const auto c = f.table(*header, 3)) codec = f.scalar<int8_t>(*c, 0, 0);
+    BatchBuffers batch(f, *header, body, budget, where);
     size_t node = 0, buffer = 0, view = 0;
     for (size_t i = 0; i < *target_index; ++i) {
       if (fields[i].views > 0) {
         // A view-typed field's data buffers vary per batch: the batch lists their counts.
-        if (fields[i].views > view_counts - view) damaged(where, "fewer variadic buffer counts than view fields");
-        for (size_t v = 0; v < fields[i].views; ++v)
-        {
-          const auto extra = f.read<int64_t>(view_counts_at + 8 * (view + v));
-          if (extra < 0 || static_cast<uint64_t>(extra) > buffer_count)
-            damaged(where, "a variadic buffer count outside the batch's buffers");
-          buffer += static_cast<size_t>(extra);
-        }
+        for (size_t v = 0; v < fields[i].views; ++v) buffer += static_cast<size_t>(batch.variadic_count(view + v));
         view += fields[i].views;
       }
       node += fields[i].nodes;
       buffer += fields[i].buffers;
     }
-    if (node >= node_count || buffer + 3 > buffer_count) damaged(where, "a record batch with fewer buffers than fields");
-    const auto rows = f.read<int64_t>(nodes_at + 16 * node);
-    const auto nulls = f.read<int64_t>(nodes_at + 16 * node + 8);
-    if (rows < 0 || rows != length || nulls < 0 || nulls > rows)
-      damaged(where, "a column whose length differs from its batch");
+    const auto [rows, nulls] = batch.node(node);
+    if (rows != batch.length) damaged(where, "a column whose length differs from its batch");
+    if (!dictionary_id) {
+      append_texts(batch, buffer, view, rows, nulls, layout, budget, where, "row", out.values.size(), out.values);
+      continue;
+    }
+    // Indices into the dictionary (validity, then integers of the index type).
+    if (nulls < 0 || nulls > rows) damaged(where, "a column whose length differs from its batch");
     budget.charge(static_cast<uint64_t>(rows) * sizeof(std::optional<std::string>), where);
-
-    // Its three buffers (validity, offsets, values), decompressed when the batch is compressed.
-    owned.clear();
-    owned.reserve(3);
-    uint64_t batch_bytes = 0;  // the decompressed buffers, given back to the budget after the batch
-    auto buffer_view = [&](size_t k) -> std::string_view {
-      const auto offset = f.read<int64_t>(buffers_at + 16 * (buffer + k));
-      const auto size = f.read<int64_t>(buffers_at + 16 * (buffer + k) + 8);
-      if (offset < 0 || size < 0 || static_cast<uint64_t>(offset) > body.size() ||
-          static_cast<uint64_t>(size) > body.size() - static_cast<uint64_t>(offset))
-        damaged(where, "a buffer past its message body");
-      std::string_view b = body.substr(static_cast<size_t>(offset), static_cast<size_t>(size));
-      if (!codec || b.empty()) return b;
-      // A compressed buffer: its uncompressed length (-1: stored as is), then the frame.
-      if (b.size() < 8) damaged(where, "a compressed buffer without its length");
-      int64_t raw = 0;
-      std::memcpy(&raw, b.data(), 8);
-      b.remove_prefix(8);
-      if (raw == -1) return b;
-      if (*codec != 1)
-        fail(where, "buffers compressed with LZ4, which autotrain does not read (it reads zstd and uncompressed); "
-                    "rewrite the file with compression='zstd' or none");
-      if (raw < 0) damaged(where, "a negative buffer length");
-      const unsigned long long declared = ZSTD_getFrameContentSize(b.data(), b.size());
-      if (declared == ZSTD_CONTENTSIZE_ERROR || (declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != static_cast<uint64_t>(raw)))
-        damaged(where, "a zstd buffer that does not decompress to its length");
-      // Held for this batch only; grown as output arrives, so a length the frame does not back
-      // allocates nothing.
-      budget.charge(static_cast<uint64_t>(raw), where);
-      batch_bytes += static_cast<uint64_t>(raw);
-      owned.emplace_back();
-      std::string& dst = owned.back();
-      ZSTD_DCtx* ctx = ZSTD_createDCtx();
-      ZSTD_inBuffer in{b.data(), b.size(), 0};
-      char chunk[1 << 16];
-      size_t rc = 1;
-      while (ctx && (in.pos < in.size || rc != 0)) {
-        ZSTD_outBuffer o{chunk, sizeof chunk, 0};
-        const size_t before = in.pos;
-        rc = ZSTD_decompressStream(ctx, &o, &in);
-        if (ZSTD_isError(rc) || dst.size() + o.pos > static_cast<uint64_t>(raw)) break;
-        dst.append(chunk, o.pos);
-        if (in.pos == in.size && in.pos == before && o.pos == 0) break;
-      }
-      ZSTD_freeDCtx(ctx);
-      if (!ctx || ZSTD_isError(rc) || rc != 0 || dst.size() != static_cast<uint64_t>(raw))
-        damaged(where, "a zstd buffer that does not decompress to its length");
-      return dst;
-    };
-    const std::string_view validity = buffer_view(0), offsets = buffer_view(1), values = buffer_view(2);
-    const bool large = fields[*target_index].type == kLargeUtf8;
-    const size_t width = large ? 8 : 4;
+    const std::string_view validity = batch.buffer(buffer), indices = batch.buffer(buffer + 1);
     const auto n = static_cast<size_t>(rows);
-    if (n > 0 && offsets.size() / width < n + 1) damaged(where, "an offsets buffer shorter than its column");
+    const size_t width = static_cast<size_t>(index_type.bits) / 8;
+    if (indices.size() / width < n) damaged(where, "an indices buffer shorter than its column");
     if (nulls > 0 && validity.size() * 8 < n) damaged(where, "a validity bitmap shorter than its column");
-    auto offset_at = [&](size_t i) -> uint64_t {
-      if (large) {
-        int64_t v = 0;
-        std::memcpy(&v, offsets.data() + 8 * i, 8);
-        if (v < 0) damaged(where, "a negative text offset");
-        return static_cast<uint64_t>(v);
-      }
-      int32_t v = 0;
-      std::memcpy(&v, offsets.data() + 4 * i, 4);
-      if (v < 0) damaged(where, "a negative text offset");
-      return static_cast<uint64_t>(v);
-    };
     for (size_t i = 0; i < n; ++i) {
       if (nulls > 0 && !((static_cast<uint8_t>(validity[i / 8]) >> (i % 8)) & 1)) {
         out.values.emplace_back(std::nullopt);
         continue;
       }
-      const uint64_t begin = offset_at(i), end = offset_at(i + 1);
-      if (begin > end || end > values.size()) damaged(where, "a text offset past its values");
-      const std::string_view v = values.substr(begin, end - begin);
-      budget.charge(v.size(), where);
-      if (const size_t bad = io::invalid_utf8_at(v); bad != std::string_view::npos)
-        fail(where, fmt::format("row {}: the text is not UTF-8 (byte {})", out.values.size() + 1, bad + 1));
-      out.values.emplace_back(std::string(v));
+      uint64_t raw = 0;
+      std::memcpy(&raw, indices.data() + width * i, width);  // little-endian
+      if (index_type.is_signed && width < 8 && (raw >> (8 * width - 1)) & 1) raw |= ~uint64_t{0} << (8 * width);
+      if (index_type.is_signed && static_cast<int64_t>(raw) < 0) damaged(where, "a negative dictionary index");
+      if (raw >= dictionary.size()) damaged(where, "a dictionary index past its dictionary");
+      const auto& v = dictionary[static_cast<size_t>(raw)];
+      if (v) budget.charge(v->size(), where);
+      out.values.push_back(v);
     }
-    budget.refund(batch_bytes);
   }
   if (!have_schema) damaged(where, "no schema message");
   return out;

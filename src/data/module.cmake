@@ -1,10 +1,13 @@
 # data: `autotrain data` (issue #6): DATA_PATH's rows (files, split folders, the Hugging Face
 # cache), DATA_FILE, and the token cache of fixed-length blocks the trainer maps. No LibTorch:
 # the CLI and the trainer both link it, and its tests run under the sanitizers.
-# Parquet pages come compressed (Snappy by default, zstd or gzip on request): Debian's libraries.
+# Parquet pages and Arrow buffers come compressed (Snappy by default; zstd, gzip, LZ4 or Brotli
+# on request; Feather's default is LZ4): Debian's libraries.
 pkg_check_modules(SNAPPY REQUIRED IMPORTED_TARGET snappy)
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
 pkg_check_modules(ZLIB REQUIRED IMPORTED_TARGET zlib)
+pkg_check_modules(LZ4 REQUIRED IMPORTED_TARGET liblz4)
+pkg_check_modules(BROTLI REQUIRED IMPORTED_TARGET libbrotlidec)
 
 add_library(autotrain_data STATIC
   ${CMAKE_CURRENT_LIST_DIR}/csv_writer.cpp
@@ -26,7 +29,7 @@ target_include_directories(autotrain_data PUBLIC ${AUTOTRAIN_INCLUDE})
 target_link_libraries(autotrain_data
   PUBLIC nlohmann_json::nlohmann_json
   PRIVATE autotrain_config autotrain_model_config autotrain_io autotrain_tokenizer autotrain_safetensors fmt::fmt spdlog::spdlog Threads::Threads
-          PkgConfig::SNAPPY PkgConfig::ZSTD PkgConfig::ZLIB)
+          PkgConfig::SNAPPY PkgConfig::ZSTD PkgConfig::ZLIB PkgConfig::LZ4 PkgConfig::BROTLI)
 
 # The `data` subcommand.
 target_sources(autotrain PRIVATE ${CMAKE_CURRENT_LIST_DIR}/../cli/cmd_data.cpp)

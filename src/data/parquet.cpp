@@ -12,6 +12,8 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <brotli/decode.h>
+#include <lz4.h>
 #include <snappy-c.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -396,6 +398,37 @@ const char* codec_name(int64_t codec) {
   return codec >= 0 && codec < 8 ? kNames[codec] : "an unknown codec";
 }
 
+// LZ4 blocks expand at most about 255 to 1 (a match length grows by 255 per byte).
+bool lz4_could_expand_to(std::string_view in, uint64_t size) { return size / 256 <= in.size() + 16; }
+
+// One raw LZ4 block into all of `out`; false when it does not decompress to exactly that size.
+bool lz4_block(std::string_view in, char* out, uint64_t size) {
+  if (in.size() > static_cast<uint64_t>(std::numeric_limits<int>::max()) ||
+      size > static_cast<uint64_t>(std::numeric_limits<int>::max()))
+    return false;
+  return LZ4_decompress_safe(in.data(), out, static_cast<int>(in.size()), static_cast<int>(size)) ==
+         static_cast<int>(size);
+}
+
+// The LZ4 codec (5) of older writers: Hadoop's framing (big-endian decompressed and compressed
+// sizes before each block), or a bare block from writers that misread the spec; Arrow reads both.
+bool lz4_hadoop(std::string_view in, char* out, uint64_t size) {
+  auto big_endian = [&](size_t at) {
+    const auto* b = reinterpret_cast<const uint8_t*>(in.data() + at);
+    return uint64_t{b[0]} << 24 | uint64_t{b[1]} << 16 | uint64_t{b[2]} << 8 | uint64_t{b[3]};
+  };
+  uint64_t done = 0;
+  size_t pos = 0;
+  while (in.size() - pos >= 8) {
+    const uint64_t raw = big_endian(pos), packed = big_endian(pos + 4);
+    pos += 8;
+    if (packed > in.size() - pos || raw > size - done || !lz4_block(in.substr(pos, packed), out + done, raw)) return false;
+    pos += packed;
+    done += raw;
+  }
+  return pos == in.size() && done == size;
+}
+
 // `in` decompressed to exactly `size` bytes: `in` itself when it is not compressed, else
 // `buffer`, which holds them.
 std::string_view decompress(int64_t codec, std::string_view in, uint64_t size, std::string& buffer,
@@ -419,8 +452,35 @@ std::string_view decompress(int64_t codec, std::string_view in, uint64_t size, s
       damaged(where, "a zstd page that does not decompress to its size");
   } else if (codec == 2 && size / 1032 > in.size()) {
     damaged(where, "a gzip page claiming more than deflate can expand to");  // deflate's ratio is below 1032:1
+  } else if ((codec == 5 || codec == 7) && !lz4_could_expand_to(in, size)) {
+    damaged(where, "an LZ4 page claiming more than LZ4 can expand to");
   }
   std::string& out = buffer;
+  if (codec == 4) {
+    // Brotli has no size record and no useful bound on its ratio: the output grows as it comes.
+    out.clear();
+    BrotliDecoderState* state = BrotliDecoderCreateInstance(nullptr, nullptr, nullptr);
+    if (!state) damaged(where, "the Brotli decoder would not start");
+    size_t in_left = in.size();
+    const auto* next_in = reinterpret_cast<const uint8_t*>(in.data());
+    BrotliDecoderResult rc = BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT;
+    uint8_t chunk[1 << 16];
+    while (rc == BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT) {
+      size_t out_left = sizeof chunk;
+      uint8_t* next_out = chunk;
+      rc = BrotliDecoderDecompressStream(state, &in_left, &next_in, &out_left, &next_out, nullptr);
+      const size_t produced = sizeof chunk - out_left;
+      if (produced > size - out.size()) {
+        rc = BROTLI_DECODER_RESULT_ERROR;
+        break;
+      }
+      out.append(reinterpret_cast<const char*>(chunk), produced);
+    }
+    BrotliDecoderDestroyInstance(state);
+    if (rc != BROTLI_DECODER_RESULT_SUCCESS || in_left != 0 || out.size() != size)
+      damaged(where, "a Brotli page that does not decompress to its size");
+    return out;
+  }
   out.assign(size, '\0');
   switch (codec) {
     case 1: {
@@ -443,15 +503,22 @@ std::string_view decompress(int64_t codec, std::string_view in, uint64_t size, s
         damaged(where, "a gzip page that does not decompress to its size");
       return out;
     }
+    case 5:
+      if (!lz4_hadoop(in, out.data(), size) && !lz4_block(in, out.data(), size))
+        damaged(where, "an LZ4 page that does not decompress to its size");
+      return out;
     case 6: {
       const size_t n = ZSTD_decompress(out.data(), size, in.data(), in.size());
       if (ZSTD_isError(n) || n != size) damaged(where, "a zstd page that does not decompress to its size");
       return out;
     }
+    case 7:
+      if (!lz4_block(in, out.data(), size)) damaged(where, "an LZ4_RAW page that does not decompress to its size");
+      return out;
     default:
       fail(where, fmt::format("pages compressed with {}, which autotrain does not read (it reads uncompressed, Snappy, "
-                              "gzip and zstd); rewrite the file with one of those, e.g. python3 -c \"import pandas as "
-                              "p; p.read_parquet('FILE').to_parquet('FILE', compression='zstd')\"",
+                              "gzip, zstd, LZ4 and Brotli); rewrite the file with one of those, e.g. python3 -c "
+                              "\"import pandas as p; p.read_parquet('FILE').to_parquet('FILE', compression='zstd')\"",
                               codec_name(codec)));
   }
 }
@@ -515,7 +582,106 @@ void decode_plain(std::string_view in, size_t count, std::vector<std::string_vie
   }
 }
 
-enum Encoding { kPlain = 0, kPlainDictionary = 2, kRle = 3, kRleDictionary = 8 };
+// DELTA_BINARY_PACKED integers (the lengths inside the two DELTA byte-array encodings):
+// a header (block size, miniblocks per block, value count, first value), then blocks of a
+// minimum delta, one bit width per miniblock and the miniblocks' bit-packed deltas. Exactly
+// `count` values; returns where they end. Sums wrap, as the writers' subtractions did.
+size_t decode_delta_binary(std::string_view in, size_t count, std::vector<int64_t>& out, const std::string& where) {
+  out.clear();
+  Compact c(in, where);
+  const uint64_t block_size = c.varint(), miniblocks = c.varint(), total = c.varint();
+  const int64_t first = c.zigzag();
+  if (block_size == 0 || block_size % 128 != 0 || miniblocks == 0 || block_size % miniblocks != 0 ||
+      (block_size / miniblocks) % 32 != 0 || block_size > (uint64_t{1} << 20))
+    damaged(where, "a DELTA_BINARY_PACKED header with impossible block sizes");
+  // The page's value count bounds the work: widths of 0 let a few bytes claim any count.
+  if (total != count) damaged(where, fmt::format("{} delta-encoded lengths for {} values", total, count));
+  size_t pos = c.position();
+  if (count == 0) return pos;
+  out.reserve(count);
+  uint64_t last = static_cast<uint64_t>(first);
+  out.push_back(first);
+  const uint64_t per_miniblock = block_size / miniblocks;
+  while (out.size() < count) {
+    Compact block(in.substr(pos), where);
+    const auto min_delta = static_cast<uint64_t>(block.zigzag());
+    pos += block.position();
+    if (miniblocks > in.size() - pos) damaged(where, "delta bit widths past the page's end");
+    const std::string_view widths = in.substr(pos, miniblocks);
+    pos += miniblocks;
+    for (uint64_t m = 0; m < miniblocks && out.size() < count; ++m) {
+      const auto width = static_cast<uint8_t>(widths[m]);
+      if (width > 64) damaged(where, fmt::format("a delta bit width of {}", width));
+      const uint64_t wanted = std::min<uint64_t>(per_miniblock, count - out.size());
+      // A miniblock is padded to its full size, but only the bytes of wanted values must be there.
+      if ((wanted * width + 7) / 8 > in.size() - pos) damaged(where, "delta-encoded lengths past the page's end");
+      const auto* p = reinterpret_cast<const uint8_t*>(in.data() + pos);
+      for (uint64_t i = 0; i < wanted; ++i) {
+        uint64_t v = 0;
+        const uint64_t bit = i * width;
+        for (uint64_t b = 0; b < width;) {  // a byte (or what is left of one) at a time
+          const uint64_t at = bit + b, take = std::min<uint64_t>(8 - at % 8, width - b);
+          v |= ((static_cast<uint64_t>(p[at / 8]) >> (at % 8)) & ((uint64_t{1} << take) - 1)) << b;
+          b += take;
+        }
+        last += min_delta + v;
+        out.push_back(static_cast<int64_t>(last));
+      }
+      pos += static_cast<size_t>(std::min<uint64_t>(per_miniblock * width / 8, in.size() - pos));
+    }
+  }
+  return pos;
+}
+
+// DELTA_LENGTH_BYTE_ARRAY: every value's length (delta-encoded), then all their bytes.
+void decode_delta_length(std::string_view in, size_t count, std::vector<std::string_view>& out,
+                         std::vector<int64_t>& lengths, const std::string& where) {
+  size_t pos = decode_delta_binary(in, count, lengths, where);
+  for (const int64_t n : lengths) {
+    if (n < 0 || static_cast<uint64_t>(n) > in.size() - pos) damaged(where, "a value past the page's end");
+    out.push_back(in.substr(pos, static_cast<size_t>(n)));
+    pos += static_cast<size_t>(n);
+  }
+}
+
+// DELTA_BYTE_ARRAY (incremental encoding): each value is that many bytes of the one before it
+// (the prefix lengths, delta-encoded) followed by its suffix (DELTA_LENGTH_BYTE_ARRAY). The
+// values are built in `arena`, charged to the budget first (shared prefixes let a small page
+// claim a lot); the caller refunds `arena.size()` after the page.
+void decode_delta_byte_array(std::string_view in, size_t count, std::vector<std::string_view>& out,
+                             std::string& arena, std::vector<int64_t>& prefixes, std::vector<int64_t>& lengths,
+                             std::vector<std::string_view>& suffixes, TextBudget& budget, const std::string& where) {
+  const size_t pos = decode_delta_binary(in, count, prefixes, where);
+  suffixes.clear();
+  decode_delta_length(in.substr(pos), count, suffixes, lengths, where);
+  uint64_t total = 0, previous = 0;
+  for (size_t i = 0; i < count; ++i) {
+    if (prefixes[i] < 0 || static_cast<uint64_t>(prefixes[i]) > previous)
+      damaged(where, "a prefix longer than the value before it");
+    previous = static_cast<uint64_t>(prefixes[i]) + suffixes[i].size();
+    if (previous > kMaxPageBytes || total > kMaxPageBytes) damaged(where, "values of more than 2 GiB in one page");
+    total += previous;
+  }
+  budget.charge(total, where);
+  arena.clear();
+  arena.reserve(total);
+  size_t before = 0;  // where the previous value starts in the arena
+  for (size_t i = 0; i < count; ++i) {
+    const size_t start = arena.size();
+    arena.append(arena, before, static_cast<size_t>(prefixes[i]));
+    arena.append(suffixes[i]);
+    before = start;
+  }
+  size_t at = 0;
+  for (size_t i = 0; i < count; ++i) {
+    const size_t n = static_cast<size_t>(prefixes[i]) + suffixes[i].size();
+    out.push_back(std::string_view(arena).substr(at, n));
+    at += n;
+  }
+}
+
+enum Encoding { kPlain = 0, kPlainDictionary = 2, kRle = 3, kDeltaLengthByteArray = 6, kDeltaByteArray = 7,
+                kRleDictionary = 8 };
 const char* encoding_name(int64_t e) {
   static const char* kNames[] = {"PLAIN", "GROUP_VAR_INT", "PLAIN_DICTIONARY", "RLE", "BIT_PACKED",
                                  "DELTA_BINARY_PACKED", "DELTA_LENGTH_BYTE_ARRAY", "DELTA_BYTE_ARRAY",
@@ -536,7 +702,9 @@ void read_chunk(std::string_view file, const ColumnMeta& m, int64_t rows, bool o
   std::string dictionary_buffer, page_buffer;
   std::vector<std::string_view> dictionary;  // views into dictionary_buffer (or the file)
   std::vector<uint32_t> levels, indices;
-  std::vector<std::string_view> plain;
+  std::vector<std::string_view> plain, suffixes;
+  std::vector<int64_t> prefixes, lengths;
+  std::string arena;  // DELTA_BYTE_ARRAY's values, one page at a time
   int64_t read = 0;
   size_t pos = 0;
   while (read < rows) {
@@ -608,8 +776,13 @@ void read_chunk(std::string_view file, const ColumnMeta& m, int64_t rows, bool o
     }
 
     plain.clear();
+    arena.clear();
     if (h.encoding == kPlain) {
       decode_plain(values, present, plain, where);
+    } else if (h.encoding == kDeltaLengthByteArray) {
+      decode_delta_length(values, present, plain, lengths, where);
+    } else if (h.encoding == kDeltaByteArray) {
+      decode_delta_byte_array(values, present, plain, arena, prefixes, lengths, suffixes, budget, where);
     } else if (h.encoding == kPlainDictionary || h.encoding == kRleDictionary) {
       if (present > 0) {
         if (values.empty()) damaged(where, "dictionary indices without a bit width");
@@ -621,8 +794,8 @@ void read_chunk(std::string_view file, const ColumnMeta& m, int64_t rows, bool o
         }
       }
     } else {
-      fail(where, fmt::format("text values in {} encoding, which autotrain does not read (it reads PLAIN and "
-                              "dictionary encodings, pyarrow's defaults); rewrite the file with pyarrow's defaults, "
+      fail(where, fmt::format("text values in {} encoding, which autotrain does not read (it reads PLAIN, "
+                              "dictionary and DELTA encodings); rewrite the file with pyarrow's defaults, "
                               "e.g. python3 -c \"import pandas as p; p.read_parquet('FILE').to_parquet('FILE')\"",
                               encoding_name(h.encoding)));
     }
@@ -639,6 +812,7 @@ void read_chunk(std::string_view file, const ColumnMeta& m, int64_t rows, bool o
                                 out.size() + 1, bad + 1));
       out.emplace_back(std::string(v));
     }
+    budget.refund(arena.size());
     read += h.num_values;
   }
 }

@@ -1,9 +1,11 @@
 // One text column of an Arrow IPC file: what `datasets`' save_to_disk writes
 // (`train/data-00000-of-00001.arrow`, the streaming format) and pyarrow's Feather v2 / IPC file
 // format ("ARROW1"). Only what reading a top-level string column needs: the messages' flatbuffer
-// headers (Schema, RecordBatch), the nodes and buffers of the fields before it, and zstd buffer
-// compression; dictionary-encoded, view-typed or LZ4-compressed text columns are refused saying
-// what the file holds. Every offset is checked against the file (fuzzed: tests/fuzz).
+// headers (Schema, DictionaryBatch, RecordBatch), the nodes and buffers of the fields before it,
+// a string, large_string or string_view text column, plain or dictionary-encoded (categorical,
+// with delta and replacement dictionaries), and both buffer codecs (LZ4 frames, Feather's default,
+// and zstd); other columns are refused saying what they hold. Every offset is checked against
+// the file (fuzzed: tests/fuzz).
 #pragma once
 
 #include <cstdint>

@@ -3,11 +3,13 @@
 // fetches for most datasets) and what `datasets`' to_parquet writes.
 //
 // Only what reading a top-level string column needs: the file footer (Thrift compact protocol),
-// data pages v1 and v2, PLAIN and dictionary encodings, definition levels of an optional column,
-// and the codecs pyarrow and polars write by default or on request: uncompressed, Snappy, gzip
-// and zstd. Anything else (a nested text column, DELTA encodings, LZ4/Brotli, a chunk in another
-// file) is refused with what the file holds and how to convert it. Every offset and size is
-// checked against the file: the reader is fuzzed (tests/fuzz/fuzz_parquet.cpp).
+// data pages v1 and v2, the PLAIN, dictionary and DELTA (DELTA_LENGTH_BYTE_ARRAY,
+// DELTA_BYTE_ARRAY: Spark's and parquet-mr's v2 writers) encodings, definition levels of an
+// optional column, and every codec pyarrow writes: uncompressed, Snappy, gzip, zstd, LZ4
+// (LZ4_RAW, and Hadoop-framed LZ4 of older writers) and Brotli. Anything else (a nested text
+// column, LZO, a chunk in another file) is refused with what the file holds and how to convert
+// it. Every offset and size is checked against the file: the reader is fuzzed
+// (tests/fuzz/fuzz_parquet.cpp).
 #pragma once
 
 #include <cstdint>

@@ -61,9 +61,16 @@ stream("large_string", lt.to_batches(), lt.schema)
 path = os.path.join(out, "file_format.arrow")
 feather.write_feather(t, path, compression="zstd", chunksize=500)
 record("file_format", path, "text", None)
-path = os.path.join(out, "pandas.feather")  # pandas' to_feather: Feather v2, lz4 by default; zstd here
-t.to_pandas().to_feather(path, compression="zstd")
+path = os.path.join(out, "pandas.feather")  # pandas' to_feather: Feather v2, LZ4 by default
+t.to_pandas().to_feather(path)
 record("pandas_feather", path, "text", None)
+path = os.path.join(out, "pandas_zstd.feather")
+t.to_pandas().to_feather(path, compression="zstd")
+record("pandas_feather_zstd", path, "text", None)
+path = os.path.join(out, "feather_default.feather")  # LZ4 frames
+feather.write_feather(t, path, chunksize=300)
+record("feather_default", path, "text", None)
+stream("stream_lz4", t.to_batches(max_chunksize=400), t.schema, options=ipc.IpcWriteOptions(compression="lz4"))
 path = os.path.join(out, "file_uncompressed.arrow")
 feather.write_feather(t, path, compression="uncompressed")
 record("file_uncompressed", path, "text", None)
@@ -95,13 +102,60 @@ stream("union_v5", unions.to_batches(max_chunksize=64), unions.schema)
 stream("union_v4", unions.to_batches(max_chunksize=64), unions.schema,
        options=ipc.IpcWriteOptions(metadata_version=ipc.MetadataVersion.V4))
 
+# string_view text (polars' and newer pyarrow's layout): short texts inline, long ones in the
+# batch's variadic data buffers (several of them after a concatenation).
+sv = pa.table({"text": pa.array(texts(500, 8), pa.string_view())})
+stream("string_view", sv.to_batches(max_chunksize=200), sv.schema)
+stream("string_view_zstd", sv.to_batches(max_chunksize=200), sv.schema, options=ipc.IpcWriteOptions(compression="zstd"))
+joined = pa.concat_arrays([pa.array(texts(120, s), pa.string_view()) for s in (9, 10, 11)])
+before_views = pa.array(["v" * (i % 20) for i in range(len(joined))], pa.string_view())  # its own counts first
+stream("string_view_buffers", [pa.record_batch({"views": before_views, "text": joined})],
+       pa.schema([("views", pa.string_view()), ("text", pa.string_view())]))
+svd = pa.array(texts(300, 12), pa.string()).dictionary_encode().cast(pa.dictionary(pa.int16(), pa.string_view()))
+stream("dictionary_string_view", [pa.record_batch({"text": svd})], pa.schema([("text", svd.type)]))
+
+# Dictionary-encoded (categorical) text: indices in the batches, the strings in dictionary
+# batches; nulls among the indices and in the dictionary; every index type.
+def categorical(values, index_type=pa.int32(), value_type=pa.string()):
+    return pa.array(values, value_type).dictionary_encode().cast(pa.dictionary(index_type, value_type))
+
+
+rows = texts(600, 7)
+for index_type in (pa.int8(), pa.uint8(), pa.int16(), pa.uint16(), pa.int32(), pa.uint32(), pa.int64()):
+    few = [r if r is None else r[:3] for r in rows]  # few distinct values: they fit 8-bit indices
+    col = categorical(few, index_type)
+    stream("dictionary_" + str(index_type), [pa.record_batch({"text": col})], pa.schema([("text", col.type)]))
+with_null = pa.DictionaryArray.from_arrays(pa.array([0, 1, None, 2, 0, 1], pa.int16()), pa.array(["a", None, "c"]))
+stream("dictionary_null_value", [pa.record_batch({"text": with_null})], pa.schema([("text", with_null.type)]))
+big = categorical(rows, pa.int32(), pa.large_string())
+stream("dictionary_large_string", [pa.record_batch({"text": big})], pa.schema([("text", big.type)]),
+       options=ipc.IpcWriteOptions(compression="zstd"))
+# Several batches: each new dictionary either extends the last (a delta, when asked for) or
+# replaces it (a stream may do that; a file may not, so pyarrow unifies them there).
+dtype = pa.dictionary(pa.int32(), pa.string())
+first = pa.DictionaryArray.from_arrays(pa.array([0, 1, 1], pa.int32()), pa.array(["a", "b"]))
+grown = pa.DictionaryArray.from_arrays(pa.array([2, 0, None], pa.int32()), pa.array(["a", "b", "c"]))
+other = pa.DictionaryArray.from_arrays(pa.array([1, 0], pa.int32()), pa.array(["x", "y"]))
+batches = [pa.record_batch({"cat": categorical(cats), "text": c, "n": pa.array(range(len(c)))})
+           for cats, c in ((["k", "l", "k"], first), (["k", "l", "m"], grown), (["m", "l"], other))]
+schema = pa.schema([("cat", dtype), ("text", dtype), ("n", pa.int64())])
+stream("dictionary_deltas", batches[:2], schema, options=ipc.IpcWriteOptions(emit_dictionary_deltas=True))
+stream("dictionary_replaced", batches, schema)
+stream("dictionary_replaced_lz4", batches, schema, options=ipc.IpcWriteOptions(compression="lz4"))
+path = os.path.join(out, "dictionary_file.arrow")
+feather.write_feather(pa.Table.from_batches(batches, schema), path)
+record("dictionary_file", path, "text", None)
+path = os.path.join(out, "pandas_categorical.feather")
+import pandas as pd  # noqa: E402
+pd.DataFrame({"text": pd.Categorical([r or "-" for r in rows])}).to_feather(path)
+record("pandas_categorical", path, "text", None)
+
 # Refused, saying what the column holds.
-stream("dictionary_text", [pa.record_batch({"text": pa.array(["a", "b", "a"]).dictionary_encode()})],
-       pa.schema([("text", pa.dictionary(pa.int32(), pa.string()))]), error="dictionary-encoded")
 stream("int_text", [pa.record_batch({"text": pa.array([1, 2])})], pa.schema([("text", pa.int64())]),
        error="holds integers, not text")
-stream("lz4", t.to_batches(max_chunksize=400), t.schema, options=ipc.IpcWriteOptions(compression="lz4"),
-       error="LZ4")
+ints = pa.array([1, 2, 1]).dictionary_encode()
+stream("dictionary_int_text", [pa.record_batch({"text": ints})], pa.schema([("text", ints.type)]),
+       error="holds dictionary-encoded integers, not text")
 
 # datasets' own writer: save_to_disk of a DatasetDict, read back by load_from_disk.
 from datasets import Dataset, DatasetDict, load_from_disk  # noqa: E402

@@ -1,9 +1,8 @@
 #!/usr/bin/env python3
 """Compressed data files as the datasets library reads them: load_dataset("json" | "csv" | "text",
-data_files=...) decompresses gzip files (.gz, .gzip, any case; zero padding after the data). Writes into OUT the files and
-OUT/cases.json: [{"file", "column", "texts": [text or null, ...]}]. A .zst file holds the same
-bytes as a .gz one beside it (this environment's datasets has no zstd module), and is expected to
-read as that one does.
+data_files=...) decompresses gzip (.gz, .gzip, any case; zero padding after the data) and zstd
+(.zst, .zstd; through the zstandard module) files. Writes into OUT the files and
+OUT/cases.json: [{"file", "column", "texts": [text or null, ...]}].
 
 usage: compressed_reference.py OUT
 """
@@ -32,8 +31,8 @@ def write(name, data):
     return path
 
 
-def case(path, loader, column="text", same_as=None):
-    data = load_dataset(loader, data_files=same_as or path, split="train", cache_dir=cache)
+def case(path, loader, column="text"):
+    data = load_dataset(loader, data_files=path, split="train", cache_dir=cache)
     cases.append({"file": path, "column": column, "texts": list(data[column])})
 
 
@@ -43,12 +42,15 @@ for name, data, loader in (("rows.jsonl", jsonl, "json"), ("rows.csv", csv, "csv
     half = len(data) // 2
     gz = write(name + ".gz", gzip.compress(data[:half]) + gzip.compress(data[half:]))
     case(gz, loader)
-    case(write(name + ".zst", zstd.compress(data, asbytes=True)), loader, same_as=gz)
+    # Two zstd frames likewise.
+    case(write(name + ".zst", zstd.compress(data[:half], asbytes=True) + zstd.compress(data[half:], asbytes=True)),
+         loader)
 
 # Zero padding after the last member (tape blocks) is skipped; the suffix in any case, or .gzip.
 case(write("padded.jsonl.gz", gzip.compress(jsonl) + b"\0" * 512), "json")
 case(write("upper.jsonl.GZ", gzip.compress(jsonl)), "json")
 case(write("long.csv.gzip", gzip.compress(csv)), "csv")
+case(write("upper.txt.ZSTD", zstd.compress(txt, asbytes=True)), "text")
 
 with open(os.path.join(out, "cases.json"), "w", encoding="utf-8") as f:
     json.dump(cases, f)

@@ -2,7 +2,7 @@
 """Parquet files as the Hugging Face stack writes them, and what it reads back from them.
 
 Writes into OUT one file per case (pyarrow with its defaults and with each option our reader has
-to handle: codecs, dictionary or not, data pages v1 and v2, small pages and row groups, required
+to handle: every codec, dictionary, PLAIN and DELTA encodings, data pages v1 and v2, small pages and row groups, required
 columns, large_string, other columns around the text; and files written by `datasets` and pandas,
 the Hub's and users' writers) and OUT/cases.json:
   [{"name", "file", "column", "columns": [...], "values": [text or null, ...]}             (readable)
@@ -91,6 +91,23 @@ readable("all_null_plain", pa.table({"text": pa.array([None] * 3000, pa.string()
 readable("all_null_v2_zstd", pa.table({"text": pa.array([None] * 3000, pa.string())}), data_page_version="2.0",
          compression="zstd")
 readable("json_column", pa.table({"text": pa.array(['{"a": 1}', None, "[2]"], pa.json_())}))
+# The other codecs pyarrow writes (compression="lz4" is the LZ4_RAW codec).
+readable("lz4", base, compression="lz4")
+readable("brotli", base, compression="brotli")
+readable("v2_brotli", base, compression="brotli", data_page_version="2.0")
+# The DELTA encodings of byte arrays (what Spark and parquet-mr's v2 writers use): lengths as
+# DELTA_BINARY_PACKED, values whole or as prefix + suffix of the one before.
+readable("delta_length", base, use_dictionary=False, column_encoding={"text": "DELTA_LENGTH_BYTE_ARRAY"})
+readable("delta_byte_array", base, use_dictionary=False, column_encoding={"text": "DELTA_BYTE_ARRAY"})
+# Many pages, v2: a page's first value shares no prefix with the last page's.
+readable("delta_byte_array_small_pages_v2", base, use_dictionary=False, data_page_size=700,
+         column_encoding={"text": "DELTA_BYTE_ARRAY"}, data_page_version="2.0", compression="zstd")
+ordered = pa.table({"text": sorted(t or "" for t in texts(2000, 10)) + ["/usr/share/dict/%05d" % i for i in range(3000)]})
+readable("delta_byte_array_sorted", ordered, use_dictionary=False, column_encoding={"text": "DELTA_BYTE_ARRAY"},
+         compression="none")
+readable("delta_length_large_string_v2", pa.table({"text": pa.array(texts(900, 11), pa.large_string())}),
+         use_dictionary=False, column_encoding={"text": "DELTA_LENGTH_BYTE_ARRAY"}, data_page_version="2.0",
+         compression="none", data_page_size=300)
 
 # Files other writers made (committed beside the test): pyarrow's reading is the reference.
 fixtures = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "unit", "data", "parquet_fixtures")
@@ -116,10 +133,6 @@ cases.append({"name": "pandas", "file": path, "column": "text", "columns": back.
               "values": back.column("text").to_pylist()})
 
 # Refused, each saying what the file holds.
-refused("delta_byte_array", base, "DELTA_BYTE_ARRAY encoding", use_dictionary=False,
-        column_encoding={"text": "DELTA_BYTE_ARRAY"})
-refused("lz4", base, "LZ4_RAW", compression="lz4")
-refused("brotli", base, "BROTLI", compression="brotli")
 refused("nested", pa.table({"text": pa.array([["a"], ["b", "c"]], pa.list_(pa.string()))}), "is nested")
 refused("integers", pa.table({"text": pa.array([1, 2], pa.int64())}), "holds INT64 values, not text")
 refused("binary", pa.table({"text": pa.array([b"a", b"b"], pa.binary())}), "binary data")

@@ -1,5 +1,6 @@
 // The Arrow IPC reader against pyarrow (tests/reference/data/arrow_reference.py, run at test
-// time): streams and IPC files, zstd-compressed batches, fields of every layout before the text,
+// time): streams and IPC files, zstd- and LZ4-compressed batches, dictionary-encoded text (delta
+// and replacement dictionaries, every index type), fields of every layout before the text,
 // and datasets' save_to_disk folders read as load_from_disk reads them. Then damaged files.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -61,8 +62,8 @@ TEST_F(ArrowVsPyarrow, EveryCellAsPyarrowReadsIt) {
     EXPECT_EQ(nlohmann::json(t.columns), c["columns"]);
     EXPECT_EQ(as_json(t), c["values"]);
   }
-  EXPECT_GE(readable, 6u);
-  EXPECT_GE(refused, 3u);
+  EXPECT_GE(readable, 30u);
+  EXPECT_GE(refused, 2u);
 }
 
 // A DatasetDict that save_to_disk wrote is a DATA_PATH folder: train/ and test/ are the splits,
@@ -99,7 +100,10 @@ std::string error_of(std::string_view bytes) {
 // sanitizer build runs this too).
 TEST_F(ArrowVsPyarrow, TruncatedAndFlippedFilesAreErrorsNotCrashes) {
   for (const auto& c : cases()) {
-    if (c["name"] != "other_columns" && c["name"] != "stream_zstd" && c["name"] != "file_format") continue;
+    const auto name = c["name"].get<std::string>();
+    if (name != "other_columns" && name != "stream_zstd" && name != "file_format" && name != "feather_default" &&
+        name != "dictionary_replaced_lz4" && name != "dictionary_deltas")
+      continue;
     const std::string bytes = testing::read_file(c["file"].get<std::string>());
     const size_t stride = std::max<size_t>(1, bytes.size() / 150);
     size_t errors = 0;

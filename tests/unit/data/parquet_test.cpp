@@ -55,7 +55,7 @@ TEST_F(ParquetVsPyarrow, EveryCellAsPyarrowReadsIt) {
     }
     EXPECT_EQ(differing, 0u);
   }
-  EXPECT_GE(readable, 15u) << "the reference script wrote fewer cases than expected";
+  EXPECT_GE(readable, 31u) << "the reference script wrote fewer cases than expected";
 }
 
 TEST_F(ParquetVsPyarrow, WhatIsNotReadIsRefusedSayingWhat) {
@@ -72,7 +72,7 @@ TEST_F(ParquetVsPyarrow, WhatIsNotReadIsRefusedSayingWhat) {
       EXPECT_THAT(e.what(), HasSubstr(c["file"].get<std::string>()));
     }
   }
-  EXPECT_GE(refused, 6u);
+  EXPECT_GE(refused, 3u);
 }
 
 // A missing column is the caller's to word: the columns are listed.
@@ -165,7 +165,11 @@ TEST(ParquetDamage, TextsPastTheMemoryBudgetAreRefused) {
 // (the sanitizer build runs this too). Needs the reference files.
 TEST_F(ParquetVsPyarrow, TruncatedAndFlippedFilesAreErrors) {
   for (const auto& c : cases()) {
-    if (c["name"] != "small_pages" && c["name"] != "v2_snappy") continue;
+    const auto name = c["name"].get<std::string>();
+    if (name != "small_pages" && name != "v2_snappy" && name != "lz4" && name != "v2_brotli" &&
+        name != "delta_byte_array_small_pages_v2" && name != "delta_length_large_string_v2" &&
+        name != "fixture hadoop_lz4.parquet")
+      continue;
     const std::string bytes = testing::read_file(c["file"].get<std::string>());
     const size_t stride = std::max<size_t>(1, bytes.size() / 150);
     for (size_t cut = 0; cut < bytes.size(); cut += stride)

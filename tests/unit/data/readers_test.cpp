@@ -209,7 +209,8 @@ TEST(Readers, CsvAsPandasReadsIt) {
 }
 
 // Compressed files (.gz, .zst) as the datasets library reads them: the same texts, run at test
-// time (tests/reference/data/compressed_reference.py; gzip files of two members).
+// time (tests/reference/data/compressed_reference.py; gzip files of two members, zstd files of two
+// frames).
 TEST(Readers, CompressedFilesAsDatasetsReadsThem) {
   auto python = autotrain::testing::env_var("AUTOTRAIN_PYTHON");
   if (!python) GTEST_SKIP() << "AUTOTRAIN_PYTHON is not set: run through ctest (scripts/test.sh)";
@@ -218,7 +219,7 @@ TEST(Readers, CompressedFilesAsDatasetsReadsThem) {
   auto r = autotrain::testing::run_command({*python, script.string(), d.path().string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto cases = nlohmann::json::parse(autotrain::testing::read_file(d.path() / "cases.json"));
-  ASSERT_EQ(cases.size(), 9u);
+  ASSERT_EQ(cases.size(), 10u);
   for (const auto& c : cases) {
     const fs::path file = c["file"].get<std::string>();
     SCOPED_TRACE(file.string());
