@@ -38,7 +38,7 @@ debian_packages=(
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libsentencepiece-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
   libpcre2-dev libicu-dev libcurl4-openssl-dev libsnappy-dev libzstd-dev zlib1g-dev
-  liblz4-dev libbrotli-dev
+  liblz4-dev libbrotli-dev libbz2-dev liblzma-dev
 )
 if [ "$print_only" = 1 ]; then do_apt=0; fi
 if [ "$do_apt" = 1 ] && command -v dpkg-query >/dev/null 2>&1; then

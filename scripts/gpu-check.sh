@@ -23,7 +23,7 @@ debs=(libcli11-dev nlohmann-json3-dev libfmt-dev libfmt9 libspdlog-dev libspdlog
       libsentencepiece-dev libsentencepiece0 libpcre2-dev libpcre2-8-0 libpcre2-16-0 libpcre2-32-0
       libpcre2-posix3 libicu-dev libicu72 libgtest-dev libgmock-dev pkgconf pkgconf-bin libpkgconf3
       libsnappy-dev libsnappy1v5 libzstd-dev libzstd1 zlib1g-dev zlib1g liblz4-dev liblz4-1
-      libbrotli-dev libbrotli1)
+      libbrotli-dev libbrotli1 libbz2-dev libbz2-1.0 liblzma-dev liblzma5)
 
 mode=auto
 case "${1:-}" in

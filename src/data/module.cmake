@@ -8,6 +8,9 @@ pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
 pkg_check_modules(ZLIB REQUIRED IMPORTED_TARGET zlib)
 pkg_check_modules(LZ4 REQUIRED IMPORTED_TARGET liblz4)
 pkg_check_modules(BROTLI REQUIRED IMPORTED_TARGET libbrotlidec)
+# Data files compressed as a whole (train.jsonl.gz, .zst, .bz2, .xz); bzip2 has no .pc file.
+pkg_check_modules(LZMA REQUIRED IMPORTED_TARGET liblzma)
+find_package(BZip2 REQUIRED)
 
 add_library(autotrain_data STATIC
   ${CMAKE_CURRENT_LIST_DIR}/csv_writer.cpp
@@ -29,7 +32,7 @@ target_include_directories(autotrain_data PUBLIC ${AUTOTRAIN_INCLUDE})
 target_link_libraries(autotrain_data
   PUBLIC nlohmann_json::nlohmann_json
   PRIVATE autotrain_config autotrain_model_config autotrain_io autotrain_tokenizer autotrain_safetensors fmt::fmt spdlog::spdlog Threads::Threads
-          PkgConfig::SNAPPY PkgConfig::ZSTD PkgConfig::ZLIB PkgConfig::LZ4 PkgConfig::BROTLI)
+          PkgConfig::SNAPPY PkgConfig::ZSTD PkgConfig::ZLIB PkgConfig::LZ4 PkgConfig::BROTLI PkgConfig::LZMA BZip2::BZip2)
 
 # The `data` subcommand.
 target_sources(autotrain PRIVATE ${CMAKE_CURRENT_LIST_DIR}/../cli/cmd_data.cpp)

@@ -8,11 +8,14 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <set>
 #include <limits>
 #include <sstream>
 
+#include <bzlib.h>
 #include <fmt/format.h>
+#include <lzma.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -36,18 +39,28 @@ std::string read_file_bytes(const fs::path& path) {
 
 namespace {
 
-// ".gz" / ".gzip" -> gzip, ".zst" / ".zstd" -> zstd (any case, as the datasets library maps them);
-// anything else is not a compression suffix.
-enum class Compression { kNone, kGzip, kZstd };
+// The compression suffixes the datasets library decompresses by (any case): ".gz" / ".gzip" ->
+// gzip, ".zst" / ".zstd" -> zstd, ".bz2" -> bzip2, ".xz" -> xz; anything else is none.
+enum class Compression { kNone, kGzip, kZstd, kBzip2, kXz };
+constexpr std::pair<const char*, Compression> kCompressionSuffixes[] = {
+    {".gz", Compression::kGzip}, {".gzip", Compression::kGzip}, {".zst", Compression::kZstd},
+    {".zstd", Compression::kZstd}, {".bz2", Compression::kBzip2}, {".xz", Compression::kXz}};
+
 Compression compression_of(const fs::path& path) {
   std::string ext = path.extension().string();
   for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (ext == ".gz" || ext == ".gzip") return Compression::kGzip;
-  if (ext == ".zst" || ext == ".zstd") return Compression::kZstd;
+  for (const auto& [suffix, kind] : kCompressionSuffixes)
+    if (ext == suffix) return kind;
   return Compression::kNone;
 }
 
 }  // namespace
+
+std::vector<std::string> compression_suffixes() {
+  std::vector<std::string> out;
+  for (const auto& entry : kCompressionSuffixes) out.emplace_back(entry.first);
+  return out;
+}
 
 std::string format_of(const fs::path& path) {
   if (compression_of(path) != Compression::kNone) return path.stem().extension().string();
@@ -61,92 +74,151 @@ std::string data_stem(const fs::path& path) {
 
 namespace {
 
-// The bytes a compressed data file holds, as the datasets library reads `x.jsonl.gz` (by the
-// extension). What the texts may take is bounded by the machine's memory: a few KB of gzip can
-// claim gigabytes.
-std::string decompressed(const fs::path& path, const std::string& packed) {
-  // Parsing takes a few times the text's size again: a quarter of the memory for the text.
-  const uint64_t limit = physical_memory_bytes() / 4;
-  auto too_big = [&] {
-    throw DataError(fmt::format("{}: decompresses to more than {:.1f} GB, a quarter of this machine's memory (the rows "
-                                "take more again once parsed); split it into smaller files",
-                                path.string(), static_cast<double>(limit) / 1e9));
-  };
-  if (packed.empty()) throw DataError(fmt::format("{}: the file is empty (not even a compression header)", path.string()));
-  std::string out;
-  char buf[1 << 16];
-  if (compression_of(path) == Compression::kGzip) {
-    if (packed.size() < 2 || static_cast<uint8_t>(packed[0]) != 0x1F || static_cast<uint8_t>(packed[1]) != 0x8B)
-      throw DataError(fmt::format("{}: not gzip-compressed (no gzip header); rename it without {} if it is plain text",
-                                  path.string(), path.extension().string()));
-    z_stream z{};
-    if (inflateInit2(&z, 15 + 16) != Z_OK) throw DataError(fmt::format("{}: zlib would not start", path.string()));
-    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(packed.data()));
-    z.avail_in = static_cast<uInt>(std::min<size_t>(packed.size(), std::numeric_limits<uInt>::max()));
-    size_t fed = z.avail_in;
-    int rc = Z_OK;
-    for (;;) {
-      z.next_out = reinterpret_cast<Bytef*>(buf);
-      z.avail_out = sizeof buf;
-      rc = inflate(&z, Z_NO_FLUSH);
-      out.append(buf, sizeof buf - z.avail_out);
-      if (out.size() > limit) {
-        inflateEnd(&z);
-        too_big();
-      }
-      if (z.avail_in == 0 && fed < packed.size()) {
-        const size_t more = std::min<size_t>(packed.size() - fed, std::numeric_limits<uInt>::max());
-        z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(packed.data() + fed));
-        z.avail_in = static_cast<uInt>(more);
-        fed += more;
-      }
-      if (rc == Z_STREAM_END) {
-        // gzip files may hold several members one after another (cat a.gz b.gz): all are read.
-        // Zero bytes after a member are padding (tape blocks), skipped as Python's gzip does.
-        const size_t consumed = fed - z.avail_in;
-        if (z.avail_in == 0 && fed == packed.size()) break;
-        if (packed.find_first_not_of('\0', consumed) == std::string::npos) {
-          z.avail_in = 0;
-          fed = packed.size();
-          break;
-        }
-        if (inflateReset(&z) != Z_OK) break;
-        continue;
-      }
-      if (rc != Z_OK) break;
-    }
-    inflateEnd(&z);
-    if (rc != Z_STREAM_END)
-      throw DataError(fmt::format("{}: not a complete gzip file ({}); download or compress it again", path.string(),
-                                  rc == Z_BUF_ERROR ? "it ends early" : "the data are damaged"));
-    return out;
+// Decompressed output, refused once past what the texts may take.
+class Output {
+ public:
+  Output(const fs::path& path, uint64_t limit) : path_(path), limit_(limit) {}
+  void append(const char* data, size_t n) {
+    bytes.append(data, n);
+    if (bytes.size() > limit_)
+      throw DataError(fmt::format("{}: decompresses to more than {:.1f} GB, a quarter of this machine's memory (the "
+                                  "rows take more again once parsed); split it into smaller files",
+                                  path_.string(), static_cast<double>(limit_) / 1e9));
   }
-  // zstd (.zst / .zstd)
-  ZSTD_DCtx* ctx = ZSTD_createDCtx();
-  if (!ctx) throw DataError(fmt::format("{}: zstd would not start", path.string()));
+  [[noreturn]] void damaged(std::string_view format, std::string_view why) const {
+    throw DataError(fmt::format("{}: not a complete {} file ({}); download or compress it again", path_.string(), format,
+                                why));
+  }
+  std::string bytes;
+
+ private:
+  const fs::path& path_;
+  uint64_t limit_;
+};
+
+// The chunks that the codecs below write into before Output takes them.
+constexpr size_t kChunk = 1 << 16;
+
+// gzip: every member (cat a.gz b.gz makes two); zero bytes after a member are padding (tape
+// blocks), skipped as Python's gzip does.
+void gunzip(const std::string& packed, Output& out) {
+  z_stream z{};
+  if (inflateInit2(&z, 15 + 16) != Z_OK) out.damaged("gzip", "zlib would not start");
+  std::unique_ptr<z_stream, int (*)(z_stream*)> end(&z, inflateEnd);
+  char buf[kChunk];
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(packed.data()));
+  z.avail_in = static_cast<uInt>(std::min<size_t>(packed.size(), std::numeric_limits<uInt>::max()));
+  size_t fed = z.avail_in;
+  int rc = Z_OK;
+  for (;;) {
+    z.next_out = reinterpret_cast<Bytef*>(buf);
+    z.avail_out = sizeof buf;
+    rc = inflate(&z, Z_NO_FLUSH);
+    out.append(buf, sizeof buf - z.avail_out);
+    if (z.avail_in == 0 && fed < packed.size()) {
+      const size_t more = std::min<size_t>(packed.size() - fed, std::numeric_limits<uInt>::max());
+      z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(packed.data() + fed));
+      z.avail_in = static_cast<uInt>(more);
+      fed += more;
+    }
+    if (rc == Z_STREAM_END) {
+      const size_t consumed = fed - z.avail_in;
+      if (z.avail_in == 0 && fed == packed.size()) return;
+      if (packed.find_first_not_of('\0', consumed) == std::string::npos) return;
+      if (inflateReset(&z) != Z_OK) break;
+      continue;
+    }
+    if (rc != Z_OK) break;
+  }
+  out.damaged("gzip", rc == Z_BUF_ERROR ? "it ends early" : "the data are damaged");
+}
+
+// zstd: every frame (skippable ones too).
+void unzstd(const std::string& packed, Output& out) {
+  std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> ctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
+  if (!ctx) out.damaged("zstd", "zstd would not start");
+  char buf[kChunk];
   ZSTD_inBuffer in{packed.data(), packed.size(), 0};
   size_t rc = 1;  // 0 once a frame is complete; the input may hold several frames
   while (in.pos < in.size || rc != 0) {
     ZSTD_outBuffer o{buf, sizeof buf, 0};
     const size_t before = in.pos;
-    rc = ZSTD_decompressStream(ctx, &o, &in);
-    if (ZSTD_isError(rc)) {
-      ZSTD_freeDCtx(ctx);
-      throw DataError(fmt::format("{}: not a valid zstd file ({}); download or compress it again", path.string(),
-                                  ZSTD_getErrorName(rc)));
-    }
+    rc = ZSTD_decompressStream(ctx.get(), &o, &in);
+    if (ZSTD_isError(rc)) out.damaged("zstd", ZSTD_getErrorName(rc));
     out.append(buf, o.pos);
-    if (out.size() > limit) {
-      ZSTD_freeDCtx(ctx);
-      too_big();
-    }
     if (rc != 0 && in.pos == in.size && in.pos == before && o.pos == 0) break;  // the input ends inside a frame
   }
-  ZSTD_freeDCtx(ctx);
-  if (ZSTD_isError(rc) || rc != 0)
-    throw DataError(fmt::format("{}: not a complete zstd file (it ends early); download or compress it again",
-                                path.string()));
-  return out;
+  if (rc != 0) out.damaged("zstd", "it ends early");
+}
+
+// bzip2: every stream (pbzip2 and `cat a.bz2 b.bz2` write several), as Python's bz2 reads them.
+void bunzip2(const std::string& packed, Output& out) {
+  char buf[kChunk];
+  size_t pos = 0;
+  while (pos < packed.size()) {
+    bz_stream z{};
+    if (BZ2_bzDecompressInit(&z, 0, 0) != BZ_OK) out.damaged("bzip2", "bzip2 would not start");
+    std::unique_ptr<bz_stream, int (*)(bz_stream*)> end(&z, BZ2_bzDecompressEnd);
+    const size_t in_size = std::min<size_t>(packed.size() - pos, std::numeric_limits<unsigned>::max());
+    z.next_in = const_cast<char*>(packed.data() + pos);
+    z.avail_in = static_cast<unsigned>(in_size);
+    int rc = BZ_OK;
+    while (rc == BZ_OK) {
+      z.next_out = buf;
+      z.avail_out = sizeof buf;
+      rc = BZ2_bzDecompress(&z);
+      out.append(buf, sizeof buf - z.avail_out);
+      if (rc == BZ_OK && z.avail_in == 0 && z.avail_out != 0) out.damaged("bzip2", "it ends early");
+    }
+    if (rc != BZ_STREAM_END) out.damaged("bzip2", "the data are damaged");
+    pos += in_size - z.avail_in;
+  }
+}
+
+// xz: every stream, and the padding between them (LZMA_CONCATENATED), as Python's lzma reads
+// them. The decoder's own memory is capped too: a crafted header may ask for a 4 GiB dictionary.
+void unxz(const std::string& packed, Output& out) {
+  lzma_stream z = LZMA_STREAM_INIT;
+  if (lzma_stream_decoder(&z, uint64_t{1} << 30, LZMA_CONCATENATED) != LZMA_OK)
+    out.damaged("xz", "xz would not start");
+  std::unique_ptr<lzma_stream, void (*)(lzma_stream*)> end(&z, lzma_end);
+  char buf[kChunk];
+  z.next_in = reinterpret_cast<const uint8_t*>(packed.data());
+  z.avail_in = packed.size();
+  lzma_ret rc = LZMA_OK;
+  while (rc == LZMA_OK) {
+    z.next_out = reinterpret_cast<uint8_t*>(buf);
+    z.avail_out = sizeof buf;
+    rc = lzma_code(&z, LZMA_FINISH);
+    out.append(buf, sizeof buf - z.avail_out);
+  }
+  if (rc == LZMA_STREAM_END) return;
+  out.damaged("xz", rc == LZMA_BUF_ERROR    ? "it ends early"
+                    : rc == LZMA_MEMLIMIT_ERROR ? "it needs more than 1 GiB to decompress"
+                    : rc == LZMA_FORMAT_ERROR   ? "no xz header"
+                                                : "the data are damaged");
+}
+
+// The bytes a compressed data file holds, as the datasets library reads `x.jsonl.gz` (by the
+// extension). What the texts may take is bounded by the machine's memory: a few KB of gzip can
+// claim gigabytes.
+std::string decompressed(const fs::path& path, const std::string& packed) {
+  if (packed.empty()) throw DataError(fmt::format("{}: the file is empty (not even a compression header)", path.string()));
+  // Parsing takes a few times the text's size again: a quarter of the memory for the text.
+  Output out(path, physical_memory_bytes() / 4);
+  switch (compression_of(path)) {
+    case Compression::kGzip:
+      if (packed.size() < 2 || static_cast<uint8_t>(packed[0]) != 0x1F || static_cast<uint8_t>(packed[1]) != 0x8B)
+        throw DataError(fmt::format("{}: not gzip-compressed (no gzip header); rename it without {} if it is plain text",
+                                    path.string(), path.extension().string()));
+      gunzip(packed, out);
+      break;
+    case Compression::kZstd: unzstd(packed, out); break;
+    case Compression::kBzip2: bunzip2(packed, out); break;
+    case Compression::kXz: unxz(packed, out); break;
+    case Compression::kNone: return packed;
+  }
+  return std::move(out.bytes);
 }
 
 // "LINE:COLUMN" (both from 1, the column in bytes) of byte `offset` of `text`, for messages.
@@ -334,7 +406,7 @@ std::vector<Row> parse_json_any(const fs::path& path, const std::string& text) {
 std::vector<Row> read_rows(const fs::path& path) {
   std::string ext = format_of(path);
   if (ext != ".csv" && ext != ".json" && ext != ".jsonl")
-    throw DataError(fmt::format("{}: unknown format '{}'; use .jsonl, .json or .csv (each also .gz or .zst), or an "
+    throw DataError(fmt::format("{}: unknown format '{}'; use .jsonl, .json or .csv (each also .gz, .zst, .bz2 or .xz), or an "
                                 "uncompressed .parquet or .arrow",
                                 path.string(), ext));
   std::string text = read_text(path);

@@ -26,7 +26,8 @@ namespace {
 
 const std::vector<std::string> kExtensions = {".csv", ".jsonl", ".json", ".txt", ".parquet", ".arrow", ".feather"};
 
-// By format, a .gz / .zst compression suffix aside (Parquet compresses its own pages).
+// By format, a compression suffix (.gz, .zst, .bz2, .xz) aside; columnar files compress their own
+// pages, so a suffix around them is not read.
 bool supported(const fs::path& p) {
   const std::string format = format_of(p);
   if (is_columnar_format(format) && p.extension() != format) return false;
@@ -193,7 +194,7 @@ DatasetSource resolve_dataset(std::string_view data_path, const model::EnvLookup
   if (fs::is_regular_file(local, ec)) {
     if (!supported(local))
       throw DataError(fmt::format("DATA_PATH {}: unknown format '{}'; use .jsonl, .json, .csv, .txt (one example per line), "
-                                  "each also as .gz or .zst, or .parquet or .arrow",
+                                  "each also as .gz, .zst, .bz2 or .xz, or .parquet, .arrow or .feather",
                                   local.string(), local.extension().string()));
     return {local, "file", true, {}};
   }
@@ -237,10 +238,11 @@ SplitFiles DatasetSource::split_files(std::string_view split, std::string_view s
   std::error_code ec;
   // {split}.csv first, as AutoTrain looked for it, then the other formats, each also compressed.
   std::vector<std::string> direct_names;
+  std::vector<std::string> compressions = compression_suffixes();
+  compressions.insert(compressions.begin(), "");
   for (const auto& e : kExtensions)
-    for (const char* z : {"", ".gz", ".gzip", ".zst", ".zstd"})
-      if (!is_columnar_format(e) || *z == '\0')
-        direct_names.push_back(std::string(split) + e + z);
+    for (const auto& z : compressions)
+      if (!is_columnar_format(e) || z.empty()) direct_names.push_back(std::string(split) + e + z);
   for (size_t e = 0; e < direct_names.size(); ++e) {
     fs::path direct = root / direct_names[e];
     if (!fs::is_regular_file(direct, ec) || is_excluded(direct, exclude)) continue;
@@ -270,7 +272,7 @@ SplitFiles DatasetSource::split_files(std::string_view split, std::string_view s
   for (const auto& f : files) names.push_back(f.lexically_relative(root).generic_string());
   for (const auto& f : unsupported) names.push_back(f.lexically_relative(root).generic_string() + " (unsupported format)");
   throw DataError(fmt::format(
-      "{} {}: no file for split '{}' (looked for {}.csv|jsonl|json|txt (.gz, .zst)|parquet|arrow and names containing {}). Files there: {}. "
+      "{} {}: no file for split '{}' (looked for {}.csv|jsonl|json|txt (.gz, .zst, .bz2, .xz)|parquet|arrow|feather and names containing {}). Files there: {}. "
       "Name the split's file after it, or set {}",
       kind, root.string(), split, split, fmt::join(keywords, "|"), names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", ")),
       setting == "VALID_SPLIT" ? "VALID_SPLIT (or VALID_FRACTION)" : std::string(setting)));

@@ -1,6 +1,6 @@
 // Dataset files as rows: .jsonl and .json (an array, {"data": [...]} or JSON Lines) and .csv
 // (RFC 4180, the header names the columns), plus .txt (by line, paragraph or whole file), each
-// also gzip- or zstd-compressed (.gz, .zst). Shared by `data` and `eval`.
+// also compressed (.gz, .zst, .bz2, .xz). Shared by `data` and `eval`.
 // No LibTorch and no {fmt} here: LibTorch files (eval) include it.
 #pragma once
 
@@ -47,8 +47,12 @@ std::vector<std::string> read_text_examples(const std::filesystem::path& path, s
 // The whole file as bytes. Throws DataError naming the file.
 std::string read_file_bytes(const std::filesystem::path& path);
 
+// The compression suffixes read (as the datasets library reads them, in any case): ".gz",
+// ".gzip", ".zst", ".zstd", ".bz2", ".xz".
+std::vector<std::string> compression_suffixes();
+
 // A data file's format by its extension, a compression suffix aside, as the datasets library
-// decides it: "x.jsonl.gz" and "x.jsonl.zst" are ".jsonl" (read_rows and the .txt readers
+// decides it: "x.jsonl.gz" and "x.jsonl.xz" are ".jsonl" (read_rows and the .txt readers
 // decompress them), "x.jsonl" is ".jsonl".
 std::string format_of(const std::filesystem::path& path);
 

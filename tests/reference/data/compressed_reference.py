@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Compressed data files as the datasets library reads them: load_dataset("json" | "csv" | "text",
-data_files=...) decompresses gzip (.gz, .gzip, any case; zero padding after the data) and zstd
-(.zst, .zstd; through the zstandard module) files. Writes into OUT the files and
+data_files=...) decompresses gzip (.gz, .gzip, any case; zero padding after the data), zstd
+(.zst, .zstd; through the zstandard module), bzip2 (.bz2) and xz (.xz) files. Writes into OUT the files and
 OUT/cases.json: [{"file", "column", "texts": [text or null, ...]}].
 
 usage: compressed_reference.py OUT
 """
+import bz2
 import gzip
 import json
+import lzma
 import os
 import sys
 
@@ -42,15 +44,20 @@ for name, data, loader in (("rows.jsonl", jsonl, "json"), ("rows.csv", csv, "csv
     half = len(data) // 2
     gz = write(name + ".gz", gzip.compress(data[:half]) + gzip.compress(data[half:]))
     case(gz, loader)
-    # Two zstd frames likewise.
+    # Two zstd frames, bzip2 streams, xz streams likewise.
     case(write(name + ".zst", zstd.compress(data[:half], asbytes=True) + zstd.compress(data[half:], asbytes=True)),
          loader)
+    case(write(name + ".bz2", bz2.compress(data[:half]) + bz2.compress(data[half:])), loader)
+    case(write(name + ".xz", lzma.compress(data[:half]) + lzma.compress(data[half:])), loader)
 
 # Zero padding after the last member (tape blocks) is skipped; the suffix in any case, or .gzip.
 case(write("padded.jsonl.gz", gzip.compress(jsonl) + b"\0" * 512), "json")
 case(write("upper.jsonl.GZ", gzip.compress(jsonl)), "json")
 case(write("long.csv.gzip", gzip.compress(csv)), "csv")
 case(write("upper.txt.ZSTD", zstd.compress(txt, asbytes=True)), "text")
+# (No case for xz stream padding: Python's lzma, and so datasets, fails on it or stops reading
+# there, where xz(1) and we read on.) Many blocks:
+case(write("blocks.csv.XZ", lzma.compress(csv * 40, preset=1)), "csv")
 
 with open(os.path.join(out, "cases.json"), "w", encoding="utf-8") as f:
     json.dump(cases, f)

@@ -209,8 +209,8 @@ TEST(Readers, CsvAsPandasReadsIt) {
 }
 
 // Compressed files (.gz, .zst) as the datasets library reads them: the same texts, run at test
-// time (tests/reference/data/compressed_reference.py; gzip files of two members, zstd files of two
-// frames).
+// time (tests/reference/data/compressed_reference.py; gzip files of two members, zstd, bzip2 and
+// xz files of two frames or streams).
 TEST(Readers, CompressedFilesAsDatasetsReadsThem) {
   auto python = autotrain::testing::env_var("AUTOTRAIN_PYTHON");
   if (!python) GTEST_SKIP() << "AUTOTRAIN_PYTHON is not set: run through ctest (scripts/test.sh)";
@@ -219,7 +219,7 @@ TEST(Readers, CompressedFilesAsDatasetsReadsThem) {
   auto r = autotrain::testing::run_command({*python, script.string(), d.path().string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto cases = nlohmann::json::parse(autotrain::testing::read_file(d.path() / "cases.json"));
-  ASSERT_EQ(cases.size(), 10u);
+  ASSERT_EQ(cases.size(), 17u);
   for (const auto& c : cases) {
     const fs::path file = c["file"].get<std::string>();
     SCOPED_TRACE(file.string());
@@ -232,11 +232,13 @@ TEST(Readers, CompressedFilesAsDatasetsReadsThem) {
   fs::create_directories(d.path() / "ds");
   fs::copy(d.path() / "rows.jsonl.gz", d.path() / "ds" / "train.jsonl.gz");
   fs::copy(d.path() / "rows.csv.zst", d.path() / "ds" / "test.csv.zst");
+  fs::copy(d.path() / "rows.jsonl.xz", d.path() / "ds" / "validation.jsonl.xz");
   auto source = resolve_dataset((d.path() / "ds").string());
   EXPECT_THAT(source.split_files("train").files, ElementsAre(d.path() / "ds" / "train.jsonl.gz"));
   EXPECT_THAT(source.split_files("test").files, ElementsAre(d.path() / "ds" / "test.csv.zst"));
   EXPECT_EQ(source.split_of(d.path() / "ds" / "test.csv.zst"), std::optional<std::string>("test"));
-  for (const char* name : {"rows.jsonl.gz", "rows.csv.zst"}) {
+  EXPECT_THAT(source.split_files("validation").files, ElementsAre(d.path() / "ds" / "validation.jsonl.xz"));
+  for (const char* name : {"rows.jsonl.gz", "rows.csv.zst", "rows.csv.bz2", "rows.jsonl.xz"}) {
     const std::string bytes = autotrain::testing::read_file(d.path() / name);
     const auto cut = d.write(std::string("cut-") + name, bytes.substr(0, bytes.size() - 5));  // inside the last part
     // A name that keeps the format: "cut-rows.jsonl.gz".
@@ -245,6 +247,10 @@ TEST(Readers, CompressedFilesAsDatasetsReadsThem) {
   EXPECT_THAT(error_of([&] { read_rows(d.write("plain.jsonl.gz", "{\"text\": \"a\"}\n")); }),
               HasSubstr("not gzip-compressed (no gzip header)"));
   EXPECT_THAT(error_of([&] { read_rows(d.write("empty.jsonl.zst", "")); }), HasSubstr("the file is empty"));
+  EXPECT_THAT(error_of([&] { read_rows(d.write("plain.jsonl.xz", "{\"text\": \"a\"}\n")); }),
+              HasSubstr("not a complete xz file (no xz header)"));
+  EXPECT_THAT(error_of([&] { read_rows(d.write("plain.jsonl.bz2", "{\"text\": \"a\"}\n")); }),
+              HasSubstr("not a complete bzip2 file"));
 }
 
 // {split}.csv is read (AutoTrain looked for it first); a {split}.jsonl beside it is not, and a
