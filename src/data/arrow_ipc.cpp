@@ -382,155 +382,136 @@ struct IndexType {
   bool is_signed = true;
 };
 
-}  // namespace
+// The text column's state across the messages: its place among the fields, how its texts are
+// laid out, and for a dictionary-encoded column the dictionary so far.
+class ColumnReader {
+ public:
+  ColumnReader(const std::string& column, const std::string& where, uint64_t max_bytes)
+      : column_(column), where_(where), budget_(max_bytes) {}
 
-ColumnText read_arrow_text(std::string_view bytes, const std::string& column, const std::string& where,
-                            uint64_t max_bytes) {
-  if (max_bytes == 0) max_bytes = physical_memory_bytes();
-  TextBudget budget(max_bytes);
-  size_t pos = 0;
-  // The IPC file format: "ARROW1", two bytes of padding, the stream, a footer, "ARROW1".
-  if (bytes.substr(0, 6) == "ARROW1") pos = std::min<size_t>(8, bytes.size());
-  if (bytes.substr(0, 4) == "FEA1")
-    fail(where, "a Feather v1 file, which autotrain does not read; rewrite it as Feather v2: python3 -c \"import "
-                "pyarrow.feather as f; f.write_feather(f.read_table('FILE'), 'FILE')\"");
+  // The Schema table at `schema` (of a Schema message or of the file's footer). False when the
+  // column is not there: nothing more to read.
+  bool schema(const Flat& f, size_t schema, int16_t version, size_t header_size) {
+    if (have_schema_) damaged(where_, "a second schema");
+    have_schema_ = true;
+    // MetadataVersion: V4 = 3, V5 = 4; older streams predate Arrow 0.15's layouts.
+    if (version < 3)
+      fail(where_, fmt::format("an Arrow IPC file of metadata version V{} (before Arrow 0.15), which autotrain does not "
+                               "read; rewrite it with a current pyarrow",
+                               version + 1));
+    const bool v4 = version == 3;
+    if (f.scalar<int16_t>(schema, 0, 0) != 0)
+      fail(where_, "a big-endian Arrow file, which autotrain does not read; rewrite it on a little-endian machine");
+    const auto [n, first] = f.vector(schema, 1, 4);
+    size_t visits = 0;
+    std::optional<size_t> target_table;
+    for (size_t i = 0; i < n; ++i) {
+      const size_t table = f.deref(first + 4 * i);
+      fields_.push_back(describe(f, table, where_, v4, visits, header_size / 8 + 1));
+      out.columns.push_back(fields_.back().name);
+      if (!target_ && fields_.back().name == column_) {
+        target_ = i;
+        target_table = table;
+      }
+    }
+    if (!target_) return false;
+    out.found = true;
+    const FieldInfo& t = fields_[*target_];
+    if (t.type != kUtf8 && t.type != kLargeUtf8 && t.type != kUtf8View) {
+      fail(where_, fmt::format("column \"{}\" holds {}{}, not text; set TEXT_COLUMN to a column of strings", column_,
+                               t.dictionary ? "dictionary-encoded " : "", type_name(t.type)));
+    }
+    layout_ = t.type == kLargeUtf8  ? StringLayout::kOffsets64
+              : t.type == kUtf8View ? StringLayout::kViews
+                                    : StringLayout::kOffsets32;
+    if (t.dictionary) {
+      // A categorical: indices here, the strings in dictionary batches with this id.
+      const size_t encoding = *f.table(*target_table, 4);
+      dictionary_id_ = f.scalar<int64_t>(encoding, 0, 0);
+      if (const auto int_type = f.table(encoding, 1)) {
+        index_type_.bits = f.scalar<int32_t>(*int_type, 0, 0);
+        index_type_.is_signed = f.scalar<uint8_t>(*int_type, 1, 0) != 0;
+      }
+      if (index_type_.bits != 8 && index_type_.bits != 16 && index_type_.bits != 32 && index_type_.bits != 64)
+        damaged(where_, fmt::format("dictionary indices of {} bits", index_type_.bits));
+    }
+    return true;
+  }
 
-  ColumnText out;
-  bool have_schema = false;
-  std::optional<size_t> target_index;  // among the top-level fields
-  std::vector<FieldInfo> fields;
-  bool v4 = false;
-  StringLayout layout = StringLayout::kOffsets32;
-  // A dictionary-encoded text column: its dictionary's id, index type and current values.
-  std::optional<int64_t> dictionary_id;
-  IndexType index_type;
-  std::vector<std::optional<std::string>> dictionary;
-  uint64_t dictionary_bytes = 0;
-  for (;;) {
-    // An encapsulated message: [0xFFFFFFFF] int32 length, the flatbuffer (padded), the body.
-    if (bytes.size() - pos < 4) {
-      if (!have_schema) damaged(where, "no schema message");
-      break;  // a stream without its end-of-stream marker: what is there is read
-    }
-    uint32_t word = 0;
-    std::memcpy(&word, bytes.data() + pos, 4);
-    pos += 4;
-    if (word == 0xFFFFFFFFu) {
-      if (bytes.size() - pos < 4) damaged(where, "a message cut after its marker");
-      std::memcpy(&word, bytes.data() + pos, 4);
-      pos += 4;
-    }
-    if (word == 0) break;  // end of stream
-    if (word > bytes.size() - pos) damaged(where, "a message header past the file's end");
-    const std::string_view meta = bytes.substr(pos, word);
-    pos += word;
-    const Flat f(meta, where);
+  // One message (its flatbuffer header and body). False when the column is not there.
+  bool message(std::string_view meta, std::string_view body) {
+    const Flat f(meta, where_);
     const size_t message = f.root();
     const auto header_type = f.scalar<uint8_t>(message, 1, 0);
     const auto body_length = f.scalar<int64_t>(message, 3, 0);
-    if (body_length < 0 || static_cast<uint64_t>(body_length) > bytes.size() - pos)
-      damaged(where, "a message body past the file's end");
-    const std::string_view body = bytes.substr(pos, static_cast<size_t>(body_length));
-    pos += static_cast<size_t>(body_length);
+    if (body_length < 0 || static_cast<uint64_t>(body_length) > body.size())
+      damaged(where_, "a message body past the file's end");
+    body = body.substr(0, static_cast<size_t>(body_length));
     const auto header = f.table(message, 2);
-    if (!header) damaged(where, "a message without a header");
-
-    if (header_type == 1) {  // Schema
-      if (have_schema) damaged(where, "a second schema");
-      have_schema = true;
-      // MetadataVersion: V4 = 3, V5 = 4; older streams predate Arrow 0.15's layouts.
-      const auto version = f.scalar<int16_t>(message, 0, 0);
-      if (version < 3)
-        fail(where, fmt::format("an Arrow IPC file of metadata version V{} (before Arrow 0.15), which autotrain does not "
-                                "read; rewrite it with a current pyarrow",
-                                version + 1));
-      v4 = version == 3;
-      if (f.scalar<int16_t>(*header, 0, 0) != 0)
-        fail(where, "a big-endian Arrow file, which autotrain does not read; rewrite it on a little-endian machine");
-      const auto [n, first] = f.vector(*header, 1, 4);
-      size_t visits = 0;
-      std::optional<size_t> target_table;
-      for (size_t i = 0; i < n; ++i) {
-        const size_t table = f.deref(first + 4 * i);
-        fields.push_back(describe(f, table, where, v4, visits, meta.size() / 8 + 1));
-        out.columns.push_back(fields.back().name);
-        if (!target_index && fields.back().name == column) {
-          target_index = i;
-          target_table = table;
-        }
-      }
-      if (!target_index) return out;
-      out.found = true;
-      const FieldInfo& t = fields[*target_index];
-      if (t.type != kUtf8 && t.type != kLargeUtf8 && t.type != kUtf8View) {
-        fail(where, fmt::format("column \"{}\" holds {}{}, not text; set TEXT_COLUMN to a column of strings", column,
-                                t.dictionary ? "dictionary-encoded " : "", type_name(t.type)));
-      }
-      layout = t.type == kLargeUtf8  ? StringLayout::kOffsets64
-               : t.type == kUtf8View ? StringLayout::kViews
-                                     : StringLayout::kOffsets32;
-      if (t.dictionary) {
-        // A categorical: indices here, the strings in dictionary batches with this id.
-        const size_t encoding = *f.table(*target_table, 4);
-        dictionary_id = f.scalar<int64_t>(encoding, 0, 0);
-        if (const auto int_type = f.table(encoding, 1)) {
-          index_type.bits = f.scalar<int32_t>(*int_type, 0, 0);
-          index_type.is_signed = f.scalar<uint8_t>(*int_type, 1, 0) != 0;
-        }
-        if (index_type.bits != 8 && index_type.bits != 16 && index_type.bits != 32 && index_type.bits != 64)
-          damaged(where, fmt::format("dictionary indices of {} bits", index_type.bits));
-      }
-      continue;
+    if (!header) damaged(where_, "a message without a header");
+    if (header_type == 1) return schema(f, *header, f.scalar<int16_t>(message, 0, 0), meta.size());
+    if (!have_schema_) damaged(where_, "a batch before the schema");
+    if (header_type == 2) {
+      dictionary_batch(f, *header, body);
+    } else if (header_type == 3) {
+      record_batch(f, *header, body);
+    } else {
+      damaged(where_, fmt::format("a message of type {}", header_type));
     }
-    if (!have_schema) damaged(where, "a batch before the schema");
-    if (header_type == 2) {  // a DictionaryBatch: the values of a dictionary-encoded column
-      if (!dictionary_id || f.scalar<int64_t>(*header, 0, 0) != *dictionary_id) continue;
-      const auto data = f.table(*header, 1);
-      if (!data) damaged(where, "a dictionary batch without its values");
-      const bool delta = f.scalar<uint8_t>(*header, 2, 0) != 0;
-      if (!delta) {  // a replacement (streams only): the batches after it index the new values
-        budget.refund(dictionary_bytes);
-        dictionary.clear();
-        dictionary_bytes = 0;
-      }
-      BatchBuffers batch(f, *data, body, budget, where);
-      const auto [rows, nulls] = batch.node(0);
-      if (rows != batch.length) damaged(where, "a dictionary whose length differs from its batch");
-      const size_t before = dictionary.size();
-      // Charged like the column's own texts; given back when a replacement comes.
-      append_texts(batch, 0, 0, rows, nulls, layout, budget, where, "dictionary value", before, dictionary);
-      for (size_t i = before; i < dictionary.size(); ++i)
-        dictionary_bytes += sizeof(std::optional<std::string>) + (dictionary[i] ? dictionary[i]->size() : 0);
-      continue;
-    }
-    if (header_type != 3) damaged(where, fmt::format("a message of type {}", header_type));
+    return true;
+  }
 
-    // A RecordBatch: where the target's node and buffers are, after those of the fields before it.
-    BatchBuffers batch(f, *header, body, budget, where);
+  bool have_schema() const { return have_schema_; }
+
+  ColumnText out;
+
+ private:
+  // A DictionaryBatch: the values of a dictionary-encoded column.
+  void dictionary_batch(const Flat& f, size_t header, std::string_view body) {
+    if (!dictionary_id_ || f.scalar<int64_t>(header, 0, 0) != *dictionary_id_) return;
+    const auto data = f.table(header, 1);
+    if (!data) damaged(where_, "a dictionary batch without its values");
+    const bool delta = f.scalar<uint8_t>(header, 2, 0) != 0;
+    if (!delta) {  // a replacement (streams only): the batches after it index the new values
+      budget_.refund(dictionary_bytes_);
+      dictionary_.clear();
+      dictionary_bytes_ = 0;
+    }
+    BatchBuffers batch(f, *data, body, budget_, where_);
+    const auto [rows, nulls] = batch.node(0);
+    if (rows != batch.length) damaged(where_, "a dictionary whose length differs from its batch");
+    // Charged like the column's own texts; given back when a replacement comes.
+    const size_t before = dictionary_.size();
+    append_texts(batch, 0, 0, rows, nulls, layout_, budget_, where_, "dictionary value", before, dictionary_);
+    for (size_t i = before; i < dictionary_.size(); ++i)
+      dictionary_bytes_ += sizeof(std::optional<std::string>) + (dictionary_[i] ? dictionary_[i]->size() : 0);
+  }
+
+  // A RecordBatch: where the target's node and buffers are, after those of the fields before it.
+  void record_batch(const Flat& f, size_t header, std::string_view body) {
+    BatchBuffers batch(f, header, body, budget_, where_);
     size_t node = 0, buffer = 0, view = 0;
-    for (size_t i = 0; i < *target_index; ++i) {
-      if (fields[i].views > 0) {
-        // A view-typed field's data buffers vary per batch: the batch lists their counts.
-        for (size_t v = 0; v < fields[i].views; ++v) buffer += static_cast<size_t>(batch.variadic_count(view + v));
-        view += fields[i].views;
-      }
-      node += fields[i].nodes;
-      buffer += fields[i].buffers;
+    for (size_t i = 0; i < *target_; ++i) {
+      // A view-typed field's data buffers vary per batch: the batch lists their counts.
+      for (size_t v = 0; v < fields_[i].views; ++v) buffer += static_cast<size_t>(batch.variadic_count(view + v));
+      view += fields_[i].views;
+      node += fields_[i].nodes;
+      buffer += fields_[i].buffers;
     }
     const auto [rows, nulls] = batch.node(node);
-    if (rows != batch.length) damaged(where, "a column whose length differs from its batch");
-    if (!dictionary_id) {
-      append_texts(batch, buffer, view, rows, nulls, layout, budget, where, "row", out.values.size(), out.values);
-      continue;
+    if (rows != batch.length) damaged(where_, "a column whose length differs from its batch");
+    if (!dictionary_id_) {
+      append_texts(batch, buffer, view, rows, nulls, layout_, budget_, where_, "row", out.values.size(), out.values);
+      return;
     }
     // Indices into the dictionary (validity, then integers of the index type).
-    if (nulls < 0 || nulls > rows) damaged(where, "a column whose length differs from its batch");
-    budget.charge(static_cast<uint64_t>(rows) * sizeof(std::optional<std::string>), where);
+    if (nulls < 0 || nulls > rows) damaged(where_, "a column whose length differs from its batch");
+    budget_.charge(static_cast<uint64_t>(rows) * sizeof(std::optional<std::string>), where_);
     const std::string_view validity = batch.buffer(buffer), indices = batch.buffer(buffer + 1);
     const auto n = static_cast<size_t>(rows);
-    const size_t width = static_cast<size_t>(index_type.bits) / 8;
-    if (indices.size() / width < n) damaged(where, "an indices buffer shorter than its column");
-    if (nulls > 0 && validity.size() * 8 < n) damaged(where, "a validity bitmap shorter than its column");
+    const size_t width = static_cast<size_t>(index_type_.bits) / 8;
+    if (indices.size() / width < n) damaged(where_, "an indices buffer shorter than its column");
+    if (nulls > 0 && validity.size() * 8 < n) damaged(where_, "a validity bitmap shorter than its column");
     for (size_t i = 0; i < n; ++i) {
       if (nulls > 0 && !((static_cast<uint8_t>(validity[i / 8]) >> (i % 8)) & 1)) {
         out.values.emplace_back(std::nullopt);
@@ -538,16 +519,120 @@ ColumnText read_arrow_text(std::string_view bytes, const std::string& column, co
       }
       uint64_t raw = 0;
       std::memcpy(&raw, indices.data() + width * i, width);  // little-endian
-      if (index_type.is_signed && width < 8 && (raw >> (8 * width - 1)) & 1) raw |= ~uint64_t{0} << (8 * width);
-      if (index_type.is_signed && static_cast<int64_t>(raw) < 0) damaged(where, "a negative dictionary index");
-      if (raw >= dictionary.size()) damaged(where, "a dictionary index past its dictionary");
-      const auto& v = dictionary[static_cast<size_t>(raw)];
-      if (v) budget.charge(v->size(), where);
+      if (index_type_.is_signed && width < 8 && (raw >> (8 * width - 1)) & 1) raw |= ~uint64_t{0} << (8 * width);
+      if (index_type_.is_signed && static_cast<int64_t>(raw) < 0) damaged(where_, "a negative dictionary index");
+      if (raw >= dictionary_.size()) damaged(where_, "a dictionary index past its dictionary");
+      const auto& v = dictionary_[static_cast<size_t>(raw)];
+      if (v) budget_.charge(v->size(), where_);
       out.values.push_back(v);
     }
   }
-  if (!have_schema) damaged(where, "no schema message");
-  return out;
+
+  const std::string& column_;
+  const std::string& where_;
+  TextBudget budget_;
+  bool have_schema_ = false;
+  std::optional<size_t> target_;  // among the top-level fields
+  std::vector<FieldInfo> fields_;
+  StringLayout layout_ = StringLayout::kOffsets32;
+  std::optional<int64_t> dictionary_id_;
+  IndexType index_type_;
+  std::vector<std::optional<std::string>> dictionary_;
+  uint64_t dictionary_bytes_ = 0;
+};
+
+// An encapsulated message at `pos`: [0xFFFFFFFF] int32 length, the flatbuffer (padded); its
+// length is 0 at the end of a stream. `pos` moves past the flatbuffer.
+std::optional<std::string_view> next_message(std::string_view bytes, size_t& pos, const std::string& where) {
+  if (bytes.size() - pos < 4) damaged(where, "a message cut short");
+  uint32_t word = 0;
+  std::memcpy(&word, bytes.data() + pos, 4);
+  pos += 4;
+  if (word == 0xFFFFFFFFu) {
+    if (bytes.size() - pos < 4) damaged(where, "a message cut after its marker");
+    std::memcpy(&word, bytes.data() + pos, 4);
+    pos += 4;
+  }
+  if (word == 0) return std::nullopt;  // end of stream
+  if (word > bytes.size() - pos) damaged(where, "a message header past the file's end");
+  const std::string_view meta = bytes.substr(pos, word);
+  pos += word;
+  return meta;
+}
+
+// The IPC file format: "ARROW1", padding, a stream, the footer (a flatbuffer: the schema and
+// where each dictionary and record batch is), its int32 length, "ARROW1". Read through the
+// footer, as pyarrow reads it: some writers (polars) do not repeat the schema as the stream's
+// first message.
+void read_file_format(std::string_view bytes, ColumnReader& reader, const std::string& where) {
+  if (bytes.size() < 6 + 2 + 4 + 6 || bytes.substr(bytes.size() - 6) != "ARROW1")
+    damaged(where, "an Arrow file without its footer (cut short?)");
+  int32_t footer_length = 0;
+  std::memcpy(&footer_length, bytes.data() + bytes.size() - 10, 4);
+  if (footer_length <= 0 || static_cast<uint64_t>(footer_length) > bytes.size() - 18)
+    damaged(where, "a footer length past the file's start");
+  const std::string_view footer = bytes.substr(bytes.size() - 10 - static_cast<size_t>(footer_length),
+                                               static_cast<size_t>(footer_length));
+  const Flat f(footer, where);
+  const size_t root = f.root();
+  const auto schema = f.table(root, 1);
+  if (!schema) damaged(where, "a footer without a schema");
+  if (!reader.schema(f, *schema, f.scalar<int16_t>(root, 0, 0), footer.size())) return;
+  // Dictionaries first (a file may not replace one, only extend it), then the record batches.
+  for (const int list : {2, 3}) {
+    const auto [n, first] = f.vector(root, list, 24);
+    for (size_t i = 0; i < n; ++i) {
+      const auto offset = f.read<int64_t>(first + 24 * i);
+      const auto meta_length = f.read<int32_t>(first + 24 * i + 8);
+      const auto body_length = f.read<int64_t>(first + 24 * i + 16);
+      if (offset < 8 || meta_length < 8 || body_length < 0 || static_cast<uint64_t>(offset) > bytes.size() ||
+          static_cast<uint64_t>(meta_length) > bytes.size() - static_cast<uint64_t>(offset) ||
+          static_cast<uint64_t>(body_length) >
+              bytes.size() - static_cast<uint64_t>(offset) - static_cast<uint64_t>(meta_length))
+        damaged(where, "a footer entry past the file's end");
+      const std::string_view block = bytes.substr(static_cast<size_t>(offset), static_cast<size_t>(meta_length));
+      size_t pos = 0;
+      const auto meta = next_message(block, pos, where);
+      if (!meta) damaged(where, "a footer entry pointing at the end of the stream");
+      const std::string_view body = bytes.substr(static_cast<size_t>(offset) + static_cast<size_t>(meta_length),
+                                                 static_cast<size_t>(body_length));
+      const Flat message(*meta, where);
+      if (message.scalar<uint8_t>(message.root(), 1, 0) != (list == 2 ? 2 : 3))
+        damaged(where, "a footer entry pointing at another kind of message");
+      reader.message(*meta, body);
+    }
+  }
+}
+
+}  // namespace
+
+ColumnText read_arrow_text(std::string_view bytes, const std::string& column, const std::string& where,
+                            uint64_t max_bytes) {
+  if (max_bytes == 0) max_bytes = physical_memory_bytes();
+  if (bytes.substr(0, 4) == "FEA1")
+    fail(where, "a Feather v1 file, which autotrain does not read; rewrite it as Feather v2: python3 -c \"import "
+                "pyarrow.feather as f; f.write_feather(f.read_table('FILE'), 'FILE')\"");
+  ColumnReader reader(column, where, max_bytes);
+  if (bytes.substr(0, 6) == "ARROW1") {
+    read_file_format(bytes, reader, where);
+    return std::move(reader.out);
+  }
+  // A stream: a Schema message, then dictionary and record batches, each followed by its body.
+  size_t pos = 0;
+  while (pos < bytes.size()) {
+    const auto meta = next_message(bytes, pos, where);
+    if (!meta) break;
+    // The body's length is in the header; the rest of the file bounds it.
+    const std::string_view rest = bytes.substr(pos);
+    const Flat f(*meta, where);
+    const auto body_length = f.scalar<int64_t>(f.root(), 3, 0);
+    if (body_length < 0 || static_cast<uint64_t>(body_length) > rest.size())
+      damaged(where, "a message body past the file's end");
+    pos += static_cast<size_t>(body_length);
+    if (!reader.message(*meta, rest)) return std::move(reader.out);
+  }
+  if (!reader.have_schema()) damaged(where, "no schema message");
+  return std::move(reader.out);
 }
 
 ColumnText read_arrow_text_file(const std::filesystem::path& path, const std::string& column) {

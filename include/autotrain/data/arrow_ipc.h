@@ -1,11 +1,12 @@
 // One text column of an Arrow IPC file: what `datasets`' save_to_disk writes
-// (`train/data-00000-of-00001.arrow`, the streaming format) and pyarrow's Feather v2 / IPC file
-// format ("ARROW1"). Only what reading a top-level string column needs: the messages' flatbuffer
-// headers (Schema, DictionaryBatch, RecordBatch), the nodes and buffers of the fields before it,
-// a string, large_string or string_view text column, plain or dictionary-encoded (categorical,
-// with delta and replacement dictionaries), and both buffer codecs (LZ4 frames, Feather's default,
-// and zstd); other columns are refused saying what they hold. Every offset is checked against
-// the file (fuzzed: tests/fuzz).
+// (`train/data-00000-of-00001.arrow`, the streaming format), and the IPC file format ("ARROW1";
+// Feather v2) that pyarrow, pandas and polars write, read through its footer as pyarrow reads
+// it. Only what reading a top-level string column needs: the messages' flatbuffer headers
+// (Schema, DictionaryBatch, RecordBatch), the nodes and buffers of the fields before it, a
+// string, large_string or string_view text column, plain or dictionary-encoded (categorical,
+// with delta and replacement dictionaries), and both buffer codecs (LZ4 frames, Feather's
+// default, and zstd); other columns are refused saying what they hold. Every offset is checked
+// against the file (fuzzed: tests/fuzz).
 #pragma once
 
 #include <cstdint>

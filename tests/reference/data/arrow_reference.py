@@ -150,6 +150,24 @@ import pandas as pd  # noqa: E402
 pd.DataFrame({"text": pd.Categorical([r or "-" for r in rows])}).to_feather(path)
 record("pandas_categorical", path, "text", None)
 
+# polars: string_view text by default, categoricals as dictionary<string_view, uint32>; IPC
+# files (LZ4, zstd or none) and streams; the oldest compat level writes large_string.
+import polars as pl  # noqa: E402
+
+frame = pl.DataFrame({"n": list(range(900)), "text": texts(900, 13)})
+for name, write in (("polars_ipc", lambda p: frame.write_ipc(p)),
+                    ("polars_ipc_lz4", lambda p: frame.write_ipc(p, compression="lz4")),
+                    ("polars_ipc_zstd", lambda p: frame.write_ipc(p, compression="zstd")),
+                    ("polars_ipc_oldest", lambda p: frame.write_ipc(p, compat_level=pl.CompatLevel.oldest())),
+                    ("polars_ipc_stream", lambda p: frame.write_ipc_stream(p, compression="zstd")),
+                    ("polars_categorical", lambda p: frame.with_columns(pl.col("text").cast(pl.Categorical))
+                     .write_ipc(p, compression="lz4")),
+                    ("polars_chunks", lambda p: pl.concat([frame, frame.head(77), frame.tail(300)], rechunk=False)
+                     .write_ipc(p))):
+    path = os.path.join(out, name + ".arrow")
+    write(path)
+    record(name, path, "text", None)
+
 # Refused, saying what the column holds.
 stream("int_text", [pa.record_batch({"text": pa.array([1, 2])})], pa.schema([("text", pa.int64())]),
        error="holds integers, not text")

@@ -132,6 +132,26 @@ back = pq.read_table(path)
 cases.append({"name": "pandas", "file": path, "column": "text", "columns": back.column_names,
               "values": back.column("text").to_pylist()})
 
+# polars' own Parquet writer (zstd by default), with each codec it offers, small pages, and a
+# categorical column.
+import polars as pl  # noqa: E402
+
+frame = pl.DataFrame({"n": list(range(2500)), "text": texts(2500, 12)})
+for name, kwargs in (("polars", {}), ("polars_snappy_small_pages", {"compression": "snappy", "data_page_size": 600,
+                                                                     "row_group_size": 700}),
+                     ("polars_lz4", {"compression": "lz4"}), ("polars_brotli", {"compression": "brotli"}),
+                     ("polars_gzip", {"compression": "gzip"}), ("polars_uncompressed", {"compression": "uncompressed"})):
+    path = os.path.join(out, name + ".parquet")
+    frame.write_parquet(path, **kwargs)
+    back = pq.read_table(path)
+    cases.append({"name": name, "file": path, "column": "text", "columns": back.column_names,
+                  "values": back.column("text").to_pylist()})
+path = os.path.join(out, "polars_categorical.parquet")
+frame.with_columns(pl.col("text").cast(pl.Categorical)).write_parquet(path)
+back = pq.read_table(path)
+cases.append({"name": "polars_categorical", "file": path, "column": "text", "columns": back.column_names,
+              "values": back.column("text").to_pylist()})
+
 # Refused, each saying what the file holds.
 refused("nested", pa.table({"text": pa.array([["a"], ["b", "c"]], pa.list_(pa.string()))}), "is nested")
 refused("integers", pa.table({"text": pa.array([1, 2], pa.int64())}), "holds INT64 values, not text")
