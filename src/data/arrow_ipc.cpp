@@ -199,7 +199,7 @@ class BatchBuffers {
 
   // Node `k`: its length and null count.
   std::pair<int64_t, int64_t> node(size_t k) const {
-    if (k >= node_count) damaged(where_, "a record batch with fewer nodes than fields");
+    if (k >= node_count) damaged(where_, "a batch with fewer nodes than its fields");
     return {f_.read<int64_t>(nodes_at + 16 * k), f_.read<int64_t>(nodes_at + 16 * k + 8)};
   }
 
@@ -213,7 +213,7 @@ class BatchBuffers {
 
   // Buffer `k`, decompressed.
   std::string_view buffer(size_t k) {
-    if (k >= buffer_count) damaged(where_, "a record batch with fewer buffers than fields");
+    if (k >= buffer_count) damaged(where_, "a batch with fewer buffers than its fields");
     const auto offset = f_.read<int64_t>(buffers_at_ + 16 * k);
     const auto size = f_.read<int64_t>(buffers_at_ + 16 * k + 8);
     if (offset < 0 || size < 0 || static_cast<uint64_t>(offset) > body_.size() ||
@@ -474,7 +474,7 @@ class ColumnReader {
     const bool delta = f.scalar<uint8_t>(header, 2, 0) != 0;
     if (!delta) {  // a replacement (streams only): the batches after it index the new values
       budget_.refund(dictionary_bytes_);
-      dictionary_.clear();
+      std::vector<std::optional<std::string>>().swap(dictionary_);  // its memory goes with its charge
       dictionary_bytes_ = 0;
     }
     BatchBuffers batch(f, *data, body, budget_, where_);

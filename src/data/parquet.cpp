@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <new>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -429,9 +431,25 @@ bool lz4_hadoop(std::string_view in, char* out, uint64_t size) {
   return pos == in.size() && done == size;
 }
 
+// Grows `out` to exactly `size` bytes from a streaming decoder: `step(chunk, capacity)` writes
+// up to `capacity` bytes and returns how many, or -1 once the stream is done (0: needs another
+// call). For codecs whose claimed size cannot be checked before decoding.
+template <class Step>
+bool stream_into(std::string& out, uint64_t size, Step&& step) {
+  out.clear();
+  char chunk[1 << 16];
+  for (;;) {
+    const int64_t n = step(chunk, sizeof chunk);
+    if (n < 0) return out.size() == size;
+    if (static_cast<uint64_t>(n) > size - out.size()) return false;
+    out.append(chunk, static_cast<size_t>(n));
+  }
+}
+
 // `in` decompressed to exactly `size` bytes: `in` itself when it is not compressed, else
-// `buffer`, which holds them.
-std::string_view decompress(int64_t codec, std::string_view in, uint64_t size, std::string& buffer,
+// `buffer`, which holds them. The decompressed size is charged to `budget` (the caller gives it
+// back when done with the page).
+std::string_view decompress(int64_t codec, std::string_view in, uint64_t size, std::string& buffer, TextBudget& budget,
                             const std::string& where) {
   if (codec == 0) {
     if (in.size() != size) damaged(where, "an uncompressed page whose sizes differ");
@@ -441,44 +459,61 @@ std::string_view decompress(int64_t codec, std::string_view in, uint64_t size, s
     fail(where, fmt::format("a page of {} bytes once decompressed, more than the 2 GiB autotrain reads in one page; "
                             "rewrite the file with smaller row groups (pyarrow: write_batch_size / data_page_size)",
                             size));
-  // The codec's own record of the size first, so a header that lies allocates nothing.
+  // The codec's own record of the size first, and what the codec can expand to, so a header
+  // that lies allocates nothing.
+  bool zstd_size_known = true;
   if (codec == 1) {
     size_t n = 0;
     if (snappy_uncompressed_length(in.data(), in.size(), &n) != SNAPPY_OK || n != size)
       damaged(where, "a Snappy page that does not decompress to its size");
+    if (size / 22 > in.size())  // a 3-byte copy makes at most 64 bytes
+      damaged(where, "a Snappy page claiming more than Snappy can expand to");
   } else if (codec == 6) {
     const unsigned long long n = ZSTD_getFrameContentSize(in.data(), in.size());
     if (n == ZSTD_CONTENTSIZE_ERROR || (n != ZSTD_CONTENTSIZE_UNKNOWN && n != size))
       damaged(where, "a zstd page that does not decompress to its size");
+    zstd_size_known = n != ZSTD_CONTENTSIZE_UNKNOWN;
   } else if (codec == 2 && size / 1032 > in.size()) {
     damaged(where, "a gzip page claiming more than deflate can expand to");  // deflate's ratio is below 1032:1
   } else if ((codec == 5 || codec == 7) && !lz4_could_expand_to(in, size)) {
     damaged(where, "an LZ4 page claiming more than LZ4 can expand to");
   }
+  budget.charge(size, where);
   std::string& out = buffer;
   if (codec == 4) {
     // Brotli has no size record and no useful bound on its ratio: the output grows as it comes.
-    out.clear();
-    BrotliDecoderState* state = BrotliDecoderCreateInstance(nullptr, nullptr, nullptr);
-    if (!state) damaged(where, "the Brotli decoder would not start");
+    std::unique_ptr<BrotliDecoderState, void (*)(BrotliDecoderState*)> state(
+        BrotliDecoderCreateInstance(nullptr, nullptr, nullptr), BrotliDecoderDestroyInstance);
+    if (!state) throw std::bad_alloc();
     size_t in_left = in.size();
     const auto* next_in = reinterpret_cast<const uint8_t*>(in.data());
     BrotliDecoderResult rc = BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT;
-    uint8_t chunk[1 << 16];
-    while (rc == BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT) {
-      size_t out_left = sizeof chunk;
-      uint8_t* next_out = chunk;
-      rc = BrotliDecoderDecompressStream(state, &in_left, &next_in, &out_left, &next_out, nullptr);
-      const size_t produced = sizeof chunk - out_left;
-      if (produced > size - out.size()) {
-        rc = BROTLI_DECODER_RESULT_ERROR;
-        break;
-      }
-      out.append(reinterpret_cast<const char*>(chunk), produced);
-    }
-    BrotliDecoderDestroyInstance(state);
-    if (rc != BROTLI_DECODER_RESULT_SUCCESS || in_left != 0 || out.size() != size)
+    const bool ok = stream_into(out, size, [&](char* chunk, size_t capacity) -> int64_t {
+      if (rc != BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT) return -1;
+      size_t out_left = capacity;
+      auto* next_out = reinterpret_cast<uint8_t*>(chunk);
+      rc = BrotliDecoderDecompressStream(state.get(), &in_left, &next_in, &out_left, &next_out, nullptr);
+      return static_cast<int64_t>(capacity - out_left);
+    });
+    if (!ok || rc != BROTLI_DECODER_RESULT_SUCCESS || in_left != 0)
       damaged(where, "a Brotli page that does not decompress to its size");
+    return out;
+  }
+  if (codec == 6 && !zstd_size_known) {
+    // A frame without its size (streaming writers): zstd's ratio is unbounded, so grown as it comes.
+    std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> ctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
+    if (!ctx) throw std::bad_alloc();
+    ZSTD_inBuffer src{in.data(), in.size(), 0};
+    size_t rc = 1;
+    const bool ok = stream_into(out, size, [&](char* chunk, size_t capacity) -> int64_t {
+      if (rc == 0 && src.pos == src.size) return -1;
+      ZSTD_outBuffer o{chunk, capacity, 0};
+      const size_t before = src.pos;
+      rc = ZSTD_decompressStream(ctx.get(), &o, &src);
+      if (ZSTD_isError(rc) || (src.pos == before && o.pos == 0)) return -1;  // damaged, or cut short
+      return static_cast<int64_t>(o.pos);
+    });
+    if (!ok || ZSTD_isError(rc) || rc != 0) damaged(where, "a zstd page that does not decompress to its size");
     return out;
   }
   out.assign(size, '\0');
@@ -516,9 +551,9 @@ std::string_view decompress(int64_t codec, std::string_view in, uint64_t size, s
       if (!lz4_block(in, out.data(), size)) damaged(where, "an LZ4_RAW page that does not decompress to its size");
       return out;
     default:
-      fail(where, fmt::format("pages compressed with {}, which autotrain does not read (it reads uncompressed, Snappy, "
-                              "gzip, zstd, LZ4 and Brotli); rewrite the file with one of those, e.g. python3 -c "
-                              "\"import pandas as p; p.read_parquet('FILE').to_parquet('FILE', compression='zstd')\"",
+      // LZO: pyarrow cannot read it either, so only the writer (Spark, Hive) can convert the file.
+      fail(where, fmt::format("pages compressed with {}, which autotrain (and pyarrow) do not read; write the file "
+                              "again with another codec (Spark: .option('compression', 'snappy'))",
                               codec_name(codec)));
   }
 }
@@ -584,35 +619,40 @@ void decode_plain(std::string_view in, size_t count, std::vector<std::string_vie
 
 // DELTA_BINARY_PACKED integers (the lengths inside the two DELTA byte-array encodings):
 // a header (block size, miniblocks per block, value count, first value), then blocks of a
-// minimum delta, one bit width per miniblock and the miniblocks' bit-packed deltas. Exactly
-// `count` values; returns where they end. Sums wrap, as the writers' subtractions did.
+// minimum delta, one bit width per miniblock and the miniblocks' bit-packed deltas. The first
+// `count` values (the header may hold more, as pyarrow allows; they are stepped over); returns
+// where they end. Sums wrap, as the writers' subtractions did.
 size_t decode_delta_binary(std::string_view in, size_t count, std::vector<int64_t>& out, const std::string& where) {
   out.clear();
   Compact c(in, where);
   const uint64_t block_size = c.varint(), miniblocks = c.varint(), total = c.varint();
   const int64_t first = c.zigzag();
   if (block_size == 0 || block_size % 128 != 0 || miniblocks == 0 || block_size % miniblocks != 0 ||
-      (block_size / miniblocks) % 32 != 0 || block_size > (uint64_t{1} << 20))
+      (block_size / miniblocks) % 32 != 0 || block_size > (uint64_t{1} << 31))
     damaged(where, "a DELTA_BINARY_PACKED header with impossible block sizes");
-  // The page's value count bounds the work: widths of 0 let a few bytes claim any count.
-  if (total != count) damaged(where, fmt::format("{} delta-encoded lengths for {} values", total, count));
+  if (total < count) damaged(where, fmt::format("{} delta-encoded lengths for {} values", total, count));
   size_t pos = c.position();
-  if (count == 0) return pos;
+  if (total == 0) return pos;
   out.reserve(count);
   uint64_t last = static_cast<uint64_t>(first);
-  out.push_back(first);
+  if (count > 0) out.push_back(first);
+  // Values beyond `count` are stepped over a miniblock at a time; every block costs at least its
+  // bit widths' bytes, so the loops are bounded by the page's size, not by `total`.
+  uint64_t done = 1;
   const uint64_t per_miniblock = block_size / miniblocks;
-  while (out.size() < count) {
+  while (done < total) {
     Compact block(in.substr(pos), where);
     const auto min_delta = static_cast<uint64_t>(block.zigzag());
     pos += block.position();
     if (miniblocks > in.size() - pos) damaged(where, "delta bit widths past the page's end");
     const std::string_view widths = in.substr(pos, miniblocks);
     pos += miniblocks;
-    for (uint64_t m = 0; m < miniblocks && out.size() < count; ++m) {
+    for (uint64_t m = 0; m < miniblocks && done < total; ++m) {
       const auto width = static_cast<uint8_t>(widths[m]);
       if (width > 64) damaged(where, fmt::format("a delta bit width of {}", width));
-      const uint64_t wanted = std::min<uint64_t>(per_miniblock, count - out.size());
+      const uint64_t in_miniblock = std::min<uint64_t>(per_miniblock, total - done);
+      done += in_miniblock;
+      const uint64_t wanted = std::min<uint64_t>(in_miniblock, count - out.size());
       // A miniblock is padded to its full size, but only the bytes of wanted values must be there.
       if ((wanted * width + 7) / 8 > in.size() - pos) damaged(where, "delta-encoded lengths past the page's end");
       const auto* p = reinterpret_cast<const uint8_t*>(in.data() + pos);
@@ -638,7 +678,8 @@ void decode_delta_length(std::string_view in, size_t count, std::vector<std::str
                          std::vector<int64_t>& lengths, const std::string& where) {
   size_t pos = decode_delta_binary(in, count, lengths, where);
   for (const int64_t n : lengths) {
-    if (n < 0 || static_cast<uint64_t>(n) > in.size() - pos) damaged(where, "a value past the page's end");
+    if (n < 0) damaged(where, "a negative value length");
+    if (static_cast<uint64_t>(n) > in.size() - pos) damaged(where, "a value past the page's end");
     out.push_back(in.substr(pos, static_cast<size_t>(n)));
     pos += static_cast<size_t>(n);
   }
@@ -705,6 +746,8 @@ void read_chunk(std::string_view file, const ColumnMeta& m, int64_t rows, bool o
   std::vector<std::string_view> plain, suffixes;
   std::vector<int64_t> prefixes, lengths;
   std::string arena;  // DELTA_BYTE_ARRAY's values, one page at a time
+  // What the dictionary page holds (decompressed) stays charged until another replaces it.
+  uint64_t dictionary_charge = 0;
   int64_t read = 0;
   size_t pos = 0;
   while (read < rows) {
@@ -723,9 +766,14 @@ void read_chunk(std::string_view file, const ColumnMeta& m, int64_t rows, bool o
       if (h.encoding != kPlain && h.encoding != kPlainDictionary)
         fail(where, fmt::format("a dictionary page in {} encoding", encoding_name(h.encoding)));
       if (h.num_values < 0) damaged(where, "a negative dictionary size");
-      const std::string_view data =
-          decompress(m.codec, body, static_cast<uint64_t>(h.uncompressed_size), dictionary_buffer, where);
+      budget.refund(dictionary_charge);
+      dictionary_charge = 0;
+      const std::string_view data = decompress(m.codec, body, static_cast<uint64_t>(h.uncompressed_size),
+                                               dictionary_buffer, budget, where);
+      if (m.codec != 0) dictionary_charge = static_cast<uint64_t>(h.uncompressed_size);
       if (static_cast<uint64_t>(h.num_values) > data.size() / 4) damaged(where, "a dictionary larger than its page");
+      budget.charge(static_cast<uint64_t>(h.num_values) * sizeof(std::string_view), where);
+      dictionary_charge += static_cast<uint64_t>(h.num_values) * sizeof(std::string_view);
       dictionary.clear();
       decode_plain(data, static_cast<size_t>(h.num_values), dictionary, where);
       continue;
@@ -733,13 +781,19 @@ void read_chunk(std::string_view file, const ColumnMeta& m, int64_t rows, bool o
     if (h.type != 0 && h.type != 3) damaged(where, fmt::format("a page of unknown type {}", h.type));
     if (h.num_values < 0 || h.num_values > rows - read) damaged(where, "a page with more values than the column");
     const auto n = static_cast<size_t>(h.num_values);
-    budget.charge(static_cast<uint64_t>(n) * (sizeof(std::optional<std::string>) + sizeof(uint32_t)), where);
+    // Per value: the row kept, and this page's scratch (levels, indices, views, DELTA lengths),
+    // given back with the decompressed page once it is read.
+    constexpr uint64_t kScratchPerValue = 2 * sizeof(uint32_t) + 2 * sizeof(std::string_view) + 2 * sizeof(int64_t);
+    budget.charge(static_cast<uint64_t>(n) * (sizeof(std::optional<std::string>) + kScratchPerValue), where);
+    uint64_t page_charge = static_cast<uint64_t>(n) * kScratchPerValue;
 
     // Definition levels (optional columns: 1 = a value, 0 = null), then the values.
     std::string_view values;
     levels.clear();
     if (h.type == 0) {
-      std::string_view rest = decompress(m.codec, body, static_cast<uint64_t>(h.uncompressed_size), page_buffer, where);
+      std::string_view rest =
+          decompress(m.codec, body, static_cast<uint64_t>(h.uncompressed_size), page_buffer, budget, where);
+      if (m.codec != 0) page_charge += static_cast<uint64_t>(h.uncompressed_size);
       if (optional && h.def_level_encoding == 4)
         fail(where, "definition levels in the BIT_PACKED encoding (deprecated; old parquet-mr files); rewrite the "
                     "file with pyarrow, e.g. python3 -c \"import pandas as p; p.read_parquet('FILE').to_parquet('FILE')\"");
@@ -758,10 +812,13 @@ void read_chunk(std::string_view file, const ColumnMeta& m, int64_t rows, bool o
       const auto def_bytes = static_cast<size_t>(h.def_bytes);
       if (optional) decode_hybrid(body.substr(0, def_bytes), 1, n, levels, where);
       const std::string_view compressed = body.substr(def_bytes);
-      if (h.v2_compressed && m.codec != 0) {
+      // parquet-java (Spark) leaves an all-null v2 page's values empty rather than compressing
+      // nothing (apache/parquet-java#3122); pyarrow reads that as no values, and so do we.
+      if (h.v2_compressed && m.codec != 0 && !compressed.empty()) {
         if (static_cast<uint64_t>(h.uncompressed_size) < def_bytes) damaged(where, "a v2 page smaller than its levels");
-        values = decompress(m.codec, compressed, static_cast<uint64_t>(h.uncompressed_size) - def_bytes, page_buffer,
-                            where);
+        const uint64_t size = static_cast<uint64_t>(h.uncompressed_size) - def_bytes;
+        values = decompress(m.codec, compressed, size, page_buffer, budget, where);
+        page_charge += size;
       } else {
         values = compressed;
       }
@@ -776,7 +833,6 @@ void read_chunk(std::string_view file, const ColumnMeta& m, int64_t rows, bool o
     }
 
     plain.clear();
-    arena.clear();
     if (h.encoding == kPlain) {
       decode_plain(values, present, plain, where);
     } else if (h.encoding == kDeltaLengthByteArray) {
@@ -812,9 +868,13 @@ void read_chunk(std::string_view file, const ColumnMeta& m, int64_t rows, bool o
                                 out.size() + 1, bad + 1));
       out.emplace_back(std::string(v));
     }
-    budget.refund(arena.size());
+    // The page's scratch goes (the arena's memory too, which may be large) and its charge with it.
+    budget.refund(page_charge + arena.size());
+    std::string().swap(arena);
+    std::string().swap(page_buffer);
     read += h.num_values;
   }
+  budget.refund(dictionary_charge);
 }
 
 }  // namespace

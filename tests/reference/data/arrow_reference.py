@@ -107,6 +107,7 @@ stream("union_v4", unions.to_batches(max_chunksize=64), unions.schema,
 sv = pa.table({"text": pa.array(texts(500, 8), pa.string_view())})
 stream("string_view", sv.to_batches(max_chunksize=200), sv.schema)
 stream("string_view_zstd", sv.to_batches(max_chunksize=200), sv.schema, options=ipc.IpcWriteOptions(compression="zstd"))
+stream("string_view_lz4", sv.to_batches(max_chunksize=200), sv.schema, options=ipc.IpcWriteOptions(compression="lz4"))
 joined = pa.concat_arrays([pa.array(texts(120, s), pa.string_view()) for s in (9, 10, 11)])
 before_views = pa.array(["v" * (i % 20) for i in range(len(joined))], pa.string_view())  # its own counts first
 stream("string_view_buffers", [pa.record_batch({"views": before_views, "text": joined})],
@@ -142,6 +143,21 @@ schema = pa.schema([("cat", dtype), ("text", dtype), ("n", pa.int64())])
 stream("dictionary_deltas", batches[:2], schema, options=ipc.IpcWriteOptions(emit_dictionary_deltas=True))
 stream("dictionary_replaced", batches, schema)
 stream("dictionary_replaced_lz4", batches, schema, options=ipc.IpcWriteOptions(compression="lz4"))
+path = os.path.join(out, "dictionary_deltas_file.arrow")  # deltas in the file format (no replacement there)
+with ipc.new_file(path, schema, options=ipc.IpcWriteOptions(emit_dictionary_deltas=True)) as w:
+    for b in batches[:2]:
+        w.write_batch(b)
+record("dictionary_deltas_file", path, "text", None)
+# Twenty dictionaries of a 1 MB text and "s", the rows all "s": replaced each time, or grown by
+# deltas (the memory-budget test reads both: the replaced ones hold one at a time).
+big = [pa.DictionaryArray.from_arrays(pa.array([1, 1], pa.int32()), pa.array(["%02d" % i + "b" * 1000000, "s"]))
+       for i in range(20)]
+stream("dictionary_big_replaced", [pa.record_batch({"text": d}) for d in big], pa.schema([("text", dtype)]))
+grown = [pa.DictionaryArray.from_arrays(pa.array([0, 0], pa.int32()),
+                                        pa.array(["s"] + ["%02d" % j + "b" * 1000000 for j in range(i)]))
+         for i in range(20)]
+stream("dictionary_big_deltas", [pa.record_batch({"text": d}) for d in grown], pa.schema([("text", dtype)]),
+       options=ipc.IpcWriteOptions(emit_dictionary_deltas=True))
 path = os.path.join(out, "dictionary_file.arrow")
 feather.write_feather(pa.Table.from_batches(batches, schema), path)
 record("dictionary_file", path, "text", None)

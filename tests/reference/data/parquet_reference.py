@@ -160,6 +160,14 @@ refused("binary", pa.table({"text": pa.array([b"a", b"b"], pa.binary())}), "bina
 with open(os.path.join(out, "cases.json"), "w", encoding="utf-8") as f:
     json.dump(cases, f)
 
+# Files for the memory-budget tests (not cases: their texts are large): 1,000 copies of a 100 KB
+# text as DELTA_BYTE_ARRAY (each value all prefix: a few KB decode to 100 MB), and one 20 MB text
+# in a Brotli page (its decompressed page and the text both take memory).
+pq.write_table(pa.table({"text": ["x" * 100000] * 1000}), os.path.join(out, "delta_repeats.parquet"),
+               use_dictionary=False, column_encoding={"text": "DELTA_BYTE_ARRAY"}, compression="none")
+pq.write_table(pa.table({"text": ["y" * 20000000]}), os.path.join(out, "brotli_20mb.parquet"), compression="brotli",
+               use_dictionary=False)
+
 # A dataset as the Hub stores it (data/{split}-00000-of-00001.parquet) in a hub-cache layout, and
 # what the tutorial's dataload.py wrote from it: load_dataset(...)["train"].to_csv(DATA_FILE).
 from datasets import load_dataset  # noqa: E402
