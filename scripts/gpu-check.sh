@@ -90,6 +90,14 @@ if [ "$mode" = full ]; then
   sysroot=/tmp/autotrain-sysroot
   rm -rf "$sysroot"
   for deb in "$device_dir"/debs/*.deb; do dpkg -x "$deb" "$sysroot"; done
+  # Debian's -dev packages link libfoo.so to /lib/x86_64-linux-gnu/libfoo.so.N.M: that is the
+  # host's file (another version, or none), so every absolute link is pointed into the sysroot.
+  while IFS= read -r link; do
+    target=$(readlink "$link")
+    case "$target" in /*) ln -sfn "$sysroot$target" "$link" ;; esac
+  done < <(find "$sysroot" -type l)
+  dangling=$(find "$sysroot" -xtype l -name 'lib*.so*' | head -n 3)
+  [ -z "$dangling" ] || { echo "gpu-check: broken library links in the carried packages: $dangling" >&2; exit 2; }
   libdir="$sysroot/usr/lib/x86_64-linux-gnu"
   export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   export PKG_CONFIG_LIBDIR="$libdir/pkgconfig:$sysroot/usr/share/pkgconfig"
