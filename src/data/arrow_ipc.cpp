@@ -386,8 +386,8 @@ struct IndexType {
 // laid out, and for a dictionary-encoded column the dictionary so far.
 class ColumnReader {
  public:
-  ColumnReader(const std::string& column, const std::string& where, uint64_t max_bytes)
-      : column_(column), where_(where), budget_(max_bytes) {}
+  ColumnReader(const std::string& column, const std::string& where, uint64_t max_bytes, bool file_format)
+      : column_(column), where_(where), budget_(max_bytes), file_format_(file_format) {}
 
   // The Schema table at `schema` (of a Schema message or of the file's footer). False when the
   // column is not there: nothing more to read.
@@ -472,6 +472,10 @@ class ColumnReader {
     const auto data = f.table(header, 1);
     if (!data) damaged(where_, "a dictionary batch without its values");
     const bool delta = f.scalar<uint8_t>(header, 2, 0) != 0;
+    if (!delta && have_dictionary_ && file_format_)
+      fail(where_, "the text column's dictionary is replaced inside an IPC file, which the format does not allow "
+                   "(pyarrow refuses it too); write the file again, or as a stream");
+    have_dictionary_ = true;
     if (!delta) {  // a replacement (streams only): the batches after it index the new values
       budget_.refund(dictionary_bytes_);
       std::vector<std::optional<std::string>>().swap(dictionary_);  // its memory goes with its charge
@@ -539,6 +543,8 @@ class ColumnReader {
   IndexType index_type_;
   std::vector<std::optional<std::string>> dictionary_;
   uint64_t dictionary_bytes_ = 0;
+  bool have_dictionary_ = false;
+  bool file_format_;
 };
 
 // An encapsulated message at `pos`: [0xFFFFFFFF] int32 length, the flatbuffer (padded); its
@@ -578,6 +584,22 @@ void read_file_format(std::string_view bytes, ColumnReader& reader, const std::s
   const auto schema = f.table(root, 1);
   if (!schema) damaged(where, "a footer without a schema");
   if (!reader.schema(f, *schema, f.scalar<int16_t>(root, 0, 0), footer.size())) return;
+  // Every entry must be a place of its own: entries naming one batch again and again would make
+  // a few KB decode without end (writers lay the batches out one after another).
+  std::vector<std::pair<uint64_t, uint64_t>> spans;
+  for (const int list : {2, 3}) {
+    const auto [n, first] = f.vector(root, list, 24);
+    for (size_t i = 0; i < n; ++i) {
+      // (Wrapped sums of negative fields only make more overlaps; those entries are refused anyway.)
+      const auto offset = static_cast<uint64_t>(f.read<int64_t>(first + 24 * i));
+      const auto meta = static_cast<uint64_t>(static_cast<int64_t>(f.read<int32_t>(first + 24 * i + 8)));
+      const auto body = static_cast<uint64_t>(f.read<int64_t>(first + 24 * i + 16));
+      spans.emplace_back(offset, offset + meta + body);
+    }
+  }
+  std::sort(spans.begin(), spans.end());
+  for (size_t i = 1; i < spans.size(); ++i)
+    if (spans[i].first < spans[i - 1].second) damaged(where, "footer entries that overlap or repeat");
   // Dictionaries first (a file may not replace one, only extend it), then the record batches.
   for (const int list : {2, 3}) {
     const auto [n, first] = f.vector(root, list, 24);
@@ -612,8 +634,9 @@ ColumnText read_arrow_text(std::string_view bytes, const std::string& column, co
   if (bytes.substr(0, 4) == "FEA1")
     fail(where, "a Feather v1 file, which autotrain does not read; rewrite it as Feather v2: python3 -c \"import "
                 "pyarrow.feather as f; f.write_feather(f.read_table('FILE'), 'FILE')\"");
-  ColumnReader reader(column, where, max_bytes);
-  if (bytes.substr(0, 6) == "ARROW1") {
+  const bool file_format = bytes.substr(0, 6) == "ARROW1";
+  ColumnReader reader(column, where, max_bytes, file_format);
+  if (file_format) {
     read_file_format(bytes, reader, where);
     return std::move(reader.out);
   }

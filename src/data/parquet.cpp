@@ -400,6 +400,26 @@ const char* codec_name(int64_t codec) {
   return codec >= 0 && codec < 8 ? kNames[codec] : "an unknown codec";
 }
 
+// A buffer reused from page to page keeps the memory of the largest page it held: charged as it
+// grows, given back when the column chunk is done.
+class Held {
+ public:
+  Held(TextBudget& budget, const std::string& where) : budget_(budget), where_(where) {}
+  ~Held() { budget_.refund(held_); }
+  Held(const Held&) = delete;
+  Held& operator=(const Held&) = delete;
+  void need(uint64_t bytes) {
+    if (bytes <= held_) return;
+    budget_.charge(bytes - held_, where_);
+    held_ = bytes;
+  }
+
+ private:
+  TextBudget& budget_;
+  const std::string& where_;
+  uint64_t held_ = 0;
+};
+
 // LZ4 blocks expand at most about 255 to 1 (a match length grows by 255 per byte).
 bool lz4_could_expand_to(std::string_view in, uint64_t size) { return size / 256 <= in.size() + 16; }
 
@@ -447,9 +467,8 @@ bool stream_into(std::string& out, uint64_t size, Step&& step) {
 }
 
 // `in` decompressed to exactly `size` bytes: `in` itself when it is not compressed, else
-// `buffer`, which holds them. The decompressed size is charged to `budget` (the caller gives it
-// back when done with the page).
-std::string_view decompress(int64_t codec, std::string_view in, uint64_t size, std::string& buffer, TextBudget& budget,
+// `buffer`, which holds them (charged to `held` before it grows).
+std::string_view decompress(int64_t codec, std::string_view in, uint64_t size, std::string& buffer, Held& held,
                             const std::string& where) {
   if (codec == 0) {
     if (in.size() != size) damaged(where, "an uncompressed page whose sizes differ");
@@ -478,7 +497,7 @@ std::string_view decompress(int64_t codec, std::string_view in, uint64_t size, s
   } else if ((codec == 5 || codec == 7) && !lz4_could_expand_to(in, size)) {
     damaged(where, "an LZ4 page claiming more than LZ4 can expand to");
   }
-  budget.charge(size, where);
+  held.need(size);
   std::string& out = buffer;
   if (codec == 4) {
     // Brotli has no size record and no useful bound on its ratio: the output grows as it comes.
@@ -687,11 +706,10 @@ void decode_delta_length(std::string_view in, size_t count, std::vector<std::str
 
 // DELTA_BYTE_ARRAY (incremental encoding): each value is that many bytes of the one before it
 // (the prefix lengths, delta-encoded) followed by its suffix (DELTA_LENGTH_BYTE_ARRAY). The
-// values are built in `arena`, charged to the budget first (shared prefixes let a small page
-// claim a lot); the caller refunds `arena.size()` after the page.
+// values are built in `arena`, charged first (shared prefixes let a small page claim a lot).
 void decode_delta_byte_array(std::string_view in, size_t count, std::vector<std::string_view>& out,
                              std::string& arena, std::vector<int64_t>& prefixes, std::vector<int64_t>& lengths,
-                             std::vector<std::string_view>& suffixes, TextBudget& budget, const std::string& where) {
+                             std::vector<std::string_view>& suffixes, Held& held, const std::string& where) {
   const size_t pos = decode_delta_binary(in, count, prefixes, where);
   suffixes.clear();
   decode_delta_length(in.substr(pos), count, suffixes, lengths, where);
@@ -703,7 +721,7 @@ void decode_delta_byte_array(std::string_view in, size_t count, std::vector<std:
     if (previous > kMaxPageBytes || total > kMaxPageBytes) damaged(where, "values of more than 2 GiB in one page");
     total += previous;
   }
-  budget.charge(total, where);
+  held.need(total);
   arena.clear();
   arena.reserve(total);
   size_t before = 0;  // where the previous value starts in the arena
@@ -746,8 +764,9 @@ void read_chunk(std::string_view file, const ColumnMeta& m, int64_t rows, bool o
   std::vector<std::string_view> plain, suffixes;
   std::vector<int64_t> prefixes, lengths;
   std::string arena;  // DELTA_BYTE_ARRAY's values, one page at a time
-  // What the dictionary page holds (decompressed) stays charged until another replaces it.
-  uint64_t dictionary_charge = 0;
+  // The buffers above keep the memory of their largest page until the chunk is read.
+  Held dictionary_held(budget, where), dictionary_views_held(budget, where), page_held(budget, where),
+      scratch_held(budget, where), arena_held(budget, where);
   int64_t read = 0;
   size_t pos = 0;
   while (read < rows) {
@@ -766,14 +785,10 @@ void read_chunk(std::string_view file, const ColumnMeta& m, int64_t rows, bool o
       if (h.encoding != kPlain && h.encoding != kPlainDictionary)
         fail(where, fmt::format("a dictionary page in {} encoding", encoding_name(h.encoding)));
       if (h.num_values < 0) damaged(where, "a negative dictionary size");
-      budget.refund(dictionary_charge);
-      dictionary_charge = 0;
       const std::string_view data = decompress(m.codec, body, static_cast<uint64_t>(h.uncompressed_size),
-                                               dictionary_buffer, budget, where);
-      if (m.codec != 0) dictionary_charge = static_cast<uint64_t>(h.uncompressed_size);
+                                               dictionary_buffer, dictionary_held, where);
       if (static_cast<uint64_t>(h.num_values) > data.size() / 4) damaged(where, "a dictionary larger than its page");
-      budget.charge(static_cast<uint64_t>(h.num_values) * sizeof(std::string_view), where);
-      dictionary_charge += static_cast<uint64_t>(h.num_values) * sizeof(std::string_view);
+      dictionary_views_held.need(static_cast<uint64_t>(h.num_values) * sizeof(std::string_view));
       dictionary.clear();
       decode_plain(data, static_cast<size_t>(h.num_values), dictionary, where);
       continue;
@@ -781,19 +796,17 @@ void read_chunk(std::string_view file, const ColumnMeta& m, int64_t rows, bool o
     if (h.type != 0 && h.type != 3) damaged(where, fmt::format("a page of unknown type {}", h.type));
     if (h.num_values < 0 || h.num_values > rows - read) damaged(where, "a page with more values than the column");
     const auto n = static_cast<size_t>(h.num_values);
-    // Per value: the row kept, and this page's scratch (levels, indices, views, DELTA lengths),
-    // given back with the decompressed page once it is read.
+    // Per value: the row kept, and the page's scratch (levels, indices, views, DELTA lengths).
     constexpr uint64_t kScratchPerValue = 2 * sizeof(uint32_t) + 2 * sizeof(std::string_view) + 2 * sizeof(int64_t);
-    budget.charge(static_cast<uint64_t>(n) * (sizeof(std::optional<std::string>) + kScratchPerValue), where);
-    uint64_t page_charge = static_cast<uint64_t>(n) * kScratchPerValue;
+    budget.charge(static_cast<uint64_t>(n) * sizeof(std::optional<std::string>), where);
+    scratch_held.need(static_cast<uint64_t>(n) * kScratchPerValue);
 
     // Definition levels (optional columns: 1 = a value, 0 = null), then the values.
     std::string_view values;
     levels.clear();
     if (h.type == 0) {
       std::string_view rest =
-          decompress(m.codec, body, static_cast<uint64_t>(h.uncompressed_size), page_buffer, budget, where);
-      if (m.codec != 0) page_charge += static_cast<uint64_t>(h.uncompressed_size);
+          decompress(m.codec, body, static_cast<uint64_t>(h.uncompressed_size), page_buffer, page_held, where);
       if (optional && h.def_level_encoding == 4)
         fail(where, "definition levels in the BIT_PACKED encoding (deprecated; old parquet-mr files); rewrite the "
                     "file with pyarrow, e.g. python3 -c \"import pandas as p; p.read_parquet('FILE').to_parquet('FILE')\"");
@@ -817,8 +830,7 @@ void read_chunk(std::string_view file, const ColumnMeta& m, int64_t rows, bool o
       if (h.v2_compressed && m.codec != 0 && !compressed.empty()) {
         if (static_cast<uint64_t>(h.uncompressed_size) < def_bytes) damaged(where, "a v2 page smaller than its levels");
         const uint64_t size = static_cast<uint64_t>(h.uncompressed_size) - def_bytes;
-        values = decompress(m.codec, compressed, size, page_buffer, budget, where);
-        page_charge += size;
+        values = decompress(m.codec, compressed, size, page_buffer, page_held, where);
       } else {
         values = compressed;
       }
@@ -838,7 +850,7 @@ void read_chunk(std::string_view file, const ColumnMeta& m, int64_t rows, bool o
     } else if (h.encoding == kDeltaLengthByteArray) {
       decode_delta_length(values, present, plain, lengths, where);
     } else if (h.encoding == kDeltaByteArray) {
-      decode_delta_byte_array(values, present, plain, arena, prefixes, lengths, suffixes, budget, where);
+      decode_delta_byte_array(values, present, plain, arena, prefixes, lengths, suffixes, arena_held, where);
     } else if (h.encoding == kPlainDictionary || h.encoding == kRleDictionary) {
       if (present > 0) {
         if (values.empty()) damaged(where, "dictionary indices without a bit width");
@@ -868,13 +880,8 @@ void read_chunk(std::string_view file, const ColumnMeta& m, int64_t rows, bool o
                                 out.size() + 1, bad + 1));
       out.emplace_back(std::string(v));
     }
-    // The page's scratch goes (the arena's memory too, which may be large) and its charge with it.
-    budget.refund(page_charge + arena.size());
-    std::string().swap(arena);
-    std::string().swap(page_buffer);
     read += h.num_values;
   }
-  budget.refund(dictionary_charge);
 }
 
 }  // namespace
@@ -933,6 +940,22 @@ ColumnText read_parquet_text(std::string_view bytes, const std::string& column, 
   const bool optional = target->repetition == 1;
 
   if (meta.num_rows < 0) damaged(where, "a negative row count");
+  // Each row group's chunk of the column must be a place of its own: row groups naming one chunk
+  // again and again would make a few KB decode without end (writers lay chunks out in turn).
+  std::vector<std::pair<int64_t, int64_t>> spans;
+  for (const auto& g : meta.row_groups) {
+    if (g.num_rows == 0 || static_cast<uint64_t>(*target_leaf) >= g.columns.size()) continue;
+    const ColumnMeta& m = g.columns[static_cast<size_t>(*target_leaf)];
+    const int64_t start = m.dictionary_page_offset > 0 && m.dictionary_page_offset < m.data_page_offset
+                              ? m.dictionary_page_offset
+                              : m.data_page_offset;
+    if (m.total_compressed_size < 0 || start < 0 || m.total_compressed_size > std::numeric_limits<int64_t>::max() - start)
+      damaged(where, "a column chunk outside the file");
+    spans.emplace_back(start, start + m.total_compressed_size);
+  }
+  std::sort(spans.begin(), spans.end());
+  for (size_t i = 1; i < spans.size(); ++i)
+    if (spans[i].first < spans[i - 1].second) damaged(where, "row groups whose column chunks overlap or repeat");
   for (const auto& g : meta.row_groups) {
     if (g.num_rows == 0) continue;  // pyarrow writes an empty table as one empty row group
     if (static_cast<uint64_t>(*target_leaf) >= g.columns.size()) damaged(where, "a row group without the column");

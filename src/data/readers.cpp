@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <new>
 #include <set>
 #include <limits>
 #include <sstream>
@@ -151,52 +152,67 @@ void unzstd(const std::string& packed, Output& out) {
   if (rc != 0) out.damaged("zstd", "it ends early");
 }
 
-// bzip2: every stream (pbzip2 and `cat a.bz2 b.bz2` write several), as Python's bz2 reads them.
+// bzip2 and xz: every stream (pbzip2 output, `cat a.bz2 b.bz2`), as Python's bz2 and lzma
+// read them: after a complete stream, bytes that do not start another (junk, zero padding) are
+// ignored; a stream that starts and is then cut short or damaged is an error.
+
 void bunzip2(const std::string& packed, Output& out) {
   char buf[kChunk];
   size_t pos = 0;
-  while (pos < packed.size()) {
+  for (bool first = true; pos < packed.size(); first = false) {
     bz_stream z{};
-    if (BZ2_bzDecompressInit(&z, 0, 0) != BZ_OK) out.damaged("bzip2", "bzip2 would not start");
+    if (BZ2_bzDecompressInit(&z, 0, 0) != BZ_OK) throw std::bad_alloc();
     std::unique_ptr<bz_stream, int (*)(bz_stream*)> end(&z, BZ2_bzDecompressEnd);
     const size_t in_size = std::min<size_t>(packed.size() - pos, std::numeric_limits<unsigned>::max());
     z.next_in = const_cast<char*>(packed.data() + pos);
     z.avail_in = static_cast<unsigned>(in_size);
     int rc = BZ_OK;
+    size_t produced = 0;
     while (rc == BZ_OK) {
       z.next_out = buf;
       z.avail_out = sizeof buf;
       rc = BZ2_bzDecompress(&z);
+      produced += sizeof buf - z.avail_out;
       out.append(buf, sizeof buf - z.avail_out);
       if (rc == BZ_OK && z.avail_in == 0 && z.avail_out != 0) out.damaged("bzip2", "it ends early");
     }
-    if (rc != BZ_STREAM_END) out.damaged("bzip2", "the data are damaged");
+    if (rc != BZ_STREAM_END) {
+      if (!first && produced == 0) return;  // trailing bytes, not a stream
+      out.damaged("bzip2", "the data are damaged");
+    }
     pos += in_size - z.avail_in;
   }
 }
 
-// xz: every stream, and the padding between them (LZMA_CONCATENATED), as Python's lzma reads
-// them. The decoder's own memory is capped too: a crafted header may ask for a 4 GiB dictionary.
+// The decoder's own memory is capped too: a crafted header may ask for a 4 GiB dictionary.
+// lzma_auto_decoder also reads the older .lzma format, as Python's lzma does.
 void unxz(const std::string& packed, Output& out) {
-  lzma_stream z = LZMA_STREAM_INIT;
-  if (lzma_stream_decoder(&z, uint64_t{1} << 30, LZMA_CONCATENATED) != LZMA_OK)
-    out.damaged("xz", "xz would not start");
-  std::unique_ptr<lzma_stream, void (*)(lzma_stream*)> end(&z, lzma_end);
   char buf[kChunk];
-  z.next_in = reinterpret_cast<const uint8_t*>(packed.data());
-  z.avail_in = packed.size();
-  lzma_ret rc = LZMA_OK;
-  while (rc == LZMA_OK) {
-    z.next_out = reinterpret_cast<uint8_t*>(buf);
-    z.avail_out = sizeof buf;
-    rc = lzma_code(&z, LZMA_FINISH);
-    out.append(buf, sizeof buf - z.avail_out);
+  size_t pos = 0;
+  for (bool first = true; pos < packed.size(); first = false) {
+    lzma_stream z = LZMA_STREAM_INIT;
+    if (lzma_auto_decoder(&z, uint64_t{1} << 30, 0) != LZMA_OK) throw std::bad_alloc();
+    std::unique_ptr<lzma_stream, void (*)(lzma_stream*)> end(&z, lzma_end);
+    z.next_in = reinterpret_cast<const uint8_t*>(packed.data() + pos);
+    z.avail_in = packed.size() - pos;
+    lzma_ret rc = LZMA_OK;
+    size_t produced = 0;
+    while (rc == LZMA_OK) {
+      z.next_out = reinterpret_cast<uint8_t*>(buf);
+      z.avail_out = sizeof buf;
+      rc = lzma_code(&z, LZMA_FINISH);
+      produced += sizeof buf - z.avail_out;
+      out.append(buf, sizeof buf - z.avail_out);
+    }
+    if (rc != LZMA_STREAM_END) {
+      if (!first && produced == 0 && rc != LZMA_BUF_ERROR) return;  // trailing bytes, not a stream
+      out.damaged("xz", rc == LZMA_BUF_ERROR        ? "it ends early"
+                        : rc == LZMA_MEMLIMIT_ERROR ? "it needs more than 1 GiB to decompress"
+                        : rc == LZMA_FORMAT_ERROR   ? "no xz header"
+                                                    : "the data are damaged");
+    }
+    pos = packed.size() - z.avail_in;
   }
-  if (rc == LZMA_STREAM_END) return;
-  out.damaged("xz", rc == LZMA_BUF_ERROR    ? "it ends early"
-                    : rc == LZMA_MEMLIMIT_ERROR ? "it needs more than 1 GiB to decompress"
-                    : rc == LZMA_FORMAT_ERROR   ? "no xz header"
-                                                : "the data are damaged");
 }
 
 // The bytes a compressed data file holds, as the datasets library reads `x.jsonl.gz` (by the

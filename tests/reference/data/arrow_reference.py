@@ -187,6 +187,39 @@ for name, write in (("polars_ipc", lambda p: frame.write_ipc(p)),
 # Refused, saying what the column holds.
 stream("int_text", [pa.record_batch({"text": pa.array([1, 2])})], pa.schema([("text", pa.int64())]),
        error="holds integers, not text")
+
+
+def repeat_footer_entry(data, field, times):
+    """The IPC file `data` with the footer's list `field` (2 dictionaries, 3 record batches)
+    replaced by its first entry `times` over: a new vector appended to the footer, the field's
+    offset pointed at it."""
+    import struct
+    length = struct.unpack("<i", data[-10:-6])[0]
+    start = len(data) - 10 - length
+    footer = bytearray(data[start:len(data) - 10])
+    root = struct.unpack("<I", footer[:4])[0]
+    vtable = root - struct.unpack("<i", footer[root:root + 4])[0]
+    at = root + struct.unpack("<H", footer[vtable + 4 + 2 * field:vtable + 6 + 2 * field])[0]
+    vector = at + struct.unpack("<I", footer[at:at + 4])[0]
+    entry = bytes(footer[vector + 4:vector + 28])
+    while (len(footer) + 4) % 8:
+        footer += b"\0"
+    struct.pack_into("<I", footer, at, len(footer) - at)
+    footer += struct.pack("<I", times) + entry * times
+    return data[:start] + bytes(footer) + struct.pack("<i", len(footer)) + b"ARROW1"
+
+
+# Footers naming one batch or dictionary again and again (a few KB that would decode without end).
+for name, field, table in (("repeated_batches", 3, t), ("repeated_dictionary", 2,
+                                                        pa.table({"text": pa.array(["x", "y"]).dictionary_encode()}))):
+    sink = pa.BufferOutputStream()
+    with ipc.new_file(sink, table.schema, options=ipc.IpcWriteOptions(compression="zstd")) as w:
+        w.write_table(table)
+    path = os.path.join(out, name + ".arrow")
+    with open(path, "wb") as f:
+        f.write(repeat_footer_entry(sink.getvalue().to_pybytes(), field, 3))
+    cases.append({"name": name, "file": path, "column": "text", "error": "footer entries that overlap or repeat"})
+
 ints = pa.array([1, 2, 1]).dictionary_encode()
 stream("dictionary_int_text", [pa.record_batch({"text": ints})], pa.schema([("text", ints.type)]),
        error="holds dictionary-encoded integers, not text")

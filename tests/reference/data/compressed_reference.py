@@ -55,6 +55,14 @@ case(write("padded.jsonl.gz", gzip.compress(jsonl) + b"\0" * 512), "json")
 case(write("upper.jsonl.GZ", gzip.compress(jsonl)), "json")
 case(write("long.csv.gzip", gzip.compress(csv)), "csv")
 case(write("upper.txt.ZSTD", zstd.compress(txt, asbytes=True)), "text")
+# After a complete bzip2 or xz stream, bytes that do not start another are ignored (Python's
+# readers do so): junk, zero padding, a second xz stream after padding (read no further).
+case(write("junk.jsonl.bz2", bz2.compress(jsonl) + b"garbage!!"), "json")
+case(write("zeros.csv.bz2", bz2.compress(csv) + b"\0" * 8), "csv")
+case(write("junk.jsonl.xz", lzma.compress(jsonl) + b"garbage!!"), "json")
+case(write("padded_then_more.jsonl.xz", lzma.compress(jsonl) + b"\0" * 4 + lzma.compress(jsonl)), "json")
+# The older .lzma format under an .xz name (Python's lzma detects it).
+case(write("alone.txt.xz", lzma.compress(txt, format=lzma.FORMAT_ALONE)), "text")
 # (No case for xz stream padding: Python's lzma, and so datasets, fails on it or stops reading
 # there, where xz(1) and we read on.) Many blocks:
 case(write("blocks.csv.XZ", lzma.compress(csv * 40, preset=1)), "csv")

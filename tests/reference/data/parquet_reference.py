@@ -156,6 +156,14 @@ cases.append({"name": "polars_categorical", "file": path, "column": "text", "col
 refused("nested", pa.table({"text": pa.array([["a"], ["b", "c"]], pa.list_(pa.string()))}), "is nested")
 refused("integers", pa.table({"text": pa.array([1, 2], pa.int64())}), "holds INT64 values, not text")
 refused("binary", pa.table({"text": pa.array([b"a", b"b"], pa.binary())}), "binary data")
+# Three row groups naming one column chunk: pyarrow reads it three times; we refuse it (a few KB
+# could otherwise decode without end).
+sys.path.insert(0, fixtures)
+from make_fixtures import repeated_chunk  # noqa: E402
+
+path = os.path.join(out, "repeated_chunk.parquet")
+repeated_chunk(path)
+cases.append({"name": "repeated_chunk", "file": path, "column": "text", "error": "column chunks overlap or repeat"})
 
 with open(os.path.join(out, "cases.json"), "w", encoding="utf-8") as f:
     json.dump(cases, f)

@@ -219,7 +219,7 @@ TEST(Readers, CompressedFilesAsDatasetsReadsThem) {
   auto r = autotrain::testing::run_command({*python, script.string(), d.path().string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto cases = nlohmann::json::parse(autotrain::testing::read_file(d.path() / "cases.json"));
-  ASSERT_EQ(cases.size(), 17u);
+  ASSERT_EQ(cases.size(), 22u);
   for (const auto& c : cases) {
     const fs::path file = c["file"].get<std::string>();
     SCOPED_TRACE(file.string());
