@@ -20,6 +20,7 @@
 
 #include "autotrain/io/utf8.h"
 #include "mapped_file.h"
+#include "zstd_stream.h"
 
 namespace autotrain::data {
 
@@ -248,20 +249,7 @@ class BatchBuffers {
   static bool unzstd(std::string_view in, uint64_t raw, std::string& dst) {
     const unsigned long long declared = ZSTD_getFrameContentSize(in.data(), in.size());
     if (declared == ZSTD_CONTENTSIZE_ERROR || (declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != raw)) return false;
-    ZSTD_DCtx* ctx = ZSTD_createDCtx();
-    ZSTD_inBuffer src{in.data(), in.size(), 0};
-    char chunk[1 << 16];
-    size_t rc = 1;
-    while (ctx && (src.pos < src.size || rc != 0)) {
-      ZSTD_outBuffer o{chunk, sizeof chunk, 0};
-      const size_t before = src.pos;
-      rc = ZSTD_decompressStream(ctx, &o, &src);
-      if (ZSTD_isError(rc) || o.pos > raw - dst.size()) break;
-      dst.append(chunk, o.pos);
-      if (src.pos == src.size && src.pos == before && o.pos == 0) break;
-    }
-    ZSTD_freeDCtx(ctx);
-    return ctx && !ZSTD_isError(rc) && rc == 0;
+    return zstd_decompress(in, raw, dst) == ZstdResult::kDone;
   }
   // LZ4: one LZ4 frame (LZ4_FRAME codec, Feather's default).
   static bool unlz4(std::string_view in, uint64_t raw, std::string& dst) {

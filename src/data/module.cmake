@@ -15,6 +15,7 @@ find_package(BZip2 REQUIRED)
 add_library(autotrain_data STATIC
   ${CMAKE_CURRENT_LIST_DIR}/csv_writer.cpp
   ${CMAKE_CURRENT_LIST_DIR}/mapped_file.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/zstd_stream.cpp
   ${CMAKE_CURRENT_LIST_DIR}/parquet.cpp
   ${CMAKE_CURRENT_LIST_DIR}/arrow_ipc.cpp
   ${CMAKE_CURRENT_LIST_DIR}/columnar.cpp

@@ -22,6 +22,7 @@
 
 #include "autotrain/io/utf8.h"
 #include "mapped_file.h"
+#include "zstd_stream.h"
 
 namespace autotrain::data {
 
@@ -451,21 +452,6 @@ bool lz4_hadoop(std::string_view in, char* out, uint64_t size) {
   return pos == in.size() && done == size;
 }
 
-// Grows `out` to exactly `size` bytes from a streaming decoder: `step(chunk, capacity)` writes
-// up to `capacity` bytes and returns how many, or -1 once the stream is done (0: needs another
-// call). For codecs whose claimed size cannot be checked before decoding.
-template <class Step>
-bool stream_into(std::string& out, uint64_t size, Step&& step) {
-  out.clear();
-  char chunk[1 << 16];
-  for (;;) {
-    const int64_t n = step(chunk, sizeof chunk);
-    if (n < 0) return out.size() == size;
-    if (static_cast<uint64_t>(n) > size - out.size()) return false;
-    out.append(chunk, static_cast<size_t>(n));
-  }
-}
-
 // `in` decompressed to exactly `size` bytes: `in` itself when it is not compressed, else
 // `buffer`, which holds them (charged to `held` before it grows).
 std::string_view decompress(int64_t codec, std::string_view in, uint64_t size, std::string& buffer, Held& held,
@@ -507,32 +493,25 @@ std::string_view decompress(int64_t codec, std::string_view in, uint64_t size, s
     size_t in_left = in.size();
     const auto* next_in = reinterpret_cast<const uint8_t*>(in.data());
     BrotliDecoderResult rc = BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT;
-    const bool ok = stream_into(out, size, [&](char* chunk, size_t capacity) -> int64_t {
-      if (rc != BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT) return -1;
-      size_t out_left = capacity;
-      auto* next_out = reinterpret_cast<uint8_t*>(chunk);
+    out.clear();
+    uint8_t chunk[1 << 16];
+    while (rc == BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT) {
+      size_t out_left = sizeof chunk;
+      uint8_t* next_out = chunk;
       rc = BrotliDecoderDecompressStream(state.get(), &in_left, &next_in, &out_left, &next_out, nullptr);
-      return static_cast<int64_t>(capacity - out_left);
-    });
-    if (!ok || rc != BROTLI_DECODER_RESULT_SUCCESS || in_left != 0)
+      const size_t produced = sizeof chunk - out_left;
+      if (produced > size - out.size()) damaged(where, "a Brotli page that does not decompress to its size");
+      out.append(reinterpret_cast<const char*>(chunk), produced);
+    }
+    if (rc != BROTLI_DECODER_RESULT_SUCCESS || in_left != 0 || out.size() != size)
       damaged(where, "a Brotli page that does not decompress to its size");
     return out;
   }
   if (codec == 6 && !zstd_size_known) {
     // A frame without its size (streaming writers): zstd's ratio is unbounded, so grown as it comes.
-    std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> ctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
-    if (!ctx) throw std::bad_alloc();
-    ZSTD_inBuffer src{in.data(), in.size(), 0};
-    size_t rc = 1;
-    const bool ok = stream_into(out, size, [&](char* chunk, size_t capacity) -> int64_t {
-      if (rc == 0 && src.pos == src.size) return -1;
-      ZSTD_outBuffer o{chunk, capacity, 0};
-      const size_t before = src.pos;
-      rc = ZSTD_decompressStream(ctx.get(), &o, &src);
-      if (ZSTD_isError(rc) || (src.pos == before && o.pos == 0)) return -1;  // damaged, or cut short
-      return static_cast<int64_t>(o.pos);
-    });
-    if (!ok || ZSTD_isError(rc) || rc != 0) damaged(where, "a zstd page that does not decompress to its size");
+    out.clear();
+    if (zstd_decompress(in, size, out) != ZstdResult::kDone || out.size() != size)
+      damaged(where, "a zstd page that does not decompress to its size");
     return out;
   }
   out.assign(size, '\0');

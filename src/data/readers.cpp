@@ -18,12 +18,12 @@
 #include <fmt/format.h>
 #include <lzma.h>
 #include <zlib.h>
-#include <zstd.h>
 
 #include "autotrain/io/json_error.h"
 #include "autotrain/io/json_text.h"
 #include "autotrain/io/utf8.h"
 #include "mapped_file.h"
+#include "zstd_stream.h"
 
 namespace autotrain::data {
 
@@ -81,11 +81,14 @@ class Output {
   Output(const fs::path& path, uint64_t limit) : path_(path), limit_(limit) {}
   void append(const char* data, size_t n) {
     bytes.append(data, n);
-    if (bytes.size() > limit_)
-      throw DataError(fmt::format("{}: decompresses to more than {:.1f} GB, a quarter of this machine's memory (the "
-                                  "rows take more again once parsed); split it into smaller files",
-                                  path_.string(), static_cast<double>(limit_) / 1e9));
+    if (bytes.size() > limit_) too_big();
   }
+  [[noreturn]] void too_big() const {
+    throw DataError(fmt::format("{}: decompresses to more than {:.1f} GB, a quarter of this machine's memory (the "
+                                "rows take more again once parsed); split it into smaller files",
+                                path_.string(), static_cast<double>(limit_) / 1e9));
+  }
+  uint64_t limit() const { return limit_; }
   [[noreturn]] void damaged(std::string_view format, std::string_view why) const {
     throw DataError(fmt::format("{}: not a complete {} file ({}); download or compress it again", path_.string(), format,
                                 why));
@@ -136,20 +139,13 @@ void gunzip(const std::string& packed, Output& out) {
 
 // zstd: every frame (skippable ones too).
 void unzstd(const std::string& packed, Output& out) {
-  std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> ctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
-  if (!ctx) out.damaged("zstd", "zstd would not start");
-  char buf[kChunk];
-  ZSTD_inBuffer in{packed.data(), packed.size(), 0};
-  size_t rc = 1;  // 0 once a frame is complete; the input may hold several frames
-  while (in.pos < in.size || rc != 0) {
-    ZSTD_outBuffer o{buf, sizeof buf, 0};
-    const size_t before = in.pos;
-    rc = ZSTD_decompressStream(ctx.get(), &o, &in);
-    if (ZSTD_isError(rc)) out.damaged("zstd", ZSTD_getErrorName(rc));
-    out.append(buf, o.pos);
-    if (rc != 0 && in.pos == in.size && in.pos == before && o.pos == 0) break;  // the input ends inside a frame
+  std::string error;
+  switch (zstd_decompress(packed, out.limit(), out.bytes, &error)) {
+    case ZstdResult::kDone: return;
+    case ZstdResult::kPastLimit: out.too_big();
+    case ZstdResult::kDamaged: out.damaged("zstd", error);
+    case ZstdResult::kCutShort: out.damaged("zstd", "it ends early");
   }
-  if (rc != 0) out.damaged("zstd", "it ends early");
 }
 
 // bzip2 and xz: every stream (pbzip2 output, `cat a.bz2 b.bz2`), as Python's bz2 and lzma
