@@ -61,6 +61,7 @@ Subcommand add_setup_command(CLI::App& app, GlobalOptions& g);
 Subcommand add_tokenize_command(CLI::App& app, GlobalOptions& g);
 Subcommand add_eval_command(CLI::App& app, GlobalOptions& g);
 Subcommand add_quantize_command(CLI::App& app, GlobalOptions& g);
+Subcommand add_merge_command(CLI::App& app, GlobalOptions& g);
 Subcommand add_data_command(CLI::App& app, GlobalOptions& g);
 Subcommand add_train_command(CLI::App& app, GlobalOptions& g);
 Subcommand add_tiny_command(CLI::App& app, GlobalOptions& g);

@@ -58,9 +58,9 @@ int run(int argc, char** argv) {
   subs.push_back(add_eval_command(app, g));
   subs.push_back(add_tokenize_command(app, g));
   subs.push_back(add_quantize_command(app, g));
+  subs.push_back(add_merge_command(app, g));
   add_unbuilt(app, unbuilt, "generate", "Generate text from a prompt", "the inference issue");
   add_unbuilt(app, unbuilt, "chat", "Interactive chat with a model", "the inference issue");
-  add_unbuilt(app, unbuilt, "merge", "Merge a LoRA adapter into its base model", "the inference issue");
   add_unbuilt(app, unbuilt, "launch", "Run a command on several processes (torchrun conventions)", "the scale-out issue");
 
   // Answered before parsing, whatever options come with it (see add_unbuilt).
@@ -99,7 +99,7 @@ int run(int argc, char** argv) {
     // These commands take everything from their options; a config given to them would be
     // ignored without a word (`eval -c falcon.env` does not use its MODEL_NAME).
     const std::string name = s.app->get_name();
-    if ((name == "eval" || name == "tokenize" || name == "quantize") && (!g.config_path.empty() || !g.sets.empty()))
+    if ((name == "eval" || name == "tokenize" || name == "quantize" || name == "merge") && (!g.config_path.empty() || !g.sets.empty()))
       fmt::print(stderr, "warning: {} does not read the config: -c/--set are ignored (give --model, --data, ... "
                          "instead)\n",
                  name);

@@ -411,10 +411,11 @@ void Config::check_run_rules(Config& cfg, std::vector<ConfigProblem>& problems) 
                                                    "(e.g. `huggingface-cli upload REPO {}`)",
                                                    where("PUSH_TO_HUB"), text("AUTOTRAIN_PROJECT_NAME"))});
   if (flag("MERGE_ADAPTER"))
-    problems.push_back({"MERGE_ADAPTER", fmt::format("MERGE_ADAPTER=True ({}): merging arrives with `autotrain merge` "
-                                                     "and is not built yet; set MERGE_ADAPTER=False (the adapter in "
-                                                     "the project folder loads with PEFT as it is)",
-                                                     where("MERGE_ADAPTER"))});
+    problems.push_back({"MERGE_ADAPTER",
+                        fmt::format("MERGE_ADAPTER=True ({}): merging at the end of `train` is not built yet; set "
+                                    "MERGE_ADAPTER=False and merge afterwards with `autotrain merge --model {} "
+                                    "--adapter {} --out MERGED_DIR` (fp16, as AutoTrain merges)",
+                                    where("MERGE_ADAPTER"), text("MODEL_NAME"), text("AUTOTRAIN_PROJECT_NAME"))});
   if (flag("USE_INT4") && !flag("USE_PEFT") && std::holds_alternative<bool>(is("USE_PEFT").effective))
     problems.push_back({"USE_INT4", fmt::format("USE_INT4=True ({}) with USE_PEFT=False ({}): a 4-bit base cannot be "
                                                 "fine-tuned in full (its weights are frozen codes); set USE_PEFT=True "

@@ -67,7 +67,7 @@ const std::vector<KeySpec>& config_keys() {
       {"INSTRUCTION_TEMPLATE", T::String, "", "Marker that starts a user turn, e.g. '### Human:': train on every answer of a multi-turn example"},
       {"TEXT_SAMPLE_BY", T::Choice, "line", "How a .txt file is cut into examples: line, paragraph (blank-line separated) or document (the whole file)", -kInf, kInf, false, false, {"line", "paragraph", "document"}},
       {"MODEL_MAX_LENGTH", T::Int, "1024", "The tokenizer's limit when its model_max_length is missing or above 2048 (AutoTrain's rule)", 2, 1e7},
-      {"MERGE_ADAPTER", T::Bool, "False", "Merge the adapter into a 16-bit copy of the base after training (not built yet: must be False)"},
+      {"MERGE_ADAPTER", T::Bool, "False", "Merge the adapter into a 16-bit copy of the base after training (not built into train yet: must be False; run `autotrain merge` afterwards)"},
       {"DEVICE", T::String, "auto", "auto | cpu | cuda | cuda:N"},
   };
   return keys;

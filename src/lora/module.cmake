@@ -1,8 +1,11 @@
 # lora: LoRA layers with PEFT semantics and PEFT adapter files.
-add_library(autotrain_lora STATIC ${CMAKE_CURRENT_LIST_DIR}/lora.cpp)
+add_library(autotrain_lora STATIC ${CMAKE_CURRENT_LIST_DIR}/lora.cpp ${CMAKE_CURRENT_LIST_DIR}/merge_command.cpp)
 target_include_directories(autotrain_lora PUBLIC ${AUTOTRAIN_INCLUDE})
 target_link_libraries(autotrain_lora PUBLIC autotrain_model PRIVATE autotrain_config autotrain_io nlohmann_json::nlohmann_json)
 autotrain_use_torch(autotrain_lora)
+# `autotrain merge` (the CLI file includes no LibTorch header).
+target_sources(autotrain PRIVATE ${PROJECT_SOURCE_DIR}/src/cli/cmd_merge.cpp)
+target_link_libraries(autotrain PRIVATE autotrain_lora)
 
 # Loading for the QLoRA path (4-bit bases, adapters), used by `eval` through a hook.
 if(TARGET autotrain_quant_linear)

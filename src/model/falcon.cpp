@@ -131,6 +131,14 @@ void FalconForCausalLM::tie_lm_head() {
   tied_ = true;
 }
 
+void FalconForCausalLM::untie_lm_head() {
+  if (!tied_) return;
+  if (auto* dense = dynamic_cast<DenseLinear*>(lm_head_.get()); dense && dense->weight.defined())
+    dense->weight = dense->weight.clone();
+  tied_ = false;
+  cfg_.tie_word_embeddings = false;
+}
+
 at::Tensor FalconForCausalLM::embed(const at::Tensor& input_ids) const {
   return at::embedding(word_embeddings_, input_ids);
 }

@@ -244,8 +244,7 @@ std::unique_ptr<FalconForCausalLM> random_falcon(const FalconConfig& cfg, uint64
   return model;
 }
 
-void save_falcon(FalconForCausalLM& model, const std::filesystem::path& dir, const std::string& config_json_text,
-                 uint64_t max_shard_bytes) {
+void save_falcon_weights(FalconForCausalLM& model, const std::filesystem::path& dir, uint64_t max_shard_bytes) {
   std::filesystem::create_directories(dir);
   std::vector<at::Tensor> host;  // contiguous CPU copies, alive while the shards are written
   std::vector<safetensors::TensorData> tensors;
@@ -259,6 +258,11 @@ void save_falcon(FalconForCausalLM& model, const std::filesystem::path& dir, con
                        {static_cast<const std::byte*>(h.data_ptr()), h.nbytes()}});
   }
   safetensors::write_sharded(dir, tensors, max_shard_bytes);
+}
+
+void save_falcon(FalconForCausalLM& model, const std::filesystem::path& dir, const std::string& config_json_text,
+                 uint64_t max_shard_bytes) {
+  save_falcon_weights(model, dir, max_shard_bytes);
   io::write_file_atomic(dir / "config.json", config_json_text);
 }
 

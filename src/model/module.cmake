@@ -4,9 +4,10 @@
 # The parts without LibTorch: config.json and folder resolution (fast to build and test).
 add_library(autotrain_model_config STATIC
   ${CMAKE_CURRENT_LIST_DIR}/falcon_config.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/model_dir.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/model_dir.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/model_folder.cpp)
 target_include_directories(autotrain_model_config PUBLIC ${AUTOTRAIN_INCLUDE})
-target_link_libraries(autotrain_model_config PUBLIC nlohmann_json::nlohmann_json PRIVATE fmt::fmt)
+target_link_libraries(autotrain_model_config PUBLIC nlohmann_json::nlohmann_json PRIVATE fmt::fmt autotrain_io)
 
 add_library(autotrain_model STATIC
   ${CMAKE_CURRENT_LIST_DIR}/ops.cpp

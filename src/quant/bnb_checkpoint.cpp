@@ -2,8 +2,6 @@
 #include "autotrain/quant/bnb_checkpoint.h"
 
 #include <cmath>
-#include <csignal>
-#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -14,13 +12,10 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "autotrain/io/atomic_file.h"
-#include "autotrain/io/json_error.h"
-#include "autotrain/io/json_text.h"
-#include "autotrain/io/temp_paths.h"
 #include "autotrain/model/falcon_config.h"
 #include "autotrain/model/loader.h"
 #include "autotrain/model/model_dir.h"
+#include "autotrain/model/model_folder.h"
 #include "autotrain/quant/linear4bit.h"
 #include "autotrain/quant/quantize_command.h"
 #include "autotrain/safetensors/checkpoint.h"
@@ -47,18 +42,6 @@ at::ScalarType dtype_from_name(const std::string& s, const std::string& where) {
   if (s == "bfloat16") return at::kBFloat16;
   if (s == "float32") return at::kFloat;
   throw model::ModelError(fmt::format("{}: dtype '{}' is not supported (float16, bfloat16, float32)", where, s));
-}
-
-nlohmann::ordered_json read_json(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw model::ModelError(fmt::format("cannot read {}", p.string()));
-  std::ostringstream text;
-  text << in.rdbuf();
-  try {
-    return io::parse_json_text<nlohmann::ordered_json>(text.str());
-  } catch (const std::exception& e) {
-    throw model::ModelError(fmt::format("{}: not valid JSON: {}", p.string(), io::json_error_text(e)));
-  }
 }
 
 // A finite double as Python's repr writes it (json.dumps uses float.__repr__): the shortest
@@ -135,66 +118,11 @@ std::set<std::string> quantized_linear_names(model::FalconForCausalLM& m, const 
 }
 
 
-// The folder --out names: "newdir/" and "./x/." have an empty filename(), which put the temporary
-// folder inside the output and made the final rename fail ("Directory not empty"); a symbolic link
-// names its target.
-std::filesystem::path output_folder(const std::filesystem::path& out) {
-  std::filesystem::path p = std::filesystem::absolute(out).lexically_normal();
-  while (!p.has_filename() && p.has_relative_path()) p = p.parent_path();
-  // A link to a folder means that folder: replacing the link itself would leave its target empty.
-  std::error_code ec;
-  if (std::filesystem::is_symlink(std::filesystem::symlink_status(p, ec)))
-    p = std::filesystem::weakly_canonical(p, ec);
-  return p;
-}
-
-// The output must be a new or empty folder: anything else would be replaced.
-void check_output_folder(const std::filesystem::path& folder) {
-  std::error_code ec;
-  const auto st = std::filesystem::symlink_status(folder, ec);
-  if (ec || !std::filesystem::exists(st)) return;
-  if (!std::filesystem::is_directory(std::filesystem::status(folder, ec)))
-    throw std::invalid_argument(fmt::format(
-        "--out {}: is a file, not a folder; left as it is. Give a folder that does not exist yet or is empty",
-        folder.string()));
-  if (!std::filesystem::is_empty(folder))
-    throw std::invalid_argument(fmt::format("--out {}: exists and is not empty; choose a new --out folder (or an empty one)",
-                                            folder.string()));
-}
-
-// Python files a trust_remote_code checkpoint needs: every top-level *.py of the source folder
-// (auto_map's modules and what they import relatively), and a check that each module auto_map
-// names locally ("configuration_RW.RWConfig"; not "org/repo--module.Class", code in another repo)
-// is among them.
-std::vector<std::string> remote_code_files(const std::filesystem::path& source_dir, const nlohmann::ordered_json& cfg) {
-  std::set<std::string> files;
-  for (const auto& entry : std::filesystem::directory_iterator(source_dir))
-    if (entry.path().extension() == ".py" && entry.is_regular_file()) files.insert(entry.path().filename().string());
-  if (cfg.contains("auto_map") && cfg["auto_map"].is_object())
-    for (const auto& [key, ref] : cfg["auto_map"].items()) {
-      std::vector<std::string> refs;
-      if (ref.is_string()) refs.push_back(ref.get<std::string>());
-      if (ref.is_array())  // AutoTokenizer: [slow, fast], either may be null
-        for (const auto& r : ref)
-          if (r.is_string()) refs.push_back(r.get<std::string>());
-      for (const auto& r : refs) {
-        if (r.find("--") != std::string::npos || r.find('.') == std::string::npos) continue;
-        const std::string module = r.substr(0, r.rfind('.')) + ".py";
-        if (!files.count(module))
-          throw model::ModelError(fmt::format(
-              "{}: config.json's auto_map names {} for {}, but {} is not in the folder; without it the quantized "
-              "checkpoint cannot be loaded with trust_remote_code. Download the model's .py files too",
-              source_dir.string(), r, key, module));
-      }
-    }
-  return {files.begin(), files.end()};
-}
-
 // Why a checkpoint cannot be quantized again, or "" when it holds plain 16/32-bit weights.
 std::string already_quantized(const std::filesystem::path& dir) {
   auto cfg_path = dir / "config.json";
   if (!std::filesystem::exists(cfg_path)) return {};
-  auto cfg = read_json(cfg_path);
+  auto cfg = model::read_ordered_json(cfg_path);
   if (!cfg.contains("quantization_config") || !cfg["quantization_config"].is_object()) return {};
   const auto& q = cfg["quantization_config"];
   auto flag = [&](const char* a, const char* b) {
@@ -215,7 +143,7 @@ std::string already_quantized(const std::filesystem::path& dir) {
 bool is_bnb_4bit_checkpoint(const std::filesystem::path& dir) {
   auto cfg_path = dir / "config.json";
   if (!std::filesystem::exists(cfg_path)) return false;
-  auto cfg = read_json(cfg_path);
+  auto cfg = model::read_ordered_json(cfg_path);
   // "quantization_config": null (or any non-object) is no quantization; value() would throw on it.
   if (!cfg.is_object() || !cfg.contains("quantization_config") || !cfg["quantization_config"].is_object()) return false;
   const auto& q = cfg["quantization_config"];
@@ -263,7 +191,7 @@ void save_bnb_4bit(model::FalconForCausalLM& model, const std::filesystem::path&
   }
 
   // Config: the source's, with the quantization the files now hold.
-  auto cfg = read_json(source_dir / "config.json");
+  auto cfg = model::read_ordered_json(source_dir / "config.json");
   cfg["quantization_config"] = {{"_load_in_4bit", true},
                                 {"_load_in_8bit", false},
                                 {"bnb_4bit_compute_dtype", compute_dtype},
@@ -277,50 +205,16 @@ void save_bnb_4bit(model::FalconForCausalLM& model, const std::filesystem::path&
                                 {"load_in_4bit", true},
                                 {"load_in_8bit", false},
                                 {"quant_method", "bitsandbytes"}};
-  // transformers 5 writes "dtype" and reads it before the old "torch_dtype": a source saved by
-  // transformers 5 ("dtype": "float32") quantized with --dtype bf16 must not keep its float32
-  // there. "dtype" as transformers 5 writes it; "torch_dtype" updated only when the source had
-  // one (what transformers 4 reads), so both say the same.
-  cfg["dtype"] = dtype_name(other_dtype);
-  if (cfg.contains("torch_dtype")) cfg["torch_dtype"] = dtype_name(other_dtype);
-
-  // Everything goes to a temporary folder beside `out`, renamed when complete.
-  const std::filesystem::path folder = output_folder(out);
-  check_output_folder(folder);
-  const std::filesystem::path parent = folder.parent_path();
-  std::filesystem::create_directories(parent);
-  // A quantize killed with SIGKILL (the OOM killer) leaves its temporary folder, gigabytes for a
-  // 7B model. Not removed here (another quantize to the same --out may be writing it): named.
-  for (const auto& leftover : io::leftover_temporaries(parent, folder.filename().string()))
-    fmt::print(stderr, "warning: {} is what an interrupted quantize to the same --out left; remove it (rm -r) to "
-               "free its space\n", leftover.string());
-  const std::filesystem::path tmp = io::temporary_path_for(parent / folder.filename());
-  const io::TempPath removed_if_interrupted(tmp, io::TempPath::Kind::kFlatFolder);
-  std::filesystem::create_directories(tmp);
-  try {
+  model::set_config_dtype(cfg, dtype_name(other_dtype));
+  model::write_model_folder(source_dir, out, cfg, "quantize", [&](const std::filesystem::path& tmp) {
     safetensors::save_tensors(tmp / "model.safetensors", tensors);
-    // Tests: a SIGTERM half-way through the output (the temporary folder must not stay behind).
-    if (std::getenv("AUTOTRAIN_TEST_SIGNAL_WHILE_WRITING")) ::raise(SIGTERM);
-    io::write_file_atomic(tmp / "config.json", cfg.dump(2) + "\n");
-    for (auto f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
-                   "generation_config.json"})
-      if (std::filesystem::exists(source_dir / f)) std::filesystem::copy_file(source_dir / f, tmp / f);
-    // The remote code of legacy RefinedWeb checkpoints (configuration_RW.py, modelling_RW.py, named
-    // by config.json's auto_map): without it trust_remote_code cannot build the model from `out`.
-    for (const auto& f : remote_code_files(source_dir, cfg)) std::filesystem::copy_file(source_dir / f, tmp / f);
-    if (std::filesystem::exists(folder)) std::filesystem::remove(folder);  // an empty folder (checked above)
-    std::filesystem::rename(tmp, folder);
-  } catch (...) {
-    std::error_code ec;
-    std::filesystem::remove_all(tmp, ec);
-    throw;
-  }
+  });
 }
 
 std::unique_ptr<model::FalconForCausalLM> load_bnb_4bit(const std::filesystem::path& dir,
                                                         const model::LoadOptions& options) {
   const std::string where = dir.string();
-  auto qcfg = read_json(dir / "config.json");
+  auto qcfg = model::read_ordered_json(dir / "config.json");
   if (!is_bnb_4bit_checkpoint(dir))
     throw model::ModelError(fmt::format("{}: config.json has no bitsandbytes 4-bit quantization_config", where));
   const auto& qc = qcfg["quantization_config"];
@@ -468,7 +362,7 @@ QuantizeCommandResult run_quantize_command(const QuantizeCommandOptions& o) {
     throw std::invalid_argument(fmt::format("--blocksize {}: use 64 (bitsandbytes' default), 128 or 256", o.blocksize));
   if (o.dtype != "auto" && o.dtype != "fp16" && o.dtype != "bf16" && o.dtype != "fp32")
     throw std::invalid_argument(fmt::format("--dtype {}: use auto, fp16, bf16 or fp32", o.dtype));
-  check_output_folder(output_folder(o.out));
+  model::check_output_folder(model::output_folder(o.out));
   model::ModelDir dir;
   try {
     dir = model::resolve_model_dir(o.model);
@@ -509,7 +403,7 @@ QuantizeCommandResult run_quantize_command(const QuantizeCommandOptions& o) {
   }
   const at::ScalarType t = dtype == "fp16" ? at::kHalf : dtype == "fp32" ? at::kFloat : at::kBFloat16;
   // The remote code the output will need is checked now too.
-  remote_code_files(dir.path, read_json(dir.path / "config.json"));
+  model::remote_code_files(dir.path, model::read_ordered_json(dir.path / "config.json"));
   model::LoadOptions load;
   load.dtype = t;
   auto m = load_falcon_nf4(dir.path, load, o.blocksize, o.double_quant);  // quantized as it is read

@@ -61,7 +61,7 @@ TEST_F(Cli, UsageErrorsExit2) {
 }
 
 TEST_F(Cli, UnbuiltCommandsNeverFakeSuccess) {
-  for (auto cmd : {"generate", "chat", "merge", "launch"}) {
+  for (auto cmd : {"generate", "chat", "launch"}) {
     auto r = run({cmd, "--model", "x"});
     EXPECT_EQ(r.exit_code, 2) << cmd;
     EXPECT_THAT(r.err, HasSubstr("not built yet")) << cmd;
@@ -223,11 +223,11 @@ TEST_F(Cli, SetupFailsOnInvalidConfig) {
 // Global options (and their values) may come before the command: an unbuilt command still
 // says so, and a mistyped one is named.
 TEST_F(Cli, CommandWordFoundAfterGlobalOptions) {
-  const std::vector<std::vector<std::string>> unbuilt = {{"-c", "x.env", "merge"},
+  const std::vector<std::vector<std::string>> unbuilt = {{"-c", "x.env", "chat"},
                                                          {"--set", "A=B", "chat"},
                                                          {"--log-level", "warn", "generate", "--model", "m", "--prompt", "hi"},
                                                          {"--config=x.env", "launch", "--nproc", "2"},
-                                                         {"--set", "A=B", "--config", "x.env", "merge", "--model", "m"}};
+                                                         {"--set", "A=B", "--config", "x.env", "chat", "--model", "m"}};
   for (const auto& args : unbuilt) {
     auto r = run(args);
     EXPECT_EQ(r.exit_code, 2) << args[0];

@@ -59,6 +59,9 @@ class LoraLinear final : public model::Linear {
   void merge();
   void unmerge();
   bool merged() const { return merged_; }
+  // Hands the base layer over (merge_and_unload puts it back in the model's slot); this wrapper
+  // must not be used afterwards.
+  model::LinearPtr release_base() { return std::move(base_); }
 
   at::Tensor lora_A;  // [r, in], float32
   at::Tensor lora_B;  // [out, r], float32
@@ -102,12 +105,26 @@ void save_adapter(const InjectedLora& lora, const LoraOptions& options, const st
 // config (unknown keys ignored), injects the layers it names and fills A and B. The result's
 // options.target_modules lists the loaded modules by full name. Refuses `.bin`
 // adapters, unsupported options (DoRA, rank/alpha patterns, biases) and adapters whose modules or
-// shapes do not fit the model, saying which.
+// shapes do not fit the model, saying which. `warn` false: no warnings on stderr (a first,
+// structural check of the same adapter).
 struct LoadedAdapter {
   LoraOptions options;
   InjectedLora lora;
   std::string base_model_name;
 };
-LoadedAdapter load_adapter(model::FalconForCausalLM& model, const std::filesystem::path& dir);
+LoadedAdapter load_adapter(model::FalconForCausalLM& model, const std::filesystem::path& dir, bool warn = true);
+
+// PEFT's merge_and_unload(): folds every adapter into its dense base layer (W + ΔW, rounded once
+// to W's dtype, as PEFT's default unsafe merge) and puts the base layer back into the model, which
+// is then a plain model again. A LoRA on an lm_head tied to the input embedding unties it: the
+// merged head becomes a weight of its own and the embedding stays the base's (PEFT would change
+// the embedding too, so the merged model would no longer compute what base + adapter did).
+// Throws AdapterError when a base layer is 4-bit, or when a merged weight is not finite (naming
+// the layer and dtype).
+struct MergeResult {
+  std::vector<std::string> modules;  // the merged layers, in model order
+  bool untied_lm_head = false;
+};
+MergeResult merge_and_unload(model::FalconForCausalLM& model);
 
 }  // namespace autotrain::lora

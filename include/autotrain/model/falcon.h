@@ -70,6 +70,10 @@ class FalconForCausalLM {
   // Makes lm_head use the embedding matrix (tie_word_embeddings, or a checkpoint without lm_head).
   void tie_lm_head();
   bool lm_head_tied() const { return tied_; }
+  // Gives a tied lm_head a weight of its own (a copy of the embedding; config().tie_word_embeddings
+  // becomes false), so that changing one leaves the other as it is. A wrapped head (a LoRA layer)
+  // keeps its tensor: it is untied by replacing that tensor (merging does).
+  void untie_lm_head();
   // Recompute each decoder layer in backward instead of keeping its activations (training
   // without a KV cache only); results are identical, memory is one layer's activations.
   void set_gradient_checkpointing(bool on) { gradient_checkpointing_ = on; }

@@ -52,6 +52,9 @@ std::unique_ptr<FalconForCausalLM> random_falcon(const FalconConfig& config, uin
 // Every file is written atomically.
 void save_falcon(FalconForCausalLM& model, const std::filesystem::path& dir, const std::string& config_json_text,
                  uint64_t max_shard_bytes = uint64_t{5} << 30);
+// The weights part of save_falcon (no config.json).
+void save_falcon_weights(FalconForCausalLM& model, const std::filesystem::path& dir,
+                         uint64_t max_shard_bytes = uint64_t{5} << 30);
 
 // A model folder created from a config.json alone, with random_falcon(seed) weights in fp32:
 // for tiny test and CI models, only when a caller asks for it (never as a fallback).

@@ -15,6 +15,15 @@
                                   PeftModel.from_pretrained (is_trainable, so that the LoRA
                                   parameters count as trainable) and writes
                                   OUT/peft_logits.safetensors: logits, counts = [trainable, all]
+  peft_reference.py merge OUT ADAPTER DEST DTYPE...
+                                  PEFT's merge as AutoTrain runs it, for each DTYPE (float16,
+                                  bfloat16, float32): OUT/base loaded in DTYPE,
+                                  PeftModel.from_pretrained(ADAPTER), merge_and_unload(),
+                                  save_pretrained(DEST/DTYPE)
+  peft_reference.py logits OUT DIR
+                                  loads the model folder DIR with transformers (fails on missing or
+                                  unexpected tensors) and writes DIR.logits.safetensors: its fp32
+                                  logits for OUT's input_ids
 """
 import contextlib
 import io
@@ -107,8 +116,30 @@ def check(out, adapter_dir):
     save_file({"logits": logits.contiguous(), "counts": counts}, os.path.join(out, "peft_logits.safetensors"))
 
 
+def merge(out, adapter_dir, dest, dtypes):
+    for dtype in dtypes:
+        base = FalconForCausalLM.from_pretrained(os.path.join(out, "base"), dtype=getattr(torch, dtype))
+        merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
+        merged.save_pretrained(os.path.join(dest, dtype))
+
+
+def logits(out, model_dir):
+    model, info = FalconForCausalLM.from_pretrained(model_dir, dtype=torch.float32, output_loading_info=True)
+    problems = {k: v for k, v in info.items() if v}
+    if problems:
+        sys.exit(f"{model_dir}: transformers reports {problems}")
+    ids = load_file(os.path.join(out, "expected.safetensors"))["input_ids"]
+    with torch.no_grad():
+        result = model.eval()(input_ids=ids).logits.float().contiguous()
+    save_file({"logits": result}, model_dir.rstrip("/") + ".logits.safetensors")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "make":
         make(sys.argv[2])
+    elif sys.argv[1] == "merge":
+        merge(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:])
+    elif sys.argv[1] == "logits":
+        logits(sys.argv[2], sys.argv[3])
     else:
         check(sys.argv[2], sys.argv[3])

@@ -1,0 +1,122 @@
+// Writing a new model folder from a source folder. See model_folder.h.
+#include "autotrain/model/model_folder.h"
+
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "autotrain/io/atomic_file.h"
+#include "autotrain/io/json_error.h"
+#include "autotrain/io/json_text.h"
+#include "autotrain/io/temp_paths.h"
+#include "autotrain/model/falcon_config.h"
+
+namespace autotrain::model {
+
+namespace fs = std::filesystem;
+
+fs::path output_folder(const fs::path& out) {
+  fs::path p = fs::absolute(out).lexically_normal();
+  while (!p.has_filename() && p.has_relative_path()) p = p.parent_path();
+  // A link to a folder means that folder: replacing the link itself would leave its target empty.
+  std::error_code ec;
+  if (fs::is_symlink(fs::symlink_status(p, ec))) p = fs::weakly_canonical(p, ec);
+  return p;
+}
+
+void check_output_folder(const fs::path& folder) {
+  std::error_code ec;
+  const auto st = fs::symlink_status(folder, ec);
+  if (ec || !fs::exists(st)) return;
+  if (!fs::is_directory(fs::status(folder, ec)))
+    throw std::invalid_argument(fmt::format(
+        "--out {}: is a file, not a folder; left as it is. Give a folder that does not exist yet or is empty",
+        folder.string()));
+  if (!fs::is_empty(folder))
+    throw std::invalid_argument(
+        fmt::format("--out {}: exists and is not empty; choose a new --out folder (or an empty one)", folder.string()));
+}
+
+nlohmann::ordered_json read_ordered_json(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ModelError(fmt::format("cannot read {}", path.string()));
+  std::ostringstream text;
+  text << in.rdbuf();
+  try {
+    return io::parse_json_text<nlohmann::ordered_json>(text.str());
+  } catch (const std::exception& e) {
+    throw ModelError(fmt::format("{}: not valid JSON: {}", path.string(), io::json_error_text(e)));
+  }
+}
+
+std::vector<std::string> remote_code_files(const fs::path& source_dir, const nlohmann::ordered_json& cfg) {
+  std::set<std::string> files;
+  for (const auto& entry : fs::directory_iterator(source_dir))
+    if (entry.path().extension() == ".py" && entry.is_regular_file()) files.insert(entry.path().filename().string());
+  if (cfg.contains("auto_map") && cfg["auto_map"].is_object())
+    for (const auto& [key, ref] : cfg["auto_map"].items()) {
+      std::vector<std::string> refs;
+      if (ref.is_string()) refs.push_back(ref.get<std::string>());
+      if (ref.is_array())  // AutoTokenizer: [slow, fast], either may be null
+        for (const auto& r : ref)
+          if (r.is_string()) refs.push_back(r.get<std::string>());
+      for (const auto& r : refs) {
+        // "org/repo--module.Class" is code in another repository; a bare name is no module.
+        if (r.find("--") != std::string::npos || r.find('.') == std::string::npos) continue;
+        const std::string module = r.substr(0, r.rfind('.')) + ".py";
+        if (!files.count(module))
+          throw ModelError(fmt::format(
+              "{}: config.json's auto_map names {} for {}, but {} is not in the folder; without it the written "
+              "checkpoint cannot be loaded with trust_remote_code. Download the model's .py files too",
+              source_dir.string(), r, key, module));
+      }
+    }
+  return {files.begin(), files.end()};
+}
+
+void set_config_dtype(nlohmann::ordered_json& cfg, const std::string& dtype_name) {
+  // A source saved by transformers 5 ("dtype": "float32") written in bf16 must not keep its
+  // float32 there: transformers 5 reads "dtype" before the old "torch_dtype".
+  cfg["dtype"] = dtype_name;
+  if (cfg.contains("torch_dtype")) cfg["torch_dtype"] = dtype_name;
+}
+
+void write_model_folder(const fs::path& source_dir, const fs::path& out, const nlohmann::ordered_json& cfg,
+                        std::string_view command, const std::function<void(const fs::path& tmp)>& write_weights) {
+  const fs::path folder = output_folder(out);
+  check_output_folder(folder);
+  const fs::path parent = folder.parent_path();
+  fs::create_directories(parent);
+  // A run killed with SIGKILL (the OOM killer) leaves its temporary folder, gigabytes for a 7B
+  // model. Not removed here (another run to the same --out may be writing it): named.
+  for (const auto& leftover : io::leftover_temporaries(parent, folder.filename().string()))
+    fmt::print(stderr, "warning: {} is what an interrupted {} to the same --out left; remove it (rm -r) to free its "
+               "space\n", leftover.string(), command);
+  const fs::path tmp = io::temporary_path_for(parent / folder.filename());
+  const io::TempPath removed_if_interrupted(tmp, io::TempPath::Kind::kFlatFolder);
+  fs::create_directories(tmp);
+  try {
+    write_weights(tmp);
+    // Tests: a SIGTERM half-way through the output (the temporary folder must not stay behind).
+    if (std::getenv("AUTOTRAIN_TEST_SIGNAL_WHILE_WRITING")) ::raise(SIGTERM);
+    io::write_file_atomic(tmp / "config.json", cfg.dump(2) + "\n");
+    for (auto f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
+                   "generation_config.json"})
+      if (fs::exists(source_dir / f)) fs::copy_file(source_dir / f, tmp / f);
+    // The remote code of legacy RefinedWeb checkpoints (configuration_RW.py, modelling_RW.py, named
+    // by config.json's auto_map): without it trust_remote_code cannot build the model from `out`.
+    for (const auto& f : remote_code_files(source_dir, cfg)) fs::copy_file(source_dir / f, tmp / f);
+    if (fs::exists(folder)) fs::remove(folder);  // an empty folder (checked above)
+    fs::rename(tmp, folder);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+}
+
+}  // namespace autotrain::model
