@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 
@@ -126,6 +127,56 @@ std::vector<fs::path> data_files(const fs::path& root, const std::vector<fs::pat
     return a.lexically_relative(root).generic_string() < b.lexically_relative(root).generic_string();
   });
   return out;
+}
+
+// The datasets library reads one format per split: the one whose extension is most common among
+// the split's files (every dotted suffix of a name counts: `a.jsonl.gz` counts .jsonl), ties going
+// to .parquet, .arrow, .jsonl, .json, .csv, then the extension last in alphabetical order; files of
+// the other formats are left out (load.py infer_module_for_data_files_list, then
+// DataFilesDict.filter). A stray LICENSE.txt beside the .jsonl files is not read as rows.
+// .feather (not a datasets format) counts as .arrow, the format it is.
+std::vector<fs::path> one_format_as_datasets_reads(const fs::path& root, std::vector<fs::path> files) {
+  auto module_of = [](const std::string& ext) -> std::string {
+    if (ext == ".json" || ext == ".jsonl") return "json";
+    if (ext == ".arrow" || ext == ".feather") return "arrow";
+    if (ext == ".csv" || ext == ".txt" || ext == ".parquet") return ext;
+    return {};
+  };
+  std::map<std::string, size_t> count;
+  for (const auto& f : files) {
+    const std::string name = f.filename().string();
+    for (size_t dot = name.find('.'); dot != std::string::npos;) {
+      const size_t next = name.find('.', dot + 1);
+      std::string ext = name.substr(dot, next == std::string::npos ? std::string::npos : next - dot);
+      std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+      if (!module_of(ext).empty()) ++count[ext];
+      dot = next;
+    }
+  }
+  if (count.empty()) return files;
+  // A draw's favourites, least favoured first; any other extension ranks below them.
+  auto rank = [](const std::string& ext) -> long {
+    static const std::vector<std::string> favourites = {".csv", ".json", ".jsonl", ".arrow", ".parquet"};
+    const auto it = std::find(favourites.begin(), favourites.end(), ext);
+    return it == favourites.end() ? 0 : 1 + (it - favourites.begin());
+  };
+  const auto best = std::max_element(count.begin(), count.end(), [&](const auto& a, const auto& b) {
+    if (a.second != b.second) return a.second < b.second;
+    if (rank(a.first) != rank(b.first)) return rank(a.first) < rank(b.first);
+    return a.first < b.first;
+  });
+  const std::string module = module_of(best->first);
+  std::vector<fs::path> kept, left_out;
+  for (auto& f : files) (module_of(format_of(f)) == module ? kept : left_out).push_back(std::move(f));
+  if (!left_out.empty()) {
+    std::vector<std::string> names;
+    for (const auto& f : left_out) names.push_back(f.lexically_relative(root).generic_string());
+    spdlog::warn("{}: the files hold more than one format; {} is the most common, so only those files are read, as "
+                 "the datasets library reads a folder; left out: {} (move them elsewhere, or name one file with "
+                 "DATA_PATH)",
+                 root.string(), best->first, fmt::join(names, ", "));
+  }
+  return kept;
 }
 
 std::string trim(std::string s) {
@@ -266,7 +317,10 @@ SplitFiles DatasetSource::split_files(std::string_view split, std::string_view s
   bool none_named =
       std::none_of(files.begin(), files.end(), [&](const fs::path& f) { return names_any_split(root, f); });
   if (out.files.empty() && none_named && keywords.front() == "train") out.files = files;
-  if (!out.files.empty()) return out;
+  if (!out.files.empty()) {
+    out.files = one_format_as_datasets_reads(root, std::move(out.files));
+    return out;
+  }
 
   std::vector<std::string> names;
   for (const auto& f : files) names.push_back(f.lexically_relative(root).generic_string());

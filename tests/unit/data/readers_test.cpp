@@ -173,11 +173,12 @@ TEST(Source, FolderSplitsByNameAsDatasetsMatchesThem) {
   here.exclude = {d.path() / "here" / "proj", d.path() / "here" / "out.csv"};
   EXPECT_THAT(here.split_files("train").files, ElementsAre(d.path() / "here" / "mine.jsonl"));
 
-  // A folder where no name carries a split is all train.
+  // A folder where no name carries a split is all train (of one format: see
+  // FolderOfMixedFormatsAsDatasetsReadsIt).
   write_text(d.path() / "plain" / "b.jsonl", "{}\n");
-  write_text(d.path() / "plain" / "a.csv", "text\n");
+  write_text(d.path() / "plain" / "a.json", "[]");
   EXPECT_THAT(resolve_dataset((d.path() / "plain").string()).split_files("train").files,
-              ElementsAre(d.path() / "plain" / "a.csv", d.path() / "plain" / "b.jsonl"));
+              ElementsAre(d.path() / "plain" / "a.json", d.path() / "plain" / "b.jsonl"));
 }
 
 // CSV cells and column names as pandas.read_csv gives them (the tutorial's reader), run at test
@@ -251,6 +252,28 @@ TEST(Readers, CompressedFilesAsDatasetsReadsThem) {
               HasSubstr("not a complete xz file (no xz header)"));
   EXPECT_THAT(error_of([&] { read_rows(d.write("plain.jsonl.bz2", "{\"text\": \"a\"}\n")); }),
               HasSubstr("not a complete bzip2 file"));
+}
+
+// A folder holding files of several formats is read as load_dataset(FOLDER) reads it, at test time
+// (tests/reference/data/folder_reference.py): one format per split, the most common, so that a
+// stray LICENSE.txt beside the .jsonl files is not trained on.
+TEST(Source, FolderOfMixedFormatsAsDatasetsReadsIt) {
+  auto python = autotrain::testing::env_var("AUTOTRAIN_PYTHON");
+  if (!python) GTEST_SKIP() << "AUTOTRAIN_PYTHON is not set: run through ctest (scripts/test.sh)";
+  TempDir d;
+  auto script = fs::path(AUTOTRAIN_TEST_SOURCE_DIR) / "reference/data/folder_reference.py";
+  auto r = autotrain::testing::run_command({*python, script.string(), d.path().string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto cases = nlohmann::json::parse(autotrain::testing::read_file(d.path() / "cases.json"));
+  ASSERT_EQ(cases.size(), 5u);
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c["folder"].get<std::string>());
+    auto source = resolve_dataset(c["folder"].get<std::string>());
+    for (const auto& [split, texts] : c["splits"].items()) {
+      const auto ours = read_split_texts(source.split_files(split), "text").texts;
+      EXPECT_EQ(nlohmann::json(ours), texts) << split;
+    }
+  }
 }
 
 // {split}.csv is read (AutoTrain looked for it first); a {split}.jsonl beside it is not, and a
