@@ -88,7 +88,8 @@ void check_data_file_target(const fs::path& data_file, const std::string& column
   const fs::path canonical_model = fs::weakly_canonical(model_dir, ec);
   const fs::path canonical_file = fs::weakly_canonical(data_file, ec);
   if (!canonical_model.empty() && canonical_file.parent_path() == canonical_model) refuse("is a file of the model folder");
-  // What this project's `data` last wrote (recorded with its hash), whatever its header.
+  // What `data` last wrote there (this project's or another's), whatever its header.
+  if (written_by_data(data_file)) return;
   try {
     const auto record = nlohmann::json::parse(read_file_bytes(data_file_record));
     if (fs::equivalent(fs::path(record.at("path").get<std::string>()), data_file, ec) &&
@@ -97,7 +98,8 @@ void check_data_file_target(const fs::path& data_file, const std::string& column
   } catch (const std::exception&) {
     // no record, or another file's: the header decides
   }
-  // A CSV whose header names the text column, or dataload.py's "text" (it wrote every column).
+  // A CSV of the one column `data` writes (or dataload.py wrote for a text-only dataset such as
+  // guanaco). A file with more columns is someone's data: writing ours over it would lose them.
   std::ifstream in(data_file, std::ios::binary);
   std::string first;
   std::getline(in, first);
@@ -113,11 +115,10 @@ void check_data_file_target(const fs::path& data_file, const std::string& column
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
-  if (std::find(names.begin(), names.end(), column) == names.end() &&
-      std::find(names.begin(), names.end(), "text") == names.end())
+  if (names.size() != 1 || (names.front() != column && names.front() != "text"))
     refuse(fmt::format("exists and is not a data file that `autotrain data` (or dataload.py) wrote: its first line "
-                       "is not a CSV header with the column \"{}\"",
-                       column));
+                       "is not the one-column CSV header \"{}\" but \"{}\"",
+                       column, first.size() > 80 ? first.substr(0, 80) + "..." : first));
 }
 
 int64_t max_positions(const fs::path& model_dir) {
@@ -454,9 +455,14 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
       throw DataError(fmt::format("DATA_FILE {}: cannot write it ({}); set DATA_FILE to a writable path",
                                   data_file.string(), e.what()));
     }
-    // The record beside the cache (a failure here is the cache folder's, exit 1, not DATA_FILE's).
+    // The marker beside it, which any project's `data` reads (a folder that can hold DATA_FILE
+    // can hold it), and the record beside the cache (a failure here is the cache folder's, exit
+    // 1, not DATA_FILE's).
+    const std::string sha256 = file_sha256(data_file);
+    io::write_file_atomic(data_file_marker(data_file),
+                          ordered_json({{"written_by", "autotrain data"}, {"sha256", sha256}}).dump(2) + "\n");
     io::write_file_atomic(data_file_record, ordered_json({{"path", fs::absolute(data_file).lexically_normal().string()},
-                                                          {"sha256", file_sha256(data_file)}})
+                                                          {"sha256", sha256}})
                                                     .dump(2) + "\n");
   };
 

@@ -209,12 +209,21 @@ std::vector<fs::path> autotrain_outputs(const fs::path& folder, const fs::path& 
            fs::is_regular_file(dir / "autotrain-data" / "data_file.json", ec);
   };
   std::vector<fs::path> projects = {project};
+  std::vector<fs::path> marked;  // DATA_FILEs by their markers
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(folder, fs::directory_options::skip_permission_denied, ec);
        it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) break;
+    const std::string name = it->path().filename().string();
+    constexpr std::string_view kMarkerSuffix = ".autotrain.json";
+    if (name.size() > 1 + kMarkerSuffix.size() && name.starts_with(".") && name.ends_with(kMarkerSuffix) &&
+        it->is_regular_file(ec)) {
+      const fs::path file = it->path().parent_path() / name.substr(1, name.size() - 1 - kMarkerSuffix.size());
+      if (written_by_data(file)) marked.push_back(file);
+      continue;
+    }
     if (!it->is_directory(ec)) continue;
-    if (it->path().filename().string().starts_with(".")) {
+    if (name.starts_with(".")) {
       it.disable_recursion_pending();
     } else if (is_project(it->path())) {
       projects.push_back(it->path());
@@ -222,6 +231,7 @@ std::vector<fs::path> autotrain_outputs(const fs::path& folder, const fs::path& 
     }
   }
   std::vector<fs::path> out = projects;
+  out.insert(out.end(), marked.begin(), marked.end());
   for (const auto& p : projects) {
     try {
       auto record = nlohmann::json::parse(read_file_bytes(p / "autotrain-data" / "data_file.json"));
@@ -233,6 +243,21 @@ std::vector<fs::path> autotrain_outputs(const fs::path& folder, const fs::path& 
     }
   }
   return out;
+}
+
+fs::path data_file_marker(const fs::path& data_file) {
+  return data_file.parent_path() / ("." + data_file.filename().string() + ".autotrain.json");
+}
+
+bool written_by_data(const fs::path& file) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) return false;
+  try {
+    const auto marker = nlohmann::json::parse(read_file_bytes(data_file_marker(file)));
+    return marker.at("sha256").get<std::string>() == file_sha256(file);
+  } catch (const std::exception&) {
+    return false;  // no marker, or not one of ours
+  }
 }
 
 DatasetSource resolve_dataset(std::string_view data_path, const model::EnvLookup& env) {

@@ -18,6 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using autotrain::testing::TempDir;
 
 class DataCli : public ::testing::Test {
@@ -127,7 +128,12 @@ TEST_F(DataCli, DataFileNeverOverwritesSomethingElse) {
   fs::create_symlink("/dev/null", dir_.path() / "null-link");
   refused({"DATA_FILE=null-link"}, "is not a regular file");
   EXPECT_TRUE(fs::is_character_file("/dev/null"));
-  refused({"DATA_FILE=notes.txt"}, "its first line is not a CSV header with the column \"text\"");
+  refused({"DATA_FILE=notes.txt"}, "its first line is not the one-column CSV header \"text\"");
+  // A CSV with the text column and more is someone's data (ours would drop the label column).
+  const std::string labels = "text,label\n\"good movie\",1\n";
+  dir_.write("labels.csv", labels);
+  refused({"DATA_FILE=labels.csv"}, "but \"text,label\"");
+  EXPECT_EQ(testing::read_file(dir_.path() / "labels.csv"), labels);
   refused({"DATA_FILE=model/tokenizer.json"}, "is a file of the model folder");
   refused({"DATA_FILE=out/new/"}, "names a folder");
   refused({"DATA_FILE=split"}, "is a folder");
@@ -171,6 +177,33 @@ TEST_F(DataCli, DataFileNeverOverwritesSomethingElse) {
                    "--set", "DATA_FILE=cols.csv"});
   EXPECT_EQ(body.exit_code, 0) << body.err;
   EXPECT_THAT(testing::read_file(dir_.path() / "cols.csv"), ::testing::StartsWith("body\n"));
+}
+
+// A DATA_FILE that `data` wrote inside the DATA_PATH folder is its output for every project, not
+// only the one that wrote it (the tutorial's -p PID gives each run its own project folder): the
+// next project reads the source files again, so an edit of them is seen, and replaces the file.
+TEST_F(DataCli, DataFileOfAnotherProjectIsNotReadBack) {
+  dir_.write("d/guanaco.jsonl", "{\"text\": \"### Human: first ### Assistant: row\"}\n");
+  auto data = [&](const std::string& project) {
+    return run({"data", "-c", config_.string(), "--set", "DATA_PATH=d", "--set", "DATA_FILE=d/train.csv", "--set",
+                "AUTOTRAIN_PROJECT_NAME=out/" + project});
+  };
+  auto first = data("p1");
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_TRUE(fs::exists(dir_.path() / "d" / ".train.csv.autotrain.json")) << "the marker beside DATA_FILE";
+  dir_.write("d/guanaco.jsonl", "{\"text\": \"### Human: first ### Assistant: row\"}\n"
+                                "{\"text\": \"### Human: second ### Assistant: row\"}\n");
+  auto second = data("p2");
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_THAT(second.err, Not(HasSubstr("the train split's own file")));
+  EXPECT_THAT(testing::read_file(dir_.path() / "d" / "train.csv"), HasSubstr("second"));
+  // Once the user edits it, it is theirs: the train split's own file again.
+  const std::string mine = "text\n### Human: my own row ### Assistant: mine to keep\n";
+  dir_.write("d/train.csv", mine);
+  auto third = data("p3");
+  EXPECT_EQ(third.exit_code, 0) << third.err;
+  EXPECT_THAT(third.err, HasSubstr("the train split's own file"));
+  EXPECT_EQ(testing::read_file(dir_.path() / "d" / "train.csv"), mine);
 }
 
 // The project folder cannot be the DATA_PATH folder: its outputs would be the next run's data.
