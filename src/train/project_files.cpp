@@ -148,9 +148,10 @@ void write_model_card(const fs::path& project, const config::Config& cfg, const 
   io::write_file_atomic(project / "README.md", card);
 }
 
-MetricsLog::MetricsLog(fs::path path, int64_t truncate_after_step) : path_(std::move(path)) {
-  if (!fs::exists(path_)) return;
-  std::istringstream in(read_text(path_));
+MetricsLog::MetricsLog(fs::path path, int64_t truncate_after_step, const fs::path& history) : path_(std::move(path)) {
+  const fs::path& source = history.empty() ? path_ : history;
+  if (!fs::exists(source)) return;
+  std::istringstream in(read_text(source));
   std::string kept, line;
   while (std::getline(in, line)) {
     try {

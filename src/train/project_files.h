@@ -40,7 +40,9 @@ void write_model_card(const std::filesystem::path& project, const config::Config
 // resumed run rewrites what the interrupted one logged after its checkpoint).
 class MetricsLog {
  public:
-  MetricsLog(std::filesystem::path path, int64_t truncate_after_step);
+  // Keeps the records of `path` (or, when given, of `history`: the log of the folder a run resumed
+  // from) up to `truncate_after_step`.
+  MetricsLog(std::filesystem::path path, int64_t truncate_after_step, const std::filesystem::path& history = {});
   void append(const nlohmann::ordered_json& record);
 
  private:

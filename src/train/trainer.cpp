@@ -341,7 +341,17 @@ class Run {
   void write_model_files(const fs::path& dir);
   // `written_on_signal`: the signal that asked for it between SAVE_STEPS (nullptr: a regular one).
   void checkpoint(int64_t step, const char* written_on_signal = nullptr);
-  void restore_best_checkpoint();
+  // Whether the final weights are the best checkpoint's (or the run's last, by choice).
+  bool restore_best_checkpoint();
+  // Where checkpoint-<best_step_> may be, most likely first; and the first that exists (else the
+  // project's), for trainer_state.json.
+  std::vector<fs::path> best_checkpoint_places() const;
+  fs::path best_checkpoint_dir() const {
+    std::error_code ec;
+    for (const auto& p : best_checkpoint_places())
+      if (fs::exists(p / "trainer_state.json", ec)) return p;
+    return project_ / fmt::format("checkpoint-{}", best_step_);
+  }
   ordered_json trainer_state(int64_t step, const char* written_on_signal = nullptr) const;
   void log_line(const ordered_json& rec, bool eval);
 
@@ -398,6 +408,7 @@ class Run {
   // not "lr"), saved in each checkpoint for tools that read it; restored on resume.
   ordered_json log_history_ = ordered_json::array();
   int64_t best_step_ = -1;
+  std::optional<fs::path> best_recorded_at_;  // best_model_checkpoint of the checkpoint resumed from
   bool tty_ = isatty(STDERR_FILENO) != 0;
 };
 
@@ -507,6 +518,18 @@ void Run::resolve_resume() {
     }
     if (state.value("fingerprint", "") != fingerprint_)
       throw other_run_error(*resume_from_, true, what_differs(state.value("run", nlohmann::json()), run_identity_));
+    // A checkpoint of this run named from elsewhere (another project folder) must not mix this
+    // run into a project that holds another run's checkpoints: they are refused as with auto.
+    if (!existing.empty()) {
+      nlohmann::json own;
+      try {
+        own = read_checkpoint_state(existing.back().dir);
+      } catch (const std::runtime_error&) {
+        return;  // damaged: --resume auto says so; the named checkpoint is what this run uses
+      }
+      if (own.value("fingerprint", "") != fingerprint_)
+        throw other_run_error(existing.back().dir, false, what_differs(own.value("run", nlohmann::json()), run_identity_));
+    }
     return;
   }
   {
@@ -553,21 +576,12 @@ TrainUsageError Run::other_run_error(const fs::path& checkpoint, bool by_name, c
 // to resolve_resume().
 void Run::refuse_other_run_early() {
   if (options_.resume == "never") return;
-  fs::path dir;
-  if (options_.resume != "auto") {
-    dir = options_.resume;
-  } else {
-    const auto existing = list_checkpoints(project_);
-    if (existing.empty()) return;
-    dir = existing.back().dir;
-  }
-  nlohmann::json state;
-  try {
-    state = read_checkpoint_state(dir);
-  } catch (const std::runtime_error&) {
-    return;
-  }
-  if (!state.contains("run") || !state["run"].is_object()) return;
+  const auto existing = list_checkpoints(project_);
+  // The checkpoint this run would start from (named, or the project's newest), and with a named
+  // one from elsewhere the project's own newest too (see resolve_resume()).
+  std::vector<std::pair<fs::path, bool>> checked;  // checkpoint, named by --resume
+  if (options_.resume != "auto") checked.emplace_back(fs::path(options_.resume), true);
+  if (!existing.empty()) checked.emplace_back(existing.back().dir, false);
   const auto effective = cfg_.to_json()["effective"];
   ordered_json now;
   for (const char* k : kRunKeys) now[k] = effective.contains(k) ? effective[k] : ordered_json(nullptr);
@@ -576,8 +590,17 @@ void Run::refuse_other_run_early() {
   } catch (const model::ModelError&) {
     // prepare_data() says what is wrong with the model
   }
-  if (auto what = first_difference(state["run"], now)) throw other_run_error(dir, options_.resume != "auto", *what);
-  early_checkpoint_.emplace(dir, state["run"]);
+  for (const auto& [dir, by_name] : checked) {
+    nlohmann::json state;
+    try {
+      state = read_checkpoint_state(dir);
+    } catch (const std::runtime_error&) {
+      continue;
+    }
+    if (!state.contains("run") || !state["run"].is_object()) continue;
+    if (auto what = first_difference(state["run"], now)) throw other_run_error(dir, by_name, *what);
+    if (!early_checkpoint_) early_checkpoint_.emplace(dir, state["run"]);
+  }
 }
 
 // What to do when the checkpoint --resume auto picked cannot be read (a disk that filled up
@@ -836,9 +859,8 @@ ordered_json Run::trainer_state(int64_t step, const char* written_on_signal) con
           // As HF: only when the best model is tracked (load_best_model_at_end); otherwise pruning
           // need not keep it, and the name could point at a removed folder.
           {"best_model_checkpoint",
-           best_step_ >= 0 && cfg_.get_bool("LOAD_BEST_MODEL_AT_END")
-               ? ordered_json((project_ / fmt::format("checkpoint-{}", best_step_)).string())
-               : ordered_json()},
+           best_step_ >= 0 && cfg_.get_bool("LOAD_BEST_MODEL_AT_END") ? ordered_json(best_checkpoint_dir().string())
+                                                                       : ordered_json()},
           {"max_steps", plan_.total_steps},
           {"num_train_epochs", plan_.epochs},
           {"logging_steps", plan_.logging_steps},
@@ -876,18 +898,36 @@ void Run::checkpoint(int64_t step, const char* written_on_signal) {
 
 // LOAD_BEST_MODEL_AT_END: the weights the project gets are the best checkpoint's, as AutoTrain's
 // load_best_model_at_end (and its LoadBestPeftModelCallback) gave them.
-void Run::restore_best_checkpoint() {
-  if (!cfg_.get_bool("LOAD_BEST_MODEL_AT_END") || best_step_ < 0 || best_step_ == plan_.total_steps) return;
-  const fs::path best = project_ / fmt::format("checkpoint-{}", best_step_);
-  std::error_code ec;
-  if (!fs::exists(best / "trainable.safetensors", ec)) {
-    fmt::print(stderr, "warning: the best checkpoint ({}, eval_loss {:.4f}) is gone; the final weights are the last "
-               "step's\n", best.string(), *best_eval_loss_);
-    return;
+std::vector<fs::path> Run::best_checkpoint_places() const {
+  const std::string name = fmt::format("checkpoint-{}", best_step_);
+  // A run resumed from another folder's checkpoint (--resume DIR) chose its best among that
+  // folder's checkpoints until then: the best may be there, or where that checkpoint said it was
+  // (a chain of such resumes).
+  std::vector<fs::path> places = {project_ / name};
+  if (resume_from_) places.push_back(resume_from_->parent_path() / name);
+  if (best_recorded_at_ && best_recorded_at_->filename() == name) places.push_back(*best_recorded_at_);
+  return places;
+}
+
+bool Run::restore_best_checkpoint() {
+  if (!cfg_.get_bool("LOAD_BEST_MODEL_AT_END") || best_step_ < 0 || best_step_ == plan_.total_steps) return true;
+  const std::vector<fs::path> places = best_checkpoint_places();
+  for (const auto& best : places) {
+    std::error_code ec;
+    if (!fs::exists(best / "trainable.safetensors", ec)) continue;
+    try {
+      if (read_checkpoint_state(best).value("fingerprint", "") != fingerprint_) continue;
+    } catch (const std::runtime_error&) {
+      continue;
+    }
+    load_trainable(best, trainable_);
+    fmt::print(stderr, "loading the best checkpoint: {} (eval_loss {:.4f}; LOAD_BEST_MODEL_AT_END=True)\n",
+               best.string(), *best_eval_loss_);
+    return true;
   }
-  load_trainable(best, trainable_);
-  fmt::print(stderr, "loading the best checkpoint: {} (eval_loss {:.4f}; LOAD_BEST_MODEL_AT_END=True)\n", best.string(),
-             *best_eval_loss_);
+  fmt::print(stderr, "warning: the best checkpoint ({}, eval_loss {:.4f}) is gone; the final weights are the last "
+             "step's\n", places.front().string(), *best_eval_loss_);
+  return false;
 }
 
 void Run::log_line(const ordered_json& rec, bool eval) {
@@ -1066,6 +1106,8 @@ int Run::execute() {
     if (state.contains("best_eval_loss") && state["best_eval_loss"].is_number()) {
       best_eval_loss_ = state["best_eval_loss"].get<double>();
       best_step_ = state.value("best_step", int64_t{-1});
+      if (state.contains("best_model_checkpoint") && state["best_model_checkpoint"].is_string())
+        best_recorded_at_ = state["best_model_checkpoint"].get<std::string>();
     }
     if (start_step_ >= plan_.total_steps)
       fmt::print(stderr, "{} is the last step ({}): the run is complete; writing its final files again\n",
@@ -1073,7 +1115,14 @@ int Run::execute() {
     else
       fmt::print(stderr, "resuming from {} (step {} of {})\n", resume_from_->string(), start_step_, plan_.total_steps);
   }
-  metrics_ = std::make_unique<MetricsLog>(project_ / "metrics.jsonl", start_step_);
+  // Resumed from another folder's checkpoint: that folder's log up to it is this run's log too.
+  fs::path history;
+  if (resume_from_) {
+    std::error_code ec;
+    const fs::path from = resume_from_->parent_path().empty() ? fs::path(".") : resume_from_->parent_path();
+    if (!fs::equivalent(from, project_, ec) && fs::exists(from / "metrics.jsonl", ec)) history = from / "metrics.jsonl";
+  }
+  metrics_ = std::make_unique<MetricsLog>(project_ / "metrics.jsonl", start_step_, history);
 
   const std::string eval_strategy = data_.valid ? cfg_.get_string("EVAL_STRATEGY") : "no";
   const std::string save_strategy = cfg_.get_string("SAVE_STRATEGY");
@@ -1200,10 +1249,12 @@ int Run::execute() {
   g_steps_over.store(true);
   if (tty_) fmt::print(stderr, "\n");
 
-  restore_best_checkpoint();
+  const bool weights_are_best = restore_best_checkpoint();
   if (best_eval_loss_) {
     final_metrics_["best_eval_loss"] = *best_eval_loss_;
     final_metrics_["best_step"] = best_step_;
+    // The card must not say the weights are the best step's when they are not.
+    if (!weights_are_best) final_metrics_["weights_step"] = plan_.total_steps;
   }
   write_model_files(project_);
   for (const auto& f : other_mode_files_to_remove_) {

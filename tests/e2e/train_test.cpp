@@ -23,6 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::CommandResult;
 using testing::TempDir;
 
@@ -539,6 +540,22 @@ TEST_F(Train, TheBestCheckpointIsTheFinalAdapter) {
   EXPECT_NE(adapter(project("best")), adapter(project("best") / fmt::format("checkpoint-{}", last_step)));
   EXPECT_THAT(r.err, HasSubstr("loading the best checkpoint: " + best_dir.string()));
   EXPECT_THAT(testing::read_file(project("best") / "README.md"), HasSubstr("| best_step | " + std::to_string(best_step)));
+
+  // Resumed in another project folder from the best checkpoint (--resume DIR): the best is found
+  // where it is, the log holds the steps before it, and the result is the uninterrupted run's.
+  auto moved = run("train", "moved", sets, {"--resume", best_dir.string()});
+  ASSERT_EQ(moved.exit_code, 0) << moved.err;
+  EXPECT_THAT(moved.err, HasSubstr("loading the best checkpoint: " + best_dir.string()));
+  EXPECT_EQ(adapter(project("moved")), adapter(project("best")));
+  expect_same_metrics(project("best"), project("moved"));
+  EXPECT_THAT(testing::read_file(project("moved") / "README.md"), Not(HasSubstr("weights_step")));
+  // Such a resume into a project that holds another run's checkpoints is refused, as --resume
+  // auto refuses it, instead of mixing the two runs there.
+  auto other = run("train", "other", {"MAX_STEPS=1", "SAVE_STRATEGY=steps", "SAVE_STEPS=1"});
+  ASSERT_EQ(other.exit_code, 0) << other.err;
+  auto mixed = run("train", "other", sets, {"--resume", best_dir.string()});
+  EXPECT_EQ(mixed.exit_code, 2) << mixed.err;
+  EXPECT_THAT(mixed.err, HasSubstr("holds checkpoints of another run"));
 
   auto last = run("train", "last", [&] {
     auto v = sets;
