@@ -459,8 +459,12 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
     // can hold it), and the record beside the cache (a failure here is the cache folder's, exit
     // 1, not DATA_FILE's).
     const std::string sha256 = file_sha256(data_file);
-    io::write_file_atomic(data_file_marker(data_file),
-                          ordered_json({{"written_by", "autotrain data"}, {"sha256", sha256}}).dump(2) + "\n");
+    std::error_code canonical_ec;
+    const fs::path made_from = fs::weakly_canonical(fs::absolute(source.root), canonical_ec);
+    io::write_file_atomic(data_file_marker(data_file), ordered_json({{"written_by", "autotrain data"},
+                                                                     {"data_path", made_from.string()},
+                                                                     {"sha256", sha256}})
+                                                           .dump(2) + "\n");
     io::write_file_atomic(data_file_record, ordered_json({{"path", fs::absolute(data_file).lexically_normal().string()},
                                                           {"sha256", sha256}})
                                                     .dump(2) + "\n");

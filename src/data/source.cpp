@@ -219,7 +219,14 @@ std::vector<fs::path> autotrain_outputs(const fs::path& folder, const fs::path& 
     if (name.size() > 1 + kMarkerSuffix.size() && name.starts_with(".") && name.ends_with(kMarkerSuffix) &&
         it->is_regular_file(ec)) {
       const fs::path file = it->path().parent_path() / name.substr(1, name.size() - 1 - kMarkerSuffix.size());
-      if (written_by_data(file)) marked.push_back(file);
+      const auto from = data_file_source(file);
+      std::error_code same_ec;
+      if (from && fs::equivalent(*from, folder, same_ec)) {
+        marked.push_back(file);
+        spdlog::info("DATA_PATH {}: {} is what `autotrain data` made from this folder (its marker {} says so): not "
+                     "read back as data (delete the marker to read it)",
+                     folder.string(), file.lexically_relative(folder).generic_string(), name);
+      }
       continue;
     }
     if (!it->is_directory(ec)) continue;
@@ -249,14 +256,15 @@ fs::path data_file_marker(const fs::path& data_file) {
   return data_file.parent_path() / ("." + data_file.filename().string() + ".autotrain.json");
 }
 
-bool written_by_data(const fs::path& file) {
+std::optional<fs::path> data_file_source(const fs::path& file) {
   std::error_code ec;
-  if (!fs::is_regular_file(file, ec)) return false;
+  if (!fs::is_regular_file(file, ec)) return std::nullopt;
   try {
     const auto marker = nlohmann::json::parse(read_file_bytes(data_file_marker(file)));
-    return marker.at("sha256").get<std::string>() == file_sha256(file);
+    if (marker.at("sha256").get<std::string>() != file_sha256(file)) return std::nullopt;
+    return fs::path(marker.at("data_path").get<std::string>());
   } catch (const std::exception&) {
-    return false;  // no marker, or not one of ours
+    return std::nullopt;  // no marker, or not one of ours
   }
 }
 
@@ -350,6 +358,12 @@ SplitFiles DatasetSource::split_files(std::string_view split, std::string_view s
   std::vector<std::string> names;
   for (const auto& f : files) names.push_back(f.lexically_relative(root).generic_string());
   for (const auto& f : unsupported) names.push_back(f.lexically_relative(root).generic_string() + " (unsupported format)");
+  for (const auto& f : exclude) {
+    std::error_code file_ec;
+    if (fs::is_regular_file(f, file_ec) && written_by_data(f))
+      names.push_back(f.lexically_relative(root).generic_string() + " (autotrain data's output from this folder; " +
+                      data_file_marker(f).filename().string() + " says so)");
+  }
   throw DataError(fmt::format(
       "{} {}: no file for split '{}' (looked for {}.csv|jsonl|json|txt (.gz, .zst, .bz2, .xz)|parquet|arrow|feather and names containing {}). Files there: {}. "
       "Name the split's file after it, or set {}",

@@ -16,6 +16,10 @@ namespace autotrain::lora {
 
 namespace {
 
+// transformers 5's save_pretrained default (max_shard_size "50GB", decimal): Falcon-7B in fp16 is
+// one model.safetensors, as PEFT + save_pretrained write it.
+constexpr uint64_t kMaxShardBytes = 50'000'000'000;
+
 at::ScalarType merge_dtype(const std::string& name) {
   if (name == "fp16") return at::kHalf;
   if (name == "bf16") return at::kBFloat16;
@@ -47,7 +51,12 @@ MergeCommandResult run_merge_command(const MergeCommandOptions& o) {
         "them would be quantized again, losing what it learned; give the 16/32-bit base model (the one the adapter's "
         "base_model_name_or_path names)",
         dir.path.string()));
-  const model::FalconConfig cfg = model::FalconConfig::load(dir.path / "config.json");
+  model::FalconConfig cfg;
+  try {
+    cfg = model::FalconConfig::load(dir.path / "config.json");
+  } catch (const model::ModelError& e) {
+    throw std::invalid_argument(fmt::format("--model {}: {}", dir.path.string(), e.what()));  // e.g. not a Falcon
+  }
   model::remote_code_files(dir.path, cfg_json);  // the written folder will need them
   // The adapter against the model's structure, before any weight is read: modules, shapes, options.
   {
@@ -80,7 +89,7 @@ MergeCommandResult run_merge_command(const MergeCommandOptions& o) {
   model::set_config_dtype(cfg_json, config_dtype_name(dtype));
   if (merged.untied_lm_head) cfg_json["tie_word_embeddings"] = false;
   model::write_model_folder(dir.path, o.out, cfg_json, "merge",
-                            [&](const std::filesystem::path& tmp) { model::save_falcon_weights(*m, tmp); });
+                            [&](const std::filesystem::path& tmp) { model::save_falcon_weights(*m, tmp, kMaxShardBytes); });
   return r;
 }
 

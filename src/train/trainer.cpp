@@ -499,6 +499,14 @@ void Run::plan() {
   fingerprint_ = fnv1a_hex(run.dump());
 }
 
+// The checkpoint --resume names, as a folder path: "A/checkpoint-15/" (what tab completion gives)
+// is "A/checkpoint-15", whose parent is the project folder it was written in.
+fs::path named_checkpoint(const std::string& resume) {
+  fs::path p = fs::path(resume).lexically_normal();
+  while (!p.has_filename() && p.has_relative_path()) p = p.parent_path();
+  return p;
+}
+
 // Decides where the run starts. Nothing is removed here: `--resume never` removes the old
 // checkpoints only once training starts (not on --dry-run, nor when loading the model fails).
 void Run::resolve_resume() {
@@ -508,7 +516,7 @@ void Run::resolve_resume() {
     return;
   }
   if (options_.resume != "auto") {
-    resume_from_ = fs::path(options_.resume);
+    resume_from_ = named_checkpoint(options_.resume);
     nlohmann::json state;
     try {
       state = read_checkpoint_state(*resume_from_);
@@ -580,7 +588,7 @@ void Run::refuse_other_run_early() {
   // The checkpoint this run would start from (named, or the project's newest), and with a named
   // one from elsewhere the project's own newest too (see resolve_resume()).
   std::vector<std::pair<fs::path, bool>> checked;  // checkpoint, named by --resume
-  if (options_.resume != "auto") checked.emplace_back(fs::path(options_.resume), true);
+  if (options_.resume != "auto") checked.emplace_back(named_checkpoint(options_.resume), true);
   if (!existing.empty()) checked.emplace_back(existing.back().dir, false);
   const auto effective = cfg_.to_json()["effective"];
   ordered_json now;
@@ -859,7 +867,7 @@ ordered_json Run::trainer_state(int64_t step, const char* written_on_signal) con
           // As HF: only when the best model is tracked (load_best_model_at_end); otherwise pruning
           // need not keep it, and the name could point at a removed folder.
           {"best_model_checkpoint",
-           best_step_ >= 0 && cfg_.get_bool("LOAD_BEST_MODEL_AT_END") ? ordered_json(best_checkpoint_dir().string())
+           best_step_ >= 0 && cfg_.get_bool("LOAD_BEST_MODEL_AT_END") ? ordered_json(fs::absolute(best_checkpoint_dir()).lexically_normal().string())
                                                                        : ordered_json()},
           {"max_steps", plan_.total_steps},
           {"num_train_epochs", plan_.epochs},
@@ -925,8 +933,10 @@ bool Run::restore_best_checkpoint() {
                best.string(), *best_eval_loss_);
     return true;
   }
-  fmt::print(stderr, "warning: the best checkpoint ({}, eval_loss {:.4f}) is gone; the final weights are the last "
-             "step's\n", places.front().string(), *best_eval_loss_);
+  std::string looked;
+  for (const auto& p : places) looked += (looked.empty() ? "" : ", ") + p.string();
+  fmt::print(stderr, "warning: the best checkpoint (step {}, eval_loss {:.4f}) is gone (looked at {}); the final weights "
+             "are the last step's\n", best_step_, *best_eval_loss_, looked);
   return false;
 }
 

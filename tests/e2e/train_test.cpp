@@ -543,7 +543,7 @@ TEST_F(Train, TheBestCheckpointIsTheFinalAdapter) {
 
   // Resumed in another project folder from the best checkpoint (--resume DIR): the best is found
   // where it is, the log holds the steps before it, and the result is the uninterrupted run's.
-  auto moved = run("train", "moved", sets, {"--resume", best_dir.string()});
+  auto moved = run("train", "moved", sets, {"--resume", best_dir.string() + "/"});  // as tab completion gives it
   ASSERT_EQ(moved.exit_code, 0) << moved.err;
   EXPECT_THAT(moved.err, HasSubstr("loading the best checkpoint: " + best_dir.string()));
   EXPECT_EQ(adapter(project("moved")), adapter(project("best")));

@@ -46,18 +46,22 @@ struct DatasetSource {
 
 // What autotrain wrote, to be skipped when a folder is read as data: every project folder
 // under `folder` (one holding autotrain-data/manifest.json, whichever project made it) and
-// `project` itself, and each DATA_FILE that `data` wrote there (marked as written_by_data says,
-// or recorded in one of those projects' autotrain-data/data_file.json) while the file still holds
-// what was written. A file the user has since changed, or made, is theirs: it stays data.
+// `project` itself, and each DATA_FILE that `data` made from this folder and wrote there (its
+// marker says so), or that one of those projects' autotrain-data/data_file.json records, while
+// the file still holds what was written. A file the user has since changed, or made, is theirs,
+// and so is one made from another DATA_PATH: it stays data.
 std::vector<std::filesystem::path> autotrain_outputs(const std::filesystem::path& folder,
                                                      const std::filesystem::path& project);
 
 // The hidden file `data` writes beside each DATA_FILE (".train.csv.autotrain.json": the SHA-256
-// of what it wrote), so that any project's `data` knows the file for its own output (PROJECT_ID
-// changes the project folder, and with it the record in autotrain-data/, from run to run).
+// of what it wrote and the DATA_PATH it was made from), so that any project's `data` knows the
+// file for its own output (PROJECT_ID changes the project folder, and with it the record in
+// autotrain-data/, from run to run).
 std::filesystem::path data_file_marker(const std::filesystem::path& data_file);
-// Whether `file` still holds what `data` wrote there, by its marker.
-bool written_by_data(const std::filesystem::path& file);
+// The DATA_PATH (absolute) that `file` was made from, while it still holds what `data` wrote
+// there; nullopt for a file without a marker, or changed since.
+std::optional<std::filesystem::path> data_file_source(const std::filesystem::path& file);
+inline bool written_by_data(const std::filesystem::path& file) { return data_file_source(file).has_value(); }
 
 // Resolves DATA_PATH: an existing file or folder, else `<hub cache>/datasets--ORG--NAME/
 // snapshots/<refs/main>/`. Throws DataError listing every place looked at.

@@ -204,6 +204,16 @@ TEST_F(DataCli, DataFileOfAnotherProjectIsNotReadBack) {
   EXPECT_EQ(third.exit_code, 0) << third.err;
   EXPECT_THAT(third.err, HasSubstr("the train split's own file"));
   EXPECT_EQ(testing::read_file(dir_.path() / "d" / "train.csv"), mine);
+  // A DATA_FILE made from another DATA_PATH is data like any other file of its folder (the
+  // tutorial's order: dataload.py writes ./train.csv, training reads DATA_PATH=.).
+  auto elsewhere = run({"data", "-c", config_.string(), "--set", "DATA_PATH=d", "--set", "DATA_FILE=e/train.csv",
+                        "--set", "AUTOTRAIN_PROJECT_NAME=out/p4"});
+  ASSERT_EQ(elsewhere.exit_code, 0) << elsewhere.err;
+  dir_.write("e/notes.txt", "not the data\n");
+  auto from_e = run({"data", "-c", config_.string(), "--set", "DATA_PATH=e", "--set", "DATA_FILE=out/e.csv", "--set",
+                     "AUTOTRAIN_PROJECT_NAME=out/p5", "--set", "VALID_SPLIT="});
+  ASSERT_EQ(from_e.exit_code, 0) << from_e.err;
+  EXPECT_THAT(testing::read_file(dir_.path() / "out" / "e.csv"), HasSubstr("my own row"));
 }
 
 // The project folder cannot be the DATA_PATH folder: its outputs would be the next run's data.

@@ -192,6 +192,12 @@ TEST_F(LoraMergeCli, MistakesAreRefusedBeforeAnythingIsWritten) {
   auto q = testing::run_command({bin_, "quantize", "--model", base().string(), "--out", (work.path() / "q4").string()});
   ASSERT_EQ(q.exit_code, 0) << q.err;
   refused({"--model", (work.path() / "q4").string(), "--adapter", adapter, "--out", out}, "quantized");
+  // A base of another architecture.
+  fs::copy(base(), work.path() / "llama");
+  auto llama = read_json(work.path() / "llama" / "config.json");
+  llama["model_type"] = "llama";
+  std::ofstream(work.path() / "llama" / "config.json") << llama.dump(2);
+  refused({"--model", (work.path() / "llama").string(), "--adapter", adapter, "--out", out}, "is not supported");
   EXPECT_FALSE(fs::exists(out)) << "a refused merge wrote its output";
   // An --out that holds something is never replaced.
   fs::create_directories(work.path() / "full");
