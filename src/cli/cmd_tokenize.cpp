@@ -65,7 +65,8 @@ Subcommand add_tokenize_command(CLI::App& app, GlobalOptions&) {
               return kExitUsage;
             }
             // A missing, unreadable or unsupported tokenizer is bad input (exit 2, DESIGN.md D8).
-            // A path that is not there may be a hub id (org/name): resolved as --model is (the same
+            // A path that is not there may be a hub id (org/name, or a bare name such as gpt2):
+            // resolved as --model is (the same
             // places, in the same order), and when it is neither, the error lists where it looked.
             // Anything else that is missing (an absolute or ./ path, a bare file name) is just
             // that: the tokenizer loader says so.
@@ -73,7 +74,7 @@ Subcommand add_tokenize_command(CLI::App& app, GlobalOptions&) {
             std::error_code ec;
             const std::string& t = o->tokenizer;
             const bool hub_id_like = !t.empty() && t.front() != '/' && t.front() != '.' &&
-                                     std::count(t.begin(), t.end(), '/') == 1 && !t.ends_with(".json") &&
+                                     std::count(t.begin(), t.end(), '/') <= 1 && !t.ends_with(".json") &&
                                      !t.ends_with(".model");
             if (hub_id_like && !std::filesystem::exists(where, ec)) {
               try {

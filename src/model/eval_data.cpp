@@ -58,9 +58,25 @@ EvalTokens read_eval_rows(const std::filesystem::path& data, const std::string& 
 #ifdef AUTOTRAIN_HAVE_TOKENIZER
   std::unique_ptr<tokenizer::Tokenizer> tok;
 #endif
-  for (const auto& row : rows) {
-    std::string where = fmt::format("{}:{}", data.string(), row.line);
-    if (!row.value.is_object()) throw EvalUsageError(fmt::format("{}: expected a JSON object per row", where));
+  // A CSV cell holds text: lists come as pandas writes them ("[1, 2, 3]"), read as JSON here.
+  const bool csv = data::format_of(data) == ".csv";
+  for (const auto& csv_or_json_row : rows) {
+    std::string where = fmt::format("{}:{}", data.string(), csv_or_json_row.line);
+    if (!csv_or_json_row.value.is_object()) throw EvalUsageError(fmt::format("{}: expected a JSON object per row", where));
+    data::Row converted;  // a CSV row with its list cells parsed
+    if (csv) {
+      converted = csv_or_json_row;
+      for (const char* list : {"input_ids", "labels", "attention_mask"}) {
+        auto cell = converted.value.find(list);
+        if (cell == converted.value.end() || !cell->is_string() || !cell->get<std::string>().starts_with("[")) continue;
+        try {
+          *cell = nlohmann::json::parse(cell->get<std::string>());
+        } catch (const nlohmann::json::exception&) {
+          throw EvalUsageError(fmt::format("{}: \"{}\" is not a list of token ids: {}", where, list, cell->dump()));
+        }
+      }
+    }
+    const data::Row& row = csv ? converted : csv_or_json_row;
     if (auto it = row.value.find("input_ids"); it != row.value.end()) {
       if (!it->is_array()) throw EvalUsageError(fmt::format("{}: \"input_ids\" must be a list of token ids", where));
       // Optional per-token lists beside input_ids, as a tokenized Hugging Face dataset has them.

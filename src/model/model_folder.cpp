@@ -1,6 +1,7 @@
 // Writing a new model folder from a source folder. See model_folder.h.
 #include "autotrain/model/model_folder.h"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
@@ -89,16 +90,24 @@ void write_model_folder(const fs::path& source_dir, const fs::path& out, const n
                         std::string_view command, const std::function<void(const fs::path& tmp)>& write_weights) {
   const fs::path folder = output_folder(out);
   check_output_folder(folder);
-  const fs::path parent = folder.parent_path();
-  fs::create_directories(parent);
+  // An existing (empty) folder is written into, never replaced: it may be a mount point, one whose
+  // parent the user cannot write, or the working folder of the shell that runs us. The temporary
+  // folder is then inside it, and its files are moved out when all are written; else it is
+  // beside the new folder and renamed to it.
+  std::error_code ec;
+  const bool existing = fs::is_directory(folder, ec);
+  const fs::path parent = existing ? folder : folder.parent_path();
+  const std::string name = existing ? std::string("model") : folder.filename().string();
+  if (!existing) fs::create_directories(parent);
   // A run killed with SIGKILL (the OOM killer) leaves its temporary folder, gigabytes for a 7B
   // model. Not removed here (another run to the same --out may be writing it): named.
-  for (const auto& leftover : io::leftover_temporaries(parent, folder.filename().string()))
+  for (const auto& leftover : io::leftover_temporaries(parent, name))
     fmt::print(stderr, "warning: {} is what an interrupted {} to the same --out left; remove it (rm -r) to free its "
                "space\n", leftover.string(), command);
-  const fs::path tmp = io::temporary_path_for(parent / folder.filename());
+  const fs::path tmp = io::temporary_path_for(parent / name);
   const io::TempPath removed_if_interrupted(tmp, io::TempPath::Kind::kFlatFolder);
   fs::create_directories(tmp);
+  std::vector<fs::path> moved;  // files already moved into an existing folder
   try {
     write_weights(tmp);
     // Tests: a SIGTERM half-way through the output (the temporary folder must not stay behind).
@@ -110,11 +119,22 @@ void write_model_folder(const fs::path& source_dir, const fs::path& out, const n
     // The remote code of legacy RefinedWeb checkpoints (configuration_RW.py, modelling_RW.py, named
     // by config.json's auto_map): without it trust_remote_code cannot build the model from `out`.
     for (const auto& f : remote_code_files(source_dir, cfg)) fs::copy_file(source_dir / f, tmp / f);
-    if (fs::exists(folder)) fs::remove(folder);  // an empty folder (checked above)
-    fs::rename(tmp, folder);
+    if (!existing) {
+      fs::rename(tmp, folder);
+      return;
+    }
+    // config.json last: until it is there, the folder is no model a loader would take.
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::directory_iterator(tmp)) files.push_back(entry.path().filename());
+    std::stable_partition(files.begin(), files.end(), [](const fs::path& f) { return f != "config.json"; });
+    for (const auto& f : files) {
+      fs::rename(tmp / f, folder / f);
+      moved.push_back(folder / f);
+    }
+    fs::remove(tmp);
   } catch (...) {
-    std::error_code ec;
     fs::remove_all(tmp, ec);
+    for (const auto& f : moved) fs::remove(f, ec);
     throw;
   }
 }

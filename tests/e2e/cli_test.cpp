@@ -413,6 +413,14 @@ TEST_F(CliTiny, TokenizeResolvesHubIdsInTheCache) {
   auto by_id = run({"tokenize", "--tokenizer", "org/tiny", "--text", "### Human: Hello", "--json"}, {"HF_HOME=~/hfh"});
   ASSERT_EQ(by_id.exit_code, 0) << by_id.err;
   EXPECT_EQ(by_id.out, direct.out);
+  // An id without an org (gpt2-style) is a hub id too.
+  std::filesystem::create_directories(hub / "models--tiny" / "refs");
+  std::ofstream(hub / "models--tiny" / "refs" / "main") << "abc123";
+  std::filesystem::create_directories(hub / "models--tiny" / "snapshots");
+  std::filesystem::create_directory_symlink(snapshot, hub / "models--tiny" / "snapshots" / "abc123");
+  auto bare = run({"tokenize", "--tokenizer", "tiny", "--text", "### Human: Hello", "--json"}, {"HF_HOME=~/hfh"});
+  ASSERT_EQ(bare.exit_code, 0) << bare.err;
+  EXPECT_EQ(bare.out, direct.out);
   auto missing = run({"tokenize", "--tokenizer", "org/absent", "--text", "x"}, {"HF_HOME=~/hfh"});
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_THAT(missing.err, HasSubstr("Looked at"));

@@ -36,10 +36,12 @@ std::vector<std::string> remote_code_files(const std::filesystem::path& source_d
 void set_config_dtype(nlohmann::ordered_json& cfg, const std::string& dtype_name);
 
 // Writes a model folder at `out` (checked with check_output_folder): `write_weights(tmp)` puts the
-// weights into the temporary folder, then `cfg` becomes config.json and the source's tokenizer,
-// generation config and remote-code files are copied; the folder is renamed to `out` when
-// complete and removed on any failure. `command` ("quantize", "merge") names the command in the
-// warning about temporary folders an earlier, killed run left beside `out`.
+// weights into a temporary folder, then `cfg` becomes config.json and the source's tokenizer,
+// generation config and remote-code files are copied; when all are written the temporary folder
+// is renamed to `out`, or, when `out` is an existing empty folder (a mount point, the working
+// folder), its files are moved into it, config.json last; on any failure nothing is left.
+// `command` ("quantize", "merge") names the command in the warning about temporary folders an
+// earlier, killed run left.
 void write_model_folder(const std::filesystem::path& source_dir, const std::filesystem::path& out,
                         const nlohmann::ordered_json& cfg, std::string_view command,
                         const std::function<void(const std::filesystem::path& tmp)>& write_weights);

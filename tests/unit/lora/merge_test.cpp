@@ -2,6 +2,9 @@
 // for bit (fp16, bf16, fp32) with the same config.json; transformers loads it and gives the
 // logits of base + adapter; mistakes are refused before anything is written, and an interrupted
 // merge leaves nothing behind.
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <csignal>
 #include <fstream>
 
@@ -167,6 +170,20 @@ TEST_F(LoraMergeCli, PrintsASummaryAndJson) {
   EXPECT_EQ(j["dtype"], "bf16");
   EXPECT_EQ(j["untied_lm_head"], false);
   EXPECT_GT(j["bytes"].get<int64_t>(), 0);
+  // An existing empty folder (a mount point, the working folder) is written into, not replaced.
+  fs::create_directories(out.path() / "c");
+  struct stat before {};
+  ASSERT_EQ(::stat((out.path() / "c").c_str(), &before), 0);
+  auto into = merge({"--model", base().string(), "--adapter", (dir() / "adapter").string(), "--out",
+                     (out.path() / "c").string()});
+  ASSERT_EQ(into.exit_code, 0) << into.err;
+  struct stat after {};
+  ASSERT_EQ(::stat((out.path() / "c").c_str(), &after), 0);
+  EXPECT_EQ(before.st_ino, after.st_ino) << "the folder was replaced";
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(out.path() / "c")) files.push_back(e.path().filename());
+  std::sort(files.begin(), files.end());
+  EXPECT_EQ(files, (std::vector<std::string>{"config.json", "generation_config.json", "model.safetensors"}));
 }
 
 TEST_F(LoraMergeCli, MistakesAreRefusedBeforeAnythingIsWritten) {

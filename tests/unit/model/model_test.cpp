@@ -323,6 +323,11 @@ TEST(EvalData, PreTokenizedRowsInEveryFormat) {
   std::ofstream(dir.path() / "a.json") << R"([{"input_ids": [5, 6]}, {"input_ids": []}])";
   EXPECT_EQ(read_eval_tokens(dir.path() / "a.jsonl", "text", dir.path()), (std::vector<int64_t>{1, 2, 3, 4}));
   EXPECT_EQ(read_eval_tokens(dir.path() / "a.json", "text", dir.path()), (std::vector<int64_t>{5, 6}));
+  // A CSV cell holds a list as pandas' to_csv writes it.
+  std::ofstream(dir.path() / "a.csv") << "input_ids,attention_mask\n\"[7, 8, 1]\",\"[1, 1, 0]\"\n\"[9]\",\n";
+  EXPECT_EQ(read_eval_tokens(dir.path() / "a.csv", "text", dir.path()), (std::vector<int64_t>{7, 8, 9}));
+  std::ofstream(dir.path() / "b.csv") << "input_ids\n\"[7, 8\"\n";
+  EXPECT_THAT(eval_error("b.csv", "input_ids\n\"[7, 8\"\n"), HasSubstr("b.csv:2: \"input_ids\" is not a list of token ids"));
 }
 
 // A Parquet file's text column (the Hub's format): read by the data module's Parquet reader.
