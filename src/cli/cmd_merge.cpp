@@ -1,4 +1,4 @@
-// autotrain merge --model M --adapter A --out DIR [--dtype fp16|bf16|fp32] [--json]
+// autotrain merge [--model M] --adapter A --out DIR [--dtype fp16|bf16|fp32] [--json]
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -11,7 +11,9 @@ Subcommand add_merge_command(CLI::App& app, GlobalOptions& /*g*/) {
   CLI::App* sub = app.add_subcommand("merge", "Merge a LoRA adapter into its base model (a plain 16-bit model folder)");
   auto o = std::make_shared<lora::MergeCommandOptions>();
   auto json = std::make_shared<bool>(false);
-  sub->add_option("--model", o->model, "Base model folder or Hugging Face cache id (16/32-bit weights)")->required();
+  sub->add_option("--model", o->model,
+                  "Base model folder or Hugging Face cache id (16/32-bit weights); default: the adapter's "
+                  "base_model_name_or_path");
   sub->add_option("--adapter", o->adapter, "PEFT LoRA adapter folder (e.g. a project folder after train)")->required();
   sub->add_option("--out", o->out, "Output folder (must not exist, or be empty)")->required();
   sub->add_option("--dtype", o->dtype, "Dtype of the merged weights: fp16 (default, as AutoTrain), bf16, fp32");

@@ -38,11 +38,31 @@ MergeCommandResult run_merge_command(const MergeCommandOptions& o) {
   if (o.out.empty()) throw std::invalid_argument("--out is required");
   const at::ScalarType dtype = merge_dtype(o.dtype);
   model::check_output_folder(model::output_folder(o.out));
+  // Without --model, the base the adapter names (train writes MODEL_NAME there, as PEFT writes the
+  // base's name_or_path).
+  std::string base = o.model;
+  if (base.empty()) {
+    try {
+      const auto cfg = model::read_ordered_json(std::filesystem::path(o.adapter) / "adapter_config.json");
+      if (cfg.contains("base_model_name_or_path") && cfg["base_model_name_or_path"].is_string())
+        base = cfg["base_model_name_or_path"].get<std::string>();
+    } catch (const model::ModelError& e) {
+      throw std::invalid_argument(fmt::format("--adapter {}: {}; give a PEFT adapter folder", o.adapter, e.what()));
+    }
+    if (base.empty())
+      throw std::invalid_argument(fmt::format("--adapter {}: its adapter_config.json names no base_model_name_or_path; "
+                                              "give the base with --model",
+                                              o.adapter));
+  }
   model::ModelDir dir;
   try {
-    dir = model::resolve_model_dir(o.model);
+    dir = model::resolve_model_dir(base);
   } catch (const model::ModelError& e) {
-    throw std::invalid_argument(e.what());  // a --model that names nothing is a command-line mistake
+    // A --model that names nothing is a command-line mistake.
+    throw std::invalid_argument(o.model.empty()
+                                    ? fmt::format("the adapter's base_model_name_or_path: {} (give the base with --model)",
+                                                  e.what())
+                                    : std::string(e.what()));
   }
   auto cfg_json = model::read_ordered_json(dir.path / "config.json");
   if (cfg_json.contains("quantization_config") && cfg_json["quantization_config"].is_object())

@@ -10,7 +10,8 @@
 namespace autotrain::lora {
 
 struct MergeCommandOptions {
-  std::string model;           // base model folder or Hugging Face cache id (16/32-bit weights)
+  std::string model;           // base model folder or Hugging Face cache id (16/32-bit weights);
+                               // empty: the adapter's base_model_name_or_path
   std::string adapter;         // PEFT LoRA adapter folder
   std::string out;             // output folder: new, or empty
   std::string dtype = "fp16";  // fp16 (AutoTrain's merge), bf16 or fp32

@@ -170,6 +170,20 @@ TEST_F(LoraMergeCli, PrintsASummaryAndJson) {
   EXPECT_EQ(j["dtype"], "bf16");
   EXPECT_EQ(j["untied_lm_head"], false);
   EXPECT_GT(j["bytes"].get<int64_t>(), 0);
+  // Without --model: the base the adapter names (train writes MODEL_NAME there).
+  fs::copy(dir() / "adapter", out.path() / "named");
+  auto named = read_json(out.path() / "named" / "adapter_config.json");
+  named["base_model_name_or_path"] = base().string();
+  std::ofstream(out.path() / "named" / "adapter_config.json") << named.dump(2);
+  auto by_name = merge({"--adapter", (out.path() / "named").string(), "--out", (out.path() / "d").string()});
+  ASSERT_EQ(by_name.exit_code, 0) << by_name.err;
+  EXPECT_EQ(testing::read_file(out.path() / "d" / "model.safetensors"),
+            testing::read_file(out.path() / "a" / "model.safetensors"));
+  named["base_model_name_or_path"] = nullptr;
+  std::ofstream(out.path() / "named" / "adapter_config.json") << named.dump(2);
+  auto unnamed = merge({"--adapter", (out.path() / "named").string(), "--out", (out.path() / "e").string()});
+  EXPECT_EQ(unnamed.exit_code, 2) << unnamed.err;
+  EXPECT_THAT(unnamed.err, HasSubstr("names no base_model_name_or_path; give the base with --model"));
   // An existing empty folder (a mount point, the working folder) is written into, not replaced.
   fs::create_directories(out.path() / "c");
   struct stat before {};
