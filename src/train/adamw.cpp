@@ -24,10 +24,22 @@ void AdamW::zero_grad() {
     if (p.grad().defined()) p.mutable_grad() = at::Tensor();  // set_to_none, as torch's default
 }
 
+const at::Tensor& AdamW::step_count(const at::Device& device) {
+  for (auto& [d, count] : step_counts_)
+    if (d == device) return count;
+  step_counts_.emplace_back(
+      device, at::full({}, static_cast<double>(step_), at::TensorOptions().dtype(at::kFloat).device(device)));
+  return step_counts_.back().second;
+}
+
 void AdamW::step(double lr, double weight_decay) {
   at::NoGradGuard no_grad;
   ++step_;
   if (o_.fused) {
+    // torch increments its step tensors before the fused call: the kernel sees this step's
+    // number. The kernel only reads them, so every parameter of a device shares one tensor,
+    // set once per step (torch keeps one per parameter and adds 1 to each).
+    for (auto& [device, count] : step_counts_) count.fill_(static_cast<double>(step_));
     // Groups by weight decay (two calls at most), as torch's param groups would.
     for (bool with_decay : {true, false}) {
       std::vector<at::Tensor> ps, gs, ms, vs, steps;
@@ -37,9 +49,7 @@ void AdamW::step(double lr, double weight_decay) {
         gs.push_back(params_[i].grad());
         ms.push_back(exp_avg_[i]);
         vs.push_back(exp_avg_sq_[i]);
-        // torch increments its step tensors before the fused call: the kernel sees this step's number.
-        steps.push_back(at::full({}, static_cast<double>(step_),
-                                 at::TensorOptions().dtype(at::kFloat).device(params_[i].device())));
+        steps.push_back(step_count(params_[i].device()));
       }
       if (ps.empty()) continue;
       at::_fused_adamw_(ps, gs, ms, vs, {}, steps, lr, o_.beta1, o_.beta2, with_decay ? weight_decay : 0.0, o_.eps,
@@ -92,12 +102,14 @@ double clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm) {
   for (const auto& p : params)
     if (p.grad().defined()) grads.push_back(p.grad());
   if (grads.empty()) return 0.0;
-  std::vector<at::Tensor> norms;
-  for (const auto& g : grads) norms.push_back(at::linalg_vector_norm(g, 2.0, std::nullopt, false, at::kFloat));
+  // The foreach kernels, as torch's clip_grad_norm_ (foreach=None picks them on CUDA): a couple
+  // of launches for all the LoRA matrices instead of two per matrix. They fall back to one op per
+  // tensor where the fast path does not apply (the CPU; mixed dtypes).
+  std::vector<at::Tensor> norms = at::_foreach_norm(grads, 2.0, at::kFloat);
   at::Tensor total = at::linalg_vector_norm(at::stack(norms), 2.0);
   if (max_norm > 0) {
     at::Tensor coef = at::clamp_max(max_norm / (total + 1e-6), 1.0);
-    for (auto& g : grads) g.mul_(coef.to(g.device()));
+    at::_foreach_mul_(grads, coef);
   }
   return total.item<double>();
 }

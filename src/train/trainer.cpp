@@ -768,7 +768,10 @@ double Run::train_step(int64_t step) {
     step_tokens += batches.back().tokens;
     step_positions += static_cast<int64_t>(idx.size()) * data_.train.block_size;
   }
-  double loss_sum = 0;
+  // The step's loss is summed on the device, in double as the host sum was (the same bits): one
+  // host sync per step instead of one per micro-batch, so the CPU can queue the next micro-batch's
+  // kernels while the GPU finishes this one's backward.
+  at::Tensor loss_total;
   for (auto& b : batches) {
     at::Tensor loss;
     {
@@ -780,8 +783,10 @@ double Run::train_step(int64_t step) {
       loss = out.loss / static_cast<double>(std::max<int64_t>(step_tokens, 1));
     }
     torch::autograd::backward({scaler_->scale_loss(loss)});
-    loss_sum += loss.detach().item<double>();
+    at::Tensor part = loss.detach().to(at::kDouble);
+    loss_total = loss_total.defined() ? loss_total + part : part;
   }
+  const double loss_sum = loss_total.defined() ? loss_total.item<double>() : 0.0;
   tokens_seen_ += step_positions;
   log_tokens_ += step_positions;
   if (!std::isfinite(loss_sum) && precision_ != Precision::kFp16)

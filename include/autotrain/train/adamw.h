@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <ATen/Tensor.h>
+#include <c10/core/Device.h>
 
 namespace autotrain::train {
 
@@ -41,6 +42,9 @@ class AdamW {
   AdamWOptions o_;
   std::vector<at::Tensor> exp_avg_, exp_avg_sq_;
   int64_t step_ = 0;
+  // The fused kernel's step number, one fp32 scalar per device (made on first use).
+  std::vector<std::pair<at::Device, at::Tensor>> step_counts_;
+  const at::Tensor& step_count(const at::Device& device);
 };
 
 // torch.nn.utils.clip_grad_norm_: the 2-norm over all gradients; when it exceeds max_norm
