@@ -35,4 +35,7 @@ echo "== eval loss with the trained adapter"
 after=$("$bin" eval "${eval_args[@]}" --adapter "$project")
 echo "before: $before"
 echo "after:  $after"
+prompt="### Human: What is 12 plus 7?### Assistant:"
+echo "== a sample from the trained adapter: $prompt"
+"$bin" generate --model "$model" --adapter "$project" --prompt "$prompt" --stop "###" --max-new-tokens 16
 echo "project folder: $project (adapter_model.safetensors, adapter_config.json, metrics.jsonl, README.md)"

@@ -1,9 +1,6 @@
 // autotrain eval --model M --data FILE [...]: loss and perplexity of a model on a dataset.
 // Argument parsing only; the work is in autotrain/model/eval.h (which keeps LibTorch out of
 // this file, see src/CMakeLists.txt on {fmt} and spdlog).
-#include <cerrno>
-#include <cstdlib>
-
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -13,35 +10,6 @@
 #include "common.h"
 
 namespace autotrain::cli {
-
-namespace {
-
-// CLI::PositiveNumber says "Value 0 not in range 0.000000 to 1.79e308"; say what is wanted.
-// An option given as "" (a shell variable that was empty) would mean "not given" and, for
-// --adapter, score the base model without a word.
-CLI::Validator not_empty(const char* example) {
-  return CLI::Validator(
-      [example](std::string& text) -> std::string {
-        return text.empty() ? fmt::format("is empty; give a value (e.g. {}) or leave the option out", example)
-                            : std::string();
-      },
-      "NOT EMPTY");
-}
-
-CLI::Validator positive_integer(const char* example) {
-  return CLI::Validator(
-      [example](std::string& text) -> std::string {
-        errno = 0;
-        char* end = nullptr;
-        long long v = std::strtoll(text.c_str(), &end, 10);
-        if (text.empty() || *end != '\0' || errno == ERANGE || v <= 0)
-          return fmt::format("'{}' is not a positive whole number (e.g. {})", text, example);
-        return {};
-      },
-      "POSITIVE INTEGER");
-}
-
-}  // namespace
 
 Subcommand add_eval_command(CLI::App& app, GlobalOptions& /*g*/) {
   CLI::App* sub = app.add_subcommand("eval", "Loss and perplexity of a model on a dataset");

@@ -1,5 +1,6 @@
 #include "common.h"
 
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 
@@ -93,6 +94,31 @@ int report_run_failure(const config::Config& cfg) {
     fmt::print(stderr, "error: {}\n", cfg.redact(io::json_error_text(e)));
     return kExitRuntime;
   }
+}
+
+// CLI::PositiveNumber says "Value 0 not in range 0.000000 to 1.79e308"; say what is wanted.
+// An option given as "" (a shell variable that was empty) would mean "not given" and, for
+// --adapter, score the base model without a word.
+CLI::Validator not_empty(const char* example) {
+  return CLI::Validator(
+      [example](std::string& text) -> std::string {
+        return text.empty() ? fmt::format("is empty; give a value (e.g. {}) or leave the option out", example)
+                            : std::string();
+      },
+      "NOT EMPTY");
+}
+
+CLI::Validator positive_integer(const char* example) {
+  return CLI::Validator(
+      [example](std::string& text) -> std::string {
+        errno = 0;
+        char* end = nullptr;
+        long long v = std::strtoll(text.c_str(), &end, 10);
+        if (text.empty() || *end != '\0' || errno == ERANGE || v <= 0)
+          return fmt::format("'{}' is not a positive whole number (e.g. {})", text, example);
+        return {};
+      },
+      "POSITIVE INTEGER");
 }
 
 }  // namespace autotrain::cli

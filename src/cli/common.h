@@ -56,12 +56,19 @@ void add_unbuilt(CLI::App& app, std::vector<Unbuilt>& unbuilt, const char* name,
                  const char* tracked_in);
 int run_unbuilt(const Unbuilt& u);
 
+// Option checks that say what is wanted, with an example: not an empty string (a shell variable
+// that was empty would mean "not given"), a whole number above 0.
+CLI::Validator not_empty(const char* example);
+CLI::Validator positive_integer(const char* example);
+
 Subcommand add_config_command(CLI::App& app, GlobalOptions& g);
 Subcommand add_setup_command(CLI::App& app, GlobalOptions& g);
 Subcommand add_tokenize_command(CLI::App& app, GlobalOptions& g);
 Subcommand add_eval_command(CLI::App& app, GlobalOptions& g);
 Subcommand add_quantize_command(CLI::App& app, GlobalOptions& g);
 Subcommand add_merge_command(CLI::App& app, GlobalOptions& g);
+Subcommand add_generate_command(CLI::App& app, GlobalOptions& g);
+Subcommand add_chat_command(CLI::App& app, GlobalOptions& g);
 Subcommand add_data_command(CLI::App& app, GlobalOptions& g);
 Subcommand add_train_command(CLI::App& app, GlobalOptions& g);
 Subcommand add_tiny_command(CLI::App& app, GlobalOptions& g);

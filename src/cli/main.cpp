@@ -59,8 +59,8 @@ int run(int argc, char** argv) {
   subs.push_back(add_tokenize_command(app, g));
   subs.push_back(add_quantize_command(app, g));
   subs.push_back(add_merge_command(app, g));
-  add_unbuilt(app, unbuilt, "generate", "Generate text from a prompt", "the inference issue");
-  add_unbuilt(app, unbuilt, "chat", "Interactive chat with a model", "the inference issue");
+  subs.push_back(add_generate_command(app, g));
+  subs.push_back(add_chat_command(app, g));
   add_unbuilt(app, unbuilt, "launch", "Run a command on several processes (torchrun conventions)", "the scale-out issue");
 
   // Answered before parsing, whatever options come with it (see add_unbuilt).

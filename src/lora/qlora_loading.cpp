@@ -30,12 +30,15 @@ bool stored_double_quant(const std::filesystem::path& dir) {
 
 }  // namespace
 
-void use_qlora_loading(model::EvalOptions& options) {
-  const std::string adapter = options.adapter;
-  const bool load_in_4bit = options.load_in_4bit;
-  const bool double_quant = options.double_quant;
-  options.load_model = [adapter, load_in_4bit, double_quant](const std::filesystem::path& dir,
-                                                             const model::LoadOptions& load) {
+namespace {
+
+// The loader both hooks hold: a bitsandbytes 4-bit folder as it is, else the base quantized on
+// load or in full precision, then the adapter. `usage_error` turns a wrong --adapter into the
+// command's usage error.
+template <class UsageError>
+std::function<std::unique_ptr<model::FalconForCausalLM>(const std::filesystem::path&, const model::LoadOptions&)>
+qlora_loader(const std::string& adapter, bool load_in_4bit, bool double_quant) {
+  return [adapter, load_in_4bit, double_quant](const std::filesystem::path& dir, const model::LoadOptions& load) {
     std::unique_ptr<model::FalconForCausalLM> m;
     if (quant::is_bnb_4bit_checkpoint(dir)) {
       // The folder's own quantization is used as it is; say so when it is not what was asked.
@@ -52,11 +55,23 @@ void use_qlora_loading(model::EvalOptions& options) {
       try {
         load_adapter(*m, adapter);
       } catch (const AdapterError& e) {
-        throw model::EvalUsageError(e.what());  // a wrong --adapter is a command-line mistake
+        throw UsageError(e.what());  // a wrong --adapter is a command-line mistake
       }
     }
     return m;
   };
+}
+
+}  // namespace
+
+void use_qlora_loading(model::EvalOptions& options) {
+  options.load_model =
+      qlora_loader<model::EvalUsageError>(options.adapter, options.load_in_4bit, options.double_quant);
+}
+
+void use_qlora_loading(model::GenerateOptions& options) {
+  options.load_model =
+      qlora_loader<model::GenerateUsageError>(options.adapter, options.load_in_4bit, options.double_quant);
 }
 
 }  // namespace autotrain::lora

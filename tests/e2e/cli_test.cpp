@@ -61,7 +61,7 @@ TEST_F(Cli, UsageErrorsExit2) {
 }
 
 TEST_F(Cli, UnbuiltCommandsNeverFakeSuccess) {
-  for (auto cmd : {"generate", "chat", "launch"}) {
+  for (auto cmd : {"launch"}) {
     auto r = run({cmd, "--model", "x"});
     EXPECT_EQ(r.exit_code, 2) << cmd;
     EXPECT_THAT(r.err, HasSubstr("not built yet")) << cmd;
@@ -223,11 +223,11 @@ TEST_F(Cli, SetupFailsOnInvalidConfig) {
 // Global options (and their values) may come before the command: an unbuilt command still
 // says so, and a mistyped one is named.
 TEST_F(Cli, CommandWordFoundAfterGlobalOptions) {
-  const std::vector<std::vector<std::string>> unbuilt = {{"-c", "x.env", "chat"},
-                                                         {"--set", "A=B", "chat"},
-                                                         {"--log-level", "warn", "generate", "--model", "m", "--prompt", "hi"},
+  const std::vector<std::vector<std::string>> unbuilt = {{"-c", "x.env", "launch"},
+                                                         {"--set", "A=B", "launch"},
+                                                         {"--log-level", "warn", "launch", "--nproc", "2"},
                                                          {"--config=x.env", "launch", "--nproc", "2"},
-                                                         {"--set", "A=B", "--config", "x.env", "chat", "--model", "m"}};
+                                                         {"--set", "A=B", "--config", "x.env", "launch", "--x", "m"}};
   for (const auto& args : unbuilt) {
     auto r = run(args);
     EXPECT_EQ(r.exit_code, 2) << args[0];
@@ -521,12 +521,13 @@ TEST_F(Cli, WrapperScriptProjectIdAsTheTutorial) {
                                       {"PATH=/usr/bin:/bin", "AUTOTRAIN_BIN=" + fake.string()}, dir.path());
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_THAT(missing.err, HasSubstr("nope.env"));
-  // The tutorial's third command, test (its test.py generated text), says what to use instead.
-  auto test = testing::run_command({"/bin/bash", script, "test"}, {"PATH=/usr/bin:/bin", "AUTOTRAIN_BIN=" + fake.string()},
-                                   dir.path());
-  EXPECT_EQ(test.exit_code, 2);
-  EXPECT_THAT(test.err, HasSubstr("autotrain eval --model"));
-  EXPECT_TRUE(test.out.empty()) << "the binary ran: " << test.out;
+  // The tutorial's third command, test (its test.py generated text from the trained model):
+  // generate with the config's model and adapter, from its prompt.
+  auto test = testing::run_command({"/bin/bash", script, "test", "-m", "tiny"},
+                                   {"PATH=/usr/bin:/bin", "AUTOTRAIN_BIN=" + fake.string()}, dir.path());
+  ASSERT_EQ(test.exit_code, 0) << test.err;
+  EXPECT_THAT(test.out, HasSubstr("PROJECT_ID=admin generate -c "));
+  EXPECT_THAT(test.out, HasSubstr("configs/tiny.env --prompt Hello, how are you today? --max-new-tokens 20"));
   // Any option starting with -h prints the usage, as the tutorial's `-h*` pattern did.
   auto help = testing::run_command({"/bin/bash", script, "train", "-hx"}, {"PATH=/usr/bin:/bin", "AUTOTRAIN_BIN=" + fake.string()},
                                    dir.path());

@@ -4,11 +4,14 @@
 #pragma once
 
 #include "autotrain/model/eval.h"
+#include "autotrain/model/generate.h"
 
 namespace autotrain::lora {
 
 // Sets options.load_model so that run_eval honours options.adapter and options.load_in_4bit,
 // and loads pre-quantized bitsandbytes checkpoints as they are.
 void use_qlora_loading(model::EvalOptions& options);
+// The same for `generate` and `chat`.
+void use_qlora_loading(model::GenerateOptions& options);
 
 }  // namespace autotrain::lora

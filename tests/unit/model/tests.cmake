@@ -25,3 +25,11 @@ autotrain_add_gtest(test_model_gpu
   LABELS gpu reference
   TORCH)
 target_link_options(test_model_gpu BEFORE PRIVATE "LINKER:--no-as-needed" "-lstdc++")
+# `generate` and `chat` (the CLI) against transformers' generate() + PEFT.
+autotrain_add_gtest(generate_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/generate_test.cpp
+  LIBS autotrain_model nlohmann_json::nlohmann_json
+  LABELS reference
+  TORCH)
+target_link_options(generate_test BEFORE PRIVATE "LINKER:--no-as-needed" "-lstdc++")
+add_dependencies(generate_test autotrain)

@@ -1,0 +1,262 @@
+// autotrain generate --model M [--adapter A] --prompt S [...]: a prompt's continuation.
+// autotrain chat --model M [--adapter A] [...]: a conversation in the tutorial's guanaco format.
+// Argument parsing and the terminal only; the work is in autotrain/model/generate.h.
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <iterator>
+#include <optional>
+#include <string>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "autotrain/lora/qlora_loading.h"
+#include "autotrain/model/generate.h"
+#include "common.h"
+
+namespace autotrain::cli {
+
+namespace {
+
+// The options both commands take: which model, and how tokens are chosen.
+struct GenerationArgs {
+  model::GenerateOptions model;
+  int64_t max_new_tokens = 0;
+  std::optional<double> temperature, top_p;
+  std::optional<int64_t> top_k;
+  uint64_t seed = 0;
+};
+
+CLI::Validator number_in(const char* what, double low, bool low_open, double high) {
+  return CLI::Validator(
+      [what, low, low_open, high](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (text.empty() || *end != '\0' || !std::isfinite(v) || v < low || (low_open && v == low) || v > high)
+          return fmt::format("'{}' is not {}", text, what);
+        return {};
+      },
+      "NUMBER");
+}
+
+void add_generation_options(CLI::App* sub, GenerationArgs& a, int64_t default_new_tokens) {
+  a.max_new_tokens = default_new_tokens;
+  sub->add_option("--model", a.model.model,
+                  "Model folder, or org/name in the Hugging Face cache (default: the config's MODEL_NAME with the "
+                  "adapter its train wrote)")
+      ->check(not_empty("--model runs/tiny-falcon"));
+  sub->add_option("--adapter", a.model.adapter, "PEFT LoRA adapter folder to apply (e.g. a project folder after train)")
+      ->check(not_empty("--adapter runs/tiny-tiny"));
+  sub->add_flag("--load-in-4bit", a.model.load_in_4bit, "Quantize the base model to NF4 while loading (QLoRA)");
+  sub->add_flag("--double-quant", a.model.double_quant, "With --load-in-4bit: double quantization");
+  sub->add_option("--dtype", a.model.dtype, "Weights and activations: fp32 (default), fp16 or bf16")
+      ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
+  sub->add_option("--device", a.model.device, "auto (CUDA when available, default), cpu, cuda or cuda:N")
+      ->check(not_empty("--device cpu"));
+  sub->add_option("--max-new-tokens", a.max_new_tokens, fmt::format("New tokens at most (default {})", default_new_tokens))
+      ->check(positive_integer("--max-new-tokens 64"));
+  sub->add_option("--temperature", a.temperature,
+                  "0: greedy (the default, unless the model's generation_config.json samples); above 0: sample")
+      ->check(number_in("a temperature of 0 or more (e.g. 0.7)", 0, false, 1e6));
+  sub->add_option("--top-k", a.top_k, "When sampling: keep the k most likely tokens (default 50; 0 keeps all)")
+      ->check(number_in("a whole number of tokens, 0 or more", 0, false, 1e12));
+  sub->add_option("--top-p", a.top_p, "When sampling: keep the most likely tokens up to this probability (default 1)")
+      ->check(number_in("a probability above 0 and at most 1 (e.g. 0.9)", 0, true, 1));
+  sub->add_option("--seed", a.seed, "Seed of the sampler (default 0): the same seed gives the same text");
+}
+
+// Without --model: what `train` of the config (-c, $AUTOTRAIN_CONFIG, ./falcon.env) made, as the
+// tutorial's test.py meant to load it: MODEL_NAME with the project's adapter (USE_PEFT), or the
+// project folder itself after full fine-tuning; 4-bit as USE_INT4 trained it.
+void model_of_config(const GlobalOptions& g, model::GenerateOptions& o) {
+  const config::Config cfg = load_config(g, /*required=*/true);
+  const std::filesystem::path project = cfg.get_string("AUTOTRAIN_PROJECT_NAME");
+  std::error_code ec;
+  if (cfg.get_bool("USE_PEFT")) {
+    if (o.adapter.empty()) {
+      if (!std::filesystem::is_regular_file(project / "adapter_config.json", ec))
+        throw model::GenerateUsageError(fmt::format(
+            "no --model given, and the config's project folder {} holds no trained adapter (adapter_config.json): run "
+            "`autotrain train` first, or give --model (and --adapter)",
+            project.string()));
+      o.adapter = project.string();
+    }
+    o.model = cfg.get_string("MODEL_NAME");
+    o.load_in_4bit = o.load_in_4bit || cfg.get_bool("USE_INT4");
+    o.double_quant = o.double_quant || (o.load_in_4bit && cfg.get_bool("USE_DOUBLE_QUANT"));
+  } else {
+    if (!std::filesystem::is_regular_file(project / "config.json", ec))
+      throw model::GenerateUsageError(fmt::format(
+          "no --model given, and the config's project folder {} holds no trained model (config.json): run `autotrain "
+          "train` first, or give --model",
+          project.string()));
+    o.model = project.string();
+  }
+  spdlog::info("model {}{} (from {})", o.model, o.adapter.empty() ? "" : " with the adapter " + o.adapter,
+               config_path(g));
+}
+
+// The sampling the run uses: the model folder's defaults, then the options given.
+model::SamplingOptions sampling_of(const GenerationArgs& a, const model::Generator& g) {
+  model::SamplingOptions s = g.default_sampling();
+  if (a.temperature) s.temperature = *a.temperature;
+  if (a.top_k) s.top_k = *a.top_k;
+  if (a.top_p) s.top_p = *a.top_p;
+  s.seed = a.seed;
+  if (s.temperature <= 0 && (a.top_k || a.top_p))
+    spdlog::warn("--top-k and --top-p act only when sampling; decoding is greedy (give --temperature above 0)");
+  return s;
+}
+
+// Runs `work` and maps the command's usage errors to exit code 2; other failures go to main.
+template <class Work>
+int guarded(Work&& work) {
+  try {
+    return work();
+  } catch (const model::GenerateUsageError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return static_cast<int>(kExitUsage);
+  }
+}
+
+void print_warnings(model::Generator& g) {
+  for (const auto& w : g.take_warnings()) spdlog::warn("{}", w);
+}
+
+}  // namespace
+
+Subcommand add_generate_command(CLI::App& app, GlobalOptions& g) {
+  CLI::App* sub = app.add_subcommand("generate", "Generate text from a prompt");
+  auto a = std::make_shared<GenerationArgs>();
+  auto prompt = std::make_shared<std::string>();
+  auto stop = std::make_shared<std::vector<std::string>>();
+  auto json = std::make_shared<bool>(false);
+  add_generation_options(sub, *a, 128);
+  sub->add_option("--prompt", *prompt, "The text to continue; - reads it from standard input")->required();
+  sub->add_option("--stop", *stop, "End the text where this string appears (repeatable; the string is left out)")
+      ->allow_extra_args(false)
+      ->check(not_empty("--stop '### Human:'"));
+  sub->add_flag("--json", *json,
+                "Print {\"text\", \"finish_reason\", \"prompt_tokens\", \"new_tokens\", \"ids\", \"seconds\", "
+                "\"tokens_per_s\"} instead of streaming the text");
+  return {sub, [&g, a, prompt, stop, json] {
+            return guarded([&] {
+              if (a->model.model.empty()) model_of_config(g, a->model);
+              std::string text = *prompt;
+              if (text == "-") text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+              lora::use_qlora_loading(a->model);
+              model::Generator g(a->model);
+              print_warnings(g);
+              const model::SamplingOptions sampling = sampling_of(*a, g);
+              std::function<void(std::string_view)> stream;
+              if (!*json)
+                stream = [](std::string_view piece) {
+                  std::fwrite(piece.data(), 1, piece.size(), stdout);
+                  std::fflush(stdout);
+                };
+              const model::GenerateResult r = g.generate(text, a->max_new_tokens, sampling, *stop, stream);
+              print_warnings(g);
+              const auto n = static_cast<double>(r.ids.size());
+              const double rate = r.seconds > 0 ? n / r.seconds : 0.0;
+              if (*json) {
+                nlohmann::ordered_json j;
+                j["text"] = r.text;
+                j["finish_reason"] = r.finish_reason;
+                j["prompt_tokens"] = r.prompt_ids.size();
+                j["new_tokens"] = r.ids.size();
+                j["ids"] = r.ids;
+                j["seconds"] = r.seconds;
+                j["tokens_per_s"] = rate;
+                // Model output need not be valid UTF-8 (a token budget can end inside a character).
+                fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+              } else {
+                fmt::print("\n");
+                spdlog::info("{} new tokens in {:.2f} s ({:.1f} tokens/s, first after {:.2f} s) on {}; stopped by {}",
+                             r.ids.size(), r.seconds, rate, r.first_token_seconds, g.device(), r.finish_reason);
+              }
+              return static_cast<int>(kExitOk);
+            });
+          }};
+}
+
+Subcommand add_chat_command(CLI::App& app, GlobalOptions& g) {
+  CLI::App* sub = app.add_subcommand("chat", "Interactive chat with a model (the guanaco format the tutorial trains on)");
+  auto a = std::make_shared<GenerationArgs>();
+  auto user_tag = std::make_shared<std::string>("### Human:");
+  auto assistant_tag = std::make_shared<std::string>("### Assistant:");
+  add_generation_options(sub, *a, 256);
+  sub->add_option("--user-tag", *user_tag, "What starts a user turn (default '### Human:')")
+      ->check(not_empty("--user-tag '### Human:'"));
+  sub->add_option("--assistant-tag", *assistant_tag, "What starts a reply (default '### Assistant:')")
+      ->check(not_empty("--assistant-tag '### Assistant:'"));
+  return {sub, [&g, a, user_tag, assistant_tag] {
+            return guarded([&] {
+              if (a->model.model.empty()) model_of_config(g, a->model);
+              lora::use_qlora_loading(a->model);
+              model::Generator g(a->model);
+              print_warnings(g);
+              model::SamplingOptions sampling = sampling_of(*a, g);
+              const bool terminal = isatty(STDIN_FILENO) != 0;
+              if (terminal)
+                fmt::print(stderr, "chat with {}{} on {}: /reset starts over, /exit or Ctrl-D ends\n", g.model_dir(),
+                           a->model.adapter.empty() ? "" : " + " + a->model.adapter, g.device());
+              // The conversation so far, as the training rows hold it: "### Human: q### Assistant: a".
+              std::vector<std::string> turns;
+              std::string line;
+              for (uint64_t turn = 0;; ++turn) {
+                if (terminal) fmt::print(stderr, "you> ");
+                if (!std::getline(std::cin, line)) break;
+                if (!line.empty() && line.back() == '\r') line.pop_back();
+                const auto first = line.find_first_not_of(" \t");
+                if (first == std::string::npos) continue;
+                line = line.substr(first, line.find_last_not_of(" \t") - first + 1);
+                if (line == "/exit" || line == "/quit") break;
+                if (line == "/reset") {
+                  turns.clear();
+                  if (terminal) fmt::print(stderr, "(the conversation starts over)\n");
+                  continue;
+                }
+                const std::string ask = fmt::format("{} {}{}", *user_tag, line, *assistant_tag);
+                // The oldest turns go when the conversation and the reply would pass the context.
+                auto conversation = [&] {
+                  std::string c;
+                  for (const auto& t : turns) c += t;
+                  return c + ask;
+                };
+                while (!turns.empty() && g.count_tokens(conversation()) + a->max_new_tokens > g.context_length())
+                  turns.erase(turns.begin());
+                if (g.count_tokens(conversation()) >= g.context_length()) {
+                  spdlog::error("that message has {} tokens with its tags; the model takes {}: say it shorter",
+                                g.count_tokens(ask), g.context_length());
+                  continue;
+                }
+                sampling.seed = a->seed + turn;  // each reply its own draw, the same on every run
+                bool started = false;            // the reply's leading spaces are the format's, not the model's
+                const model::GenerateResult r =
+                    g.generate(conversation(), a->max_new_tokens, sampling, {*user_tag}, [&](std::string_view piece) {
+                      if (!started) {
+                        const auto at = piece.find_first_not_of(" \n");
+                        if (at == std::string_view::npos) return;
+                        piece.remove_prefix(at);
+                        started = true;
+                      }
+                      std::fwrite(piece.data(), 1, piece.size(), stdout);
+                      std::fflush(stdout);
+                    });
+                fmt::print("\n");
+                std::fflush(stdout);
+                print_warnings(g);
+                turns.push_back(ask + r.text);
+              }
+              if (terminal) fmt::print(stderr, "\n");
+              return static_cast<int>(kExitOk);
+            });
+          }};
+}
+
+}  // namespace autotrain::cli

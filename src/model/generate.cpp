@@ -1,0 +1,280 @@
+// Text generation: the prompt's forward pass fills the KV cache, then one token at a time, chosen
+// as transformers' generate() chooses it (sampling.h), until an end-of-sequence token, a stop
+// string or the token budget.
+#include "autotrain/model/generate.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/grad_mode.h>
+#include <fmt/format.h>
+
+#include "autotrain/device/device_choice.h"
+#include "autotrain/io/json_text.h"
+#include "autotrain/model/loader.h"
+#include "autotrain/model/model_dir.h"
+#include "autotrain/model/sampling.h"
+#include "autotrain/tokenizer/tokenizer.h"
+
+namespace autotrain::model {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+at::ScalarType parse_dtype(const std::string& s) {
+  if (s == "fp32") return at::kFloat;
+  if (s == "fp16") return at::kHalf;
+  if (s == "bf16") return at::kBFloat16;
+  throw GenerateUsageError(fmt::format("--dtype {}: expected fp32, fp16 or bf16", s));
+}
+
+// A JSON file of the model folder, or nothing when it is not there. A file that is there but
+// broken is an error: a silently ignored generation_config.json would change the text.
+std::optional<nlohmann::json> read_json_file(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return std::nullopt;
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  try {
+    return io::parse_json_text(text.str());
+  } catch (const std::exception& e) {
+    throw ModelError(fmt::format("{}: not valid JSON ({}); fix or remove the file", path.string(), e.what()));
+  }
+}
+
+bool has_tokenizer(const fs::path& dir) {
+  std::error_code ec;
+  return fs::is_regular_file(dir / "tokenizer.json", ec) || fs::is_regular_file(dir / "tokenizer.model", ec);
+}
+
+// How many bytes at the end of `text` may still change or be cut: an incomplete UTF-8 character
+// (decoded as U+FFFD until its last byte comes) or the start of a stop string.
+size_t unsettled_tail(const std::string& text, const std::vector<std::string>& stop) {
+  static const std::string kReplacement = "\xEF\xBF\xBD";
+  size_t tail = 0;
+  while (text.size() >= tail + kReplacement.size() &&
+         text.compare(text.size() - tail - kReplacement.size(), kReplacement.size(), kReplacement) == 0)
+    tail += kReplacement.size();
+  for (const auto& s : stop)
+    for (size_t n = std::min(s.size() - 1, text.size()); n > tail; --n)
+      if (text.compare(text.size() - n, n, s, 0, n) == 0) {
+        tail = n;
+        break;
+      }
+  return tail;
+}
+
+}  // namespace
+
+std::vector<int64_t> eos_token_ids(const fs::path& model_dir) {
+  for (const char* name : {"generation_config.json", "config.json"}) {
+    auto j = read_json_file(model_dir / name);
+    if (!j || !j->is_object() || !j->contains("eos_token_id") || (*j)["eos_token_id"].is_null()) continue;
+    const auto& v = (*j)["eos_token_id"];
+    std::vector<int64_t> ids;
+    auto take = [&](const nlohmann::json& x) {
+      if (!x.is_number_integer() || x.get<int64_t>() < 0)
+        throw ModelError(fmt::format("{}: eos_token_id must be a token id or a list of them, got {}",
+                                     (model_dir / name).string(), v.dump()));
+      ids.push_back(x.get<int64_t>());
+    };
+    if (v.is_array())
+      for (const auto& x : v) take(x);
+    else
+      take(v);
+    return ids;
+  }
+  return {};
+}
+
+at::Tensor warp_logits(const at::Tensor& logits, const SamplingOptions& o) {
+  at::Tensor scores = logits;
+  const double neg_inf = -std::numeric_limits<double>::infinity();
+  if (o.temperature != 1.0) scores = scores / o.temperature;
+  const int64_t vocab = scores.size(-1);
+  if (o.top_k > 0) {
+    // Every token scoring below the k-th best goes (ties with it stay).
+    const int64_t k = std::min(o.top_k, vocab);
+    at::Tensor kth = std::get<0>(at::topk(scores, k)).narrow(-1, k - 1, 1);
+    scores = scores.masked_fill(scores < kth, neg_inf);
+  }
+  if (o.top_p < 1.0) {
+    // Ascending order: the tokens whose cumulative probability stays within 1 - top_p go; the
+    // most likely token always stays.
+    auto [sorted, order] = at::sort(scores, -1, /*descending=*/false);
+    at::Tensor remove = sorted.softmax(-1).cumsum(-1) <= (1.0 - o.top_p);
+    remove.narrow(-1, vocab - 1, 1).fill_(false);
+    scores = scores.masked_fill(remove.scatter(-1, order, remove), neg_inf);
+  }
+  return scores;
+}
+
+int64_t next_token(const at::Tensor& logits, const SamplingOptions& o, at::Generator& generator) {
+  if (o.temperature <= 0) return logits.argmax(-1).item<int64_t>();
+  at::Tensor probs = warp_logits(logits.unsqueeze(0), o).softmax(-1);
+  return at::multinomial(probs, 1, /*replacement=*/false, generator).item<int64_t>();
+}
+
+struct Generator::State {
+  ModelDir dir;
+  FalconConfig config;
+  std::unique_ptr<FalconForCausalLM> model;
+  std::unique_ptr<tokenizer::Tokenizer> tokenizer;
+  std::vector<int64_t> eos;
+  at::Device device = at::kCPU;
+  std::vector<std::string> warnings;
+};
+
+Generator::Generator(const GenerateOptions& o) : s_(std::make_unique<State>()) {
+  if ((!o.adapter.empty() || o.load_in_4bit) && !o.load_model)
+    throw GenerateUsageError("--adapter and --load-in-4bit need the QLoRA loader, which this build does not have");
+  if (o.double_quant && !o.load_in_4bit)
+    throw GenerateUsageError("--double-quant quantizes the 4-bit base's statistics: it needs --load-in-4bit");
+  if (!o.adapter.empty() && !fs::exists(fs::path(o.adapter) / "adapter_config.json"))
+    throw GenerateUsageError(
+        fmt::format("--adapter {}: no adapter_config.json there; give a PEFT adapter folder", o.adapter));
+  const at::ScalarType dtype = parse_dtype(o.dtype);
+  try {
+    s_->device = device::choose_device(o.device, "--device");
+  } catch (const device::DeviceChoiceError& e) {
+    throw GenerateUsageError(e.what());
+  }
+  try {
+    s_->dir = resolve_model_dir(o.model);
+  } catch (const ModelError& e) {
+    throw GenerateUsageError(e.what());  // a --model that names nothing is a command-line mistake
+  }
+  s_->config = FalconConfig::load(s_->dir.path / "config.json");
+  // The model folder's tokenizer, else the adapter's (a project folder after `train` has one).
+  fs::path tokenizer_dir = s_->dir.path;
+  if (!has_tokenizer(tokenizer_dir) && !o.adapter.empty() && has_tokenizer(o.adapter)) tokenizer_dir = o.adapter;
+  if (!has_tokenizer(tokenizer_dir))
+    throw GenerateUsageError(fmt::format("{}: no tokenizer.json or tokenizer.model{}; copy the model's tokenizer files "
+                                         "there",
+                                         s_->dir.path.string(), o.adapter.empty() ? "" : " (nor in the adapter folder)"));
+  s_->tokenizer = tokenizer::load_tokenizer(tokenizer_dir);
+  s_->eos = eos_token_ids(s_->dir.path);
+
+  LoadOptions load;
+  load.dtype = dtype;
+  load.device = s_->device;
+  s_->model = o.load_model ? o.load_model(s_->dir.path, load) : load_falcon(s_->dir.path, load);
+}
+
+Generator::~Generator() = default;
+
+int64_t Generator::count_tokens(const std::string& text) const {
+  return static_cast<int64_t>(s_->tokenizer->encode(text).size());
+}
+int64_t Generator::context_length() const { return s_->config.max_position_embeddings; }
+std::string Generator::device() const { return s_->device.str(); }
+std::string Generator::model_dir() const { return s_->dir.path.string(); }
+
+std::vector<std::string> Generator::take_warnings() {
+  std::vector<std::string> out;
+  out.swap(s_->warnings);
+  return out;
+}
+
+SamplingOptions Generator::default_sampling() const {
+  SamplingOptions o;  // transformers' defaults: greedy; top_k 50 and top_p 1 when sampling
+  auto j = read_json_file(s_->dir.path / "generation_config.json");
+  if (!j || !j->is_object() || !j->value("do_sample", false)) return o;
+  auto number = [&](const char* key, double fallback) {
+    auto it = j->find(key);
+    return it != j->end() && it->is_number() ? it->get<double>() : fallback;
+  };
+  o.temperature = number("temperature", 1.0);
+  o.top_k = static_cast<int64_t>(number("top_k", 50));
+  o.top_p = number("top_p", 1.0);
+  return o;
+}
+
+GenerateResult Generator::generate(const std::string& prompt, int64_t max_new_tokens, const SamplingOptions& sampling,
+                                   const std::vector<std::string>& stop,
+                                   const std::function<void(std::string_view)>& on_text) {
+  using Clock = std::chrono::steady_clock;
+  const auto started = Clock::now();
+  GenerateResult r;
+  for (auto id : s_->tokenizer->encode(prompt)) r.prompt_ids.push_back(id);
+  if (r.prompt_ids.empty())
+    throw GenerateUsageError("the prompt is empty (it has no tokens); give some text to continue");
+  const int64_t vocab = s_->config.vocab_size;
+  for (int64_t id : r.prompt_ids)
+    if (id >= vocab)
+      throw GenerateUsageError(fmt::format("the prompt has token id {}, but the model's vocabulary has {} ids: the "
+                                           "tokenizer is not this model's",
+                                           id, vocab));
+  const auto prompt_len = static_cast<int64_t>(r.prompt_ids.size());
+  const int64_t context = s_->config.max_position_embeddings;
+  if (prompt_len >= context)
+    throw GenerateUsageError(fmt::format("the prompt has {} tokens; the model takes at most {} "
+                                         "(max_position_embeddings), new tokens included: shorten it",
+                                         prompt_len, context));
+  if (prompt_len + max_new_tokens > context) {
+    s_->warnings.push_back(fmt::format("{} new tokens after a {}-token prompt would pass the model's context of {} "
+                                       "tokens; generating at most {}",
+                                       max_new_tokens, prompt_len, context, context - prompt_len));
+    max_new_tokens = context - prompt_len;
+  }
+  for (const auto& s : stop)
+    if (s.empty()) throw GenerateUsageError("a stop string is empty; give some text or leave it out");
+
+  at::NoGradGuard no_grad;
+  at::Generator rng = at::make_generator<at::CPUGeneratorImpl>(sampling.seed);
+  KVCache cache;
+  FalconInputs in;
+  in.input_ids = at::tensor(r.prompt_ids, at::TensorOptions().dtype(at::kLong)).unsqueeze(0).to(s_->device);
+  std::vector<tokenizer::TokenId> new_ids;
+  std::string text;
+  std::string shown;  // what on_text got so far: a prefix of `text` unless the decoder rewrote it
+  r.finish_reason = "length";
+  for (int64_t step = 0; step < max_new_tokens; ++step) {
+    at::Tensor logits = s_->model->forward(in, &cache);
+    // As generate(): the last position's logits in fp32, on the CPU here so that a seed draws
+    // the same tokens on every device.
+    at::Tensor last = logits.select(1, logits.size(1) - 1).select(0, 0).to(at::kFloat).to(at::kCPU);
+    const int64_t next = next_token(last, sampling, rng);
+    if (step == 0) r.first_token_seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    r.ids.push_back(next);
+    // The end-of-sequence token is part of the text, as in transformers' decode of the output
+    // (it is a special token, skipped, in every real tokenizer).
+    const bool eos = std::find(s_->eos.begin(), s_->eos.end(), next) != s_->eos.end();
+    new_ids.push_back(static_cast<tokenizer::TokenId>(next));
+    text = s_->tokenizer->decode(new_ids, /*skip_special_tokens=*/true);
+    // The whole text is searched: a character completed by this token can change the bytes
+    // before it (U+FFFD placeholders become one character).
+    size_t cut = std::string::npos;
+    for (const auto& s : stop) cut = std::min(cut, text.find(s));
+    if (cut != std::string::npos) {
+      text.resize(cut);
+      r.finish_reason = "stop";
+      break;
+    }
+    const size_t settled = text.size() - unsettled_tail(text, stop);
+    if (on_text && settled > shown.size() && text.compare(0, shown.size(), shown) == 0) {
+      on_text(std::string_view(text).substr(shown.size(), settled - shown.size()));
+      shown.assign(text, 0, settled);
+    }
+    if (eos) {
+      r.finish_reason = "eos";
+      break;
+    }
+    in.input_ids = at::full({1, 1}, next, at::TensorOptions().dtype(at::kLong).device(s_->device));
+  }
+  if (on_text && text.size() > shown.size() && text.compare(0, shown.size(), shown) == 0)
+    on_text(std::string_view(text).substr(shown.size()));
+  r.text = std::move(text);
+  r.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  return r;
+}
+
+}  // namespace autotrain::model

@@ -1,0 +1,192 @@
+"""Oracle for `autotrain generate`: what transformers' generate() (and PEFT on top) produces.
+
+  generate_reference.py OUT_DIR
+
+Writes:
+  OUT_DIR/model/        a tiny random Falcon (falcon-7b layout) with a byte-level BPE tokenizer
+                        trained here as Falcon's is built (special tokens first, <|endoftext|> = 11;
+                        multi-byte characters split across tokens, so the text of a random
+                        continuation holds partial characters)
+  OUT_DIR/adapter/      a PEFT LoRA adapter for it (all linear layers, random non-zero B)
+  OUT_DIR/model_eos/    the same model with a generation_config.json whose eos_token_id is a
+                        token the greedy continuation reaches (so generation stops there)
+  OUT_DIR/warp.safetensors  logits and the scores transformers' warpers make of them
+  OUT_DIR/expected.json     the cases (prompt, options) with transformers' new ids and text, and
+                            what `autotrain chat` must print for a two-message conversation
+"""
+import json
+import os
+import random
+import shutil
+import sys
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+from safetensors.torch import save_file
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import AutoTokenizer, FalconConfig, FalconForCausalLM
+from transformers.generation.logits_process import (LogitsProcessorList, TemperatureLogitsWarper,
+                                                    TopKLogitsWarper, TopPLogitsWarper)
+
+PROMPTS = ["### Human: What is 12 plus 7?### Assistant:", "Hello, how are you today?"]
+NEW_TOKENS = 24
+
+
+def build_model(vocab):
+    torch.manual_seed(3)
+    cfg = FalconConfig(vocab_size=vocab, hidden_size=64, num_attention_heads=4, num_hidden_layers=2,
+                       multi_query=True, parallel_attn=True, bias=False, alibi=False,
+                       new_decoder_architecture=False, max_position_embeddings=256,
+                       bos_token_id=11, eos_token_id=11)
+    model = FalconForCausalLM(cfg).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "layernorm" in name or "ln_f" in name:
+                continue
+            # Weights large enough that greedy decoding has clear winners and sampling spreads.
+            p.copy_(0.3 * torch.randn_like(p))
+    return model
+
+
+def check_no_near_tie(model, seq, prompt_len, name):
+    """Greedy decoding must not hinge on a last-bit difference between two implementations."""
+    with torch.no_grad():
+        logits = model(seq[:, :-1]).logits[0, prompt_len - 1:].float()
+    top2 = logits.topk(2, dim=-1).values
+    gap = (top2[:, 0] - top2[:, 1]).min().item()
+    assert gap > 1e-3, f"{name}: greedy decoding has a near tie ({gap}); choose another seed"
+
+
+def new_ids(sequences, prompt_len):
+    return sequences[0, prompt_len:].tolist()
+
+
+def make_tokenizer(model_dir):
+    specials = [">>TITLE<<", ">>ABSTRACT<<", ">>INTRODUCTION<<", ">>SUMMARY<<", ">>COMMENT<<", ">>ANSWER<<",
+                ">>QUESTION<<", ">>DOMAIN<<", ">>PREFIX<<", ">>SUFFIX<<", ">>MIDDLE<<", "<|endoftext|>"]
+    words = ["human", "assistant", "what", "is", "plus", "minus", "reverse", "the", "word", "hello", "how", "are",
+             "you", "today", "café", "naïve", "日本語", "中文", "emoji 🙂", "größe", "привет", "###", "?", ":"]
+    rng = random.Random(1)
+    corpus = [" ".join(rng.choice(words) for _ in range(12)) for _ in range(400)]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
+                                                         initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    assert tok.token_to_id("<|endoftext|>") == 11
+    tok.save(os.path.join(model_dir, "tokenizer.json"))
+
+
+def main(out):
+    model_dir = os.path.join(out, "model")
+    os.makedirs(model_dir)
+    make_tokenizer(model_dir)
+    # As Falcon-7B's tokenizer_config.json: eos <|endoftext|>, no BOS added.
+    with open(os.path.join(model_dir, "tokenizer_config.json"), "w") as f:
+        json.dump({"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": "<|endoftext|>",
+                   "add_prefix_space": False, "model_max_length": 2048}, f)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = build_model(len(tok))
+    model.save_pretrained(model_dir)
+    # save_pretrained writes the generation_config.json transformers derives (eos 11); keep it.
+
+    torch.manual_seed(5)
+    lora = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0,
+                      target_modules=["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"])
+    peft_model = get_peft_model(FalconForCausalLM.from_pretrained(model_dir), lora)
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.copy_(0.2 * torch.randn_like(p))
+    peft_model.save_pretrained(os.path.join(out, "adapter"))
+
+    base = FalconForCausalLM.from_pretrained(model_dir).eval()
+    adapted = PeftModel.from_pretrained(FalconForCausalLM.from_pretrained(model_dir),
+                                        os.path.join(out, "adapter")).eval()
+    cases = []
+
+    def record(name, model, prompt, adapter, sampling=None, model_folder=model_dir, **extra):
+        ids = tok(prompt, return_tensors="pt").input_ids
+        kwargs = dict(max_new_tokens=NEW_TOKENS, attention_mask=torch.ones_like(ids), pad_token_id=11)
+        if sampling:
+            torch.manual_seed(sampling["seed"])
+            kwargs.update(do_sample=True, temperature=sampling["temperature"], top_k=sampling["top_k"],
+                          top_p=sampling["top_p"])
+        else:
+            kwargs.update(do_sample=False)
+        kwargs.update(extra)
+        with torch.no_grad():
+            seq = model.generate(ids, **kwargs)
+        if not sampling:
+            check_no_near_tie(model, seq, ids.shape[1], name)
+        gen = new_ids(seq, ids.shape[1])
+        cases.append(dict(name=name, model=model_folder, adapter=adapter, prompt=prompt, sampling=sampling,
+                          prompt_ids=ids[0].tolist(), ids=gen,
+                          text=tok.decode(gen, skip_special_tokens=True)))
+        return gen
+
+    for i, prompt in enumerate(PROMPTS):
+        record(f"greedy_base_{i}", base, prompt, None)
+        record(f"greedy_adapter_{i}", adapted, prompt, "adapter")
+    record("sample_adapter", adapted, PROMPTS[0], "adapter",
+           sampling=dict(seed=7, temperature=0.8, top_k=40, top_p=0.9))
+    record("sample_base_defaults", base, PROMPTS[1], None,
+           sampling=dict(seed=11, temperature=1.5, top_k=50, top_p=1.0))
+
+    # A model folder whose generation_config.json ends sequences at a token the greedy
+    # continuation of PROMPTS[1] produces (its first occurrence, after a few tokens).
+    greedy = next(c for c in cases if c["name"] == "greedy_base_1")["ids"]
+    stop_at = next(i for i in range(3, len(greedy)) if greedy[i] not in greedy[:i])
+    eos_dir = os.path.join(out, "model_eos")
+    shutil.copytree(model_dir, eos_dir)
+    with open(os.path.join(eos_dir, "generation_config.json")) as f:
+        gc = json.load(f)
+    gc["eos_token_id"] = [greedy[stop_at], 11]
+    with open(os.path.join(eos_dir, "generation_config.json"), "w") as f:
+        json.dump(gc, f, indent=2)
+    eos_model = FalconForCausalLM.from_pretrained(eos_dir).eval()
+    got = record("greedy_eos", eos_model, PROMPTS[1], None, model_folder="model_eos")
+    assert got == greedy[:stop_at + 1], (got, greedy[:stop_at + 1])
+    for c in cases:
+        c["model"] = os.path.basename(c["model"])
+
+    # `autotrain chat`: each message asked in the guanaco format after the conversation so far,
+    # the reply cut where the model starts the next "### Human:" turn.
+    messages = ["What is 12 plus 7?", "Reverse the word hello."]
+    conversation, stdout, replies = "", "", []
+    for msg in messages:
+        ask = f"### Human: {msg}### Assistant:"
+        ids = tok(conversation + ask, return_tensors="pt").input_ids
+        with torch.no_grad():
+            seq = base.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=NEW_TOKENS,
+                                do_sample=False, pad_token_id=11)
+        reply = tok.decode(seq[0, ids.shape[1]:].tolist(), skip_special_tokens=True).split("### Human:")[0]
+        conversation += ask + reply
+        replies.append(reply.lstrip(" \n") + "\n")
+        stdout += replies[-1]
+    chat = dict(messages=messages, stdout=stdout, first_reply_line=replies[0])
+
+    # The warpers alone, on logits with ties at the top-k boundary.
+    torch.manual_seed(13)
+    logits = torch.randn(4, 500) * 3
+    logits[1, :10] = logits[1].max() + 1  # ten tokens tied for first: top_k=5 keeps them all
+    logits[2, 100:] = -1e4
+    warp = {"logits": logits}
+    settings = [(0.7, 40, 0.9), (1.0, 5, 1.0), (1.3, 0, 0.5), (0.5, 1000, 0.999), (1.0, 0, 0.05)]
+    for i, (t, k, p) in enumerate(settings):
+        procs = LogitsProcessorList()
+        if t != 1.0:
+            procs.append(TemperatureLogitsWarper(t))
+        if k:
+            procs.append(TopKLogitsWarper(top_k=k))
+        if p < 1.0:
+            procs.append(TopPLogitsWarper(top_p=p))
+        warp[f"warped_{i}"] = procs(None, logits.clone())
+    save_file(warp, os.path.join(out, "warp.safetensors"))
+
+    with open(os.path.join(out, "expected.json"), "w") as f:
+        json.dump({"cases": cases, "warp_settings": settings, "chat": chat}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,218 @@
+// `autotrain generate` and `chat` against transformers' generate() (+ PEFT), run at test time by
+// tests/reference/model/generate_reference.py: greedy and seeded sampling give its tokens and its
+// text, with and without an adapter; generation_config.json's eos ends the text; the warpers
+// (temperature, top-k, top-p) give its scores bit for bit; streamed text is the final text.
+#include <fstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include "autotrain/model/sampling.h"
+#include "autotrain/safetensors/file.h"
+#include "autotrain/safetensors/torch.h"
+#include "support/reference_run.h"
+#include "support/test_support.h"
+
+namespace autotrain::model {
+namespace {
+
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+
+testing::ReferenceRun& oracle() {
+  static testing::ReferenceRun run("model/generate_reference.py", {});
+  return run;
+}
+
+class Generate : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!oracle().have_python()) GTEST_SKIP() << "AUTOTRAIN_PYTHON is not set: run through ctest (scripts/test.sh)";
+    ASSERT_TRUE(oracle().ok()) << "the transformers reference script failed:\n" << oracle().log();
+    auto bin = testing::env_var("AUTOTRAIN_BIN");
+    ASSERT_TRUE(bin) << "AUTOTRAIN_BIN is not set (run through ctest)";
+    bin_ = *bin;
+    std::ifstream in(oracle().dir() / "expected.json");
+    expected_ = nlohmann::json::parse(in);
+  }
+
+  const nlohmann::json& find_case(const std::string& name) const {
+    for (const auto& c : expected_["cases"])
+      if (c["name"] == name) return c;
+    throw std::runtime_error("no case " + name);
+  }
+
+  // The command line that reproduces case `c` (temperature 0 = greedy, as the reference).
+  std::vector<std::string> args_of(const nlohmann::json& c) const {
+    std::vector<std::string> a = {bin_, "generate", "--model", (oracle().dir() / c["model"].get<std::string>()).string(),
+                                  "--prompt", c["prompt"], "--max-new-tokens", "24", "--device", "cpu"};
+    if (!c["adapter"].is_null()) {
+      a.push_back("--adapter");
+      a.push_back((oracle().dir() / c["adapter"].get<std::string>()).string());
+    }
+    if (!c["sampling"].is_null()) {
+      const auto& s = c["sampling"];
+      for (auto [flag, key] : {std::pair{"--temperature", "temperature"}, std::pair{"--top-k", "top_k"},
+                               std::pair{"--top-p", "top_p"}, std::pair{"--seed", "seed"}}) {
+        a.push_back(flag);
+        a.push_back(s[key].dump());
+      }
+    }
+    return a;
+  }
+
+  std::string bin_;
+  nlohmann::json expected_;
+};
+
+TEST_F(Generate, TokensAndTextAreTransformers) {
+  for (const auto& c : expected_["cases"]) {
+    auto args = args_of(c);
+    args.push_back("--json");
+    auto r = testing::run_command(args);
+    ASSERT_EQ(r.exit_code, 0) << c["name"] << ": " << r.err;
+    auto got = nlohmann::json::parse(r.out);
+    EXPECT_EQ(got["ids"], c["ids"]) << c["name"];
+    EXPECT_EQ(got["text"], c["text"]) << c["name"];
+    EXPECT_EQ(got["prompt_tokens"], c["prompt_ids"].size()) << c["name"];
+    const bool ended = c["ids"].size() < 24;
+    EXPECT_EQ(got["finish_reason"], ended ? "eos" : "length") << c["name"];
+  }
+  // The eos case is the one that must end early (its generation_config.json says where).
+  EXPECT_LT(find_case("greedy_eos")["ids"].size(), 24u);
+}
+
+TEST_F(Generate, StreamedTextIsTheFinalText) {
+  // Random weights and a byte-level vocabulary: the text is full of characters split across
+  // tokens, which the stream holds back until they are whole.
+  for (const char* name : {"greedy_adapter_0", "sample_base_defaults"}) {
+    const auto& c = find_case(name);
+    auto r = testing::run_command(args_of(c));
+    ASSERT_EQ(r.exit_code, 0) << name << ": " << r.err;
+    EXPECT_EQ(r.out, c["text"].get<std::string>() + "\n") << name;
+    EXPECT_THAT(r.err, HasSubstr("24 new tokens")) << name;
+  }
+}
+
+TEST_F(Generate, StopStringEndsTheText) {
+  const auto& c = find_case("greedy_base_1");
+  const std::string text = c["text"];
+  // A piece of the continuation, past its first token: the text ends right before it.
+  const std::string stop = text.substr(text.size() / 2, 4);
+  const size_t at = text.find(stop);
+  ASSERT_NE(at, std::string::npos);
+  auto args = args_of(c);
+  for (auto s : {"--stop", stop.c_str(), "--json"}) args.push_back(s);
+  auto r = testing::run_command(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto got = nlohmann::json::parse(r.out);
+  EXPECT_EQ(got["text"], text.substr(0, at));
+  EXPECT_EQ(got["finish_reason"], "stop");
+  EXPECT_LT(got["new_tokens"].get<size_t>(), 24u);
+  // Streamed, the stop string is never shown either.
+  args.pop_back();
+  auto streamed = testing::run_command(args);
+  ASSERT_EQ(streamed.exit_code, 0) << streamed.err;
+  EXPECT_EQ(streamed.out, text.substr(0, at) + "\n");
+}
+
+TEST_F(Generate, SeedDecidesTheSample) {
+  const auto& c = find_case("sample_adapter");
+  auto args = args_of(c);
+  args.push_back("--json");
+  auto again = nlohmann::json::parse(testing::run_command(args).out);
+  EXPECT_EQ(again["ids"], c["ids"]);
+  args[args.size() - 2] = "8";  // --seed's value
+  auto other = testing::run_command(args);
+  ASSERT_EQ(other.exit_code, 0) << other.err;
+  EXPECT_NE(nlohmann::json::parse(other.out)["ids"], c["ids"]);
+}
+
+TEST_F(Generate, WarpersAreTransformers) {
+  auto file = safetensors::SafetensorsFile::open(oracle().dir() / "warp.safetensors");
+  auto tensor = [&](const std::string& name) {
+    for (const auto& info : file.header().tensors)
+      if (info.name == name) return safetensors::tensor_view(file, info).clone();
+    throw std::runtime_error("no tensor " + name);
+  };
+  const at::Tensor logits = tensor("logits");
+  const auto& settings = expected_["warp_settings"];
+  ASSERT_GE(settings.size(), 5u);
+  for (size_t i = 0; i < settings.size(); ++i) {
+    SamplingOptions o;
+    o.temperature = settings[i][0];
+    o.top_k = settings[i][1];
+    o.top_p = settings[i][2];
+    at::Tensor want = tensor("warped_" + std::to_string(i));
+    at::Tensor got = warp_logits(logits, o);
+    EXPECT_TRUE(at::equal(got.isinf(), want.isinf())) << "setting " << i << ": other tokens removed";
+    EXPECT_TRUE(at::equal(got, want)) << "setting " << i;
+    // Some tokens go, some stay: the case tests something.
+    if (o.top_k > 0 || o.top_p < 1) {
+      EXPECT_TRUE(want.isinf().any().item<bool>()) << i;
+    }
+  }
+}
+
+TEST_F(Generate, ChatRepliesAsTheGuanacoPrompt) {
+  const auto& chat = expected_["chat"];
+  std::string input;
+  for (const auto& m : chat["messages"]) input += m.get<std::string>() + "\n";
+  input += "/reset\n" + chat["messages"][0].get<std::string>() + "\n";
+  auto r = testing::run_command({bin_, "chat", "--model", (oracle().dir() / "model").string(), "--max-new-tokens", "24",
+                                 "--device", "cpu"},
+                                {}, {}, input);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // After /reset the first message gets its first reply again.
+  EXPECT_EQ(r.out, chat["stdout"].get<std::string>() + chat["first_reply_line"].get<std::string>());
+}
+
+// Without --model, what the config's train made: MODEL_NAME with the project's adapter.
+TEST_F(Generate, ModelAndAdapterFromTheConfig) {
+  const auto& c = find_case("greedy_adapter_1");
+  testing::TempDir work;
+  auto env = work.write("falcon.env", "MODEL_NAME=" + (oracle().dir() / "model").string() +
+                                          "\nAUTOTRAIN_PROJECT_NAME=" + (oracle().dir() / "adapter").string() +
+                                          "\nUSE_PEFT=True\n");
+  auto r = testing::run_command({bin_, "generate", "-c", env.string(), "--prompt", c["prompt"], "--max-new-tokens", "24",
+                                 "--device", "cpu", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["ids"], c["ids"]);
+  // A project that was not trained yet says so.
+  auto untrained = work.write("untrained.env", "MODEL_NAME=" + (oracle().dir() / "model").string() +
+                                                   "\nAUTOTRAIN_PROJECT_NAME=" + (work.path() / "nothing").string() + "\n");
+  auto u = testing::run_command({bin_, "generate", "-c", untrained.string(), "--prompt", "hi", "--device", "cpu"});
+  EXPECT_EQ(u.exit_code, 2);
+  EXPECT_THAT(u.err, HasSubstr("run `autotrain train` first"));
+}
+
+TEST_F(Generate, MistakesAreUsageErrors) {
+  const std::string model = (oracle().dir() / "model").string();
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {{"--prompt", ""}, "prompt is empty"},
+      {{"--prompt", "hi", "--top-p", "0"}, "--top-p"},
+      {{"--prompt", "hi", "--temperature", "-1"}, "--temperature"},
+      {{"--prompt", "hi", "--max-new-tokens", "0"}, "--max-new-tokens"},
+      {{"--prompt", "hi", "--adapter", model}, "adapter_config.json"},
+      {{"--prompt", std::string(3000, 'x') + " human"}, "max_position_embeddings"},
+      {{"--prompt", "hi", "--stop", ""}, "--stop"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> args = {bin_, "generate", "--model", model, "--device", "cpu"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    auto r = testing::run_command(args);
+    EXPECT_EQ(r.exit_code, 2) << c.says << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr(c.says));
+    EXPECT_TRUE(r.out.empty()) << c.says;
+  }
+}
+
+}  // namespace
+}  // namespace autotrain::model
