@@ -57,9 +57,17 @@ BpeModel::BpeModel(StringMap<TokenId> vocab, const std::vector<std::pair<std::st
     if (ia == vocab_.end() || ib == vocab_.end())
       throw std::invalid_argument("merge " + std::to_string(rank) + " '" + a + " " + b +
                                   "' uses a token that is not in the vocabulary");
-    auto im = vocab_.find(a + b);
+    // With a continuing_subword_prefix ("##"), the second half's prefix goes: "##b" + "##c" makes
+    // "##bc". The reference cuts as many bytes as the prefix has from it, prefixed or not.
+    const size_t cut = options_.continuing_subword_prefix.size();
+    if (b.size() < cut)
+      throw std::invalid_argument("merge " + std::to_string(rank) + " '" + a + " " + b + "': '" + b +
+                                  "' is shorter than the continuing_subword_prefix '" +
+                                  options_.continuing_subword_prefix + "'");
+    const std::string merged = a + b.substr(cut);
+    auto im = vocab_.find(merged);
     if (im == vocab_.end())
-      throw std::invalid_argument("merge " + std::to_string(rank) + " '" + a + " " + b + "' makes '" + a + b +
+      throw std::invalid_argument("merge " + std::to_string(rank) + " '" + a + " " + b + "' makes '" + merged +
                                   "', which is not in the vocabulary");
     uint64_t key = pair_key(ia->second, ib->second);
     for (uint64_t slot = mix(key) & merge_mask_;; slot = (slot + 1) & merge_mask_) {

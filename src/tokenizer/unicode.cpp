@@ -157,6 +157,9 @@ bool is_punctuation(char32_t c) {
 
 bool is_word(char32_t c) {
   if (c < 0x80) return is_letter(c) || is_numeric(c) || c == '_';
+  // Letters and numbers newer than the system's ICU (Debian 12's knows Unicode 15.0, the
+  // reference's regex engine 16.0) are word characters too.
+  if (in_ranges(kLettersAfter14, c) || in_ranges(kNumbersAfter14, c)) return true;
   auto mask = U_GET_GC_MASK(static_cast<UChar32>(c));
   return u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_ALPHABETIC) ||
          (mask & (U_GC_M_MASK | U_GC_ND_MASK | U_GC_PC_MASK)) != 0 ||

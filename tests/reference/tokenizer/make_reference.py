@@ -150,6 +150,17 @@ def whitespace_nfkd(texts):
     return tok
 
 
+def subword_prefix(texts):
+    """continuing_subword_prefix alone (BERT-style "##" pieces): a merge drops the prefix of its
+    second half ("##b" + "##c" = "##bc"); no decoder (tokens joined with spaces)."""
+    tok = Tokenizer(models.BPE(unk_token="[UNK]", continuing_subword_prefix="##"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    trainer = trainers.BpeTrainer(vocab_size=3000, special_tokens=["[UNK]"], continuing_subword_prefix="##", limit_alphabet=300,
+                                  show_progress=False)
+    tok.train_from_iterator(texts, trainer)
+    return tok
+
+
 HF_BUILDERS = {
     "gpt2_prefix": gpt2_prefix,
     "gpt2_added_tokens": gpt2_added_tokens,
@@ -158,6 +169,7 @@ HF_BUILDERS = {
     "llama2_style": llama2_style,
     "kitchen_sink": kitchen_sink,
     "whitespace_nfkd": whitespace_nfkd,
+    "subword_prefix": subword_prefix,
 }
 
 
