@@ -304,6 +304,7 @@ std::vector<Row> parse_csv(const fs::path& path, const std::string& text, std::v
   std::vector<std::string> rec;
   std::string field;
   bool quoted = false, any = false;
+  bool blank = true;  // the record so far is spaces and tabs only (no comma, no quote)
   size_t line = 1, rec_line = 1;
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
@@ -321,13 +322,16 @@ std::vector<Row> parse_csv(const fs::path& path, const std::string& text, std::v
     }
     if (c == '"' && field.empty()) {
       quoted = any = true;
+      blank = false;
     } else if (c == ',') {
       rec.push_back(std::move(field));
       field.clear();
       any = true;
+      blank = false;
     } else if (c == '\n' || c == '\r') {
       if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
-      if (any || !field.empty()) {
+      // A line of spaces and tabs only is a blank line to pandas (skip_blank_lines), not a row.
+      if ((any || !field.empty()) && !blank) {
         rec.push_back(std::move(field));
         records.push_back(std::move(rec));
         lines.push_back(rec_line);
@@ -335,14 +339,16 @@ std::vector<Row> parse_csv(const fs::path& path, const std::string& text, std::v
       rec.clear();
       field.clear();
       any = false;
+      blank = true;
       rec_line = ++line;
     } else {
       field += c;
       any = true;
+      blank = blank && (c == ' ' || c == '\t');
     }
   }
   if (quoted) throw DataError(fmt::format("{}:{}: unterminated quoted field", path.string(), rec_line));
-  if (any || !field.empty()) {
+  if ((any || !field.empty()) && !blank) {
     rec.push_back(std::move(field));
     records.push_back(std::move(rec));
     lines.push_back(rec_line);
@@ -352,17 +358,77 @@ std::vector<Row> parse_csv(const fs::path& path, const std::string& text, std::v
   const std::vector<std::string> header = pandas_column_names(records[0]);
   if (columns) *columns = header;
   for (size_t r = 1; r < records.size(); ++r) {
-    if (records[r].size() != header.size())
-      throw DataError(fmt::format("{}:{}: {} fields, but the header has {}", path.string(), lines[r],
-                                  records[r].size(), header.size()));
+    // A short row's missing cells are missing values, as pandas reads them (spreadsheets drop
+    // trailing empty cells); a long one is an error there too.
+    if (records[r].size() > header.size())
+      throw DataError(fmt::format("{}:{}: {} fields, but the header has {}; quote cells that hold commas", path.string(),
+                                  lines[r], records[r].size(), header.size()));
     json obj = json::object();
     for (size_t c = 0; c < header.size(); ++c) {
+      if (c >= records[r].size()) {
+        obj[header[c]] = nullptr;
+        continue;
+      }
       std::string& cell = records[r][c];
       obj[header[c]] = kPandasNaValues.count(cell) ? json(nullptr) : json(std::move(cell));
     }
     rows.push_back({lines[r], std::move(obj)});
   }
   return rows;
+}
+
+// Python's json module writes NaN, Infinity and -Infinity for non-finite floats (json.dumps,
+// pandas' to_json does not), and the datasets library reads them. JSON has no such literals: as
+// missing values they become null (a NaN text cell is an empty row there too). Returns false
+// when the text has none outside strings.
+bool non_finite_literals_to_null(std::string& text) {
+  std::string out;
+  bool changed = false, in_string = false;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      out += c;
+      if (c == '\\' && i + 1 < text.size()) out += text[++i];
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    const std::string_view rest = std::string_view(text).substr(i);
+    const bool boundary_before = out.empty() || std::string_view(" \t\r\n[{:,").find(out.back()) != std::string_view::npos;
+    size_t len = 0;
+    for (std::string_view literal : {"-Infinity", "Infinity", "NaN"})
+      if (boundary_before && rest.starts_with(literal)) {
+        len = literal.size();
+        break;
+      }
+    const bool boundary_after =
+        len > 0 && (i + len == text.size() || std::string_view(" \t\r\n]},").find(text[i + len]) != std::string_view::npos);
+    if (boundary_after) {
+      out += "null";
+      i += len - 1;
+      changed = true;
+      continue;
+    }
+    out += c;
+  }
+  if (changed) text = std::move(out);
+  return changed;
+}
+
+json parse_json_text_or_python(std::string_view text) {
+  try {
+    return json::parse(text);
+  } catch (const json::exception&) {
+    std::string fixed(text);
+    if (!non_finite_literals_to_null(fixed)) throw;
+    try {
+      return json::parse(fixed);
+    } catch (const json::exception&) {
+      // The error's position must be the file's: report the original text's.
+    }
+    return json::parse(text);
+  }
 }
 
 std::vector<Row> parse_jsonl(const fs::path& path, const std::string& text) {
@@ -372,7 +438,7 @@ std::vector<Row> parse_jsonl(const fs::path& path, const std::string& text) {
   for (size_t n = 1; std::getline(in, line); ++n) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     try {
-      rows.push_back({n, json::parse(line)});
+      rows.push_back({n, parse_json_text_or_python(line)});
     } catch (const json::exception& e) {
       throw DataError(fmt::format("{}:{}: not valid JSON: {}", path.string(), n, io::json_error_text(e)));
     }
@@ -395,7 +461,7 @@ std::vector<Row> parse_json_any(const fs::path& path, const std::string& text) {
   if (first == std::string::npos) return {};
   json j;
   try {
-    j = json::parse(text);
+    j = parse_json_text_or_python(text);
   } catch (const json::exception& e) {
     // Not one document: JSON Lines, unless it opens an array (then the error is the array's).
     if (text[first] == '[') throw DataError(fmt::format("{}: not valid JSON: {}", path.string(), io::json_error_text(e)));

@@ -75,7 +75,8 @@ TEST(Readers, CsvRecordLinesAndErrors) {
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].line, 2u);
   EXPECT_EQ(rows[1].line, 4u);
-  EXPECT_THAT(error_of([&] { read_rows(d.write("b.csv", "a,b\n1,2\n3\n")); }), HasSubstr("b.csv:3: 1 fields, but the header has 2"));
+  // Too many cells is an error, as in pandas (too few are missing values: CsvAsPandasReadsIt).
+  EXPECT_THAT(error_of([&] { read_rows(d.write("b.csv", "a,b\n1,2\n3,4,5\n")); }), HasSubstr("b.csv:3: 3 fields, but the header has 2"));
   EXPECT_THAT(error_of([&] { read_rows(d.write("c.csv", "a\n\"open\n")); }), HasSubstr("c.csv:2: unterminated quoted field"));
   EXPECT_THAT(error_of([&] { read_rows(d.write("d.jsonl", "{}\n{oops\n")); }), HasSubstr("d.jsonl:2: not valid JSON"));
   EXPECT_THAT(error_of([&] { read_rows(d.write("e.xlsx", "PK")); }), HasSubstr("unknown format '.xlsx'"));
@@ -196,6 +197,9 @@ TEST(Readers, CsvAsPandasReadsIt) {
     ++i;
     csv += std::string(cell) + ",second " + std::to_string(i) + (i % 3 ? ",third,x" : ",null,x") + ",u,v\n";
   }
+  // Short rows (a spreadsheet drops trailing empty cells): the missing cells are missing values.
+  // Lines of spaces and tabs only are blank lines, skipped; spaces before text are kept.
+  csv += "short row\n   \n\t \n  two,fields\n";
   const auto file = d.write("t.csv", csv);
   auto script = fs::path(AUTOTRAIN_TEST_SOURCE_DIR) / "reference/data/csv_read_reference.py";
   auto r = autotrain::testing::run_command({*python, script.string(), file.string(), (d.path() / "pandas.json").string()});
@@ -207,6 +211,27 @@ TEST(Readers, CsvAsPandasReadsIt) {
   for (size_t i = 0; i < rows.size(); ++i)
     for (const auto& [column, value] : theirs["rows"][i].items())
       EXPECT_EQ(rows[i].value.value(column, nlohmann::json("(absent)")), value) << "row " << i + 1 << ", " << column;
+}
+
+// Python's json module writes NaN / Infinity / -Infinity for non-finite floats, and the datasets
+// library reads them (as float NaN: a missing text). Outside strings they read as null; inside a
+// string, or spelled otherwise, nothing changes.
+TEST(Readers, JsonWithPythonNonFiniteLiterals) {
+  TempDir d;
+  auto lines = read_rows(d.write("p.jsonl", "{\"text\": \"x\", \"score\": NaN}\n{\"text\": NaN}\n"
+                                            "{\"text\": \"NaN, Infinity\", \"v\": [Infinity, -Infinity]}\n"));
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0].value["text"], "x");
+  EXPECT_TRUE(lines[0].value["score"].is_null());
+  EXPECT_TRUE(lines[1].value["text"].is_null());
+  EXPECT_EQ(lines[2].value["text"], "NaN, Infinity");
+  EXPECT_EQ(lines[2].value["v"], nlohmann::json::parse("[null, null]"));
+  auto array = read_rows(d.write("a.json", "[{\"text\": \"a\", \"v\": NaN},\n {\"text\": \"b\"}]"));
+  ASSERT_EQ(array.size(), 2u);
+  EXPECT_EQ(array[1].value["text"], "b");
+  // Not Python's spelling: still an error, at the file's own position.
+  EXPECT_THAT(error_of([&] { read_rows(d.write("bad.jsonl", "{\"text\": \"x\", \"v\": nan}\n")); }),
+              AllOf(HasSubstr("bad.jsonl:1"), HasSubstr("not valid JSON")));
 }
 
 // Compressed files (.gz, .zst) as the datasets library reads them: the same texts, run at test
