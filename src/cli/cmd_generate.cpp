@@ -101,6 +101,13 @@ void model_of_config(const GlobalOptions& g, model::GenerateOptions& o) {
                config_path(g));
 }
 
+// With --model, the config is not read: say so when one was given, as eval and merge do.
+void warn_config_unused(const GlobalOptions& g) {
+  if (!g.config_path.empty() || !g.sets.empty())
+    spdlog::warn("--model is given, so the config is not read: -c/--set are ignored (leave --model out to use the "
+                 "config's MODEL_NAME and project adapter)");
+}
+
 // The sampling the run uses: the model folder's defaults, then the options given.
 model::SamplingOptions sampling_of(const GenerationArgs& a, const model::Generator& g) {
   model::SamplingOptions s = g.default_sampling();
@@ -147,8 +154,15 @@ Subcommand add_generate_command(CLI::App& app, GlobalOptions& g) {
   return {sub, [&g, a, prompt, stop, json] {
             return guarded([&] {
               if (a->model.model.empty()) model_of_config(g, a->model);
+              else warn_config_unused(g);
               std::string text = *prompt;
-              if (text == "-") text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+              if (text == "-") {
+                text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+                // The newline that ends the input (`echo ... |`) is not part of the prompt, as
+                // the shell's $(...) drops it.
+                if (text.ends_with("\r\n")) text.resize(text.size() - 2);
+                else if (text.ends_with('\n')) text.pop_back();
+              }
               lora::use_qlora_loading(a->model);
               model::Generator g(a->model);
               print_warnings(g);
@@ -176,6 +190,7 @@ Subcommand add_generate_command(CLI::App& app, GlobalOptions& g) {
                 fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
               } else {
                 fmt::print("\n");
+                std::fflush(stdout);  // the text's line before the log line, also in `2>&1`
                 spdlog::info("{} new tokens in {:.2f} s ({:.1f} tokens/s, first after {:.2f} s) on {}; stopped by {}",
                              r.ids.size(), r.seconds, rate, r.first_token_seconds, g.device(), r.finish_reason);
               }
@@ -197,6 +212,7 @@ Subcommand add_chat_command(CLI::App& app, GlobalOptions& g) {
   return {sub, [&g, a, user_tag, assistant_tag] {
             return guarded([&] {
               if (a->model.model.empty()) model_of_config(g, a->model);
+              else warn_config_unused(g);
               lora::use_qlora_loading(a->model);
               model::Generator g(a->model);
               print_warnings(g);
@@ -207,8 +223,9 @@ Subcommand add_chat_command(CLI::App& app, GlobalOptions& g) {
                            a->model.adapter.empty() ? "" : " + " + a->model.adapter, g.device());
               // The conversation so far, as the training rows hold it: "### Human: q### Assistant: a".
               std::vector<std::string> turns;
+              uint64_t replies = 0;  // in this conversation (since the start or /reset)
               std::string line;
-              for (uint64_t turn = 0;; ++turn) {
+              for (;;) {
                 if (terminal) fmt::print(stderr, "you> ");
                 if (!std::getline(std::cin, line)) break;
                 if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -218,6 +235,7 @@ Subcommand add_chat_command(CLI::App& app, GlobalOptions& g) {
                 if (line == "/exit" || line == "/quit") break;
                 if (line == "/reset") {
                   turns.clear();
+                  replies = 0;
                   if (terminal) fmt::print(stderr, "(the conversation starts over)\n");
                   continue;
                 }
@@ -228,14 +246,23 @@ Subcommand add_chat_command(CLI::App& app, GlobalOptions& g) {
                   for (const auto& t : turns) c += t;
                   return c + ask;
                 };
-                while (!turns.empty() && g.count_tokens(conversation()) + a->max_new_tokens > g.context_length())
+                size_t dropped = 0;
+                while (!turns.empty() && g.count_tokens(conversation()) + a->max_new_tokens > g.context_length()) {
                   turns.erase(turns.begin());
-                if (g.count_tokens(conversation()) >= g.context_length()) {
+                  ++dropped;
+                }
+                if (dropped > 0)
+                  spdlog::info("the {} oldest turn{} left out: the conversation would pass the model's context of {} "
+                               "tokens",
+                               dropped, dropped == 1 ? " is" : "s are", g.context_length());
+                if (g.count_tokens(conversation()) > g.context_length()) {
                   spdlog::error("that message has {} tokens with its tags; the model takes {}: say it shorter",
                                 g.count_tokens(ask), g.context_length());
+                  fmt::print("\n");  // its (empty) reply line: piped, line n of stdout answers line n
+                  std::fflush(stdout);
                   continue;
                 }
-                sampling.seed = a->seed + turn;  // each reply its own draw, the same on every run
+                sampling.seed = a->seed + replies++;  // each reply its own draw, the same on every run
                 bool started = false;            // the reply's leading spaces are the format's, not the model's
                 const model::GenerateResult r =
                     g.generate(conversation(), a->max_new_tokens, sampling, {*user_tag}, [&](std::string_view piece) {

@@ -75,9 +75,12 @@ size_t unsettled_tail(const std::string& text, const std::vector<std::string>& s
 }  // namespace
 
 std::vector<int64_t> eos_token_ids(const fs::path& model_dir) {
+  // As transformers loads a model: generation_config.json when the folder has one (its
+  // eos_token_id, or none), else the one it derives from config.json.
   for (const char* name : {"generation_config.json", "config.json"}) {
     auto j = read_json_file(model_dir / name);
-    if (!j || !j->is_object() || !j->contains("eos_token_id") || (*j)["eos_token_id"].is_null()) continue;
+    if (!j) continue;
+    if (!j->is_object() || !j->contains("eos_token_id") || (*j)["eos_token_id"].is_null()) return {};
     const auto& v = (*j)["eos_token_id"];
     std::vector<int64_t> ids;
     auto take = [&](const nlohmann::json& x) {
@@ -119,7 +122,11 @@ at::Tensor warp_logits(const at::Tensor& logits, const SamplingOptions& o) {
 
 int64_t next_token(const at::Tensor& logits, const SamplingOptions& o, at::Generator& generator) {
   if (o.temperature <= 0) return logits.argmax(-1).item<int64_t>();
-  at::Tensor probs = warp_logits(logits.unsqueeze(0), o).softmax(-1);
+  at::Tensor scores = warp_logits(logits.unsqueeze(0), o);
+  at::Tensor probs = scores.softmax(-1);
+  // A temperature so small that the scores overflow leaves no distribution to draw from (torch
+  // raises): its limit is greedy decoding, which is what it gets.
+  if (!probs.isfinite().all().item<bool>()) return scores.argmax(-1).item<int64_t>();
   return at::multinomial(probs, 1, /*replacement=*/false, generator).item<int64_t>();
 }
 
@@ -167,6 +174,14 @@ Generator::Generator(const GenerateOptions& o) : s_(std::make_unique<State>()) {
   load.dtype = dtype;
   load.device = s_->device;
   s_->model = o.load_model ? o.load_model(s_->dir.path, load) : load_falcon(s_->dir.path, load);
+  if (auto ignored = ignored_generation_settings(); !ignored.empty()) {
+    std::string list;
+    for (const auto& i : ignored) list += (list.empty() ? "" : ", ") + i;
+    s_->warnings.push_back(fmt::format("{}: {} {} not applied here (transformers' generate() would apply {}), so the "
+                                       "text can differ from its",
+                                       (s_->dir.path / "generation_config.json").string(), list,
+                                       ignored.size() == 1 ? "is" : "are", ignored.size() == 1 ? "it" : "them"));
+  }
 }
 
 Generator::~Generator() = default;
@@ -186,16 +201,53 @@ std::vector<std::string> Generator::take_warnings() {
 
 SamplingOptions Generator::default_sampling() const {
   SamplingOptions o;  // transformers' defaults: greedy; top_k 50 and top_p 1 when sampling
-  auto j = read_json_file(s_->dir.path / "generation_config.json");
-  if (!j || !j->is_object() || !j->value("do_sample", false)) return o;
+  const fs::path file = s_->dir.path / "generation_config.json";
+  auto j = read_json_file(file);
+  if (!j || !j->is_object()) return o;
+  auto bad = [&](const char* key, const char* wanted) {
+    return ModelError(fmt::format("{}: {} is {}, not {}; fix the file or remove the key", file.string(), key,
+                                  (*j)[key].dump(), wanted));
+  };
+  // A null value is an unset one, as transformers reads it.
+  auto present = [&](const char* key) { return j->contains(key) && !(*j)[key].is_null(); };
+  if (present("do_sample") && !(*j)["do_sample"].is_boolean()) throw bad("do_sample", "true or false");
+  if (!present("do_sample") || !(*j)["do_sample"].get<bool>()) return o;
   auto number = [&](const char* key, double fallback) {
-    auto it = j->find(key);
-    return it != j->end() && it->is_number() ? it->get<double>() : fallback;
+    if (!present(key)) return fallback;
+    if (!(*j)[key].is_number()) throw bad(key, "a number");
+    return (*j)[key].get<double>();
   };
   o.temperature = number("temperature", 1.0);
-  o.top_k = static_cast<int64_t>(number("top_k", 50));
   o.top_p = number("top_p", 1.0);
+  if (present("top_k")) {
+    if (!(*j)["top_k"].is_number_integer() || (*j)["top_k"].get<int64_t>() < 0) throw bad("top_k", "a whole number");
+    o.top_k = (*j)["top_k"].get<int64_t>();
+  }
+  if (o.temperature < 0 || !(o.top_p > 0 && o.top_p <= 1))
+    throw ModelError(fmt::format("{}: temperature {} / top_p {} are out of range (temperature >= 0, 0 < top_p <= 1)",
+                                 file.string(), o.temperature, o.top_p));
   return o;
+}
+
+std::vector<std::string> Generator::ignored_generation_settings() const {
+  // generation_config.json keys that change what transformers' generate() produces and that
+  // this generator does not apply, when set to something other than their neutral value.
+  auto j = read_json_file(s_->dir.path / "generation_config.json");
+  std::vector<std::string> out;
+  if (!j || !j->is_object()) return out;
+  auto differs = [&](const char* key, const nlohmann::json& neutral) {
+    return j->contains(key) && !(*j)[key].is_null() && (*j)[key] != neutral;
+  };
+  for (auto [key, neutral] : std::initializer_list<std::pair<const char*, nlohmann::json>>{
+           {"repetition_penalty", 1.0},   {"no_repeat_ngram_size", 0}, {"min_new_tokens", 0},
+           {"min_length", 0},             {"min_p", nullptr},          {"typical_p", 1.0},
+           {"epsilon_cutoff", 0.0},       {"eta_cutoff", 0.0},         {"num_beams", 1},
+           {"bad_words_ids", nullptr},    {"suppress_tokens", nullptr}, {"begin_suppress_tokens", nullptr},
+           {"forced_bos_token_id", nullptr}, {"forced_eos_token_id", nullptr}, {"sequence_bias", nullptr},
+           {"encoder_repetition_penalty", 1.0}, {"length_penalty", 1.0}, {"renormalize_logits", false},
+           {"top_h", nullptr}})
+    if (differs(key, neutral)) out.push_back(fmt::format("{}={}", key, (*j)[key].dump()));
+  return out;
 }
 
 GenerateResult Generator::generate(const std::string& prompt, int64_t max_new_tokens, const SamplingOptions& sampling,
@@ -215,15 +267,16 @@ GenerateResult Generator::generate(const std::string& prompt, int64_t max_new_to
                                            id, vocab));
   const auto prompt_len = static_cast<int64_t>(r.prompt_ids.size());
   const int64_t context = s_->config.max_position_embeddings;
-  if (prompt_len >= context)
+  // Positions 0..context-1 can be fed: the prompt and every new token but the last.
+  if (prompt_len > context)
     throw GenerateUsageError(fmt::format("the prompt has {} tokens; the model takes at most {} "
-                                         "(max_position_embeddings), new tokens included: shorten it",
+                                         "(max_position_embeddings): shorten it",
                                          prompt_len, context));
-  if (prompt_len + max_new_tokens > context) {
+  if (prompt_len + max_new_tokens - 1 > context) {
     s_->warnings.push_back(fmt::format("{} new tokens after a {}-token prompt would pass the model's context of {} "
                                        "tokens; generating at most {}",
-                                       max_new_tokens, prompt_len, context, context - prompt_len));
-    max_new_tokens = context - prompt_len;
+                                       max_new_tokens, prompt_len, context, context - prompt_len + 1));
+    max_new_tokens = context - prompt_len + 1;
   }
   for (const auto& s : stop)
     if (s.empty()) throw GenerateUsageError("a stop string is empty; give some text or leave it out");
@@ -248,7 +301,10 @@ GenerateResult Generator::generate(const std::string& prompt, int64_t max_new_to
     // The end-of-sequence token is part of the text, as in transformers' decode of the output
     // (it is a special token, skipped, in every real tokenizer).
     const bool eos = std::find(s_->eos.begin(), s_->eos.end(), next) != s_->eos.end();
-    new_ids.push_back(static_cast<tokenizer::TokenId>(next));
+    // Ids past the tokenizer's vocabulary (a model padded to 50304 rows over a 50257-token
+    // tokenizer) have no text: transformers' decode leaves them out.
+    if (s_->tokenizer->id_to_token(static_cast<tokenizer::TokenId>(next)))
+      new_ids.push_back(static_cast<tokenizer::TokenId>(next));
     text = s_->tokenizer->decode(new_ids, /*skip_special_tokens=*/true);
     // The whole text is searched: a character completed by this token can change the bytes
     // before it (U+FFFD placeholders become one character).

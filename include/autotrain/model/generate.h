@@ -67,8 +67,8 @@ class Generator {
   Generator& operator=(const Generator&) = delete;
 
   // Continues `prompt` (tokenized as transformers' tokenizer(prompt) does) by at most
-  // `max_new_tokens` tokens; stops after an end-of-sequence token (generation_config.json's
-  // eos_token_id, else config.json's) or when the text comes to one of `stop`. `on_text`, when
+  // `max_new_tokens` tokens; stops after an end-of-sequence token (eos_token_ids()) or when the
+  // text comes to one of `stop`. `on_text`, when
   // given, receives the text as it becomes final (a character split across tokens, or what may be
   // the start of a stop string, waits for the next token). A prompt longer than the model's
   // context is an error; new tokens past it are capped, with a warning in warnings().
@@ -84,6 +84,10 @@ class Generator {
   // Sampling defaults from the model folder's generation_config.json (do_sample, temperature,
   // top_k, top_p), or transformers' defaults without one.
   SamplingOptions default_sampling() const;
+  // generation_config.json settings that transformers would apply and this generator does not
+  // (repetition_penalty, no_repeat_ngram_size, min_new_tokens, ...), as "key=value"; the
+  // constructor warns about them.
+  std::vector<std::string> ignored_generation_settings() const;
   // Notes for the user gathered while loading and generating (taken and cleared).
   std::vector<std::string> take_warnings();
 
@@ -92,8 +96,9 @@ class Generator {
   std::unique_ptr<State> s_;
 };
 
-// The model folder's end-of-sequence ids: generation_config.json's eos_token_id (a number or a
-// list), else config.json's; empty when neither has one.
+// The model folder's end-of-sequence ids, as transformers takes them: generation_config.json's
+// eos_token_id (a number or a list; none when it has none) when the folder has that file, else
+// config.json's.
 std::vector<int64_t> eos_token_ids(const std::filesystem::path& model_dir);
 
 }  // namespace autotrain::model

@@ -147,6 +147,34 @@ def main(out):
     eos_model = FalconForCausalLM.from_pretrained(eos_dir).eval()
     got = record("greedy_eos", eos_model, PROMPTS[1], None, model_folder="model_eos")
     assert got == greedy[:stop_at + 1], (got, greedy[:stop_at + 1])
+    # generation_config.json decides when the folder has one: here without eos_token_id (and
+    # with a null do_sample, an unset one) while config.json names a token the greedy continuation
+    # produces, transformers does not stop there.
+    noeos_dir = os.path.join(out, "model_noeos")
+    shutil.copytree(model_dir, noeos_dir)
+    with open(os.path.join(noeos_dir, "config.json")) as f:
+        cfg = json.load(f)
+    cfg["eos_token_id"] = greedy[stop_at]
+    with open(os.path.join(noeos_dir, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    with open(os.path.join(noeos_dir, "generation_config.json"), "w") as f:
+        json.dump({"bos_token_id": 11, "do_sample": None}, f)
+    noeos_model = FalconForCausalLM.from_pretrained(noeos_dir).eval()
+    got = record("greedy_config_eos_not_used", noeos_model, PROMPTS[1], None, model_folder="model_noeos")
+    assert len(got) == NEW_TOKENS and greedy[stop_at] in got, got
+
+    # A model whose vocabulary is padded past the tokenizer's (falcon-rw-1b: 50304 rows for 50257
+    # tokens): sampling reaches ids without text, which decode leaves out.
+    pad_dir = os.path.join(out, "model_pad")
+    os.makedirs(pad_dir)
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(os.path.join(model_dir, f), pad_dir)
+    padded = build_model(len(tok) + 200)
+    padded.save_pretrained(pad_dir)
+    got = record("sample_padded_vocab", padded, PROMPTS[0], None, model_folder=pad_dir,
+                 sampling=dict(seed=3, temperature=2.0, top_k=0, top_p=1.0))
+    assert any(i >= len(tok) for i in got), got
+
     for c in cases:
         c["model"] = os.path.basename(c["model"])
 

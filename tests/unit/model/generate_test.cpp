@@ -189,6 +189,35 @@ TEST_F(Generate, ModelAndAdapterFromTheConfig) {
   EXPECT_THAT(u.err, HasSubstr("run `autotrain train` first"));
 }
 
+// generation_config.json settings that change transformers' text and are not applied here are
+// named; a broken value is an error naming the file; a prompt from stdin loses its final newline.
+TEST_F(Generate, GenerationConfigSettingsAndStdinPrompt) {
+  testing::TempDir work;
+  const fs::path folder = work.path() / "m";
+  fs::copy(oracle().dir() / "model", folder);
+  const std::string prompt = find_case("greedy_base_1")["prompt"];
+  auto with_config = [&](const std::string& json) {
+    std::ofstream(folder / "generation_config.json") << json;
+    return testing::run_command({bin_, "generate", "--model", folder.string(), "--prompt", prompt, "--device", "cpu",
+                                 "--max-new-tokens", "2", "--json"});
+  };
+  auto penalty = with_config(R"({"eos_token_id": 11, "repetition_penalty": 1.3, "no_repeat_ngram_size": 0})");
+  ASSERT_EQ(penalty.exit_code, 0) << penalty.err;
+  EXPECT_THAT(penalty.err, HasSubstr("repetition_penalty=1.3 is not applied here"));
+  EXPECT_THAT(penalty.err, ::testing::Not(HasSubstr("no_repeat_ngram_size")));  // its neutral value
+  auto broken = with_config(R"({"do_sample": "yes"})");
+  EXPECT_EQ(broken.exit_code, 1);
+  EXPECT_THAT(broken.err, HasSubstr("generation_config.json: do_sample is \"yes\", not true or false"));
+  fs::remove(folder / "generation_config.json");
+
+  auto piped = testing::run_command({bin_, "generate", "--model", folder.string(), "--prompt", "-", "--device", "cpu",
+                                     "--max-new-tokens", "3", "--json"},
+                                    {}, {}, prompt + "\n");
+  ASSERT_EQ(piped.exit_code, 0) << piped.err;
+  const auto& c = find_case("greedy_base_1");
+  EXPECT_EQ(nlohmann::json::parse(piped.out)["prompt_tokens"], c["prompt_ids"].size());
+}
+
 TEST_F(Generate, MistakesAreUsageErrors) {
   const std::string model = (oracle().dir() / "model").string();
   struct Case {
