@@ -82,8 +82,18 @@ int run_setup(GlobalOptions& g, const SetupOptions& o) {
     project = cfg->get_string("AUTOTRAIN_PROJECT_NAME");
     std::error_code ec;
     std::filesystem::create_directories(project, ec);
-    if (ec) throw std::runtime_error(fmt::format("cannot create the project folder {}: {}", project.string(), ec.message()));
-    out["project_dir"] = std::filesystem::absolute(project).string();
+    if (ec) {
+      // Said, and the rest of the report still runs (a script reading --json gets its object).
+      const std::string error =
+          fmt::format("cannot create the project folder {}: {}", project.string(), ec.message());
+      fmt::print(stderr, "error: {}\n", error);
+      if (exit_code == kExitOk) exit_code = kExitRuntime;
+      out["project_dir"] = nullptr;
+      out["project_error"] = error;
+      project.clear();
+    } else {
+      out["project_dir"] = std::filesystem::absolute(project).string();
+    }
   } else {
     out["project_dir"] = nullptr;
   }

@@ -465,6 +465,15 @@ void Config::check_run_rules(Config& cfg, std::vector<ConfigProblem>& problems) 
                                                       text("VALID_SPLIT"), where("VALID_SPLIT"),
                                                       is("VALID_FRACTION").raw, where("VALID_FRACTION"))});
 
+  // HF Trainer refuses an evaluation strategy without eval data; AutoTrain 0.6.44 turned it off
+  // without a word. Asked for in so many words, it deserves one.
+  const Entry& eval_strategy = is("EVAL_STRATEGY");
+  if (eval_strategy.is_set && text("EVAL_STRATEGY") != "no" && !text("EVAL_STRATEGY").empty() &&
+      text("VALID_SPLIT").empty() && !(fraction && *fraction > 0))
+    cfg.warnings_.push_back(fmt::format("{}: EVAL_STRATEGY={} evaluates nothing without a validation set; set "
+                                        "VALID_SPLIT (a split of the data) or VALID_FRACTION (held out from train)",
+                                        eval_strategy.source, text("EVAL_STRATEGY")));
+
   // Allowed (a quick check that the loss falls), but the eval loss then says nothing about
   // generalisation, which is what a validation split is for.
   if (!text("VALID_SPLIT").empty() && text("VALID_SPLIT") == text("TRAIN_SPLIT"))
@@ -504,6 +513,29 @@ void Config::check_run_rules(Config& cfg, std::vector<ConfigProblem>& problems) 
                                     "would be read as data by the next run; give the project its own folder (or move "
                                     "the data into a subfolder)",
                                     project, text("DATA_PATH"), where("AUTOTRAIN_PROJECT_NAME"), where("DATA_PATH"))});
+
+  // DATA_FILE may live in the project folder, but not under a name `train` writes there (the model
+  // card would replace the data, and the next `data` would refuse the card as a DATA_FILE).
+  const std::string data_file = text("DATA_FILE");
+  if (!ec && !project.empty() && !data_file.empty()) {
+    std::error_code e;
+    const std::filesystem::path file = std::filesystem::weakly_canonical(data_file, e);
+    static const std::set<std::string> kTrainOutputs = {
+        "README.md",          "adapter_model.safetensors", "adapter_config.json",      "training_params.json",
+        "metrics.jsonl",      "tokenizer.json",            "tokenizer.model",          "tokenizer_config.json",
+        "special_tokens_map.json", "config.json",          "model.safetensors",        "model.safetensors.index.json",
+        "generation_config.json"};
+    const std::filesystem::path inside = file.lexically_relative(project_dir);  // "../x" when outside
+    const std::string top = inside.empty() ? std::string() : inside.begin()->string();
+    const bool in_project = !e && !top.empty() && top != ".." && top != ".";
+    // (The token cache's files, autotrain-data/, `data` itself refuses, naming them.)
+    if (in_project && (kTrainOutputs.count(inside.string()) || top.starts_with("checkpoint-") ||
+                       top.starts_with("model-")))
+      problems.push_back({"DATA_FILE", fmt::format("DATA_FILE={} ({}) is a file `train` writes in the project folder {}: "
+                                                   "the run would overwrite the data; give DATA_FILE another name "
+                                                   "(e.g. {}/train.csv)",
+                                                   data_file, where("DATA_FILE"), project, project)});
+  }
 }
 
 const Entry& Config::entry(std::string_view key) const {

@@ -359,9 +359,12 @@ SplitFiles DatasetSource::split_files(std::string_view split, std::string_view s
   for (const auto& f : files) names.push_back(f.lexically_relative(root).generic_string());
   for (const auto& f : unsupported) names.push_back(f.lexically_relative(root).generic_string() + " (unsupported format)");
   for (const auto& f : exclude) {
+    // Only what is in this folder: DATA_FILE is usually elsewhere.
     std::error_code file_ec;
+    const fs::path inside = fs::weakly_canonical(f, file_ec).lexically_relative(fs::weakly_canonical(root, file_ec));
+    if (file_ec || inside.empty() || *inside.begin() == "..") continue;
     if (fs::is_regular_file(f, file_ec) && written_by_data(f))
-      names.push_back(f.lexically_relative(root).generic_string() + " (autotrain data's output from this folder; " +
+      names.push_back(inside.generic_string() + " (autotrain data's output from this folder; " +
                       data_file_marker(f).filename().string() + " says so)");
   }
   throw DataError(fmt::format(

@@ -397,8 +397,14 @@ LoadedAdapter load_adapter(model::FalconForCausalLM& model, const std::filesyste
       throw AdapterError(fmt::format("{}: {} = {} is not supported (plain LoRA on the linear layers only); load this "
                                      "adapter with PEFT",
                                      where, key, cfg[key].dump()));
-  if (get("bias", std::string("none")) != "none" || get("lora_bias", false))
-    throw AdapterError(fmt::format("{}: adapters with trained biases are not supported (bias must be \"none\")", where));
+  if (get("bias", std::string("none")) != "none")
+    throw AdapterError(fmt::format("{}: adapters with trained biases are not supported (bias must be \"none\", it is "
+                                   "\"{}\")",
+                                   where, get("bias", std::string("none"))));
+  if (get("lora_bias", false))
+    throw AdapterError(fmt::format("{}: lora_bias is true (a bias on each lora_B): not supported; load this adapter "
+                                   "with PEFT",
+                                   where));
   for (const char* key : {"rank_pattern", "alpha_pattern"})
     if (cfg.contains(key) && cfg[key].is_object() && !cfg[key].empty())
       throw AdapterError(fmt::format("{}: per-module {} is not supported", where, key));

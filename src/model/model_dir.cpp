@@ -48,7 +48,14 @@ bool looks_like_repo_id(std::string_view s) {
       return false;
     }
   }
-  return slashes <= 1;
+  if (slashes > 1) return false;
+  // As huggingface_hub validates ids: no part starts or ends with '-' or '.', so "./nope" and
+  // ".cache/x" are paths, never ids to download.
+  const size_t slash = s.find('/');
+  for (std::string_view part : {s.substr(0, slash), slash == std::string_view::npos ? std::string_view() : s.substr(slash + 1)})
+    if (!part.empty() && (part.front() == '-' || part.front() == '.' || part.back() == '-' || part.back() == '.'))
+      return false;
+  return true;
 }
 
 std::string trim(std::string s) {

@@ -2,7 +2,9 @@
 #include "autotrain/model/model_folder.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -19,6 +21,22 @@
 namespace autotrain::model {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+// Copies a tokenizer or code file (megabytes at most) through write_file_atomic, whose errors
+// say what happened: std::filesystem::copy_file reports a disk that fills up during the copy as
+// "Input/output error" (a short sendfile).
+void copy_small_file(const fs::path& from, const fs::path& to) {
+  std::ifstream in(from, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  if (!in || in.bad())
+    throw std::runtime_error(fmt::format("{}: cannot read it ({})", from.string(), std::strerror(errno)));
+  io::write_file_atomic(to, bytes.str());
+}
+
+}  // namespace
 
 fs::path output_folder(const fs::path& out) {
   fs::path p = fs::absolute(out).lexically_normal();
@@ -115,10 +133,10 @@ void write_model_folder(const fs::path& source_dir, const fs::path& out, const n
     io::write_file_atomic(tmp / "config.json", cfg.dump(2) + "\n");
     for (auto f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
                    "generation_config.json"})
-      if (fs::exists(source_dir / f)) fs::copy_file(source_dir / f, tmp / f);
+      if (fs::exists(source_dir / f)) copy_small_file(source_dir / f, tmp / f);
     // The remote code of legacy RefinedWeb checkpoints (configuration_RW.py, modelling_RW.py, named
     // by config.json's auto_map): without it trust_remote_code cannot build the model from `out`.
-    for (const auto& f : remote_code_files(source_dir, cfg)) fs::copy_file(source_dir / f, tmp / f);
+    for (const auto& f : remote_code_files(source_dir, cfg)) copy_small_file(source_dir / f, tmp / f);
     if (!existing) {
       fs::rename(tmp, folder);
       return;

@@ -14,6 +14,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <fcntl.h>
+#include <termios.h>
 #include <fstream>
 #include <limits>
 #include <optional>
@@ -81,10 +83,22 @@ extern "C" void on_signal(int sig) {
     static const char later_int[] = "\nSIGINT received: finishing this step, then writing a checkpoint (press Ctrl-C "
                                     "again to quit at once)\n";
     static const char later_term[] = "\nSIGTERM received: finishing this step, then writing a checkpoint\n";
+    static const char later_hup[] = "\nSIGHUP received: finishing this step, then writing a checkpoint\n";
     if (sig == SIGINT)
       (void)!::write(STDERR_FILENO, later_int, sizeof later_int - 1);
-    else
+    else if (sig == SIGTERM)
       (void)!::write(STDERR_FILENO, later_term, sizeof later_term - 1);
+    else
+      (void)!::write(STDERR_FILENO, later_hup, sizeof later_hup - 1);
+    if (sig == SIGHUP) {
+      // The terminal went away (a dropped ssh session): writing to it now fails, and a failed
+      // log line must not cost the checkpoint. Terminal output goes to /dev/null from here on.
+      const int null_fd = ::open("/dev/null", O_WRONLY);
+      termios t{};
+      for (int fd : {STDOUT_FILENO, STDERR_FILENO})
+        if (null_fd >= 0 && ::tcgetattr(fd, &t) == 0) ::dup2(null_fd, fd);
+      if (null_fd >= 0) ::close(null_fd);
+    }
     return;
   }
   // A repeat. `timeout` and SLURM can deliver one SIGTERM to the process and another to its group
@@ -121,6 +135,8 @@ extern "C" void on_checkpoint_request(int) {
   errno = saved_errno;
 }
 
+const char* signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP"; }
+
 class CheckpointRequestScope {
  public:
   CheckpointRequestScope() {
@@ -148,16 +164,18 @@ class SignalScope {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int_);
     sigaction(SIGTERM, &sa, &old_term_);
+    sigaction(SIGHUP, &sa, &old_hup_);  // a closed terminal: as a preemption, a checkpoint first
     g_signal.store(0);
     g_signal_ns.store(0);
   }
   ~SignalScope() {
     sigaction(SIGINT, &old_int_, nullptr);
     sigaction(SIGTERM, &old_term_, nullptr);
+    sigaction(SIGHUP, &old_hup_, nullptr);
   }
 
  private:
-  struct sigaction old_int_ {}, old_term_ {};
+  struct sigaction old_int_ {}, old_term_ {}, old_hup_ {};
 };
 
 // ---- mixed precision ----
@@ -1143,7 +1161,10 @@ int Run::execute() {
   const std::string save_strategy = cfg_.get_string("SAVE_STRATEGY");
   // Tests: a real signal through the real handler after step N.
   std::optional<int64_t> signal_at, usr1_at;
-  if (const char* s = std::getenv("AUTOTRAIN_TEST_SIGNAL_AT_STEP")) signal_at = std::atoll(s);  // SIGTERM
+  if (const char* s = std::getenv("AUTOTRAIN_TEST_SIGNAL_AT_STEP")) signal_at = std::atoll(s);
+  int test_signal = SIGTERM;  // which one: AUTOTRAIN_TEST_SIGNAL=INT|TERM|HUP
+  if (const char* s = std::getenv("AUTOTRAIN_TEST_SIGNAL"))
+    test_signal = std::string_view(s) == "INT" ? SIGINT : std::string_view(s) == "HUP" ? SIGHUP : SIGTERM;
   if (const char* s = std::getenv("AUTOTRAIN_TEST_SIGUSR1_AT_STEP")) usr1_at = std::atoll(s);
 
   auto epoch_end = [&](int64_t done) { return epoch_ends_at(plan_, done) || done == plan_.total_steps; };
@@ -1168,7 +1189,7 @@ int Run::execute() {
       if (!evaluate_and_log(start_step_, saves_at(start_step_) && !resumed_from_extra_)) {
         fmt::print(stderr, "\nstopped again before the evaluation finished; checkpoint-{} stays as it was\n",
                    start_step_);
-        return g_signal.load() == SIGINT ? 130 : 143;
+        return 128 + g_signal.load();
       }
       if (eval_loss_this_step_ && (!best_eval_loss_ || *eval_loss_this_step_ < *best_eval_loss_)) {
         best_eval_loss_ = eval_loss_this_step_;
@@ -1234,13 +1255,13 @@ int Run::execute() {
       }
       eval_loss_this_step_.reset();
       if (evaluates_at(done)) evaluate_and_log(done, saves_at(done));
-      if (signal_at && done == *signal_at) ::kill(::getpid(), SIGTERM);
+      if (signal_at && done == *signal_at) ::kill(::getpid(), test_signal);
       if (usr1_at && done == *usr1_at) ::kill(::getpid(), SIGUSR1);
       int sig = g_signal.load();
       const bool asked = g_checkpoint_asked.exchange(false);
       const bool regular = saves_at(done);
       if (regular || sig != 0 || asked)
-        checkpoint(done, regular ? nullptr : sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGUSR1");
+        checkpoint(done, regular ? nullptr : sig != 0 ? signal_name(sig) : "SIGUSR1");
       // A SIGTERM that came while that checkpoint was being written stops the run now: another
       // step could outlast the grace period before SIGKILL, and this step's checkpoint is whole.
       // (After the last step the final files come next, which is no longer to wait for.)
@@ -1254,10 +1275,10 @@ int Run::execute() {
         const auto all = list_checkpoints(project_);
         const bool newest = !all.empty() && all.back().step == done;
         fmt::print(stderr, "\n{} received: checkpoint-{} written; to continue, run train again with {}\n",
-                   sig == SIGINT ? "SIGINT" : "SIGTERM", done,
+                   signal_name(sig), done,
                    newest ? std::string("--resume auto (the default)")
                           : "--resume " + (project_ / fmt::format("checkpoint-{}", done)).string());
-        return sig == SIGINT ? 130 : 143;
+        return 128 + sig;  // 130 SIGINT, 143 SIGTERM, 129 SIGHUP: as the shell reports a signal's end
       }
     }
   }
@@ -1270,6 +1291,15 @@ int Run::execute() {
     final_metrics_["best_step"] = best_step_;
     // The card must not say the weights are the best step's when they are not.
     if (!weights_are_best) final_metrics_["weights_step"] = plan_.total_steps;
+    // Nor give the last step's eval loss for weights that are an earlier step's: eval_loss and
+    // eval_perplexity describe the weights written (the last evaluation stays as last_eval_loss).
+    const bool loaded_best = weights_are_best && cfg_.get_bool("LOAD_BEST_MODEL_AT_END") &&
+                             best_step_ != plan_.total_steps && final_metrics_.contains("eval_loss");
+    if (loaded_best) {
+      final_metrics_["last_eval_loss"] = final_metrics_["eval_loss"];
+      final_metrics_["eval_loss"] = *best_eval_loss_;
+      final_metrics_["eval_perplexity"] = std::exp(*best_eval_loss_);
+    }
   }
   write_model_files(project_);
   for (const auto& f : other_mode_files_to_remove_) {

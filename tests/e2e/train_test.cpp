@@ -540,6 +540,9 @@ TEST_F(Train, TheBestCheckpointIsTheFinalAdapter) {
   EXPECT_NE(adapter(project("best")), adapter(project("best") / fmt::format("checkpoint-{}", last_step)));
   EXPECT_THAT(r.err, HasSubstr("loading the best checkpoint: " + best_dir.string()));
   EXPECT_THAT(testing::read_file(project("best") / "README.md"), HasSubstr("| best_step | " + std::to_string(best_step)));
+  // The card's eval_loss is the weights' (the best step's), not the last evaluation's.
+  EXPECT_THAT(testing::read_file(project("best") / "README.md"),
+              HasSubstr("| eval_loss | " + nlohmann::json(best).dump() + " |"));
 
   // Resumed in another project folder from the best checkpoint (--resume DIR): the best is found
   // where it is, the log holds the steps before it, and the result is the uninterrupted run's.
@@ -716,6 +719,20 @@ TEST_F(Train, StepsCrossEpochEndsAndResumeThere) {
   EXPECT_THAT(resumed.err, HasSubstr("resuming from"));
   EXPECT_EQ(testing::read_file(project("cross") / "adapter_model.safetensors"),
             testing::read_file(project("crossresumed") / "adapter_model.safetensors"));
+}
+
+// A closed terminal (a dropped ssh session) sends SIGHUP: as a preemption, the step finishes and
+// a checkpoint is written (exit 129), rather than losing the steps since the last one.
+TEST_F(Train, SighupCheckpointsAsSigterm) {
+  const std::vector<std::string> sets = {"MAX_STEPS=4", "SAVE_STRATEGY=steps", "SAVE_STEPS=4"};
+  auto hup = run("train", "hup", sets, {}, {"AUTOTRAIN_TEST_SIGNAL_AT_STEP=2", "AUTOTRAIN_TEST_SIGNAL=HUP"});
+  EXPECT_EQ(hup.exit_code, 129) << hup.err;
+  EXPECT_THAT(hup.err, HasSubstr("SIGHUP received: checkpoint-2 written"));
+  auto state = nlohmann::json::parse(testing::read_file(project("hup") / "checkpoint-2" / "trainer_state.json"));
+  EXPECT_EQ(state.at("written_on_signal"), "SIGHUP");
+  auto resumed = run("train", "hup", sets);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_THAT(resumed.err, HasSubstr("resuming from"));
 }
 
 // SLURM kills 30 s after its SIGTERM: an evaluation in progress must not delay the checkpoint. It

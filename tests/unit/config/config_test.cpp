@@ -6,6 +6,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "support/test_support.h"
@@ -218,6 +219,32 @@ TEST(Config, ValidatingOnTheTrainSplitIsPointedOut) {
   EXPECT_THAT(same.warnings()[0], HasSubstr("VALID_SPLIT=train ("));
   EXPECT_THAT(same.warnings()[0], HasSubstr(".env:1) is the TRAIN_SPLIT"));
   EXPECT_TRUE(resolve_text("VALID_SPLIT=test\n").warnings().empty());
+}
+
+// DATA_FILE must not be a file `train` writes into the project folder (the model card would
+// replace the data).
+TEST(Config, DataFileIsNotAProjectOutput) {
+  for (const char* name : {"README.md", "metrics.jsonl", "adapter_config.json", "checkpoint-5/train.csv"}) {
+    try {
+      resolve_text(fmt::format("AUTOTRAIN_PROJECT_NAME=runs/p\nDATA_FILE=runs/p/{}\n", name));
+      ADD_FAILURE() << name << " was accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_THAT(e.what(), HasSubstr("is a file `train` writes in the project folder runs/p")) << name;
+    }
+  }
+  EXPECT_NO_THROW(resolve_text("AUTOTRAIN_PROJECT_NAME=runs/p\nDATA_FILE=runs/p/train.csv\n"));
+  EXPECT_NO_THROW(resolve_text("AUTOTRAIN_PROJECT_NAME=runs/p\nDATA_FILE=runs/README.md\n"));
+}
+
+// An evaluation asked for without a validation set would silently evaluate nothing.
+TEST(Config, EvalStrategyWithoutValidationDataIsPointedOut) {
+  auto none = resolve_text("EVAL_STRATEGY=steps\n");
+  ASSERT_EQ(none.warnings().size(), 1u);
+  EXPECT_THAT(none.warnings()[0], HasSubstr("EVAL_STRATEGY=steps evaluates nothing without a validation set"));
+  EXPECT_TRUE(resolve_text("EVAL_STRATEGY=steps\nVALID_SPLIT=test\n").warnings().empty());
+  EXPECT_TRUE(resolve_text("EVAL_STRATEGY=epoch\nVALID_FRACTION=0.1\n").warnings().empty());
+  EXPECT_TRUE(resolve_text("EVAL_STRATEGY=no\n").warnings().empty());
+  EXPECT_TRUE(resolve_text("LORA_R=8\n").warnings().empty());  // the default (epoch) says nothing
 }
 
 // The project folder may be neither the model's folder nor the data's (local folders; `data`

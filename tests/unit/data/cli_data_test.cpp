@@ -214,6 +214,11 @@ TEST_F(DataCli, DataFileOfAnotherProjectIsNotReadBack) {
                      "AUTOTRAIN_PROJECT_NAME=out/p5", "--set", "VALID_SPLIT="});
   ASSERT_EQ(from_e.exit_code, 0) << from_e.err;
   EXPECT_THAT(testing::read_file(dir_.path() / "out" / "e.csv"), HasSubstr("my own row"));
+  // A missing split lists the folder's files, not DATA_FILE (out/e.csv, made by data) elsewhere.
+  auto missing = run({"data", "-c", config_.string(), "--set", "DATA_PATH=e", "--set", "DATA_FILE=out/e.csv", "--set",
+                      "AUTOTRAIN_PROJECT_NAME=out/p5", "--set", "VALID_SPLIT=validation"});
+  EXPECT_EQ(missing.exit_code, 2) << missing.err;
+  EXPECT_THAT(missing.err, HasSubstr("Files there: notes.txt, train.csv. "));
 }
 
 // The project folder cannot be the DATA_PATH folder: its outputs would be the next run's data.

@@ -276,6 +276,17 @@ TEST(ModelDir, ErrorsListWhereWeLooked) {
     EXPECT_THAT(e.what(), HasSubstr("autotrain tiny -c configs/tiny.env"));
     EXPECT_THAT(e.what(), ::testing::Not(HasSubstr("huggingface-cli")));
   }
+  // "./nope" and ".hidden/x" fit the id alphabet, but no hub id starts a part with '.' or '-':
+  // paths, not looked up in the cache.
+  for (const char* path : {"./nope", ".hidden/x", "org/-name"}) {
+    try {
+      resolve_model_dir(path, env);
+      ADD_FAILURE() << path;
+    } catch (const ModelError& e) {
+      EXPECT_THAT(e.what(), ::testing::Not(HasSubstr("Hugging Face cache"))) << path;
+      EXPECT_THAT(e.what(), ::testing::Not(HasSubstr("huggingface-cli"))) << path;
+    }
+  }
   std::filesystem::create_directories(tmp.path() / "hub" / "models--a--b" / "snapshots");
   try {
     resolve_model_dir("a/b", env);
