@@ -1,5 +1,7 @@
 #include "unicode.h"
 
+#include <fmt/format.h>
+
 #include <unicode/normalizer2.h>
 #include <unicode/uchar.h>
 #include <unicode/unistr.h>
@@ -154,6 +156,23 @@ bool is_punctuation(char32_t c) {
   u_charAge(static_cast<UChar32>(c), age);
   return age[0] <= 8;
 }
+
+namespace {
+
+template <size_t N>
+std::string class_items(const CodePointRange (&ranges)[N], char32_t skip_first = 0) {
+  std::string out;
+  for (const auto& r : ranges)
+    if (r.first != skip_first)
+      out += fmt::format("\\x{{{:X}}}-\\x{{{:X}}}", static_cast<uint32_t>(r.first), static_cast<uint32_t>(r.last));
+  return out;
+}
+
+}  // namespace
+
+std::string newer_letters_class_items() { return class_items(kLettersAfter14); }
+// The Kaktovik numerals (U+1D2C0..1D2D3) are No, the only numbers of the table that are not Nd.
+std::string newer_digits_class_items() { return class_items(kNumbersAfter14, 0x1D2C0); }
 
 bool is_word(char32_t c) {
   if (c < 0x80) return is_letter(c) || is_numeric(c) || c == '_';

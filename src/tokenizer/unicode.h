@@ -62,6 +62,10 @@ bool is_punctuation(char32_t c);
 // Unicode `\w` as Oniguruma defines it for the Whitespace pre-tokenizer: letters, marks,
 // decimal digits, connector punctuation.
 bool is_word(char32_t c);
+// Letters (L*) and decimal digits (Nd) that Unicode assigned after 14.0 (newer than the
+// system's ICU and PCRE2 tables), as the items of a PCRE2 character class ("\\x{1C89}-\\x{1C8A}...").
+std::string newer_letters_class_items();
+std::string newer_digits_class_items();
 
 // Unicode normalization forms (through ICU). Input must be valid UTF-8.
 std::string nfc(std::string_view s);

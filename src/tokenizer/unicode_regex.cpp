@@ -12,8 +12,24 @@ namespace autotrain::tokenizer {
 
 namespace {
 
+// Oniguruma's word class (`\w` in tokenizers' Split patterns) is Unicode's: Alphabetic, marks,
+// decimal digits and connector punctuation (not the joiners: tokenizers splits at a ZWJ).
+// PCRE2 10.42's UCP `\w` is letters, numbers and '_' only, so "a\u0301b" or a circled letter
+// would split where tokenizers does not.
+// PCRE2 10.42's tables are Unicode 14.0, tokenizers' Oniguruma's 16.0: the letters and decimal
+// digits added since (CJK extension I, Garay, ...) are added as code point ranges.
+const std::string& onig_digit() {
+  static const std::string items = "\\p{Nd}" + unicode::newer_digits_class_items();
+  return items;
+}
+const std::string& onig_word() {
+  static const std::string items =
+      "\\p{Alphabetic}\\p{M}\\p{Pc}" + onig_digit() + unicode::newer_letters_class_items();
+  return items;
+}
+
 // Oniguruma's `\s` is the White_Space property, which includes U+0085 (NEXT LINE); PCRE2's
-// UCP `\s` may not. Rewrite `\s` / `\S` so both engines agree.
+// UCP `\s` may not. Rewrite `\s` / `\S`, `\d` / `\D` and `\w` / `\W` so both engines agree.
 std::string onig_to_pcre2(std::string_view p) {
   std::string out;
   out.reserve(p.size() + 16);
@@ -27,6 +43,14 @@ std::string onig_to_pcre2(std::string_view p) {
         out += class_depth > 0 ? "\\s\\x{85}" : "[\\s\\x{85}]";
       } else if (n == 'S' && class_depth == 0) {
         out += "[^\\s\\x{85}]";
+      } else if (n == 'd') {
+        out += class_depth > 0 ? onig_digit() : "[" + onig_digit() + "]";
+      } else if (n == 'D' && class_depth == 0) {
+        out += "[^" + onig_digit() + "]";
+      } else if (n == 'w') {
+        out += class_depth > 0 ? onig_word() : "[" + onig_word() + "]";
+      } else if (n == 'W' && class_depth == 0) {
+        out += "[^" + onig_word() + "]";
       } else {
         out += '\\';
         out += n;

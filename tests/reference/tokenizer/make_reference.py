@@ -161,6 +161,20 @@ def subword_prefix(texts):
     return tok
 
 
+def split_word_class(texts):
+    """A custom Split regex on `\\w` (Oniguruma's word class: marks and joiners included), after
+    a whitespace-collapsing Replace; end-of-word suffix."""
+    tok = Tokenizer(models.BPE(unk_token="[UNK]", end_of_word_suffix="</w>"))
+    tok.normalizer = normalizers.Replace(Regex(r"\s+"), " ")
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(r"\d+|[^\w\s]+"), behavior="isolated"),
+                                                 pre_tokenizers.WhitespaceSplit()])
+    tok.decoder = decoders.BPEDecoder(suffix="</w>")
+    trainer = trainers.BpeTrainer(vocab_size=2000, special_tokens=["[UNK]"], end_of_word_suffix="</w>",
+                                  limit_alphabet=300, show_progress=False)
+    tok.train_from_iterator(texts, trainer)
+    return tok
+
+
 HF_BUILDERS = {
     "gpt2_prefix": gpt2_prefix,
     "gpt2_added_tokens": gpt2_added_tokens,
@@ -170,6 +184,7 @@ HF_BUILDERS = {
     "kitchen_sink": kitchen_sink,
     "whitespace_nfkd": whitespace_nfkd,
     "subword_prefix": subword_prefix,
+    "split_word_class": split_word_class,
 }
 
 

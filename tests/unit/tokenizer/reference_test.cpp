@@ -224,6 +224,7 @@ TEST_P(ReferenceParity, SameIdsAndDecodesOnTheCorpus) {
 INSTANTIATE_TEST_SUITE_P(Tokenizers, ReferenceParity,
                          ::testing::Values("falcon", "gpt2_prefix", "gpt2_added_tokens", "llama3_style",
                                            "metaspace_fallback", "llama2_style", "kitchen_sink", "whitespace_nfkd", "subword_prefix",
+                                           "split_word_class",
                                            "sentencepiece_unigram", "sentencepiece_bpe"),
                          [](const auto& info) { return info.param; });
 
