@@ -247,7 +247,7 @@ Subcommand add_chat_command(CLI::App& app, GlobalOptions& g) {
                   return c + ask;
                 };
                 size_t dropped = 0;
-                while (!turns.empty() && g.count_tokens(conversation()) + a->max_new_tokens > g.context_length()) {
+                while (!turns.empty() && a->max_new_tokens > g.context_length() - g.count_tokens(conversation())) {
                   turns.erase(turns.begin());
                   ++dropped;
                 }

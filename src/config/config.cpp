@@ -528,9 +528,18 @@ void Config::check_run_rules(Config& cfg, std::vector<ConfigProblem>& problems) 
     const std::filesystem::path inside = file.lexically_relative(project_dir);  // "../x" when outside
     const std::string top = inside.empty() ? std::string() : inside.begin()->string();
     const bool in_project = !e && !top.empty() && top != ".." && top != ".";
+    // checkpoint-<step>/ folders, and a full fine-tune's model-00001-of-00002.safetensors shards.
     // (The token cache's files, autotrain-data/, `data` itself refuses, naming them.)
-    if (in_project && (kTrainOutputs.count(inside.string()) || top.starts_with("checkpoint-") ||
-                       top.starts_with("model-")))
+    auto digits = [](std::string_view t) {
+      return !t.empty() && t.find_first_not_of("0123456789") == std::string_view::npos;
+    };
+    const std::string_view name = top;
+    const bool checkpoint = name.starts_with("checkpoint-") && digits(name.substr(11)) && inside != top;
+    const size_t of = name.find("-of-");
+    const bool shard = name.starts_with("model-") && name.ends_with(".safetensors") && of != std::string_view::npos &&
+                       digits(name.substr(6, of - 6)) &&
+                       digits(name.substr(of + 4, name.size() - of - 4 - std::string_view(".safetensors").size()));
+    if (in_project && (kTrainOutputs.count(inside.string()) || checkpoint || shard))
       problems.push_back({"DATA_FILE", fmt::format("DATA_FILE={} ({}) is a file `train` writes in the project folder {}: "
                                                    "the run would overwrite the data; give DATA_FILE another name "
                                                    "(e.g. {}/train.csv)",

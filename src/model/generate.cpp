@@ -59,17 +59,21 @@ bool has_tokenizer(const fs::path& dir) {
 // (decoded as U+FFFD until its last byte comes) or the start of a stop string.
 size_t unsettled_tail(const std::string& text, const std::vector<std::string>& stop) {
   static const std::string kReplacement = "\xEF\xBF\xBD";
-  size_t tail = 0;
-  while (text.size() >= tail + kReplacement.size() &&
-         text.compare(text.size() - tail - kReplacement.size(), kReplacement.size(), kReplacement) == 0)
-    tail += kReplacement.size();
+  size_t partial = 0;
+  while (text.size() >= partial + kReplacement.size() &&
+         text.compare(text.size() - partial - kReplacement.size(), kReplacement.size(), kReplacement) == 0)
+    partial += kReplacement.size();
+  // Before the partial character, the longest start of a stop string (which that character may
+  // continue) waits too.
+  const std::string_view before = std::string_view(text).substr(0, text.size() - partial);
+  size_t held = 0;
   for (const auto& s : stop)
-    for (size_t n = std::min(s.size() - 1, text.size()); n > tail; --n)
-      if (text.compare(text.size() - n, n, s, 0, n) == 0) {
-        tail = n;
+    for (size_t n = std::min(s.size() - 1 + (partial > 0 ? 1 : 0), before.size()); n > held; --n)
+      if (n <= s.size() && before.compare(before.size() - n, n, std::string_view(s).substr(0, n)) == 0) {
+        held = n;
         break;
       }
-  return tail;
+  return partial + held;
 }
 
 }  // namespace
@@ -211,7 +215,6 @@ SamplingOptions Generator::default_sampling() const {
   // A null value is an unset one, as transformers reads it.
   auto present = [&](const char* key) { return j->contains(key) && !(*j)[key].is_null(); };
   if (present("do_sample") && !(*j)["do_sample"].is_boolean()) throw bad("do_sample", "true or false");
-  if (!present("do_sample") || !(*j)["do_sample"].get<bool>()) return o;
   auto number = [&](const char* key, double fallback) {
     if (!present(key)) return fallback;
     if (!(*j)[key].is_number()) throw bad(key, "a number");
@@ -226,6 +229,10 @@ SamplingOptions Generator::default_sampling() const {
   if (o.temperature < 0 || !(o.top_p > 0 && o.top_p <= 1))
     throw ModelError(fmt::format("{}: temperature {} / top_p {} are out of range (temperature >= 0, 0 < top_p <= 1)",
                                  file.string(), o.temperature, o.top_p));
+  // do_sample decides only whether the default is greedy: sampling asked for on the command line
+  // (--temperature) still uses the file's top_k and top_p, as generate(do_sample=True) merges
+  // its arguments over the model's generation config.
+  if (!present("do_sample") || !(*j)["do_sample"].get<bool>()) o.temperature = 0;
   return o;
 }
 
@@ -272,7 +279,7 @@ GenerateResult Generator::generate(const std::string& prompt, int64_t max_new_to
     throw GenerateUsageError(fmt::format("the prompt has {} tokens; the model takes at most {} "
                                          "(max_position_embeddings): shorten it",
                                          prompt_len, context));
-  if (prompt_len + max_new_tokens - 1 > context) {
+  if (max_new_tokens > context - prompt_len + 1) {  // (not prompt + new: --max-new-tokens can be huge)
     s_->warnings.push_back(fmt::format("{} new tokens after a {}-token prompt would pass the model's context of {} "
                                        "tokens; generating at most {}",
                                        max_new_tokens, prompt_len, context, context - prompt_len + 1));

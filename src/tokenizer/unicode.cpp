@@ -178,7 +178,9 @@ bool is_word(char32_t c) {
   if (c < 0x80) return is_letter(c) || is_numeric(c) || c == '_';
   // Letters and numbers newer than the system's ICU (Debian 12's knows Unicode 15.0, the
   // reference's regex engine 16.0) are word characters too.
-  if (in_ranges(kLettersAfter14, c) || in_ranges(kNumbersAfter14, c)) return true;
+  // (Not the Kaktovik numerals U+1D2C0..1D2D3: No, which ICU 72 already knows, and not a word
+  // character.)
+  if (in_ranges(kLettersAfter14, c) || (in_ranges(kNumbersAfter14, c) && (c < 0x1D2C0 || c > 0x1D2D3))) return true;
   auto mask = U_GET_GC_MASK(static_cast<UChar32>(c));
   return u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_ALPHABETIC) ||
          (mask & (U_GC_M_MASK | U_GC_ND_MASK | U_GC_PC_MASK)) != 0 ||

@@ -15,7 +15,6 @@
 #include <cstring>
 #include <ctime>
 #include <fcntl.h>
-#include <termios.h>
 #include <fstream>
 #include <limits>
 #include <optional>
@@ -67,6 +66,26 @@ std::atomic<int64_t> g_signal_ns{0};  // when the first one came (CLOCK_MONOTONI
 static_assert(std::atomic<int>::is_always_lock_free && std::atomic<int64_t>::is_always_lock_free,
               "the signal handler needs lock-free atomics");
 
+// Which of stdout/stderr were terminals when training started (isatty then: after a hangup the
+// kernel has already made every call on them fail, tcgetattr included).
+std::atomic<bool> g_stdout_tty{false}, g_stderr_tty{false};
+
+// The terminal went away (a dropped ssh session): writing to it now fails (EIO), and a failed
+// log line must not cost the checkpoint; a pipe to a `tee` that died with the session would
+// raise SIGPIPE. Terminal output goes to /dev/null from here on, and SIGPIPE is ignored (a write
+// to a dead pipe fails instead). Async-signal-safe calls only.
+void away_from_the_terminal() {
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  ::sigaction(SIGPIPE, &ignore, nullptr);
+  const int null_fd = ::open("/dev/null", O_WRONLY);
+  if (null_fd < 0) return;
+  if (g_stdout_tty.load()) ::dup2(null_fd, STDOUT_FILENO);
+  if (g_stderr_tty.load()) ::dup2(null_fd, STDERR_FILENO);
+  ::close(null_fd);
+}
+
 extern "C" void on_signal(int sig) {
   // Only async-signal-safe calls here (clock_gettime, write, _exit). The first signal asks for a
   // checkpoint after the current step, which can take a while on a 7B model: say so at once.
@@ -90,17 +109,10 @@ extern "C" void on_signal(int sig) {
       (void)!::write(STDERR_FILENO, later_term, sizeof later_term - 1);
     else
       (void)!::write(STDERR_FILENO, later_hup, sizeof later_hup - 1);
-    if (sig == SIGHUP) {
-      // The terminal went away (a dropped ssh session): writing to it now fails, and a failed
-      // log line must not cost the checkpoint. Terminal output goes to /dev/null from here on.
-      const int null_fd = ::open("/dev/null", O_WRONLY);
-      termios t{};
-      for (int fd : {STDOUT_FILENO, STDERR_FILENO})
-        if (null_fd >= 0 && ::tcgetattr(fd, &t) == 0) ::dup2(null_fd, fd);
-      if (null_fd >= 0) ::close(null_fd);
-    }
+    if (sig == SIGHUP) away_from_the_terminal();
     return;
   }
+  if (sig == SIGHUP) away_from_the_terminal();  // after a SIGTERM too: the terminal is gone all the same
   // A repeat. `timeout` and SLURM can deliver one SIGTERM to the process and another to its group
   // moments apart, so only a Ctrl-C pressed again, a second or more later, means "quit now"
   // (without a checkpoint; the previous one stays whole).
@@ -159,12 +171,21 @@ class CheckpointRequestScope {
 class SignalScope {
  public:
   SignalScope() {
+    g_stdout_tty.store(::isatty(STDOUT_FILENO) == 1);
+    g_stderr_tty.store(::isatty(STDERR_FILENO) == 1);
     struct sigaction sa {};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int_);
-    sigaction(SIGTERM, &sa, &old_term_);
-    sigaction(SIGHUP, &sa, &old_hup_);  // a closed terminal: as a preemption, a checkpoint first
+    // A signal the process was started with ignored stays ignored: `nohup autotrain train &` must
+    // train on when the terminal closes, and a background job of a shell without job control
+    // ignores Ctrl-C (as `data` and every other command leave them).
+    auto install = [&](int sig, struct sigaction* old) {
+      sigaction(sig, nullptr, old);
+      if (old->sa_handler != SIG_IGN) sigaction(sig, &sa, nullptr);
+    };
+    install(SIGINT, &old_int_);
+    install(SIGTERM, &old_term_);
+    install(SIGHUP, &old_hup_);  // a closed terminal: as a preemption, a checkpoint first
     g_signal.store(0);
     g_signal_ns.store(0);
   }

@@ -232,7 +232,11 @@ TEST(Config, DataFileIsNotAProjectOutput) {
       EXPECT_THAT(e.what(), HasSubstr("is a file `train` writes in the project folder runs/p")) << name;
     }
   }
+  EXPECT_THROW(resolve_text("AUTOTRAIN_PROJECT_NAME=runs/p\nDATA_FILE=runs/p/model-00001-of-00002.safetensors\n"),
+               ConfigError);
   EXPECT_NO_THROW(resolve_text("AUTOTRAIN_PROJECT_NAME=runs/p\nDATA_FILE=runs/p/train.csv\n"));
+  EXPECT_NO_THROW(resolve_text("AUTOTRAIN_PROJECT_NAME=runs/p\nDATA_FILE=runs/p/model-answers.csv\n"));
+  EXPECT_NO_THROW(resolve_text("AUTOTRAIN_PROJECT_NAME=runs/p\nDATA_FILE=runs/p/checkpoint-notes.csv\n"));
   EXPECT_NO_THROW(resolve_text("AUTOTRAIN_PROJECT_NAME=runs/p\nDATA_FILE=runs/README.md\n"));
 }
 

@@ -349,7 +349,7 @@ TEST(EvalData, ErrorsNameFileAndLine) {
   EXPECT_THAT(eval_error("d.jsonl", "{\"prompt\": \"x\"}\n"),
               HasSubstr("d.jsonl:1: the row has neither an \"input_ids\" list nor a text column \"text\""));
   EXPECT_THAT(eval_error("d.jsonl", "[1, 2]\n"), HasSubstr("d.jsonl:1: expected a JSON object per row"));
-  EXPECT_THAT(eval_error("d.csv", "a,b\n1,2\n3\n"), HasSubstr("d.csv:3: 1 fields, but the header has 2"));
+  EXPECT_THAT(eval_error("d.csv", "a,b\n1,2\n3,4,5\n"), HasSubstr("d.csv:3: 3 fields, but the header has 2"));
   EXPECT_THAT(eval_error("d.csv", "a,b\n1,\"2\n"), HasSubstr("d.csv:2: unterminated quoted field"));
   EXPECT_THAT(eval_error("d.txt", "hello"), HasSubstr("unknown format '.txt'"));
   EXPECT_THAT(eval_error("d.json", "42"), HasSubstr("expected a JSON array of row objects"));
