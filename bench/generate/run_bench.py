@@ -23,6 +23,8 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+from process_stats import measure  # noqa: E402
 PROMPT = "### Human: Write a short poem about the sea.### Assistant:"
 
 HF_GENERATE = """
@@ -58,18 +60,9 @@ json.dump({"_from_model_config": False}, open(os.path.join(folder, "generation_c
 """
 
 
-def measure(cmd):
-    r = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed:\n{r.stdout}\n{r.stderr}")
-    wall = rss = None
-    for line in r.stderr.splitlines():
-        if "Elapsed (wall clock)" in line:
-            parts = [float(p) for p in line.split()[-1].split(":")]
-            wall = parts[-1] + 60 * parts[-2] + (3600 * parts[-3] if len(parts) == 3 else 0)
-        if "Maximum resident set size" in line:
-            rss = int(line.split()[-1]) / 1024
-    return json.loads(r.stdout.strip().splitlines()[-1]), wall, rss
+def run_json(cmd):
+    out, wall, rss = measure(cmd)
+    return json.loads(out.strip().splitlines()[-1]), wall, rss
 
 
 def main():
@@ -88,9 +81,9 @@ def main():
           f"ratio | autotrain peak RSS MiB | transformers peak RSS MiB |")
     print("|---|---|---|---|---|---|---|---|---|")
     for i in range(a.repeat):
-        ours, ours_wall, ours_rss = measure([a.bin, "generate", "--model", model, "--prompt", PROMPT, "--max-new-tokens",
+        ours, ours_wall, ours_rss = run_json([a.bin, "generate", "--model", model, "--prompt", PROMPT, "--max-new-tokens",
                                              str(n), "--device", "cpu", "--json"])
-        theirs, theirs_wall, theirs_rss = measure([sys.executable, "-c", HF_GENERATE, model, PROMPT, str(n)])
+        theirs, theirs_wall, theirs_rss = run_json([sys.executable, "-c", HF_GENERATE, model, PROMPT, str(n)])
         if ours["ids"] != theirs["ids"]:
             sys.exit(f"the tokens differ:\n autotrain    {ours['ids']}\n transformers {theirs['ids']}")
         if len(ours["ids"]) != n:

@@ -20,6 +20,8 @@ import torch
 from safetensors.torch import load_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+from process_stats import measure  # noqa: E402
 
 PEFT_MERGE = """
 import sys, torch
@@ -28,20 +30,6 @@ from peft import PeftModel
 base = FalconForCausalLM.from_pretrained(sys.argv[1], dtype=torch.float16, low_cpu_mem_usage=True)
 PeftModel.from_pretrained(base, sys.argv[2]).merge_and_unload().save_pretrained(sys.argv[3])
 """
-
-
-def measure(cmd):
-    r = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed:\n{r.stdout}\n{r.stderr}")
-    wall = rss = None
-    for line in r.stderr.splitlines():
-        if "Elapsed (wall clock)" in line:
-            parts = [float(p) for p in line.split()[-1].split(":")]
-            wall = parts[-1] + 60 * parts[-2] + (3600 * parts[-3] if len(parts) == 3 else 0)
-        if "Maximum resident set size" in line:
-            rss = int(line.split()[-1]) / 1024
-    return wall, rss
 
 
 def tensors(folder):
@@ -85,7 +73,7 @@ m.save_pretrained(sys.argv[2])
         x, y = tensors(ours_dir), tensors(theirs_dir)
         if x.keys() != y.keys() or any(not torch.equal(x[k], y[k]) for k in x):
             sys.exit("the merged tensors differ")
-        print(f"| {i + 1} | {ours[0]:.2f} | {theirs[0]:.2f} | {theirs[0] / ours[0]:.2f}x | {ours[1]:.0f} | {theirs[1]:.0f} |")
+        print(f"| {i + 1} | {ours[1]:.2f} | {theirs[1]:.2f} | {theirs[1] / ours[1]:.2f}x | {ours[2]:.0f} | {theirs[2]:.0f} |")
     print("merged tensors identical, bit for bit, in every run")
     shutil.rmtree(work)
 

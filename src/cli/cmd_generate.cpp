@@ -164,17 +164,17 @@ Subcommand add_generate_command(CLI::App& app, GlobalOptions& g) {
                 else if (text.ends_with('\n')) text.pop_back();
               }
               lora::use_qlora_loading(a->model);
-              model::Generator g(a->model);
-              print_warnings(g);
-              const model::SamplingOptions sampling = sampling_of(*a, g);
+              model::Generator gen(a->model);
+              print_warnings(gen);
+              const model::SamplingOptions sampling = sampling_of(*a, gen);
               std::function<void(std::string_view)> stream;
               if (!*json)
                 stream = [](std::string_view piece) {
                   std::fwrite(piece.data(), 1, piece.size(), stdout);
                   std::fflush(stdout);
                 };
-              const model::GenerateResult r = g.generate(text, a->max_new_tokens, sampling, *stop, stream);
-              print_warnings(g);
+              const model::GenerateResult r = gen.generate(text, a->max_new_tokens, sampling, *stop, stream);
+              print_warnings(gen);
               const auto n = static_cast<double>(r.ids.size());
               const double rate = r.seconds > 0 ? n / r.seconds : 0.0;
               if (*json) {
@@ -192,7 +192,7 @@ Subcommand add_generate_command(CLI::App& app, GlobalOptions& g) {
                 fmt::print("\n");
                 std::fflush(stdout);  // the text's line before the log line, also in `2>&1`
                 spdlog::info("{} new tokens in {:.2f} s ({:.1f} tokens/s, first after {:.2f} s) on {}; stopped by {}",
-                             r.ids.size(), r.seconds, rate, r.first_token_seconds, g.device(), r.finish_reason);
+                             r.ids.size(), r.seconds, rate, r.first_token_seconds, gen.device(), r.finish_reason);
               }
               return static_cast<int>(kExitOk);
             });
@@ -214,13 +214,13 @@ Subcommand add_chat_command(CLI::App& app, GlobalOptions& g) {
               if (a->model.model.empty()) model_of_config(g, a->model);
               else warn_config_unused(g);
               lora::use_qlora_loading(a->model);
-              model::Generator g(a->model);
-              print_warnings(g);
-              model::SamplingOptions sampling = sampling_of(*a, g);
+              model::Generator gen(a->model);
+              print_warnings(gen);
+              model::SamplingOptions sampling = sampling_of(*a, gen);
               const bool terminal = isatty(STDIN_FILENO) != 0;
               if (terminal)
-                fmt::print(stderr, "chat with {}{} on {}: /reset starts over, /exit or Ctrl-D ends\n", g.model_dir(),
-                           a->model.adapter.empty() ? "" : " + " + a->model.adapter, g.device());
+                fmt::print(stderr, "chat with {}{} on {}: /reset starts over, /exit or Ctrl-D ends\n", gen.model_dir(),
+                           a->model.adapter.empty() ? "" : " + " + a->model.adapter, gen.device());
               // The conversation so far, as the training rows hold it: "### Human: q### Assistant: a".
               std::vector<std::string> turns;
               uint64_t replies = 0;  // in this conversation (since the start or /reset)
@@ -247,17 +247,17 @@ Subcommand add_chat_command(CLI::App& app, GlobalOptions& g) {
                   return c + ask;
                 };
                 size_t dropped = 0;
-                while (!turns.empty() && a->max_new_tokens > g.context_length() - g.count_tokens(conversation())) {
+                while (!turns.empty() && a->max_new_tokens > gen.context_length() - gen.count_tokens(conversation())) {
                   turns.erase(turns.begin());
                   ++dropped;
                 }
                 if (dropped > 0)
                   spdlog::info("the {} oldest turn{} left out: the conversation would pass the model's context of {} "
                                "tokens",
-                               dropped, dropped == 1 ? " is" : "s are", g.context_length());
-                if (g.count_tokens(conversation()) > g.context_length()) {
+                               dropped, dropped == 1 ? " is" : "s are", gen.context_length());
+                if (gen.count_tokens(conversation()) > gen.context_length()) {
                   spdlog::error("that message has {} tokens with its tags; the model takes {}: say it shorter",
-                                g.count_tokens(ask), g.context_length());
+                                gen.count_tokens(ask), gen.context_length());
                   fmt::print("\n");  // its (empty) reply line: piped, line n of stdout answers line n
                   std::fflush(stdout);
                   continue;
@@ -265,7 +265,7 @@ Subcommand add_chat_command(CLI::App& app, GlobalOptions& g) {
                 sampling.seed = a->seed + replies++;  // each reply its own draw, the same on every run
                 bool started = false;            // the reply's leading spaces are the format's, not the model's
                 const model::GenerateResult r =
-                    g.generate(conversation(), a->max_new_tokens, sampling, {*user_tag}, [&](std::string_view piece) {
+                    gen.generate(conversation(), a->max_new_tokens, sampling, {*user_tag}, [&](std::string_view piece) {
                       if (!started) {
                         const auto at = piece.find_first_not_of(" \n");
                         if (at == std::string_view::npos) return;
@@ -277,7 +277,7 @@ Subcommand add_chat_command(CLI::App& app, GlobalOptions& g) {
                     });
                 fmt::print("\n");
                 std::fflush(stdout);
-                print_warnings(g);
+                print_warnings(gen);
                 turns.push_back(ask + r.text);
               }
               if (terminal) fmt::print(stderr, "\n");
