@@ -381,7 +381,12 @@ std::vector<Row> parse_csv(const fs::path& path, const std::string& text, std::v
 // pandas' to_json does not), and the datasets library reads them. JSON has no such literals: as
 // missing values they become null (a NaN text cell is an empty row there too). Returns false
 // when the text has none outside strings.
-bool non_finite_literals_to_null(std::string& text) {
+struct LiteralReplaced {
+  size_t end;          // where the null written for it ends in the new text
+  ptrdiff_t growth;    // its length minus the literal's (NaN: +1; Infinity: -4; -Infinity: -5)
+};
+
+bool non_finite_literals_to_null(std::string& text, std::vector<LiteralReplaced>* replaced = nullptr) {
   std::string out;
   bool changed = false, in_string = false;
   out.reserve(text.size());
@@ -406,6 +411,7 @@ bool non_finite_literals_to_null(std::string& text) {
         len > 0 && (i + len == text.size() || std::string_view(" \t\r\n]},").find(text[i + len]) != std::string_view::npos);
     if (boundary_after) {
       out += "null";
+      if (replaced) replaced->push_back({out.size(), 4 - static_cast<ptrdiff_t>(len)});
       i += len - 1;
       changed = true;
       continue;
@@ -421,13 +427,26 @@ json parse_json_text_or_python(std::string_view text) {
     return json::parse(text);
   } catch (const json::exception&) {
     std::string fixed(text);
-    if (!non_finite_literals_to_null(fixed)) throw;
+    std::vector<LiteralReplaced> replaced;
+    if (!non_finite_literals_to_null(fixed, &replaced)) throw;
     try {
       return json::parse(fixed);
-    } catch (const json::exception&) {
-      // The error's position must be the file's: report the original text's.
+    } catch (const json::parse_error& e) {
+      // The real mistake is elsewhere: its error, at its position in the file's own text (the
+      // first error of the original text would point at the NaN, which is fine).
+      ptrdiff_t growth = 0;
+      for (const auto& r : replaced)
+        if (r.end <= e.byte) growth += r.growth;
+      const size_t at = static_cast<size_t>(std::max<ptrdiff_t>(0, static_cast<ptrdiff_t>(e.byte) - growth));
+      const io::TextPosition p = io::position_of(text, at > 0 ? at - 1 : 0);
+      nlohmann::detail::position_t pos;
+      pos.chars_read_total = at;
+      pos.chars_read_current_line = p.column;
+      pos.lines_read = p.line - 1;
+      std::string what = e.what();
+      const size_t colon = what.find(": ", what.find(", column "));
+      throw json::parse_error::create(e.id, pos, colon == std::string::npos ? what : what.substr(colon + 2), nullptr);
     }
-    return json::parse(text);
   }
 }
 

@@ -229,6 +229,9 @@ TEST(Readers, JsonWithPythonNonFiniteLiterals) {
   auto array = read_rows(d.write("a.json", "[{\"text\": \"a\", \"v\": NaN},\n {\"text\": \"b\"}]"));
   ASSERT_EQ(array.size(), 2u);
   EXPECT_EQ(array[1].value["text"], "b");
+  // A real mistake next to a NaN: its error, at its column in the file (not the NaN's).
+  EXPECT_THAT(error_of([&] { read_rows(d.write("mixed.jsonl", "{\"text\": NaN, \"x\": }\n")); }),
+              AllOf(HasSubstr("mixed.jsonl:1"), HasSubstr("at line 1, column 20")));
   // Not Python's spelling: still an error, at the file's own position.
   EXPECT_THAT(error_of([&] { read_rows(d.write("bad.jsonl", "{\"text\": \"x\", \"v\": nan}\n")); }),
               AllOf(HasSubstr("bad.jsonl:1"), HasSubstr("not valid JSON")));
