@@ -27,6 +27,8 @@ namespace {
 struct GenerationArgs {
   model::GenerateOptions model;
   int64_t max_new_tokens = 0;
+  CLI::Option* max_new_tokens_option = nullptr;  // given on the command line, or not
+  std::string prompt;  // generate's, for a generation_config max_length (chat: none)
   std::optional<double> temperature, top_p;
   std::optional<int64_t> top_k;
   uint64_t seed = 0;
@@ -58,8 +60,12 @@ void add_generation_options(CLI::App* sub, GenerationArgs& a, int64_t default_ne
       ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
   sub->add_option("--device", a.model.device, "auto (CUDA when available, default), cpu, cuda or cuda:N")
       ->check(not_empty("--device cpu"));
-  sub->add_option("--max-new-tokens", a.max_new_tokens, fmt::format("New tokens at most (default {})", default_new_tokens))
-      ->check(positive_integer("--max-new-tokens 64"));
+  a.max_new_tokens_option =
+      sub->add_option("--max-new-tokens", a.max_new_tokens,
+                      fmt::format("New tokens at most (default: the model's generation_config.json max_new_tokens, "
+                                  "else {})",
+                                  default_new_tokens))
+          ->check(positive_integer("--max-new-tokens 64"));
   sub->add_option("--temperature", a.temperature,
                   "0: greedy (the default, unless the model's generation_config.json samples); above 0: sample")
       ->check(number_in("a temperature of 0 or more (e.g. 0.7)", 0, false, 1e6));
@@ -108,9 +114,12 @@ void warn_config_unused(const GlobalOptions& g) {
                  "config's MODEL_NAME and project adapter)");
 }
 
-// The sampling the run uses: the model folder's defaults, then the options given.
-model::SamplingOptions sampling_of(const GenerationArgs& a, const model::Generator& g) {
+// The sampling the run uses: the model folder's defaults, then the options given; and the token
+// budget, generation_config.json's max_new_tokens when --max-new-tokens is not given.
+model::SamplingOptions sampling_of(GenerationArgs& a, const model::Generator& g) {
   model::SamplingOptions s = g.default_sampling();
+  if (a.max_new_tokens_option->count() == 0)
+    if (auto n = g.default_max_new_tokens(a.prompt)) a.max_new_tokens = *n;
   if (a.temperature) s.temperature = *a.temperature;
   if (a.top_k) s.top_k = *a.top_k;
   if (a.top_p) s.top_p = *a.top_p;
@@ -163,6 +172,7 @@ Subcommand add_generate_command(CLI::App& app, GlobalOptions& g) {
                 if (text.ends_with("\r\n")) text.resize(text.size() - 2);
                 else if (text.ends_with('\n')) text.pop_back();
               }
+              a->prompt = text;
               lora::use_qlora_loading(a->model);
               model::Generator gen(a->model);
               print_warnings(gen);
@@ -209,7 +219,11 @@ Subcommand add_chat_command(CLI::App& app, GlobalOptions& g) {
       ->check(not_empty("--user-tag '### Human:'"));
   sub->add_option("--assistant-tag", *assistant_tag, "What starts a reply (default '### Assistant:')")
       ->check(not_empty("--assistant-tag '### Assistant:'"));
-  return {sub, [&g, a, user_tag, assistant_tag] {
+  auto json = std::make_shared<bool>(false);
+  sub->add_flag("--json", *json,
+                "One JSON line per message instead of streamed text: {\"reply\", \"finish_reason\", \"new_tokens\"} "
+                "(replies can hold newlines)");
+  return {sub, [&g, a, user_tag, assistant_tag, json] {
             return guarded([&] {
               if (a->model.model.empty()) model_of_config(g, a->model);
               else warn_config_unused(g);
@@ -258,24 +272,42 @@ Subcommand add_chat_command(CLI::App& app, GlobalOptions& g) {
                 if (gen.count_tokens(conversation()) > gen.context_length()) {
                   spdlog::error("that message has {} tokens with its tags; the model takes {}: say it shorter",
                                 gen.count_tokens(ask), gen.context_length());
-                  fmt::print("\n");  // its (empty) reply line: piped, line n of stdout answers line n
+                  // Its (empty) reply: piped, reply n of stdout answers message n.
+                  if (*json)
+                    fmt::print("{}\n", nlohmann::ordered_json{{"reply", nullptr}, {"finish_reason", "too_long"},
+                                                              {"new_tokens", 0}}
+                                           .dump());
+                  else
+                    fmt::print("\n");
                   std::fflush(stdout);
                   continue;
                 }
                 sampling.seed = a->seed + replies++;  // each reply its own draw, the same on every run
                 bool started = false;            // the reply's leading spaces are the format's, not the model's
+                std::function<void(std::string_view)> stream;
+                if (!*json)
+                  stream = [&](std::string_view piece) {
+                    if (!started) {
+                      const auto at = piece.find_first_not_of(" \n");
+                      if (at == std::string_view::npos) return;
+                      piece.remove_prefix(at);
+                      started = true;
+                    }
+                    std::fwrite(piece.data(), 1, piece.size(), stdout);
+                    std::fflush(stdout);
+                  };
                 const model::GenerateResult r =
-                    gen.generate(conversation(), a->max_new_tokens, sampling, {*user_tag}, [&](std::string_view piece) {
-                      if (!started) {
-                        const auto at = piece.find_first_not_of(" \n");
-                        if (at == std::string_view::npos) return;
-                        piece.remove_prefix(at);
-                        started = true;
-                      }
-                      std::fwrite(piece.data(), 1, piece.size(), stdout);
-                      std::fflush(stdout);
-                    });
-                fmt::print("\n");
+                    gen.generate(conversation(), a->max_new_tokens, sampling, {*user_tag}, stream);
+                if (*json) {
+                  const auto first = r.text.find_first_not_of(" \n");
+                  nlohmann::ordered_json j;
+                  j["reply"] = first == std::string::npos ? std::string() : r.text.substr(first);
+                  j["finish_reason"] = r.finish_reason;
+                  j["new_tokens"] = r.ids.size();
+                  fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                } else {
+                  fmt::print("\n");
+                }
                 std::fflush(stdout);
                 print_warnings(gen);
                 turns.push_back(ask + r.text);

@@ -468,7 +468,7 @@ void Config::check_run_rules(Config& cfg, std::vector<ConfigProblem>& problems) 
   // HF Trainer refuses an evaluation strategy without eval data; AutoTrain 0.6.44 turned it off
   // without a word. Asked for in so many words, it deserves one.
   const Entry& eval_strategy = is("EVAL_STRATEGY");
-  if (eval_strategy.is_set && text("EVAL_STRATEGY") != "no" && !text("EVAL_STRATEGY").empty() &&
+  if (eval_strategy.is_set && !eval_strategy.raw.empty() && text("EVAL_STRATEGY") != "no" &&
       text("VALID_SPLIT").empty() && !(fraction && *fraction > 0))
     cfg.warnings_.push_back(fmt::format("{}: EVAL_STRATEGY={} evaluates nothing without a validation set; set "
                                         "VALID_SPLIT (a split of the data) or VALID_FRACTION (held out from train)",

@@ -43,11 +43,16 @@ std::optional<nlohmann::json> read_json_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream text;
   text << in.rdbuf();
+  nlohmann::json j;
   try {
-    return io::parse_json_text(text.str());
+    j = io::parse_json_text(text.str());
   } catch (const std::exception& e) {
     throw ModelError(fmt::format("{}: not valid JSON ({}); fix or remove the file", path.string(), e.what()));
   }
+  if (!j.is_object())
+    throw ModelError(fmt::format("{}: holds {}, not a JSON object of settings; fix or remove the file", path.string(),
+                                 j.type_name()));
+  return j;
 }
 
 bool has_tokenizer(const fs::path& dir) {
@@ -236,6 +241,25 @@ SamplingOptions Generator::default_sampling() const {
   return o;
 }
 
+std::optional<int64_t> Generator::default_max_new_tokens(const std::string& prompt) const {
+  const fs::path file = s_->dir.path / "generation_config.json";
+  auto j = read_json_file(file);
+  if (!j) return std::nullopt;
+  auto whole = [&](const char* key) -> std::optional<int64_t> {
+    if (!j->contains(key) || (*j)[key].is_null()) return std::nullopt;
+    const auto& v = (*j)[key];
+    if (!v.is_number_integer() || v.get<int64_t>() < 1)
+      throw ModelError(fmt::format("{}: {} is {}, not a whole number above 0; fix the file or remove the key",
+                                   file.string(), key, v.dump()));
+    return v.get<int64_t>();
+  };
+  // As transformers: max_new_tokens wins; else max_length counts the prompt too.
+  if (auto n = whole("max_new_tokens")) return n;
+  if (auto total = whole("max_length"); total && !prompt.empty())
+    return std::max<int64_t>(1, *total - count_tokens(prompt));
+  return std::nullopt;
+}
+
 std::vector<std::string> Generator::ignored_generation_settings() const {
   // generation_config.json keys that change what transformers' generate() produces and that
   // this generator does not apply, when set to something other than their neutral value.
@@ -315,8 +339,13 @@ GenerateResult Generator::generate(const std::string& prompt, int64_t max_new_to
     text = s_->tokenizer->decode(new_ids, /*skip_special_tokens=*/true);
     // The whole text is searched: a character completed by this token can change the bytes
     // before it (U+FFFD placeholders become one character).
+    // Not in a trailing U+FFFD that stands for a character still incomplete: the next token can
+    // make it another character (a stop string holding U+FFFD would match what never appears).
+    size_t partial = 0;
+    while (text.size() >= partial + 3 && text.compare(text.size() - partial - 3, 3, "\xEF\xBF\xBD") == 0) partial += 3;
+    const std::string_view settled_text = std::string_view(text).substr(0, text.size() - partial);
     size_t cut = std::string::npos;
-    for (const auto& s : stop) cut = std::min(cut, text.find(s));
+    for (const auto& s : stop) cut = std::min(cut, settled_text.find(s));
     if (cut != std::string::npos) {
       text.resize(cut);
       r.finish_reason = "stop";
@@ -332,6 +361,15 @@ GenerateResult Generator::generate(const std::string& prompt, int64_t max_new_to
       break;
     }
     in.input_ids = at::full({1, 1}, next, at::TensorOptions().dtype(at::kLong).device(s_->device));
+  }
+  if (r.finish_reason != "stop") {
+    // The text is final now, a trailing U+FFFD included (the budget ended inside a character).
+    size_t cut = std::string::npos;
+    for (const auto& s : stop) cut = std::min(cut, text.find(s));
+    if (cut != std::string::npos) {
+      text.resize(cut);
+      r.finish_reason = "stop";
+    }
   }
   if (on_text && text.size() > shown.size() && text.compare(0, shown.size(), shown) == 0)
     on_text(std::string_view(text).substr(shown.size()));

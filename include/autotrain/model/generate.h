@@ -84,6 +84,10 @@ class Generator {
   // Sampling defaults from the model folder's generation_config.json (do_sample, temperature,
   // top_k, top_p), or transformers' defaults without one.
   SamplingOptions default_sampling() const;
+  // The budget transformers' generate() takes from generation_config.json when the caller gives
+  // none: its max_new_tokens, else max_length less the prompt's tokens (at least 1; only with a
+  // `prompt`); nullopt when it sets neither.
+  std::optional<int64_t> default_max_new_tokens(const std::string& prompt = {}) const;
   // generation_config.json settings that transformers would apply and this generator does not
   // (repetition_penalty, no_repeat_ngram_size, min_new_tokens, ...), as "key=value"; the
   // constructor warns about them.

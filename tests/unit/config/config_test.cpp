@@ -248,6 +248,7 @@ TEST(Config, EvalStrategyWithoutValidationDataIsPointedOut) {
   EXPECT_TRUE(resolve_text("EVAL_STRATEGY=steps\nVALID_SPLIT=test\n").warnings().empty());
   EXPECT_TRUE(resolve_text("EVAL_STRATEGY=epoch\nVALID_FRACTION=0.1\n").warnings().empty());
   EXPECT_TRUE(resolve_text("EVAL_STRATEGY=no\n").warnings().empty());
+  EXPECT_TRUE(resolve_text("EVAL_STRATEGY=\n").warnings().empty());  // empty: the default
   EXPECT_TRUE(resolve_text("LORA_R=8\n").warnings().empty());  // the default (epoch) says nothing
 }
 

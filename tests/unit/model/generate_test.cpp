@@ -3,6 +3,7 @@
 // text, with and without an adapter; generation_config.json's eos ends the text; the warpers
 // (temperature, top-k, top-p) give its scores bit for bit; streamed text is the final text.
 #include <fstream>
+#include <sstream>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -168,6 +169,17 @@ TEST_F(Generate, ChatRepliesAsTheGuanacoPrompt) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // After /reset the first message gets its first reply again.
   EXPECT_EQ(r.out, chat["stdout"].get<std::string>() + chat["first_reply_line"].get<std::string>());
+  // --json: one line per message, the same replies.
+  auto j = testing::run_command({bin_, "chat", "--model", (oracle().dir() / "model").string(), "--max-new-tokens", "24",
+                                 "--device", "cpu", "--json"},
+                                {}, {}, input);
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  std::istringstream lines(j.out);
+  std::string line, replies;
+  int n = 0;
+  for (; std::getline(lines, line); ++n) replies += nlohmann::json::parse(line)["reply"].get<std::string>() + "\n";
+  EXPECT_EQ(n, 3);
+  EXPECT_EQ(replies, chat["stdout"].get<std::string>() + chat["first_reply_line"].get<std::string>());
 }
 
 // Without --model, what the config's train made: MODEL_NAME with the project's adapter.
@@ -205,6 +217,19 @@ TEST_F(Generate, GenerationConfigSettingsAndStdinPrompt) {
   ASSERT_EQ(penalty.exit_code, 0) << penalty.err;
   EXPECT_THAT(penalty.err, HasSubstr("repetition_penalty=1.3 is not applied here"));
   EXPECT_THAT(penalty.err, ::testing::Not(HasSubstr("no_repeat_ngram_size")));  // its neutral value
+  // Its max_new_tokens is the budget when --max-new-tokens is not given.
+  std::ofstream(folder / "generation_config.json") << R"({"eos_token_id": 11, "max_new_tokens": 3})";
+  auto budget = testing::run_command(
+      {bin_, "generate", "--model", folder.string(), "--prompt", prompt, "--device", "cpu", "--json"});
+  ASSERT_EQ(budget.exit_code, 0) << budget.err;
+  EXPECT_EQ(nlohmann::json::parse(budget.out)["new_tokens"], 3);
+  // ... else max_length, which counts the prompt.
+  std::ofstream(folder / "generation_config.json")
+      << R"({"eos_token_id": 11, "max_length": )" << find_case("greedy_base_1")["prompt_ids"].size() + 4 << "}";
+  auto total = testing::run_command(
+      {bin_, "generate", "--model", folder.string(), "--prompt", prompt, "--device", "cpu", "--json"});
+  ASSERT_EQ(total.exit_code, 0) << total.err;
+  EXPECT_EQ(nlohmann::json::parse(total.out)["new_tokens"], 4);
   auto broken = with_config(R"({"do_sample": "yes"})");
   EXPECT_EQ(broken.exit_code, 1);
   EXPECT_THAT(broken.err, HasSubstr("generation_config.json: do_sample is \"yes\", not true or false"));
