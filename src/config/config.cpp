@@ -474,6 +474,16 @@ void Config::check_run_rules(Config& cfg, std::vector<ConfigProblem>& problems) 
                                         "VALID_SPLIT (a split of the data) or VALID_FRACTION (held out from train)",
                                         eval_strategy.source, text("EVAL_STRATEGY")));
 
+  // EVAL_STEPS / SAVE_STEPS act only with their strategy at `steps` (as in HF Trainer, which
+  // ignores them without a word): set alone, they would seem to do something.
+  for (auto [steps_key, strategy_key] : {std::pair{"EVAL_STEPS", "EVAL_STRATEGY"}, std::pair{"SAVE_STEPS", "SAVE_STRATEGY"}}) {
+    const Entry& steps = is(steps_key);
+    if (steps.is_set && !steps.raw.empty() && text(strategy_key) != "steps")
+      cfg.warnings_.push_back(fmt::format("{}: {}={} is used only with {}=steps (it is {}); set {}=steps to act on it",
+                                          steps.source, steps_key, steps.raw, strategy_key, text(strategy_key),
+                                          strategy_key));
+  }
+
   // Allowed (a quick check that the loss falls), but the eval loss then says nothing about
   // generalisation, which is what a validation split is for.
   if (!text("VALID_SPLIT").empty() && text("VALID_SPLIT") == text("TRAIN_SPLIT"))

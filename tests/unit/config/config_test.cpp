@@ -249,6 +249,12 @@ TEST(Config, EvalStrategyWithoutValidationDataIsPointedOut) {
   EXPECT_TRUE(resolve_text("EVAL_STRATEGY=epoch\nVALID_FRACTION=0.1\n").warnings().empty());
   EXPECT_TRUE(resolve_text("EVAL_STRATEGY=no\n").warnings().empty());
   EXPECT_TRUE(resolve_text("EVAL_STRATEGY=\n").warnings().empty());  // empty: the default
+  // EVAL_STEPS / SAVE_STEPS without their strategy at steps do nothing: said.
+  auto steps = resolve_text("VALID_SPLIT=test\nEVAL_STEPS=5\nSAVE_STEPS=7\n");
+  ASSERT_EQ(steps.warnings().size(), 2u);
+  EXPECT_THAT(steps.warnings()[0], HasSubstr("EVAL_STEPS=5 is used only with EVAL_STRATEGY=steps (it is epoch)"));
+  EXPECT_THAT(steps.warnings()[1], HasSubstr("SAVE_STEPS=7 is used only with SAVE_STRATEGY=steps"));
+  EXPECT_TRUE(resolve_text("VALID_SPLIT=test\nEVAL_STRATEGY=steps\nEVAL_STEPS=5\n").warnings().empty());
   EXPECT_TRUE(resolve_text("LORA_R=8\n").warnings().empty());  // the default (epoch) says nothing
 }
 
