@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <iostream>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -114,12 +115,9 @@ void warn_config_unused(const GlobalOptions& g) {
                  "config's MODEL_NAME and project adapter)");
 }
 
-// The sampling the run uses: the model folder's defaults, then the options given; and the token
-// budget, generation_config.json's max_new_tokens when --max-new-tokens is not given.
-model::SamplingOptions sampling_of(GenerationArgs& a, const model::Generator& g) {
+// The sampling the run uses: the model folder's defaults, then the options given.
+model::SamplingOptions sampling_of(const GenerationArgs& a, const model::Generator& g) {
   model::SamplingOptions s = g.default_sampling();
-  if (a.max_new_tokens_option->count() == 0)
-    if (auto n = g.default_max_new_tokens(a.prompt)) a.max_new_tokens = *n;
   if (a.temperature) s.temperature = *a.temperature;
   if (a.top_k) s.top_k = *a.top_k;
   if (a.top_p) s.top_p = *a.top_p;
@@ -144,6 +142,21 @@ void print_warnings(model::Generator& g) {
   for (const auto& w : g.take_warnings()) spdlog::warn("{}", w);
 }
 
+// The model (the options', else what the config's train made), loaded with its warnings said;
+// and the token budget from its generation_config.json when --max-new-tokens is not given.
+std::unique_ptr<model::Generator> open_generator(const GlobalOptions& g, GenerationArgs& a) {
+  if (a.model.model.empty())
+    model_of_config(g, a.model);
+  else
+    warn_config_unused(g);
+  lora::use_qlora_loading(a.model);
+  auto gen = std::make_unique<model::Generator>(a.model);
+  print_warnings(*gen);
+  if (a.max_new_tokens_option->count() == 0)
+    if (auto n = gen->default_max_new_tokens(a.prompt)) a.max_new_tokens = *n;
+  return gen;
+}
+
 }  // namespace
 
 Subcommand add_generate_command(CLI::App& app, GlobalOptions& g) {
@@ -162,8 +175,6 @@ Subcommand add_generate_command(CLI::App& app, GlobalOptions& g) {
                 "\"tokens_per_s\"} instead of streaming the text");
   return {sub, [&g, a, prompt, stop, json] {
             return guarded([&] {
-              if (a->model.model.empty()) model_of_config(g, a->model);
-              else warn_config_unused(g);
               std::string text = *prompt;
               if (text == "-") {
                 text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
@@ -173,18 +184,16 @@ Subcommand add_generate_command(CLI::App& app, GlobalOptions& g) {
                 else if (text.ends_with('\n')) text.pop_back();
               }
               a->prompt = text;
-              lora::use_qlora_loading(a->model);
-              model::Generator gen(a->model);
-              print_warnings(gen);
-              const model::SamplingOptions sampling = sampling_of(*a, gen);
+              const auto gen = open_generator(g, *a);
+              const model::SamplingOptions sampling = sampling_of(*a, *gen);
               std::function<void(std::string_view)> stream;
               if (!*json)
                 stream = [](std::string_view piece) {
                   std::fwrite(piece.data(), 1, piece.size(), stdout);
                   std::fflush(stdout);
                 };
-              const model::GenerateResult r = gen.generate(text, a->max_new_tokens, sampling, *stop, stream);
-              print_warnings(gen);
+              const model::GenerateResult r = gen->generate(text, a->max_new_tokens, sampling, *stop, stream);
+              print_warnings(*gen);
               const auto n = static_cast<double>(r.ids.size());
               const double rate = r.seconds > 0 ? n / r.seconds : 0.0;
               if (*json) {
@@ -202,7 +211,7 @@ Subcommand add_generate_command(CLI::App& app, GlobalOptions& g) {
                 fmt::print("\n");
                 std::fflush(stdout);  // the text's line before the log line, also in `2>&1`
                 spdlog::info("{} new tokens in {:.2f} s ({:.1f} tokens/s, first after {:.2f} s) on {}; stopped by {}",
-                             r.ids.size(), r.seconds, rate, r.first_token_seconds, gen.device(), r.finish_reason);
+                             r.ids.size(), r.seconds, rate, r.first_token_seconds, gen->device(), r.finish_reason);
               }
               return static_cast<int>(kExitOk);
             });
@@ -225,16 +234,12 @@ Subcommand add_chat_command(CLI::App& app, GlobalOptions& g) {
                 "(replies can hold newlines)");
   return {sub, [&g, a, user_tag, assistant_tag, json] {
             return guarded([&] {
-              if (a->model.model.empty()) model_of_config(g, a->model);
-              else warn_config_unused(g);
-              lora::use_qlora_loading(a->model);
-              model::Generator gen(a->model);
-              print_warnings(gen);
-              model::SamplingOptions sampling = sampling_of(*a, gen);
+              const auto gen = open_generator(g, *a);
+              model::SamplingOptions sampling = sampling_of(*a, *gen);
               const bool terminal = isatty(STDIN_FILENO) != 0;
               if (terminal)
-                fmt::print(stderr, "chat with {}{} on {}: /reset starts over, /exit or Ctrl-D ends\n", gen.model_dir(),
-                           a->model.adapter.empty() ? "" : " + " + a->model.adapter, gen.device());
+                fmt::print(stderr, "chat with {}{} on {}: /reset starts over, /exit or Ctrl-D ends\n", gen->model_dir(),
+                           a->model.adapter.empty() ? "" : " + " + a->model.adapter, gen->device());
               // The conversation so far, as the training rows hold it: "### Human: q### Assistant: a".
               std::vector<std::string> turns;
               uint64_t replies = 0;  // in this conversation (since the start or /reset)
@@ -261,17 +266,17 @@ Subcommand add_chat_command(CLI::App& app, GlobalOptions& g) {
                   return c + ask;
                 };
                 size_t dropped = 0;
-                while (!turns.empty() && a->max_new_tokens > gen.context_length() - gen.count_tokens(conversation())) {
+                while (!turns.empty() && a->max_new_tokens > gen->context_length() - gen->count_tokens(conversation())) {
                   turns.erase(turns.begin());
                   ++dropped;
                 }
                 if (dropped > 0)
                   spdlog::info("the {} oldest turn{} left out: the conversation would pass the model's context of {} "
                                "tokens",
-                               dropped, dropped == 1 ? " is" : "s are", gen.context_length());
-                if (gen.count_tokens(conversation()) > gen.context_length()) {
+                               dropped, dropped == 1 ? " is" : "s are", gen->context_length());
+                if (gen->count_tokens(conversation()) > gen->context_length()) {
                   spdlog::error("that message has {} tokens with its tags; the model takes {}: say it shorter",
-                                gen.count_tokens(ask), gen.context_length());
+                                gen->count_tokens(ask), gen->context_length());
                   // Its (empty) reply: piped, reply n of stdout answers message n.
                   if (*json)
                     fmt::print("{}\n", nlohmann::ordered_json{{"reply", nullptr}, {"finish_reason", "too_long"},
@@ -297,7 +302,7 @@ Subcommand add_chat_command(CLI::App& app, GlobalOptions& g) {
                     std::fflush(stdout);
                   };
                 const model::GenerateResult r =
-                    gen.generate(conversation(), a->max_new_tokens, sampling, {*user_tag}, stream);
+                    gen->generate(conversation(), a->max_new_tokens, sampling, {*user_tag}, stream);
                 if (*json) {
                   const auto first = r.text.find_first_not_of(" \n");
                   nlohmann::ordered_json j;
@@ -309,7 +314,7 @@ Subcommand add_chat_command(CLI::App& app, GlobalOptions& g) {
                   fmt::print("\n");
                 }
                 std::fflush(stdout);
-                print_warnings(gen);
+                print_warnings(*gen);
                 turns.push_back(ask + r.text);
               }
               if (terminal) fmt::print(stderr, "\n");
