@@ -59,22 +59,6 @@ void report_config_error(const config::ConfigError& e) {
   if (n > 1) fmt::print(stderr, "{} problems in the configuration; nothing was run\n", n);
 }
 
-void add_unbuilt(CLI::App& app, std::vector<Unbuilt>& unbuilt, const char* name, const char* summary,
-                 const char* tracked_in) {
-  // Listed in --help; run_unbuilt answers before argument parsing, so whatever arguments
-  // follow, the user sees this message rather than a parse error.
-  app.add_subcommand(name, fmt::format("{} [not built yet]", summary))->allow_extras();
-  unbuilt.push_back({name, tracked_in});
-}
-
-int run_unbuilt(const Unbuilt& u) {
-  fmt::print(stderr,
-             "autotrain {}: this subcommand is not built yet ({}); nothing was run.\n"
-             "See README.md for what works today.\n",
-             u.name, u.tracked_in);
-  return kExitUsage;
-}
-
 int report_run_failure(const config::Config& cfg) {
   try {
     throw;

@@ -46,16 +46,6 @@ void report_config_error(const config::ConfigError& e);
 // folder (bad input), 1 for the rest.
 int report_run_failure(const config::Config& cfg);
 
-// Registers subcommands that exist in the contract but are not built yet: they exit 2 with
-// a message saying so, never a fake success.
-struct Unbuilt {
-  std::string name;
-  std::string tracked_in;
-};
-void add_unbuilt(CLI::App& app, std::vector<Unbuilt>& unbuilt, const char* name, const char* summary,
-                 const char* tracked_in);
-int run_unbuilt(const Unbuilt& u);
-
 // Option checks that say what is wanted, with an example: not an empty string (a shell variable
 // that was empty would mean "not given"), a whole number above 0.
 CLI::Validator not_empty(const char* example);
@@ -72,5 +62,6 @@ Subcommand add_chat_command(CLI::App& app, GlobalOptions& g);
 Subcommand add_data_command(CLI::App& app, GlobalOptions& g);
 Subcommand add_train_command(CLI::App& app, GlobalOptions& g);
 Subcommand add_tiny_command(CLI::App& app, GlobalOptions& g);
+Subcommand add_launch_command(CLI::App& app, GlobalOptions& g);
 
 }  // namespace autotrain::cli

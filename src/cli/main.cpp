@@ -49,7 +49,6 @@ int run(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
 
   std::vector<Subcommand> subs;
-  std::vector<Unbuilt> unbuilt;
   subs.push_back(add_setup_command(app, g));
   subs.push_back(add_config_command(app, g));
   subs.push_back(add_data_command(app, g));
@@ -61,12 +60,9 @@ int run(int argc, char** argv) {
   subs.push_back(add_merge_command(app, g));
   subs.push_back(add_generate_command(app, g));
   subs.push_back(add_chat_command(app, g));
-  add_unbuilt(app, unbuilt, "launch", "Run a command on several processes (torchrun conventions)", "the scale-out issue");
+  subs.push_back(add_launch_command(app, g));
 
-  // Answered before parsing, whatever options come with it (see add_unbuilt).
   const int command = command_index(argc, argv);
-  for (const auto& u : unbuilt)
-    if (command > 0 && u.name == argv[command]) return run_unbuilt(u);
 
   try {
     app.parse(argc, argv);

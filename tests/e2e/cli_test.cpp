@@ -2,6 +2,7 @@
 // and `setup`'s handling of the HF token.
 #include <sys/stat.h>
 
+#include <chrono>
 #include <fstream>
 
 #include <gmock/gmock.h>
@@ -60,12 +61,43 @@ TEST_F(Cli, UsageErrorsExit2) {
   EXPECT_EQ(run({"--log-level", "chatty", "config", "-c", tutorial_}).exit_code, 2);
 }
 
-TEST_F(Cli, UnbuiltCommandsNeverFakeSuccess) {
-  for (auto cmd : {"launch"}) {
-    auto r = run({cmd, "--model", "x"});
-    EXPECT_EQ(r.exit_code, 2) << cmd;
-    EXPECT_THAT(r.err, HasSubstr("not built yet")) << cmd;
-  }
+// Every rank gets torchrun's variables, and the first failure decides the launcher's exit code.
+TEST_F(Cli, LaunchStartsEveryRankWithTorchrunVariables) {
+  auto r = run({"launch", "--nproc", "3", "--", "sh", "-c",
+                "echo rank=$RANK/$WORLD_SIZE local=$LOCAL_RANK/$LOCAL_WORLD_SIZE at=$MASTER_ADDR:$MASTER_PORT"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (int rank = 0; rank < 3; ++rank)
+    EXPECT_THAT(r.out, HasSubstr("rank=" + std::to_string(rank) + "/3 local=" + std::to_string(rank) + "/3 at=127.0.0.1:"));
+  auto nodes = run({"launch", "--nproc", "2", "--nnodes", "2", "--node-rank", "1", "--master-addr", "10.0.0.5",
+                    "--master-port", "29511", "--", "sh", "-c", "echo $RANK $LOCAL_RANK $GROUP_RANK $MASTER_ADDR:$MASTER_PORT"});
+  ASSERT_EQ(nodes.exit_code, 0) << nodes.err;
+  EXPECT_THAT(nodes.out, HasSubstr("2 0 1 10.0.0.5:29511"));
+  EXPECT_THAT(nodes.out, HasSubstr("3 1 1 10.0.0.5:29511"));
+}
+
+TEST_F(Cli, LaunchStopsTheOthersWhenOneFails) {
+  // Rank 1 fails at once; rank 0 would sleep for a minute but is stopped (SIGTERM: 143 from sh).
+  const auto start = std::chrono::steady_clock::now();
+  auto r = run({"launch", "--nproc", "2", "--", "sh", "-c", "if [ $RANK = 1 ]; then exit 4; fi; sleep 60"});
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("rank 1 exited with 4; stopping the other 1 process"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+  // Exit 3 (stopped because another process failed) never hides the failure that caused it,
+  // even when that process ends later.
+  auto caused = run({"launch", "--nproc", "2", "--", "sh", "-c", "if [ $RANK = 0 ]; then exit 3; fi; sleep 1; exit 5"});
+  EXPECT_EQ(caused.exit_code, 5) << caused.err;
+  EXPECT_THAT(caused.err, HasSubstr("launch: rank 1 exited with 5\n"));
+  auto missing = run({"launch", "--nproc", "2", "--", "/no/such/program"});
+  EXPECT_EQ(missing.exit_code, 127);
+  EXPECT_THAT(missing.err, HasSubstr("cannot run /no/such/program"));
+  auto none = run({"launch", "--nproc", "2"});
+  EXPECT_EQ(none.exit_code, 2);
+  auto bad_node = run({"launch", "--nnodes", "2", "--node-rank", "2", "--master-addr", "h", "--", "true"});
+  EXPECT_EQ(bad_node.exit_code, 2);
+  EXPECT_THAT(bad_node.err, HasSubstr("--node-rank 2 is outside the 2 nodes"));
+  auto no_addr = run({"launch", "--nnodes", "2", "--", "true"});
+  EXPECT_EQ(no_addr.exit_code, 2);
+  EXPECT_THAT(no_addr.err, HasSubstr("--nnodes > 1 needs --master-addr"));
 }
 
 TEST_F(Cli, ConfigJsonTutorialWithAndWithoutProjectId) {
@@ -220,19 +252,15 @@ TEST_F(Cli, SetupFailsOnInvalidConfig) {
   EXPECT_THAT(r.err, HasSubstr("LORA_R=zero"));
 }
 
-// Global options (and their values) may come before the command: an unbuilt command still
-// says so, and a mistyped one is named.
+// Global options (and their values) may come before the command, and a mistyped one is named.
+// Before `launch` they go to the autotrain command it launches.
 TEST_F(Cli, CommandWordFoundAfterGlobalOptions) {
-  const std::vector<std::vector<std::string>> unbuilt = {{"-c", "x.env", "launch"},
-                                                         {"--set", "A=B", "launch"},
-                                                         {"--log-level", "warn", "launch", "--nproc", "2"},
-                                                         {"--config=x.env", "launch", "--nproc", "2"},
-                                                         {"--set", "A=B", "--config", "x.env", "launch", "--x", "m"}};
-  for (const auto& args : unbuilt) {
-    auto r = run(args);
-    EXPECT_EQ(r.exit_code, 2) << args[0];
-    EXPECT_THAT(r.err, HasSubstr("not built yet")) << args[0] << " " << r.err;
-  }
+  auto globals = run({"-c", "no-such.env", "--set", "A=B", "launch", "--nproc", "2", "--", "train", "--dry-run"});
+  EXPECT_EQ(globals.exit_code, 2) << globals.err;  // each rank's train read the config named before launch
+  EXPECT_THAT(globals.err, HasSubstr("no-such.env"));
+  auto one_process = run({"launch", "--nproc", "2", "--", "data", "-c", "x.env"});
+  EXPECT_EQ(one_process.exit_code, 2);
+  EXPECT_THAT(one_process.err, HasSubstr("autotrain data runs on one process"));
   auto bogus = run({"-c", "x", "bogus"});
   EXPECT_EQ(bogus.exit_code, 2);
   EXPECT_THAT(bogus.err, HasSubstr("unknown command 'bogus'"));
