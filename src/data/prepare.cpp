@@ -399,9 +399,11 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
   };
   // What a killed run (kill -9, the OOM killer) left half-written in the cache: the caller holds
   // the project lock, so no one is writing them.
-  for (const auto& leftover : io::leftover_temporaries(out.cache_dir)) {
-    std::error_code ec;
-    fs::remove_all(leftover, ec);
+  if (!options.read_only) {
+    for (const auto& leftover : io::leftover_temporaries(out.cache_dir)) {
+      std::error_code ec;
+      fs::remove_all(leftover, ec);
+    }
   }
   if (tok) {
     // The run writes tokenizer files, README.md and (full fine-tuning) config.json and
@@ -611,6 +613,11 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
   if (out.reused) write_data_file();
 
   if (!out.reused) {
+    if (options.read_only)
+      throw DataError(fmt::format("the token cache in {} that rank 0 prepared does not match this process's ({}): the "
+                                  "processes of a data-parallel run must see the same DATA_PATH, MODEL_NAME files and "
+                                  "config",
+                                  out.cache_dir.string(), reason));
     if (options.before_rebuild) options.before_rebuild(out.inputs_digest);
     out.rebuild_reason = reason;
     spdlog::info("building the token cache in {}: {}", out.cache_dir.string(), reason);

@@ -27,6 +27,7 @@
 #include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
 #include <ATen/core/grad_mode.h>
+#include <ATen/detail/CUDAHooksInterface.h>
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -36,6 +37,9 @@
 #include "autotrain/data/sha256.h"
 #include "autotrain/device/cuda_backend.h"
 #include "autotrain/device/device_choice.h"
+#include "autotrain/dist/launch.h"
+#include "autotrain/dist/process_group.h"
+#include "autotrain/dist/world.h"
 #include "autotrain/io/project_lock.h"
 #include "autotrain/io/temp_paths.h"
 #include "autotrain/lora/lora.h"
@@ -290,6 +294,10 @@ std::optional<std::string> first_difference(const nlohmann::json& recorded, cons
     if (key == "data")
       return "the training data differ (a source file, the tokenizer or a key that changes tokenization)";
     if (key == "model") return "the base model differs (its weights or config.json)";
+    if (key == "GRADIENT_ACCUMULATION")
+      return fmt::format("GRADIENT_ACCUMULATION x processes was {}, now {} (a step takes that many micro-batches: "
+                         "keep the product when resuming on another number of processes)",
+                         then.dump(), value.dump());
     return fmt::format("{} was {}, now {}", key, then.dump(), value.dump());
   }
   return std::nullopt;
@@ -335,6 +343,29 @@ struct Batch {
   int64_t tokens = 0;  // predicted tokens (shifted labels != -100)
 };
 
+// The tokens a micro-batch predicts (shifted labels != -100), read from the cache: every process
+// of a data-parallel run knows the whole step's count, which the loss is divided by, without
+// asking the others.
+int64_t predicted_tokens(const data::TokenBlocks& blocks, const std::vector<int64_t>& indices) {
+  int64_t n = 0;
+  for (int64_t block : indices) {
+    const auto labels = blocks.label(block);
+    for (size_t i = 1; i < labels.size(); ++i) n += labels[i] != -100 ? 1 : 0;
+  }
+  return n;
+}
+
+// The dropout seed of a step's micro-batch: a function of the run's SEED and the micro-batch's
+// place alone, so that its masks do not depend on which process computes it, nor on what ran
+// before (a resumed run draws what an uninterrupted one would).
+uint64_t micro_batch_seed(int64_t seed, int64_t step, int64_t index) {
+  uint64_t z = static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ull ^ static_cast<uint64_t>(step) * 0xBF58476D1CE4E5B9ull ^
+               static_cast<uint64_t>(index) * 0x94D049BB133111EBull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;  // splitmix64's finalizer
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return (z ^ (z >> 31)) >> 1;  // at::manual_seed takes it as a signed 64-bit value downstream
+}
+
 Batch make_batch(const data::TokenBlocks& blocks, const std::vector<int64_t>& indices, const at::Device& device) {
   const int64_t S = blocks.block_size;
   const auto b = static_cast<int64_t>(indices.size());
@@ -359,7 +390,9 @@ struct EvalOutcome {
 
 class Run {
  public:
-  Run(const config::Config& cfg, const TrainOptions& options) : cfg_(cfg), options_(options) {}
+  // `group`: the other processes of a data-parallel run (null for one process).
+  Run(const config::Config& cfg, const TrainOptions& options, const dist::WorldInfo& world, dist::ProcessGroup* group)
+      : cfg_(cfg), options_(options), world_(world), group_(group), lead_(world.lead()) {}
   int execute();
 
  private:
@@ -394,8 +427,17 @@ class Run {
   ordered_json trainer_state(int64_t step, const char* written_on_signal = nullptr) const;
   void log_line(const ordered_json& rec, bool eval);
 
+  // The signal (and the SIGUSR1 checkpoint request) every rank acts on at the end of a step: in
+  // a data-parallel run, one that reached any rank, so that they all stop at the same step.
+  std::pair<int, bool> agreed_signal(bool take_request);
+
   const config::Config& cfg_;
   TrainOptions options_;
+  dist::WorldInfo world_;
+  dist::ProcessGroup* group_ = nullptr;
+  // Rank 0 writes (checkpoints, metrics, the final files); the others compute the same steps on
+  // their share of each step's micro-batches.
+  bool lead_ = true;
   fs::path project_;
   at::Device device_ = at::kCPU;
   Precision precision_ = Precision::kFp32;
@@ -488,6 +530,20 @@ void Run::check_config() {
   } catch (const device::DeviceChoiceError& e) {
     throw TrainUsageError(e.what());
   }
+  // Data parallel on GPUs: one GPU per process of the node, by LOCAL_RANK (as torchrun runs),
+  // or the one GPU a process sees when the scheduler binds one to each (srun --gpus-per-task=1).
+  if (world_.distributed() && device_.is_cuda()) {
+    if (device_.index() > 0)
+      throw TrainUsageError(fmt::format("DEVICE={} names one GPU, but {} processes share this node: set DEVICE=cuda "
+                                        "(each process takes the GPU of its LOCAL_RANK)",
+                                        cfg_.get_string("DEVICE"), world_.local_world_size));
+    const int64_t visible = at::detail::getCUDAHooks().deviceCount();
+    if (visible > 1 && world_.local_rank >= visible)
+      throw TrainUsageError(fmt::format("LOCAL_RANK {} has no GPU of its own: this node shows {} GPUs to {} processes; "
+                                        "start one process per GPU (--nproc {})",
+                                        world_.local_rank, visible, world_.local_world_size, visible));
+    device_ = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(visible == 1 ? 0 : world_.local_rank));
+  }
   std::string mp = cfg_.get_string("MIXED_PRECISION");
   if (mp.empty()) mp = cfg_.get_bool("USE_FP16") ? "fp16" : "no";
   // fp16 on a CPU only when the CPU was asked for by name: DEVICE=auto that finds no GPU (the
@@ -522,12 +578,18 @@ void Run::check_config() {
 
 void Run::plan() {
   const int64_t max_steps = options_.max_steps ? *options_.max_steps : cfg_.get_int("MAX_STEPS");
+  // A data-parallel step takes GRADIENT_ACCUMULATION micro-batches on each process: as one process
+  // accumulating over them all (the same data order, the same update), which is what makes the
+  // run independent of how many processes share it.
   plan_ = plan_steps(data_.train.count, data_.valid ? data_.valid->count : 0, cfg_.get_int("BATCH_SIZE"),
-                     cfg_.get_int("GRADIENT_ACCUMULATION"), cfg_.get_int("NUM_EPOCHS"), max_steps,
+                     cfg_.get_int("GRADIENT_ACCUMULATION") * world_.world_size, cfg_.get_int("NUM_EPOCHS"), max_steps,
                      cfg_.get_float("WARMUP_RATIO"), cfg_.get_int("WARMUP_STEPS"), cfg_.get_int("LOGGING_STEPS"));
   const auto effective = cfg_.to_json()["effective"];
   ordered_json run;
   for (const char* k : kRunKeys) run[k] = effective.contains(k) ? effective[k] : ordered_json(nullptr);
+  // The micro-batches of a step over all processes: a run resumes on another number of processes
+  // when the product is the same.
+  run["GRADIENT_ACCUMULATION"] = cfg_.get_int("GRADIENT_ACCUMULATION") * world_.world_size;
   run["TOTAL_STEPS"] = plan_.total_steps;
   // Config keys alone do not tell runs apart: the same DATA_PATH and MODEL_NAME may hold other
   // files by now. (DEVICE and MIXED_PRECISION are left out on purpose: moving a run to a GPU,
@@ -632,6 +694,7 @@ void Run::refuse_other_run_early() {
   const auto effective = cfg_.to_json()["effective"];
   ordered_json now;
   for (const char* k : kRunKeys) now[k] = effective.contains(k) ? effective[k] : ordered_json(nullptr);
+  now["GRADIENT_ACCUMULATION"] = cfg_.get_int("GRADIENT_ACCUMULATION") * world_.world_size;
   try {
     now["model"] = model_digest(model::resolve_model_dir(cfg_.get_string("MODEL_NAME")).path);
   } catch (const model::ModelError&) {
@@ -735,7 +798,9 @@ EvalOutcome Run::evaluate(const data::TokenBlocks& blocks, int64_t step) {
     if (signal_in_eval && *signal_in_eval == step && first == bs) ::kill(::getpid(), SIGTERM);
     // SLURM sends SIGTERM and kills 30 s later: a long evaluation must not stand between the
     // signal and the checkpoint.
-    if (g_signal.load() != 0) return {0.0, tokens, true};
+    // (Not in a data-parallel run: the processes would stop at different batches. The signal is
+    // acted on, by all of them, after the evaluation.)
+    if (group_ == nullptr && g_signal.load() != 0) return {0.0, tokens, true};
     std::vector<int64_t> idx;
     for (int64_t i = first; i < std::min(first + bs, blocks.count); ++i) idx.push_back(i);
     Batch b = make_batch(blocks, idx, device_);
@@ -795,23 +860,28 @@ double Run::train_step(int64_t step) {
                                              at::TensorOptions().dtype(at::kLong)));
     return orders_.back().second.data_ptr<int64_t>();
   };
-  std::vector<Batch> batches;
-  int64_t step_tokens = 0;     // predicted tokens: what the loss is divided by
+  // The step's micro-batches over all processes; this one computes every world_size-th, from its rank.
+  std::vector<std::pair<int64_t, std::vector<int64_t>>> mine;  // (index in the step, blocks)
+  int64_t step_tokens = 0;     // predicted tokens of the whole step: what the loss is divided by
   int64_t step_positions = 0;  // block positions seen (the last micro-batch of an epoch can be short)
+  int64_t index = 0;
   for (const auto& [epoch, mb] : micro_batches_of_step(plan_, step)) {
     const int64_t* order = order_of(epoch);
     std::vector<int64_t> idx;
     for (int64_t i = mb * bs; i < std::min((mb + 1) * bs, n); ++i) idx.push_back(order[i]);
     if (idx.empty()) break;
-    batches.push_back(make_batch(data_.train, idx, device_));
-    step_tokens += batches.back().tokens;
+    step_tokens += predicted_tokens(data_.train, idx);
     step_positions += static_cast<int64_t>(idx.size()) * data_.train.block_size;
+    if (index % world_.world_size == world_.rank) mine.emplace_back(index, std::move(idx));
+    ++index;
   }
   // The step's loss is summed on the device, in double as the host sum was (the same bits): one
   // host sync per step instead of one per micro-batch, so the CPU can queue the next micro-batch's
   // kernels while the GPU finishes this one's backward.
   at::Tensor loss_total;
-  for (auto& b : batches) {
+  for (const auto& [index_in_step, idx] : mine) {
+    Batch b = make_batch(data_.train, idx, device_);
+    at::manual_seed(micro_batch_seed(cfg_.get_int("SEED"), step, index_in_step));
     at::Tensor loss;
     {
       AutocastScope ac(device_.type(), precision_);
@@ -824,6 +894,18 @@ double Run::train_step(int64_t step) {
     torch::autograd::backward({scaler_->scale_loss(loss)});
     at::Tensor part = loss.detach().to(at::kDouble);
     loss_total = loss_total.defined() ? loss_total + part : part;
+  }
+  if (group_ != nullptr) {
+    // Data parallel: every process gets the sum of all processes' gradients (and of their parts
+    // of the step's loss), the same bits everywhere, so the replicas take the same update.
+    std::vector<at::Tensor> reduced;
+    for (auto& p : trainable_) {
+      if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);  // no micro-batch here this step
+      reduced.push_back(p.grad());
+    }
+    if (!loss_total.defined()) loss_total = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device_));
+    reduced.push_back(loss_total);
+    group_->all_reduce(reduced);
   }
   const double loss_sum = loss_total.defined() ? loss_total.item<double>() : 0.0;
   tokens_seen_ += step_positions;
@@ -985,6 +1067,7 @@ bool Run::restore_best_checkpoint() {
 }
 
 void Run::log_line(const ordered_json& rec, bool eval) {
+  if (!lead_) return;  // rank 0 logs for the run
   metrics_->append(rec);
   if (eval) {
     log_history_.push_back({{"epoch", rec["epoch"]},
@@ -1041,10 +1124,25 @@ void Run::check_token_ids() const {
   if (data_.valid) check(*data_.valid, "validation");
 }
 
+std::pair<int, bool> Run::agreed_signal(bool take_request) {
+  int sig = g_signal.load();
+  bool asked = take_request && g_checkpoint_asked.exchange(false);
+  if (group_ == nullptr) return {sig, asked};
+  // The largest signal number any rank saw (SIGTERM over SIGINT over SIGHUP: all mean stop).
+  std::vector<at::Tensor> flags = {at::tensor({static_cast<int64_t>(sig), static_cast<int64_t>(asked)}, at::kLong)};
+  group_->all_reduce(flags, dist::ReduceOp::kMax);
+  sig = static_cast<int>(flags[0][0].item<int64_t>());
+  asked = flags[0][1].item<int64_t>() != 0;
+  return {sig, asked};
+}
+
 int Run::execute() {
   check_config();
-  check_other_mode_files();
-  refuse_other_run_early();
+  if (lead_) {
+    // Checks of the project folder: rank 0's (it alone writes there).
+    check_other_mode_files();
+    refuse_other_run_early();
+  }
   data::PrepareOptions prep;
   prep.write_data_file = false;
   prep.before_rebuild = [this](const std::string& digest) {
@@ -1054,13 +1152,37 @@ int Run::execute() {
     now["data"] = digest;
     if (auto what = first_difference(recorded, now)) throw other_run_error(dir, options_.resume != "auto", *what);
   };
+  // Rank 0 builds the token cache if needed (however long that takes); the others read it once it
+  // is there, and never write it (they do not hold the project lock).
+  if (!lead_) prep.read_only = true;
+  if (group_ != nullptr && !lead_) group_->barrier(/*without_timeout=*/true);
   data_ = data::prepare_data(cfg_, prep);
+  if (group_ != nullptr && lead_) group_->barrier(/*without_timeout=*/true);
   fmt::print(stderr, "{}token cache: {} ({})\n", data_.summary, data_.cache_dir.string(),
              data_.reused ? "reused" : "built");
   check_token_ids();
   plan();
-  resolve_resume();
-  fs::create_directories(project_);
+  if (lead_) resolve_resume();
+  if (group_ != nullptr) {
+    // Every rank runs rank 0's run (the same config, data and model: its fingerprint, and the
+    // same arithmetic), and starts where rank 0 decided (a checkpoint, or none).
+    const ordered_json mine = {{"fingerprint", fingerprint_},
+                               {"precision", static_cast<int>(precision_)},
+                               {"device", device_.is_cuda() ? "cuda" : "cpu"},
+                               {"resume", resume_from_ ? resume_from_->string() : std::string()}};
+    const auto lead = nlohmann::json::parse(group_->broadcast(mine.dump()));
+    if (!lead_) {
+      for (const char* k : {"fingerprint", "precision", "device"})
+        if (lead.at(k) != nlohmann::json::parse(mine.dump()).at(k))
+          throw TrainUsageError(fmt::format(
+              "rank {} would run another run than rank 0 (its {} differs): every process of a data-parallel run needs "
+              "the same config, data, model and DEVICE/MIXED_PRECISION outcome (a node without a GPU falls back to "
+              "the CPU)",
+              world_.rank, k));
+      if (const std::string from = lead.at("resume"); !from.empty()) resume_from_ = fs::path(from);
+    }
+  }
+  if (lead_) fs::create_directories(project_);
 
   at::manual_seed(static_cast<uint64_t>(cfg_.get_int("SEED")));
   load_model();
@@ -1102,12 +1224,16 @@ int Run::execute() {
   // A micro-batch holds at most the blocks there are.
   const int64_t batch = std::min<int64_t>(cfg_.get_int("BATCH_SIZE"), data_.train.count);
   fmt::print(stderr,
-             "plan: {} step{} ({}{} per epoch, {} micro-batch{} of {} block{} each), warm-up {}, log every {}, on {} "
+             "plan: {} step{} ({}{} per epoch, {} micro-batch{}{} of {} block{} each), warm-up {}, log every {}, on {} "
              "({})\nmemory estimate: weights {} + trainable state {}{} + activations {} = {}\n",
              plan_.total_steps, plan_.total_steps == 1 ? "" : "s", by_max_steps, plan_.steps_per_epoch,
-             plan_.micro_batches_per_step,
-             plan_.micro_batches_per_step == 1 ? "" : "es", batch, batch == 1 ? "" : "s",
-             plan_.warmup_steps, plan_.logging_steps, device_.str(),
+             plan_.micro_batches_per_step, plan_.micro_batches_per_step == 1 ? "" : "es",
+             world_.distributed() ? fmt::format(" ({} per process)", cfg_.get_int("GRADIENT_ACCUMULATION")) : std::string(),
+             batch, batch == 1 ? "" : "s",
+             plan_.warmup_steps, plan_.logging_steps,
+             world_.distributed() ? fmt::format("{} processes ({}; rank 0 on {})", world_.world_size, world_.source,
+                                                device_.str())
+                                  : device_.str(),
              precision_ == Precision::kFp16 ? "fp16 autocast" : precision_ == Precision::kBf16 ? "bf16 autocast" : "fp32",
              human_bytes(weights), human_bytes(trainable),
              dequant_buffer > 0 ? " + 4-bit dequantization buffer " + human_bytes(dequant_buffer) : std::string(),
@@ -1118,14 +1244,16 @@ int Run::execute() {
     return 0;
   }
 
-  for (const auto& dir : stale_checkpoints_) fs::remove_all(dir);
-  for (const auto& dir : unfinished_checkpoints(project_)) {
-    fmt::print(stderr, "removing {}: a checkpoint an earlier run did not finish writing\n", dir.string());
-    fs::remove_all(dir);
-  }
-  for (const auto& leftover : io::leftover_temporaries(project_)) {  // final files a killed run was writing
-    std::error_code ec;
-    fs::remove_all(leftover, ec);
+  if (lead_) {
+    for (const auto& dir : stale_checkpoints_) fs::remove_all(dir);
+    for (const auto& dir : unfinished_checkpoints(project_)) {
+      fmt::print(stderr, "removing {}: a checkpoint an earlier run did not finish writing\n", dir.string());
+      fs::remove_all(dir);
+    }
+    for (const auto& leftover : io::leftover_temporaries(project_)) {  // final files a killed run was writing
+      std::error_code ec;
+      fs::remove_all(leftover, ec);
+    }
   }
   if (resume_from_) {
     nlohmann::json state;
@@ -1176,13 +1304,16 @@ int Run::execute() {
     const fs::path from = resume_from_->parent_path().empty() ? fs::path(".") : resume_from_->parent_path();
     if (!fs::equivalent(from, project_, ec) && fs::exists(from / "metrics.jsonl", ec)) history = from / "metrics.jsonl";
   }
-  metrics_ = std::make_unique<MetricsLog>(project_ / "metrics.jsonl", start_step_, history);
+  if (lead_) metrics_ = std::make_unique<MetricsLog>(project_ / "metrics.jsonl", start_step_, history);
 
   const std::string eval_strategy = data_.valid ? cfg_.get_string("EVAL_STRATEGY") : "no";
   const std::string save_strategy = cfg_.get_string("SAVE_STRATEGY");
   // Tests: a real signal through the real handler after step N.
   std::optional<int64_t> signal_at, usr1_at;
-  if (const char* s = std::getenv("AUTOTRAIN_TEST_SIGNAL_AT_STEP")) signal_at = std::atoll(s);
+  // (Data-parallel tests: AUTOTRAIN_TEST_SIGNAL_RANK=1 sends it to that rank only.)
+  const char* signal_rank = std::getenv("AUTOTRAIN_TEST_SIGNAL_RANK");
+  if (const char* s = std::getenv("AUTOTRAIN_TEST_SIGNAL_AT_STEP"); s && (!signal_rank || std::atoi(signal_rank) == world_.rank))
+    signal_at = std::atoll(s);
   int test_signal = SIGTERM;  // which one: AUTOTRAIN_TEST_SIGNAL=INT|TERM|HUP
   if (const char* s = std::getenv("AUTOTRAIN_TEST_SIGNAL"))
     test_signal = std::string_view(s) == "INT" ? SIGINT : std::string_view(s) == "HUP" ? SIGHUP : SIGTERM;
@@ -1278,19 +1409,21 @@ int Run::execute() {
       if (evaluates_at(done)) evaluate_and_log(done, saves_at(done));
       if (signal_at && done == *signal_at) ::kill(::getpid(), test_signal);
       if (usr1_at && done == *usr1_at) ::kill(::getpid(), SIGUSR1);
-      int sig = g_signal.load();
-      const bool asked = g_checkpoint_asked.exchange(false);
+      auto [sig, asked] = agreed_signal(/*take_request=*/true);
       const bool regular = saves_at(done);
-      if (regular || sig != 0 || asked)
+      if ((regular || sig != 0 || asked) && lead_)
         checkpoint(done, regular ? nullptr : sig != 0 ? signal_name(sig) : "SIGUSR1");
       // A SIGTERM that came while that checkpoint was being written stops the run now: another
       // step could outlast the grace period before SIGKILL, and this step's checkpoint is whole.
       // (After the last step the final files come next, which is no longer to wait for.)
-      if (sig == 0 && (regular || asked) && done < plan_.total_steps) sig = g_signal.load();
+      if (sig == 0 && (regular || asked) && done < plan_.total_steps) sig = agreed_signal(false).first;
       if (asked && sig == 0)
         fmt::print(stderr, "{}checkpoint-{} written (asked for by SIGUSR1); training goes on\n", tty_ ? "\r\033[K" : "",
                    done);
       if (sig != 0) {
+        // Every process ends only once rank 0's checkpoint is whole: a scheduler that kills a job
+        // step when its first task ends (srun --kill-on-bad-exit) must not cut it short.
+        if (group_ != nullptr) group_->barrier();
         // --resume auto picks the newest step; a folder can hold a newer one when this run was
         // resumed from an older checkpoint by name.
         const auto all = list_checkpoints(project_);
@@ -1305,6 +1438,7 @@ int Run::execute() {
   }
   g_steps_over.store(true);
   if (tty_) fmt::print(stderr, "\n");
+  if (!lead_) return 0;  // rank 0 writes the run's files
 
   const bool weights_are_best = restore_best_checkpoint();
   if (best_eval_loss_) {
@@ -1354,20 +1488,87 @@ int Run::execute() {
 
 }  // namespace
 
-int run_train(const config::Config& cfg, const TrainOptions& options) {
-  // Held for the whole run (the token cache, checkpoints and the adapter all live there).
-  io::ProjectLock lock(cfg.get_string("AUTOTRAIN_PROJECT_NAME"));
-  CheckpointRequestScope checkpoint_requests;
-  Run run(cfg, options);
+namespace {
+
+// The other processes of a data-parallel run print what rank 0 prints (the same config, the
+// same steps): their standard error goes to /dev/null while they train, and comes back for an
+// error of their own (the exception leaves this scope before it is printed).
+class QuietFollower {
+ public:
+  explicit QuietFollower(bool quiet) {
+    if (!quiet) return;
+    saved_ = ::dup(STDERR_FILENO);
+    const int null_fd = ::open("/dev/null", O_WRONLY);
+    if (saved_ >= 0 && null_fd >= 0) ::dup2(null_fd, STDERR_FILENO);
+    if (null_fd >= 0) ::close(null_fd);
+  }
+  ~QuietFollower() {
+    if (saved_ < 0) return;
+    ::dup2(saved_, STDERR_FILENO);
+    ::close(saved_);
+  }
+  QuietFollower(const QuietFollower&) = delete;
+  QuietFollower& operator=(const QuietFollower&) = delete;
+
+ private:
+  int saved_ = -1;
+};
+
+// The exception being handled, in one line, for the other ranks.
+std::string current_failure() {
   try {
-    return run.execute();
-  } catch (const c10::OutOfMemoryError& e) {
-    // The training steps translate their own; this is the model load or an evaluation.
+    throw;
+  } catch (const std::exception& e) {
     const std::string what = e.what();
-    throw std::runtime_error(fmt::format(
-        "out of memory outside the training steps (loading the model or evaluating): {}; use USE_INT4=True for a "
-        "4-bit base, lower BATCH_SIZE or BLOCK_SIZE, or free the GPU (nvidia-smi shows what holds it)",
-        what.substr(0, what.find('\n'))));
+    return what.substr(0, what.find('\n'));
+  } catch (...) {
+    return "an unknown error";
+  }
+}
+
+}  // namespace
+
+int run_train(const config::Config& cfg, const TrainOptions& options) {
+  dist::WorldInfo world;
+  try {
+    world = dist::detect_world();
+  } catch (const dist::WorldError& e) {
+    throw TrainUsageError(e.what());
+  }
+  std::unique_ptr<dist::ProcessGroup> group;
+  if (world.distributed())
+    group = dist::ProcessGroup::connect(world, std::chrono::minutes(5), std::chrono::hours(2));
+  QuietFollower quiet(!world.lead());
+  try {
+    // Held for the whole run (the token cache, checkpoints and the adapter all live there), by
+    // rank 0: the one process of a run that writes there.
+    std::optional<io::ProjectLock> lock;
+    if (world.lead()) lock.emplace(cfg.get_string("AUTOTRAIN_PROJECT_NAME"));
+    CheckpointRequestScope checkpoint_requests;
+    Run run(cfg, options, world, group.get());
+    try {
+      return run.execute();
+    } catch (const c10::OutOfMemoryError& e) {
+      // The training steps translate their own; this is the model load or an evaluation.
+      const std::string what = e.what();
+      throw std::runtime_error(fmt::format(
+          "out of memory outside the training steps (loading the model or evaluating): {}; use USE_INT4=True for a "
+          "4-bit base, lower BATCH_SIZE or BLOCK_SIZE, or free the GPU (nvidia-smi shows what holds it)",
+          what.substr(0, what.find('\n'))));
+    }
+  } catch (const dist::PeerFailure& e) {
+    // Another rank failed and said why: rank 0 reports it, the others end quietly; all with the
+    // code that tells a launcher the failure was not theirs. Rank 0's store stays until the
+    // others have read the reason; the others outlive a failing rank 0.
+    if (world.lead()) {
+      fmt::print(stderr, "error: {}\n", cfg.redact(e.what()));
+    } else if (e.failed_rank() == 0) {
+      group->outlive_failed_host(std::chrono::seconds(5));
+    }
+    return dist::kExitAnotherProcessFailed;
+  } catch (...) {
+    if (group) group->abort(current_failure());
+    throw;
   }
 }
 

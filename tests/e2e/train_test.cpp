@@ -1,10 +1,12 @@
 // `autotrain tiny`, `data` and `train` end to end through the CLI on the embedded tiny default:
 // the run learns and leaves a PEFT project folder whose adapter PEFT itself scores as we do;
 // gradient accumulation, resume after SIGTERM and determinism; and the refusals.
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <map>
 #include <regex>
 
@@ -67,6 +69,34 @@ class Train : public ::testing::Test {
     return testing::run_command(argv, env, work_.path());
   }
   fs::path project(const std::string& name) const { return work_.path() / name; }
+
+  // `autotrain launch --nproc N -- train ...`: run() on N processes.
+  CommandResult launch_train(int nproc, const std::string& project, std::vector<std::string> sets = {},
+                             std::vector<std::string> env = {}) {
+    std::vector<std::string> argv = {bin_, "launch", "--nproc", std::to_string(nproc), "--", "train", "-c", config_path(),
+                                     "--set", "MODEL_NAME=" + model_dir(), "--set", "DATA_PATH=" + data_dir(), "--set",
+                                     "DATA_FILE=" + (work_.path() / "train.csv").string(), "--set",
+                                     "AUTOTRAIN_PROJECT_NAME=" + (work_.path() / project).string()};
+    for (auto& s : sets) argv.insert(argv.end(), {"--set", s});
+    env.push_back("PATH=/usr/bin:/bin");
+    env.push_back("HOME=" + work_.path().string());
+    return testing::run_command(argv, env, work_.path());
+  }
+
+  // The largest difference between two adapters' values (and whether lora_B moved off zero).
+  static double adapter_difference(const fs::path& a, const fs::path& b, bool* moved = nullptr) {
+    auto x = adapter(a), y = adapter(b);
+    EXPECT_EQ(x.size(), y.size());
+    double worst = 0;
+    for (const auto& [name, v] : x) {
+      if (!y.count(name) || y[name].size() != v.size()) return std::numeric_limits<double>::infinity();
+      for (size_t i = 0; i < v.size(); ++i) {
+        worst = std::max(worst, static_cast<double>(std::abs(v[i] - y[name][i])));
+        if (moved && name.find("lora_B") != std::string::npos && v[i] != 0.0f) *moved = true;
+      }
+    }
+    return worst;
+  }
 
   static std::vector<nlohmann::json> metrics(const fs::path& project) {
     std::vector<nlohmann::json> out;
@@ -264,6 +294,100 @@ TEST_F(Train, GradientAccumulationTakesTheSameUpdate) {
   }
   EXPECT_TRUE(moved) << "lora_B is still zero: no update was taken";
   EXPECT_LE(worst, 1e-5);
+}
+
+// Data parallel: 2 processes accumulating over 2 micro-batches each take the update of one
+// process accumulating over 4 (the same micro-batches, dropout masks included; only the order of
+// the gradient sums differs), and only rank 0 speaks and writes.
+TEST_F(Train, DataParallelIsOneProcessAccumulatingOverAll) {
+  const std::vector<std::string> common = {"BATCH_SIZE=2", "LORA_DROPOUT=0.1", "MAX_STEPS=5", "SAVE_STRATEGY=no",
+                                           "LOGGING_STEPS=1"};
+  auto one = common, two = common;
+  one.push_back("GRADIENT_ACCUMULATION=4");
+  two.push_back("GRADIENT_ACCUMULATION=2");
+  auto single = run("train", "one", one);
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  auto ddp = launch_train(2, "two", two);
+  ASSERT_EQ(ddp.exit_code, 0) << ddp.err;
+  EXPECT_THAT(ddp.err, HasSubstr("4 micro-batches (2 per process)"));
+  EXPECT_THAT(ddp.err, HasSubstr("on 2 processes (torchrun variables; rank 0 on cpu)"));
+  auto count = [](const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count(ddp.err, "trainable params:"), 1u) << ddp.err;
+  EXPECT_EQ(count(ddp.err, "done: "), 1u) << ddp.err;
+  bool moved = false;
+  EXPECT_LE(adapter_difference(project("one"), project("two"), &moved), 1e-5);
+  EXPECT_TRUE(moved) << "lora_B is still zero: no update was taken";
+  auto a = metrics(project("one")), b = metrics(project("two"));
+  ASSERT_EQ(a.size(), b.size());
+  ASSERT_EQ(a.size(), 6u);  // 5 steps and the final evaluation
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i]["step"], b[i]["step"]);
+    EXPECT_EQ(a[i].value("tokens", 0), b[i].value("tokens", 0));  // every process's tokens counted
+    for (const char* k : {"loss", "grad_norm", "eval_loss"}) {
+      if (a[i].contains(k)) {
+        EXPECT_NEAR(a[i][k].get<double>(), b[i][k].get<double>(), 1e-5) << k << " row " << i;
+      }
+    }
+  }
+}
+
+// A signal that reaches one rank stops them all at the same step, with one checkpoint; the run
+// resumes bit-identically on as many processes, and on one process accumulating over as many
+// micro-batches.
+TEST_F(Train, DataParallelRanksStopTogetherAndResume) {
+  const std::vector<std::string> sets = {"BATCH_SIZE=2", "GRADIENT_ACCUMULATION=1", "LORA_DROPOUT=0.1", "MAX_STEPS=8",
+                                         "SAVE_STRATEGY=steps", "SAVE_STEPS=5"};
+  auto full = launch_train(2, "full", sets);
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+  const std::vector<std::string> to_rank_1 = {"AUTOTRAIN_TEST_SIGNAL_AT_STEP=3", "AUTOTRAIN_TEST_SIGNAL_RANK=1"};
+  for (const char* name : {"resumed", "moved"}) {
+    auto killed = launch_train(2, name, sets, to_rank_1);
+    EXPECT_EQ(killed.exit_code, 143) << killed.err;
+    EXPECT_THAT(killed.err, HasSubstr("SIGTERM received: checkpoint-3 written"));
+    EXPECT_THAT(killed.err, Not(HasSubstr("stopping the other")));  // a stop, not a failure
+    EXPECT_TRUE(fs::exists(project(name) / "checkpoint-3" / "trainer_state.json"));
+    EXPECT_FALSE(fs::exists(project(name) / "adapter_model.safetensors"));
+  }
+  auto resumed = launch_train(2, "resumed", sets);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_THAT(resumed.err, HasSubstr("resuming from"));
+  EXPECT_EQ(testing::read_file(project("full") / "adapter_model.safetensors"),
+            testing::read_file(project("resumed") / "adapter_model.safetensors"));
+  expect_same_metrics(project("full"), project("resumed"));
+
+  auto wrong = run("train", "moved", sets);  // 1 micro-batch a step where the run took 2
+  EXPECT_EQ(wrong.exit_code, 2) << wrong.err;
+  EXPECT_THAT(wrong.err, HasSubstr("GRADIENT_ACCUMULATION x processes was 2, now 1"));
+  auto moved_sets = sets;
+  moved_sets.push_back("GRADIENT_ACCUMULATION=2");
+  auto moved = run("train", "moved", moved_sets);
+  ASSERT_EQ(moved.exit_code, 0) << moved.err;
+  EXPECT_THAT(moved.err, HasSubstr("resuming from"));
+  EXPECT_LE(adapter_difference(project("full"), project("moved")), 1e-5);
+}
+
+// A rank that fails stops the run, and rank 0 says why.
+TEST_F(Train, DataParallelRankFailureStopsTheRun) {
+  // Rank 1 alone is told to use a GPU, which this machine lacks (or, on a GPU machine, an index
+  // that a data-parallel run refuses).
+  std::vector<std::string> argv = {bin_, "launch", "--nproc", "2", "--", "sh", "-c",
+                                   "X=; if [ \"$RANK\" = 1 ]; then X=\"--set DEVICE=cuda:1\"; fi; exec \"$0\" train -c \"$1\" "
+                                   "--set MODEL_NAME=\"$2\" --set DATA_PATH=\"$3\" --set AUTOTRAIN_PROJECT_NAME=\"$4\" "
+                                   "--set DATA_FILE=\"$4.csv\" $X",
+                                   bin_, config_path(), model_dir(), data_dir(), (work_.path() / "failing").string()};
+  const auto start = std::chrono::steady_clock::now();
+  auto r = testing::run_command(argv, {"PATH=/usr/bin:/bin", "HOME=" + work_.path().string()}, work_.path());
+  // Rank 1's code (1: no GPU here; 2 on a machine with two: cuda:1 is refused), not rank 0's 3.
+  EXPECT_TRUE(r.exit_code == 1 || r.exit_code == 2) << r.exit_code << r.err;
+  EXPECT_THAT(r.err, HasSubstr("rank 1 failed: DEVICE=cuda:1"));
+  EXPECT_THAT(r.err, HasSubstr("launch: rank 1 exited with " + std::to_string(r.exit_code)));
+  EXPECT_THAT(r.err, Not(HasSubstr("rank 0 exited")));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(60));
+  EXPECT_FALSE(fs::exists(work_.path() / "failing" / "adapter_model.safetensors"));
 }
 
 TEST_F(Train, ResumeAfterSigtermIsBitIdenticalAndRunsAreDeterministic) {

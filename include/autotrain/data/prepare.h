@@ -81,6 +81,10 @@ struct PrepareOptions {
   // of it changes: `train` refuses there a run whose data differ from its checkpoints', so the
   // old run's cache is not replaced by a run that will not start.
   std::function<void(const std::string& inputs_digest)> before_rebuild = nullptr;
+  // A process that does not hold the project lock (ranks other than 0 of a data-parallel run):
+  // reads the cache rank 0 prepared and writes nothing; a cache that would need a rebuild is an
+  // error (the processes do not see the same files or config).
+  bool read_only = false;
 };
 
 // Resolves DATA_PATH and MODEL_NAME, then reuses the cache when its manifest matches the source
