@@ -38,7 +38,7 @@ Subcommand add_launch_command(CLI::App& app, GlobalOptions& g) {
       ->check(CLI::Range(1, 65535));
   sub->add_option("--grace", o->grace_seconds,
                   "Seconds the other processes get to checkpoint and stop when one fails or a signal comes (default 60)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 86400));
   sub->add_option("command", o->command,
                   "After --: an autotrain subcommand (train -c falcon.env) or any program and its arguments")
       ->required();

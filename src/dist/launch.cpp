@@ -64,6 +64,21 @@ int free_port() {
   return port;
 }
 
+// Whether execvp would find `program`: a path that can be executed, or a name found on PATH.
+bool runnable(const std::string& program) {
+  if (program.find('/') != std::string::npos) return ::access(program.c_str(), X_OK) == 0;
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/bin:/bin";
+  size_t from = 0;
+  while (from <= dirs.size()) {
+    const size_t to = std::min(dirs.find(':', from), dirs.size());
+    const std::string dir = to > from ? dirs.substr(from, to - from) : ".";
+    if (::access((dir + "/" + program).c_str(), X_OK) == 0) return true;
+    from = to + 1;
+  }
+  return false;
+}
+
 int exit_code_of(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
@@ -90,6 +105,8 @@ int run_launch(const LaunchOptions& o) {
                                        o.nnodes, o.nnodes == 1 ? "" : "s", o.nnodes - 1));
   if (o.command.empty())
     throw LaunchUsageError("no command to launch: give it after --, e.g. autotrain launch --nproc 2 -- train -c falcon.env");
+  if (o.command.front() == "launch")
+    throw LaunchUsageError("launch -- launch: give the command to run (train ...) after the first --");
   if (is_autotrain_subcommand(o.command.front()) && o.command.front() != "train")
     throw LaunchUsageError(fmt::format("autotrain {} runs on one process: launch runs `train` data-parallel (the "
                                        "copies of any other command would write the same files)",
@@ -98,6 +115,10 @@ int run_launch(const LaunchOptions& o) {
     throw LaunchUsageError("--nnodes > 1 needs --master-addr: the host of node 0, which every node can reach");
   if (o.master_port < 0 || o.master_port > 65535)
     throw LaunchUsageError(fmt::format("--master-port {} is not a TCP port (1 to 65535)", o.master_port));
+  if (!is_autotrain_subcommand(o.command.front()) && !runnable(o.command.front())) {
+    fmt::print(stderr, "launch: cannot run {}: no such program (a path, or a name on PATH)\n", o.command.front());
+    return 127;  // as a shell says it
+  }
   const std::string addr = o.master_addr.empty() ? "127.0.0.1" : o.master_addr;
   const int port = o.master_port > 0 ? o.master_port : o.nnodes == 1 ? free_port() : 29500;
   const int world = o.nproc * o.nnodes;
@@ -184,6 +205,7 @@ int run_launch(const LaunchOptions& o) {
   using Clock = std::chrono::steady_clock;
   constexpr auto kTermDelay = std::chrono::seconds(3);
   int result = 0, fallback = 0;
+  int term_signal = SIGTERM;
   int alive = o.nproc;
   constexpr auto kNever = Clock::time_point::max();
   Clock::time_point term_at = kNever, kill_at = kNever;
@@ -202,7 +224,7 @@ int run_launch(const LaunchOptions& o) {
       const auto now = Clock::now();
       if (now >= term_at) {
         term_at = kNever;
-        if (!g_stop_forwarded.load()) signal_all(SIGTERM);
+        if (!g_stop_forwarded.load()) signal_all(term_signal);
         kill_at = now + std::chrono::seconds(o.grace_seconds);
       } else if (now >= kill_at) {
         fmt::print(stderr, "launch: {} process{} still running {} s after being asked to stop: killing\n", alive,
@@ -236,11 +258,16 @@ int run_launch(const LaunchOptions& o) {
                              : std::string());
     }
     if (first_failure && alive > 0) {
-      const bool stopping = code == 128 + SIGHUP || code == 128 + SIGINT || code == 128 + SIGTERM || g_stop_forwarded.load();
-      if (stopping)
+      if (g_stop_forwarded.load()) {
         kill_at = Clock::now() + std::chrono::seconds(o.grace_seconds);
-      else
+      } else {
+        // Those still running after kTermDelay get SIGTERM; or, when that process stopped on a
+        // signal that reached it alone (they would have ended with it otherwise: they agree on
+        // signals), that signal, so that they stop as it did.
+        const bool stopped_on_signal = code == 128 + SIGHUP || code == 128 + SIGINT || code == 128 + SIGTERM;
+        term_signal = stopped_on_signal ? code - 128 : SIGTERM;
         term_at = Clock::now() + kTermDelay;
+      }
     }
   }
   if (result == 0) result = fallback;

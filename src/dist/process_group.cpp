@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include <ATen/ATen.h>
@@ -29,6 +30,9 @@ struct ProcessGroup::State {
   std::chrono::milliseconds wait_timeout{};
   int64_t round = 0;
   bool aborted = false;  // this rank failed: its exit waits for nobody
+  bool broken = false;   // the store failed us (a peer's abort, rank 0 gone): leave without a word
+  std::function<int()> pending_stop;
+  std::chrono::milliseconds stop_grace{};
   std::vector<int64_t> chunks_written;  // per round (index round-1): how many value keys this rank wrote
   std::string key(const std::string& name) const { return world.key_prefix + name; }
   bool rank0_hosts() const { return !world.agent_store; }
@@ -39,6 +43,8 @@ ProcessGroup::ProcessGroup(std::unique_ptr<State> state) : s_(std::move(state)) 
 // round. Each other rank says it is leaving; rank 0 waits for them (a while at most: one that
 // died never says so).
 ProcessGroup::~ProcessGroup() {
+  // After a failure the store may be gone: a call would only add c10d's warnings to the error.
+  if (s_->broken) return;
   try {
     const int rank = s_->world.rank, size = s_->world.world_size;
     if (rank != 0) {
@@ -70,14 +76,16 @@ std::unique_ptr<ProcessGroup> ProcessGroup::connect(const WorldInfo& world, std:
   if (!world.agent_store) opts.numWorkers = static_cast<size_t>(world.world_size);
   opts.waitWorkers = !world.agent_store;
   opts.timeout = connect_timeout;
+  const auto start = std::chrono::steady_clock::now();
   try {
     s->store = c10::make_intrusive<c10d::TCPStore>(world.master_addr, opts);
   } catch (const std::exception& e) {
     const std::string what = e.what();
+    const auto waited = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start);
     throw DistError(fmt::format(
-        "rank {} of {} could not {} {}:{} within {} s ({}): {}", world.rank, world.world_size,
+        "rank {} of {} could not {} {}:{} (gave up after {} s; {}): {}; {}", world.rank, world.world_size,
         world.rank == 0 ? "open the rendezvous on" : "reach rank 0 at", world.master_addr, world.master_port,
-        connect_timeout.count() / 1000, world.source, what.substr(0, what.find('\n')),
+        waited.count(), world.source, what.substr(0, what.find('\n')),
         world.rank == 0 ? "choose another MASTER_PORT (--master-port) if that one is in use"
                         : "check that every process was started, and MASTER_ADDR/MASTER_PORT"));
   }
@@ -114,13 +122,26 @@ std::vector<std::vector<uint8_t>> ProcessGroup::exchange(std::vector<uint8_t> mi
     }
     // Polled rather than a blocking wait, so that another rank's abort is seen at once.
     const auto start = std::chrono::steady_clock::now();
+    std::optional<std::chrono::steady_clock::time_point> stop_seen;
     auto pause = std::chrono::microseconds(20);
     for (int polls = 0; !s_->store->check(others); ++polls) {
+      if (const int sig = s_->pending_stop ? s_->pending_stop() : 0; sig != 0) {
+        const auto now = std::chrono::steady_clock::now();
+        if (!stop_seen) stop_seen = now;
+        if (now - *stop_seen > s_->stop_grace) {
+          s_->broken = true;
+          throw StoppedWaiting(fmt::format("rank {}: asked to stop (signal {}), and the other ranks did not come "
+                                           "within {} s: one of them is gone; stopping without a checkpoint",
+                                           rank, sig, s_->stop_grace.count() / 1000),
+                               sig);
+        }
+      }
       if (polls % 16 == 15 && s_->store->check({abort_key})) {
         const auto value = s_->store->get(abort_key);
         const std::string text(value.begin(), value.end());
         const size_t newline = text.find('\n');
         s_->store->set(s_->key(fmt::format("seen/{}", rank)), std::vector<uint8_t>{1});
+        s_->broken = true;
         throw PeerFailure(text.substr(newline + 1), std::atoi(text.substr(0, newline).c_str()));
       }
       if (s_->wait_timeout.count() > 0 && std::chrono::steady_clock::now() - start > s_->wait_timeout)
@@ -146,6 +167,7 @@ std::vector<std::vector<uint8_t>> ProcessGroup::exchange(std::vector<uint8_t> mi
   } catch (const DistError&) {
     throw;
   } catch (const std::exception& e) {
+    s_->broken = true;
     const std::string what = e.what();
     throw DistError(fmt::format("rank {} lost the connection to the rendezvous at {}:{} (did rank 0 stop?): {}", rank,
                                 s_->world.master_addr, s_->world.master_port, what.substr(0, what.find('\n'))));
@@ -226,6 +248,11 @@ void ProcessGroup::abort(const std::string& why) noexcept {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
   } catch (...) {
   }
+}
+
+void ProcessGroup::set_stop_check(std::function<int()> pending_stop, std::chrono::milliseconds grace) {
+  s_->pending_stop = std::move(pending_stop);
+  s_->stop_grace = grace;
 }
 
 void ProcessGroup::outlive_failed_host(std::chrono::milliseconds timeout) noexcept {

@@ -28,6 +28,7 @@
 #include <ATen/autocast_mode.h>
 #include <ATen/core/grad_mode.h>
 #include <ATen/detail/CUDAHooksInterface.h>
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -78,7 +79,10 @@ std::atomic<bool> g_stdout_tty{false}, g_stderr_tty{false};
 // log line must not cost the checkpoint; a pipe to a `tee` that died with the session would
 // raise SIGPIPE. Terminal output goes to /dev/null from here on, and SIGPIPE is ignored (a write
 // to a dead pipe fails instead). Async-signal-safe calls only.
+std::atomic<bool> g_terminal_gone{false};  // a SIGHUP came: the saved terminal fds are dead
+
 void away_from_the_terminal() {
+  g_terminal_gone.store(true);
   struct sigaction ignore {};
   ignore.sa_handler = SIG_IGN;
   sigemptyset(&ignore.sa_mask);
@@ -543,6 +547,9 @@ void Run::check_config() {
                                         "start one process per GPU (--nproc {})",
                                         world_.local_rank, visible, world_.local_world_size, visible));
     device_ = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(visible == 1 ? 0 : world_.local_rank));
+    // The process's current device too: what LibTorch creates without a device named (cuBLAS
+    // handles, a first context) goes there, not onto another rank's GPU 0.
+    c10::impl::getDeviceGuardImpl(at::kCUDA)->setDevice(device_);
   }
   std::string mp = cfg_.get_string("MIXED_PRECISION");
   if (mp.empty()) mp = cfg_.get_bool("USE_FP16") ? "fp16" : "no";
@@ -791,16 +798,21 @@ EvalOutcome Run::evaluate(const data::TokenBlocks& blocks, int64_t step) {
     const char* s = std::getenv("AUTOTRAIN_TEST_SIGNAL_IN_EVAL_AT_STEP");
     return s ? std::optional<int64_t>(std::atoll(s)) : std::nullopt;
   }();
-  double weighted_sum = 0;
-  int64_t weight = 0, tokens = 0;
+  // Each batch's summed loss and scored tokens. In a data-parallel run every process scores
+  // every W-th batch and the rest are summed in: each slot has one process's value and zeros, so
+  // the sums are exact, and the mean below is the one process's mean, bit for bit.
   const int64_t bs = cfg_.get_int("BATCH_SIZE");
-  for (int64_t first = 0; first < blocks.count; first += bs) {
+  const int64_t batches = (blocks.count + bs - 1) / bs;
+  std::vector<double> per_batch(static_cast<size_t>(2 * batches), 0.0);
+  for (int64_t batch = 0; batch < batches; ++batch) {
+    const int64_t first = batch * bs;
     if (signal_in_eval && *signal_in_eval == step && first == bs) ::kill(::getpid(), SIGTERM);
     // SLURM sends SIGTERM and kills 30 s later: a long evaluation must not stand between the
     // signal and the checkpoint.
     // (Not in a data-parallel run: the processes would stop at different batches. The signal is
     // acted on, by all of them, after the evaluation.)
-    if (group_ == nullptr && g_signal.load() != 0) return {0.0, tokens, true};
+    if (group_ == nullptr && g_signal.load() != 0) return {0.0, 0, true};
+    if (batch % world_.world_size != world_.rank) continue;
     std::vector<int64_t> idx;
     for (int64_t i = first; i < std::min(first + bs, blocks.count); ++i) idx.push_back(i);
     Batch b = make_batch(blocks, idx, device_);
@@ -808,11 +820,22 @@ EvalOutcome Run::evaluate(const data::TokenBlocks& blocks, int64_t step) {
     model::FalconInputs in;
     in.input_ids = b.input_ids;
     auto out = model::causal_lm_loss(model_->lm_head(), model_->hidden_states(in), b.labels, model::LossReduction::kSum);
-    if (out.tokens == 0) continue;
-    const auto n = static_cast<int64_t>(idx.size());
-    weighted_sum += out.loss.item<double>() / static_cast<double>(out.tokens) * static_cast<double>(n);
+    per_batch[static_cast<size_t>(2 * batch)] = out.tokens > 0 ? out.loss.item<double>() : 0.0;
+    per_batch[static_cast<size_t>(2 * batch + 1)] = static_cast<double>(out.tokens);
+  }
+  if (group_ != nullptr) {
+    std::vector<at::Tensor> reduced = {at::from_blob(per_batch.data(), {2 * batches}, at::kDouble)};
+    group_->all_reduce(reduced);
+  }
+  double weighted_sum = 0;
+  int64_t weight = 0, tokens = 0;
+  for (int64_t batch = 0; batch < batches; ++batch) {
+    const auto batch_tokens = static_cast<int64_t>(per_batch[static_cast<size_t>(2 * batch + 1)]);
+    if (batch_tokens == 0) continue;
+    const int64_t n = std::min(bs, blocks.count - batch * bs);
+    weighted_sum += per_batch[static_cast<size_t>(2 * batch)] / static_cast<double>(batch_tokens) * static_cast<double>(n);
     weight += n;
-    tokens += out.tokens;
+    tokens += batch_tokens;
   }
   return {weight > 0 ? weighted_sum / static_cast<double>(weight) : 0.0, tokens};
 }
@@ -1228,7 +1251,10 @@ int Run::execute() {
              "({})\nmemory estimate: weights {} + trainable state {}{} + activations {} = {}\n",
              plan_.total_steps, plan_.total_steps == 1 ? "" : "s", by_max_steps, plan_.steps_per_epoch,
              plan_.micro_batches_per_step, plan_.micro_batches_per_step == 1 ? "" : "es",
-             world_.distributed() ? fmt::format(" ({} per process)", cfg_.get_int("GRADIENT_ACCUMULATION")) : std::string(),
+             !world_.distributed() ? std::string()
+             : plan_.micro_batches_per_step == cfg_.get_int("GRADIENT_ACCUMULATION") * world_.world_size
+                 ? fmt::format(" ({} per process)", cfg_.get_int("GRADIENT_ACCUMULATION"))
+                 : fmt::format(" (shared out over {} processes)", world_.world_size),
              batch, batch == 1 ? "" : "s",
              plan_.warmup_steps, plan_.logging_steps,
              world_.distributed() ? fmt::format("{} processes ({}; rank 0 on {})", world_.world_size, world_.source,
@@ -1497,14 +1523,15 @@ class QuietFollower {
  public:
   explicit QuietFollower(bool quiet) {
     if (!quiet) return;
-    saved_ = ::dup(STDERR_FILENO);
+    saved_ = ::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
     const int null_fd = ::open("/dev/null", O_WRONLY);
     if (saved_ >= 0 && null_fd >= 0) ::dup2(null_fd, STDERR_FILENO);
     if (null_fd >= 0) ::close(null_fd);
   }
   ~QuietFollower() {
     if (saved_ < 0) return;
-    ::dup2(saved_, STDERR_FILENO);
+    // After a hangup the terminal is gone: writing an error there would fail (EIO).
+    if (!g_terminal_gone.load()) ::dup2(saved_, STDERR_FILENO);
     ::close(saved_);
   }
   QuietFollower(const QuietFollower&) = delete;
@@ -1535,16 +1562,22 @@ int run_train(const config::Config& cfg, const TrainOptions& options) {
   } catch (const dist::WorldError& e) {
     throw TrainUsageError(e.what());
   }
-  std::unique_ptr<dist::ProcessGroup> group;
-  if (world.distributed())
-    group = dist::ProcessGroup::connect(world, std::chrono::minutes(5), std::chrono::hours(2));
+  // Quiet from the start (c10d's own warnings while it connects included), and SIGUSR1 taken
+  // from the start, so that one that comes while the ranks meet is acted on, by all of them.
   QuietFollower quiet(!world.lead());
+  CheckpointRequestScope checkpoint_requests;
+  std::unique_ptr<dist::ProcessGroup> group;
+  if (world.distributed()) {
+    group = dist::ProcessGroup::connect(world, std::chrono::minutes(5), std::chrono::hours(2));
+    // A rank waiting for the others after SIGTERM gives up once they have had time to come: they
+    // got the signal too (SLURM signals every task; launch passes it on), or one is gone.
+    group->set_stop_check([] { return g_signal.load(); }, std::chrono::seconds(20));
+  }
   try {
     // Held for the whole run (the token cache, checkpoints and the adapter all live there), by
     // rank 0: the one process of a run that writes there.
     std::optional<io::ProjectLock> lock;
     if (world.lead()) lock.emplace(cfg.get_string("AUTOTRAIN_PROJECT_NAME"));
-    CheckpointRequestScope checkpoint_requests;
     Run run(cfg, options, world, group.get());
     try {
       return run.execute();
@@ -1556,6 +1589,10 @@ int run_train(const config::Config& cfg, const TrainOptions& options) {
           "4-bit base, lower BATCH_SIZE or BLOCK_SIZE, or free the GPU (nvidia-smi shows what holds it)",
           what.substr(0, what.find('\n'))));
     }
+  } catch (const dist::StoppedWaiting& e) {
+    fmt::print(stderr, "\n{}\n", e.what());
+    group->abort(e.what());  // any rank still waiting stops too
+    return 128 + e.signal();
   } catch (const dist::PeerFailure& e) {
     // Another rank failed and said why: rank 0 reports it, the others end quietly; all with the
     // code that tells a launcher the failure was not theirs. Rank 0's store stays until the

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -36,6 +37,17 @@ class PeerFailure : public DistError {
 
  private:
   int failed_rank_;
+};
+
+// This process was asked to stop (a signal) and the other ranks did not come within the grace
+// period after it: one of them is gone, and nothing can be finished together.
+class StoppedWaiting : public DistError {
+ public:
+  StoppedWaiting(const std::string& what, int signal) : DistError(what), signal_(signal) {}
+  int signal() const { return signal_; }
+
+ private:
+  int signal_;
 };
 
 enum class ReduceOp { kSum, kMax };
@@ -65,6 +77,11 @@ class ProcessGroup {
   // Tells the other ranks this one is failing and why: their waits throw PeerFailure with it.
   // Never throws. Rank 0 (the store's host) lingers until they have read it (2 s at most).
   void abort(const std::string& why) noexcept;
+  // `pending_stop` says whether this process was asked to stop (the signal number, or 0). A wait
+  // for the other ranks that goes on `grace` after such a request throws StoppedWaiting: when all
+  // ranks got the signal they meet well within it (they are at most a step apart); a rank that
+  // never comes is gone.
+  void set_stop_check(std::function<int()> pending_stop, std::chrono::milliseconds grace);
   // After a PeerFailure of rank 0: returns once rank 0 has ended (its store is gone), or after
   // `timeout`. So that rank 0, the failure's cause, ends first, and a launcher that reports the
   // first process to end reports it.

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <functional>
 #include <thread>
 
@@ -141,6 +142,37 @@ TEST(ProcessGroup, AFailingRankStopsTheOthersWaiting) {
     // Nobody waits for the wait timeout (20 s) nor for the leaving ranks (30 s).
     EXPECT_LT(std::chrono::steady_clock::now() - start, 15s) << "failing rank " << failing;
   }
+}
+
+// Asked to stop, a rank waits for the others a grace period at most: they got the signal too,
+// or one of them is gone.
+TEST(ProcessGroup, AStopRequestEndsAWaitForARankThatIsGone) {
+  std::string error;
+  int signal = 0;
+  std::chrono::steady_clock::duration waited{};
+  on_two_ranks([&](int rank, ProcessGroup& g) {
+    if (rank == 1) {
+      g.barrier();  // the first round together; then rank 1 is "gone"
+      std::this_thread::sleep_for(3s);
+      g.barrier();
+      return;
+    }
+    g.barrier();
+    g.set_stop_check([] { return SIGTERM; }, 1s);
+    const auto start = std::chrono::steady_clock::now();
+    try {
+      g.barrier();
+    } catch (const StoppedWaiting& e) {
+      error = e.what();
+      signal = e.signal();
+    }
+    waited = std::chrono::steady_clock::now() - start;
+    g.set_stop_check(nullptr, 0s);
+    std::this_thread::sleep_for(4s);  // rank 1's last barrier finds the store still there
+  });
+  EXPECT_THAT(error, HasSubstr("asked to stop (signal 15), and the other ranks did not come within 1 s"));
+  EXPECT_EQ(signal, SIGTERM);
+  EXPECT_LT(waited, 2900ms);
 }
 
 TEST(ProcessGroup, ARankThatNeverComesTimesOut) {
