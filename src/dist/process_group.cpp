@@ -1,8 +1,10 @@
 // Collectives over c10d's TCPStore (see process_group.h for why not Gloo/NCCL).
 //
-// One round (`exchange`) per collective: rank r writes its bytes under "x/<round>/<r>" and reads
-// every other rank's once all are there. A key is deleted by its writer two rounds later: by
-// then every rank has read it (a rank writes round k+1's key only after reading all of round k).
+// One round (`exchange`) per collective (two for all_reduce): rank r writes its bytes under
+// "x/<round>/<r>" (or one value per destination, "x/<round>/<r>><to>") and reads the ones for it
+// once all are there. A key is deleted by its writer two rounds later: by then every rank has
+// read it (in every round each rank writes a key for every other, and writes round k+1's only
+// after reading all of round k's).
 #include "autotrain/dist/process_group.h"
 
 #include <algorithm>
@@ -33,7 +35,7 @@ struct ProcessGroup::State {
   bool broken = false;   // the store failed us (a peer's abort, rank 0 gone): leave without a word
   std::function<int()> pending_stop;
   std::chrono::milliseconds stop_grace{};
-  std::vector<int64_t> chunks_written;  // per round (index round-1): how many value keys this rank wrote
+  std::vector<std::vector<std::string>> written;  // per round (index round-1): the keys this rank wrote
   std::string key(const std::string& name) const { return world.key_prefix + name; }
   bool rank0_hosts() const { return !world.agent_store; }
 };
@@ -94,31 +96,44 @@ std::unique_ptr<ProcessGroup> ProcessGroup::connect(const WorldInfo& world, std:
   return group;
 }
 
-std::vector<std::vector<uint8_t>> ProcessGroup::exchange(std::vector<uint8_t> mine) {
+std::vector<std::vector<uint8_t>> ProcessGroup::exchange(const std::vector<std::vector<uint8_t>>& to_each) {
   const int64_t round = ++s_->round;
   const int rank = s_->world.rank, size = s_->world.world_size;
-  // "x/<round>/<rank>" holds the chunk count, written after the chunks "x/<round>/<rank>/<i>".
-  auto head = [&](int64_t k, int r) { return s_->key(fmt::format("x/{}/{}", k, r)); };
-  auto chunk = [&](int64_t k, int r, int64_t i) { return s_->key(fmt::format("x/{}/{}/{}", k, r, i)); };
+  const bool per_destination = to_each.size() > 1;
+  // A value goes under "x/<round>/<from>[>to]" (its chunk count), written after its chunks
+  // "<that>/<i>"; the writer deletes them two rounds later.
+  auto name = [&](int from, int to) {
+    return per_destination ? s_->key(fmt::format("x/{}/{}>{}", round, from, to)) : s_->key(fmt::format("x/{}/{}", round, from));
+  };
   std::vector<std::string> others;
   for (int r = 0; r < size; ++r)
-    if (r != rank) others.push_back(head(round, r));
+    if (r != rank) others.push_back(name(r, rank));
   const std::string abort_key = s_->key(kAbortKey);
   std::vector<std::vector<uint8_t>> all(static_cast<size_t>(size));
   try {
-    const auto chunks = static_cast<int64_t>((mine.size() + kChunkBytes - 1) / kChunkBytes);
-    for (int64_t i = 0; i < chunks; ++i) {
-      const size_t from = static_cast<size_t>(i) * kChunkBytes, to = std::min(mine.size(), from + kChunkBytes);
-      s_->store->set(chunk(round, rank, i), std::vector<uint8_t>(mine.begin() + static_cast<ptrdiff_t>(from),
-                                                                 mine.begin() + static_cast<ptrdiff_t>(to)));
+    std::vector<std::string> written;
+    auto put = [&](const std::string& head, const std::vector<uint8_t>& value) {
+      const auto chunks = static_cast<int64_t>((value.size() + kChunkBytes - 1) / kChunkBytes);
+      for (int64_t i = 0; i < chunks; ++i) {
+        const size_t from = static_cast<size_t>(i) * kChunkBytes, to = std::min(value.size(), from + kChunkBytes);
+        written.push_back(fmt::format("{}/{}", head, i));
+        s_->store->set(written.back(), std::vector<uint8_t>(value.begin() + static_cast<ptrdiff_t>(from),
+                                                            value.begin() + static_cast<ptrdiff_t>(to)));
+      }
+      const std::string count = std::to_string(chunks);
+      s_->store->set(head, std::vector<uint8_t>(count.begin(), count.end()));
+      written.push_back(head);
+    };
+    if (per_destination) {
+      for (int r = 0; r < size; ++r)
+        if (r != rank) put(name(rank, r), to_each[static_cast<size_t>(r)]);
+    } else if (size > 1) {
+      put(name(rank, -1), to_each[0]);
     }
-    const std::string count = std::to_string(chunks);
-    s_->store->set(head(round, rank), std::vector<uint8_t>(count.begin(), count.end()));
-    s_->chunks_written.push_back(chunks);
+    s_->written.push_back(std::move(written));
     if (round > 2) {
-      s_->store->deleteKey(head(round - 2, rank));
-      for (int64_t i = 0; i < s_->chunks_written[static_cast<size_t>(round - 3)]; ++i)
-        s_->store->deleteKey(chunk(round - 2, rank, i));
+      for (const auto& key : s_->written[static_cast<size_t>(round - 3)]) s_->store->deleteKey(key);
+      s_->written[static_cast<size_t>(round - 3)].clear();
     }
     // Polled rather than a blocking wait, so that another rank's abort is seen at once.
     const auto start = std::chrono::steady_clock::now();
@@ -152,14 +167,15 @@ std::vector<std::vector<uint8_t>> ProcessGroup::exchange(std::vector<uint8_t> mi
     }
     for (int r = 0; r < size; ++r) {
       if (r == rank) {
-        all[static_cast<size_t>(r)] = std::move(mine);
+        all[static_cast<size_t>(r)] = to_each[per_destination ? static_cast<size_t>(r) : 0];
         continue;
       }
-      const auto n_bytes = s_->store->get(head(round, r));
+      const std::string head = name(r, rank);
+      const auto n_bytes = s_->store->get(head);
       const int64_t n = std::atoll(std::string(n_bytes.begin(), n_bytes.end()).c_str());
       if (n == 0) continue;
       std::vector<std::string> keys;
-      for (int64_t i = 0; i < n; ++i) keys.push_back(chunk(round, r, i));
+      for (int64_t i = 0; i < n; ++i) keys.push_back(fmt::format("{}/{}", head, i));
       auto parts = s_->store->multiGet(keys);
       auto& out = all[static_cast<size_t>(r)];
       for (auto& p : parts) out.insert(out.end(), p.begin(), p.end());
@@ -175,31 +191,71 @@ std::vector<std::vector<uint8_t>> ProcessGroup::exchange(std::vector<uint8_t> mi
   return all;
 }
 
+// A reduce-scatter and an all-gather, through the store: each rank sums one slice of every
+// tensor (the ranks' values of it, in rank order), then every rank takes every rank's summed
+// slices. Each rank sends and receives about twice its payload, not the world's times it, and
+// every element is summed in rank order, the same bits on every rank.
 void ProcessGroup::all_reduce(std::vector<at::Tensor>& tensors, ReduceOp op) {
+  const int size = s_->world.world_size, rank = s_->world.rank;
   std::vector<at::Tensor> host;
-  size_t bytes = 0;
-  for (const auto& t : tensors) {
-    host.push_back(t.detach().to(at::kCPU).contiguous());
-    bytes += host.back().nbytes();
+  for (const auto& t : tensors) host.push_back(t.detach().to(at::kCPU).contiguous().reshape({-1}));
+  // Slice r of tensor i: elements [n_i * r / W, n_i * (r + 1) / W).
+  auto slice = [&](size_t i, int r) {
+    const int64_t n = host[i].numel();
+    return host[i].slice(0, n * r / size, n * (r + 1) / size);
+  };
+  auto bytes_of = [&](int r) {
+    std::vector<uint8_t> out;
+    for (size_t i = 0; i < host.size(); ++i) {
+      const at::Tensor part = slice(i, r);
+      const auto* p = static_cast<const uint8_t*>(part.data_ptr());
+      out.insert(out.end(), p, p + part.nbytes());
+    }
+    return out;
+  };
+  auto check = [&](const std::vector<uint8_t>& got, int from, int r, const char* what) {
+    size_t expected = 0;
+    for (size_t i = 0; i < host.size(); ++i) expected += slice(i, r).nbytes();
+    if (got.size() != expected)
+      throw DistError(fmt::format("rank {} sent {} bytes of {} where rank {} expected {}: the ranks disagree on what they "
+                                  "reduce (different configs or data?)",
+                                  from, got.size(), what, rank, expected));
+  };
+  // What is reduced (each tensor's size and element size), ahead of every slice: ranks that
+  // disagree all find out in the first round, none waits for a second that will not come.
+  uint64_t shape = 1469598103934665603ull;
+  for (const auto& h : host)
+    for (uint64_t v : {static_cast<uint64_t>(h.numel()), static_cast<uint64_t>(h.element_size())})
+      shape = (shape ^ v) * 1099511628211ull;
+  // 1. Every rank's values of my slice; summed in rank order.
+  std::vector<std::vector<uint8_t>> to_each(static_cast<size_t>(size));
+  for (int r = 0; r < size; ++r) {
+    auto& v = to_each[static_cast<size_t>(r)];
+    v.resize(sizeof shape);
+    std::memcpy(v.data(), &shape, sizeof shape);
+    const auto body = bytes_of(r);
+    v.insert(v.end(), body.begin(), body.end());
   }
-  std::vector<uint8_t> mine(bytes);
+  if (size == 1) to_each.resize(1);
+  auto mine = exchange(to_each);
+  for (int q = 0; q < size; ++q) {
+    auto& got = mine[static_cast<size_t>(q)];
+    uint64_t theirs = 0;
+    if (got.size() >= sizeof theirs) std::memcpy(&theirs, got.data(), sizeof theirs);
+    if (got.size() < sizeof theirs || theirs != shape)
+      throw DistError(fmt::format("rank {} reduces other tensors than rank {}: the ranks disagree on what they reduce "
+                                  "(different configs or data?)",
+                                  q, rank));
+    got.erase(got.begin(), got.begin() + sizeof shape);
+    check(got, q, rank, "a slice");
+  }
+  std::vector<uint8_t> reduced;
   size_t at_byte = 0;
-  for (const auto& h : host) {
-    if (h.nbytes() > 0) std::memcpy(mine.data() + at_byte, h.data_ptr(), h.nbytes());
-    at_byte += h.nbytes();
-  }
-  auto all = exchange(std::move(mine));
-  for (size_t r = 0; r < all.size(); ++r)
-    if (all[r].size() != bytes)
-      throw DistError(fmt::format("rank {} sent {} bytes to a reduction where rank {} sent {}: the ranks disagree on "
-                                  "what they reduce (different configs or data?)",
-                                  r, all[r].size(), s_->world.rank, bytes));
-  at_byte = 0;
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    const at::Tensor& h = host[i];
+  for (size_t i = 0; i < host.size(); ++i) {
+    const at::Tensor own = slice(i, rank);
     at::Tensor acc;
-    for (auto& buf : all) {
-      at::Tensor part = at::from_blob(buf.data() + at_byte, h.sizes(), h.options());
+    for (const auto& buf : mine) {
+      at::Tensor part = at::from_blob(const_cast<uint8_t*>(buf.data()) + at_byte, own.sizes(), own.options());
       if (!acc.defined())
         acc = part.clone();
       else if (op == ReduceOp::kSum)
@@ -207,16 +263,30 @@ void ProcessGroup::all_reduce(std::vector<at::Tensor>& tensors, ReduceOp op) {
       else
         acc = at::maximum(acc, part);
     }
-    at_byte += h.nbytes();
-    tensors[i].copy_(acc);
+    at_byte += own.nbytes();
+    const auto* p = static_cast<const uint8_t*>(acc.data_ptr());
+    reduced.insert(reduced.end(), p, p + acc.nbytes());
   }
+  // 2. Every rank's summed slices, into the tensors.
+  const auto all = exchange({reduced});
+  for (int r = 0; r < size; ++r) {
+    const auto& buf = all[static_cast<size_t>(r)];
+    check(buf, r, r, "summed slices");
+    at_byte = 0;
+    for (size_t i = 0; i < host.size(); ++i) {
+      at::Tensor part = slice(i, r);
+      if (part.nbytes() > 0) std::memcpy(part.data_ptr(), buf.data() + at_byte, part.nbytes());
+      at_byte += part.nbytes();
+    }
+  }
+  for (size_t i = 0; i < tensors.size(); ++i) tensors[i].copy_(host[i].view(tensors[i].sizes()));
 }
 
 void ProcessGroup::barrier(bool without_timeout) {
   const auto kept = s_->wait_timeout;
   if (without_timeout) s_->wait_timeout = std::chrono::milliseconds(0);
   try {
-    (void)exchange({});
+    (void)exchange({std::vector<uint8_t>()});
   } catch (...) {
     s_->wait_timeout = kept;
     throw;
@@ -227,7 +297,7 @@ void ProcessGroup::barrier(bool without_timeout) {
 std::string ProcessGroup::broadcast(const std::string& value) {
   std::vector<uint8_t> mine;
   if (s_->world.rank == 0) mine.assign(value.begin(), value.end());
-  auto all = exchange(std::move(mine));
+  const auto all = exchange({mine});
   return std::string(all[0].begin(), all[0].end());
 }
 

@@ -90,8 +90,9 @@ class ProcessGroup {
  private:
   struct State;
   explicit ProcessGroup(std::unique_ptr<State> state);
-  // Every rank's bytes for this round, in rank order (own included).
-  std::vector<std::vector<uint8_t>> exchange(std::vector<uint8_t> mine);
+  // One round: `to_each` is this rank's value for every rank (one entry: the same for all); returns
+  // what every rank sent this one, in rank order (its own included).
+  std::vector<std::vector<uint8_t>> exchange(const std::vector<std::vector<uint8_t>>& to_each);
   std::unique_ptr<State> s_;
 };
 

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <functional>
 #include <thread>
+#include <vector>
 
 #include <ATen/ATen.h>
 #include <gmock/gmock.h>
@@ -32,13 +33,13 @@ int unused_port() {
   return ntohs(addr.sin_port);
 }
 
-// Runs body(rank, group) on two ranks at once; an exception on either is recorded as a failure.
-void on_two_ranks(const std::function<void(int, ProcessGroup&)>& body, std::chrono::milliseconds wait = 20s) {
+// Runs body(rank, group) on `ranks` ranks at once; an exception on any is recorded as a failure.
+void on_ranks(int ranks, const std::function<void(int, ProcessGroup&)>& body, std::chrono::milliseconds wait = 20s) {
   const int port = unused_port();
   auto rank_main = [&](int rank) {
     WorldInfo w;
     w.rank = rank;
-    w.world_size = 2;
+    w.world_size = ranks;
     w.master_port = port;
     try {
       auto group = ProcessGroup::connect(w, 20s, wait);
@@ -47,9 +48,14 @@ void on_two_ranks(const std::function<void(int, ProcessGroup&)>& body, std::chro
       ADD_FAILURE() << "rank " << rank << ": " << e.what();
     }
   };
-  std::thread other(rank_main, 1);
+  std::vector<std::thread> others;
+  for (int r = 1; r < ranks; ++r) others.emplace_back(rank_main, r);
   rank_main(0);
-  other.join();
+  for (auto& t : others) t.join();
+}
+
+void on_two_ranks(const std::function<void(int, ProcessGroup&)>& body, std::chrono::milliseconds wait = 20s) {
+  on_ranks(2, body, wait);
 }
 
 TEST(ProcessGroup, SumsAndMaximaAreTheSameOnEveryRank) {
@@ -73,6 +79,31 @@ TEST(ProcessGroup, SumsAndMaximaAreTheSameOnEveryRank) {
   EXPECT_FLOAT_EQ(results[0][0][2].item<float>(), 0.1f + 0.2f);
   EXPECT_EQ(results[1][1].item<int64_t>(), 30);
   EXPECT_TRUE(at::equal(results[1][2], at::tensor({int64_t{7}, int64_t{1}})));
+}
+
+// Slices of uneven sizes (7 elements over 3 ranks; 1; none; a scalar), each element summed in
+// rank order: the sum one process would make, on every rank.
+TEST(ProcessGroup, ThreeRanksWithUnevenSlices) {
+  std::vector<at::Tensor> inputs[3], results[3];
+  for (int r = 0; r < 3; ++r)
+    inputs[r] = {at::randn({7}, at::kFloat) * 1e3, at::randn({1, 1}, at::kFloat), at::empty({0, 4}),
+                 at::randn({}, at::kDouble)};
+  on_ranks(3, [&](int rank, ProcessGroup& g) {
+    std::vector<at::Tensor> t;
+    for (const auto& x : inputs[rank]) t.push_back(x.clone());
+    g.all_reduce(t);
+    results[rank] = t;
+  });
+  for (size_t i = 0; i < inputs[0].size(); ++i) {
+    at::Tensor expected = inputs[0][i].clone();
+    expected.add_(inputs[1][i]);
+    expected.add_(inputs[2][i]);
+    for (int r = 0; r < 3; ++r) {
+      ASSERT_TRUE(results[r][i].defined());
+      EXPECT_TRUE(at::equal(results[r][i], expected)) << "tensor " << i << " on rank " << r;
+      EXPECT_EQ(results[r][i].sizes(), inputs[0][i].sizes());
+    }
+  }
 }
 
 TEST(ProcessGroup, BroadcastAndManyRounds) {
