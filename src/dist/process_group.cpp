@@ -197,8 +197,38 @@ std::vector<std::vector<uint8_t>> ProcessGroup::exchange(const std::vector<std::
 // every element is summed in rank order, the same bits on every rank.
 void ProcessGroup::all_reduce(std::vector<at::Tensor>& tensors, ReduceOp op) {
   const int size = s_->world.world_size, rank = s_->world.rank;
-  std::vector<at::Tensor> host;
-  for (const auto& t : tensors) host.push_back(t.detach().to(at::kCPU).contiguous().reshape({-1}));
+  // Flat host copies. Tensors on a GPU travel as one buffer per device and dtype (one copy each
+  // way rather than one per tensor: a LoRA adapter has hundreds), `host` holding views into it.
+  std::vector<at::Tensor> host(tensors.size());
+  struct OffCpu {
+    at::Device device;
+    at::ScalarType dtype;
+    std::vector<size_t> members;
+    at::Tensor flat;  // on the host
+  };
+  std::vector<OffCpu> off_cpu;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const at::Tensor& t = tensors[i];
+    if (t.device().is_cpu()) {
+      host[i] = t.detach().contiguous().reshape({-1});
+      continue;
+    }
+    auto same = std::find_if(off_cpu.begin(), off_cpu.end(),
+                             [&](const OffCpu& g) { return g.device == t.device() && g.dtype == t.scalar_type(); });
+    if (same == off_cpu.end()) same = off_cpu.insert(off_cpu.end(), OffCpu{t.device(), t.scalar_type(), {}, {}});
+    same->members.push_back(i);
+  }
+  for (auto& g : off_cpu) {
+    std::vector<at::Tensor> parts;
+    for (size_t i : g.members) parts.push_back(tensors[i].detach().reshape({-1}));
+    g.flat = at::cat(parts).to(at::kCPU);
+    int64_t at_element = 0;
+    for (size_t i : g.members) {
+      const int64_t n = tensors[i].numel();
+      host[i] = g.flat.slice(0, at_element, at_element + n);
+      at_element += n;
+    }
+  }
   // Slice r of tensor i: elements [n_i * r / W, n_i * (r + 1) / W).
   auto slice = [&](size_t i, int r) {
     const int64_t n = host[i].numel();
@@ -279,7 +309,17 @@ void ProcessGroup::all_reduce(std::vector<at::Tensor>& tensors, ReduceOp op) {
       at_byte += part.nbytes();
     }
   }
-  for (size_t i = 0; i < tensors.size(); ++i) tensors[i].copy_(host[i].view(tensors[i].sizes()));
+  for (size_t i = 0; i < tensors.size(); ++i)
+    if (tensors[i].device().is_cpu()) tensors[i].copy_(host[i].view(tensors[i].sizes()));
+  for (auto& g : off_cpu) {
+    const at::Tensor flat = g.flat.to(g.device);
+    int64_t at_element = 0;
+    for (size_t i : g.members) {
+      const int64_t n = tensors[i].numel();
+      tensors[i].copy_(flat.slice(0, at_element, at_element + n).view(tensors[i].sizes()));
+      at_element += n;
+    }
+  }
 }
 
 void ProcessGroup::barrier(bool without_timeout) {

@@ -335,6 +335,22 @@ TEST_F(Train, DataParallelIsOneProcessAccumulatingOverAll) {
   }
 }
 
+// With one micro-batch per process, the gradients are summed in the order one process
+// accumulating over all of them sums them: the same adapter, bit for bit.
+TEST_F(Train, ThreeProcessesAtAccumulation1AreOneProcessBitForBit) {
+  const std::vector<std::string> common = {"BATCH_SIZE=2", "LORA_DROPOUT=0.1", "MAX_STEPS=4", "SAVE_STRATEGY=no"};
+  auto one = common, three = common;
+  one.push_back("GRADIENT_ACCUMULATION=3");
+  three.push_back("GRADIENT_ACCUMULATION=1");
+  auto single = run("train", "one", one);
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  auto ddp = launch_train(3, "three", three);
+  ASSERT_EQ(ddp.exit_code, 0) << ddp.err;
+  EXPECT_EQ(testing::read_file(project("one") / "adapter_model.safetensors"),
+            testing::read_file(project("three") / "adapter_model.safetensors"));
+  expect_same_metrics(project("one"), project("three"));
+}
+
 // A signal that reaches one rank stops them all at the same step, with one checkpoint; the run
 // resumes bit-identically on as many processes, and on one process accumulating over as many
 // micro-batches.
