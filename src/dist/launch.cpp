@@ -156,6 +156,12 @@ int run_launch(const LaunchOptions& o) {
   for (int sig : kForwarded) sigaddset(&forwarded, sig);
   g_child_count.store(0);
   g_stop_forwarded.store(false);
+  // The children's exit codes are the result: a SIGCHLD inherited as ignored would have the
+  // kernel reap them unseen.
+  struct sigaction child_default {}, old_child {};
+  child_default.sa_handler = SIG_DFL;
+  sigemptyset(&child_default.sa_mask);
+  ::sigaction(SIGCHLD, &child_default, &old_child);
 
   std::vector<pid_t> pids;
   const pid_t launcher = ::getpid();
@@ -218,6 +224,8 @@ int run_launch(const LaunchOptions& o) {
     const pid_t pid = ::waitpid(-1, &status, term_at != kNever || kill_at != kNever ? WNOHANG : 0);
     if (pid < 0) {
       if (errno == EINTR) continue;
+      fmt::print(stderr, "launch: lost track of {} process{}: {}\n", alive, alive == 1 ? "" : "es", std::strerror(errno));
+      if (result == 0) result = 1;
       break;
     }
     if (pid == 0) {  // none ended yet: a deadline may have come
@@ -273,6 +281,7 @@ int run_launch(const LaunchOptions& o) {
   if (result == 0) result = fallback;
   g_child_count.store(0);
   for (size_t i = 0; i < std::size(kForwarded); ++i) ::sigaction(kForwarded[i], &old[i], nullptr);
+  ::sigaction(SIGCHLD, &old_child, nullptr);
   return result;
 }
 

@@ -98,20 +98,26 @@ std::unique_ptr<ProcessGroup> ProcessGroup::connect(const WorldInfo& world, std:
 
 std::vector<std::vector<uint8_t>> ProcessGroup::exchange(const std::vector<std::vector<uint8_t>>& to_each) {
   const int64_t round = ++s_->round;
+  s_->written.emplace_back();  // this round's keys, whatever happens below (deleted at round + 2)
   const int rank = s_->world.rank, size = s_->world.world_size;
   const bool per_destination = to_each.size() > 1;
-  // A value goes under "x/<round>/<from>[>to]" (its chunk count), written after its chunks
-  // "<that>/<i>"; the writer deletes them two rounds later.
+  // A value goes under a head key holding its chunk count, written after its chunks "<head>/<i>":
+  // "x/<round>/<from>" for a value to all, "x/<round>/<from>><to>" for one value per destination,
+  // whose "x/<round>/<from>" then says "per destination" (written last). Every rank waits for the
+  // others' "x/<round>/<from>", so ranks in different kinds of collective find out rather than
+  // wait for keys that never come. The writer deletes its keys two rounds later.
+  auto head_of = [&](int from) { return s_->key(fmt::format("x/{}/{}", round, from)); };
   auto name = [&](int from, int to) {
-    return per_destination ? s_->key(fmt::format("x/{}/{}>{}", round, from, to)) : s_->key(fmt::format("x/{}/{}", round, from));
+    return per_destination ? s_->key(fmt::format("x/{}/{}>{}", round, from, to)) : head_of(from);
   };
+  static const std::string kPerDestination = "per destination";
   std::vector<std::string> others;
   for (int r = 0; r < size; ++r)
-    if (r != rank) others.push_back(name(r, rank));
+    if (r != rank) others.push_back(head_of(r));
   const std::string abort_key = s_->key(kAbortKey);
   std::vector<std::vector<uint8_t>> all(static_cast<size_t>(size));
   try {
-    std::vector<std::string> written;
+    std::vector<std::string>& written = s_->written.back();
     auto put = [&](const std::string& head, const std::vector<uint8_t>& value) {
       const auto chunks = static_cast<int64_t>((value.size() + kChunkBytes - 1) / kChunkBytes);
       for (int64_t i = 0; i < chunks; ++i) {
@@ -127,10 +133,11 @@ std::vector<std::vector<uint8_t>> ProcessGroup::exchange(const std::vector<std::
     if (per_destination) {
       for (int r = 0; r < size; ++r)
         if (r != rank) put(name(rank, r), to_each[static_cast<size_t>(r)]);
+      s_->store->set(head_of(rank), std::vector<uint8_t>(kPerDestination.begin(), kPerDestination.end()));
+      written.push_back(head_of(rank));
     } else if (size > 1) {
       put(name(rank, -1), to_each[0]);
     }
-    s_->written.push_back(std::move(written));
     if (round > 2) {
       for (const auto& key : s_->written[static_cast<size_t>(round - 3)]) s_->store->deleteKey(key);
       s_->written[static_cast<size_t>(round - 3)].clear();
@@ -170,8 +177,13 @@ std::vector<std::vector<uint8_t>> ProcessGroup::exchange(const std::vector<std::
         all[static_cast<size_t>(r)] = to_each[per_destination ? static_cast<size_t>(r) : 0];
         continue;
       }
+      const auto kind = s_->store->get(head_of(r));
+      if ((std::string(kind.begin(), kind.end()) == kPerDestination) != per_destination)
+        throw DistError(fmt::format("rank {} is in another kind of collective than rank {} (round {}): the ranks' runs "
+                                    "went different ways",
+                                    r, rank, round));
       const std::string head = name(r, rank);
-      const auto n_bytes = s_->store->get(head);
+      const auto n_bytes = per_destination ? s_->store->get(head) : kind;
       const int64_t n = std::atoll(std::string(n_bytes.begin(), n_bytes.end()).c_str());
       if (n == 0) continue;
       std::vector<std::string> keys;
@@ -255,7 +267,8 @@ void ProcessGroup::all_reduce(std::vector<at::Tensor>& tensors, ReduceOp op) {
   // disagree all find out in the first round, none waits for a second that will not come.
   uint64_t shape = 1469598103934665603ull;
   for (const auto& h : host)
-    for (uint64_t v : {static_cast<uint64_t>(h.numel()), static_cast<uint64_t>(h.element_size())})
+    for (uint64_t v : {static_cast<uint64_t>(h.numel()), static_cast<uint64_t>(h.scalar_type()),
+                       static_cast<uint64_t>(op)})
       shape = (shape ^ v) * 1099511628211ull;
   // 1. Every rank's values of my slice; summed in rank order.
   std::vector<std::vector<uint8_t>> to_each(static_cast<size_t>(size));
@@ -285,7 +298,9 @@ void ProcessGroup::all_reduce(std::vector<at::Tensor>& tensors, ReduceOp op) {
     const at::Tensor own = slice(i, rank);
     at::Tensor acc;
     for (const auto& buf : mine) {
-      at::Tensor part = at::from_blob(const_cast<uint8_t*>(buf.data()) + at_byte, own.sizes(), own.options());
+      // Copied out rather than viewed: slices of mixed dtypes sit back to back, unaligned.
+      at::Tensor part = at::empty(own.sizes(), own.options());
+      if (own.nbytes() > 0) std::memcpy(part.data_ptr(), buf.data() + at_byte, own.nbytes());
       if (!acc.defined())
         acc = part.clone();
       else if (op == ReduceOp::kSum)

@@ -151,6 +151,25 @@ TEST(ProcessGroup, RanksThatDisagreeOnShapesAreTold) {
   EXPECT_THAT(errors[1], HasSubstr("the ranks disagree"));
 }
 
+// Ranks whose runs went different ways (one in a barrier, one summing) find out at once.
+TEST(ProcessGroup, RanksInDifferentCollectivesAreTold) {
+  std::string errors[2];
+  on_two_ranks([&](int rank, ProcessGroup& g) {
+    try {
+      if (rank == 0) {
+        g.barrier();
+      } else {
+        std::vector<at::Tensor> t = {at::zeros({4})};
+        g.all_reduce(t);
+      }
+    } catch (const DistError& e) {
+      errors[rank] = e.what();
+    }
+  });
+  EXPECT_THAT(errors[0], HasSubstr("is in another kind of collective"));
+  EXPECT_THAT(errors[1], HasSubstr("is in another kind of collective"));
+}
+
 TEST(ProcessGroup, AFailingRankStopsTheOthersWaiting) {
   for (int failing : {1, 0}) {
     std::string error;
