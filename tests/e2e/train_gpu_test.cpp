@@ -39,7 +39,19 @@ class TinyRun {
  public:
   explicit TinyRun(std::string bin) : bin_(std::move(bin)) {}
   testing::CommandResult operator()(const std::string& command, const std::vector<std::string>& sets = {}) const {
-    std::vector<std::string> argv = {bin_, command, "-c", std::string(AUTOTRAIN_TEST_SOURCE_DIR) + "/../configs/tiny.env"};
+    return run_words({command}, sets);
+  }
+  fs::path project(const std::string& name) const { return work_.path() / name; }
+  // `autotrain launch --nproc N -- train ...` with the same config and sets.
+  testing::CommandResult launch_train(int nproc, const std::vector<std::string>& sets) const {
+    return run_words({"launch", "--nproc", std::to_string(nproc), "--", "train"}, sets);
+  }
+
+ private:
+  testing::CommandResult run_words(const std::vector<std::string>& words, const std::vector<std::string>& sets) const {
+    std::vector<std::string> argv = {bin_};
+    argv.insert(argv.end(), words.begin(), words.end());
+    argv.insert(argv.end(), {"-c", std::string(AUTOTRAIN_TEST_SOURCE_DIR) + "/../configs/tiny.env"});
     for (const auto& s : std::vector<std::string>{"MODEL_NAME=" + (work_.path() / "model").string(),
                                                   "DATA_PATH=" + (work_.path() / "data").string(),
                                                   "DATA_FILE=" + (work_.path() / "train.csv").string()})
@@ -52,23 +64,7 @@ class TinyRun {
       if (auto v = testing::env_var(name)) env.push_back(std::string(name) + "=" + *v);
     return testing::run_command(argv, env, work_.path());
   }
-  fs::path project(const std::string& name) const { return work_.path() / name; }
-  // `autotrain launch --nproc N -- train ...` with the same config and sets.
-  testing::CommandResult launch_train(int nproc, const std::vector<std::string>& sets) const {
-    std::vector<std::string> argv = {bin_, "launch", "--nproc", std::to_string(nproc), "--", "train", "-c",
-                                     std::string(AUTOTRAIN_TEST_SOURCE_DIR) + "/../configs/tiny.env"};
-    for (const auto& s : std::vector<std::string>{"MODEL_NAME=" + (work_.path() / "model").string(),
-                                                  "DATA_PATH=" + (work_.path() / "data").string(),
-                                                  "DATA_FILE=" + (work_.path() / "train.csv").string()})
-      argv.insert(argv.end(), {"--set", s});
-    for (const auto& s : sets) argv.insert(argv.end(), {"--set", s});
-    std::vector<std::string> env = {"PATH=/usr/bin:/bin", "HOME=" + work_.path().string()};
-    for (const char* name : {"LD_LIBRARY_PATH", "AUTOTRAIN_CUDA_BACKEND"})
-      if (auto v = testing::env_var(name)) env.push_back(std::string(name) + "=" + *v);
-    return testing::run_command(argv, env, work_.path());
-  }
 
- private:
   std::string bin_;
   testing::TempDir work_;
 };

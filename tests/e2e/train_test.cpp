@@ -58,26 +58,26 @@ class Train : public ::testing::Test {
   // `autotrain <cmd>` on configs/tiny.env with the suite's model and data, projects under work_.
   CommandResult run(const std::string& cmd, const std::string& project, std::vector<std::string> sets = {},
                     std::vector<std::string> args = {}, std::vector<std::string> env = {}) {
-    std::vector<std::string> argv = {bin_, cmd, "-c", config_path(), "--set", "MODEL_NAME=" + model_dir(),
-                                     "--set", "DATA_PATH=" + data_dir(), "--set",
-                                     "DATA_FILE=" + (work_.path() / "train.csv").string(), "--set",
-                                     "AUTOTRAIN_PROJECT_NAME=" + (work_.path() / project).string()};
-    for (auto& s : sets) argv.insert(argv.end(), {"--set", s});
-    argv.insert(argv.end(), args.begin(), args.end());
-    env.push_back("PATH=/usr/bin:/bin");
-    env.push_back("HOME=" + work_.path().string());
-    return testing::run_command(argv, env, work_.path());
+    return run_words({cmd}, project, sets, args, env);
   }
   fs::path project(const std::string& name) const { return work_.path() / name; }
 
   // `autotrain launch --nproc N -- train ...`: run() on N processes.
   CommandResult launch_train(int nproc, const std::string& project, std::vector<std::string> sets = {},
                              std::vector<std::string> env = {}) {
-    std::vector<std::string> argv = {bin_, "launch", "--nproc", std::to_string(nproc), "--", "train", "-c", config_path(),
-                                     "--set", "MODEL_NAME=" + model_dir(), "--set", "DATA_PATH=" + data_dir(), "--set",
-                                     "DATA_FILE=" + (work_.path() / "train.csv").string(), "--set",
-                                     "AUTOTRAIN_PROJECT_NAME=" + (work_.path() / project).string()};
-    for (auto& s : sets) argv.insert(argv.end(), {"--set", s});
+    return run_words({"launch", "--nproc", std::to_string(nproc), "--", "train"}, project, sets, {}, env);
+  }
+
+  CommandResult run_words(const std::vector<std::string>& words, const std::string& project,
+                          const std::vector<std::string>& sets, const std::vector<std::string>& args,
+                          std::vector<std::string> env) {
+    std::vector<std::string> argv = {bin_};
+    argv.insert(argv.end(), words.begin(), words.end());
+    argv.insert(argv.end(), {"-c", config_path(), "--set", "MODEL_NAME=" + model_dir(), "--set",
+                             "DATA_PATH=" + data_dir(), "--set", "DATA_FILE=" + (work_.path() / "train.csv").string(),
+                             "--set", "AUTOTRAIN_PROJECT_NAME=" + (work_.path() / project).string()});
+    for (const auto& s : sets) argv.insert(argv.end(), {"--set", s});
+    argv.insert(argv.end(), args.begin(), args.end());
     env.push_back("PATH=/usr/bin:/bin");
     env.push_back("HOME=" + work_.path().string());
     return testing::run_command(argv, env, work_.path());
