@@ -793,10 +793,13 @@ EvalOutcome Run::evaluate(const data::TokenBlocks& blocks, int64_t step) {
       for (auto* layer : layers) layer->set_training(true);
     }
   } back{lora_.layers};
-  // Tests: SIGTERM in the middle of the evaluation after step N.
-  static const std::optional<int64_t> signal_in_eval = [] {
+  // Tests: SIGTERM in the middle of the evaluation after step N (to rank AUTOTRAIN_TEST_SIGNAL_RANK
+  // only, when set).
+  static const std::optional<int64_t> signal_in_eval = [this]() -> std::optional<int64_t> {
     const char* s = std::getenv("AUTOTRAIN_TEST_SIGNAL_IN_EVAL_AT_STEP");
-    return s ? std::optional<int64_t>(std::atoll(s)) : std::nullopt;
+    const char* only = std::getenv("AUTOTRAIN_TEST_SIGNAL_RANK");
+    if (!s || (only && std::atoi(only) != world_.rank)) return std::nullopt;
+    return std::atoll(s);
   }();
   // Each batch's summed loss and scored tokens. In a data-parallel run every process scores
   // every W-th batch and the rest are summed in: each slot has one process's value and zeros, so
@@ -808,10 +811,12 @@ EvalOutcome Run::evaluate(const data::TokenBlocks& blocks, int64_t step) {
     const int64_t first = batch * bs;
     if (signal_in_eval && *signal_in_eval == step && first == bs) ::kill(::getpid(), SIGTERM);
     // SLURM sends SIGTERM and kills 30 s later: a long evaluation must not stand between the
-    // signal and the checkpoint.
-    // (Not in a data-parallel run: the processes would stop at different batches. The signal is
-    // acted on, by all of them, after the evaluation.)
-    if (group_ == nullptr && g_signal.load() != 0) return {0.0, 0, true};
+    // signal and the checkpoint. The processes of a data-parallel run stop together: they ask
+    // each other before every W batches (one batch each), so a signal that reached any of them
+    // stops them all at the same batch.
+    if (group_ == nullptr ? g_signal.load() != 0
+                          : batch % world_.world_size == 0 && agreed_signal(/*take_request=*/false).first != 0)
+      return {0.0, 0, true};
     if (batch % world_.world_size != world_.rank) continue;
     std::vector<int64_t> idx;
     for (int64_t i = first; i < std::min(first + bs, blocks.count); ++i) idx.push_back(i);
@@ -1367,7 +1372,7 @@ int Run::execute() {
       if (!evaluate_and_log(start_step_, saves_at(start_step_) && !resumed_from_extra_)) {
         fmt::print(stderr, "\nstopped again before the evaluation finished; checkpoint-{} stays as it was\n",
                    start_step_);
-        return 128 + g_signal.load();
+        return 128 + (group_ != nullptr ? agreed_signal(/*take_request=*/false).first : g_signal.load());
       }
       if (eval_loss_this_step_ && (!best_eval_loss_ || *eval_loss_this_step_ < *best_eval_loss_)) {
         best_eval_loss_ = eval_loss_this_step_;

@@ -895,6 +895,27 @@ TEST_F(Train, SigtermDuringAnEvaluationCheckpointsAtOnceAndResumesIt) {
   expect_same_metrics(project("evalfull"), project("evalkilled"));
 }
 
+// Data parallel: a SIGTERM to rank 1 alone during an evaluation stops every process at the same
+// batch; the checkpoint says the evaluation is pending, and the resumed run logs what an
+// uninterrupted one does.
+TEST_F(Train, DataParallelSigtermDuringAnEvaluationStopsAllAndResumes) {
+  const std::vector<std::string> sets = {"MAX_STEPS=8", "EVAL_STRATEGY=steps", "EVAL_STEPS=4", "SAVE_STRATEGY=steps",
+                                         "SAVE_STEPS=4", "LOGGING_STEPS=2", "LORA_DROPOUT=0.1",
+                                         "GRADIENT_ACCUMULATION=1"};
+  auto full = launch_train(2, "evalfull", sets);
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+  auto killed = launch_train(2, "evalkilled", sets, {"AUTOTRAIN_TEST_SIGNAL_IN_EVAL_AT_STEP=4", "AUTOTRAIN_TEST_SIGNAL_RANK=1"});
+  EXPECT_EQ(killed.exit_code, 143) << killed.err;
+  EXPECT_THAT(killed.err, HasSubstr("the evaluation after step 4 was stopped by the signal"));
+  auto state = nlohmann::json::parse(testing::read_file(project("evalkilled") / "checkpoint-4" / "trainer_state.json"));
+  EXPECT_TRUE(state.at("eval_pending").get<bool>());
+  auto resumed = launch_train(2, "evalkilled", sets);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_EQ(testing::read_file(project("evalfull") / "adapter_model.safetensors"),
+            testing::read_file(project("evalkilled") / "adapter_model.safetensors"));
+  expect_same_metrics(project("evalfull"), project("evalkilled"));
+}
+
 // A checkpoint a signal forced (here during the evaluation at step 2, between SAVE_STEPS=4) is
 // never the best, even when the resumed run's SAVE_STEPS=2 makes step 2 a saving step: it goes
 // once superseded, and the best must not go with it.
