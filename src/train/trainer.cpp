@@ -344,7 +344,6 @@ int64_t peak_device_memory_bytes(const at::Device& device) {
 // One micro-batch of blocks as [b, S] int64 tensors on `device`.
 struct Batch {
   at::Tensor input_ids, labels;
-  int64_t tokens = 0;  // predicted tokens (shifted labels != -100)
 };
 
 // The tokens a micro-batch predicts (shifted labels != -100), read from the cache: every process
@@ -380,7 +379,6 @@ Batch make_batch(const data::TokenBlocks& blocks, const std::vector<int64_t>& in
                 sizeof(int32_t) * S);
   }
   Batch out;
-  out.tokens = labels.slice(1, 1).ne(-100).sum().item<int64_t>();
   out.input_ids = ids.to(at::kLong).to(device);
   out.labels = labels.to(at::kLong).to(device);
   return out;

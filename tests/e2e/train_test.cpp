@@ -117,6 +117,13 @@ class Train : public ::testing::Test {
     }
   }
 
+  // Two runs left the same adapter, byte for byte, and logged the same (expect_same_metrics).
+  static void expect_same_run(const fs::path& a_project, const fs::path& b_project) {
+    EXPECT_EQ(testing::read_file(a_project / "adapter_model.safetensors"),
+              testing::read_file(b_project / "adapter_model.safetensors"));
+    expect_same_metrics(a_project, b_project);
+  }
+
   // The adapter's float32 tensors by name.
   static std::map<std::string, std::vector<float>> adapter(const fs::path& dir) {
     auto file = safetensors::SafetensorsFile::open(dir / "adapter_model.safetensors");
@@ -346,9 +353,7 @@ TEST_F(Train, ThreeProcessesAtAccumulation1AreOneProcessBitForBit) {
   ASSERT_EQ(single.exit_code, 0) << single.err;
   auto ddp = launch_train(3, "three", three);
   ASSERT_EQ(ddp.exit_code, 0) << ddp.err;
-  EXPECT_EQ(testing::read_file(project("one") / "adapter_model.safetensors"),
-            testing::read_file(project("three") / "adapter_model.safetensors"));
-  expect_same_metrics(project("one"), project("three"));
+  expect_same_run(project("one"), project("three"));
 }
 
 // A signal that reaches one rank stops them all at the same step, with one checkpoint; the run
@@ -371,9 +376,7 @@ TEST_F(Train, DataParallelRanksStopTogetherAndResume) {
   auto resumed = launch_train(2, "resumed", sets);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   EXPECT_THAT(resumed.err, HasSubstr("resuming from"));
-  EXPECT_EQ(testing::read_file(project("full") / "adapter_model.safetensors"),
-            testing::read_file(project("resumed") / "adapter_model.safetensors"));
-  expect_same_metrics(project("full"), project("resumed"));
+  expect_same_run(project("full"), project("resumed"));
 
   auto wrong = run("train", "moved", sets);  // 1 micro-batch a step where the run took 2
   EXPECT_EQ(wrong.exit_code, 2) << wrong.err;
@@ -422,10 +425,7 @@ TEST_F(Train, ResumeAfterSigtermIsBitIdenticalAndRunsAreDeterministic) {
   auto resumed = run("train", "resumed", sets);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   EXPECT_THAT(resumed.err, HasSubstr("resuming from"));
-  EXPECT_EQ(testing::read_file(project("full") / "adapter_model.safetensors"),
-            testing::read_file(project("resumed") / "adapter_model.safetensors"));
-  // And what it logged: every row and value of metrics.jsonl but the timing-dependent ones.
-  expect_same_metrics(project("full"), project("resumed"));
+  expect_same_run(project("full"), project("resumed"));
   // SAVE_TOTAL_LIMIT=1 keeps the newest checkpoint only.
   EXPECT_TRUE(fs::exists(project("full") / "checkpoint-16"));
   EXPECT_FALSE(fs::exists(project("full") / "checkpoint-15"));
@@ -890,9 +890,7 @@ TEST_F(Train, SigtermDuringAnEvaluationCheckpointsAtOnceAndResumesIt) {
   EXPECT_TRUE(state.at("eval_pending").get<bool>());
   auto resumed = run("train", "evalkilled", sets);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
-  EXPECT_EQ(testing::read_file(project("evalfull") / "adapter_model.safetensors"),
-            testing::read_file(project("evalkilled") / "adapter_model.safetensors"));
-  expect_same_metrics(project("evalfull"), project("evalkilled"));
+  expect_same_run(project("evalfull"), project("evalkilled"));
 }
 
 // Data parallel: a SIGTERM to rank 1 alone during an evaluation stops every process at the same
@@ -911,9 +909,7 @@ TEST_F(Train, DataParallelSigtermDuringAnEvaluationStopsAllAndResumes) {
   EXPECT_TRUE(state.at("eval_pending").get<bool>());
   auto resumed = launch_train(2, "evalkilled", sets);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
-  EXPECT_EQ(testing::read_file(project("evalfull") / "adapter_model.safetensors"),
-            testing::read_file(project("evalkilled") / "adapter_model.safetensors"));
-  expect_same_metrics(project("evalfull"), project("evalkilled"));
+  expect_same_run(project("evalfull"), project("evalkilled"));
 }
 
 // A checkpoint a signal forced (here during the evaluation at step 2, between SAVE_STEPS=4) is
