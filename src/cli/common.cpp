@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "autotrain/data/error.h"
+#include "autotrain/hub/hub.h"
 #include "autotrain/io/json_error.h"
 #include "autotrain/io/project_lock.h"
 #include "autotrain/train/train_command.h"
@@ -49,6 +50,8 @@ config::Config load_config(const GlobalOptions& g, bool required) {
     ::setenv(name.c_str(), value.c_str(), 1);
     spdlog::debug("exported {} from the config file", name);
   }
+  // The config's HF_TOKEN (the tutorial's place for it) reads gated or private repositories.
+  if (auto token = cfg.secret("HF_TOKEN")) hub::install_repo_fetcher(*token);
   return cfg;
 }
 

@@ -63,5 +63,7 @@ Subcommand add_data_command(CLI::App& app, GlobalOptions& g);
 Subcommand add_train_command(CLI::App& app, GlobalOptions& g);
 Subcommand add_tiny_command(CLI::App& app, GlobalOptions& g);
 Subcommand add_launch_command(CLI::App& app, GlobalOptions& g);
+Subcommand add_download_command(CLI::App& app, GlobalOptions& g);
+Subcommand add_upload_command(CLI::App& app, GlobalOptions& g);
 
 }  // namespace autotrain::cli

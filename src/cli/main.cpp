@@ -5,6 +5,7 @@
 
 #include "autotrain/config/envfile.h"
 #include "common.h"
+#include "autotrain/hub/hub.h"
 #include "autotrain/io/json_error.h"
 #include "autotrain/io/temp_paths.h"
 
@@ -61,6 +62,8 @@ int run(int argc, char** argv) {
   subs.push_back(add_generate_command(app, g));
   subs.push_back(add_chat_command(app, g));
   subs.push_back(add_launch_command(app, g));
+  subs.push_back(add_download_command(app, g));
+  subs.push_back(add_upload_command(app, g));
 
   const int command = command_index(argc, argv);
 
@@ -90,12 +93,16 @@ int run(int argc, char** argv) {
   }
 
   setup_logging(g.log_level);
+  // A model or dataset id missing from the cache is downloaded where it is resolved.
+  hub::install_repo_fetcher();
   for (auto& s : subs) {
     if (!app.got_subcommand(s.app)) continue;
     // These commands take everything from their options; a config given to them would be
     // ignored without a word (`eval -c falcon.env` does not use its MODEL_NAME).
     const std::string name = s.app->get_name();
-    if ((name == "eval" || name == "tokenize" || name == "quantize" || name == "merge") && (!g.config_path.empty() || !g.sets.empty()))
+    if ((name == "eval" || name == "tokenize" || name == "quantize" || name == "merge" || name == "download" ||
+         name == "upload") &&
+        (!g.config_path.empty() || !g.sets.empty()))
       fmt::print(stderr, "warning: {} does not read the config: -c/--set are ignored (give --model, --data, ... "
                          "instead)\n",
                  name);

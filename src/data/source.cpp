@@ -288,21 +288,37 @@ DatasetSource resolve_dataset(std::string_view data_path, const model::EnvLookup
   // huggingface_hub's cache layout: datasets--ORG--NAME/{refs/main, snapshots/<commit>/}.
   const std::string repo(data_path);
   const bool hub_id = could_be_hub_id(repo);
+  std::string download_failure;
   if (hub_id) {
     std::string folder = "datasets--";
     for (char c : repo) folder += c == '/' ? std::string("--") : std::string(1, c);
     fs::path repo_dir = model::hf_hub_cache(env) / folder;
-    fs::path ref = repo_dir / "refs" / "main";
-    std::string commit;
-    if (std::ifstream in(ref); in) std::getline(in, commit);
-    commit = trim(commit);
-    fs::path snapshot = repo_dir / "snapshots" / commit;
-    if (!commit.empty() && commit.find('/') == std::string::npos && fs::is_directory(snapshot, ec))
-      return {snapshot, "Hugging Face cache", false, {}};
-    looked.push_back(fmt::format("Hugging Face cache {} ({})", repo_dir.string(),
-                                 !fs::exists(repo_dir, ec) ? "not there"
-                                 : commit.empty()          ? "no refs/main"
-                                                           : "snapshot " + commit + " missing"));
+    auto in_cache = [&](std::string& seen) -> std::optional<fs::path> {
+      std::string commit;
+      if (std::ifstream in(repo_dir / "refs" / "main"); in) std::getline(in, commit);
+      commit = trim(commit);
+      fs::path snapshot = repo_dir / "snapshots" / commit;
+      if (!commit.empty() && commit.find('/') == std::string::npos && fs::is_directory(snapshot, ec)) return snapshot;
+      seen = fmt::format("Hugging Face cache {} ({})", repo_dir.string(),
+                         !fs::exists(repo_dir, ec) ? "not there"
+                         : commit.empty()          ? "no refs/main"
+                                                   : "snapshot " + commit + " missing");
+      return std::nullopt;
+    };
+    std::string seen;
+    if (auto snapshot = in_cache(seen)) return {*snapshot, "Hugging Face cache", false, {}};
+    looked.push_back(seen);
+    // A name with a data file's extension (data/train.jsonl) is a path that is missing, never a
+    // dataset to fetch: someone else's repository of that name must not be trained on.
+    if (const model::RepoFetcher& fetch = model::repo_fetcher(); fetch && !supported(local)) {
+      try {
+        fetch(repo, model::RepoType::dataset, {});
+        if (auto snapshot = in_cache(seen)) return {*snapshot, "Hugging Face Hub (downloaded into the cache)", false, {}};
+        download_failure = "the download left no snapshot in the cache (" + seen + ")";
+      } catch (const std::exception& e) {
+        download_failure = e.what();
+      }
+    }
   }
   // A dataset id gets the download hint; a path (./data, ~/x.csv, a/b/c) only the path to check.
   if (!hub_id || supported(local))
@@ -310,10 +326,13 @@ DatasetSource resolve_dataset(std::string_view data_path, const model::EnvLookup
                                 "start from the folder you run in), or name a dataset id (org/name) in the Hugging "
                                 "Face cache",
                                 data_path, fmt::join(looked, "\n  - ")));
+  if (!download_failure.empty())
+    throw DataError(fmt::format("DATA_PATH {}: no dataset found. Looked at:\n  - {}\nDownloading it failed: {}", data_path,
+                                fmt::join(looked, "\n  - "), download_failure));
   throw DataError(fmt::format(
       "DATA_PATH {}: no dataset found. Looked at:\n  - {}\nUse a local .jsonl/.json/.csv/.txt/.parquet/.arrow file or folder, or "
-      "download the dataset first (huggingface-cli download --repo-type dataset {}); downloading is not built in "
-      "(set HF_HUB_CACHE or HF_HOME if your cache is elsewhere)",
+      "download the dataset first (`autotrain download --repo-type dataset {}`; set HF_HUB_CACHE or HF_HOME if your "
+      "cache is elsewhere)",
       data_path, fmt::join(looked, "\n  - "), data_path));
 }
 

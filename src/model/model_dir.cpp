@@ -37,7 +37,16 @@ fs::path hf_hub_cache(const EnvLookup& env) {
 
 namespace {
 
-// "org/name" or "name": the characters the hub allows in repository ids.
+RepoFetcher& fetcher_slot() {
+  static RepoFetcher fetcher;
+  return fetcher;
+}
+
+}  // namespace
+
+void set_repo_fetcher(RepoFetcher fetcher) { fetcher_slot() = std::move(fetcher); }
+const RepoFetcher& repo_fetcher() { return fetcher_slot(); }
+
 bool looks_like_repo_id(std::string_view s) {
   if (s.empty() || s.front() == '/' || s.back() == '/' || s.find("..") != std::string_view::npos) return false;
   int slashes = 0;
@@ -57,6 +66,8 @@ bool looks_like_repo_id(std::string_view s) {
       return false;
   return true;
 }
+
+namespace {
 
 std::string trim(std::string s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
@@ -106,31 +117,60 @@ ModelDir resolve_model_dir(std::string_view name, const EnvLookup& env, const st
     throw ModelError(fmt::format("{}: is a file; --model takes a model folder or a hub id (org/name)", local.string()));
   looked.push_back(fmt::format("local folder {} (does not exist)", local.string()));
 
+  std::string download_failure;
   if (looks_like_repo_id(name)) {
     // The hub cache layout of huggingface_hub: models--ORG--NAME/{refs/main, snapshots/<commit>/}.
     std::string repo(name);
     std::string folder = "models--";
     for (char c : repo) folder += c == '/' ? std::string("--") : std::string(1, c);
-    fs::path cache = hf_hub_cache(env);
-    fs::path repo_dir = cache / folder;
-    fs::path ref = repo_dir / "refs" / "main";
-    if (fs::exists(ref)) {
+    fs::path repo_dir = hf_hub_cache(env) / folder;
+    // What the cache holds: the snapshot, or nullopt with what was seen (for the error).
+    auto in_cache = [&](std::string& seen) -> std::optional<fs::path> {
+      fs::path ref = repo_dir / "refs" / "main";
+      if (!fs::exists(ref)) {
+        seen = fmt::format("Hugging Face cache {} ({})", repo_dir.string(),
+                           fs::exists(repo_dir) ? "no refs/main" : "not downloaded");
+        return std::nullopt;
+      }
       std::ifstream in(ref);
       std::string commit;
       std::getline(in, commit);
       commit = trim(commit);
       fs::path snapshot = repo_dir / "snapshots" / commit;
-      if (!commit.empty() && commit.find('/') == std::string::npos && holds_one(snapshot))
-        return {snapshot, "Hugging Face cache"};
+      if (!commit.empty() && commit.find('/') == std::string::npos && holds_one(snapshot)) return snapshot;
       if (!commit.empty() && commit.find('/') == std::string::npos)
         for (const auto& f : needs_one_of)
           if (auto why = dangling_link(snapshot / f); !why.empty()) throw ModelError(why);
-      looked.push_back(fmt::format("Hugging Face cache {} (refs/main points to snapshot '{}', which has no "
-                                   "{})",
-                                   repo_dir.string(), commit, wanted));
-    } else {
-      looked.push_back(fmt::format("Hugging Face cache {} ({})", repo_dir.string(),
-                                   fs::exists(repo_dir) ? "no refs/main" : "not downloaded"));
+      seen = fmt::format("Hugging Face cache {} (refs/main points to snapshot '{}', which has no {})", repo_dir.string(),
+                         commit, wanted);
+      return std::nullopt;
+    };
+    std::string seen;
+    const RepoFetcher& fetch = repo_fetcher();
+    // A snapshot with config.json but no weights (transformers' AutoConfig fetched only that) is
+    // completed by a download; without a downloader, the loader says what is missing.
+    const bool whole_model = std::find(needs_one_of.begin(), needs_one_of.end(), "config.json") != needs_one_of.end();
+    auto has_weights = [&](const fs::path& dir) {
+      return fs::exists(dir / "model.safetensors", ec) || fs::exists(dir / "model.safetensors.index.json", ec);
+    };
+    const std::optional<fs::path> cached = in_cache(seen);
+    if (cached && (!fetch || !whole_model || has_weights(*cached))) return {*cached, "Hugging Face cache"};
+    if (seen.empty()) seen = fmt::format("Hugging Face cache {} (config.json without the weights)", repo_dir.string());
+    looked.push_back(seen);
+    if (fetch) {
+      try {
+        fetch(name, RepoType::model, needs_one_of);
+        seen.clear();
+        if (auto snapshot = in_cache(seen)) return {*snapshot, "Hugging Face Hub (downloaded into the cache)"};
+        download_failure = fmt::format("the download left no {} in the cache ({})", wanted, seen);
+      } catch (const ModelError&) {
+        throw;
+      } catch (const std::exception& e) {
+        download_failure = e.what();
+      }
+      // The snapshot without its weights could not be completed (offline, say): the loader says
+      // what is missing, as without a downloader.
+      if (cached) return {*cached, "Hugging Face cache"};
     }
   }
 
@@ -142,10 +182,13 @@ ModelDir resolve_model_dir(std::string_view name, const EnvLookup& env, const st
         "model '{}' not found. Looked at:{}\nPass the path of a model folder (config.json + *.safetensors); for the "
         "embedded tiny default, `autotrain tiny -c configs/tiny.env` writes it first (scripts/quickstart.sh does).",
         name, list));
+  if (!download_failure.empty())
+    throw ModelNotFoundError(fmt::format("model '{}' not found. Looked at:{}\nDownloading it failed: {}", name, list,
+                                         download_failure));
   throw ModelNotFoundError(fmt::format(
       "model '{}' not found. Looked at:{}\nPass the path of a model folder (config.json + *.safetensors), or download "
-      "it first, e.g. `huggingface-cli download {}` (HF_HOME / HF_HUB_CACHE choose the cache).",
-      name, list, looks_like_repo_id(name) ? std::string(name) : std::string("ORG/NAME")));
+      "it first: `autotrain download {}` (HF_HOME / HF_HUB_CACHE choose the cache).",
+      name, list, name));
 }
 
 }  // namespace autotrain::model

@@ -33,6 +33,7 @@ class Cli : public ::testing::Test {
                     const std::filesystem::path& cwd = {}, const std::string& stdin_text = {}) {
     args.insert(args.begin(), bin_);
     env.push_back("PATH=/usr/bin:/bin");
+    env.push_back("HF_HUB_OFFLINE=1");  // no test reaches the real Hub (a test's own value comes first)
     env.push_back("HOME=" + home_.path().string());
     return testing::run_command(args, env, cwd.empty() ? home_.path() : cwd, stdin_text);
   }
@@ -499,7 +500,7 @@ TEST_F(Cli, DataBeforeTheModelIsDownloaded) {
   auto r = run({"data", "-c", config.string()}, {}, work.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.err, HasSubstr("warning: token cache not built: MODEL_NAME: model 'org/not-yet' not found"));
-  EXPECT_THAT(r.err, HasSubstr("huggingface-cli download org/not-yet"));
+  EXPECT_THAT(r.err, HasSubstr("autotrain download org/not-yet"));
   EXPECT_THAT(r.out, HasSubstr("train: 1 row (not tokenized)"));
   EXPECT_EQ(testing::read_file(work.path() / "train.csv"), "text\n### Human: hi### Assistant: yo\n");
   auto t = run({"train", "-c", config.string(), "--dry-run"}, {}, work.path());

@@ -12,6 +12,13 @@ autotrain_add_gtest(train_e2e_test
   LABELS e2e)
 add_dependencies(train_e2e_test autotrain)
 
+# Downloads against a fake Hub (tests/reference/hub/fake_hub.py), huggingface_hub as the oracle.
+autotrain_add_gtest(hub_e2e_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/hub_test.cpp
+  LIBS nlohmann_json::nlohmann_json
+  LABELS e2e reference)
+add_dependencies(hub_e2e_test autotrain)
+
 # On a CUDA machine: NF4 + LoRA + fp16 + accumulation against the CPU run (exit 77 without one).
 autotrain_add_gtest(train_gpu_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/train_gpu_test.cpp

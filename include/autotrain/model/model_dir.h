@@ -24,9 +24,24 @@ std::optional<std::string> process_env(const char* name);
 // $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub (huggingface_hub's rules).
 std::filesystem::path hf_hub_cache(const EnvLookup& env = process_env);
 
+enum class RepoType { model, dataset };
+
+// Downloads a repository that is missing from the Hugging Face cache into it, at its main branch:
+// what a use of it needs (for a model, `needs` is the resolver's needs_one_of: config.json for a
+// whole model, tokenizer files for a tokenizer only). Throws (std::runtime_error) saying why not.
+// The program installs the hub downloader (hub::install_repo_fetcher); without one (tests,
+// library users), nothing is downloaded and a missing repository is reported as missing.
+using RepoFetcher =
+    std::function<void(std::string_view repo_id, RepoType type, const std::vector<std::string>& needs)>;
+void set_repo_fetcher(RepoFetcher fetcher);
+const RepoFetcher& repo_fetcher();
+
+// "org/name" or "name": the characters the hub allows in repository ids.
+bool looks_like_repo_id(std::string_view s);
+
 // Resolves `name` in order: an existing local folder; the Hugging Face cache
-// (<cache>/models--ORG--NAME/snapshots/<refs/main>/). Throws ModelError listing the places
-// looked at and how to fix it. The folder must hold config.json, or, with `needs_one_of`, one of
+// (<cache>/models--ORG--NAME/snapshots/<refs/main>/); a download into that cache when a repo
+// fetcher is installed. Throws ModelError listing the places looked at and how to fix it. The folder must hold config.json, or, with `needs_one_of`, one of
 // those files (a tokenizer-only repository: tokenizer.json or tokenizer.model).
 ModelDir resolve_model_dir(std::string_view name, const EnvLookup& env = process_env,
                            const std::vector<std::string>& needs_one_of = {"config.json"});

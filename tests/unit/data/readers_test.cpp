@@ -338,12 +338,12 @@ TEST(Source, HuggingFaceCacheSnapshot) {
   EXPECT_THAT(msg, HasSubstr("no dataset found"));
   EXPECT_THAT(msg, HasSubstr("local file or folder"));
   EXPECT_THAT(msg, HasSubstr((d.path() / "hub" / "datasets--someone--missing").string()));
-  EXPECT_THAT(msg, HasSubstr("huggingface-cli download --repo-type dataset someone/missing"));
+  EXPECT_THAT(msg, HasSubstr("autotrain download --repo-type dataset someone/missing"));
   // A path is not a dataset id (huggingface_hub's rule): no cache lookup, no download hint.
   for (const char* path : {"./nonexist", "~/data.csv", "../up", "a/b/c", "train.jsonl", "-x"}) {
     auto path_msg = error_of([&] { resolve_dataset(path, env); });
     EXPECT_THAT(path_msg, HasSubstr("Check the path")) << path;
-    EXPECT_THAT(path_msg, Not(HasSubstr("huggingface-cli"))) << path;
+    EXPECT_THAT(path_msg, Not(HasSubstr("autotrain download"))) << path;
   }
   fs::remove(repo / "refs" / "main");
   EXPECT_THAT(error_of([&] { resolve_dataset("timdettmers/openassistant-guanaco", env); }), HasSubstr("no refs/main"));

@@ -266,7 +266,7 @@ TEST(ModelDir, ErrorsListWhereWeLooked) {
     EXPECT_THAT(e.what(), HasSubstr("model 'tiiuae/falcon-40b' not found"));
     EXPECT_THAT(e.what(), HasSubstr("local folder tiiuae/falcon-40b (does not exist)"));
     EXPECT_THAT(e.what(), HasSubstr((tmp.path() / "hub" / "models--tiiuae--falcon-40b").string() + " (not downloaded)"));
-    EXPECT_THAT(e.what(), HasSubstr("huggingface-cli download tiiuae/falcon-40b"));
+    EXPECT_THAT(e.what(), HasSubstr("autotrain download tiiuae/falcon-40b"));
   }
   // A path (the tiny default's ./runs/tiny-falcon in a fresh clone) is not downloaded: it is made.
   try {
@@ -274,7 +274,7 @@ TEST(ModelDir, ErrorsListWhereWeLooked) {
     ADD_FAILURE();
   } catch (const ModelError& e) {
     EXPECT_THAT(e.what(), HasSubstr("autotrain tiny -c configs/tiny.env"));
-    EXPECT_THAT(e.what(), ::testing::Not(HasSubstr("huggingface-cli")));
+    EXPECT_THAT(e.what(), ::testing::Not(HasSubstr("autotrain download")));
   }
   // "./nope" and ".hidden/x" fit the id alphabet, but no hub id starts a part with '.' or '-':
   // paths, not looked up in the cache.
@@ -284,7 +284,7 @@ TEST(ModelDir, ErrorsListWhereWeLooked) {
       ADD_FAILURE() << path;
     } catch (const ModelError& e) {
       EXPECT_THAT(e.what(), ::testing::Not(HasSubstr("Hugging Face cache"))) << path;
-      EXPECT_THAT(e.what(), ::testing::Not(HasSubstr("huggingface-cli"))) << path;
+      EXPECT_THAT(e.what(), ::testing::Not(HasSubstr("autotrain download"))) << path;
     }
   }
   std::filesystem::create_directories(tmp.path() / "hub" / "models--a--b" / "snapshots");
