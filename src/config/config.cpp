@@ -405,17 +405,19 @@ void Config::check_run_rules(Config& cfg, std::vector<ConfigProblem>& problems) 
   };
   auto where = [&](const char* key) { return is(key).source; };
 
-  if (flag("PUSH_TO_HUB"))
-    problems.push_back({"PUSH_TO_HUB", fmt::format("PUSH_TO_HUB=True ({}): uploading is not built yet; set "
-                                                   "PUSH_TO_HUB=False and upload the project folder afterwards "
-                                                   "(e.g. `huggingface-cli upload REPO {}`)",
-                                                   where("PUSH_TO_HUB"), text("AUTOTRAIN_PROJECT_NAME"))});
-  if (flag("MERGE_ADAPTER"))
-    problems.push_back({"MERGE_ADAPTER",
-                        fmt::format("MERGE_ADAPTER=True ({}): merging at the end of `train` is not built yet; set "
-                                    "MERGE_ADAPTER=False and merge afterwards with `autotrain merge --model {} "
-                                    "--adapter {} --out MERGED_DIR` (fp16, as AutoTrain merges)",
-                                    where("MERGE_ADAPTER"), text("MODEL_NAME"), text("AUTOTRAIN_PROJECT_NAME"))});
+  // PUSH_TO_HUB: the repository must be named (the tutorial's falcon.env has a placeholder there).
+  if (flag("PUSH_TO_HUB") && (text("REPO_ID").empty() || text("REPO_ID") == "username/repo_name" ||
+                              text("REPO_ID").find('/') == std::string::npos))
+    problems.push_back({"REPO_ID", fmt::format("PUSH_TO_HUB=True ({}) needs REPO_ID=USER/NAME, the repository to upload "
+                                               "to (REPO_ID is {}{}); set it, or PUSH_TO_HUB=False",
+                                               where("PUSH_TO_HUB"),
+                                               text("REPO_ID").empty() ? "empty" : "'" + text("REPO_ID") + "'",
+                                               text("REPO_ID") == "username/repo_name" ? ", the tutorial's placeholder" : "")});
+  if (flag("MERGE_ADAPTER") && !flag("USE_PEFT") && std::holds_alternative<bool>(is("USE_PEFT").effective))
+    problems.push_back({"MERGE_ADAPTER", fmt::format("MERGE_ADAPTER=True ({}) with USE_PEFT=False ({}): there is no "
+                                                     "adapter to merge (full fine-tuning writes the whole model); "
+                                                     "set MERGE_ADAPTER=False, or USE_PEFT=True",
+                                                     where("MERGE_ADAPTER"), where("USE_PEFT"))});
   if (flag("USE_INT4") && !flag("USE_PEFT") && std::holds_alternative<bool>(is("USE_PEFT").effective))
     problems.push_back({"USE_INT4", fmt::format("USE_INT4=True ({}) with USE_PEFT=False ({}): a 4-bit base cannot be "
                                                 "fine-tuned in full (its weights are frozen codes); set USE_PEFT=True "

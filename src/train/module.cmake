@@ -11,7 +11,7 @@ add_library(autotrain_train STATIC
 target_include_directories(autotrain_train PUBLIC ${AUTOTRAIN_INCLUDE})
 target_link_libraries(autotrain_train
   PUBLIC autotrain_config autotrain_data
-  PRIVATE autotrain_dist autotrain_device autotrain_model autotrain_lora autotrain_quant_linear autotrain_io autotrain_safetensors_torch autotrain_tokenizer
+  PRIVATE autotrain_hub autotrain_dist autotrain_device autotrain_model autotrain_lora autotrain_quant_linear autotrain_io autotrain_safetensors_torch autotrain_tokenizer
           nlohmann_json::nlohmann_json)
 autotrain_use_torch(autotrain_train)
 

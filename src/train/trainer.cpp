@@ -44,6 +44,8 @@
 #include "autotrain/io/project_lock.h"
 #include "autotrain/io/temp_paths.h"
 #include "autotrain/lora/lora.h"
+#include "autotrain/lora/merge_command.h"
+#include "autotrain/hub/hub.h"
 #include "autotrain/model/falcon.h"
 #include "autotrain/model/loader.h"
 #include "autotrain/model/model_dir.h"
@@ -413,6 +415,9 @@ class Run {
   bool evaluate_and_log(int64_t done, bool saving_step);
   double train_step(int64_t step);
   void write_model_files(const fs::path& dir);
+  int write_merged_model();
+  void check_push();
+  int push_to_hub();
   // `written_on_signal`: the signal that asked for it between SAVE_STEPS (nullptr: a regular one).
   void checkpoint(int64_t step, const char* written_on_signal = nullptr);
   // Whether the final weights are the best checkpoint's (or the run's last, by choice).
@@ -519,7 +524,8 @@ void Run::check_other_mode_files() {
 void Run::check_config() {
   project_ = cfg_.get_string("AUTOTRAIN_PROJECT_NAME");
   peft_ = cfg_.get_bool("USE_PEFT");
-  // PUSH_TO_HUB, MERGE_ADAPTER, USE_INT4 without USE_PEFT: refused by Config::resolve already.
+  // PUSH_TO_HUB without REPO_ID, MERGE_ADAPTER or USE_INT4 without USE_PEFT: refused by
+  // Config::resolve already.
   if (cfg_.get_string("MODEL_NAME").empty())
     throw TrainUsageError("MODEL_NAME is empty: set it to a model folder or a Hugging Face cache id");
   try {
@@ -1164,6 +1170,7 @@ std::pair<int, bool> Run::agreed_signal(bool take_request) {
 
 int Run::execute() {
   check_config();
+  if (lead_) check_push();
   if (lead_) {
     // Checks of the project folder: rank 0's (it alone writes there).
     check_other_mode_files();
@@ -1187,6 +1194,17 @@ int Run::execute() {
   fmt::print(stderr, "{}token cache: {} ({})\n", data_.summary, data_.cache_dir.string(),
              data_.reused ? "reused" : "built");
   check_token_ids();
+  if (peft_ && cfg_.get_bool("MERGE_ADAPTER")) {
+    // The merge at the end needs 16-bit base weights: said now, not after hours of training.
+    std::ifstream in(data_.model_dir / "config.json");
+    const auto model_config = nlohmann::json::parse(in, nullptr, false);
+    if (model_config.is_object() && model_config.contains("quantization_config"))
+      throw TrainUsageError(fmt::format(
+          "MERGE_ADAPTER=True: MODEL_NAME {} is a quantized checkpoint (config.json has a quantization_config), and an "
+          "adapter merged into it would be quantized again, losing what it learned; set MODEL_NAME to the 16-bit base "
+          "(USE_INT4=True quantizes it as it loads), or MERGE_ADAPTER=False",
+          cfg_.get_string("MODEL_NAME")));
+  }
   plan();
   if (lead_) resolve_resume();
   if (group_ != nullptr) {
@@ -1512,6 +1530,96 @@ int Run::execute() {
                dir.string());
   fmt::print(stderr, "done: {} written ({})\n", project_.string(),
              peft_ ? "adapter_model.safetensors, adapter_config.json" : "model.safetensors");
+  if (peft_ && cfg_.get_bool("MERGE_ADAPTER"))
+    if (const int merged = write_merged_model(); merged != 0) return merged;
+  if (cfg_.get_bool("PUSH_TO_HUB")) return push_to_hub();
+  return 0;
+}
+
+// The token, REPO_ID and the Hub are checked before training, not after hours of it.
+void Run::check_push() {
+  if (!cfg_.get_bool("PUSH_TO_HUB")) return;
+  const std::string repo = cfg_.get_string("REPO_ID");
+  if (hub::offline())
+    throw TrainUsageError(fmt::format("PUSH_TO_HUB=True: HF_HUB_OFFLINE is set, so nothing can be uploaded to {}; set "
+                                      "PUSH_TO_HUB=False (and upload later with `autotrain upload {} {}`), or unset it",
+                                      repo, repo, project_.string()));
+  try {
+    const std::string user = hub::whoami(hub::options_from_env(model::process_env, cfg_.secret("HF_TOKEN")));
+    fmt::print(stderr, "PUSH_TO_HUB: the token is {}'s; the project goes to {} after training\n", user, repo);
+  } catch (const hub::HubError& e) {
+    throw TrainUsageError(fmt::format("PUSH_TO_HUB=True: {}; or set PUSH_TO_HUB=False and upload later with "
+                                      "`autotrain upload {} {}`",
+                                      e.what(), repo, project_.string()));
+  }
+}
+
+// PUSH_TO_HUB=True: the project folder to REPO_ID (created private, as AutoTrain created it), in
+// one commit: the adapter (or model), tokenizer, card, training_params.json (no token in it),
+// metrics and merged/; not the token cache nor the checkpoints (optimizer states: large, and of
+// no use to whoever downloads the result; AutoTrain left them out too from 0.7 on).
+int Run::push_to_hub() {
+  const std::string repo = cfg_.get_string("REPO_ID");
+  const std::string later = fmt::format("autotrain upload {} {} --exclude 'autotrain-data/' --exclude 'checkpoint-*/'",
+                                        repo, project_.string());
+  try {
+    const hub::HubOptions options = hub::options_from_env(model::process_env, cfg_.secret("HF_TOKEN"));
+    const std::string url = hub::create_repo(repo, hub::RepoType::model, /*private_repo=*/true, options);
+    hub::UploadOptions upload;
+    upload.commit_message = fmt::format("Upload {} trained with autotrain", peft_ ? "adapter" : "model");
+    upload.exclude = {"autotrain-data/", "checkpoint-*/", ".autotrain.lock", "*.tmp-*"};
+    const hub::UploadSummary s = hub::upload_folder(project_, repo, hub::RepoType::model, upload, options);
+    if (s.committed)
+      fmt::print(stderr, "pushed: {} ({} files changed, {} uploaded)\n", s.commit_url.empty() ? url : s.commit_url,
+                 s.changed, hub::human_bytes(s.bytes_uploaded));
+    else
+      fmt::print(stderr, "pushed: {} holds these files already, as they are here\n", url);
+    return 0;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: pushing {} to {} failed: {}\nThe trained files are in {}; push them later with `{}`\n",
+               project_.string(), repo, e.what(), project_.string(), later);
+    return 1;
+  }
+}
+
+// MERGE_ADAPTER=True: the adapter folded into an fp16 copy of the base, as AutoTrain's
+// --merge-adapter did, but in <project>/merged/ rather than over the project folder: there,
+// beside adapter_config.json, transformers would load the base + adapter instead (AutoTrain
+// 0.6.44), and deleting the adapter (later versions) would lose what was trained.
+int Run::write_merged_model() {
+  model_.reset();  // the training copy (4-bit, perhaps on a GPU) is not needed any more
+  const fs::path out = project_ / "merged";
+  const fs::path old = project_ / fmt::format(".merged.old-{}", ::getpid());
+  std::error_code ec;
+  const bool had_one = fs::exists(out, ec);
+  // An earlier run's merged model (this project's: the project lock is ours) makes way, and comes
+  // back if this merge fails.
+  if (had_one) fs::rename(out, old, ec);
+  if (ec) {
+    fmt::print(stderr, "error: cannot move the earlier {} aside ({}); the adapter is written, merge it with `autotrain "
+               "merge --adapter {} --out DIR`\n",
+               out.string(), ec.message(), project_.string());
+    return 1;
+  }
+  fmt::print(stderr, "merging the adapter into an fp16 copy of {} (MERGE_ADAPTER=True)\n", cfg_.get_string("MODEL_NAME"));
+  try {
+    lora::MergeCommandOptions o;
+    o.model = cfg_.get_string("MODEL_NAME");
+    o.adapter = project_.string();
+    o.out = out.string();
+    o.dtype = "fp16";
+    const lora::MergeCommandResult r = lora::run_merge_command(o);
+    fmt::print(stderr, "merged: {} ({} layers, {:.1f} MB of weights)\n", out.string(), r.modules.size(),
+               static_cast<double>(r.bytes) / 1e6);
+  } catch (const std::exception& e) {
+    fs::remove_all(out, ec);
+    if (had_one) fs::rename(old, out, ec);
+    fmt::print(stderr, "error: merging the adapter failed: {}\nThe adapter in {} is complete; merge it later with "
+               "`autotrain merge --adapter {} --out DIR`\n",
+               e.what(), project_.string(), project_.string());
+    return 1;
+  }
+  if (had_one) fs::remove_all(old, ec);
   return 0;
 }
 

@@ -79,6 +79,7 @@ class Train : public ::testing::Test {
     for (const auto& s : sets) argv.insert(argv.end(), {"--set", s});
     argv.insert(argv.end(), args.begin(), args.end());
     env.push_back("PATH=/usr/bin:/bin");
+    env.push_back("HF_HUB_OFFLINE=1");  // no test reaches the real Hub (a test's own value comes first)
     env.push_back("HOME=" + work_.path().string());
     return testing::run_command(argv, env, work_.path());
   }
@@ -974,13 +975,46 @@ TEST_F(Train, Fp16RunThatDivergesStopsAfter50SkippedSteps) {
   EXPECT_EQ(last.at("lr").get<double>(), m[m.size() - 2].at("lr").get<double>()) << "the schedule moved on skipped steps";
 }
 
+// MERGE_ADAPTER=True: the adapter is written, and merged into an fp16 copy of the base in
+// <project>/merged/, the folder `autotrain merge` writes from the same adapter (whose agreement
+// with PEFT's merge_and_unload is tested in the merge reference tests); a run again replaces it.
+TEST_F(Train, MergeAdapterWritesTheMergedModelBesideTheAdapter) {
+  auto r = run("train", "merge", {"MERGE_ADAPTER=True", "MAX_STEPS=3", "SAVE_STRATEGY=no", "EVAL_STRATEGY=no"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("merging the adapter into an fp16 copy of"));
+  const fs::path merged = project("merge") / "merged";
+  EXPECT_TRUE(fs::exists(project("merge") / "adapter_model.safetensors"));
+  ASSERT_TRUE(fs::exists(merged / "model.safetensors"));
+  auto by_hand = testing::run_command({bin_, "merge", "--model", model_dir(), "--adapter", project("merge").string(), "--out",
+                                       (work_.path() / "by-hand").string(), "--dtype", "fp16"},
+                                      {"PATH=/usr/bin:/bin", "HOME=" + work_.path().string()}, work_.path());
+  ASSERT_EQ(by_hand.exit_code, 0) << by_hand.err;
+  for (const char* f : {"model.safetensors", "config.json", "tokenizer.json"})
+    EXPECT_EQ(testing::read_file(merged / f), testing::read_file(work_.path() / "by-hand" / f)) << f;
+  EXPECT_EQ(nlohmann::json::parse(testing::read_file(merged / "config.json"))["dtype"], "float16");
+
+  // The run is complete; run again, the final files (the merged model too) are written anew.
+  fs::remove(merged / "config.json");
+  auto again = run("train", "merge", {"MERGE_ADAPTER=True", "MAX_STEPS=3", "SAVE_STRATEGY=no", "EVAL_STRATEGY=no"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_TRUE(fs::exists(merged / "config.json"));
+  for (const auto& e : fs::directory_iterator(project("merge")))
+    EXPECT_THAT(e.path().filename().string(), Not(HasSubstr(".merged.old"))) << "the earlier merged model stays behind";
+}
+
 TEST_F(Train, RefusesWhatCannotRunBeforeTraining) {
   auto push = run("train", "x", {"PUSH_TO_HUB=True"});
   EXPECT_EQ(push.exit_code, 2);
   EXPECT_THAT(push.err, HasSubstr("PUSH_TO_HUB=True"));
-  auto merge = run("train", "x", {"MERGE_ADAPTER=True"});
+  EXPECT_THAT(push.err, HasSubstr("needs REPO_ID=USER/NAME"));
+  auto offline = run("train", "x", {"PUSH_TO_HUB=True", "REPO_ID=me/x"});  // (the tests run with HF_HUB_OFFLINE=1)
+  EXPECT_EQ(offline.exit_code, 2);
+  EXPECT_THAT(offline.err, HasSubstr("HF_HUB_OFFLINE is set, so nothing can be uploaded"));
+  EXPECT_FALSE(fs::exists(project("x") / "adapter_model.safetensors"));
+  auto merge = run("train", "x", {"MERGE_ADAPTER=True", "USE_PEFT=False"});
   EXPECT_EQ(merge.exit_code, 2);
   EXPECT_THAT(merge.err, HasSubstr("MERGE_ADAPTER=True"));
+  EXPECT_THAT(merge.err, HasSubstr("no adapter to merge"));
   auto full4 = run("train", "x", {"USE_INT4=True", "USE_PEFT=False"});
   EXPECT_EQ(full4.exit_code, 2);
   EXPECT_THAT(full4.err, HasSubstr("USE_PEFT=True"));

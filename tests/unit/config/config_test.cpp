@@ -165,9 +165,10 @@ TEST(Config, RunRulesAreReportedWithTheValueErrors) {
   EXPECT_THAT(by_key["DEVICE"], HasSubstr("DEVICE=bogus"));
   EXPECT_THAT(by_key["DEVICE"], HasSubstr("auto, cpu, cuda or cuda:N"));
   EXPECT_THAT(by_key["VALID_FRACTION"], HasSubstr("set only one"));
-  EXPECT_THAT(by_key["PUSH_TO_HUB"], HasSubstr("not built yet"));
-  EXPECT_THAT(by_key["MERGE_ADAPTER"], HasSubstr("not built yet"));
-  EXPECT_THAT(by_key["MERGE_ADAPTER"], HasSubstr("autotrain merge --model"));
+  EXPECT_THAT(by_key["REPO_ID"], HasSubstr("PUSH_TO_HUB=True ("));
+  EXPECT_THAT(by_key["REPO_ID"], HasSubstr("needs REPO_ID=USER/NAME"));
+  EXPECT_THAT(by_key["MERGE_ADAPTER"], HasSubstr("no adapter to merge"));
+  EXPECT_THAT(by_key["MERGE_ADAPTER"], HasSubstr("USE_PEFT=False ("));
   EXPECT_THAT(by_key["INSTRUCTION_TEMPLATE"], HasSubstr("also needs RESPONSE_TEMPLATE"));
   EXPECT_THAT(by_key["TARGET_MODULES"], HasSubstr("names no module"));
   EXPECT_THAT(by_key["LORA_R"], HasSubstr("LORA_R=0"));
