@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "autotrain/hub/hub.h"
+#include "autotrain/model/model_dir.h"
 #include "common.h"
 
 namespace autotrain::cli {
@@ -19,15 +20,53 @@ struct DownloadOptions {
   bool json = false;
 };
 
+// The cached snapshot, said as such: what `download` gives when the Hub cannot be asked.
+int print_cached(const DownloadOptions& o, const std::filesystem::path& snapshot, bool json) {
+  if (json)
+    fmt::print("{}\n", nlohmann::json{{"repo_id", o.repo_id},
+                                      {"repo_type", o.repo_type},
+                                      {"revision", o.revision},
+                                      {"commit", snapshot.filename().string()},
+                                      {"snapshot", snapshot.string()},
+                                      {"from_cache_only", true}}
+                           .dump());
+  else
+    fmt::print("{}\n", snapshot.string());
+  return kExitOk;
+}
+
 int run_download(const DownloadOptions& o) {
   const hub::RepoType type = o.repo_type == "dataset" ? hub::RepoType::dataset : hub::RepoType::model;
-  if (hub::offline()) {
-    fmt::print(stderr, "error: HF_HUB_OFFLINE is set, so nothing is downloaded; unset it to download\n");
+  if (!model::looks_like_repo_id(o.repo_id)) {
+    fmt::print(stderr, "error: '{}' is not a repository id: write ORG/NAME (or NAME){}\n", o.repo_id,
+               o.repo_id.rfind("datasets/", 0) == 0 ? fmt::format(", with --repo-type dataset: `autotrain download "
+                                                                  "--repo-type dataset {}`",
+                                                                  o.repo_id.substr(9))
+                                                    : "");
     return kExitUsage;
   }
   // The token: HF_TOKEN, else the token file `autotrain setup --token` writes.
   const hub::HubOptions options = hub::options_from_env();
-  const hub::RepoListing listing = hub::list_repo(o.repo_id, type, o.revision, options);
+  const auto cached = hub::cached_snapshot(o.repo_id, type, o.revision, options);
+  if (hub::offline()) {
+    if (!cached) {
+      fmt::print(stderr, "error: HF_HUB_OFFLINE is set, so nothing is downloaded, and the cache ({}) has no {} of {}; "
+                         "unset it to download\n",
+                 options.cache.string(), o.revision, o.repo_id);
+      return kExitUsage;
+    }
+    fmt::print(stderr, "HF_HUB_OFFLINE is set: the cached snapshot, not checked against the Hub\n");
+    return print_cached(o, *cached, o.json);
+  }
+  hub::RepoListing listing;
+  try {
+    listing = hub::list_repo(o.repo_id, type, o.revision, options);
+  } catch (const hub::HubError& e) {
+    // The Hub cannot be reached (or answers badly): a snapshot already here still serves.
+    if (!cached || std::string_view(e.what()).find("HF_ENDPOINT=") == std::string_view::npos) throw;
+    fmt::print(stderr, "warning: {}\nusing the cached snapshot, not checked against the Hub\n", e.what());
+    return print_cached(o, *cached, o.json);
+  }
   std::vector<std::string> files;
   if (o.include.empty()) {
     files = hub::files_to_fetch(listing, type == hub::RepoType::model ? hub::Use::model : hub::Use::dataset);
@@ -70,7 +109,8 @@ Subcommand add_download_command(CLI::App& app, GlobalOptions&) {
   sub->add_option("--include", o->include,
                   "Only files matching this pattern (repeatable; default: a model's weights, configs and tokenizer, "
                   "or a dataset's data files)")
-      ->allow_extra_args(false);
+      ->allow_extra_args(false)
+      ->check(not_empty("'*.safetensors'"));
   sub->add_flag("--json", o->json, "Print {repo_id, commit, snapshot, files, ...} as JSON");
   return {sub, [o] { return run_download(*o); }};
 }

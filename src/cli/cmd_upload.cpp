@@ -71,9 +71,12 @@ Subcommand add_upload_command(CLI::App& app, GlobalOptions&) {
   sub->add_option("--repo-type", o->repo_type, "model (default) or dataset")->check(CLI::IsMember({"model", "dataset"}));
   sub->add_option("--revision", o->revision, "Branch to commit to (default: main)")->check(not_empty("main"));
   sub->add_option("--commit-message", o->message, "Commit message")->check(not_empty("Upload my adapter"));
-  sub->add_option("--include", o->include, "Only files matching this pattern (repeatable)")->allow_extra_args(false);
+  sub->add_option("--include", o->include, "Only files matching this pattern (repeatable)")
+      ->allow_extra_args(false)
+      ->check(not_empty("'*.safetensors'"));
   sub->add_option("--exclude", o->exclude, "Leave out files matching this pattern (repeatable), e.g. 'checkpoint-*/'")
-      ->allow_extra_args(false);
+      ->allow_extra_args(false)
+      ->check(not_empty("'checkpoint-*/'"));
   sub->add_flag("--public", o->make_public, "Create the repository public (default: private, as AutoTrain creates it)");
   sub->add_flag("--json", o->json, "Print {repo_id, url, files, changed, committed, commit_oid, ...} as JSON");
   return {sub, [o] { return run_upload(*o); }};

@@ -355,7 +355,8 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
     throw DataError("MODEL_NAME is empty: the data is tokenized with the model's tokenizer; set MODEL_NAME to a "
                     "model folder or a Hugging Face cache id (org/name)");
   try {
-    out.model_dir = model::resolve_model_dir(model_name).path;
+    // The tokenizer and config.json only: weights (gigabytes) wait for `train`.
+    out.model_dir = model::resolve_model_dir(model_name, model::process_env, {"config.json"}, /*weights=*/false).path;
   } catch (const model::ModelNotFoundError& e) {
     // The tutorial's data step (dataload.py) needed no model: `data` still writes DATA_FILE, and
     // the token cache waits for the model.

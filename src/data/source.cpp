@@ -312,7 +312,7 @@ DatasetSource resolve_dataset(std::string_view data_path, const model::EnvLookup
     // dataset to fetch: someone else's repository of that name must not be trained on.
     if (const model::RepoFetcher& fetch = model::repo_fetcher(); fetch && !supported(local)) {
       try {
-        fetch(repo, model::RepoType::dataset, {});
+        fetch(repo, model::RepoType::dataset, {}, false);
         if (auto snapshot = in_cache(seen)) return {*snapshot, "Hugging Face Hub (downloaded into the cache)", false, {}};
         download_failure = "the download left no snapshot in the cache (" + seen + ")";
       } catch (const std::exception& e) {

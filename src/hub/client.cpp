@@ -48,7 +48,10 @@ std::string hub_message(const HttpResponse& r) {
   if (r.status == 429)
     throw HubError(fmt::format("{}: the Hub is limiting the rate of requests (HTTP 429){}; wait a few minutes{}", what,
                                said, options.token ? "" : ", or log in: requests with a token get a higher limit"));
-  throw HubError(fmt::format("{}: HTTP {}{}", what, r.status, said));
+  throw HubError(fmt::format("{}: HTTP {} from {}{}{}", what, r.status, options.endpoint, said,
+                             r.status == 404 && code.empty() ? "; is HF_ENDPOINT a Hugging Face Hub (or a mirror of one)?"
+                             : r.status >= 500               ? "; the Hub has trouble: try again later"
+                                                             : ""));
 }
 
 bool retryable(long status) { return status == 408 || status == 429 || status >= 500; }
@@ -64,7 +67,7 @@ HttpResponse Client::request(HttpRequest r, bool follow_all) {
   for (int attempt = 0;; ++attempt) {
     HttpRequest hop = r;
     HttpResponse response;
-    bool again = false;
+    std::string why;  // what went wrong, when it is worth another try
     try {
       for (int redirects = 0;; ++redirects) {
         hop.headers = headers_for(hop.url, r.headers);
@@ -75,12 +78,17 @@ HttpResponse Client::request(HttpRequest r, bool follow_all) {
         if (redirects == kMaxRedirects) throw HubError(fmt::format("{}: too many redirects", shown_url(r.url)));
         hop.url = response.redirect_url;
       }
-      again = retryable(response.status);
-    } catch (const NetworkError&) {
-      if (attempt + 1 >= attempts) throw;
-      again = true;
+      if (retryable(response.status))
+        why = fmt::format("{} {}: HTTP {}", r.method, shown_url(hop.url), response.status);
+    } catch (const NetworkError& e) {
+      if (attempt + 1 >= attempts)
+        throw NetworkError(fmt::format("{} (check HF_ENDPOINT={}, the network and its proxy, https_proxy; with "
+                                       "HF_HUB_OFFLINE=1 only the cache is used)",
+                                       e.what(), options_.endpoint));
+      why = e.what();
     }
-    if (!again || attempt + 1 >= attempts) return response;
+    if (why.empty() || attempt + 1 >= attempts) return response;
+    fmt::print(stderr, "warning: {}; trying again in {:.1f} s\n", why, 0.5 * (1 << attempt));
     pause_before_retry(attempt);
   }
 }

@@ -13,7 +13,7 @@
 namespace autotrain::hub {
 
 constexpr int kMaxRedirects = 10;
-constexpr int kAttempts = 5;  // per request: network errors, 408, 429 and 5xx are tried again
+constexpr int kAttempts = 4;  // per request: network errors, 408, 429 and 5xx are tried again
 
 inline const char* type_word(RepoType type) { return type == RepoType::model ? "model" : "dataset"; }
 

@@ -239,10 +239,15 @@ HttpResponse perform(const HttpRequest& request) {
 #endif
   api.easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
   api.easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, 10L);
-  // A transfer that moves less than 1 byte/s for a minute is stalled: fail it (the partial file
-  // stays and the next run resumes it) rather than hang a batch job.
-  api.easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  api.easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, 60L);
+  if ((request.method == "GET" || request.method == "HEAD") && !request.sink) {
+    // Metadata (listings, HEADs): a Hub that does not answer in 15 s is not going to.
+    api.easy_setopt(easy, CURLOPT_TIMEOUT, 15L);
+  } else {
+    // A transfer that moves less than 1 byte/s for 30 s is stalled: fail it (a partial download
+    // stays, and is resumed) rather than hang a batch job.
+    api.easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    api.easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, 30L);
+  }
   api.easy_setopt(easy, CURLOPT_HEADERFUNCTION, &on_header);
   api.easy_setopt(easy, CURLOPT_HEADERDATA, &transfer);
   api.easy_setopt(easy, CURLOPT_WRITEFUNCTION, &on_body);

@@ -351,12 +351,22 @@ HubOptions options_from_env(const model::EnvLookup& env, const std::optional<std
   if (auto e = env("HF_ENDPOINT")) {
     o.endpoint = *e;
     while (!o.endpoint.empty() && o.endpoint.back() == '/') o.endpoint.pop_back();
+    if (o.endpoint.rfind("https://", 0) != 0 && o.endpoint.rfind("http://", 0) != 0)
+      throw HubError(fmt::format("HF_ENDPOINT={} is not an http(s) URL; unset it for https://huggingface.co, or give "
+                                 "the mirror's URL",
+                                 o.endpoint));
   }
   o.cache = model::hf_hub_cache(env);
   auto usable = [](const std::optional<std::string>& t) -> std::optional<std::string> {
     if (!t) return std::nullopt;
     std::string clean = io::trim_token(*t);
-    if (clean.empty() || clean == "hf_XXX" || !io::plausible_token(clean)) return std::nullopt;
+    if (clean.empty() || clean == "hf_XXX") return std::nullopt;
+    if (!io::plausible_token(clean)) {
+      fmt::print(stderr, "warning: a Hugging Face token ({}) has blanks or control characters inside, so it is not "
+                 "used; store it again with `autotrain setup --token -`\n",
+                 io::mask_token(clean));
+      return std::nullopt;
+    }
     return clean;
   };
   o.token = usable(token);
@@ -471,7 +481,9 @@ std::vector<std::string> dataset_patterns() {
 
 std::vector<std::string> files_to_fetch(const RepoListing& listing, Use use) {
   auto has = [&](const char* pattern) { return !select_files(listing, {pattern}).empty(); };
-  std::vector<std::string> patterns = use == Use::dataset ? dataset_patterns() : tokenizer_patterns();
+  std::vector<std::string> patterns = use == Use::dataset  ? dataset_patterns()
+                                     : use == Use::config ? std::vector<std::string>{"*.json", "tokenizer.model"}
+                                                          : tokenizer_patterns();
   if (use == Use::model) {
     // The weights transformers would load: model.safetensors, or the shards its index names
     // (save_pretrained's names); not a consolidated.safetensors or *.fp16.safetensors copy beside them.
@@ -507,6 +519,35 @@ std::vector<std::string> files_to_fetch(const RepoListing& listing, Use use) {
                                listing.files.size() > some.size() ? ", ..." : ""));
   }
   return files;
+}
+
+std::pair<size_t, uint64_t> missing_from_cache(const RepoListing& listing, const std::vector<std::string>& files,
+                                               const HubOptions& options) {
+  const fs::path snapshot =
+      options.cache / repo_folder_name(listing.repo_id, listing.type) / "snapshots" / listing.commit;
+  size_t count = 0;
+  uint64_t bytes = 0;
+  std::error_code ec;
+  for (const auto& f : listing.files)
+    if (std::find(files.begin(), files.end(), f.path) != files.end() && !fs::exists(snapshot / f.path, ec)) {
+      ++count;
+      bytes += f.size;
+    }
+  return {count, bytes};
+}
+
+std::optional<fs::path> cached_snapshot(std::string_view repo_id, RepoType type, std::string_view revision,
+                                        const HubOptions& options) {
+  const fs::path repo_dir = options.cache / repo_folder_name(repo_id, type);
+  std::string commit(revision);
+  std::error_code ec;
+  if (!is_hex(revision, 40)) {
+    if (!fs::is_regular_file(repo_dir / "refs" / revision, ec)) return std::nullopt;
+    commit = io_read(repo_dir / "refs" / revision);
+  }
+  const fs::path snapshot = repo_dir / "snapshots" / commit;
+  if (commit.empty() || commit.find('/') != std::string::npos || !fs::is_directory(snapshot, ec)) return std::nullopt;
+  return snapshot;
 }
 
 RepoListing list_repo(std::string_view repo_id, RepoType type, std::string_view revision, const HubOptions& options) {
@@ -563,6 +604,13 @@ DownloadSummary download(const RepoListing& listing, const std::vector<std::stri
                                (repo_dir / "blobs").string(), ec.message()));
   write_cachedir_tag(options.cache);
   write_tree_cache(repo_dir, listing);
+  // Refused before a byte is written, rather than a full disk half-way.
+  const uint64_t needed = missing_from_cache(listing, files, options).second;
+  if (const auto space = fs::space(repo_dir, ec); !ec && needed > space.available)
+    throw HubError(fmt::format("{} {} needs {} in {}, which has {} free; free space there, or point HF_HOME (or "
+                               "HF_HUB_CACHE) at a disk with room",
+                               type_word(listing.type), listing.repo_id, human_bytes(needed), options.cache.string(),
+                               human_bytes(space.available)));
   for (const auto& path : files) {
     auto it = std::find_if(listing.files.begin(), listing.files.end(), [&](const RepoFile& f) { return f.path == path; });
     if (it == listing.files.end())

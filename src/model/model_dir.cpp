@@ -84,7 +84,8 @@ std::string dangling_link(const fs::path& p) {
 
 }  // namespace
 
-ModelDir resolve_model_dir(std::string_view name, const EnvLookup& env, const std::vector<std::string>& needs_one_of) {
+ModelDir resolve_model_dir(std::string_view name, const EnvLookup& env, const std::vector<std::string>& needs_one_of,
+                           bool weights) {
   std::vector<std::string> looked;
   fs::path local(name);
   auto holds_one = [&](const fs::path& dir) {
@@ -149,7 +150,8 @@ ModelDir resolve_model_dir(std::string_view name, const EnvLookup& env, const st
     const RepoFetcher& fetch = repo_fetcher();
     // A snapshot with config.json but no weights (transformers' AutoConfig fetched only that) is
     // completed by a download; without a downloader, the loader says what is missing.
-    const bool whole_model = std::find(needs_one_of.begin(), needs_one_of.end(), "config.json") != needs_one_of.end();
+    const bool whole_model =
+        weights && std::find(needs_one_of.begin(), needs_one_of.end(), "config.json") != needs_one_of.end();
     auto has_weights = [&](const fs::path& dir) {
       return fs::exists(dir / "model.safetensors", ec) || fs::exists(dir / "model.safetensors.index.json", ec);
     };
@@ -159,7 +161,7 @@ ModelDir resolve_model_dir(std::string_view name, const EnvLookup& env, const st
     looked.push_back(seen);
     if (fetch) {
       try {
-        fetch(name, RepoType::model, needs_one_of);
+        fetch(name, RepoType::model, needs_one_of, weights);
         seen.clear();
         if (auto snapshot = in_cache(seen)) return {*snapshot, "Hugging Face Hub (downloaded into the cache)"};
         download_failure = fmt::format("the download left no {} in the cache ({})", wanted, seen);

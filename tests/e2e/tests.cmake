@@ -15,7 +15,7 @@ add_dependencies(train_e2e_test autotrain)
 # Downloads against a fake Hub (tests/reference/hub/fake_hub.py), huggingface_hub as the oracle.
 autotrain_add_gtest(hub_e2e_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/hub_test.cpp
-  LIBS nlohmann_json::nlohmann_json
+  LIBS autotrain_hub nlohmann_json::nlohmann_json
   LABELS e2e reference)
 add_dependencies(hub_e2e_test autotrain)
 

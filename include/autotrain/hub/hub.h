@@ -77,8 +77,17 @@ std::vector<std::string> dataset_patterns();
 // the weights transformers loads: model.safetensors, or the index's model-*-of-*.safetensors
 // shards), a tokenizer only, or a dataset's data files. Throws HubError when the
 // repository lacks them (a model with pickle weights only, a dataset with no data file).
-enum class Use { model, tokenizer, dataset };
+enum class Use { model, config, tokenizer, dataset };  // config: the *.json and tokenizer, no weights
 std::vector<std::string> files_to_fetch(const RepoListing& listing, Use use);
+
+// How many of `files` (and how many bytes) the cache does not hold yet at the listing's commit.
+std::pair<size_t, uint64_t> missing_from_cache(const RepoListing& listing, const std::vector<std::string>& files,
+                                               const HubOptions& options);
+
+// The snapshot the cache holds for `revision` (a branch through refs/, or a commit), if any: what
+// `download` gives when the Hub cannot be asked (offline, unreachable).
+std::optional<std::filesystem::path> cached_snapshot(std::string_view repo_id, RepoType type, std::string_view revision,
+                                                     const HubOptions& options);
 
 // "1.5 MB", "7.3 kB", "14.48 GB".
 std::string human_bytes(uint64_t n);

@@ -31,8 +31,10 @@ enum class RepoType { model, dataset };
 // whole model, tokenizer files for a tokenizer only). Throws (std::runtime_error) saying why not.
 // The program installs the hub downloader (hub::install_repo_fetcher); without one (tests,
 // library users), nothing is downloaded and a missing repository is reported as missing.
-using RepoFetcher =
-    std::function<void(std::string_view repo_id, RepoType type, const std::vector<std::string>& needs)>;
+// `weights`: false when only the config and tokenizer are needed (`data`), which the next
+// whole-model use completes.
+using RepoFetcher = std::function<void(std::string_view repo_id, RepoType type, const std::vector<std::string>& needs,
+                                       bool weights)>;
 void set_repo_fetcher(RepoFetcher fetcher);
 const RepoFetcher& repo_fetcher();
 
@@ -44,6 +46,6 @@ bool looks_like_repo_id(std::string_view s);
 // fetcher is installed. Throws ModelError listing the places looked at and how to fix it. The folder must hold config.json, or, with `needs_one_of`, one of
 // those files (a tokenizer-only repository: tokenizer.json or tokenizer.model).
 ModelDir resolve_model_dir(std::string_view name, const EnvLookup& env = process_env,
-                           const std::vector<std::string>& needs_one_of = {"config.json"});
+                           const std::vector<std::string>& needs_one_of = {"config.json"}, bool weights = true);
 
 }  // namespace autotrain::model
