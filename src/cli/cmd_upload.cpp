@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "autotrain/hub/hub.h"
+#include "autotrain/model/model_dir.h"
 #include "common.h"
 
 namespace autotrain::cli {
@@ -29,13 +30,27 @@ int run_upload(const UploadCommandOptions& o) {
     return kExitUsage;
   }
   const hub::RepoType type = o.repo_type == "dataset" ? hub::RepoType::dataset : hub::RepoType::model;
-  const hub::HubOptions options = hub::options_from_env();
-  const std::string url = hub::create_repo(o.repo_id, type, !o.make_public, options);
+  if (!model::looks_like_repo_id(o.repo_id) || o.repo_id.find('/') == std::string::npos) {
+    fmt::print(stderr, "error: '{}' is not a repository id: write USER/NAME (or ORG/NAME)\n", o.repo_id);
+    return kExitUsage;
+  }
   hub::UploadOptions upload;
   upload.revision = o.revision;
   upload.commit_message = o.message;
   upload.include = o.include;
   upload.exclude = o.exclude;
+  // Everything local is checked before the Hub is asked anything (no empty repository is left).
+  try {
+    hub::files_to_upload(o.folder, upload);
+  } catch (const hub::HubError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return kExitUsage;
+  }
+  const hub::HubOptions options = hub::options_from_env();
+  const hub::Account account = hub::whoami(options);  // a missing or bad token, said as such
+  if (account.token_role == "read")
+    fmt::print(stderr, "warning: the token of {} has the \"read\" role; uploading needs \"write\"\n", account.name);
+  const std::string url = hub::create_repo(o.repo_id, type, !o.make_public, options);
   const hub::UploadSummary s = hub::upload_folder(o.folder, o.repo_id, type, upload, options);
   if (o.json) {
     fmt::print("{}\n", nlohmann::json{{"repo_id", o.repo_id},

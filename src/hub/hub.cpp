@@ -390,18 +390,49 @@ std::string repo_folder_name(std::string_view repo_id, RepoType type) {
   return folder;
 }
 
-bool glob_match(std::string_view pattern, std::string_view path) {
+namespace {
+
+// Code points, as Python's fnmatch sees a str (a byte that is not UTF-8 stands for itself, as
+// surrogateescape has it): '?' and classes take one character, not one byte.
+std::u32string code_points(std::string_view s) {
+  std::u32string out;
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    bool ok = len > 0 && i + len <= s.size();
+    char32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+    for (size_t k = 1; ok && k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      ok = (cc & 0xC0) == 0x80;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if (ok) {
+      out += cp;
+      i += len;
+    } else {
+      out += static_cast<char32_t>(0xDC00 + c);
+      ++i;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+bool glob_match(std::string_view pattern_text, std::string_view path_text) {
+  const std::u32string pattern = code_points(pattern_text), path = code_points(path_text);
   // Iterative wildcard matching with one backtrack point for the last '*'.
-  size_t p = 0, s = 0, star = std::string_view::npos, mark = 0;
-  auto class_match = [&](size_t& pi, char c) -> std::optional<bool> {
-    // pattern[pi] == '['; returns nullopt for an unclosed class (then '[' is literal).
+  size_t p = 0, s = 0, star = std::u32string::npos, mark = 0;
+  auto class_match = [&](size_t& pi, char32_t c) -> std::optional<bool> {
+    // pattern[pi] == '['; nullopt for an unclosed class (then '[' is literal). As fnmatch: '!'
+    // negates, a ']' first is a member, a range whose start is past its end matches nothing.
     size_t i = pi + 1;
-    bool negate = i < pattern.size() && pattern[i] == '!';
+    const bool negate = i < pattern.size() && pattern[i] == U'!';
     if (negate) ++i;
     bool matched = false;
     bool first = true;
-    for (; i < pattern.size() && (first || pattern[i] != ']'); ++i, first = false) {
-      if (i + 2 < pattern.size() && pattern[i + 1] == '-' && pattern[i + 2] != ']') {
+    for (; i < pattern.size() && (first || pattern[i] != U']'); ++i, first = false) {
+      if (i + 2 < pattern.size() && pattern[i + 1] == U'-' && pattern[i + 2] != U']') {
         matched = matched || (c >= pattern[i] && c <= pattern[i + 2]);
         i += 2;
       } else {
@@ -413,18 +444,18 @@ bool glob_match(std::string_view pattern, std::string_view path) {
     return matched != negate;
   };
   while (s < path.size()) {
-    if (p < pattern.size() && pattern[p] == '*') {
+    if (p < pattern.size() && pattern[p] == U'*') {
       star = p++;
       mark = s;
       continue;
     }
     if (p < pattern.size()) {
-      if (pattern[p] == '?') {
+      if (pattern[p] == U'?') {
         ++p;
         ++s;
         continue;
       }
-      if (pattern[p] == '[') {
+      if (pattern[p] == U'[') {
         size_t next = p;
         if (auto m = class_match(next, path[s])) {
           if (*m) {
@@ -432,7 +463,7 @@ bool glob_match(std::string_view pattern, std::string_view path) {
             ++s;
             continue;
           }
-        } else if (path[s] == '[') {
+        } else if (path[s] == U'[') {
           ++p;
           ++s;
           continue;
@@ -443,11 +474,11 @@ bool glob_match(std::string_view pattern, std::string_view path) {
         continue;
       }
     }
-    if (star == std::string_view::npos) return false;
+    if (star == std::u32string::npos) return false;
     p = star + 1;
     s = ++mark;
   }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
+  while (p < pattern.size() && pattern[p] == U'*') ++p;
   return p == pattern.size();
 }
 

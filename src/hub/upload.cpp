@@ -9,6 +9,7 @@
 
 #include "autotrain/data/sha256.h"
 #include "autotrain/hub/hub.h"
+#include "autotrain/io/utf8.h"
 #include "client.h"
 #include "encoding.h"
 
@@ -41,10 +42,12 @@ std::string read_bytes(const fs::path& file, uint64_t limit = UINT64_MAX) {
   return out;
 }
 
-// upload_folder's defaults: never a .git folder or huggingface_hub's local .cache/huggingface.
+// upload_folder's defaults: never a .git folder or huggingface_hub's local .cache/huggingface;
+// and never autotrain's project lock.
 bool always_ignored(const std::string& path) {
   const std::string wrapped = "/" + path + "/";
-  return wrapped.find("/.git/") != std::string::npos || wrapped.find("/.cache/huggingface/") != std::string::npos;
+  return wrapped.find("/.git/") != std::string::npos || wrapped.find("/.cache/huggingface/") != std::string::npos ||
+         wrapped.find("/.autotrain.lock/") != std::string::npos;
 }
 
 bool matches_any(const std::vector<std::string>& patterns, const std::string& path) {
@@ -65,8 +68,13 @@ std::vector<LocalFile> folder_files(const fs::path& folder, const UploadOptions&
     if (!it->is_regular_file(ec)) continue;  // follows a link to a file; a linked folder is not entered
     LocalFile f;
     f.full = it->path();
-    f.path = fs::relative(it->path(), folder, ec).generic_string();
+    // The link's own name (a linked file goes up under it, as upload_folder sends it), never
+    // where it points.
+    f.path = it->path().lexically_relative(folder).generic_string();
     if (always_ignored(f.path)) continue;
+    if (io::invalid_utf8_at(f.path) != std::string::npos)
+      throw HubError(fmt::format("{}: its name is not UTF-8, which the Hub's paths must be; rename it (or --exclude it)",
+                                 it->path().string()));
     if (!upload.include.empty() && !matches_any(upload.include, f.path)) continue;
     if (matches_any(upload.exclude, f.path)) continue;
     f.size = it->file_size(ec);
@@ -161,7 +169,14 @@ void upload_lfs_object(Client& client, const LocalFile& f, const nlohmann::json&
 
 }  // namespace
 
-std::string whoami(const HubOptions& options) {
+std::vector<std::string> files_to_upload(const fs::path& folder, const UploadOptions& upload) {
+  std::vector<std::string> out;
+  for (const auto& f : folder_files(folder, upload)) out.push_back(f.path);
+  if (out.empty()) throw HubError(fmt::format("{}: no file to upload (after the include/exclude patterns)", folder.string()));
+  return out;
+}
+
+Account whoami(const HubOptions& options) {
   if (!options.token)
     throw HubError("no Hugging Face token: run `autotrain setup --token -` and paste a token with the \"write\" role, or "
                    "set HF_TOKEN");
@@ -178,7 +193,15 @@ std::string whoami(const HubOptions& options) {
   if (!j.is_object() || !j.contains("name") || !j["name"].is_string())
     throw HubError(fmt::format("{}/api/whoami-v2 did not say whose the token is; is HF_ENDPOINT a Hugging Face Hub?",
                                options.endpoint));
-  return j["name"].get<std::string>();
+  Account a;
+  a.name = j["name"].get<std::string>();
+  if (j.contains("orgs") && j["orgs"].is_array())
+    for (const auto& o : j["orgs"])
+      if (o.is_object() && o.contains("name") && o["name"].is_string()) a.orgs.push_back(o["name"].get<std::string>());
+  if (const auto* auth = find(j, "auth"))
+    if (const auto* token = find(*auth, "accessToken"))
+      if (const auto* role = find(*token, "role"); role && role->is_string()) a.token_role = role->get<std::string>();
+  return a;
 }
 
 std::string create_repo(std::string_view repo_id, RepoType type, bool private_repo, const HubOptions& options) {

@@ -1530,8 +1530,14 @@ int Run::execute() {
                dir.string());
   fmt::print(stderr, "done: {} written ({})\n", project_.string(),
              peft_ ? "adapter_model.safetensors, adapter_config.json" : "model.safetensors");
-  if (peft_ && cfg_.get_bool("MERGE_ADAPTER"))
+  if (peft_ && cfg_.get_bool("MERGE_ADAPTER")) {
     if (const int merged = write_merged_model(); merged != 0) return merged;
+  } else if (std::error_code ec; fs::exists(project_ / "merged" / "config.json", ec)) {
+    // An earlier run's merge of an earlier adapter: it no longer goes with the files written now.
+    fs::remove_all(project_ / "merged", ec);
+    fmt::print(stderr, "removed {}: merged from this project's earlier {} (this run has MERGE_ADAPTER=False)\n",
+               (project_ / "merged").string(), peft_ ? "adapter" : "run");
+  }
   if (cfg_.get_bool("PUSH_TO_HUB")) return push_to_hub();
   return 0;
 }
@@ -1540,18 +1546,34 @@ int Run::execute() {
 void Run::check_push() {
   if (!cfg_.get_bool("PUSH_TO_HUB")) return;
   const std::string repo = cfg_.get_string("REPO_ID");
+  const std::string later = fmt::format("autotrain upload {} {} --exclude 'autotrain-data/' --exclude 'checkpoint-*/'",
+                                        repo, project_.string());
+  if (!model::looks_like_repo_id(repo) || repo.find('/') == std::string::npos)
+    throw TrainUsageError(fmt::format("PUSH_TO_HUB=True: REPO_ID '{}' is not a repository id; write USER/NAME (letters, "
+                                      "digits, '-', '_', '.')",
+                                      repo));
   if (hub::offline())
     throw TrainUsageError(fmt::format("PUSH_TO_HUB=True: HF_HUB_OFFLINE is set, so nothing can be uploaded to {}; set "
-                                      "PUSH_TO_HUB=False (and upload later with `autotrain upload {} {}`), or unset it",
-                                      repo, repo, project_.string()));
+                                      "PUSH_TO_HUB=False (and upload later with `{}`), or unset it",
+                                      repo, later));
+  hub::Account account;
   try {
-    const std::string user = hub::whoami(hub::options_from_env(model::process_env, cfg_.secret("HF_TOKEN")));
-    fmt::print(stderr, "PUSH_TO_HUB: the token is {}'s; the project goes to {} after training\n", user, repo);
+    account = hub::whoami(hub::options_from_env(model::process_env, cfg_.secret("HF_TOKEN")));
   } catch (const hub::HubError& e) {
-    throw TrainUsageError(fmt::format("PUSH_TO_HUB=True: {}; or set PUSH_TO_HUB=False and upload later with "
-                                      "`autotrain upload {} {}`",
-                                      e.what(), repo, project_.string()));
+    throw TrainUsageError(fmt::format("PUSH_TO_HUB=True: {}; or set PUSH_TO_HUB=False and upload later with `{}`",
+                                      e.what(), later));
   }
+  if (account.token_role == "read")
+    throw TrainUsageError(fmt::format("PUSH_TO_HUB=True: the token of {} has the \"read\" role and cannot upload; make "
+                                      "one with the \"write\" role (https://huggingface.co/settings/tokens) and store "
+                                      "it with `autotrain setup --token -`",
+                                      account.name));
+  const std::string owner = repo.substr(0, repo.find('/'));
+  if (owner != account.name && std::find(account.orgs.begin(), account.orgs.end(), owner) == account.orgs.end())
+    fmt::print(stderr, "warning: PUSH_TO_HUB: REPO_ID {} is neither {}'s nor one of their organizations'; unless the "
+               "token may write there, the push after training will fail\n",
+               repo, account.name);
+  fmt::print(stderr, "PUSH_TO_HUB: the token is {}'s; the project goes to {} after training\n", account.name, repo);
 }
 
 // PUSH_TO_HUB=True: the project folder to REPO_ID (created private, as AutoTrain created it), in

@@ -256,7 +256,8 @@ TEST_F(HubTest, PatternsMatchAsPythonsFnmatchcase) {
       {"model-?.bin", "model-10.bin"}, {"[mt]*", "tokenizer.json"}, {"[!mt]*", "tokenizer.json"}, {"[^b]x", "bx"},
       {"[^b]x", "^x"}, {"[a-c]*", "b.txt"}, {"[]]x", "]x"}, {"[!]]x", "ax"}, {"[", "["}, {"a*b*c", "axxbyyc"},
       {"a*b*c", "axxbyy"}, {"*", ""}, {"data/*-[0-9]*.parquet", "data/train-00000-of-00001.parquet"},
-      {"*.JSON", "config.json"}, {"?", "/"}, {"**/*.txt", "a/b/c.txt"}, {"[z-a]", "m"}};
+      {"*.JSON", "config.json"}, {"?", "/"}, {"**/*.txt", "a/b/c.txt"}, {"[z-a]", "m"},
+      {"?n?/*", "\u00fcn\u00ef/\u65e5\u672c.txt"}, {"[!a-z]*", "\u00fcber.txt"}, {"[\u00e0-\u00ff]x", "\u00e9x"}};
   std::string script = "import fnmatch, json, sys\nfor p, s in json.loads(sys.argv[1]): print(int(fnmatch.fnmatchcase(s, p)))";
   nlohmann::json list = nlohmann::json::array();
   for (const auto& [p, str] : cases) list.push_back({p, str});
@@ -378,8 +379,8 @@ TEST_F(HubTest, ErrorsSayWhatIsWrongAndHowToFixIt) {
   EXPECT_THAT(not_a_hub.err, HasSubstr("127.0.0.1:9"));
 }
 
-// A folder to upload: the tiny model's files, a nested file, an empty one, and a .git folder
-// (never uploaded).
+// A folder to upload: the tiny model's files, a nested file, an empty one, a link to a file,
+// and a .git folder (never uploaded).
 fs::path upload_folder_in(const fs::path& dir, const fs::path& model) {
   const fs::path f = dir / "to-upload";
   fs::create_directories(f / "sub");
@@ -388,6 +389,7 @@ fs::path upload_folder_in(const fs::path& dir, const fs::path& model) {
   std::ofstream(f / "sub" / "note.txt") << "a note\n";
   std::ofstream(f / "empty.txt");
   std::ofstream(f / ".git" / "HEAD") << "ref: refs/heads/main\n";
+  fs::create_symlink("sub/note.txt", f / "alias.txt");  // goes up under its own name
   return f;
 }
 
@@ -414,6 +416,7 @@ TEST_F(HubTest, UploadCommitsWhatHuggingfaceHubsUploadFolderCommits) {
   EXPECT_EQ(files_of(a), files_of(b));        // the same files, the same ones through LFS
   EXPECT_EQ(a.at("commits"), b.at("commits"));
   EXPECT_FALSE(files_of(a).count(".git/HEAD"));
+  EXPECT_TRUE(files_of(a).count("alias.txt"));
   EXPECT_EQ(files_of(a).at("model.safetensors").second, "lfsFile");
   bool multipart = false;
   for (const auto& q : ours_hub.requests()) {
@@ -457,6 +460,11 @@ TEST_F(HubTest, TrainPushesTheProjectToRepoId) {
                                         "AUTOTRAIN_PROJECT_NAME=proj", "--set", "DATA_FILE=proj-train.csv", "--set",
                                         "PUSH_TO_HUB=True", "--set", "REPO_ID=fakeuser/tiny-lora", "--set",
                                         "SAVE_STRATEGY=steps", "--set", "SAVE_STEPS=1", "--max-steps", "2"};
+  std::vector<std::string> bad_id = run;
+  bad_id.insert(bad_id.end() - 2, {"--set", "REPO_ID=fakeuser/bad name"});
+  auto not_an_id = autotrain(hub, "home", bad_id, {std::string("HF_TOKEN=") + kToken});
+  EXPECT_EQ(not_an_id.exit_code, 2) << not_an_id.err;
+  EXPECT_THAT(not_an_id.err, HasSubstr("REPO_ID 'fakeuser/bad name' is not a repository id"));
   auto bad = autotrain(hub, "home", run, {"HF_TOKEN=hf_NotTheRightToken0000000"});
   EXPECT_EQ(bad.exit_code, 2) << bad.err;
   EXPECT_THAT(bad.err, HasSubstr("token is not valid"));

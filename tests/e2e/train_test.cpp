@@ -1000,6 +1000,12 @@ TEST_F(Train, MergeAdapterWritesTheMergedModelBesideTheAdapter) {
   EXPECT_TRUE(fs::exists(merged / "config.json"));
   for (const auto& e : fs::directory_iterator(project("merge")))
     EXPECT_THAT(e.path().filename().string(), Not(HasSubstr(".merged.old"))) << "the earlier merged model stays behind";
+
+  // A new run without MERGE_ADAPTER: merged/ came from the replaced adapter, and goes.
+  auto plain = run("train", "merge", {"MAX_STEPS=4", "SAVE_STRATEGY=no", "EVAL_STRATEGY=no"}, {"--resume", "never"});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_FALSE(fs::exists(merged));
+  EXPECT_THAT(plain.err, HasSubstr("merged from this project's earlier adapter"));
 }
 
 TEST_F(Train, RefusesWhatCannotRunBeforeTraining) {

@@ -97,7 +97,12 @@ std::string human_bytes(uint64_t n);
 // (multipart when it asks), then one commit names them all.
 
 // The account the token belongs to (/api/whoami-v2). Throws HubError for a missing or bad token.
-std::string whoami(const HubOptions& options);
+struct Account {
+  std::string name;
+  std::vector<std::string> orgs;
+  std::string token_role;  // "read", "write", "fineGrained", or empty when not said
+};
+Account whoami(const HubOptions& options);
 
 // Creates the repository unless it exists (then nothing changes, its visibility included).
 // Returns its URL.
@@ -119,6 +124,10 @@ struct UploadSummary {
   std::string commit_oid;
   std::string commit_url;
 };
+
+// The files of `folder` an upload takes (paths in the repository); throws HubError when there
+// are none, or one cannot be uploaded (a name that is not UTF-8). Nothing is sent.
+std::vector<std::string> files_to_upload(const std::filesystem::path& folder, const UploadOptions& upload);
 
 // Uploads the files of `folder` to an existing repository in one commit.
 UploadSummary upload_folder(const std::filesystem::path& folder, std::string_view repo_id, RepoType type,

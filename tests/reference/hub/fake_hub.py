@@ -232,7 +232,8 @@ def main():
             if url.path == "/api/whoami-v2":
                 if not self.token_ok():
                     return self.error(401, "", "Invalid credentials in Authorization header")
-                return self.json_answer({"type": "user", "name": "fakeuser"})
+                return self.json_answer({"type": "user", "name": "fakeuser", "orgs": [{"name": "fakeorg"}],
+                                         "auth": {"type": "access_token", "accessToken": {"role": "write"}}})
             if url.path == "/_state":
                 with state_lock:
                     return self.json_answer(uploads)
