@@ -33,6 +33,8 @@ struct GenerationArgs {
   std::optional<double> temperature, top_p;
   std::optional<int64_t> top_k;
   uint64_t seed = 0;
+  std::optional<double> repetition_penalty;
+  std::optional<int64_t> no_repeat_ngram_size, min_new_tokens;
 };
 
 CLI::Validator number_in(const char* what, double low, bool low_open, double high) {
@@ -75,6 +77,16 @@ void add_generation_options(CLI::App* sub, GenerationArgs& a, int64_t default_ne
   sub->add_option("--top-p", a.top_p, "When sampling: keep the most likely tokens up to this probability (default 1)")
       ->check(number_in("a probability above 0 and at most 1 (e.g. 0.9)", 0, true, 1));
   sub->add_option("--seed", a.seed, "Seed of the sampler (default 0): the same seed gives the same text");
+  sub->add_option("--repetition-penalty", a.repetition_penalty,
+                  "Above 1 discourages tokens already in the prompt or the text (default: generation_config.json's, "
+                  "else 1)")
+      ->check(number_in("a number above 0 (e.g. 1.2)", 0, true, 1e6));
+  sub->add_option("--no-repeat-ngram-size", a.no_repeat_ngram_size,
+                  "N above 0: no N tokens in a row appear twice (default: generation_config.json's, else 0)")
+      ->check(number_in("a whole number, 0 or more", 0, false, 1e6));
+  sub->add_option("--min-new-tokens", a.min_new_tokens,
+                  "No end of sequence before this many new tokens (default: generation_config.json's, else 0)")
+      ->check(number_in("a whole number, 0 or more", 0, false, 1e12));
 }
 
 // Without --model: what `train` of the config (-c, $AUTOTRAIN_CONFIG, ./falcon.env) made, as the
@@ -122,6 +134,9 @@ model::SamplingOptions sampling_of(const GenerationArgs& a, const model::Generat
   if (a.top_k) s.top_k = *a.top_k;
   if (a.top_p) s.top_p = *a.top_p;
   s.seed = a.seed;
+  if (a.repetition_penalty) s.repetition_penalty = *a.repetition_penalty;
+  if (a.no_repeat_ngram_size) s.no_repeat_ngram_size = *a.no_repeat_ngram_size;
+  if (a.min_new_tokens) s.min_new_tokens = *a.min_new_tokens;
   if (s.temperature <= 0 && (a.top_k || a.top_p))
     spdlog::warn("--top-k and --top-p act only when sampling; decoding is greedy (give --temperature above 0)");
   return s;

@@ -129,6 +129,35 @@ at::Tensor warp_logits(const at::Tensor& logits, const SamplingOptions& o) {
   return scores;
 }
 
+// transformers' logits processors for one sequence: `scores` (the vocabulary's, fp32 on the CPU)
+// after `ids` (the prompt and the new tokens so far, `new_tokens` of them new).
+void process_logits(at::Tensor& scores, const std::vector<int64_t>& ids, int64_t new_tokens, const SamplingOptions& o,
+                    const std::vector<int64_t>& eos) {
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  const int64_t vocab = scores.size(-1);
+  if (o.repetition_penalty != 1.0 && !ids.empty()) {
+    const at::Tensor seen = at::tensor(ids, at::TensorOptions().dtype(at::kLong));
+    const at::Tensor score = scores.gather(0, seen);
+    scores.scatter_(0, seen, at::where(score < 0, score * o.repetition_penalty, score / o.repetition_penalty));
+  }
+  const auto n = static_cast<size_t>(std::max<int64_t>(o.no_repeat_ngram_size, 0));
+  if (n > 0 && ids.size() + 1 >= n) {
+    // Every earlier n-gram whose first n-1 tokens are the last n-1 ones bans its last token.
+    auto* data = scores.data_ptr<float>();
+    const size_t prefix_start = ids.size() + 1 - n;
+    for (size_t i = 0; i + n <= ids.size(); ++i)
+      if (std::equal(ids.begin() + static_cast<std::ptrdiff_t>(i), ids.begin() + static_cast<std::ptrdiff_t>(i + n - 1),
+                     ids.begin() + static_cast<std::ptrdiff_t>(prefix_start)))
+        data[ids[i + n - 1]] = neg_inf;
+  }
+  const bool too_short = static_cast<int64_t>(ids.size()) < o.min_length || new_tokens < o.min_new_tokens;
+  if (too_short) {
+    auto* data = scores.data_ptr<float>();
+    for (int64_t id : eos)
+      if (id >= 0 && id < vocab) data[id] = neg_inf;
+  }
+}
+
 int64_t next_token(const at::Tensor& logits, const SamplingOptions& o, at::Generator& generator) {
   if (o.temperature <= 0) return logits.argmax(-1).item<int64_t>();
   at::Tensor scores = warp_logits(logits.unsqueeze(0), o);
@@ -231,6 +260,14 @@ SamplingOptions Generator::default_sampling() const {
     if (!(*j)["top_k"].is_number_integer() || (*j)["top_k"].get<int64_t>() < 0) throw bad("top_k", "a whole number");
     o.top_k = (*j)["top_k"].get<int64_t>();
   }
+  o.repetition_penalty = number("repetition_penalty", 1.0);
+  if (!(o.repetition_penalty > 0)) throw bad("repetition_penalty", "a number above 0");
+  for (auto [key, field] : {std::pair{"no_repeat_ngram_size", &o.no_repeat_ngram_size},
+                            std::pair{"min_length", &o.min_length}, std::pair{"min_new_tokens", &o.min_new_tokens}}) {
+    if (!present(key)) continue;
+    if (!(*j)[key].is_number_integer() || (*j)[key].get<int64_t>() < 0) throw bad(key, "a whole number, 0 or more");
+    *field = (*j)[key].get<int64_t>();
+  }
   if (o.temperature < 0 || !(o.top_p > 0 && o.top_p <= 1))
     throw ModelError(fmt::format("{}: temperature {} / top_p {} are out of range (temperature >= 0, 0 < top_p <= 1)",
                                  file.string(), o.temperature, o.top_p));
@@ -270,8 +307,7 @@ std::vector<std::string> Generator::ignored_generation_settings() const {
     return j->contains(key) && !(*j)[key].is_null() && (*j)[key] != neutral;
   };
   for (auto [key, neutral] : std::initializer_list<std::pair<const char*, nlohmann::json>>{
-           {"repetition_penalty", 1.0},   {"no_repeat_ngram_size", 0}, {"min_new_tokens", 0},
-           {"min_length", 0},             {"min_p", nullptr},          {"typical_p", 1.0},
+           {"min_p", nullptr},            {"typical_p", 1.0},
            {"epsilon_cutoff", 0.0},       {"eta_cutoff", 0.0},         {"num_beams", 1},
            {"bad_words_ids", nullptr},    {"suppress_tokens", nullptr}, {"begin_suppress_tokens", nullptr},
            {"forced_bos_token_id", nullptr}, {"forced_eos_token_id", nullptr}, {"sequence_bias", nullptr},
@@ -318,6 +354,7 @@ GenerateResult Generator::generate(const std::string& prompt, int64_t max_new_to
   FalconInputs in;
   in.input_ids = at::tensor(r.prompt_ids, at::TensorOptions().dtype(at::kLong)).unsqueeze(0).to(s_->device);
   std::vector<tokenizer::TokenId> new_ids;
+  std::vector<int64_t> sequence = r.prompt_ids;  // what the logits processors look back on
   std::string text;
   std::string shown;  // what on_text got so far: a prefix of `text` unless the decoder rewrote it
   r.finish_reason = "length";
@@ -325,8 +362,10 @@ GenerateResult Generator::generate(const std::string& prompt, int64_t max_new_to
     at::Tensor logits = s_->model->forward(in, &cache);
     // As generate(): the last position's logits in fp32, on the CPU here so that a seed draws
     // the same tokens on every device.
-    at::Tensor last = logits.select(1, logits.size(1) - 1).select(0, 0).to(at::kFloat).to(at::kCPU);
+    at::Tensor last = logits.select(1, logits.size(1) - 1).select(0, 0).to(at::kFloat).to(at::kCPU).contiguous();
+    process_logits(last, sequence, static_cast<int64_t>(r.ids.size()), sampling, s_->eos);
     const int64_t next = next_token(last, sampling, rng);
+    sequence.push_back(next);
     if (step == 0) r.first_token_seconds = std::chrono::duration<double>(Clock::now() - started).count();
     r.ids.push_back(next);
     // The end-of-sequence token is part of the text, as in transformers' decode of the output

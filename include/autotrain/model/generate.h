@@ -28,11 +28,21 @@ class GenerateUsageError : public std::invalid_argument {
 // greedy decoding (do_sample=False); above 0, the logits are divided by it, cut to the top_k
 // best (0: no cut) and to the smallest set whose probability reaches top_p (1: no cut), in that
 // order, and one token is drawn from the softmax.
+//
+// Before that (and before greedy's argmax too), transformers' logits processors, in its order:
+// repetition_penalty (a token already in the prompt or the text has its score divided by it, or
+// multiplied when negative), no_repeat_ngram_size (no n-gram of the sequence twice), min_length
+// (no end of sequence before the prompt and the text have that many tokens) and min_new_tokens
+// (nor before that many new tokens).
 struct SamplingOptions {
   double temperature = 0.0;
   int64_t top_k = 50;  // transformers' default
   double top_p = 1.0;
   uint64_t seed = 0;   // the sampler's generator: the same seed gives the same text
+  double repetition_penalty = 1.0;
+  int64_t no_repeat_ngram_size = 0;
+  int64_t min_length = 0;
+  int64_t min_new_tokens = 0;
 };
 
 struct GenerateOptions {

@@ -116,13 +116,21 @@ def main(out):
             kwargs.update(do_sample=False)
         kwargs.update(extra)
         with torch.no_grad():
-            seq = model.generate(ids, **kwargs)
+            out = model.generate(ids, output_scores=True, return_dict_in_generate=True, **kwargs)
+        seq = out.sequences
         if not sampling:
-            check_no_near_tie(model, seq, ids.shape[1], name)
+            if extra:
+                # The scores after the logits processors decide: no near tie among those either.
+                gaps = [(s[0].topk(2).values[0] - s[0].topk(2).values[1]).item() for s in out.scores]
+                assert min(gaps) > 1e-3, f"{name}: greedy decoding has a near tie ({min(gaps)})"
+            else:
+                check_no_near_tie(model, seq, ids.shape[1], name)
         gen = new_ids(seq, ids.shape[1])
-        cases.append(dict(name=name, model=model_folder, adapter=adapter, prompt=prompt, sampling=sampling,
-                          prompt_ids=ids[0].tolist(), ids=gen,
-                          text=tok.decode(gen, skip_special_tokens=True)))
+        case = dict(name=name, model=model_folder, adapter=adapter, prompt=prompt, sampling=sampling,
+                    prompt_ids=ids[0].tolist(), ids=gen, text=tok.decode(gen, skip_special_tokens=True))
+        if extra:
+            case["processors"] = extra
+        cases.append(case)
         return gen
 
     for i, prompt in enumerate(PROMPTS):
@@ -147,6 +155,15 @@ def main(out):
     eos_model = FalconForCausalLM.from_pretrained(eos_dir).eval()
     got = record("greedy_eos", eos_model, PROMPTS[1], None, model_folder="model_eos")
     assert got == greedy[:stop_at + 1], (got, greedy[:stop_at + 1])
+    # transformers' logits processors: min_new_tokens carries the text past that eos; penalties
+    # change greedy and sampled text.
+    got = record("greedy_min_new_tokens", eos_model, PROMPTS[1], None, model_folder="model_eos",
+                 min_new_tokens=stop_at + 3)
+    assert len(got) > stop_at + 1, got
+    got = record("greedy_penalties", base, PROMPTS[1], None, repetition_penalty=1.3, no_repeat_ngram_size=2)
+    assert got != greedy, "the penalties changed nothing: the case tests nothing"
+    record("sample_repetition_penalty", adapted, PROMPTS[0], "adapter",
+           sampling=dict(seed=7, temperature=0.8, top_k=40, top_p=0.9), repetition_penalty=0.7)
     # generation_config.json decides when the folder has one: here without eos_token_id (and
     # with a null do_sample, an unset one) while config.json names a token the greedy continuation
     # produces, transformers does not stop there.

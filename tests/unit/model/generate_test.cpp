@@ -62,6 +62,15 @@ class Generate : public ::testing::Test {
         a.push_back(s[key].dump());
       }
     }
+    // transformers' logits processors the case asked generate() for.
+    if (c.contains("processors"))
+      for (auto [flag, key] : {std::pair{"--repetition-penalty", "repetition_penalty"},
+                               std::pair{"--no-repeat-ngram-size", "no_repeat_ngram_size"},
+                               std::pair{"--min-new-tokens", "min_new_tokens"}})
+        if (c["processors"].contains(key)) {
+          a.push_back(flag);
+          a.push_back(c["processors"][key].dump());
+        }
     return a;
   }
 
@@ -213,10 +222,20 @@ TEST_F(Generate, GenerationConfigSettingsAndStdinPrompt) {
     return testing::run_command({bin_, "generate", "--model", folder.string(), "--prompt", prompt, "--device", "cpu",
                                  "--max-new-tokens", "2", "--json"});
   };
-  auto penalty = with_config(R"({"eos_token_id": 11, "repetition_penalty": 1.3, "no_repeat_ngram_size": 0})");
-  ASSERT_EQ(penalty.exit_code, 0) << penalty.err;
-  EXPECT_THAT(penalty.err, HasSubstr("repetition_penalty=1.3 is not applied here"));
-  EXPECT_THAT(penalty.err, ::testing::Not(HasSubstr("no_repeat_ngram_size")));  // its neutral value
+  auto typical = with_config(R"({"eos_token_id": 11, "typical_p": 0.5, "num_beams": 1, "repetition_penalty": 1.3})");
+  ASSERT_EQ(typical.exit_code, 0) << typical.err;
+  EXPECT_THAT(typical.err, HasSubstr("typical_p=0.5 is not applied here"));
+  EXPECT_THAT(typical.err, ::testing::Not(HasSubstr("num_beams")));           // its neutral value
+  EXPECT_THAT(typical.err, ::testing::Not(HasSubstr("repetition_penalty")));  // applied
+  // The file's repetition_penalty is the default, as the option gives it: the same tokens.
+  auto by_option = testing::run_command({bin_, "generate", "--model", (oracle().dir() / "model").string(), "--prompt",
+                                         prompt, "--device", "cpu", "--max-new-tokens", "2", "--json",
+                                         "--repetition-penalty", "1.3"});
+  ASSERT_EQ(by_option.exit_code, 0) << by_option.err;
+  EXPECT_EQ(nlohmann::json::parse(typical.out)["ids"], nlohmann::json::parse(by_option.out)["ids"]);
+  auto bad_penalty = with_config(R"({"repetition_penalty": 0})");
+  EXPECT_EQ(bad_penalty.exit_code, 1);
+  EXPECT_THAT(bad_penalty.err, HasSubstr("repetition_penalty is 0, not a number above 0"));
   // Its max_new_tokens is the budget when --max-new-tokens is not given.
   std::ofstream(folder / "generation_config.json") << R"({"eos_token_id": 11, "max_new_tokens": 3})";
   auto budget = testing::run_command(
