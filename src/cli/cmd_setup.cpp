@@ -6,7 +6,9 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "autotrain/hub/hub.h"
 #include "autotrain/io/hf_token.h"
+#include "autotrain/model/model_dir.h"
 #include "autotrain/setup/environment_report.h"
 #include "common.h"
 
@@ -120,7 +122,40 @@ int run_setup(GlobalOptions& g, const SetupOptions& o) {
     out["hf_token"] = {{"stored", false}, {"path", token_path.string()}, {"existing_file", existing}};
   }
 
-  // 4. Machine.
+  // 4. The Hub: reachable, and whose the token is (one quick request; none when offline).
+  {
+    nlohmann::json hub_report;
+    try {
+      const hub::HubOptions options =
+          hub::options_from_env(model::process_env, cfg ? cfg->secret("HF_TOKEN") : std::nullopt);
+      hub_report["endpoint"] = options.endpoint;
+      hub_report["offline"] = hub::offline();
+      if (hub::offline()) {
+        hub_report["status"] = "offline (HF_HUB_OFFLINE): only the cache is used";
+      } else if (!options.token) {
+        hub_report["status"] = "no token: public models and datasets only";
+      } else {
+        const hub::Account account = hub::whoami(options, /*retry=*/false);
+        hub_report["user"] = account.name;
+        hub_report["token_role"] = account.token_role;
+        hub_report["status"] = fmt::format("the token is {}'s{}", account.name,
+                                           account.token_role.empty() ? "" : " (" + account.token_role + ")");
+      }
+    } catch (const hub::HubError& e) {
+      const std::string why = e.what();
+      hub_report["status"] = why;
+      // A token the Hub rejects breaks every gated download and upload: an error. A Hub out of
+      // reach (a compute node) is only said.
+      if (why.find("not valid") != std::string::npos) {
+        fmt::print(stderr, "error: {}\n", why);
+        if (exit_code == kExitOk) exit_code = kExitRuntime;
+        hub_report["token_valid"] = false;
+      }
+    }
+    out["hub"] = hub_report;
+  }
+
+  // 5. Machine.
   auto report = setup::collect_environment_report(project.empty() ? std::filesystem::current_path() : project);
   out["environment"] = report.to_json();
 
@@ -136,6 +171,8 @@ int run_setup(GlobalOptions& g, const SetupOptions& o) {
   else
     fmt::print("HF token      none given ({}){}\n", token_path.string(),
                out["hf_token"]["existing_file"].get<bool>() ? "; an existing token file is kept" : "");
+  fmt::print("Hub           {}: {}\n", out["hub"].value("endpoint", std::string("?")),
+             out["hub"].value("status", std::string("?")));
   if (!project.empty()) fmt::print("Project       {}\n", out["project_dir"].get<std::string>());
   if (cfg && cfg->config_file())
     fmt::print("Config        {} is valid\n", *cfg->config_file());

@@ -176,13 +176,14 @@ std::vector<std::string> files_to_upload(const fs::path& folder, const UploadOpt
   return out;
 }
 
-Account whoami(const HubOptions& options) {
+Account whoami(const HubOptions& options, bool retry) {
   if (!options.token)
     throw HubError("no Hugging Face token: run `autotrain setup --token -` and paste a token with the \"write\" role, or "
                    "set HF_TOKEN");
   Client client(options);
   HttpRequest get;
   get.url = options.endpoint + "/api/whoami-v2";
+  get.retry = retry;
   HttpResponse r = client.request(get);
   if (r.status == 401)
     throw HubError(fmt::format("the Hugging Face token is not valid on {} (HTTP 401); make a new one at "

@@ -450,6 +450,23 @@ TEST_F(HubTest, UploadNeedsAValidTokenAndSaysSo) {
   EXPECT_THAT(offline.err, HasSubstr("HF_HUB_OFFLINE is set"));
 }
 
+// `setup` asks the Hub whose the token is (a login node checks it before jobs are submitted).
+TEST_F(HubTest, SetupSaysWhoseTheTokenIs) {
+  FakeHub hub(root(), {});
+  auto good = autotrain(hub, "home", {"setup", "--json"}, {std::string("HF_TOKEN=") + kToken});
+  ASSERT_EQ(good.exit_code, 0) << good.err;
+  const auto report = nlohmann::json::parse(good.out)["hub"];
+  EXPECT_EQ(report["user"], "fakeuser");
+  EXPECT_EQ(report["token_role"], "write");
+  auto bad = autotrain(hub, "home", {"setup"}, {"HF_TOKEN=hf_NotTheRightToken0000000"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.err, HasSubstr("token is not valid"));
+  auto offline = autotrain(hub, "home", {"setup", "--json"}, {std::string("HF_TOKEN=") + kToken, "HF_HUB_OFFLINE=1"});
+  EXPECT_EQ(offline.exit_code, 0) << offline.err;
+  EXPECT_EQ(nlohmann::json::parse(offline.out)["hub"]["offline"], true);
+  for (const auto* r : {&good, &bad, &offline}) EXPECT_THAT(r->out + r->err, Not(HasSubstr(kToken)));
+}
+
 // PUSH_TO_HUB=True: the token is checked before training; the project goes to REPO_ID after it,
 // without the token cache and the checkpoints, and without the token anywhere.
 TEST_F(HubTest, TrainPushesTheProjectToRepoId) {

@@ -102,7 +102,9 @@ struct Account {
   std::vector<std::string> orgs;
   std::string token_role;  // "read", "write", "fineGrained", or empty when not said
 };
-Account whoami(const HubOptions& options);
+// `retry`: false asks once (setup's quick look), true tries again after network errors.
+// A token the Hub rejects (401) is a HubError that says "not valid".
+Account whoami(const HubOptions& options, bool retry = true);
 
 // Creates the repository unless it exists (then nothing changes, its visibility included).
 // Returns its URL.
