@@ -69,9 +69,12 @@ void remove_flat_folder(const char* path) noexcept {
 extern "C" void remove_then_die(int sig) {
   remove_temp_paths_now();
   // A batch log must say why the job stopped (the exit status alone is easy to miss).
-  static const char kInt[] = "\nautotrain: stopped by SIGINT; files being written were removed, finished ones kept\n";
-  static const char kTerm[] = "\nautotrain: stopped by SIGTERM; files being written were removed, finished ones kept\n";
-  static const char kHup[] = "\nautotrain: stopped by SIGHUP; files being written were removed, finished ones kept\n";
+  static const char kInt[] = "\nautotrain: stopped by SIGINT; files being written were removed (a partial download is kept, to "
+                              "resume), finished ones kept\n";
+  static const char kTerm[] = "\nautotrain: stopped by SIGTERM; files being written were removed (a partial download is kept, to "
+                              "resume), finished ones kept\n";
+  static const char kHup[] = "\nautotrain: stopped by SIGHUP; files being written were removed (a partial download is kept, to "
+                              "resume), finished ones kept\n";
   const char* text = sig == SIGINT ? kInt : sig == SIGTERM ? kTerm : kHup;
   const size_t size = sig == SIGINT ? sizeof kInt - 1 : sig == SIGTERM ? sizeof kTerm - 1 : sizeof kHup - 1;
   (void)!::write(STDERR_FILENO, text, size);
