@@ -56,31 +56,8 @@ void Sha256::block(const unsigned char* p) {
   h_[0] += a, h_[1] += b, h_[2] += c, h_[3] += d, h_[4] += e, h_[5] += f, h_[6] += g, h_[7] += h;
 }
 
-void Sha256::update(std::string_view bytes) {
-  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-  size_t n = bytes.size();
-  length_ += n;
-  if (buffered_) {
-    size_t take = std::min(n, 64 - buffered_);
-    std::memcpy(buf_ + buffered_, p, take);
-    buffered_ += take, p += take, n -= take;
-    if (buffered_ < 64) return;
-    block(buf_);
-    buffered_ = 0;
-  }
-  for (; n >= 64; p += 64, n -= 64) block(p);
-  std::memcpy(buf_, p, n);
-  buffered_ = n;
-}
-
 std::string Sha256::hex_digest() {
-  uint64_t bits = length_ * 8;
-  unsigned char pad[72] = {0x80};
-  size_t pad_len = (buffered_ < 56 ? 56 : 120) - buffered_;
-  update(std::string_view(reinterpret_cast<const char*>(pad), pad_len));
-  unsigned char len[8];
-  for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(bits >> (56 - 8 * i));
-  update(std::string_view(reinterpret_cast<const char*>(len), 8));
+  finish();
   std::string out;
   for (uint32_t v : h_) out += fmt::format("{:08x}", v);
   return out;

@@ -1,7 +1,5 @@
 #include "encoding.h"
 
-#include <cstring>
-
 #include <fmt/format.h>
 
 namespace autotrain::hub {
@@ -67,34 +65,8 @@ void Sha1::block(const unsigned char* p) {
   h_[4] += e;
 }
 
-void Sha1::update(std::string_view bytes) {
-  length_ += bytes.size();
-  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-  size_t n = bytes.size();
-  if (buffered_) {
-    const size_t take = std::min(n, sizeof buf_ - buffered_);
-    std::memcpy(buf_ + buffered_, p, take);
-    buffered_ += take;
-    p += take;
-    n -= take;
-    if (buffered_ < sizeof buf_) return;
-    block(buf_);
-    buffered_ = 0;
-  }
-  for (; n >= 64; p += 64, n -= 64) block(p);
-  std::memcpy(buf_, p, n);
-  buffered_ = n;
-}
-
 std::string Sha1::hex_digest() {
-  const uint64_t bits = length_ * 8;
-  const unsigned char pad = 0x80;
-  update(std::string_view(reinterpret_cast<const char*>(&pad), 1));
-  const unsigned char zero = 0;
-  while (buffered_ != 56) update(std::string_view(reinterpret_cast<const char*>(&zero), 1));
-  unsigned char len[8];
-  for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(bits >> (56 - 8 * i));
-  update(std::string_view(reinterpret_cast<const char*>(len), 8));
+  finish();
   std::string out;
   for (uint32_t v : h_) out += fmt::format("{:08x}", v);
   return out;

@@ -8,23 +8,22 @@
 #include <string>
 #include <string_view>
 
+#include "autotrain/io/block_hash.h"
+
 namespace autotrain::hub {
 
 std::string base64(std::string_view bytes);
 
-// SHA-1 (FIPS 180-4), streamed.
-class Sha1 {
+// SHA-1 (FIPS 180-4), streamed (update(bytes) comes from BlockHash).
+class Sha1 : public io::BlockHash<Sha1> {
  public:
   Sha1();
-  void update(std::string_view bytes);
   std::string hex_digest();  // lower-case; the object must not be updated afterwards
 
  private:
+  friend class io::BlockHash<Sha1>;
   void block(const unsigned char* p);
   uint32_t h_[5];
-  unsigned char buf_[64];
-  size_t buffered_ = 0;
-  uint64_t length_ = 0;
 };
 
 // git's object id of a file's content: what `git hash-object FILE` prints.

@@ -8,21 +8,21 @@
 #include <string>
 #include <string_view>
 
+#include "autotrain/io/block_hash.h"
+
 namespace autotrain::data {
 
-class Sha256 {
+class Sha256 : public io::BlockHash<Sha256> {
  public:
   Sha256();
-  void update(std::string_view bytes);
+  // (update(bytes) comes from BlockHash.)
   // Lower-case hex digest; the object must not be updated afterwards.
   std::string hex_digest();
 
  private:
+  friend class io::BlockHash<Sha256>;
   void block(const unsigned char* p);
   std::array<uint32_t, 8> h_;
-  unsigned char buf_[64];
-  size_t buffered_ = 0;
-  uint64_t length_ = 0;
 };
 
 std::string sha256_hex(std::string_view bytes);
