@@ -417,6 +417,7 @@ class Run {
   void write_model_files(const fs::path& dir);
   int write_merged_model();
   void check_push();
+  std::string upload_later_command() const;
   int push_to_hub();
   // `written_on_signal`: the signal that asked for it between SAVE_STEPS (nullptr: a regular one).
   void checkpoint(int64_t step, const char* written_on_signal = nullptr);
@@ -1542,12 +1543,17 @@ int Run::execute() {
   return 0;
 }
 
+// What uploads the project by hand as PUSH_TO_HUB would (said when it cannot or did not).
+std::string Run::upload_later_command() const {
+  return fmt::format("autotrain upload {} {} --exclude 'autotrain-data/' --exclude 'checkpoint-*/'",
+                     cfg_.get_string("REPO_ID"), project_.string());
+}
+
 // The token, REPO_ID and the Hub are checked before training, not after hours of it.
 void Run::check_push() {
   if (!cfg_.get_bool("PUSH_TO_HUB")) return;
   const std::string repo = cfg_.get_string("REPO_ID");
-  const std::string later = fmt::format("autotrain upload {} {} --exclude 'autotrain-data/' --exclude 'checkpoint-*/'",
-                                        repo, project_.string());
+  const std::string later = upload_later_command();
   if (!model::looks_like_repo_id(repo) || repo.find('/') == std::string::npos)
     throw TrainUsageError(fmt::format("PUSH_TO_HUB=True: REPO_ID '{}' is not a repository id; write USER/NAME (letters, "
                                       "digits, '-', '_', '.')",
@@ -1582,8 +1588,7 @@ void Run::check_push() {
 // no use to whoever downloads the result; AutoTrain left them out too from 0.7 on).
 int Run::push_to_hub() {
   const std::string repo = cfg_.get_string("REPO_ID");
-  const std::string later = fmt::format("autotrain upload {} {} --exclude 'autotrain-data/' --exclude 'checkpoint-*/'",
-                                        repo, project_.string());
+  const std::string later = upload_later_command();
   try {
     const hub::HubOptions options = hub::options_from_env(model::process_env, cfg_.secret("HF_TOKEN"));
     const std::string url = hub::create_repo(repo, hub::RepoType::model, /*private_repo=*/true, options);
