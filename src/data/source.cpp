@@ -179,11 +179,6 @@ std::vector<fs::path> one_format_as_datasets_reads(const fs::path& root, std::ve
   return kept;
 }
 
-std::string trim(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  return s;
-}
-
 // huggingface_hub's rule for repo ids (validate_repo_id): "name" or "org/name", each part of
 // letters, digits, '-', '_' and '.', not opening or closing with '-' or '.', without "--" or "..",
 // each part 96 characters at most. "./data", "~/x", "/abs" and "a/b/c" are paths, never ids.
@@ -285,24 +280,19 @@ DatasetSource resolve_dataset(std::string_view data_path, const model::EnvLookup
   if (fs::is_directory(local, ec)) return {local, "folder", false, {}};
   looked.push_back(fmt::format("local file or folder {} (does not exist)", fs::absolute(local, ec).string()));
 
-  // huggingface_hub's cache layout: datasets--ORG--NAME/{refs/main, snapshots/<commit>/}.
+  // huggingface_hub's cache: datasets--ORG--NAME/snapshots/<refs/main>/.
   const std::string repo(data_path);
   const bool hub_id = could_be_hub_id(repo);
   std::string download_failure;
   if (hub_id) {
-    std::string folder = "datasets--";
-    for (char c : repo) folder += c == '/' ? std::string("--") : std::string(1, c);
-    fs::path repo_dir = model::hf_hub_cache(env) / folder;
+    const fs::path repo_dir = model::hf_hub_cache(env) / model::hub_repo_folder(repo, model::RepoType::dataset);
     auto in_cache = [&](std::string& seen) -> std::optional<fs::path> {
-      std::string commit;
-      if (std::ifstream in(repo_dir / "refs" / "main"); in) std::getline(in, commit);
-      commit = trim(commit);
-      fs::path snapshot = repo_dir / "snapshots" / commit;
-      if (!commit.empty() && commit.find('/') == std::string::npos && fs::is_directory(snapshot, ec)) return snapshot;
+      const fs::path snapshot = model::hub_snapshot_path(repo_dir);
+      if (!snapshot.empty() && fs::is_directory(snapshot, ec)) return snapshot;
       seen = fmt::format("Hugging Face cache {} ({})", repo_dir.string(),
                          !fs::exists(repo_dir, ec) ? "not there"
-                         : commit.empty()          ? "no refs/main"
-                                                   : "snapshot " + commit + " missing");
+                         : snapshot.empty()        ? "no refs/main"
+                                                   : "snapshot " + snapshot.filename().string() + " missing");
       return std::nullopt;
     };
     std::string seen;

@@ -384,12 +384,6 @@ HubOptions options_from_env(const model::EnvLookup& env, const std::optional<std
   return o;
 }
 
-std::string repo_folder_name(std::string_view repo_id, RepoType type) {
-  std::string folder = fmt::format("{}s--", type_word(type));
-  for (char c : repo_id) folder += c == '/' ? std::string("--") : std::string(1, c);
-  return folder;
-}
-
 namespace {
 
 // Code points, as Python's fnmatch sees a str (a byte that is not UTF-8 stands for itself, as
@@ -555,7 +549,7 @@ std::vector<std::string> files_to_fetch(const RepoListing& listing, Use use) {
 std::pair<size_t, uint64_t> missing_from_cache(const RepoListing& listing, const std::vector<std::string>& files,
                                                const HubOptions& options) {
   const fs::path snapshot =
-      options.cache / repo_folder_name(listing.repo_id, listing.type) / "snapshots" / listing.commit;
+      options.cache / model::hub_repo_folder(listing.repo_id, listing.type) / "snapshots" / listing.commit;
   size_t count = 0;
   uint64_t bytes = 0;
   std::error_code ec;
@@ -569,15 +563,9 @@ std::pair<size_t, uint64_t> missing_from_cache(const RepoListing& listing, const
 
 std::optional<fs::path> cached_snapshot(std::string_view repo_id, RepoType type, std::string_view revision,
                                         const HubOptions& options) {
-  const fs::path repo_dir = options.cache / repo_folder_name(repo_id, type);
-  std::string commit(revision);
+  const fs::path snapshot = model::hub_snapshot_path(options.cache / model::hub_repo_folder(repo_id, type), revision);
   std::error_code ec;
-  if (!is_hex(revision, 40)) {
-    if (!fs::is_regular_file(repo_dir / "refs" / revision, ec)) return std::nullopt;
-    commit = io_read(repo_dir / "refs" / revision);
-  }
-  const fs::path snapshot = repo_dir / "snapshots" / commit;
-  if (commit.empty() || commit.find('/') != std::string::npos || !fs::is_directory(snapshot, ec)) return std::nullopt;
+  if (snapshot.empty() || !fs::is_directory(snapshot, ec)) return std::nullopt;
   return snapshot;
 }
 
@@ -625,7 +613,7 @@ RepoListing list_repo(std::string_view repo_id, RepoType type, std::string_view 
 
 DownloadSummary download(const RepoListing& listing, const std::vector<std::string>& files, const HubOptions& options) {
   Client client(options);
-  const fs::path repo_dir = options.cache / repo_folder_name(listing.repo_id, listing.type);
+  const fs::path repo_dir = options.cache / model::hub_repo_folder(listing.repo_id, listing.type);
   DownloadSummary summary;
   summary.snapshot = repo_dir / "snapshots" / listing.commit;
   std::error_code ec;
@@ -655,7 +643,7 @@ DownloadSummary download(const RepoListing& listing, const std::vector<std::stri
                                  listing.repo_id, m.commit, listing.commit));
     const fs::path blob = repo_dir / "blobs" / m.etag;
     if (!fs::exists(blob, ec)) {
-      FileLock lock(options.cache / ".locks" / repo_folder_name(listing.repo_id, listing.type) / (m.etag + ".lock"));
+      FileLock lock(options.cache / ".locks" / model::hub_repo_folder(listing.repo_id, listing.type) / (m.etag + ".lock"));
       if (!fs::exists(blob, ec)) {  // another process may have fetched it while we waited
         const fs::path partial = repo_dir / "blobs" / (m.etag + ".incomplete");
         if (!options.progress) fmt::print(stderr, "downloading {} ({})\n", path, human_bytes(m.size));

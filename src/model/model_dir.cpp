@@ -82,7 +82,30 @@ std::string dangling_link(const fs::path& p) {
                      p.string(), target->string());
 }
 
+bool is_commit(std::string_view s) {
+  return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+}
+
 }  // namespace
+
+std::string hub_repo_folder(std::string_view repo_id, RepoType type) {
+  std::string folder = type == RepoType::model ? "models--" : "datasets--";
+  for (char c : repo_id) folder += c == '/' ? std::string("--") : std::string(1, c);
+  return folder;
+}
+
+fs::path hub_snapshot_path(const fs::path& repo_dir, std::string_view revision) {
+  std::string commit(revision);
+  if (!is_commit(revision)) {
+    // huggingface_hub writes the commit alone; a trailing newline (an edit by hand) is forgiven.
+    std::ifstream in(repo_dir / "refs" / revision);
+    if (!in || !std::getline(in, commit)) return {};
+    commit = trim(commit);
+  }
+  // Anything else (a path, an empty file) would point outside snapshots/: not a snapshot.
+  if (commit.empty() || commit.find('/') != std::string::npos || commit == "." || commit == "..") return {};
+  return repo_dir / "snapshots" / commit;
+}
 
 ModelDir resolve_model_dir(std::string_view name, const EnvLookup& env, const std::vector<std::string>& needs_one_of,
                            bool weights) {
@@ -120,30 +143,20 @@ ModelDir resolve_model_dir(std::string_view name, const EnvLookup& env, const st
 
   std::string download_failure;
   if (looks_like_repo_id(name)) {
-    // The hub cache layout of huggingface_hub: models--ORG--NAME/{refs/main, snapshots/<commit>/}.
-    std::string repo(name);
-    std::string folder = "models--";
-    for (char c : repo) folder += c == '/' ? std::string("--") : std::string(1, c);
-    fs::path repo_dir = hf_hub_cache(env) / folder;
+    const fs::path repo_dir = hf_hub_cache(env) / hub_repo_folder(name, RepoType::model);
     // What the cache holds: the snapshot, or nullopt with what was seen (for the error).
     auto in_cache = [&](std::string& seen) -> std::optional<fs::path> {
-      fs::path ref = repo_dir / "refs" / "main";
-      if (!fs::exists(ref)) {
+      const fs::path snapshot = hub_snapshot_path(repo_dir);
+      if (snapshot.empty()) {
         seen = fmt::format("Hugging Face cache {} ({})", repo_dir.string(),
                            fs::exists(repo_dir) ? "no refs/main" : "not downloaded");
         return std::nullopt;
       }
-      std::ifstream in(ref);
-      std::string commit;
-      std::getline(in, commit);
-      commit = trim(commit);
-      fs::path snapshot = repo_dir / "snapshots" / commit;
-      if (!commit.empty() && commit.find('/') == std::string::npos && holds_one(snapshot)) return snapshot;
-      if (!commit.empty() && commit.find('/') == std::string::npos)
-        for (const auto& f : needs_one_of)
-          if (auto why = dangling_link(snapshot / f); !why.empty()) throw ModelError(why);
+      if (holds_one(snapshot)) return snapshot;
+      for (const auto& f : needs_one_of)
+        if (auto why = dangling_link(snapshot / f); !why.empty()) throw ModelError(why);
       seen = fmt::format("Hugging Face cache {} (refs/main points to snapshot '{}', which has no {})", repo_dir.string(),
-                         commit, wanted);
+                         snapshot.filename().string(), wanted);
       return std::nullopt;
     };
     std::string seen;

@@ -135,9 +135,6 @@ std::vector<std::string> files_to_upload(const std::filesystem::path& folder, co
 UploadSummary upload_folder(const std::filesystem::path& folder, std::string_view repo_id, RepoType type,
                             const UploadOptions& upload, const HubOptions& options);
 
-// "models--org--name" / "datasets--org--name".
-std::string repo_folder_name(std::string_view repo_id, RepoType type);
-
 // Lets model::resolve_model_dir and data::resolve_dataset download what the cache lacks, unless
 // offline; `token` is the config's HF_TOKEN when there is one. The program calls this once.
 void install_repo_fetcher(const std::optional<std::string>& token = std::nullopt);

@@ -41,6 +41,15 @@ const RepoFetcher& repo_fetcher();
 // "org/name" or "name": the characters the hub allows in repository ids.
 bool looks_like_repo_id(std::string_view s);
 
+// huggingface_hub's folder for a repository inside the cache: "models--org--name",
+// "datasets--org--name".
+std::string hub_repo_folder(std::string_view repo_id, RepoType type);
+
+// The snapshot folder that `revision` names in a repository's cache folder `repo_dir`: a commit
+// (40 hex digits) names snapshots/<commit> itself, a branch or tag goes through refs/<revision>.
+// Empty when the ref is missing or does not hold a commit; the folder itself may not exist.
+std::filesystem::path hub_snapshot_path(const std::filesystem::path& repo_dir, std::string_view revision = "main");
+
 // Resolves `name` in order: an existing local folder; the Hugging Face cache
 // (<cache>/models--ORG--NAME/snapshots/<refs/main>/); a download into that cache when a repo
 // fetcher is installed. Throws ModelError listing the places looked at and how to fix it. The folder must hold config.json, or, with `needs_one_of`, one of

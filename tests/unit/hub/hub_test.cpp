@@ -93,14 +93,11 @@ TEST(FilesToFetch, RefusesPickleOnlyModelsAndDatasetsWithoutDataFiles) {
               ElementsAre("data/train-00000-of-00001.parquet", "openassistant_best_replies_eval.jsonl"));
 }
 
-TEST(Urls, QuoteOriginAndCacheNames) {
+TEST(Urls, QuoteAndOrigin) {
   EXPECT_EQ(url_quote("refs/pr/1", false), "refs%2Fpr%2F1");
   EXPECT_EQ(url_quote("data/my file+1.csv", true), "data/my%20file%2B1.csv");
   EXPECT_EQ(url_origin("HTTPS://Huggingface.co:443/api/x?y=1"), "https://huggingface.co:443");
   EXPECT_EQ(url_origin("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
-  EXPECT_EQ(repo_folder_name("tiiuae/falcon-7b", RepoType::model), "models--tiiuae--falcon-7b");
-  EXPECT_EQ(repo_folder_name("timdettmers/openassistant-guanaco", RepoType::dataset),
-            "datasets--timdettmers--openassistant-guanaco");
 }
 
 TEST(Options, EndpointCacheAndTokenAsHuggingfaceHubFindsThem) {

@@ -168,6 +168,30 @@ TEST(ModelDir, HubCacheLocation) {
   EXPECT_EQ(hf_hub_cache(fake_env({{"HOME", "/home/u"}})), "/home/u/.cache/huggingface/hub");
 }
 
+TEST(ModelDir, HubCacheFolderAndSnapshotAsHuggingfaceHubNamesThem) {
+  EXPECT_EQ(hub_repo_folder("tiiuae/falcon-7b", RepoType::model), "models--tiiuae--falcon-7b");
+  EXPECT_EQ(hub_repo_folder("timdettmers/openassistant-guanaco", RepoType::dataset),
+            "datasets--timdettmers--openassistant-guanaco");
+  EXPECT_EQ(hub_repo_folder("gpt2", RepoType::model), "models--gpt2");
+
+  TempDir tmp;
+  const auto repo = tmp.path() / "models--org--m";
+  EXPECT_TRUE(hub_snapshot_path(repo).empty()) << "no refs/main";
+  const std::string commit(40, 'a');
+  EXPECT_EQ(hub_snapshot_path(repo, commit), repo / "snapshots" / commit) << "a commit needs no ref";
+  // huggingface_hub keeps revision R's commit in refs/R, so a pull request's is refs/refs/pr/1.
+  std::filesystem::create_directories(repo / "refs" / "refs" / "pr");
+  std::ofstream(repo / "refs" / "main") << "c0ffee";  // as huggingface_hub writes it: no newline
+  std::ofstream(repo / "refs" / "refs" / "pr" / "1") << "beef\n";
+  EXPECT_EQ(hub_snapshot_path(repo), repo / "snapshots" / "c0ffee");
+  EXPECT_EQ(hub_snapshot_path(repo, "refs/pr/1"), repo / "snapshots" / "beef");
+  EXPECT_TRUE(hub_snapshot_path(repo, "v1").empty()) << "no such tag";
+  for (const char* bad : {"", "../../etc", ".."}) {
+    std::ofstream(repo / "refs" / "main", std::ios::trunc) << bad;
+    EXPECT_TRUE(hub_snapshot_path(repo).empty()) << "refs/main holding '" << bad << "' names no snapshot";
+  }
+}
+
 // huggingface_hub applies os.path.expanduser to each variable: a quoted '~' still means $HOME.
 TEST(ModelDir, HubCacheExpandsALeadingTilde) {
   EXPECT_EQ(hf_hub_cache(fake_env({{"HF_HOME", "~/hfx"}, {"HOME", "/home/u"}})), "/home/u/hfx/hub");
