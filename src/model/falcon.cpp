@@ -62,7 +62,7 @@ std::vector<ParamSpec> falcon_parameter_specs(const FalconConfig& c) {
   return out;
 }
 
-FalconForCausalLM::FalconForCausalLM(FalconConfig cfg) : cfg_(std::move(cfg)) {
+FalconForCausalLM::FalconForCausalLM(FalconConfig cfg, const at::Device& device) : cfg_(std::move(cfg)) {
   const int64_t h = cfg_.hidden_size;
   for (int64_t i = 0; i < cfg_.num_hidden_layers; ++i) {
     Layer l;
@@ -78,7 +78,7 @@ FalconForCausalLM::FalconForCausalLM(FalconConfig cfg) : cfg_(std::move(cfg)) {
   // lm_head is a plain nn.Linear(bias=False) in transformers, not a FalconLinear.
   lm_head_ = std::make_unique<DenseLinear>(h, cfg_.vocab_size, false, DenseLinear::BiasMode::kFused);
   tied_ = cfg_.tie_word_embeddings;
-  if (!cfg_.alibi) inv_freq_ = ops::rotary_inv_freq(cfg_.rope_theta, cfg_.head_dim());
+  if (!cfg_.alibi) inv_freq_ = ops::rotary_inv_freq(cfg_.rope_theta, cfg_.head_dim()).to(device);
 }
 
 std::vector<std::pair<std::string, at::Tensor*>> FalconForCausalLM::named_parameters() {

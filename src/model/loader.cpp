@@ -159,7 +159,7 @@ std::unique_ptr<FalconForCausalLM> load_falcon(const std::filesystem::path& dir,
       throw ModelError(msg);
     }
   }
-  auto model = std::make_unique<FalconForCausalLM>(cfg);
+  auto model = std::make_unique<FalconForCausalLM>(cfg, options.device);
   std::map<std::string, at::Tensor*> slots;
   for (auto& [name, t] : model->named_parameters()) slots[name] = t;
 
@@ -216,7 +216,7 @@ std::unique_ptr<FalconForCausalLM> load_falcon(const std::filesystem::path& dir,
 }
 
 std::unique_ptr<FalconForCausalLM> random_falcon(const FalconConfig& cfg, uint64_t seed, const LoadOptions& options) {
-  auto model = std::make_unique<FalconForCausalLM>(cfg);
+  auto model = std::make_unique<FalconForCausalLM>(cfg, options.device);
   std::map<std::string, at::Tensor*> slots;
   for (auto& [name, t] : model->named_parameters()) slots[name] = t;
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);

@@ -71,13 +71,13 @@ struct ChunkedLinearCrossEntropy : public torch::autograd::Function<ChunkedLinea
 }  // namespace
 
 LossOutput causal_lm_loss(const Linear& lm_head, const at::Tensor& hidden, const at::Tensor& labels,
-                          LossReduction reduction, int64_t chunk_tokens) {
+                          LossReduction reduction, int64_t chunk_tokens, std::optional<int64_t> known_tokens) {
   const int64_t B = hidden.size(0), S = hidden.size(1), H = hidden.size(2);
   // Shift: position t predicts label t+1; the last position predicts nothing.
   at::Tensor h = hidden.narrow(1, 0, S - 1).reshape({B * (S - 1), H});
   at::Tensor y = labels.narrow(1, 1, S - 1).reshape({B * (S - 1)}).to(hidden.device(), at::kLong);
   LossOutput out;
-  out.tokens = (y != kIgnore).sum().item<int64_t>();
+  out.tokens = known_tokens ? *known_tokens : (y != kIgnore).sum().item<int64_t>();
   auto* dense = dynamic_cast<const DenseLinear*>(&lm_head);
   if (dense && !dense->has_bias()) {
     out.loss = ChunkedLinearCrossEntropy::apply(h, dense->weight, y, chunk_tokens);

@@ -230,7 +230,7 @@ std::unique_ptr<model::FalconForCausalLM> load_bnb_4bit(const std::filesystem::p
   // The 16-bit embedding and head are tied as transformers ties them (see model/loader.h).
   const model::HeadTying tying = model::checkpoint_head_tying(cfg, files);
   if (tying == model::HeadTying::kUntied) cfg.tie_word_embeddings = false;
-  auto m = std::make_unique<model::FalconForCausalLM>(cfg);
+  auto m = std::make_unique<model::FalconForCausalLM>(cfg, options.device);
   std::vector<safetensors::SafetensorsFile> shards;
   std::map<std::string, std::pair<size_t, const safetensors::TensorInfo*>> index;
   for (const auto& p : files.shards) shards.push_back(safetensors::SafetensorsFile::open(p));

@@ -739,13 +739,15 @@ std::string Run::damaged_checkpoint_hint() const {
 void Run::load_model() {
   model::LoadOptions load;
   // Frozen base weights: fp32 on the CPU; on CUDA in the autocast dtype (fp16/bf16) unless they
-  // are 4-bit. Norms, embeddings and lm_head of a 4-bit model stay fp32 (prepare_model_for_kbit_training).
+  // are 4-bit (quantized as they load, or a bitsandbytes 4-bit checkpoint). Norms, embeddings and
+  // lm_head of a 4-bit model stay fp32 (prepare_model_for_kbit_training).
+  const fs::path dir = data_.model_dir;
+  const bool prequantized = quant::is_bnb_4bit_checkpoint(dir);
   load.dtype = at::kFloat;
-  if (device_.is_cuda() && !cfg_.get_bool("USE_INT4") && peft_ && precision_ != Precision::kFp32)
+  if (device_.is_cuda() && !cfg_.get_bool("USE_INT4") && !prequantized && peft_ && precision_ != Precision::kFp32)
     load.dtype = precision_ == Precision::kFp16 ? at::kHalf : at::kBFloat16;
   load.device = device_;
-  const fs::path dir = data_.model_dir;
-  if (quant::is_bnb_4bit_checkpoint(dir)) {
+  if (prequantized) {
     if (!peft_) throw TrainUsageError(fmt::format("{} is a 4-bit checkpoint: set USE_PEFT=True", dir.string()));
     model_ = quant::load_bnb_4bit(dir, load);
   } else if (cfg_.get_bool("USE_INT4")) {
@@ -920,8 +922,8 @@ double Run::train_step(int64_t step) {
       AutocastScope ac(device_.type(), precision_);
       model::FalconInputs in;
       in.input_ids = b.input_ids;
-      auto out = model::causal_lm_loss(model_->lm_head(), model_->hidden_states(in), b.labels,
-                                       model::LossReduction::kSum);
+      auto out = model::causal_lm_loss(model_->lm_head(), model_->hidden_states(in), b.labels, model::LossReduction::kSum,
+                                       model::kDefaultLossChunkTokens, predicted_tokens(data_.train, idx));
       loss = out.loss / static_cast<double>(std::max<int64_t>(step_tokens, 1));
     }
     torch::autograd::backward({scaler_->scale_loss(loss)});

@@ -47,7 +47,9 @@ std::vector<ParamSpec> falcon_parameter_specs(const FalconConfig& cfg);
 class FalconForCausalLM {
  public:
   // Builds the structure with undefined tensors; a loader (load_falcon) or random_init fills them.
-  explicit FalconForCausalLM(FalconConfig cfg);
+  // `device`: where the weights will be, so the rotary frequencies are copied there once rather
+  // than on every forward (a copy from pageable memory that would stall the host each time).
+  explicit FalconForCausalLM(FalconConfig cfg, const at::Device& device = at::kCPU);
 
   const FalconConfig& config() const { return cfg_; }
   // Where the weights live and their dtype (those of the embedding).
@@ -96,7 +98,7 @@ class FalconForCausalLM {
   LinearPtr lm_head_;
   bool tied_ = false;
   bool gradient_checkpointing_ = false;
-  at::Tensor inv_freq_;  // rotary inverse frequencies, fp32 on CPU (computed as transformers does)
+  at::Tensor inv_freq_;  // rotary inverse frequencies, fp32 (computed on the CPU as transformers does)
 };
 
 // Greedy decoding with the KV cache: appends `max_new_tokens` argmax tokens to `prompt` ([S]
