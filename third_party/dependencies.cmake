@@ -55,9 +55,11 @@ endif()
 list(APPEND CMAKE_PREFIX_PATH "${_torch_prefix}")
 
 # Torch's CMake package configures CUDA itself when a toolkit is present; without an arch list
-# it would try to run a program on the (absent) GPU to pick one.
+# it would try to run a program on the (absent) GPU to pick one. Its flags replace
+# CMAKE_CUDA_ARCHITECTURES below. Machine code for A100 to H100/H200, and PTX of the newest so a
+# later GPU (Blackwell) compiles the kernels at load instead of failing with "no kernel image".
 if(NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST})
-  set(ENV{TORCH_CUDA_ARCH_LIST} "8.0;8.6;8.9;9.0")
+  set(ENV{TORCH_CUDA_ARCH_LIST} "8.0;8.6;8.9;9.0+PTX")
 endif()
 if(AUTOTRAIN_WITH_CUDA)
   include(CheckLanguage)

@@ -58,9 +58,11 @@ class TinyRun {
       argv.insert(argv.end(), {"--set", s});
     for (const auto& s : sets) argv.insert(argv.end(), {"--set", s});
     // The library path goes through: on a GPU host the driver, and the packages gpu-check
-    // unpacks into a private sysroot, may be found only through it.
-    std::vector<std::string> env = {"PATH=/usr/bin:/bin", "HOME=" + work_.path().string()};
-    for (const char* name : {"LD_LIBRARY_PATH", "AUTOTRAIN_CUDA_BACKEND"})
+    // unpacks into a private sysroot, may be found only through it. The device selection too, so
+    // the runs see the GPUs (or MIG slice) this test sees.
+    std::vector<std::string> env = {"PATH=/usr/bin:/bin", "HOME=" + work_.path().string(), "HF_HUB_OFFLINE=1"};
+    for (const char* name :
+         {"LD_LIBRARY_PATH", "AUTOTRAIN_CUDA_BACKEND", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER"})
       if (auto v = testing::env_var(name)) env.push_back(std::string(name) + "=" + *v);
     return testing::run_command(argv, env, work_.path());
   }

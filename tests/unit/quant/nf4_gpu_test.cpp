@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <vector>
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
@@ -55,6 +57,62 @@ TEST(Nf4Cuda, QuantizeBitIdenticalToCpu) {
         }
       }
     }
+  }
+}
+
+TEST(Nf4Cuda, ThresholdTiesRoundAsOnTheCpu) {
+  // One block with absmax exactly 1: every threshold between two levels, and its float
+  // neighbours on both sides. Random inputs never land on a midpoint; here the strict '>' and
+  // ties-to-the-lower-code are checked on the device.
+  std::vector<float> values = {1.0f, -1.0f};
+  for (float t : nf4_thresholds())
+    for (float v : {std::nextafter(t, -2.0f), t, std::nextafter(t, 2.0f)}) values.push_back(v);
+  while (values.size() % 64 != 0) values.push_back(0.0f);
+  at::Tensor x = at::tensor(values);
+  for (auto dt : {at::kFloat, at::kHalf, at::kBFloat16}) {
+    SCOPED_TRACE(::testing::Message() << "dtype=" << dt);
+    auto cpu = quantize_nf4(x.to(dt), 64, false);
+    auto gpu = quantize_nf4(on_gpu(x.to(dt)), 64, false);
+    expect_same_bits(gpu.packed, cpu.packed, "packed");
+    expect_same_bits(block_absmax(gpu), block_absmax(cpu), "absmax");
+  }
+}
+
+TEST(Nf4Cuda, OtherBlocksizesAndUnalignedBuffersGiveTheCpuBits) {
+  // Block sizes that are not a power of two, or smaller than the tiled kernel's chunk, go to the
+  // element-wise kernel; so do buffers that are not 16-byte aligned.
+  at::manual_seed(3);
+  const at::Device cuda(at::kCUDA, 0);
+  for (int64_t bs : {2, 4, 32, 96, 1000, 4096}) {
+    for (int64_t n : {1, 7, 4096 + 33}) {
+      SCOPED_TRACE(::testing::Message() << "bs=" << bs << " n=" << n);
+      at::Tensor x = at::randn({n});
+      auto cpu = quantize_nf4(x, bs, false);
+      auto gpu = quantize_nf4(on_gpu(x), bs, false);
+      expect_same_bits(gpu.packed, cpu.packed, "packed");
+      expect_same_bits(block_absmax(gpu), block_absmax(cpu), "absmax");
+      for (auto dt : {at::kFloat, at::kHalf, at::kBFloat16})
+        expect_same_bits(dequantize_nf4(to_device(cpu, cuda), dt), dequantize_nf4(cpu, dt), "dequantized");
+    }
+  }
+  auto q = quantize_nf4(at::randn({64 * 1024 + 64}), 64, false);
+  auto qg = to_device(q, cuda);
+  for (auto dt : {at::kFloat, at::kHalf, at::kBFloat16}) {
+    SCOPED_TRACE(::testing::Message() << "dtype=" << dt);
+    const at::Tensor want = dequantize_nf4(q, dt).flatten();
+    // The output one element past an aligned address.
+    at::Tensor buffer = at::empty({q.numel() + 1}, at::TensorOptions().dtype(dt).device(cuda));
+    at::Tensor out = buffer.narrow(0, 1, q.numel());
+    dequantize_nf4_into(qg, out);
+    expect_same_bits(out, want, "unaligned output");
+    // The packed bytes one byte past an aligned address.
+    at::Tensor bytes = at::empty({qg.packed.numel() + 1, 1}, qg.packed.options());
+    Nf4Tensor shifted = qg;
+    shifted.packed = bytes.narrow(0, 1, qg.packed.size(0));
+    shifted.packed.copy_(qg.packed);
+    at::Tensor out2 = at::empty({q.numel()}, at::TensorOptions().dtype(dt).device(cuda));
+    dequantize_nf4_into(shifted, out2);
+    expect_same_bits(out2, want, "unaligned packed bytes");
   }
 }
 
