@@ -50,7 +50,23 @@ fs::path output_folder(const fs::path& out) {
 void check_output_folder(const fs::path& folder) {
   std::error_code ec;
   const auto st = fs::symlink_status(folder, ec);
-  if (ec || !fs::exists(st)) return;
+  if (ec || !fs::exists(st)) {
+    // A new folder: the first folder above it that exists must take new folders (the temporary
+    // one is made beside it). Found here, before a large model is read, not when it is written.
+    fs::path above = folder.parent_path();
+    while (!above.empty() && !fs::exists(fs::symlink_status(above, ec)) && above.has_relative_path())
+      above = above.parent_path();
+    if (!above.empty() && !fs::is_directory(above, ec))
+      throw std::invalid_argument(fmt::format("--out {}: cannot be created, {} is a file; choose another --out",
+                                              folder.string(), above.string()));
+    // Permissions alone do not say it (root, read-only mounts, /proc): make a folder and remove it.
+    std::string probe = (above / ".autotrain-out-probe-XXXXXX").string();
+    if (::mkdtemp(probe.data()) == nullptr)
+      throw std::invalid_argument(fmt::format("--out {}: cannot create folders in {} ({}); choose another --out",
+                                              folder.string(), above.string(), std::strerror(errno)));
+    fs::remove(probe, ec);
+    return;
+  }
   if (!fs::is_directory(fs::status(folder, ec)))
     throw std::invalid_argument(fmt::format(
         "--out {}: is a file, not a folder; left as it is. Give a folder that does not exist yet or is empty",

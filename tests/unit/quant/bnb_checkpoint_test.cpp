@@ -10,6 +10,8 @@
 #include <csignal>
 #include <fstream>
 #include <functional>
+#include <utility>
+#include <vector>
 
 #include <gmock/gmock.h>
 
@@ -445,6 +447,22 @@ TEST_F(BnbCheckpoint, QuantizeRefusesWhatItCannotDo) {
   } catch (const std::invalid_argument& e) {
     EXPECT_THAT(e.what(), HasSubstr("not empty"));
   }
+  // A new --out that cannot be made (a file on its path; a place that takes no folders, even for
+  // root) is refused before the model is read too, naming --out rather than a temporary folder.
+  for (const auto& [bad, why] : std::vector<std::pair<std::string, std::string>>{
+           {(out.path() / "file.bin" / "sub" / "q").string(), "file.bin is a file"},
+           {"/proc/autotrain-out", "cannot create folders in /proc"}}) {
+    o.out = bad;
+    try {
+      run_quantize_command(o);
+      FAIL() << bad;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_THAT(e.what(), HasSubstr("--out " + bad));
+      EXPECT_THAT(e.what(), HasSubstr(why));
+      EXPECT_THAT(e.what(), ::testing::Not(HasSubstr(".tmp")));
+    }
+  }
+  EXPECT_FALSE(std::filesystem::exists(out.path() / "file.bin" / "sub"));
 }
 
 TEST_F(BnbCheckpoint, CommandLine) {
