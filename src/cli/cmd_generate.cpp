@@ -3,9 +3,14 @@
 // Argument parsing and the terminal only; the work is in autotrain/model/generate.h.
 #include <unistd.h>
 
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <limits>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <memory>
@@ -49,6 +54,21 @@ CLI::Validator number_in(const char* what, double low, bool low_open, double hig
       "NUMBER");
 }
 
+// An option that takes a whole number from 0 to `high`, checked before CLI11 converts it (whose
+// own message, "Could not convert", says neither what is wanted nor an example).
+CLI::Validator whole_number(const char* what, unsigned long long high) {
+  return CLI::Validator(
+      [what, high](std::string& text) -> std::string {
+        const bool digits = !text.empty() && text.size() <= 20 &&
+                            text.find_first_not_of("0123456789") == std::string::npos;
+        errno = 0;
+        const unsigned long long v = digits ? std::strtoull(text.c_str(), nullptr, 10) : 0;
+        if (!digits || errno == ERANGE || v > high) return fmt::format("'{}' is not {}", text, what);
+        return {};
+      },
+      "UINT");
+}
+
 void add_generation_options(CLI::App* sub, GenerationArgs& a, int64_t default_new_tokens) {
   a.max_new_tokens = default_new_tokens;
   sub->add_option("--model", a.model.model,
@@ -73,20 +93,21 @@ void add_generation_options(CLI::App* sub, GenerationArgs& a, int64_t default_ne
                   "0: greedy (the default, unless the model's generation_config.json samples); above 0: sample")
       ->check(number_in("a temperature of 0 or more (e.g. 0.7)", 0, false, 1e6));
   sub->add_option("--top-k", a.top_k, "When sampling: keep the k most likely tokens (default 50; 0 keeps all)")
-      ->check(number_in("a whole number of tokens, 0 or more", 0, false, 1e12));
+      ->check(whole_number("a whole number of tokens, 0 or more", 1000000000000ULL));
   sub->add_option("--top-p", a.top_p, "When sampling: keep the most likely tokens up to this probability (default 1)")
       ->check(number_in("a probability above 0 and at most 1 (e.g. 0.9)", 0, true, 1));
-  sub->add_option("--seed", a.seed, "Seed of the sampler (default 0): the same seed gives the same text");
+  sub->add_option("--seed", a.seed, "Seed of the sampler (default 0): the same seed gives the same text")
+      ->check(whole_number("a whole number, 0 or more (e.g. 42)", std::numeric_limits<uint64_t>::max()));
   sub->add_option("--repetition-penalty", a.repetition_penalty,
                   "Above 1 discourages tokens already in the prompt or the text (default: generation_config.json's, "
                   "else 1)")
       ->check(number_in("a number above 0 (e.g. 1.2)", 0, true, 1e6));
   sub->add_option("--no-repeat-ngram-size", a.no_repeat_ngram_size,
                   "N above 0: no N tokens in a row appear twice (default: generation_config.json's, else 0)")
-      ->check(number_in("a whole number, 0 or more", 0, false, 1e6));
+      ->check(whole_number("a whole number, 0 or more", 1000000));
   sub->add_option("--min-new-tokens", a.min_new_tokens,
                   "No end of sequence before this many new tokens (default: generation_config.json's, else 0)")
-      ->check(number_in("a whole number, 0 or more", 0, false, 1e12));
+      ->check(whole_number("a whole number, 0 or more", 1000000000000ULL));
 }
 
 // Without --model: what `train` of the config (-c, $AUTOTRAIN_CONFIG, ./falcon.env) made, as the
@@ -139,6 +160,10 @@ model::SamplingOptions sampling_of(const GenerationArgs& a, const model::Generat
   if (a.min_new_tokens) s.min_new_tokens = *a.min_new_tokens;
   if (s.temperature <= 0 && (a.top_k || a.top_p))
     spdlog::warn("--top-k and --top-p act only when sampling; decoding is greedy (give --temperature above 0)");
+  if (s.min_new_tokens > a.max_new_tokens)
+    spdlog::warn("min_new_tokens {} is above the {} new tokens allowed (--max-new-tokens): the text ends there, never "
+                 "at an end of sequence",
+                 s.min_new_tokens, a.max_new_tokens);
   return s;
 }
 
@@ -159,11 +184,34 @@ void print_warnings(model::Generator& g) {
 
 // The model (the options', else what the config's train made), loaded with its warnings said;
 // and the token budget from its generation_config.json when --max-new-tokens is not given.
+// --adapter without --model: the base the adapter names (train writes MODEL_NAME there, as PEFT
+// writes the base's name_or_path), as `merge` takes it.
+std::string base_of_adapter(const std::string& adapter) {
+  const std::filesystem::path file = std::filesystem::path(adapter) / "adapter_config.json";
+  std::ifstream in(file);
+  if (!in)
+    throw model::GenerateUsageError(fmt::format("--adapter {}: no adapter_config.json there; give a PEFT adapter "
+                                                "folder (e.g. a project folder after train)",
+                                                adapter));
+  nlohmann::json cfg = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (cfg.is_object() && cfg.contains("base_model_name_or_path") && cfg["base_model_name_or_path"].is_string() &&
+      !cfg["base_model_name_or_path"].get<std::string>().empty())
+    return cfg["base_model_name_or_path"].get<std::string>();
+  throw model::GenerateUsageError(fmt::format(
+      "--adapter {}: {} names no base_model_name_or_path; give the base model with --model", adapter, file.string()));
+}
+
 std::unique_ptr<model::Generator> open_generator(const GlobalOptions& g, GenerationArgs& a) {
-  if (a.model.model.empty())
-    model_of_config(g, a.model);
-  else
+  if (a.model.model.empty() && !a.model.adapter.empty()) {
+    a.model.model = base_of_adapter(a.model.adapter);
+    spdlog::info("model {} (the adapter's base_model_name_or_path) with the adapter {}", a.model.model,
+                 a.model.adapter);
     warn_config_unused(g);
+  } else if (a.model.model.empty()) {
+    model_of_config(g, a.model);
+  } else {
+    warn_config_unused(g);
+  }
   lora::use_qlora_loading(a.model);
   auto gen = std::make_unique<model::Generator>(a.model);
   print_warnings(*gen);
@@ -273,6 +321,15 @@ Subcommand add_chat_command(CLI::App& app, GlobalOptions& g) {
                   if (terminal) fmt::print(stderr, "(the conversation starts over)\n");
                   continue;
                 }
+                // A mistyped command (/rest) is not a question: answering it would also keep the
+                // conversation the user meant to reset. "/" alone or "/ text" is a message.
+                if (line.size() > 1 && line[0] == '/' && line.find_first_of(" \t") == std::string::npos &&
+                    std::isalpha(static_cast<unsigned char>(line[1]))) {
+                  spdlog::error("unknown command {}: the commands are /reset, /exit and /quit (a message that starts "
+                                "with '/' needs a space in it)",
+                                line);
+                  continue;
+                }
                 const std::string ask = fmt::format("{} {}{}", *user_tag, line, *assistant_tag);
                 // The oldest turns go when the conversation and the reply would pass the context.
                 auto conversation = [&] {
@@ -294,7 +351,7 @@ Subcommand add_chat_command(CLI::App& app, GlobalOptions& g) {
                                 gen->count_tokens(ask), gen->context_length());
                   // Its (empty) reply: piped, reply n of stdout answers message n.
                   if (*json)
-                    fmt::print("{}\n", nlohmann::ordered_json{{"reply", nullptr}, {"finish_reason", "too_long"},
+                    fmt::print("{}\n", nlohmann::ordered_json{{"reply", ""}, {"finish_reason", "too_long"},
                                                               {"new_tokens", 0}}
                                            .dump());
                   else

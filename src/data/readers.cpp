@@ -503,8 +503,8 @@ std::vector<Row> parse_json_any(const fs::path& path, const std::string& text) {
 std::vector<Row> read_rows(const fs::path& path) {
   std::string ext = format_of(path);
   if (ext != ".csv" && ext != ".json" && ext != ".jsonl")
-    throw DataError(fmt::format("{}: unknown format '{}'; use .jsonl, .json or .csv (each also .gz, .zst, .bz2 or .xz), or an "
-                                "uncompressed .parquet or .arrow",
+    throw DataError(fmt::format("{}: unknown format '{}'; use .jsonl, .json or .csv (each also .gz, .zst, .bz2 or .xz), "
+                                ".txt (one example per line), or .parquet, .arrow or .feather",
                                 path.string(), ext));
   std::string text = read_text(path);
   if (ext == ".csv") return parse_csv(path, text);

@@ -36,6 +36,13 @@ std::vector<data::Row> read_rows(const std::filesystem::path& path, const std::s
                                                                             : nlohmann::json()}}});
       return rows;
     }
+    if (data::format_of(path) == ".txt") {  // one example per line, as `data` reads it by default
+      std::vector<data::Row> rows;
+      size_t line = 0;
+      for (auto& text : data::read_text_examples(path, "line"))
+        rows.push_back({++line, nlohmann::json{{text_column, std::move(text)}}});
+      return rows;
+    }
     return data::read_rows(path);
   } catch (const data::DataError& e) {
     throw EvalUsageError(fmt::format("--data {}", e.what()));
@@ -120,10 +127,24 @@ EvalTokens read_eval_rows(const std::filesystem::path& data, const std::string& 
     }
     auto it = row.value.find(text_column);
     if (it != row.value.end() && it->is_null()) continue;  // no text (null, or a CSV "NA"): skipped, as in `data`
-    if (it == row.value.end() || !it->is_string())
+    if (it == row.value.end())
       throw EvalUsageError(fmt::format("{}: the row has neither an \"input_ids\" list nor a text column \"{}\" "
                                        "(choose the column with --text-column)",
                                        where, text_column));
+    // A number or boolean is its text, as `data` (and pandas' CSV) write it; a list or object is
+    // not text.
+    std::string text;
+    if (it->is_string()) {
+      text = it->get<std::string>();
+    } else if (it->is_boolean()) {
+      text = it->get<bool>() ? "True" : "False";
+    } else if (it->is_primitive()) {
+      text = it->dump();
+    } else {
+      throw EvalUsageError(fmt::format("{}: column \"{}\" holds {}, not text; choose a column of strings with "
+                                       "--text-column, or give \"input_ids\"",
+                                       where, text_column, it->type_name()));
+    }
 #ifdef AUTOTRAIN_HAVE_TOKENIZER
     if (!tok) {
       try {
@@ -132,7 +153,7 @@ EvalTokens read_eval_rows(const std::filesystem::path& data, const std::string& 
         throw ModelError(fmt::format("{}: text rows need the model's tokenizer: {}", where, e.what()));
       }
     }
-    for (auto id : tok->encode(it->get_ref<const std::string&>(), /*add_special_tokens=*/true)) {
+    for (auto id : tok->encode(text, /*add_special_tokens=*/true)) {
       // The folder's tokenizer and config.json disagree: a model error (exit 1), not the data's.
       if (vocab_size && id >= *vocab_size)
         throw ModelError(fmt::format("{}: the tokenizer in {} gives token id {}, outside the model's vocabulary of {} "
@@ -143,6 +164,7 @@ EvalTokens read_eval_rows(const std::filesystem::path& data, const std::string& 
     }
 #else
     (void)tokenizer_dir;
+    (void)text;
     throw EvalUsageError(fmt::format("{}: text rows need the tokenizer, which this build does not include; pass "
                                      "pre-tokenized rows ({{\"input_ids\": [...]}}) instead",
                                      where));

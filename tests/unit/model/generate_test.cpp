@@ -171,24 +171,33 @@ TEST_F(Generate, ChatRepliesAsTheGuanacoPrompt) {
   const auto& chat = expected_["chat"];
   std::string input;
   for (const auto& m : chat["messages"]) input += m.get<std::string>() + "\n";
-  input += "/reset\n" + chat["messages"][0].get<std::string>() + "\n";
+  // A mistyped command gets no reply and leaves the conversation as it was.
+  input += "/rest\n/reset\n" + chat["messages"][0].get<std::string>() + "\n";
   auto r = testing::run_command({bin_, "chat", "--model", (oracle().dir() / "model").string(), "--max-new-tokens", "24",
                                  "--device", "cpu"},
                                 {}, {}, input);
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("unknown command /rest"));
   // After /reset the first message gets its first reply again.
   EXPECT_EQ(r.out, chat["stdout"].get<std::string>() + chat["first_reply_line"].get<std::string>());
-  // --json: one line per message, the same replies.
+  // --json: one line per message, the same replies; a message too long for the context gets an
+  // empty reply (a string, like every reply).
+  std::string too_long;
+  for (int i = 0; i < 2000; ++i) too_long += "word ";
   auto j = testing::run_command({bin_, "chat", "--model", (oracle().dir() / "model").string(), "--max-new-tokens", "24",
                                  "--device", "cpu", "--json"},
-                                {}, {}, input);
+                                {}, {}, input + too_long + "\n");
   ASSERT_EQ(j.exit_code, 0) << j.err;
   std::istringstream lines(j.out);
-  std::string line, replies;
+  std::string line, replies, last;
   int n = 0;
-  for (; std::getline(lines, line); ++n) replies += nlohmann::json::parse(line)["reply"].get<std::string>() + "\n";
-  EXPECT_EQ(n, 3);
-  EXPECT_EQ(replies, chat["stdout"].get<std::string>() + chat["first_reply_line"].get<std::string>());
+  for (; std::getline(lines, line); ++n) {
+    replies += nlohmann::json::parse(line)["reply"].get<std::string>() + "\n";
+    last = line;
+  }
+  EXPECT_EQ(n, 4);
+  EXPECT_EQ(replies, chat["stdout"].get<std::string>() + chat["first_reply_line"].get<std::string>() + "\n");
+  EXPECT_EQ(nlohmann::json::parse(last)["finish_reason"], "too_long");
 }
 
 // Without --model, what the config's train made: MODEL_NAME with the project's adapter.
@@ -202,6 +211,15 @@ TEST_F(Generate, ModelAndAdapterFromTheConfig) {
                                  "--device", "cpu", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["ids"], c["ids"]);
+  // --adapter alone: the base its adapter_config.json names (PEFT wrote the model folder there).
+  auto by_adapter = testing::run_command({bin_, "generate", "--adapter", (oracle().dir() / "adapter").string(), "--prompt",
+                                          c["prompt"], "--max-new-tokens", "24", "--device", "cpu", "--json"});
+  ASSERT_EQ(by_adapter.exit_code, 0) << by_adapter.err;
+  EXPECT_EQ(nlohmann::json::parse(by_adapter.out)["ids"], c["ids"]);
+  EXPECT_THAT(by_adapter.err, HasSubstr("base_model_name_or_path"));
+  auto no_adapter = testing::run_command({bin_, "generate", "--adapter", work.path().string(), "--prompt", "hi"});
+  EXPECT_EQ(no_adapter.exit_code, 2);
+  EXPECT_THAT(no_adapter.err, HasSubstr("no adapter_config.json there"));
   // A project that was not trained yet says so.
   auto untrained = work.write("untrained.env", "MODEL_NAME=" + (oracle().dir() / "model").string() +
                                                    "\nAUTOTRAIN_PROJECT_NAME=" + (work.path() / "nothing").string() + "\n");

@@ -313,6 +313,8 @@ std::string eval_error(const std::string& name, const std::string& content) {
     read_eval_tokens(dir.path() / name, "text", dir.path());
   } catch (const EvalUsageError& e) {
     return e.what();
+  } catch (const ModelError& e) {  // the model folder's fault (here: it has no tokenizer)
+    return std::string("ModelError: ") + e.what();
   }
   return "";
 }
@@ -351,7 +353,13 @@ TEST(EvalData, ErrorsNameFileAndLine) {
   EXPECT_THAT(eval_error("d.jsonl", "[1, 2]\n"), HasSubstr("d.jsonl:1: expected a JSON object per row"));
   EXPECT_THAT(eval_error("d.csv", "a,b\n1,2\n3,4,5\n"), HasSubstr("d.csv:3: 3 fields, but the header has 2"));
   EXPECT_THAT(eval_error("d.csv", "a,b\n1,\"2\n"), HasSubstr("d.csv:2: unterminated quoted field"));
-  EXPECT_THAT(eval_error("d.txt", "hello"), HasSubstr("unknown format '.txt'"));
+  EXPECT_THAT(eval_error("d.tsv", "hello"), HasSubstr("unknown format '.tsv'"));
+  // A .txt file is one text row per line, and a number cell is text, as `data` reads them: both
+  // get as far as the tokenizer (this folder has none). A list is not text.
+  EXPECT_THAT(eval_error("d.txt", "hello\nworld\n"), HasSubstr("d.txt:1: text rows need the model's tokenizer"));
+  EXPECT_THAT(eval_error("d.jsonl", "{\"text\": 5}\n"), HasSubstr("d.jsonl:1: text rows need the model's tokenizer"));
+  EXPECT_THAT(eval_error("d.jsonl", "{\"text\": [\"a\"]}\n"),
+              HasSubstr("d.jsonl:1: column \"text\" holds array, not text"));
   EXPECT_THAT(eval_error("d.json", "42"), HasSubstr("expected a JSON array of row objects"));
   // One object is a one-row file (JSON Lines of one line), as the datasets library reads it.
   EXPECT_THAT(eval_error("d.json", "{}"), HasSubstr("d.json:1: the row has neither"));
