@@ -64,9 +64,19 @@ int run_setup(GlobalOptions& g, const SetupOptions& o) {
   bool config_invalid = false;  // (exit_code also says a bad token)
   try {
     cfg = load_config(g, /*required=*/false);
+    // A config file is for `data` and `train`: one that names no model or data would pass here
+    // and fail in every job.
+    const std::vector<std::string> missing =
+        cfg->config_file() ? cfg->missing_run_inputs() : std::vector<std::string>();
+    for (const auto& m : missing) fmt::print(stderr, "error: {}\n", m);
+    if (!missing.empty()) {
+      exit_code = kExitUsage;
+      config_invalid = true;
+    }
     out["config"] = {{"file", cfg->config_file() ? nlohmann::json(*cfg->config_file()) : nlohmann::json()},
-                     {"valid", true},
+                     {"valid", missing.empty()},
                      {"warnings", cfg->warnings()}};
+    if (!missing.empty()) out["config"]["errors"] = missing;
   } catch (const config::ConfigError& e) {
     report_config_error(e);
     exit_code = kExitUsage;
@@ -80,7 +90,7 @@ int run_setup(GlobalOptions& g, const SetupOptions& o) {
   // 2. Project folder: only for a config that names one (a file, or AUTOTRAIN_PROJECT_NAME set
   // in the environment or with --set); with no config at all, setup only reports the machine.
   std::filesystem::path project;
-  if (cfg && (cfg->config_file() || cfg->entry("AUTOTRAIN_PROJECT_NAME").is_set)) {
+  if (cfg && !config_invalid && (cfg->config_file() || cfg->entry("AUTOTRAIN_PROJECT_NAME").is_set)) {
     project = cfg->get_string("AUTOTRAIN_PROJECT_NAME");
     std::error_code ec;
     std::filesystem::create_directories(project, ec);
@@ -174,7 +184,7 @@ int run_setup(GlobalOptions& g, const SetupOptions& o) {
   fmt::print("Hub           {}: {}\n", out["hub"].value("endpoint", std::string("?")),
              out["hub"].value("status", std::string("?")));
   if (!project.empty()) fmt::print("Project       {}\n", out["project_dir"].get<std::string>());
-  if (cfg && cfg->config_file())
+  if (cfg && cfg->config_file() && !config_invalid)
     fmt::print("Config        {} is valid\n", *cfg->config_file());
   else if (config_invalid)
     fmt::print("Config        {} is NOT valid (see the errors above)\n", config_path(g));

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -23,6 +24,18 @@ std::string config_path(const GlobalOptions& g, bool* explicitly_named) {
   return "falcon.env";
 }
 
+namespace {
+
+// Every process of a data-parallel run (launch, torchrun) reads the same config and finds the
+// same problems: rank 0 alone says them, rather than N copies. (launch gives the others 3 s after
+// the first failure, far more than a config takes to read.)
+bool not_rank_zero() {
+  const char* rank = std::getenv("RANK");
+  return rank && *rank && std::string_view(rank) != "0";
+}
+
+}  // namespace
+
 config::Config load_config(const GlobalOptions& g, bool required) {
   bool named = false;
   std::string path = config_path(g, &named);
@@ -42,7 +55,8 @@ config::Config load_config(const GlobalOptions& g, bool required) {
     spdlog::info("no config file (./falcon.env absent): using defaults, the environment and --set");
   }
   config::Config cfg = config::Config::resolve(inputs);
-  for (const auto& w : cfg.warnings()) spdlog::warn("{}", w);
+  if (!not_rank_zero())
+    for (const auto& w : cfg.warnings()) spdlog::warn("{}", w);
   // As the tutorial's `set -a; source falcon.env`: the allow-listed variables the file or --set
   // gives (HF_HOME, CUDA_VISIBLE_DEVICES, ...; Config::exports) reach the environment before the
   // model, the data or a GPU is looked for.
@@ -56,6 +70,8 @@ config::Config load_config(const GlobalOptions& g, bool required) {
 }
 
 void report_config_error(const config::ConfigError& e) {
+  if (not_rank_zero()) return;
+  for (const auto& w : e.warnings()) spdlog::warn("{}", w);
   size_t n = e.parse_errors().size() + e.problems().size();
   for (const auto& d : e.parse_errors()) fmt::print(stderr, "{}\n", d.format("error"));
   for (const auto& p : e.problems()) fmt::print(stderr, "error: {}\n", p.message);

@@ -64,6 +64,18 @@ int run(int argc, char** argv) {
   subs.push_back(add_launch_command(app, g));
   subs.push_back(add_download_command(app, g));
   subs.push_back(add_upload_command(app, g));
+  // CLI11 lists the program's options under `autotrain --help` only; the commands that read the
+  // config name them in their own help too (they may come before or after the command word).
+  for (auto& s : subs) {
+    const std::string name = s.app->get_name();
+    if (name == "setup" || name == "config" || name == "data" || name == "train" || name == "tiny" ||
+        name == "generate" || name == "chat")
+      s.app->footer(
+          "Global options (before or after the command word):\n"
+          "  -c,--config FILE      Config file (default: $AUTOTRAIN_CONFIG, else ./falcon.env)\n"
+          "  --set KEY=VALUE       Override a config key (repeatable)\n"
+          "  --log-level LEVEL     trace|debug|info|warn|error|off");
+  }
 
   const int command = command_index(argc, argv);
 

@@ -175,7 +175,8 @@ std::optional<bool> parse_bool(std::string_view text) {
   return std::nullopt;
 }
 
-ConfigError::ConfigError(std::vector<ConfigProblem> problems, std::vector<Diagnostic> parse_errors)
+ConfigError::ConfigError(std::vector<ConfigProblem> problems, std::vector<Diagnostic> parse_errors,
+                         std::vector<std::string> warnings)
     : std::runtime_error([&] {
         std::string all;
         auto line = [&all](std::string_view text, std::string_view more = {}) {
@@ -187,7 +188,8 @@ ConfigError::ConfigError(std::vector<ConfigProblem> problems, std::vector<Diagno
         return all;
       }()),
       problems_(std::move(problems)),
-      parse_errors_(std::move(parse_errors)) {}
+      parse_errors_(std::move(parse_errors)),
+      warnings_(std::move(warnings)) {}
 
 Config Config::resolve(const ResolveInputs& inputs) {
   Config cfg;
@@ -386,8 +388,19 @@ Config Config::resolve(const ResolveInputs& inputs) {
   // Messages quote values, and a value may hold the token (LORA_R=$HF_TOKEN, a slip).
   for (auto& p : problems) p.message = cfg.redact(std::move(p.message));
   for (auto& w : cfg.warnings_) w = cfg.redact(std::move(w));
-  if (!problems.empty()) throw ConfigError(std::move(problems), {});
+  if (!problems.empty()) throw ConfigError(std::move(problems), {}, std::move(cfg.warnings_));
   return cfg;
+}
+
+std::vector<std::string> Config::missing_run_inputs() const {
+  std::vector<std::string> missing;
+  if (get_string("MODEL_NAME").empty())
+    missing.push_back("MODEL_NAME is empty: set it to a model folder or a Hugging Face id (org/name); `data` tokenizes "
+                      "with its tokenizer, `train` fine-tunes it");
+  if (get_string("DATA_PATH").empty())
+    missing.push_back("DATA_PATH is empty: set it to a .jsonl/.json/.csv/.txt/.parquet/.arrow file, a folder of split "
+                      "files, or a Hugging Face dataset id (org/name)");
+  return missing;
 }
 
 // Rules between keys, and values this build cannot act on. They live here, not in the commands

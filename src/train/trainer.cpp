@@ -31,6 +31,7 @@
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 #include <torch/csrc/autograd/autograd.h>
 
@@ -527,8 +528,8 @@ void Run::check_config() {
   peft_ = cfg_.get_bool("USE_PEFT");
   // PUSH_TO_HUB without REPO_ID, MERGE_ADAPTER or USE_INT4 without USE_PEFT: refused by
   // Config::resolve already.
-  if (cfg_.get_string("MODEL_NAME").empty())
-    throw TrainUsageError("MODEL_NAME is empty: set it to a model folder or a Hugging Face cache id");
+  if (const auto missing = cfg_.missing_run_inputs(); !missing.empty())
+    throw TrainUsageError(fmt::format("{}", fmt::join(missing, "\nerror: ")));
   try {
     schedule_ = parse_schedule(cfg_.get_string("SCHEDULER"));
   } catch (const std::invalid_argument& e) {
@@ -620,6 +621,22 @@ fs::path named_checkpoint(const std::string& resume) {
   return p;
 }
 
+// The state of the checkpoint --resume names. A path that is no checkpoint is a usage error that
+// names the argument (before any project check, which would otherwise blame the project's own
+// checkpoints for a mistyped path); a project folder gets its newest checkpoint suggested.
+nlohmann::json read_named_checkpoint(const fs::path& dir) {
+  try {
+    return read_checkpoint_state(dir);
+  } catch (const std::runtime_error& e) {
+    std::string hint = "give a checkpoint-<step> folder, auto or never";
+    std::error_code ec;
+    if (const auto inside = list_checkpoints(dir); !inside.empty() && fs::is_directory(dir, ec))
+      hint = fmt::format("it is a project folder: resume from its newest checkpoint with --resume {}, or use auto",
+                         inside.back().dir.string());
+    throw TrainUsageError(fmt::format("--resume {}: {}; {}", dir.string(), e.what(), hint));
+  }
+}
+
 // Decides where the run starts. Nothing is removed here: `--resume never` removes the old
 // checkpoints only once training starts (not on --dry-run, nor when loading the model fails).
 void Run::resolve_resume() {
@@ -630,13 +647,7 @@ void Run::resolve_resume() {
   }
   if (options_.resume != "auto") {
     resume_from_ = named_checkpoint(options_.resume);
-    nlohmann::json state;
-    try {
-      state = read_checkpoint_state(*resume_from_);
-    } catch (const std::runtime_error& e) {
-      throw TrainUsageError(fmt::format("--resume {}: {}; give a checkpoint-<step> folder, auto or never",
-                                        resume_from_->string(), e.what()));
-    }
+    const nlohmann::json state = read_named_checkpoint(*resume_from_);
     if (state.value("fingerprint", "") != fingerprint_)
       throw other_run_error(*resume_from_, true, what_differs(state.value("run", nlohmann::json()), run_identity_));
     // A checkpoint of this run named from elsewhere (another project folder) must not mix this
@@ -701,7 +712,10 @@ void Run::refuse_other_run_early() {
   // The checkpoint this run would start from (named, or the project's newest), and with a named
   // one from elsewhere the project's own newest too (see resolve_resume()).
   std::vector<std::pair<fs::path, bool>> checked;  // checkpoint, named by --resume
-  if (options_.resume != "auto") checked.emplace_back(named_checkpoint(options_.resume), true);
+  if (options_.resume != "auto") {
+    checked.emplace_back(named_checkpoint(options_.resume), true);
+    read_named_checkpoint(checked.back().first);
+  }
   if (!existing.empty()) checked.emplace_back(existing.back().dir, false);
   const auto effective = cfg_.to_json()["effective"];
   ordered_json now;

@@ -171,7 +171,8 @@ TEST_F(Cli, SetupStoresTokenPrivatelyAndNeverPrintsIt) {
   const std::string token = "hf_SeCrEt0123456789abcdefghijklmnopQ";
   TempDir work;
   auto hf_home = work.path() / "hf";
-  auto config = work.write("falcon.env", "AUTOTRAIN_PROJECT_NAME=proj/run-1\nHF_TOKEN=${HF_TOKEN:=\"hf_XXX\"}\n");
+  auto config = work.write("falcon.env", "AUTOTRAIN_PROJECT_NAME=proj/run-1\nMODEL_NAME=tiiuae/falcon-7b\n"
+                                         "DATA_PATH=timdettmers/openassistant-guanaco\nHF_TOKEN=${HF_TOKEN:=\"hf_XXX\"}\n");
   for (bool json : {false, true}) {
     std::vector<std::string> args = {"setup", "-c", config.string(), "--log-level", "debug"};
     if (json) args.push_back("--json");
@@ -251,6 +252,19 @@ TEST_F(Cli, SetupFailsOnInvalidConfig) {
   auto j = nlohmann::json::parse(r.out);
   EXPECT_FALSE(j["config"]["valid"].get<bool>());
   EXPECT_THAT(r.err, HasSubstr("LORA_R=zero"));
+  // A config that names no model and no data would fail every `data` and `train` job: both said
+  // at once, and no project folder made for it.
+  auto empty = work.write("empty.env", "AUTOTRAIN_PROJECT_NAME=proj\n");
+  auto e = run({"setup", "-c", empty.string(), "--json"}, {"HF_HOME=" + (work.path() / "hf").string()}, work.path());
+  EXPECT_EQ(e.exit_code, 2);
+  EXPECT_FALSE(nlohmann::json::parse(e.out)["config"]["valid"].get<bool>());
+  EXPECT_THAT(e.err, HasSubstr("MODEL_NAME is empty"));
+  EXPECT_THAT(e.err, HasSubstr("DATA_PATH is empty"));
+  EXPECT_FALSE(std::filesystem::exists(work.path() / "proj"));
+  auto data = run({"data", "-c", empty.string()}, {"HF_HOME=" + (work.path() / "hf").string()}, work.path());
+  EXPECT_EQ(data.exit_code, 2);
+  EXPECT_THAT(data.err, HasSubstr("MODEL_NAME is empty"));
+  EXPECT_THAT(data.err, HasSubstr("DATA_PATH is empty"));
 }
 
 // Global options (and their values) may come before the command, and a mistyped one is named.
@@ -259,6 +273,10 @@ TEST_F(Cli, CommandWordFoundAfterGlobalOptions) {
   auto globals = run({"-c", "no-such.env", "--set", "A=B", "launch", "--nproc", "2", "--", "train", "--dry-run"});
   EXPECT_EQ(globals.exit_code, 2) << globals.err;  // each rank's train read the config named before launch
   EXPECT_THAT(globals.err, HasSubstr("no-such.env"));
+  // Said once (by rank 0), not once per process.
+  const auto first = globals.err.find("config file not found");
+  ASSERT_NE(first, std::string::npos) << globals.err;
+  EXPECT_EQ(globals.err.find("config file not found", first + 1), std::string::npos) << globals.err;
   auto one_process = run({"launch", "--nproc", "2", "--", "data", "-c", "x.env"});
   EXPECT_EQ(one_process.exit_code, 2);
   EXPECT_THAT(one_process.err, HasSubstr("autotrain data runs on one process"));

@@ -493,6 +493,15 @@ TEST_F(Train, ResumeAfterSigtermIsBitIdenticalAndRunsAreDeterministic) {
   EXPECT_THAT(other.err, HasSubstr("holds checkpoints of another run"));
   EXPECT_THAT(other.err, HasSubstr("LORA_DROPOUT was 0.1, now 0.0"));
   EXPECT_THAT(other.err, HasSubstr("--resume never"));
+  // A mistyped --resume path is said to be one, not blamed on the project's checkpoints (whose
+  // fix, --resume never, would remove them); a project folder gets its newest checkpoint named.
+  auto typo = run("train", "full", {"LORA_R=4"}, {"--resume", (project("full") / "checkpoint-9999").string()});
+  EXPECT_EQ(typo.exit_code, 2);
+  EXPECT_THAT(typo.err, HasSubstr("checkpoint-9999: no such folder"));
+  EXPECT_THAT(typo.err, Not(HasSubstr("another run")));
+  auto folder = run("train", "full", {}, {"--resume", project("full").string()});
+  EXPECT_EQ(folder.exit_code, 2);
+  EXPECT_THAT(folder.err, HasSubstr("--resume " + (project("full") / "checkpoint-16").string()));
   auto dry = run("train", "full", {"LORA_R=4"}, {"--resume", "never", "--dry-run"});
   EXPECT_EQ(dry.exit_code, 0) << dry.err;
   EXPECT_TRUE(fs::exists(project("full") / "checkpoint-16")) << "--dry-run removed checkpoints";

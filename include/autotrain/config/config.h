@@ -60,13 +60,18 @@ struct ConfigProblem {
 
 class ConfigError : public std::runtime_error {
  public:
-  ConfigError(std::vector<ConfigProblem> problems, std::vector<Diagnostic> parse_errors);
+  ConfigError(std::vector<ConfigProblem> problems, std::vector<Diagnostic> parse_errors,
+              std::vector<std::string> warnings = {});
   const std::vector<ConfigProblem>& problems() const { return problems_; }
   const std::vector<Diagnostic>& parse_errors() const { return parse_errors_; }
+  // What a valid config would have warned about (an unknown key, a typo): said with the errors, so
+  // that fixing them is not followed by a run that quietly ignores a misspelt key.
+  const std::vector<std::string>& warnings() const { return warnings_; }
 
  private:
   std::vector<ConfigProblem> problems_;
   std::vector<Diagnostic> parse_errors_;
+  std::vector<std::string> warnings_;
 };
 
 struct ResolveInputs {
@@ -90,6 +95,11 @@ class Config {
 
   const std::vector<std::string>& warnings() const { return warnings_; }
   const std::optional<std::string>& config_file() const { return config_file_; }
+
+  // What `data` and `train` need that is not set (MODEL_NAME, DATA_PATH), one message each, so
+  // that `setup` can refuse such a config and `data` name every missing key in one run. Empty
+  // when nothing is missing. (Other commands take a model and data on their command line.)
+  std::vector<std::string> missing_run_inputs() const;
 
   // What the file assigned to names that are not config keys (HF_HOME, CUDA_VISIBLE_DEVICES, a
   // helper such as PNAME), with their values: the tutorial's autotrain.sh sourced the file under

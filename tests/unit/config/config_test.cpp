@@ -337,6 +337,16 @@ TEST(Config, UnknownKeysWarnWithSuggestion) {
   ASSERT_EQ(helper.warnings().size(), 1u);
   EXPECT_THAT(helper.warnings()[0], HasSubstr("unknown key LEARNIG_RATE"));
   EXPECT_EQ(helper.get_string("AUTOTRAIN_PROJECT_NAME"), "out/x");
+  // With an error elsewhere, the misspelt key is still said: fixing the error must not lead to a
+  // run that silently ignores it.
+  try {
+    resolve_text("LEARNIG_RATE=1e-4\nLORA_R=x\n");
+    ADD_FAILURE() << "LORA_R=x accepted";
+  } catch (const ConfigError& e) {
+    ASSERT_EQ(e.warnings().size(), 1u);
+    EXPECT_THAT(e.warnings()[0], HasSubstr("did you mean LEARNING_RATE?"));
+    EXPECT_THAT(e.what(), HasSubstr("LORA_R=x"));
+  }
 }
 
 // The tutorial sourced the file under `set -a`: its variables reached the environment (HF_HOME
