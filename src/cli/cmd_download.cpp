@@ -35,7 +35,7 @@ int print_cached(const DownloadOptions& o, const std::filesystem::path& snapshot
   return kExitOk;
 }
 
-int run_download(const DownloadOptions& o) {
+int run_download(const GlobalOptions& g, const DownloadOptions& o) {
   const hub::RepoType type = o.repo_type == "dataset" ? hub::RepoType::dataset : hub::RepoType::model;
   if (!model::looks_like_repo_id(o.repo_id)) {
     fmt::print(stderr, "error: '{}' is not a repository id: write ORG/NAME (or NAME){}\n", o.repo_id,
@@ -45,8 +45,9 @@ int run_download(const DownloadOptions& o) {
                                                     : "");
     return kExitUsage;
   }
-  // The token: HF_TOKEN, else the token file `autotrain setup --token` writes.
-  const hub::HubOptions options = hub::options_from_env();
+  // The token: the config's HF_TOKEN (-c), else $HF_TOKEN, else the token file `autotrain setup
+  // --token` writes.
+  const hub::HubOptions options = hub_options(g);
   const auto cached = hub::cached_snapshot(o.repo_id, type, o.revision, options);
   if (hub::offline()) {
     if (!cached) {
@@ -99,7 +100,7 @@ int run_download(const DownloadOptions& o) {
 
 }  // namespace
 
-Subcommand add_download_command(CLI::App& app, GlobalOptions&) {
+Subcommand add_download_command(CLI::App& app, GlobalOptions& g) {
   CLI::App* sub = app.add_subcommand("download", "Download a model or dataset from the Hugging Face Hub into its cache");
   auto o = std::make_shared<DownloadOptions>();
   sub->add_option("repo_id", o->repo_id, "Repository id (org/name)")->required()->check(not_empty("tiiuae/falcon-7b"));
@@ -112,7 +113,7 @@ Subcommand add_download_command(CLI::App& app, GlobalOptions&) {
       ->allow_extra_args(false)
       ->check(not_empty("'*.safetensors'"));
   sub->add_flag("--json", o->json, "Print {repo_id, commit, snapshot, files, ...} as JSON");
-  return {sub, [o] { return run_download(*o); }};
+  return {sub, [&g, o] { return run_download(g, *o); }};
 }
 
 }  // namespace autotrain::cli

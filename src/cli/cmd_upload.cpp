@@ -24,7 +24,8 @@ struct UploadCommandOptions {
   bool json = false;
 };
 
-int run_upload(const UploadCommandOptions& o) {
+int run_upload(const GlobalOptions& g, const UploadCommandOptions& o) {
+  const hub::HubOptions options = hub_options(g);  // first: the config may set HF_HUB_OFFLINE
   if (hub::offline()) {
     fmt::print(stderr, "error: HF_HUB_OFFLINE is set, so nothing is uploaded; unset it to upload\n");
     return kExitUsage;
@@ -46,7 +47,6 @@ int run_upload(const UploadCommandOptions& o) {
     fmt::print(stderr, "error: {}\n", e.what());
     return kExitUsage;
   }
-  const hub::HubOptions options = hub::options_from_env();
   const hub::Account account = hub::whoami(options);  // a missing or bad token, said as such
   if (account.token_role == "read")
     fmt::print(stderr, "warning: the token of {} has the \"read\" role; uploading needs \"write\"\n", account.name);
@@ -76,7 +76,7 @@ int run_upload(const UploadCommandOptions& o) {
 
 }  // namespace
 
-Subcommand add_upload_command(CLI::App& app, GlobalOptions&) {
+Subcommand add_upload_command(CLI::App& app, GlobalOptions& g) {
   CLI::App* sub = app.add_subcommand("upload", "Upload a folder (a trained project) to a Hugging Face Hub repository");
   auto o = std::make_shared<UploadCommandOptions>();
   sub->add_option("repo_id", o->repo_id, "Repository id (user/name or org/name); created private if it does not exist")
@@ -94,7 +94,7 @@ Subcommand add_upload_command(CLI::App& app, GlobalOptions&) {
       ->check(not_empty("'checkpoint-*/'"));
   sub->add_flag("--public", o->make_public, "Create the repository public (default: private, as AutoTrain creates it)");
   sub->add_flag("--json", o->json, "Print {repo_id, url, files, changed, committed, commit_oid, ...} as JSON");
-  return {sub, [o] { return run_upload(*o); }};
+  return {sub, [&g, o] { return run_upload(g, *o); }};
 }
 
 }  // namespace autotrain::cli

@@ -69,6 +69,14 @@ config::Config load_config(const GlobalOptions& g, bool required) {
   return cfg;
 }
 
+hub::HubOptions hub_options(const GlobalOptions& g) {
+  std::optional<std::string> token;
+  if (!g.config_path.empty() || !g.sets.empty()) token = load_config(g, /*required=*/true).secret("HF_TOKEN");
+  hub::HubOptions options = hub::options_from_env();
+  if (token) options.token = *token;
+  return options;
+}
+
 void report_config_error(const config::ConfigError& e) {
   if (not_rank_zero()) return;
   for (const auto& w : e.warnings()) spdlog::warn("{}", w);

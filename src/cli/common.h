@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "autotrain/config/config.h"
+#include "autotrain/hub/hub.h"
 
 namespace autotrain::cli {
 
@@ -36,6 +37,12 @@ std::string config_path(const GlobalOptions& g, bool* explicitly_named = nullptr
 // without, a missing default file yields defaults + environment + --set.
 // Throws config::ConfigError (exit 2).
 config::Config load_config(const GlobalOptions& g, bool required);
+
+// The Hub settings of `download` and `upload`: the process environment, after the config's when
+// one is named (-c or --set): its exported HF_HOME / HF_HUB_CACHE / HF_HUB_OFFLINE (never
+// HF_ENDPOINT: Config::exports leaves it to the shell) and its HF_TOKEN apply, so that a login node fetches into the cache the config's jobs read.
+// Throws config::ConfigError.
+hub::HubOptions hub_options(const GlobalOptions& g);
 
 // Prints every problem of a config error to stderr.
 void report_config_error(const config::ConfigError& e);

@@ -1,5 +1,8 @@
 // autotrain: the command-line driver. Parses arguments, sets up logging, dispatches to one
 // subcommand and maps failures to the exit codes of DESIGN.md D8.
+#include <map>
+#include <string>
+
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -69,7 +72,7 @@ int run(int argc, char** argv) {
   for (auto& s : subs) {
     const std::string name = s.app->get_name();
     if (name == "setup" || name == "config" || name == "data" || name == "train" || name == "tiny" ||
-        name == "generate" || name == "chat")
+        name == "generate" || name == "chat" || name == "download" || name == "upload")
       s.app->footer(
           "Global options (before or after the command word):\n"
           "  -c,--config FILE      Config file (default: $AUTOTRAIN_CONFIG, else ./falcon.env)\n"
@@ -112,12 +115,13 @@ int run(int argc, char** argv) {
     // These commands take everything from their options; a config given to them would be
     // ignored without a word (`eval -c falcon.env` does not use its MODEL_NAME).
     const std::string name = s.app->get_name();
-    if ((name == "eval" || name == "tokenize" || name == "quantize" || name == "merge" || name == "download" ||
-         name == "upload") &&
-        (!g.config_path.empty() || !g.sets.empty()))
-      fmt::print(stderr, "warning: {} does not read the config: -c/--set are ignored (give --model, --data, ... "
-                         "instead)\n",
-                 name);
+    static const std::map<std::string, const char*> kNoConfig = {{"eval", "--model, --data, ..."},
+                                                                 {"tokenize", "--tokenizer and --text or --jsonl"},
+                                                                 {"quantize", "--model and --out"},
+                                                                 {"merge", "--model, --adapter and --out"}};
+    if (const auto it = kNoConfig.find(name); it != kNoConfig.end() && (!g.config_path.empty() || !g.sets.empty()))
+      fmt::print(stderr, "warning: {} does not read the config: -c/--set are ignored (give {} instead)\n", name,
+                 it->second);
     try {
       return s.run();
     } catch (const config::ConfigError& e) {

@@ -298,6 +298,14 @@ TEST_F(HubTest, AGatedModelNeedsTheTokenWhichNeverLeavesTheHub) {
   ASSERT_EQ(stored.exit_code, 0) << stored.err;
   auto by_file = autotrain(hub, "home2", {"download", "org/gated"});
   EXPECT_EQ(by_file.exit_code, 0) << by_file.err;
+  // From a config given with -c: its HF_TOKEN, and its HF_HOME, so a login node fetches into the
+  // cache the config's jobs will read.
+  const fs::path config = work_.path() / "login.env";
+  std::ofstream(config) << "export HF_HOME=" << (work_.path() / "home3").string() << "\nHF_TOKEN=" << kToken << "\n";
+  auto by_config = autotrain(hub, "home", {"download", "-c", config.string(), "org/gated", "--json"});
+  ASSERT_EQ(by_config.exit_code, 0) << by_config.err;
+  EXPECT_EQ(fs::path(nlohmann::json::parse(by_config.out)["snapshot"].get<std::string>()).parent_path().parent_path(),
+            cache("home3") / "models--org--gated");
 
   bool sent = false;
   for (const auto& q : hub.requests()) {
@@ -307,7 +315,7 @@ TEST_F(HubTest, AGatedModelNeedsTheTokenWhichNeverLeavesTheHub) {
     sent = sent || q["auth"] == std::string("Bearer ") + kToken;
   }
   EXPECT_TRUE(sent);
-  for (const auto* r : {&denied, &by_env, &by_file}) {
+  for (const auto* r : {&denied, &by_env, &by_file, &by_config}) {
     EXPECT_THAT(r->out, Not(HasSubstr(kToken)));
     EXPECT_THAT(r->err, Not(HasSubstr(kToken)));
   }
