@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The tutorial's interface, kept: `bash autotrain.sh data|train [-m NAME] [-p PID] [ARGS...]`.
+# The tutorial's interface, kept: `bash autotrain.sh data|train|test [-m NAME] [-p PID] [ARGS...]`.
 #   -m, --model NAME   loads NAME.env (default: falcon) as given (relative to the current folder,
-#                      or an absolute path), else from configs/
+#                      or an absolute path), else from configs/; a NAME that already ends in .env
+#                      and names a file is taken as it is
 #   -p, --pid ID       exported as PROJECT_ID (default: admin, as in the tutorial's script, which
 #                      set it before reading the command line: a PROJECT_ID already in the
 #                      environment, e.g. left by an earlier `set -a; source falcon.env`, is not used)
@@ -14,7 +15,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 usage() {
   cat <<USAGE
-Usage: bash scripts/autotrain.sh data|train [-m NAME] [-p PID] [ARGS...]
+Usage: bash scripts/autotrain.sh data|train|test [-m NAME] [-p PID] [ARGS...]
   data    prepare DATA_FILE and the token cache
   train   fine-tune with the settings of NAME.env
   test    the tutorial's test.py: 20 new tokens after "Hello, how are you today?" from the
@@ -50,6 +51,7 @@ done
 config=""
 candidates=("$name.env")
 case "$name" in /*) ;; *) candidates+=("$root/configs/$name.env") ;; esac
+case "$name" in *.env) candidates=("$name" "${candidates[@]}") ;; esac  # -m configs/tiny.env
 for candidate in "${candidates[@]}"; do
   if [ -f "$candidate" ]; then config="$candidate"; break; fi
 done

@@ -24,7 +24,8 @@ Subcommand add_eval_command(CLI::App& app, GlobalOptions& /*g*/) {
   sub->add_flag("--load-in-4bit", o->load_in_4bit, "Quantize the base model to NF4 while loading (QLoRA)");
   sub->add_flag("--double-quant", o->double_quant,
                 "With --load-in-4bit: double quantization, as an adapter trained with USE_DOUBLE_QUANT=True saw it");
-  sub->add_option("--data", o->data, ".jsonl/.json/.csv rows: {\"input_ids\": [...]} or a text column")->required();
+  sub->add_option("--data", o->data, "Rows: .jsonl/.json/.csv (also .gz/.zst/.bz2/.xz) with {\"input_ids\": [...]} or a text column; .txt (a "
+                  "row per line); the text column of .parquet/.arrow/.feather")->required();
   sub->add_option("--text-column", o->text_column, "Column holding the text (default: text)");
   sub->add_option("--block-size", *block, "Tokens per block (default: 1024, capped at the model's maximum)")
       ->check(positive_integer("--block-size 1024"));

@@ -17,8 +17,8 @@ const std::vector<KeySpec>& config_keys() {
       // --- the tutorial's falcon.env ------------------------------------------------------
       {"PROJECT_ID", T::String, "", "Suffix of the tutorial's project name (scripts/autotrain.sh exports it, default admin)"},
       {"AUTOTRAIN_PROJECT_NAME", T::String, "my_autotrain_llm", "Project folder: adapter, checkpoints, logs, token cache"},
-      {"MODEL_NAME", T::String, "", "Base model: local folder, Hugging Face cache id (org/name)"},
-      {"DATA_PATH", T::String, "", "Dataset: a .jsonl/.json/.csv/.txt file, a folder of split files, or a cached hub dataset id"},
+      {"MODEL_NAME", T::String, "", "Base model: a local folder, or a Hugging Face id (org/name), downloaded into the cache if missing"},
+      {"DATA_PATH", T::String, "", "Dataset: a .jsonl/.json/.csv/.txt (each also .gz/.zst/.bz2/.xz), .parquet, .arrow or .feather file, a folder of split files (a `save_to_disk` folder too), or a Hugging Face dataset id, downloaded into the cache if missing"},
       {"DATA_FILE", T::String, "./train.csv", "CSV that `data` writes (the tutorial's train.csv)"},
       {"TEXT_COLUMN", T::String, "text", "Column holding the training text (TEXT_COLUMM is accepted as an alias)"},
       {"LEARNING_RATE", T::Float, "3e-5", "Peak learning rate", 0, 10, true},
@@ -35,7 +35,7 @@ const std::vector<KeySpec>& config_keys() {
       {"LORA_R", T::Int, "16", "LoRA rank", 1, 1e5},
       {"LORA_ALPHA", T::Float, "32", "LoRA alpha (scaling = alpha / r)", 0, 1e6, true},
       {"LORA_DROPOUT", T::Float, "0.05", "Dropout on the LoRA input", 0, 0.999999},
-      {"PUSH_TO_HUB", T::Bool, "False", "Upload the project folder to the Hub repository REPO_ID after training (created private if new)"},
+      {"PUSH_TO_HUB", T::Bool, "False", "Upload the project folder to the Hub repository `REPO_ID` after training (created private if new; token checked before training)"},
       {"HF_TOKEN", T::Secret, "", "Hugging Face token (never printed; `setup` stores it in $HF_HOME/token)"},
       {"REPO_ID", T::String, "", "Hub repository for PUSH_TO_HUB (user/name)"},
       // --- what AutoTrain, axolotl and TRL users expect ------------------------------------
@@ -67,7 +67,7 @@ const std::vector<KeySpec>& config_keys() {
       {"INSTRUCTION_TEMPLATE", T::String, "", "Marker that starts a user turn, e.g. '### Human:': train on every answer of a multi-turn example"},
       {"TEXT_SAMPLE_BY", T::Choice, "line", "How a .txt file is cut into examples: line, paragraph (blank-line separated) or document (the whole file)", -kInf, kInf, false, false, {"line", "paragraph", "document"}},
       {"MODEL_MAX_LENGTH", T::Int, "1024", "The tokenizer's limit when its model_max_length is missing or above 2048 (AutoTrain's rule)", 2, 1e7},
-      {"MERGE_ADAPTER", T::Bool, "False", "After training, also write the adapter merged into an fp16 copy of the base to <project>/merged/ (as `autotrain merge`)"},
+      {"MERGE_ADAPTER", T::Bool, "False", "After training, also write the adapter merged into an fp16 copy of the base to `<project>/merged/` (as `autotrain merge`)"},
       {"DEVICE", T::String, "auto", "auto | cpu | cuda | cuda:N"},
   };
   return keys;

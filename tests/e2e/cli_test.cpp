@@ -51,6 +51,21 @@ TEST_F(Cli, VersionAndHelp) {
   EXPECT_EQ(h.exit_code, 0);
   for (auto cmd : {"setup", "config", "data", "train", "eval", "tokenize", "quantize", "generate", "chat", "merge", "launch"})
     EXPECT_THAT(h.out, HasSubstr(cmd));
+  // The commands that read a config name the global options in their own help.
+  auto train_help = run({"train", "--help"});
+  EXPECT_EQ(train_help.exit_code, 0);
+  EXPECT_THAT(train_help.out, HasSubstr("--set KEY=VALUE"));
+}
+
+// The README's key table is what `config --keys` prints: one source for both (a key's default or
+// meaning changed in the program shows up here until the README follows).
+TEST_F(Cli, ReadmeKeyTableIsConfigKeys) {
+  auto keys = run({"config", "--keys"});
+  ASSERT_EQ(keys.exit_code, 0) << keys.err;
+  const std::string readme = testing::read_file(std::string(AUTOTRAIN_TEST_SOURCE_DIR) + "/../README.md");
+  EXPECT_NE(readme.find(keys.out), std::string::npos)
+      << "README.md's key table differs from `autotrain config --keys`; replace it with that output:\n"
+      << keys.out;
 }
 
 TEST_F(Cli, UsageErrorsExit2) {
