@@ -28,7 +28,7 @@ Subcommand add_eval_command(CLI::App& app, GlobalOptions& /*g*/) {
                   "row per line); the text column of .parquet/.arrow/.feather")->required();
   sub->add_option("--text-column", o->text_column, "Column holding the text (default: text)");
   sub->add_option("--block-size", *block, "Tokens per block (default: 1024, capped at the model's maximum)")
-      ->check(positive_integer("--block-size 1024"));
+      ->transform(positive_integer("--block-size 1024"));
   sub->add_option("--dtype", o->dtype, "Weights and activations: fp32 (default), fp16 or bf16")
       ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
   // Checked by device::choose_device, as train's DEVICE is: the same words, cuda:N included.

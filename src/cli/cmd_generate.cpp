@@ -4,13 +4,11 @@
 #include <unistd.h>
 
 #include <cctype>
-#include <cerrno>
 #include <cstdlib>
 #include <limits>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <memory>
@@ -23,6 +21,9 @@
 
 #include "autotrain/lora/qlora_loading.h"
 #include "autotrain/model/generate.h"
+#include "autotrain/model/falcon_config.h"
+#include "autotrain/model/model_dir.h"
+#include "autotrain/model/model_folder.h"
 #include "common.h"
 
 namespace autotrain::cli {
@@ -54,21 +55,6 @@ CLI::Validator number_in(const char* what, double low, bool low_open, double hig
       "NUMBER");
 }
 
-// An option that takes a whole number from 0 to `high`, checked before CLI11 converts it (whose
-// own message, "Could not convert", says neither what is wanted nor an example).
-CLI::Validator whole_number(const char* what, unsigned long long high) {
-  return CLI::Validator(
-      [what, high](std::string& text) -> std::string {
-        const bool digits = !text.empty() && text.size() <= 20 &&
-                            text.find_first_not_of("0123456789") == std::string::npos;
-        errno = 0;
-        const unsigned long long v = digits ? std::strtoull(text.c_str(), nullptr, 10) : 0;
-        if (!digits || errno == ERANGE || v > high) return fmt::format("'{}' is not {}", text, what);
-        return {};
-      },
-      "UINT");
-}
-
 void add_generation_options(CLI::App* sub, GenerationArgs& a, int64_t default_new_tokens) {
   a.max_new_tokens = default_new_tokens;
   sub->add_option("--model", a.model.model,
@@ -88,26 +74,26 @@ void add_generation_options(CLI::App* sub, GenerationArgs& a, int64_t default_ne
                       fmt::format("New tokens at most (default: the model's generation_config.json max_new_tokens, "
                                   "else {})",
                                   default_new_tokens))
-          ->check(positive_integer("--max-new-tokens 64"));
+          ->transform(positive_integer("--max-new-tokens 64"));
   sub->add_option("--temperature", a.temperature,
                   "0: greedy (the default, unless the model's generation_config.json samples); above 0: sample")
       ->check(number_in("a temperature of 0 or more (e.g. 0.7)", 0, false, 1e6));
   sub->add_option("--top-k", a.top_k, "When sampling: keep the k most likely tokens (default 50; 0 keeps all)")
-      ->check(whole_number("a whole number of tokens, 0 or more", 1000000000000ULL));
+      ->transform(whole_number("a whole number of tokens, 0 or more", 1000000000000ULL));
   sub->add_option("--top-p", a.top_p, "When sampling: keep the most likely tokens up to this probability (default 1)")
       ->check(number_in("a probability above 0 and at most 1 (e.g. 0.9)", 0, true, 1));
   sub->add_option("--seed", a.seed, "Seed of the sampler (default 0): the same seed gives the same text")
-      ->check(whole_number("a whole number, 0 or more (e.g. 42)", std::numeric_limits<uint64_t>::max()));
+      ->transform(whole_number("a whole number, 0 or more (e.g. 42)", std::numeric_limits<uint64_t>::max()));
   sub->add_option("--repetition-penalty", a.repetition_penalty,
                   "Above 1 discourages tokens already in the prompt or the text (default: generation_config.json's, "
                   "else 1)")
       ->check(number_in("a number above 0 (e.g. 1.2)", 0, true, 1e6));
   sub->add_option("--no-repeat-ngram-size", a.no_repeat_ngram_size,
                   "N above 0: no N tokens in a row appear twice (default: generation_config.json's, else 0)")
-      ->check(whole_number("a whole number, 0 or more", 1000000));
+      ->transform(whole_number("a whole number, 0 or more", 1000000));
   sub->add_option("--min-new-tokens", a.min_new_tokens,
                   "No end of sequence before this many new tokens (default: generation_config.json's, else 0)")
-      ->check(whole_number("a whole number, 0 or more", 1000000000000ULL));
+      ->transform(whole_number("a whole number, 0 or more", 1000000000000ULL));
 }
 
 // Without --model: what `train` of the config (-c, $AUTOTRAIN_CONFIG, ./falcon.env) made, as the
@@ -184,29 +170,46 @@ void print_warnings(model::Generator& g) {
 
 // The model (the options', else what the config's train made), loaded with its warnings said;
 // and the token budget from its generation_config.json when --max-new-tokens is not given.
-// --adapter without --model: the base the adapter names (train writes MODEL_NAME there, as PEFT
-// writes the base's name_or_path), as `merge` takes it.
+// --adapter without --model and without a config: the base the adapter names (train writes
+// MODEL_NAME there, as PEFT writes the base's name_or_path), as `merge` takes it.
 std::string base_of_adapter(const std::string& adapter) {
   const std::filesystem::path file = std::filesystem::path(adapter) / "adapter_config.json";
-  std::ifstream in(file);
-  if (!in)
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec))
     throw model::GenerateUsageError(fmt::format("--adapter {}: no adapter_config.json there; give a PEFT adapter "
                                                 "folder (e.g. a project folder after train)",
                                                 adapter));
-  nlohmann::json cfg = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (cfg.is_object() && cfg.contains("base_model_name_or_path") && cfg["base_model_name_or_path"].is_string() &&
-      !cfg["base_model_name_or_path"].get<std::string>().empty())
-    return cfg["base_model_name_or_path"].get<std::string>();
-  throw model::GenerateUsageError(fmt::format(
-      "--adapter {}: {} names no base_model_name_or_path; give the base model with --model", adapter, file.string()));
+  nlohmann::ordered_json cfg;
+  try {
+    cfg = model::read_ordered_json(file);
+  } catch (const model::ModelError& e) {
+    throw model::GenerateUsageError(fmt::format("--adapter {}: {}", adapter, e.what()));
+  }
+  const std::string base = cfg.is_object() && cfg.contains("base_model_name_or_path") &&
+                                   cfg["base_model_name_or_path"].is_string()
+                               ? cfg["base_model_name_or_path"].get<std::string>()
+                               : std::string();
+  if (base.empty())
+    throw model::GenerateUsageError(fmt::format(
+        "--adapter {}: {} names no base_model_name_or_path; give the base model with --model", adapter, file.string()));
+  // A path as train recorded it (MODEL_NAME=./runs/x) is relative to the folder train ran in.
+  if (!model::looks_like_repo_id(base) && !std::filesystem::exists(base, ec))
+    throw model::GenerateUsageError(fmt::format(
+        "--adapter {}: its base model {} (base_model_name_or_path) is not here; a relative path is relative to the "
+        "folder train ran in: run from there, or give the base with --model",
+        adapter, base));
+  return base;
 }
 
 std::unique_ptr<model::Generator> open_generator(const GlobalOptions& g, GenerationArgs& a) {
-  if (a.model.model.empty() && !a.model.adapter.empty()) {
+  // Without --model, the config names the base (and 4-bit loading); only with no config at all
+  // does an --adapter name it.
+  bool named = false;
+  const bool have_config = std::filesystem::exists(config_path(g, &named)) || named || !g.sets.empty();
+  if (a.model.model.empty() && !a.model.adapter.empty() && !have_config) {
     a.model.model = base_of_adapter(a.model.adapter);
     spdlog::info("model {} (the adapter's base_model_name_or_path) with the adapter {}", a.model.model,
                  a.model.adapter);
-    warn_config_unused(g);
   } else if (a.model.model.empty()) {
     model_of_config(g, a.model);
   } else {

@@ -28,8 +28,8 @@ Subcommand add_launch_command(CLI::App& app, GlobalOptions& g) {
       "launch", "Run a command on several processes (torchrun conventions): data-parallel training");
   auto o = std::make_shared<dist::LaunchOptions>();
   sub->add_option("--nproc,--nproc-per-node", o->nproc, "Processes on this node: one per GPU (default 1)")
-      ->check(positive_integer("2"));
-  sub->add_option("--nnodes", o->nnodes, "Nodes in the run (default 1)")->check(positive_integer("2"));
+      ->transform(positive_integer("2"));
+  sub->add_option("--nnodes", o->nnodes, "Nodes in the run (default 1)")->transform(positive_integer("2"));
   sub->add_option("--node-rank", o->node_rank, "This node's index, 0 to nnodes-1 (default 0)")
       ->check(CLI::NonNegativeNumber);
   sub->add_option("--master-addr", o->master_addr, "Host of node 0, reachable from every node (default 127.0.0.1)")

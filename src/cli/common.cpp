@@ -26,12 +26,20 @@ std::string config_path(const GlobalOptions& g, bool* explicitly_named) {
 
 namespace {
 
-// Every process of a data-parallel run (launch, torchrun) reads the same config and finds the
-// same problems: rank 0 alone says them, rather than N copies. (launch gives the others 3 s after
-// the first failure, far more than a config takes to read.)
+// The rank of this process in a data-parallel run (torchrun's RANK, else the SLURM_PROCID of a
+// task srun started), or nullopt outside one. Every process reads the same config: rank 0 alone
+// prints its warnings, and the others say their errors in one line (which still names a problem
+// only one node has, such as a config file missing there).
+std::optional<std::string> process_rank() {
+  if (const char* rank = std::getenv("RANK"); rank && *rank) return std::string(rank);
+  if (const char* tasks = std::getenv("SLURM_STEP_NUM_TASKS"); tasks && *tasks && std::string_view(tasks) != "1")
+    if (const char* rank = std::getenv("SLURM_PROCID"); rank && *rank) return std::string(rank);
+  return std::nullopt;
+}
+
 bool not_rank_zero() {
-  const char* rank = std::getenv("RANK");
-  return rank && *rank && std::string_view(rank) != "0";
+  const auto rank = process_rank();
+  return rank && *rank != "0";
 }
 
 }  // namespace
@@ -72,13 +80,18 @@ config::Config load_config(const GlobalOptions& g, bool required) {
 hub::HubOptions hub_options(const GlobalOptions& g) {
   std::optional<std::string> token;
   if (!g.config_path.empty() || !g.sets.empty()) token = load_config(g, /*required=*/true).secret("HF_TOKEN");
-  hub::HubOptions options = hub::options_from_env();
-  if (token) options.token = *token;
-  return options;
+  return hub::options_from_env(model::process_env, token);
 }
 
 void report_config_error(const config::ConfigError& e) {
-  if (not_rank_zero()) return;
+  if (not_rank_zero() && (!e.parse_errors().empty() || !e.problems().empty())) {
+    const std::string first = !e.parse_errors().empty() ? e.parse_errors().front().format("error")
+                                                        : "error: " + e.problems().front().message;
+    const size_t n = e.parse_errors().size() + e.problems().size();
+    fmt::print(stderr, "rank {}: {}{}\n", *process_rank(), first.substr(0, first.find('\n')),
+               n > 1 ? fmt::format(" (and {} more; rank 0 lists them)", n - 1) : std::string());
+    return;
+  }
   for (const auto& w : e.warnings()) spdlog::warn("{}", w);
   size_t n = e.parse_errors().size() + e.problems().size();
   for (const auto& d : e.parse_errors()) fmt::print(stderr, "{}\n", d.format("error"));
@@ -127,9 +140,25 @@ CLI::Validator positive_integer(const char* example) {
         long long v = std::strtoll(text.c_str(), &end, 10);
         if (text.empty() || *end != '\0' || errno == ERANGE || v <= 0)
           return fmt::format("'{}' is not a positive whole number (e.g. {})", text, example);
+        text = std::to_string(v);  // CLI11 would read "010" as octal 8 (hence transform, not check)
         return {};
       },
       "POSITIVE INTEGER");
+}
+
+CLI::Validator whole_number(const char* what, unsigned long long high) {
+  return CLI::Validator(
+      [what, high](std::string& text) -> std::string {
+        const bool digits = !text.empty() && text.size() <= 20 &&
+                            text.find_first_not_of("0123456789") == std::string::npos;
+        errno = 0;
+        const unsigned long long v = digits ? std::strtoull(text.c_str(), nullptr, 10) : 0;
+        if (!digits) return fmt::format("'{}' is not {}", text, what);
+        if (errno == ERANGE || v > high) return fmt::format("'{}' is too large: {} at most", text, high);
+        text = std::to_string(v);  // CLI11 would read "010" as octal 8 (hence transform, not check)
+        return {};
+      },
+      "UINT");
 }
 
 }  // namespace autotrain::cli

@@ -57,6 +57,11 @@ int report_run_failure(const config::Config& cfg);
 // that was empty would mean "not given"), a whole number above 0.
 CLI::Validator not_empty(const char* example);
 CLI::Validator positive_integer(const char* example);
+// A whole number from 0 to `high`, said as `what` ("a whole number, 0 or more (e.g. 42)") when it
+// is not one: checked before CLI11 converts it, whose "Could not convert" says neither what is
+// wanted nor an example. Both hand CLI11 the decimal text (it reads "010" as octal): use them with
+// ->transform(), since ->check() discards what a validator writes.
+CLI::Validator whole_number(const char* what, unsigned long long high);
 
 Subcommand add_config_command(CLI::App& app, GlobalOptions& g);
 Subcommand add_setup_command(CLI::App& app, GlobalOptions& g);

@@ -71,13 +71,16 @@ int run(int argc, char** argv) {
   // config name them in their own help too (they may come before or after the command word).
   for (auto& s : subs) {
     const std::string name = s.app->get_name();
+    const bool hub = name == "download" || name == "upload";
     if (name == "setup" || name == "config" || name == "data" || name == "train" || name == "tiny" ||
-        name == "generate" || name == "chat" || name == "download" || name == "upload")
-      s.app->footer(
+        name == "generate" || name == "chat" || hub)
+      s.app->footer(fmt::format(
           "Global options (before or after the command word):\n"
-          "  -c,--config FILE      Config file (default: $AUTOTRAIN_CONFIG, else ./falcon.env)\n"
+          "  -c,--config FILE      {}\n"
           "  --set KEY=VALUE       Override a config key (repeatable)\n"
-          "  --log-level LEVEL     trace|debug|info|warn|error|off");
+          "  --log-level LEVEL     trace|debug|info|warn|error|off",
+          hub ? "Config whose HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE and HF_TOKEN apply (read only when given)"
+              : "Config file (default: $AUTOTRAIN_CONFIG, else ./falcon.env)"));
   }
 
   const int command = command_index(argc, argv);

@@ -351,7 +351,7 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
 
   // The model folder: its tokenizer and max_position_embeddings.
   std::string model_name = cfg.get_string("MODEL_NAME");
-  if (const auto missing = cfg.missing_run_inputs(); !missing.empty()) throw DataError(fmt::format("{}", fmt::join(missing, "\nerror: ")));
+  if (const auto missing = cfg.missing_run_inputs(); !missing.empty()) throw DataError(fmt::format("{}", fmt::join(missing, "; ")));
   try {
     // The tokenizer and config.json only: weights (gigabytes) wait for `train`.
     out.model_dir = model::resolve_model_dir(model_name, model::process_env, {"config.json"}, /*weights=*/false).path;

@@ -500,6 +500,13 @@ std::vector<Row> parse_json_any(const fs::path& path, const std::string& text) {
 
 }  // namespace
 
+std::optional<std::string> cell_text(const nlohmann::json& cell) {
+  if (cell.is_string()) return cell.get<std::string>();
+  if (cell.is_boolean()) return cell.get<bool>() ? "True" : "False";  // as pandas (and Python's str()) write them
+  if (cell.is_number()) return cell.dump();
+  return std::nullopt;
+}
+
 std::vector<Row> read_rows(const fs::path& path) {
   std::string ext = format_of(path);
   if (ext != ".csv" && ext != ".json" && ext != ".jsonl")

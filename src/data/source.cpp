@@ -266,7 +266,7 @@ std::optional<fs::path> data_file_source(const fs::path& file) {
 DatasetSource resolve_dataset(std::string_view data_path, const model::EnvLookup& env) {
   if (data_path.empty())
     throw DataError("DATA_PATH is empty: set it to a .jsonl/.json/.csv/.txt/.parquet/.arrow file, a folder of split files, or a "
-                    "dataset id in the Hugging Face cache (org/name)");
+                    "Hugging Face dataset id (org/name)");
   std::vector<std::string> looked;
   fs::path local(data_path);
   std::error_code ec;
@@ -446,12 +446,8 @@ SplitTexts read_split_texts(const SplitFiles& files, const std::string& column, 
       auto it = r.value.find(column);
       if (it == r.value.end() || it->is_null()) {
         add("");
-      } else if (it->is_string()) {
-        add(it->get<std::string>());
-      } else if (it->is_boolean()) {
-        add(it->get<bool>() ? "True" : "False");  // as pandas writes (and Python's str()) them
-      } else if (it->is_primitive()) {
-        add(it->dump());
+      } else if (auto text = cell_text(*it)) {
+        add(std::move(*text));
       } else {
         throw DataError(fmt::format("{}:{}: column \"{}\" holds {}, not text; set TEXT_COLUMN to a column of "
                                     "strings (nested fields are not flattened: write the text into a top-level field)",

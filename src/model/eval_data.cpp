@@ -131,20 +131,13 @@ EvalTokens read_eval_rows(const std::filesystem::path& data, const std::string& 
       throw EvalUsageError(fmt::format("{}: the row has neither an \"input_ids\" list nor a text column \"{}\" "
                                        "(choose the column with --text-column)",
                                        where, text_column));
-    // A number or boolean is its text, as `data` (and pandas' CSV) write it; a list or object is
-    // not text.
-    std::string text;
-    if (it->is_string()) {
-      text = it->get<std::string>();
-    } else if (it->is_boolean()) {
-      text = it->get<bool>() ? "True" : "False";
-    } else if (it->is_primitive()) {
-      text = it->dump();
-    } else {
+    // A number or boolean is its text, as `data` reads it; a list or object is not text.
+    const std::optional<std::string> cell = data::cell_text(*it);
+    if (!cell)
       throw EvalUsageError(fmt::format("{}: column \"{}\" holds {}, not text; choose a column of strings with "
                                        "--text-column, or give \"input_ids\"",
                                        where, text_column, it->type_name()));
-    }
+    const std::string& text = *cell;
 #ifdef AUTOTRAIN_HAVE_TOKENIZER
     if (!tok) {
       try {

@@ -82,8 +82,9 @@ std::string dangling_link(const fs::path& p) {
                      p.string(), target->string());
 }
 
+// A commit id as the Hub writes it: 40 lowercase hex digits (anything else is a branch or tag).
 bool is_commit(std::string_view s) {
-  return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+  return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 }  // namespace

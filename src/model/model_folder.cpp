@@ -54,17 +54,20 @@ void check_output_folder(const fs::path& folder) {
     // A new folder: the first folder above it that exists must take new folders (the temporary
     // one is made beside it). Found here, before a large model is read, not when it is written.
     fs::path above = folder.parent_path();
-    while (!above.empty() && !fs::exists(fs::symlink_status(above, ec)) && above.has_relative_path())
-      above = above.parent_path();
-    if (!above.empty() && !fs::is_directory(above, ec))
-      throw std::invalid_argument(fmt::format("--out {}: cannot be created, {} is a file; choose another --out",
+    if (above.empty()) above = ".";
+    while (!fs::exists(fs::symlink_status(above, ec)) && above.has_relative_path()) above = above.parent_path();
+    if (!fs::is_directory(above, ec))  // a file, a dangling link, a FIFO ...
+      throw std::invalid_argument(fmt::format("--out {}: cannot be created, {} is not a folder; choose another --out",
                                               folder.string(), above.string()));
     // Permissions alone do not say it (root, read-only mounts, /proc): make a folder and remove it.
     std::string probe = (above / ".autotrain-out-probe-XXXXXX").string();
-    if (::mkdtemp(probe.data()) == nullptr)
+    if (::mkdtemp(probe.data()) == nullptr) {
+      const int error = errno;
       throw std::invalid_argument(fmt::format("--out {}: cannot create folders in {} ({}); choose another --out",
-                                              folder.string(), above.string(), std::strerror(errno)));
+                                              folder.string(), above.string(), std::strerror(error)));
+    }
     fs::remove(probe, ec);
+    if (ec) fmt::print(stderr, "warning: could not remove the test folder {} ({}); remove it by hand\n", probe, ec.message());
     return;
   }
   if (!fs::is_directory(fs::status(folder, ec)))

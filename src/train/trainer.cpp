@@ -529,7 +529,7 @@ void Run::check_config() {
   // PUSH_TO_HUB without REPO_ID, MERGE_ADAPTER or USE_INT4 without USE_PEFT: refused by
   // Config::resolve already.
   if (const auto missing = cfg_.missing_run_inputs(); !missing.empty())
-    throw TrainUsageError(fmt::format("{}", fmt::join(missing, "\nerror: ")));
+    throw TrainUsageError(fmt::format("{}", fmt::join(missing, "; ")));
   try {
     schedule_ = parse_schedule(cfg_.get_string("SCHEDULER"));
   } catch (const std::invalid_argument& e) {
@@ -633,7 +633,7 @@ nlohmann::json read_named_checkpoint(const fs::path& dir) {
     if (const auto inside = list_checkpoints(dir); !inside.empty() && fs::is_directory(dir, ec))
       hint = fmt::format("it is a project folder: resume from its newest checkpoint with --resume {}, or use auto",
                          inside.back().dir.string());
-    throw TrainUsageError(fmt::format("--resume {}: {}; {}", dir.string(), e.what(), hint));
+    throw TrainUsageError(fmt::format("--resume {}; {}", e.what(), hint));  // what() starts with the path
   }
 }
 
@@ -712,10 +712,7 @@ void Run::refuse_other_run_early() {
   // The checkpoint this run would start from (named, or the project's newest), and with a named
   // one from elsewhere the project's own newest too (see resolve_resume()).
   std::vector<std::pair<fs::path, bool>> checked;  // checkpoint, named by --resume
-  if (options_.resume != "auto") {
-    checked.emplace_back(named_checkpoint(options_.resume), true);
-    read_named_checkpoint(checked.back().first);
-  }
+  if (options_.resume != "auto") checked.emplace_back(named_checkpoint(options_.resume), true);
   if (!existing.empty()) checked.emplace_back(existing.back().dir, false);
   const auto effective = cfg_.to_json()["effective"];
   ordered_json now;
@@ -729,7 +726,8 @@ void Run::refuse_other_run_early() {
   for (const auto& [dir, by_name] : checked) {
     nlohmann::json state;
     try {
-      state = read_checkpoint_state(dir);
+      // A named checkpoint that cannot be read is said now, before the project's own are judged.
+      state = by_name ? read_named_checkpoint(dir) : read_checkpoint_state(dir);
     } catch (const std::runtime_error&) {
       continue;
     }

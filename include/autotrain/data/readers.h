@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +29,11 @@ struct Row {
 // ("text", "text" -> "text", "text.1"). Throws DataError naming the file (and line) for unreadable files, invalid
 // JSON, ragged or unterminated CSV, and any other extension.
 std::vector<Row> read_rows(const std::filesystem::path& path);
+
+// The text of a JSON cell in a text column, as pandas writes it to a CSV: a string as it is, a
+// boolean True/False, a number as JSON writes it. nullopt for null, a list or an object (the
+// caller skips a null and refuses the others).
+std::optional<std::string> cell_text(const nlohmann::json& cell);
 
 // The column names of a .csv file (its header), also when it has no rows. Throws DataError.
 std::vector<std::string> read_csv_columns(const std::filesystem::path& path);

@@ -21,6 +21,7 @@ namespace autotrain::model {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 namespace fs = std::filesystem;
 
 testing::ReferenceRun& oracle() {
@@ -211,15 +212,33 @@ TEST_F(Generate, ModelAndAdapterFromTheConfig) {
                                  "--device", "cpu", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["ids"], c["ids"]);
-  // --adapter alone: the base its adapter_config.json names (PEFT wrote the model folder there).
+  // --adapter alone, run where there is no config: the base its adapter_config.json names (PEFT
+  // wrote the model folder there).
+  testing::TempDir no_config;
   auto by_adapter = testing::run_command({bin_, "generate", "--adapter", (oracle().dir() / "adapter").string(), "--prompt",
-                                          c["prompt"], "--max-new-tokens", "24", "--device", "cpu", "--json"});
+                                          c["prompt"], "--max-new-tokens", "24", "--device", "cpu", "--json"},
+                                         {}, no_config.path());
   ASSERT_EQ(by_adapter.exit_code, 0) << by_adapter.err;
   EXPECT_EQ(nlohmann::json::parse(by_adapter.out)["ids"], c["ids"]);
   EXPECT_THAT(by_adapter.err, HasSubstr("base_model_name_or_path"));
-  auto no_adapter = testing::run_command({bin_, "generate", "--adapter", work.path().string(), "--prompt", "hi"});
+  auto no_adapter = testing::run_command({bin_, "generate", "--adapter", work.path().string(), "--prompt", "hi"}, {},
+                                         no_config.path());
   EXPECT_EQ(no_adapter.exit_code, 2);
   EXPECT_THAT(no_adapter.err, HasSubstr("no adapter_config.json there"));
+  // A relative base, as train records MODEL_NAME=./runs/x, is looked for from here: said so.
+  auto relative = work.write("rel/adapter_config.json", R"({"base_model_name_or_path": "./runs/base-x"})");
+  auto moved = testing::run_command(
+      {bin_, "generate", "--adapter", relative.parent_path().string(), "--prompt", "hi", "--device", "cpu"}, {},
+      no_config.path());
+  EXPECT_EQ(moved.exit_code, 2);
+  EXPECT_THAT(moved.err, HasSubstr("relative to the folder train ran in"));
+  // With a config, the config names the base (and 4-bit loading), the adapter given on top.
+  auto with_config = testing::run_command({bin_, "generate", "-c", env.string(), "--adapter",
+                                           (oracle().dir() / "adapter").string(), "--prompt", c["prompt"],
+                                           "--max-new-tokens", "24", "--device", "cpu", "--json"});
+  ASSERT_EQ(with_config.exit_code, 0) << with_config.err;
+  EXPECT_EQ(nlohmann::json::parse(with_config.out)["ids"], c["ids"]);
+  EXPECT_THAT(with_config.err, Not(HasSubstr("config is not read")));
   // A project that was not trained yet says so.
   auto untrained = work.write("untrained.env", "MODEL_NAME=" + (oracle().dir() / "model").string() +
                                                    "\nAUTOTRAIN_PROJECT_NAME=" + (work.path() / "nothing").string() + "\n");

@@ -450,7 +450,7 @@ TEST_F(BnbCheckpoint, QuantizeRefusesWhatItCannotDo) {
   // A new --out that cannot be made (a file on its path; a place that takes no folders, even for
   // root) is refused before the model is read too, naming --out rather than a temporary folder.
   for (const auto& [bad, why] : std::vector<std::pair<std::string, std::string>>{
-           {(out.path() / "file.bin" / "sub" / "q").string(), "file.bin is a file"},
+           {(out.path() / "file.bin" / "sub" / "q").string(), "file.bin is not a folder"},
            {"/proc/autotrain-out", "cannot create folders in /proc"}}) {
     o.out = bad;
     try {
@@ -462,7 +462,9 @@ TEST_F(BnbCheckpoint, QuantizeRefusesWhatItCannotDo) {
       EXPECT_THAT(e.what(), ::testing::Not(HasSubstr(".tmp")));
     }
   }
-  EXPECT_FALSE(std::filesystem::exists(out.path() / "file.bin" / "sub"));
+  // The probe folder that tried where --out would go is gone.
+  for (const auto& entry : std::filesystem::directory_iterator(out.path()))
+    EXPECT_EQ(entry.path().filename().string().find(".autotrain-out-probe"), std::string::npos) << entry.path();
 }
 
 TEST_F(BnbCheckpoint, CommandLine) {
