@@ -62,9 +62,9 @@ int run_download(const GlobalOptions& g, const DownloadOptions& o) {
   hub::RepoListing listing;
   try {
     listing = hub::list_repo(o.repo_id, type, o.revision, options);
-  } catch (const hub::HubError& e) {
-    // The Hub cannot be reached (or answers badly): a snapshot already here still serves.
-    if (!cached || std::string_view(e.what()).find("HF_ENDPOINT=") == std::string_view::npos) throw;
+  } catch (const hub::NetworkError& e) {
+    // The Hub cannot be reached: a snapshot already here still serves.
+    if (!cached) throw;
     fmt::print(stderr, "warning: {}\nusing the cached snapshot, not checked against the Hub\n", e.what());
     return print_cached(o, *cached, o.json);
   }

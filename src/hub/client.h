@@ -17,13 +17,6 @@ constexpr int kAttempts = 4;  // per request: network errors, 408, 429 and 5xx a
 
 inline const char* type_word(RepoType type) { return type == RepoType::model ? "model" : "dataset"; }
 
-// A transfer that failed on the way (no connection, reset, timed out): worth trying again,
-// unlike a missing libcurl or a redirect loop.
-class NetworkError : public HubError {
- public:
-  using HubError::HubError;
-};
-
 // The Hub's own words for a failed response (X-Error-Message, or the JSON body's "error").
 std::string hub_message(const HttpResponse& r);
 

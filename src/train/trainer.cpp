@@ -1579,6 +1579,11 @@ void Run::check_push() {
   hub::Account account;
   try {
     account = hub::whoami(hub::options_from_env(model::process_env, cfg_.secret("HF_TOKEN")));
+  } catch (const hub::NetworkError& e) {
+    // Not the config's fault: the machine cannot reach the Hub now (exit 1, not 2).
+    throw std::runtime_error(fmt::format("PUSH_TO_HUB=True: the Hub cannot be reached to check the token: {}; retry "
+                                         "where it can, or set PUSH_TO_HUB=False and upload later with `{}`",
+                                         e.what(), later));
   } catch (const hub::HubError& e) {
     throw TrainUsageError(fmt::format("PUSH_TO_HUB=True: {}; or set PUSH_TO_HUB=False and upload later with `{}`",
                                       e.what(), later));

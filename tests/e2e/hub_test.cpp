@@ -46,7 +46,12 @@ std::vector<std::string> clean_env(const std::vector<std::string>& extra) {
     env.push_back(kv);
   }
   env.push_back("HF_HUB_DISABLE_TELEMETRY=1");
-  env.insert(env.end(), extra.begin(), extra.end());
+  // A later setting of a name replaces an earlier one (getenv would see the first).
+  for (const auto& kv : extra) {
+    const std::string name = kv.substr(0, kv.find('=') + 1);
+    std::erase_if(env, [&](const std::string& e) { return e.rfind(name, 0) == 0; });
+    env.push_back(kv);
+  }
   return env;
 }
 
@@ -493,6 +498,11 @@ TEST_F(HubTest, TrainPushesTheProjectToRepoId) {
   auto bad = autotrain(hub, "home", run, {"HF_TOKEN=hf_NotTheRightToken0000000"});
   EXPECT_EQ(bad.exit_code, 2) << bad.err;
   EXPECT_THAT(bad.err, HasSubstr("token is not valid"));
+  // A Hub out of reach is the machine's condition, not the config's: exit 1, still before training.
+  auto unreachable = autotrain(hub, "home", run, {std::string("HF_TOKEN=") + kToken, "HF_ENDPOINT=http://127.0.0.1:9"});
+  EXPECT_EQ(unreachable.exit_code, 1) << unreachable.err;
+  EXPECT_THAT(unreachable.err, HasSubstr("the Hub cannot be reached"));
+  EXPECT_THAT(unreachable.err, Not(HasSubstr(kToken)));
   EXPECT_FALSE(fs::exists(work_.path() / "proj" / "adapter_model.safetensors")) << "refused before training";
 
   auto r = autotrain(hub, "home", run, {std::string("HF_TOKEN=") + kToken});

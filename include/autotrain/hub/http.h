@@ -20,6 +20,14 @@ class HubError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A transfer that failed on the way (no connection, reset, timed out): worth trying again,
+// unlike a missing libcurl or a redirect loop. After the last try, it means the Hub cannot be
+// reached from here (a runtime condition, not a mistake in what was asked).
+class NetworkError : public HubError {
+ public:
+  using HubError::HubError;
+};
+
 struct HttpResponse;
 
 struct HttpRequest {
