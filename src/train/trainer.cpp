@@ -908,7 +908,12 @@ double Run::train_step(int64_t step) {
     return orders_.back().second.data_ptr<int64_t>();
   };
   // The step's micro-batches over all processes; this one computes every world_size-th, from its rank.
-  std::vector<std::pair<int64_t, std::vector<int64_t>>> mine;  // (index in the step, blocks)
+  struct MicroBatch {
+    int64_t index_in_step;
+    std::vector<int64_t> blocks;
+    int64_t tokens;  // predicted tokens, counted once from the cache
+  };
+  std::vector<MicroBatch> mine;
   int64_t step_tokens = 0;     // predicted tokens of the whole step: what the loss is divided by
   int64_t step_positions = 0;  // block positions seen (the last micro-batch of an epoch can be short)
   int64_t index = 0;
@@ -917,25 +922,26 @@ double Run::train_step(int64_t step) {
     std::vector<int64_t> idx;
     for (int64_t i = mb * bs; i < std::min((mb + 1) * bs, n); ++i) idx.push_back(order[i]);
     if (idx.empty()) break;
-    step_tokens += predicted_tokens(data_.train, idx);
+    const int64_t tokens = predicted_tokens(data_.train, idx);
+    step_tokens += tokens;
     step_positions += static_cast<int64_t>(idx.size()) * data_.train.block_size;
-    if (index % world_.world_size == world_.rank) mine.emplace_back(index, std::move(idx));
+    if (index % world_.world_size == world_.rank) mine.push_back({index, std::move(idx), tokens});
     ++index;
   }
   // The step's loss is summed on the device, in double as the host sum was (the same bits): one
   // host sync per step instead of one per micro-batch, so the CPU can queue the next micro-batch's
   // kernels while the GPU finishes this one's backward.
   at::Tensor loss_total;
-  for (const auto& [index_in_step, idx] : mine) {
-    Batch b = make_batch(data_.train, idx, device_);
-    at::manual_seed(micro_batch_seed(cfg_.get_int("SEED"), step, index_in_step));
+  for (const MicroBatch& micro : mine) {
+    Batch b = make_batch(data_.train, micro.blocks, device_);
+    at::manual_seed(micro_batch_seed(cfg_.get_int("SEED"), step, micro.index_in_step));
     at::Tensor loss;
     {
       AutocastScope ac(device_.type(), precision_);
       model::FalconInputs in;
       in.input_ids = b.input_ids;
       auto out = model::causal_lm_loss(model_->lm_head(), model_->hidden_states(in), b.labels, model::LossReduction::kSum,
-                                       model::kDefaultLossChunkTokens, predicted_tokens(data_.train, idx));
+                                       model::kDefaultLossChunkTokens, micro.tokens);
       loss = out.loss / static_cast<double>(std::max<int64_t>(step_tokens, 1));
     }
     torch::autograd::backward({scaler_->scale_loss(loss)});
