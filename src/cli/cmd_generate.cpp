@@ -41,6 +41,8 @@ struct GenerationArgs {
   uint64_t seed = 0;
   std::optional<double> repetition_penalty;
   std::optional<int64_t> no_repeat_ngram_size, min_new_tokens;
+  std::optional<double> min_p, typical_p;
+  std::optional<int64_t> num_beams;
 };
 
 CLI::Validator number_in(const char* what, double low, bool low_open, double high) {
@@ -82,6 +84,18 @@ void add_generation_options(CLI::App* sub, GenerationArgs& a, int64_t default_ne
       ->transform(whole_number("a whole number of tokens, 0 or more", 1000000000000ULL));
   sub->add_option("--top-p", a.top_p, "When sampling: keep the most likely tokens up to this probability (default 1)")
       ->check(number_in("a probability above 0 and at most 1 (e.g. 0.9)", 0, true, 1));
+  sub->add_option("--min-p", a.min_p,
+                  "When sampling: drop tokens less likely than this times the most likely one (default: "
+                  "generation_config.json's, else 0: off)")
+      ->check(number_in("a number from 0 to 1 (e.g. 0.05)", 0, false, 1));
+  sub->add_option("--typical-p", a.typical_p,
+                  "When sampling: locally typical sampling's probability mass (default: generation_config.json's, "
+                  "else 1: off)")
+      ->check(number_in("a probability above 0 and at most 1 (e.g. 0.95)", 0, true, 1));
+  sub->add_option("--num-beams", a.num_beams,
+                  "Above 1: beam search over this many hypotheses (beam sampling with --temperature); the text comes "
+                  "at the end, not streamed (default: generation_config.json's, else 1)")
+      ->transform(positive_integer("--num-beams 4"));
   sub->add_option("--seed", a.seed, "Seed of the sampler (default 0): the same seed gives the same text")
       ->transform(whole_number("a whole number, 0 or more (e.g. 42)", std::numeric_limits<uint64_t>::max()));
   sub->add_option("--repetition-penalty", a.repetition_penalty,
@@ -144,8 +158,12 @@ model::SamplingOptions sampling_of(const GenerationArgs& a, const model::Generat
   if (a.repetition_penalty) s.repetition_penalty = *a.repetition_penalty;
   if (a.no_repeat_ngram_size) s.no_repeat_ngram_size = *a.no_repeat_ngram_size;
   if (a.min_new_tokens) s.min_new_tokens = *a.min_new_tokens;
-  if (s.temperature <= 0 && (a.top_k || a.top_p))
-    spdlog::warn("--top-k and --top-p act only when sampling; decoding is greedy (give --temperature above 0)");
+  if (a.min_p) s.min_p = *a.min_p;
+  if (a.typical_p) s.typical_p = *a.typical_p;
+  if (a.num_beams) s.num_beams = *a.num_beams;
+  if (s.temperature <= 0 && (a.top_k || a.top_p || a.min_p || a.typical_p))
+    spdlog::warn("--top-k, --top-p, --min-p and --typical-p act only when sampling; decoding is greedy (give "
+                 "--temperature above 0)");
   if (s.min_new_tokens > a.max_new_tokens)
     spdlog::warn("min_new_tokens {} is above the {} new tokens allowed (--max-new-tokens): the text ends there, never "
                  "at an end of sequence",

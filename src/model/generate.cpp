@@ -21,6 +21,7 @@
 #include "autotrain/model/model_dir.h"
 #include "autotrain/model/sampling.h"
 #include "autotrain/tokenizer/tokenizer.h"
+#include "beam_search.h"
 
 namespace autotrain::model {
 
@@ -105,67 +106,6 @@ std::vector<int64_t> eos_token_ids(const fs::path& model_dir) {
     return ids;
   }
   return {};
-}
-
-at::Tensor warp_logits(const at::Tensor& logits, const SamplingOptions& o) {
-  at::Tensor scores = logits;
-  const double neg_inf = -std::numeric_limits<double>::infinity();
-  if (o.temperature != 1.0) scores = scores / o.temperature;
-  const int64_t vocab = scores.size(-1);
-  if (o.top_k > 0) {
-    // Every token scoring below the k-th best goes (ties with it stay).
-    const int64_t k = std::min(o.top_k, vocab);
-    at::Tensor kth = std::get<0>(at::topk(scores, k)).narrow(-1, k - 1, 1);
-    scores = scores.masked_fill(scores < kth, neg_inf);
-  }
-  if (o.top_p < 1.0) {
-    // Ascending order: the tokens whose cumulative probability stays within 1 - top_p go; the
-    // most likely token always stays.
-    auto [sorted, order] = at::sort(scores, -1, /*descending=*/false);
-    at::Tensor remove = sorted.softmax(-1).cumsum(-1) <= (1.0 - o.top_p);
-    remove.narrow(-1, vocab - 1, 1).fill_(false);
-    scores = scores.masked_fill(remove.scatter(-1, order, remove), neg_inf);
-  }
-  return scores;
-}
-
-// transformers' logits processors for one sequence: `scores` (the vocabulary's, fp32 on the CPU)
-// after `ids` (the prompt and the new tokens so far, `new_tokens` of them new).
-void process_logits(at::Tensor& scores, const std::vector<int64_t>& ids, int64_t new_tokens, const SamplingOptions& o,
-                    const std::vector<int64_t>& eos) {
-  const float neg_inf = -std::numeric_limits<float>::infinity();
-  const int64_t vocab = scores.size(-1);
-  if (o.repetition_penalty != 1.0 && !ids.empty()) {
-    const at::Tensor seen = at::tensor(ids, at::TensorOptions().dtype(at::kLong));
-    const at::Tensor score = scores.gather(0, seen);
-    scores.scatter_(0, seen, at::where(score < 0, score * o.repetition_penalty, score / o.repetition_penalty));
-  }
-  const auto n = static_cast<size_t>(std::max<int64_t>(o.no_repeat_ngram_size, 0));
-  if (n > 0 && ids.size() + 1 >= n) {
-    // Every earlier n-gram whose first n-1 tokens are the last n-1 ones bans its last token.
-    auto* data = scores.data_ptr<float>();
-    const size_t prefix_start = ids.size() + 1 - n;
-    for (size_t i = 0; i + n <= ids.size(); ++i)
-      if (std::equal(ids.begin() + static_cast<std::ptrdiff_t>(i), ids.begin() + static_cast<std::ptrdiff_t>(i + n - 1),
-                     ids.begin() + static_cast<std::ptrdiff_t>(prefix_start)))
-        data[ids[i + n - 1]] = neg_inf;
-  }
-  const bool too_short = static_cast<int64_t>(ids.size()) < o.min_length || new_tokens < o.min_new_tokens;
-  if (too_short) {
-    auto* data = scores.data_ptr<float>();
-    for (int64_t id : eos)
-      if (id >= 0 && id < vocab) data[id] = neg_inf;
-  }
-}
-
-int64_t next_token(const at::Tensor& logits, const SamplingOptions& o, at::Generator& generator) {
-  if (o.temperature <= 0) return logits.argmax(-1).item<int64_t>();
-  at::Tensor scores = warp_logits(logits.unsqueeze(0), o);
-  at::Tensor probs = scores.softmax(-1);
-  // A temperature so small that the scores overflow leaves no distribution to draw from (torch
-  // raises): its limit is greedy decoding, which is what it gets.
-  if (!probs.isfinite().all().item<bool>()) return scores.argmax(-1).item<int64_t>();
-  return at::multinomial(probs, 1, /*replacement=*/false, generator).item<int64_t>();
 }
 
 struct Generator::State {
@@ -271,6 +211,73 @@ SamplingOptions Generator::default_sampling() const {
   if (o.temperature < 0 || !(o.top_p > 0 && o.top_p <= 1))
     throw ModelError(fmt::format("{}: temperature {} / top_p {} are out of range (temperature >= 0, 0 < top_p <= 1)",
                                  file.string(), o.temperature, o.top_p));
+  // The rarer warpers and processors, read as transformers' GenerationConfig reads them.
+  o.min_p = number("min_p", 0.0);
+  if (!(o.min_p >= 0 && o.min_p <= 1)) throw bad("min_p", "a number from 0 to 1");
+  o.typical_p = number("typical_p", 1.0);
+  if (!(o.typical_p > 0 && o.typical_p <= 1)) throw bad("typical_p", "a number above 0, at most 1");
+  o.epsilon_cutoff = number("epsilon_cutoff", 0.0);
+  if (!(o.epsilon_cutoff >= 0 && o.epsilon_cutoff < 1)) throw bad("epsilon_cutoff", "a number from 0 to below 1");
+  o.eta_cutoff = number("eta_cutoff", 0.0);
+  if (!(o.eta_cutoff >= 0 && o.eta_cutoff < 1)) throw bad("eta_cutoff", "a number from 0 to below 1");
+  o.encoder_repetition_penalty = number("encoder_repetition_penalty", 1.0);
+  if (!(o.encoder_repetition_penalty > 0)) throw bad("encoder_repetition_penalty", "a number above 0");
+  o.length_penalty = number("length_penalty", 1.0);
+  if (present("num_beams")) {
+    if (!(*j)["num_beams"].is_number_integer() || (*j)["num_beams"].get<int64_t>() < 1)
+      throw bad("num_beams", "a whole number above 0");
+    o.num_beams = (*j)["num_beams"].get<int64_t>();
+  }
+  if (present("early_stopping")) {
+    const auto& v = (*j)["early_stopping"];
+    if (v.is_boolean())
+      o.early_stopping = v.get<bool>() ? SamplingOptions::EarlyStopping::kWhenFull : SamplingOptions::EarlyStopping::kHeuristic;
+    else if (v == "never")
+      o.early_stopping = SamplingOptions::EarlyStopping::kNever;
+    else
+      throw bad("early_stopping", "true, false or \"never\"");
+  }
+  if (present("renormalize_logits")) {
+    if (!(*j)["renormalize_logits"].is_boolean()) throw bad("renormalize_logits", "true or false");
+    o.renormalize_logits = (*j)["renormalize_logits"].get<bool>();
+  }
+  // Token ids: whole numbers below the model's vocabulary (transformers refuses others).
+  const int64_t vocab = s_->config.vocab_size;
+  auto token = [&](const char* key, const nlohmann::json& v) {
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= vocab)
+      throw bad(key, fmt::format("made of token ids (whole numbers below the vocabulary's {})", vocab).c_str());
+    return v.get<int64_t>();
+  };
+  auto tokens = [&](const char* key, const nlohmann::json& v, bool may_be_empty = false) {
+    if (!v.is_array() || (v.empty() && !may_be_empty)) throw bad(key, "a list of token ids");
+    std::vector<int64_t> out;
+    for (const auto& x : v) out.push_back(token(key, x));
+    return out;
+  };
+  if (present("bad_words_ids")) {
+    const auto& v = (*j)["bad_words_ids"];
+    if (!v.is_array() || v.empty()) throw bad("bad_words_ids", "a list of lists of token ids");
+    for (const auto& word : v) o.bad_words_ids.push_back(tokens("bad_words_ids", word));
+  }
+  if (present("sequence_bias")) {
+    // As GenerationConfig saves it: [[[ids...], bias], ...].
+    const auto& v = (*j)["sequence_bias"];
+    if (!v.is_array() || v.empty()) throw bad("sequence_bias", "a list of [[token ids], bias] pairs");
+    for (const auto& pair : v) {
+      if (!pair.is_array() || pair.size() != 2 || !pair[1].is_number())
+        throw bad("sequence_bias", "a list of [[token ids], bias] pairs");
+      o.sequence_bias.emplace_back(tokens("sequence_bias", pair[0]), pair[1].get<double>());
+    }
+  }
+  for (auto [key, field] : {std::pair{"suppress_tokens", &o.suppress_tokens},
+                            std::pair{"begin_suppress_tokens", &o.begin_suppress_tokens}})
+    if (present(key)) *field = tokens(key, (*j)[key], /*may_be_empty=*/true);
+  if (present("forced_bos_token_id")) o.forced_bos_token_id = token("forced_bos_token_id", (*j)["forced_bos_token_id"]);
+  if (present("forced_eos_token_id")) {
+    const auto& v = (*j)["forced_eos_token_id"];
+    o.forced_eos_token_id = v.is_array() ? tokens("forced_eos_token_id", v)
+                                         : std::vector<int64_t>{token("forced_eos_token_id", v)};
+  }
   // do_sample decides only whether the default is greedy: sampling asked for on the command line
   // (--temperature) still uses the file's top_k and top_p, as generate(do_sample=True) merges
   // its arguments over the model's generation config.
@@ -307,12 +314,16 @@ std::vector<std::string> Generator::ignored_generation_settings() const {
     return j->contains(key) && !(*j)[key].is_null() && (*j)[key] != neutral;
   };
   for (auto [key, neutral] : std::initializer_list<std::pair<const char*, nlohmann::json>>{
-           {"min_p", nullptr},            {"typical_p", 1.0},
-           {"epsilon_cutoff", 0.0},       {"eta_cutoff", 0.0},         {"num_beams", 1},
-           {"bad_words_ids", nullptr},    {"suppress_tokens", nullptr}, {"begin_suppress_tokens", nullptr},
-           {"forced_bos_token_id", nullptr}, {"forced_eos_token_id", nullptr}, {"sequence_bias", nullptr},
-           {"encoder_repetition_penalty", 1.0}, {"length_penalty", 1.0}, {"renormalize_logits", false},
-           {"top_h", nullptr}})
+           {"top_h", nullptr},
+           {"exponential_decay_length_penalty", nullptr},
+           {"num_beam_groups", 1},
+           {"diversity_penalty", 0.0},
+           {"penalty_alpha", nullptr},
+           {"force_words_ids", nullptr},
+           {"constraints", nullptr},
+           {"guidance_scale", nullptr},
+           {"num_return_sequences", 1},
+           {"watermarking_config", nullptr}})
     if (differs(key, neutral)) out.push_back(fmt::format("{}={}", key, (*j)[key].dump()));
   return out;
 }
@@ -350,11 +361,54 @@ GenerateResult Generator::generate(const std::string& prompt, int64_t max_new_to
 
   at::NoGradGuard no_grad;
   at::Generator rng = at::make_generator<at::CPUGeneratorImpl>(sampling.seed);
+  // The text of new tokens: ids past the tokenizer's vocabulary (a model padded to 50304 rows over
+  // a 50257-token tokenizer) have none, as transformers' decode leaves them out.
+  auto text_of = [&](const std::vector<int64_t>& ids) {
+    std::vector<tokenizer::TokenId> known;
+    for (int64_t id : ids)
+      if (s_->tokenizer->id_to_token(static_cast<tokenizer::TokenId>(id))) known.push_back(static_cast<tokenizer::TokenId>(id));
+    return s_->tokenizer->decode(known, /*skip_special_tokens=*/true);
+  };
+  // Where the first stop string starts in `text`, not counting a trailing U+FFFD that stands for
+  // a character still incomplete (`settled_only`: the next token can make it another character,
+  // so a stop string holding U+FFFD would match what never appears).
+  auto stop_at = [&](std::string_view text, bool settled_only) {
+    size_t partial = 0;
+    while (settled_only && text.size() >= partial + 3 && text.compare(text.size() - partial - 3, 3, "\xEF\xBF\xBD") == 0)
+      partial += 3;
+    const std::string_view settled_text = text.substr(0, text.size() - partial);
+    size_t cut = std::string::npos;
+    for (const auto& s : stop) cut = std::min(cut, settled_text.find(s));
+    return cut;
+  };
+
+  if (sampling.num_beams > 1) {
+    // Beam search: the best hypothesis is known only at the end, so the text comes at once.
+    std::function<bool(const std::vector<int64_t>&)> reached_stop;
+    if (!stop.empty())
+      reached_stop = [&](const std::vector<int64_t>& ids) { return stop_at(text_of(ids), true) != std::string::npos; };
+    BeamSearchResult best =
+        beam_search(*s_->model, s_->device, r.prompt_ids, max_new_tokens, sampling, s_->eos, rng, reached_stop);
+    r.ids = std::move(best.ids);
+    r.first_token_seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    std::string text = text_of(r.ids);
+    const bool eos = !r.ids.empty() && std::find(s_->eos.begin(), s_->eos.end(), r.ids.back()) != s_->eos.end();
+    r.finish_reason = eos ? "eos" : "length";
+    if (const size_t cut = stop_at(text, /*settled_only=*/false); cut != std::string::npos) {
+      text.resize(cut);
+      r.finish_reason = "stop";
+    }
+    if (on_text && !text.empty()) on_text(text);
+    r.text = std::move(text);
+    r.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    return r;
+  }
+
   KVCache cache;
   FalconInputs in;
   in.input_ids = at::tensor(r.prompt_ids, at::TensorOptions().dtype(at::kLong)).unsqueeze(0).to(s_->device);
-  std::vector<tokenizer::TokenId> new_ids;
   std::vector<int64_t> sequence = r.prompt_ids;  // what the logits processors look back on
+  const SequenceState state{sequence, prompt_len, prompt_len + max_new_tokens, s_->eos};
   std::string text;
   std::string shown;  // what on_text got so far: a prefix of `text` unless the decoder rewrote it
   r.finish_reason = "length";
@@ -363,29 +417,19 @@ GenerateResult Generator::generate(const std::string& prompt, int64_t max_new_to
     // As generate(): the last position's logits in fp32, on the CPU here so that a seed draws
     // the same tokens on every device.
     at::Tensor last = logits.select(1, logits.size(1) - 1).select(0, 0).to(at::kFloat).to(at::kCPU).contiguous();
-    process_logits(last, sequence, static_cast<int64_t>(r.ids.size()), sampling, s_->eos);
-    const int64_t next = next_token(last, sampling, rng);
+    apply_logits_processors(last, state, sampling);
+    at::Tensor scores = sampling.temperature > 0 ? warp_logits(last.unsqueeze(0), sampling).squeeze(0) : last;
+    const int64_t next = choose_token(renormalize_if_asked(scores, sampling), sampling, rng);
     sequence.push_back(next);
     if (step == 0) r.first_token_seconds = std::chrono::duration<double>(Clock::now() - started).count();
     r.ids.push_back(next);
     // The end-of-sequence token is part of the text, as in transformers' decode of the output
     // (it is a special token, skipped, in every real tokenizer).
     const bool eos = std::find(s_->eos.begin(), s_->eos.end(), next) != s_->eos.end();
-    // Ids past the tokenizer's vocabulary (a model padded to 50304 rows over a 50257-token
-    // tokenizer) have no text: transformers' decode leaves them out.
-    if (s_->tokenizer->id_to_token(static_cast<tokenizer::TokenId>(next)))
-      new_ids.push_back(static_cast<tokenizer::TokenId>(next));
-    text = s_->tokenizer->decode(new_ids, /*skip_special_tokens=*/true);
+    text = text_of(r.ids);
     // The whole text is searched: a character completed by this token can change the bytes
     // before it (U+FFFD placeholders become one character).
-    // Not in a trailing U+FFFD that stands for a character still incomplete: the next token can
-    // make it another character (a stop string holding U+FFFD would match what never appears).
-    size_t partial = 0;
-    while (text.size() >= partial + 3 && text.compare(text.size() - partial - 3, 3, "\xEF\xBF\xBD") == 0) partial += 3;
-    const std::string_view settled_text = std::string_view(text).substr(0, text.size() - partial);
-    size_t cut = std::string::npos;
-    for (const auto& s : stop) cut = std::min(cut, settled_text.find(s));
-    if (cut != std::string::npos) {
+    if (const size_t cut = stop_at(text, /*settled_only=*/true); cut != std::string::npos) {
       text.resize(cut);
       r.finish_reason = "stop";
       break;
@@ -403,9 +447,7 @@ GenerateResult Generator::generate(const std::string& prompt, int64_t max_new_to
   }
   if (r.finish_reason != "stop") {
     // The text is final now, a trailing U+FFFD included (the budget ended inside a character).
-    size_t cut = std::string::npos;
-    for (const auto& s : stop) cut = std::min(cut, text.find(s));
-    if (cut != std::string::npos) {
+    if (const size_t cut = stop_at(text, /*settled_only=*/false); cut != std::string::npos) {
       text.resize(cut);
       r.finish_reason = "stop";
     }

@@ -27,7 +27,10 @@ target_sources(autotrain_model PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/eval_data.cpp
   ${CMAKE_CURRENT_LIST_DIR}/eval.cpp)
 # `generate` and `chat` (the tokenizer encodes prompts and decodes replies).
-target_sources(autotrain_model PRIVATE ${CMAKE_CURRENT_LIST_DIR}/generate.cpp)
+target_sources(autotrain_model PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/generate.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/sampling.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/beam_search.cpp)
 # The row readers (jsonl/json/csv) are the data module's (src/data/readers.cpp, no LibTorch).
 target_link_libraries(autotrain_model PRIVATE autotrain_data)
 if(TARGET autotrain_tokenizer)

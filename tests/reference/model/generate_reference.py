@@ -25,8 +25,9 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from safetensors.torch import save_file
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, FalconConfig, FalconForCausalLM
-from transformers.generation.logits_process import (LogitsProcessorList, TemperatureLogitsWarper,
-                                                    TopKLogitsWarper, TopPLogitsWarper)
+from transformers.generation.logits_process import (EpsilonLogitsWarper, EtaLogitsWarper, LogitsProcessorList,
+                                                    MinPLogitsWarper, TemperatureLogitsWarper, TopKLogitsWarper,
+                                                    TopPLogitsWarper, TypicalLogitsWarper)
 
 PROMPTS = ["### Human: What is 12 plus 7?### Assistant:", "Hello, how are you today?"]
 NEW_TOKENS = 24
@@ -105,7 +106,7 @@ def main(out):
                                         os.path.join(out, "adapter")).eval()
     cases = []
 
-    def record(name, model, prompt, adapter, sampling=None, model_folder=model_dir, **extra):
+    def record(name, model, prompt, adapter, sampling=None, model_folder=model_dir, scores_decide=False, **extra):
         ids = tok(prompt, return_tensors="pt").input_ids
         kwargs = dict(max_new_tokens=NEW_TOKENS, attention_mask=torch.ones_like(ids), pad_token_id=11)
         if sampling:
@@ -118,16 +119,22 @@ def main(out):
         with torch.no_grad():
             out = model.generate(ids, output_scores=True, return_dict_in_generate=True, **kwargs)
         seq = out.sequences
-        if not sampling:
-            if extra:
+        beams = extra.get("num_beams", model.generation_config.num_beams or 1) > 1
+        if beams:
+            pass  # each step ranks summed log-probabilities; no single score to check for ties
+        elif not sampling:
+            if extra or scores_decide:
                 # The scores after the logits processors decide: no near tie among those either.
                 gaps = [(s[0].topk(2).values[0] - s[0].topk(2).values[1]).item() for s in out.scores]
                 assert min(gaps) > 1e-3, f"{name}: greedy decoding has a near tie ({min(gaps)})"
             else:
                 check_no_near_tie(model, seq, ids.shape[1], name)
         gen = new_ids(seq, ids.shape[1])
+        eos = model.generation_config.eos_token_id
+        eos = eos if isinstance(eos, list) else [] if eos is None else [eos]
         case = dict(name=name, model=model_folder, adapter=adapter, prompt=prompt, sampling=sampling,
-                    prompt_ids=ids[0].tolist(), ids=gen, text=tok.decode(gen, skip_special_tokens=True))
+                    prompt_ids=ids[0].tolist(), ids=gen, text=tok.decode(gen, skip_special_tokens=True),
+                    ended_by_eos=bool(gen) and gen[-1] in eos)
         if extra:
             case["processors"] = extra
         cases.append(case)
@@ -192,6 +199,63 @@ def main(out):
                  sampling=dict(seed=3, temperature=2.0, top_k=0, top_p=1.0))
     assert any(i >= len(tok) for i in got), got
 
+    def folder_with(name, settings, source=model_dir):
+        """A copy of a model folder whose generation_config.json adds `settings`."""
+        folder = os.path.join(out, name)
+        shutil.copytree(source, folder)
+        with open(os.path.join(folder, "generation_config.json")) as f:
+            gc = json.load(f)
+        gc.update(settings)
+        with open(os.path.join(folder, "generation_config.json"), "w") as f:
+            json.dump(gc, f, indent=2)
+        return folder, FalconForCausalLM.from_pretrained(folder).eval()
+
+    # The rarer logits processors, from generation_config.json (as a fine-tuned model ships them):
+    # each one bans, boosts or forces tokens of the plain greedy continuation, so it matters.
+    g = greedy
+    prompt_ids = tok(PROMPTS[1]).input_ids
+    folder, m = folder_with("model_bias", {
+        "sequence_bias": [[[g[1]], -4.0], [[g[2], g[3]], -30.0], [[prompt_ids[-1], g[0]], 2.5]],
+        "bad_words_ids": [[g[4]], [g[5], g[6]], [11]],
+        "encoder_repetition_penalty": 1.4,
+        "renormalize_logits": True})
+    got = record("greedy_sequence_bias", m, PROMPTS[1], None, model_folder=folder, scores_decide=True)
+    assert got != greedy, "the processors changed nothing"
+    folder, m = folder_with("model_suppress", {
+        "suppress_tokens": [g[0], g[2]], "begin_suppress_tokens": [g[1]], "forced_eos_token_id": 11})
+    got = record("greedy_suppress_forced_eos", m, PROMPTS[1], None, model_folder=folder, scores_decide=True)
+    assert got[-1] == 11 and len(got) == NEW_TOKENS and g[0] not in got, got
+    one_token = "hello"
+    assert len(tok(one_token).input_ids) == 1
+    folder, m = folder_with("model_forced_bos", {"forced_bos_token_id": g[3], "begin_suppress_tokens": [g[0]]})
+    got = record("greedy_forced_bos", m, one_token, None, model_folder=folder, scores_decide=True)
+    assert got[0] == g[3], got
+    # The rarer warpers: min_p and typical_p from the command line, epsilon and eta from the file.
+    record("sample_min_p", adapted, PROMPTS[0], "adapter",
+           sampling=dict(seed=9, temperature=1.3, top_k=0, top_p=1.0), min_p=0.08)
+    record("sample_typical_p", base, PROMPTS[1], None,
+           sampling=dict(seed=4, temperature=1.0, top_k=0, top_p=1.0), typical_p=0.7)
+    folder, m = folder_with("model_cutoffs", {"epsilon_cutoff": 0.002, "eta_cutoff": 0.01})
+    record("sample_epsilon_eta", m, PROMPTS[0], None, model_folder=folder,
+           sampling=dict(seed=21, temperature=1.2, top_k=0, top_p=1.0))
+
+    # Beam search: plain, with an adapter, ending on eos (model_eos), with the length penalty and
+    # each early_stopping, and beam sampling.
+    got = record("beam_base", base, PROMPTS[1], None, num_beams=4)
+    assert got != greedy, "beam search found the greedy text: the case tests little"
+    record("beam_adapter", adapted, PROMPTS[0], "adapter", num_beams=3)
+    got = record("beam_eos", eos_model, PROMPTS[1], None, model_folder="model_eos", num_beams=3)
+    for settings in ({"length_penalty": 2.0, "early_stopping": True},
+                     {"length_penalty": -0.5, "early_stopping": False},
+                     {"length_penalty": 0.7, "early_stopping": "never"}):
+        label = str(settings["early_stopping"]).lower()
+        folder, m = folder_with(f"model_beam_{label}", dict(settings, num_beams=3), source=eos_dir)
+        record(f"beam_{label}", m, PROMPTS[1], None, model_folder=folder)
+    record("beam_sample", adapted, PROMPTS[0], "adapter",
+           sampling=dict(seed=17, temperature=0.9, top_k=50, top_p=0.95), num_beams=3)
+    record("beam_repetition_penalty", base, PROMPTS[0], None, num_beams=2, repetition_penalty=1.5,
+           no_repeat_ngram_size=3)
+
     for c in cases:
         c["model"] = os.path.basename(c["model"])
 
@@ -217,15 +281,28 @@ def main(out):
     logits[1, :10] = logits[1].max() + 1  # ten tokens tied for first: top_k=5 keeps them all
     logits[2, 100:] = -1e4
     warp = {"logits": logits}
-    settings = [(0.7, 40, 0.9), (1.0, 5, 1.0), (1.3, 0, 0.5), (0.5, 1000, 0.999), (1.0, 0, 0.05)]
-    for i, (t, k, p) in enumerate(settings):
+    # (temperature, top_k, top_p, min_p, typical_p, epsilon_cutoff, eta_cutoff, min_tokens_to_keep)
+    settings = [(0.7, 40, 0.9, 0, 1.0, 0, 0, 1), (1.0, 5, 1.0, 0, 1.0, 0, 0, 1), (1.3, 0, 0.5, 0, 1.0, 0, 0, 1),
+                (0.5, 1000, 0.999, 0, 1.0, 0, 0, 1), (1.0, 0, 0.05, 0, 1.0, 0, 0, 1),
+                (1.0, 0, 1.0, 0.1, 1.0, 0, 0, 1), (0.8, 0, 1.0, 0, 0.6, 0, 0, 1), (1.0, 0, 1.0, 0, 1.0, 3e-3, 0, 1),
+                (1.0, 0, 1.0, 0, 1.0, 0, 0.02, 1), (1.2, 30, 0.9, 0.05, 0.9, 1e-3, 5e-3, 1),
+                (1.0, 1, 0.01, 0.9, 0.01, 0.5, 0.5, 3)]
+    for i, (t, k, p, min_p, typical, eps, eta, keep) in enumerate(settings):
         procs = LogitsProcessorList()
         if t != 1.0:
             procs.append(TemperatureLogitsWarper(t))
         if k:
-            procs.append(TopKLogitsWarper(top_k=k))
+            procs.append(TopKLogitsWarper(top_k=k, min_tokens_to_keep=keep))
         if p < 1.0:
-            procs.append(TopPLogitsWarper(top_p=p))
+            procs.append(TopPLogitsWarper(top_p=p, min_tokens_to_keep=keep))
+        if min_p:
+            procs.append(MinPLogitsWarper(min_p=min_p, min_tokens_to_keep=keep))
+        if typical < 1.0:
+            procs.append(TypicalLogitsWarper(mass=typical, min_tokens_to_keep=keep))
+        if eps:
+            procs.append(EpsilonLogitsWarper(epsilon=eps, min_tokens_to_keep=keep))
+        if eta:
+            procs.append(EtaLogitsWarper(epsilon=eta, min_tokens_to_keep=keep))
         warp[f"warped_{i}"] = procs(None, logits.clone())
     save_file(warp, os.path.join(out, "warp.safetensors"))
 

@@ -1,7 +1,9 @@
 // `autotrain generate` and `chat` against transformers' generate() (+ PEFT), run at test time by
-// tests/reference/model/generate_reference.py: greedy and seeded sampling give its tokens and its
-// text, with and without an adapter; generation_config.json's eos ends the text; the warpers
-// (temperature, top-k, top-p) give its scores bit for bit; streamed text is the final text.
+// tests/reference/model/generate_reference.py: greedy, seeded sampling and beam search (and beam
+// sampling) give its tokens and its text, with and without an adapter, with its logits processors
+// from the command line or generation_config.json; generation_config.json's eos ends the text; the
+// warpers (temperature, top-k, top-p, min-p, typical, epsilon, eta) give its scores bit for bit;
+// streamed text is the final text.
 #include <fstream>
 #include <sstream>
 
@@ -67,7 +69,8 @@ class Generate : public ::testing::Test {
     if (c.contains("processors"))
       for (auto [flag, key] : {std::pair{"--repetition-penalty", "repetition_penalty"},
                                std::pair{"--no-repeat-ngram-size", "no_repeat_ngram_size"},
-                               std::pair{"--min-new-tokens", "min_new_tokens"}})
+                               std::pair{"--min-new-tokens", "min_new_tokens"}, std::pair{"--min-p", "min_p"},
+                               std::pair{"--typical-p", "typical_p"}, std::pair{"--num-beams", "num_beams"}})
         if (c["processors"].contains(key)) {
           a.push_back(flag);
           a.push_back(c["processors"][key].dump());
@@ -89,11 +92,34 @@ TEST_F(Generate, TokensAndTextAreTransformers) {
     EXPECT_EQ(got["ids"], c["ids"]) << c["name"];
     EXPECT_EQ(got["text"], c["text"]) << c["name"];
     EXPECT_EQ(got["prompt_tokens"], c["prompt_ids"].size()) << c["name"];
-    const bool ended = c["ids"].size() < 24;
-    EXPECT_EQ(got["finish_reason"], ended ? "eos" : "length") << c["name"];
+    EXPECT_EQ(got["finish_reason"], c["ended_by_eos"].get<bool>() ? "eos" : "length") << c["name"];
   }
-  // The eos case is the one that must end early (its generation_config.json says where).
+  // The eos case is the one that must end early (its generation_config.json says where); beam
+  // search ends on eos at different lengths as its length penalty and early stopping say.
   EXPECT_LT(find_case("greedy_eos")["ids"].size(), 24u);
+  EXPECT_NE(find_case("beam_false")["ids"].size(), find_case("beam_eos")["ids"].size());
+  EXPECT_NE(find_case("beam_base")["ids"], find_case("greedy_base_1")["ids"]);
+}
+
+// Beam search with a stop string: a hypothesis that reaches it is finished, and the text ends
+// before it.
+TEST_F(Generate, BeamSearchStopsAtAStopString) {
+  const auto& c = find_case("beam_base");
+  const std::string text = c["text"];
+  const std::string stop = text.substr(text.size() / 2, 3);
+  auto args = args_of(c);
+  for (auto s : {"--stop", stop.c_str(), "--json"}) args.push_back(s);
+  auto r = testing::run_command(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto got = nlohmann::json::parse(r.out);
+  EXPECT_EQ(got["finish_reason"], "stop");
+  EXPECT_THAT(got["text"].get<std::string>(), Not(HasSubstr(stop)));
+  EXPECT_LT(got["new_tokens"].get<size_t>(), 24u);
+  // Not streamed: the whole text at the end, the same as --json's.
+  args.pop_back();
+  auto shown = testing::run_command(args);
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_EQ(shown.out, got["text"].get<std::string>() + "\n");
 }
 
 TEST_F(Generate, StreamedTextIsTheFinalText) {
@@ -152,19 +178,29 @@ TEST_F(Generate, WarpersAreTransformers) {
   const at::Tensor logits = tensor("logits");
   const auto& settings = expected_["warp_settings"];
   ASSERT_GE(settings.size(), 5u);
+  ASSERT_GE(settings.size(), 11u);
   for (size_t i = 0; i < settings.size(); ++i) {
     SamplingOptions o;
     o.temperature = settings[i][0];
     o.top_k = settings[i][1];
     o.top_p = settings[i][2];
+    o.min_p = settings[i][3];
+    o.typical_p = settings[i][4];
+    o.epsilon_cutoff = settings[i][5];
+    o.eta_cutoff = settings[i][6];
+    const int64_t keep = settings[i][7];
     at::Tensor want = tensor("warped_" + std::to_string(i));
-    at::Tensor got = warp_logits(logits, o);
+    at::Tensor got = warp_logits(logits, o, keep);
     EXPECT_TRUE(at::equal(got.isinf(), want.isinf())) << "setting " << i << ": other tokens removed";
     EXPECT_TRUE(at::equal(got, want)) << "setting " << i;
+    // One row at a time (as greedy and sampling call it), the same scores.
+    EXPECT_TRUE(at::equal(warp_logits(logits[0], o, keep), want[0])) << "setting " << i << ", row 0";
     // Some tokens go, some stay: the case tests something.
-    if (o.top_k > 0 || o.top_p < 1) {
+    if (o.top_k > 0 || o.top_p < 1 || o.min_p > 0 || o.typical_p < 1 || o.epsilon_cutoff > 0 || o.eta_cutoff > 0) {
       EXPECT_TRUE(want.isinf().any().item<bool>()) << i;
     }
+    // min_tokens_to_keep: never fewer tokens left than that in any row.
+    EXPECT_TRUE((want.isfinite().sum(-1) >= keep).all().item<bool>()) << i;
   }
 }
 
@@ -259,11 +295,14 @@ TEST_F(Generate, GenerationConfigSettingsAndStdinPrompt) {
     return testing::run_command({bin_, "generate", "--model", folder.string(), "--prompt", prompt, "--device", "cpu",
                                  "--max-new-tokens", "2", "--json"});
   };
-  auto typical = with_config(R"({"eos_token_id": 11, "typical_p": 0.5, "num_beams": 1, "repetition_penalty": 1.3})");
+  auto typical = with_config(
+      R"({"eos_token_id": 11, "exponential_decay_length_penalty": [5, 1.5], "num_return_sequences": 1, )"
+      R"("typical_p": 0.5, "repetition_penalty": 1.3})");
   ASSERT_EQ(typical.exit_code, 0) << typical.err;
-  EXPECT_THAT(typical.err, HasSubstr("typical_p=0.5 is not applied here"));
-  EXPECT_THAT(typical.err, ::testing::Not(HasSubstr("num_beams")));           // its neutral value
-  EXPECT_THAT(typical.err, ::testing::Not(HasSubstr("repetition_penalty")));  // applied
+  EXPECT_THAT(typical.err, HasSubstr("exponential_decay_length_penalty=[5,1.5] is not applied here"));
+  EXPECT_THAT(typical.err, ::testing::Not(HasSubstr("num_return_sequences")));  // its neutral value
+  EXPECT_THAT(typical.err, ::testing::Not(HasSubstr("repetition_penalty")));    // applied
+  EXPECT_THAT(typical.err, ::testing::Not(HasSubstr("typical_p")));             // applied when sampling
   // The file's repetition_penalty is the default, as the option gives it: the same tokens.
   auto by_option = testing::run_command({bin_, "generate", "--model", (oracle().dir() / "model").string(), "--prompt",
                                          prompt, "--device", "cpu", "--max-new-tokens", "2", "--json",
@@ -273,6 +312,19 @@ TEST_F(Generate, GenerationConfigSettingsAndStdinPrompt) {
   auto bad_penalty = with_config(R"({"repetition_penalty": 0})");
   EXPECT_EQ(bad_penalty.exit_code, 1);
   EXPECT_THAT(bad_penalty.err, HasSubstr("repetition_penalty is 0, not a number above 0"));
+  // Token ids past the vocabulary, and values transformers refuses, name the file and the key.
+  for (auto [json, says] : std::initializer_list<std::pair<const char*, const char*>>{
+           {R"({"bad_words_ids": [[1, 99999]]})", "bad_words_ids is [[1,99999]], not made of token ids"},
+           {R"({"sequence_bias": [[[3], "high"]]})", "sequence_bias is [[[3],\"high\"]], not a list of [[token ids], bias]"},
+           {R"({"suppress_tokens": 5})", "suppress_tokens is 5, not a list of token ids"},
+           {R"({"early_stopping": "soon"})", "early_stopping is \"soon\", not true, false or \"never\""},
+           {R"({"num_beams": 0})", "num_beams is 0, not a whole number above 0"},
+           {R"({"typical_p": 1.5})", "typical_p is 1.5"}}) {
+    auto r = with_config(json);
+    EXPECT_EQ(r.exit_code, 1) << json;
+    EXPECT_THAT(r.err, HasSubstr(says)) << json;
+    EXPECT_THAT(r.err, HasSubstr("generation_config.json")) << json;
+  }
   // Its max_new_tokens is the budget when --max-new-tokens is not given.
   std::ofstream(folder / "generation_config.json") << R"({"eos_token_id": 11, "max_new_tokens": 3})";
   auto budget = testing::run_command(
@@ -313,6 +365,9 @@ TEST_F(Generate, MistakesAreUsageErrors) {
       {{"--prompt", "hi", "--adapter", model}, "adapter_config.json"},
       {{"--prompt", std::string(3000, 'x') + " human"}, "max_position_embeddings"},
       {{"--prompt", "hi", "--stop", ""}, "--stop"},
+      {{"--prompt", "hi", "--num-beams", "0"}, "--num-beams"},
+      {{"--prompt", "hi", "--min-p", "2"}, "--min-p"},
+      {{"--prompt", "hi", "--typical-p", "0"}, "--typical-p"},
   };
   for (const auto& c : cases) {
     std::vector<std::string> args = {bin_, "generate", "--model", model, "--device", "cpu"};
