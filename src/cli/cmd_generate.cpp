@@ -4,7 +4,10 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <limits>
 #include <cmath>
 #include <cstdio>
@@ -19,6 +22,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "autotrain/io/json_error.h"
+#include "autotrain/io/json_text.h"
 #include "autotrain/lora/qlora_loading.h"
 #include "autotrain/model/generate.h"
 #include "autotrain/model/falcon_config.h"
@@ -241,6 +246,104 @@ std::unique_ptr<model::Generator> open_generator(const GlobalOptions& g, Generat
   return gen;
 }
 
+// The JSON object --json prints for one result (first the input line's "id", when it has one).
+nlohmann::ordered_json result_json(const model::GenerateResult& r, const nlohmann::json* id = nullptr) {
+  nlohmann::ordered_json j;
+  if (id) j["id"] = *id;
+  j["text"] = r.text;
+  j["finish_reason"] = r.finish_reason;
+  j["prompt_tokens"] = r.prompt_ids.size();
+  j["new_tokens"] = r.ids.size();
+  j["ids"] = r.ids;
+  j["seconds"] = r.seconds;
+  j["tokens_per_s"] = r.seconds > 0 ? static_cast<double>(r.ids.size()) / r.seconds : 0.0;
+  return j;
+}
+
+void print_json_line(const nlohmann::ordered_json& j) {
+  // Model output need not be valid UTF-8 (a token budget can end inside a character).
+  fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  std::fflush(stdout);
+}
+
+// One prompt of a --jsonl file: its text and the "id" to echo (null when the line has none).
+struct PromptLine {
+  std::string prompt;
+  nlohmann::json id;
+  size_t lineno = 0;
+};
+
+// Every prompt of a --jsonl file ('-': stdin), read and checked before anything is generated,
+// so that a mistake on line 900 does not come after an hour of work.
+std::vector<PromptLine> read_prompt_lines(const std::string& path) {
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (path != "-") {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec))  // opens, and reads as empty
+      throw model::GenerateUsageError(
+          fmt::format("--jsonl {}: is a folder; give a .jsonl file (one {{\"prompt\": ...}} per line)", path));
+    file.open(path, std::ios::binary);
+    if (!file) throw model::GenerateUsageError(fmt::format("--jsonl {}: cannot open: {}", path, std::strerror(errno)));
+    in = &file;
+  }
+  std::vector<PromptLine> lines;
+  std::string line;
+  for (size_t lineno = 1; std::getline(*in, line); ++lineno) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    nlohmann::json j;
+    try {
+      j = io::parse_json_text(line);
+    } catch (const nlohmann::json::parse_error& e) {
+      throw model::GenerateUsageError(fmt::format("{}:{}: not valid JSON: {}", path, lineno, io::json_error_text(e)));
+    }
+    if (!j.is_object() || !j.contains("prompt") || !j["prompt"].is_string())
+      throw model::GenerateUsageError(fmt::format(
+          "{}:{}: expected an object with a string \"prompt\" (and optionally an \"id\"), e.g. {{\"id\": 1, "
+          "\"prompt\": \"### Human: Hi### Assistant:\"}}",
+          path, lineno));
+    lines.push_back({j["prompt"].get<std::string>(), j.contains("id") ? j["id"] : nlohmann::json(), lineno});
+  }
+  if (lines.empty()) throw model::GenerateUsageError(fmt::format("--jsonl {}: holds no prompts", path));
+  return lines;
+}
+
+// generate --jsonl: each prompt continued in turn (prompt n draws with --seed + n, so each line's
+// text is what `generate --prompt P --seed S+n` gives), one JSON line per prompt as it is done.
+int generate_each_line(const GlobalOptions& g, GenerationArgs& a, const std::string& path,
+                       const std::vector<std::string>& stop) {
+  const std::vector<PromptLine> lines = read_prompt_lines(path);
+  const auto gen = open_generator(g, a);
+  model::SamplingOptions sampling = sampling_of(a, *gen);
+  // Prompts the model cannot take are said (with their line) before the first is generated.
+  for (const auto& l : lines) {
+    const int64_t tokens = gen->count_tokens(l.prompt);
+    if (tokens == 0)
+      throw model::GenerateUsageError(fmt::format("{}:{}: the prompt is empty (it has no tokens)", path, l.lineno));
+    if (tokens > gen->context_length())
+      throw model::GenerateUsageError(fmt::format("{}:{}: the prompt has {} tokens; the model takes at most {} "
+                                                  "(max_position_embeddings): shorten it",
+                                                  path, l.lineno, tokens, gen->context_length()));
+  }
+  const bool budget_given = a.max_new_tokens_option->count() > 0;
+  int64_t new_tokens = 0;
+  double seconds = 0;
+  for (size_t n = 0; n < lines.size(); ++n) {
+    const auto& l = lines[n];
+    sampling.seed = a.seed + n;
+    const int64_t budget = budget_given ? a.max_new_tokens : gen->default_max_new_tokens(l.prompt).value_or(a.max_new_tokens);
+    const model::GenerateResult r = gen->generate(l.prompt, budget, sampling, stop);
+    for (const auto& w : gen->take_warnings()) spdlog::warn("{}:{}: {}", path, l.lineno, w);
+    print_json_line(result_json(r, l.id.is_null() ? nullptr : &l.id));
+    new_tokens += static_cast<int64_t>(r.ids.size());
+    seconds += r.seconds;
+  }
+  spdlog::info("{} prompts, {} new tokens in {:.2f} s ({:.1f} tokens/s) on {}", lines.size(), new_tokens, seconds,
+               seconds > 0 ? static_cast<double>(new_tokens) / seconds : 0.0, gen->device());
+  return static_cast<int>(kExitOk);
+}
+
 }  // namespace
 
 Subcommand add_generate_command(CLI::App& app, GlobalOptions& g) {
@@ -250,15 +353,27 @@ Subcommand add_generate_command(CLI::App& app, GlobalOptions& g) {
   auto stop = std::make_shared<std::vector<std::string>>();
   auto json = std::make_shared<bool>(false);
   add_generation_options(sub, *a, 128);
-  sub->add_option("--prompt", *prompt, "The text to continue; - reads it from standard input")->required();
+  auto jsonl = std::make_shared<std::string>();
+  auto* prompt_option = sub->add_option("--prompt", *prompt, "The text to continue; - reads it from standard input");
+  auto* jsonl_option =
+      sub->add_option("--jsonl", *jsonl,
+                      "Continue every prompt of this file of {\"prompt\": ..., \"id\": ...} lines ('-' = stdin) "
+                      "and print one --json line per prompt; prompt n samples with --seed + n")
+          ->check(not_empty("--jsonl prompts.jsonl"));
+  prompt_option->excludes(jsonl_option);
   sub->add_option("--stop", *stop, "End the text where this string appears (repeatable; the string is left out)")
       ->allow_extra_args(false)
       ->check(not_empty("--stop '### Human:'"));
   sub->add_flag("--json", *json,
                 "Print {\"text\", \"finish_reason\", \"prompt_tokens\", \"new_tokens\", \"ids\", \"seconds\", "
                 "\"tokens_per_s\"} instead of streaming the text");
-  return {sub, [&g, a, prompt, stop, json] {
+  return {sub, [&g, a, prompt, stop, json, jsonl, prompt_option] {
             return guarded([&] {
+              if (!jsonl->empty()) return generate_each_line(g, *a, *jsonl, *stop);
+              if (prompt_option->count() == 0)
+                throw model::GenerateUsageError(
+                    "generate needs --prompt TEXT (- reads it from stdin) or --jsonl FILE (one {\"prompt\": ...} per "
+                    "line)");
               std::string text = *prompt;
               if (text == "-") {
                 text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
@@ -281,16 +396,7 @@ Subcommand add_generate_command(CLI::App& app, GlobalOptions& g) {
               const auto n = static_cast<double>(r.ids.size());
               const double rate = r.seconds > 0 ? n / r.seconds : 0.0;
               if (*json) {
-                nlohmann::ordered_json j;
-                j["text"] = r.text;
-                j["finish_reason"] = r.finish_reason;
-                j["prompt_tokens"] = r.prompt_ids.size();
-                j["new_tokens"] = r.ids.size();
-                j["ids"] = r.ids;
-                j["seconds"] = r.seconds;
-                j["tokens_per_s"] = rate;
-                // Model output need not be valid UTF-8 (a token budget can end inside a character).
-                fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                print_json_line(result_json(r));
               } else {
                 fmt::print("\n");
                 std::fflush(stdout);  // the text's line before the log line, also in `2>&1`

@@ -4,6 +4,7 @@
 // from the command line or generation_config.json; generation_config.json's eos ends the text; the
 // warpers (temperature, top-k, top-p, min-p, typical, epsilon, eta) give its scores bit for bit;
 // streamed text is the final text.
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -351,6 +352,62 @@ TEST_F(Generate, GenerationConfigSettingsAndStdinPrompt) {
   EXPECT_EQ(nlohmann::json::parse(piped.out)["prompt_tokens"], c["prompt_ids"].size());
 }
 
+// --jsonl: every prompt of a file, one --json line each (with the line's "id"), the tokens of
+// transformers' generate() for each; prompt n samples with --seed + n.
+TEST_F(Generate, JsonlContinuesEveryPrompt) {
+  testing::TempDir work;
+  const auto& first = find_case("greedy_base_0");
+  const auto& second = find_case("greedy_base_1");
+  auto file = work.write("prompts.jsonl", nlohmann::json({{"id", "q1"}, {"prompt", first["prompt"]}}).dump() + "\n\n" +
+                                              nlohmann::json({{"prompt", second["prompt"]}}).dump() + "\r\n");
+  auto r = testing::run_command({bin_, "generate", "--model", (oracle().dir() / "model").string(), "--jsonl",
+                                 file.string(), "--max-new-tokens", "24", "--device", "cpu"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string line;
+  std::vector<nlohmann::json> got;
+  while (std::getline(lines, line)) got.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(got.size(), 2u) << r.out;
+  EXPECT_EQ(got[0]["id"], "q1");
+  EXPECT_EQ(got[0]["ids"], first["ids"]);
+  EXPECT_EQ(got[0]["text"], first["text"]);
+  EXPECT_FALSE(got[1].contains("id"));
+  EXPECT_EQ(got[1]["ids"], second["ids"]);
+  EXPECT_THAT(r.err, HasSubstr("2 prompts, 48 new tokens"));
+
+  // Sampled: the first prompt draws with --seed, the second with --seed + 1.
+  const auto& sampled = find_case("sample_base_defaults");
+  auto twice = work.write("twice.jsonl", nlohmann::json({{"prompt", sampled["prompt"]}}).dump() + "\n" +
+                                             nlohmann::json({{"prompt", sampled["prompt"]}}).dump() + "\n");
+  auto args = args_of(sampled);
+  const auto seed_at = std::find(args.begin(), args.end(), "--seed") + 1;
+  const auto prompt_at = std::find(args.begin(), args.end(), "--prompt");
+  auto single = args;
+  *(single.begin() + (seed_at - args.begin())) = std::to_string(sampled["sampling"]["seed"].get<int>() + 1);
+  single.push_back("--json");
+  args.erase(prompt_at, prompt_at + 2);
+  args.push_back("--jsonl");
+  args.push_back(twice.string());
+  auto s = testing::run_command(args);
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+  std::istringstream sampled_lines(s.out);
+  std::getline(sampled_lines, line);
+  EXPECT_EQ(nlohmann::json::parse(line)["ids"], sampled["ids"]);
+  std::getline(sampled_lines, line);
+  auto alone = testing::run_command(single);
+  ASSERT_EQ(alone.exit_code, 0) << alone.err;
+  EXPECT_EQ(nlohmann::json::parse(line)["ids"], nlohmann::json::parse(alone.out)["ids"]);
+  EXPECT_NE(nlohmann::json::parse(line)["ids"], sampled["ids"]);
+
+  // A broken line is found before anything is generated.
+  auto broken = work.write("broken.jsonl", nlohmann::json({{"prompt", first["prompt"]}}).dump() + "\n{\"text\": 1}\n");
+  auto b = testing::run_command({bin_, "generate", "--model", (oracle().dir() / "model").string(), "--jsonl",
+                                 broken.string(), "--device", "cpu"});
+  EXPECT_EQ(b.exit_code, 2);
+  EXPECT_THAT(b.err, HasSubstr(broken.string() + ":2: expected an object with a string \"prompt\""));
+  EXPECT_TRUE(b.out.empty()) << b.out;
+}
+
 TEST_F(Generate, MistakesAreUsageErrors) {
   const std::string model = (oracle().dir() / "model").string();
   struct Case {
@@ -366,6 +423,8 @@ TEST_F(Generate, MistakesAreUsageErrors) {
       {{"--prompt", std::string(3000, 'x') + " human"}, "max_position_embeddings"},
       {{"--prompt", "hi", "--stop", ""}, "--stop"},
       {{"--prompt", "hi", "--num-beams", "0"}, "--num-beams"},
+      {{}, "needs --prompt TEXT"},
+      {{"--prompt", "hi", "--jsonl", "-"}, "--prompt excludes --jsonl"},
       {{"--prompt", "hi", "--min-p", "2"}, "--min-p"},
       {{"--prompt", "hi", "--typical-p", "0"}, "--typical-p"},
   };
