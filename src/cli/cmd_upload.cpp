@@ -51,6 +51,9 @@ int run_upload(const GlobalOptions& g, const UploadCommandOptions& o) {
   if (account.token_role == "read")
     fmt::print(stderr, "warning: the token of {} has the \"read\" role; uploading needs \"write\"\n", account.name);
   const std::string url = hub::create_repo(o.repo_id, type, !o.make_public, options);
+  // A branch that is not there yet is made from main, as `hf upload --revision` makes it.
+  if (o.revision != "main" && hub::create_branch_if_missing(o.repo_id, type, o.revision, options))
+    fmt::print(stderr, "created branch {} of {}\n", o.revision, o.repo_id);
   const hub::UploadSummary s = hub::upload_folder(o.folder, o.repo_id, type, upload, options);
   if (o.json) {
     fmt::print("{}\n", nlohmann::json{{"repo_id", o.repo_id},
@@ -84,7 +87,7 @@ Subcommand add_upload_command(CLI::App& app, GlobalOptions& g) {
       ->check(not_empty("me/falcon-7b-lora"));
   sub->add_option("folder", o->folder, "Folder to upload (default: the current one)")->check(not_empty("runs/tiny-tiny"));
   sub->add_option("--repo-type", o->repo_type, "model (default) or dataset")->check(CLI::IsMember({"model", "dataset"}));
-  sub->add_option("--revision", o->revision, "Branch to commit to (default: main)")->check(not_empty("main"));
+  sub->add_option("--revision", o->revision, "Branch to commit to, made from main when missing (default: main)")->check(not_empty("main"));
   sub->add_option("--commit-message", o->message, "Commit message")->check(not_empty("Upload my adapter"));
   sub->add_option("--include", o->include, "Only files matching this pattern (repeatable)")
       ->allow_extra_args(false)

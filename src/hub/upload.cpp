@@ -232,6 +232,30 @@ std::string create_repo(std::string_view repo_id, RepoType type, bool private_re
   fail(r, fmt::format("creating {} {}", type_word(type), repo_id), repo_id, type, options, /*writing=*/true);
 }
 
+bool create_branch_if_missing(std::string_view repo_id, RepoType type, std::string_view branch,
+                              const HubOptions& options) {
+  Client client(options);
+  const std::string base = api_base(options, type, repo_id);
+  const std::string quoted = url_quote(branch, false);
+  HttpRequest info;
+  info.url = fmt::format("{}/revision/{}", base, quoted);
+  HttpResponse r = client.request(info);
+  if (r.status >= 200 && r.status < 300) return false;
+  const std::string what = fmt::format("creating branch {} of {} {}", branch, type_word(type), repo_id);
+  if (r.status != 404 || r.header("x-error-code").value_or("") != "RevisionNotFound")
+    fail(r, fmt::format("looking for revision {} of {} {}", branch, type_word(type), repo_id), repo_id, type, options);
+  HttpRequest post;
+  post.method = "POST";
+  post.url = fmt::format("{}/branch/{}", base, quoted);
+  post.headers = {"Content-Type: application/json"};
+  post.body = "{}";
+  post.retry = false;
+  HttpResponse created = client.request(post);
+  if (created.status >= 200 && created.status < 300) return true;
+  if (created.status == 409) return false;  // made meanwhile (another upload)
+  fail(created, what, repo_id, type, options, /*writing=*/true);
+}
+
 UploadSummary upload_folder(const fs::path& folder, std::string_view repo_id, RepoType type, const UploadOptions& upload,
                             const HubOptions& options) {
   if (!options.token)

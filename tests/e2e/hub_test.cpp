@@ -452,6 +452,39 @@ TEST_F(HubTest, UploadCommitsWhatHuggingfaceHubsUploadFolderCommits) {
   EXPECT_EQ(their_hub.state().at("fakeuser/lora").at("commits").size(), 1u);
 }
 
+// --revision B commits to branch B, made from main when it is not there, as `hf upload
+// --revision B` makes it; a second upload finds it.
+TEST_F(HubTest, UploadToANewBranchMakesItAsHfUploadDoes) {
+  const fs::path folder = upload_folder_in(work_.path(), root() / "models" / "org" / "tiny");
+  FakeHub ours_hub(root(), {}), their_hub(root(), {});
+  const std::string token = std::string("HF_TOKEN=") + kToken;
+  auto ours = autotrain(ours_hub, "home",
+                        {"upload", "fakeuser/lora", folder.string(), "--revision", "dev", "--commit-message", "On dev"},
+                        {token});
+  ASSERT_EQ(ours.exit_code, 0) << ours.err;
+  EXPECT_THAT(ours.err, HasSubstr("created branch dev of fakeuser/lora"));
+  auto theirs = python(their_hub, "home",
+                       {"hf", "upload", "fakeuser/lora", folder.string(), "--revision", "dev", "--commit-message", "On dev",
+                        "--private"},
+                       {token, "HF_HUB_DISABLE_XET=1"});
+  ASSERT_EQ(theirs.exit_code, 0) << theirs.err;
+  const auto a = ours_hub.state().at("fakeuser/lora"), b = their_hub.state().at("fakeuser/lora");
+  EXPECT_EQ(a.at("branches"), b.at("branches"));  // ["main", "dev"]
+  EXPECT_EQ(a.at("branches"), nlohmann::json::parse(R"(["main", "dev"])"));
+  EXPECT_EQ(a.at("commits"), b.at("commits"));  // one commit, on dev
+  EXPECT_EQ(a.at("commits").at(0).at("revision"), "dev");
+  EXPECT_EQ(files_of(a), files_of(b));
+  // Again, with a change: the branch is there, so nothing is made; the commit goes to it.
+  std::ofstream(folder / "sub" / "note.txt") << "another note\n";
+  auto again = autotrain(ours_hub, "home", {"upload", "fakeuser/lora", folder.string(), "--revision", "dev"}, {token});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_THAT(again.err, Not(HasSubstr("created branch")));
+  const auto after = ours_hub.state().at("fakeuser/lora");
+  ASSERT_EQ(after.at("commits").size(), 2u);
+  EXPECT_EQ(after.at("commits").at(1).at("revision"), "dev");
+  EXPECT_EQ(after.at("branches").size(), 2u);
+}
+
 TEST_F(HubTest, UploadNeedsAValidTokenAndSaysSo) {
   FakeHub hub(root(), {});
   const fs::path folder = upload_folder_in(work_.path(), root() / "models" / "org" / "tiny");

@@ -110,6 +110,11 @@ Account whoami(const HubOptions& options, bool retry = true);
 // Returns its URL.
 std::string create_repo(std::string_view repo_id, RepoType type, bool private_repo, const HubOptions& options);
 
+// Creates branch `branch` (from main) unless the repository has that revision already, as
+// `hf upload --revision` does before it commits. Returns whether it made one.
+bool create_branch_if_missing(std::string_view repo_id, RepoType type, std::string_view branch,
+                              const HubOptions& options);
+
 struct UploadOptions {
   std::string revision = "main";
   std::string commit_message = "Upload folder with autotrain";

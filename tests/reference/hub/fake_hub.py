@@ -9,11 +9,13 @@ as the Hub serves them: the resolve URL redirects (302) to a second server, the 
 X-Linked-Etag = their SHA-256; other files are answered directly with their git blob id.
 
 Uploads (huggingface_hub's create_repo + upload_folder without Xet): /api/whoami-v2,
-/api/repos/create, /api/validate-yaml, .../preupload/REV (*.safetensors, *.bin, *.parquet and
+/api/repos/create, /api/validate-yaml, .../branch/NAME (branches of uploaded repositories:
+main, then those made; a commit or preupload to another revision is RevisionNotFound),
+.../preupload/REV (*.safetensors, *.bin, *.parquet and
 files over 1 MB go through LFS), ORG/NAME.git/info/lfs/objects/batch (a basic PUT to the CDN, or
 multipart with --multipart-chunk N), the CDN's PUT and completion, a verify call, and the NDJSON
 commit. GET /_state gives what was uploaded: {repo: {"create": body, "commits": [{"summary",
-"files": {path: kind}}], "files": {path: {"sha256", "kind", "text"}}}}.
+"files": {path: kind}, "revision"}], "files": {path: {"sha256", "kind", "text"}}, "branches": [...]}}.
 
 Usage: fake_hub.py ROOT INFO_FILE [--token T] [--drop-after N] [--corrupt] [--ignore-range]
                    [--page-size N] [--multipart-chunk N]
@@ -79,7 +81,7 @@ def main():
                 repos[(kind, f"{org}/{name}")] = Repo(os.path.join(base, org, name))
     blobs = {f["sha256"]: f["data"] for r in repos.values() for f in r.files.values() if f["sha256"]}
     dropped = set()
-    uploads = {}  # repo id -> {"create", "commits", "files"}
+    uploads = {}  # repo id -> {"create", "commits", "files", "branches"}
     lfs_store = {}  # sha256 -> bytes
     parts = {}  # sha256 -> {part number: bytes}
     state_lock = threading.Lock()
@@ -153,7 +155,7 @@ def main():
                 with state_lock:
                     if repo_id in uploads or ("models", repo_id) in repos:
                         return self.json_answer({"error": "You already created this model repo", "url": repo_url}, 409)
-                    uploads[repo_id] = {"create": req, "commits": [], "files": {}}
+                    uploads[repo_id] = {"create": req, "commits": [], "files": {}, "branches": ["main"]}
                 return self.json_answer({"url": repo_url})
             if url.path.endswith(".git/info/lfs/objects/batch"):
                 repo_id = url.path[1:-len(".git/info/lfs/objects/batch")]
@@ -183,11 +185,23 @@ def main():
                 if req["oid"] not in lfs_store or len(lfs_store[req["oid"]]) != req["size"]:
                     return self.error(400, "", "object not uploaded")
                 return self.json_answer({})
+            if url.path.startswith("/api/models/") and len(parts_) >= 7 and parts_[5] == "branch":
+                repo_id, branch = f"{parts_[3]}/{parts_[4]}", urllib.parse.unquote("/".join(parts_[6:]))
+                if repo_id not in uploads:
+                    return self.error(404, "RepoNotFound", "Repository not found")
+                with state_lock:
+                    if branch in uploads[repo_id]["branches"]:
+                        return self.error(409, "", "Reference already exists")
+                    uploads[repo_id]["branches"].append(branch)
+                return self.json_answer({})
             if url.path.startswith("/api/models/") and len(parts_) >= 7 and parts_[5] in ("preupload", "commit"):
                 repo_id = f"{parts_[3]}/{parts_[4]}"
                 if repo_id not in uploads:
                     return self.error(404, "RepoNotFound", "Repository not found")
                 state = uploads[repo_id]
+                revision = urllib.parse.unquote("/".join(parts_[6:]))
+                if revision not in state["branches"]:
+                    return self.error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
                 if parts_[5] == "preupload":
                     out = []
                     for f in json.loads(data)["files"]:
@@ -221,7 +235,8 @@ def main():
                             return self.error(400, "", f"unknown key {line['key']}")
                         kinds[v["path"]] = line["key"]
                     oid = hashlib.sha1(json.dumps(lines).encode()).hexdigest()
-                    state["commits"].append({"summary": header["value"]["summary"], "files": kinds})
+                    state["commits"].append({"summary": header["value"]["summary"], "files": kinds,
+                                             "revision": revision})
                 return self.json_answer({"commitOid": oid, "commitUrl": f"{info['endpoint']}/{repo_id}/commit/{oid}"})
             return self.error(404, "EntryNotFound", "no such API")
 
@@ -239,6 +254,10 @@ def main():
                     return self.json_answer(uploads)
             if url.path.startswith("/api/models/") and len(parts) > 4 and f"{parts[3]}/{parts[4]}" in uploads:
                 state = uploads[f"{parts[3]}/{parts[4]}"]
+                if len(parts) > 6 and parts[5] == "revision":
+                    revision = urllib.parse.unquote("/".join(parts[6:]))
+                    if revision not in state["branches"]:
+                        return self.error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
                 sha = hashlib.sha1(str(len(state["commits"])).encode()).hexdigest()
                 return self.json_answer({"id": f"{parts[3]}/{parts[4]}", "sha": sha, "private": True})
             if url.path.startswith("/api/models/") or url.path.startswith("/api/datasets/"):

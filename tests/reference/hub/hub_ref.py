@@ -5,6 +5,8 @@
   hub_ref.py upload REPO FOLDER MESSAGE
       create_repo(private=True, exist_ok=True) + upload_folder to $HF_ENDPOINT (set
       HF_HUB_DISABLE_XET=1: the fake hub speaks plain LFS); prints the commit URL.
+  hub_ref.py hf ARGS...
+      huggingface_hub's `hf` command line with ARGS.
   hub_ref.py check REPO TYPE SOURCE_DIR PATTERN...
       offline ($HF_HUB_OFFLINE=1): every file of SOURCE_DIR matching a pattern comes back from
       the cache through hf_hub_download(local_files_only=True) with the same bytes, and
@@ -19,6 +21,12 @@ from huggingface_hub import hf_hub_download, snapshot_download
 
 
 def main():
+    if sys.argv[1] == "hf":
+        # The `hf` command line itself (e.g. `hf upload REPO FOLDER --revision dev`).
+        from huggingface_hub.cli.hf import main as hf_main
+
+        sys.argv = ["hf"] + sys.argv[2:]
+        sys.exit(hf_main())
     mode, repo, repo_type = sys.argv[1], sys.argv[2], sys.argv[3]
     if mode == "upload":
         from huggingface_hub import HfApi
