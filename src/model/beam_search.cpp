@@ -77,12 +77,10 @@ BeamSearchResult beam_search(const FalconForCausalLM& model, const at::Device& d
     // The best (or drawn) continuations over all beams.
     at::Tensor top_scores, top_index;
     if (sampling) {
-      const int64_t possible = summed.isfinite().sum().item<int64_t>();
-      if (possible < candidates)
-        throw GenerateUsageError(fmt::format("beam sampling keeps {} continuations a step but the warpers leave {}: "
-                                             "raise top_k / top_p or lower num_beams",
-                                             candidates, possible));
-      top_index = at::multinomial(summed.softmax(-1), candidates, /*replacement=*/false, generator);
+      // Without replacement, as torch draws it: the exponential race, in which tokens of
+      // probability 0 come last but can still be drawn when too few others are left.
+      const at::Tensor probs = summed.softmax(-1);
+      top_index = at::multinomial(probs, candidates, /*replacement=*/false, generator);
       top_scores = summed.gather(1, top_index);
     } else {
       std::tie(top_scores, top_index) = at::topk(summed, candidates);
