@@ -253,6 +253,9 @@ def main(out):
         record(f"beam_{label}", m, PROMPTS[1], None, model_folder=folder)
     record("beam_sample", adapted, PROMPTS[0], "adapter",
            sampling=dict(seed=17, temperature=0.9, top_k=50, top_p=0.95), num_beams=3)
+    # top_k below the draws a step needs (2 x 3): tokens of probability 0 get drawn too.
+    record("beam_sample_few_tokens", base, PROMPTS[1], None,
+           sampling=dict(seed=0, temperature=1.0, top_k=5, top_p=1.0), num_beams=3)
     record("beam_repetition_penalty", base, PROMPTS[0], None, num_beams=2, repetition_penalty=1.5,
            no_repeat_ngram_size=3)
 
