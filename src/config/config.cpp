@@ -499,6 +499,36 @@ void Config::check_run_rules(Config& cfg, std::vector<ConfigProblem>& problems) 
                                           strategy_key));
   }
 
+  // LOAD_BEST_MODEL_AT_END picks among the steps that are both evaluated and saved; HF Trainer
+  // refuses strategies that do not line up (AutoTrain then failed), here they would silently make
+  // the final weights the last step's or an early checkpoint's. Said before the run, with the fix.
+  const bool has_validation = !text("VALID_SPLIT").empty() || (fraction && *fraction > 0);
+  const auto* load_best = std::get_if<bool>(&is("LOAD_BEST_MODEL_AT_END").effective);
+  if (has_validation && load_best && *load_best && text("EVAL_STRATEGY") != "no") {
+    const std::string eval = text("EVAL_STRATEGY"), save = text("SAVE_STRATEGY");
+    const auto* eval_steps = std::get_if<int64_t>(&is("EVAL_STEPS").effective);
+    const auto* save_steps = std::get_if<int64_t>(&is("SAVE_STEPS").effective);
+    std::string why;
+    if (save == "no") {
+      if (is("LOAD_BEST_MODEL_AT_END").is_set && !is("LOAD_BEST_MODEL_AT_END").raw.empty())
+        why = "SAVE_STRATEGY=no saves no checkpoint to choose from: the final weights are the last step's";
+    } else if (save != eval) {
+      why = fmt::format("EVAL_STRATEGY={} and SAVE_STRATEGY={} rarely meet, so the best evaluated step is seldom a "
+                        "saved one and the final weights can be a step never evaluated",
+                        eval, save);
+    } else if (eval == "steps" && eval_steps && save_steps && *eval_steps > 0 && *save_steps % *eval_steps != 0) {
+      why = fmt::format("SAVE_STEPS={} is not a multiple of EVAL_STEPS={}: only steps both evaluate and save can be "
+                        "chosen, and the best evaluated one may not be among them",
+                        *save_steps, *eval_steps);
+    }
+    if (!why.empty())
+      cfg.warnings_.push_back(fmt::format("LOAD_BEST_MODEL_AT_END=True ({}) keeps the saved checkpoint with the lowest "
+                                          "eval loss, but {} (HF Trainer refuses this); set SAVE_STRATEGY={}{}, or "
+                                          "LOAD_BEST_MODEL_AT_END=False",
+                                          where("LOAD_BEST_MODEL_AT_END"), why, eval,
+                                          eval == "steps" ? " with SAVE_STEPS a multiple of EVAL_STEPS" : ""));
+  }
+
   // Allowed (a quick check that the loss falls), but the eval loss then says nothing about
   // generalisation, which is what a validation split is for.
   if (!text("VALID_SPLIT").empty() && text("VALID_SPLIT") == text("TRAIN_SPLIT"))

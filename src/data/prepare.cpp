@@ -250,9 +250,17 @@ void require_text(const Settings& s, const SplitStats& st, const std::string& na
   require_text(s, st, name);
   std::string where = s.trainer == "sft" ? "" : " (TRAINER=default cuts every 1000-row batch of each of 4 shards on its own)";
   // A block needs 2 tokens (one predicts the other): below that, only more data helps.
-  const std::string fix = b.largest_group >= 2 ? fmt::format("Lower BLOCK_SIZE (e.g. --set BLOCK_SIZE={}) or add data",
-                                                             b.largest_group)
-                                               : std::string("Add data: a block needs at least 2 tokens");
+  // A validation split too small for one block is fixed there; a smaller BLOCK_SIZE would change
+  // the whole run for it.
+  const std::string fix =
+      name == "validation"
+          ? (s.valid_fraction > 0 ? fmt::format("Raise VALID_FRACTION (it is {}) so that more rows are held out, or set "
+                                                "it to 0 to train without evaluation",
+                                                s.valid_fraction)
+                                  : std::string("Add rows to the validation split's file, or set VALID_SPLIT= (empty) "
+                                                "to train without evaluation"))
+      : b.largest_group >= 2 ? fmt::format("Lower BLOCK_SIZE (e.g. --set BLOCK_SIZE={}) or add data", b.largest_group)
+                             : std::string("Add data: a block needs at least 2 tokens");
   throw DataError(fmt::format("the {} split gives no block of BLOCK_SIZE={} tokens: {} row{}, {} token{} in all, at "
                               "most {} in one group{}. {}",
                               name, s.block_size, st.rows, st.rows == 1 ? "" : "s", st.tokens,

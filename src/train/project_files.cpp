@@ -120,7 +120,10 @@ void write_model_card(const fs::path& project, const config::Config& cfg, const 
   const std::string model = cfg.get_string("MODEL_NAME");
   const std::string data = cfg.get_string("DATA_PATH");
   std::string card = "---\n";
-  card += fmt::format("base_model: {}\n", yaml_scalar(model));
+  // The Hub refuses a card whose base_model is not a model id (a local path: "not valid. Use a
+  // model id"), which would fail PUSH_TO_HUB and upload after the whole run; a local base is
+  // named in the text instead.
+  if (is_hub_id(model)) card += fmt::format("base_model: {}\n", yaml_scalar(model));
   if (peft) card += "library_name: peft\n";
   card += "tags:\n- autotrain\n- text-generation\n";
   if (peft) card += "- peft\n";

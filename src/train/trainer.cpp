@@ -1284,7 +1284,7 @@ int Run::execute() {
   // MAX_STEPS replaces NUM_EPOCHS (as in HF Trainer): the plan says how many epochs that makes.
   const int64_t max_steps = options_.max_steps ? *options_.max_steps : cfg_.get_int("MAX_STEPS");
   const std::string by_max_steps =
-      max_steps > 0 ? fmt::format("MAX_STEPS, over NUM_EPOCHS: {} epoch{}; ", plan_.epochs, plan_.epochs == 1 ? "" : "s")
+      max_steps > 0 ? fmt::format("MAX_STEPS overrides NUM_EPOCHS: {} epoch{}; ", plan_.epochs, plan_.epochs == 1 ? "" : "s")
                     : std::string();
   // A micro-batch holds at most the blocks there are.
   const int64_t batch = std::min<int64_t>(cfg_.get_int("BATCH_SIZE"), data_.train.count);
@@ -1298,7 +1298,8 @@ int Run::execute() {
                  ? fmt::format(" ({} per process)", cfg_.get_int("GRADIENT_ACCUMULATION"))
                  : fmt::format(" (shared out over {} processes)", world_.world_size),
              batch, batch == 1 ? "" : "s",
-             plan_.warmup_steps, plan_.logging_steps,
+             // transformers' constant schedule has no warm-up (WARMUP_* then act on nothing).
+             cfg_.get_string("SCHEDULER") == "constant" ? 0 : plan_.warmup_steps, plan_.logging_steps,
              world_.distributed() ? fmt::format("{} processes ({}; rank 0 on {})", world_.world_size, world_.source,
                                                 device_.str())
                                   : device_.str(),

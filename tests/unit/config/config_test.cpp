@@ -246,7 +246,7 @@ TEST(Config, EvalStrategyWithoutValidationDataIsPointedOut) {
   auto none = resolve_text("EVAL_STRATEGY=steps\n");
   ASSERT_EQ(none.warnings().size(), 1u);
   EXPECT_THAT(none.warnings()[0], HasSubstr("EVAL_STRATEGY=steps evaluates nothing without a validation set"));
-  EXPECT_TRUE(resolve_text("EVAL_STRATEGY=steps\nVALID_SPLIT=test\n").warnings().empty());
+  EXPECT_TRUE(resolve_text("EVAL_STRATEGY=steps\nSAVE_STRATEGY=steps\nVALID_SPLIT=test\n").warnings().empty());
   EXPECT_TRUE(resolve_text("EVAL_STRATEGY=epoch\nVALID_FRACTION=0.1\n").warnings().empty());
   EXPECT_TRUE(resolve_text("EVAL_STRATEGY=no\n").warnings().empty());
   EXPECT_TRUE(resolve_text("EVAL_STRATEGY=\n").warnings().empty());  // empty: the default
@@ -255,7 +255,7 @@ TEST(Config, EvalStrategyWithoutValidationDataIsPointedOut) {
   ASSERT_EQ(steps.warnings().size(), 2u);
   EXPECT_THAT(steps.warnings()[0], HasSubstr("EVAL_STEPS=5 is used only with EVAL_STRATEGY=steps (it is epoch)"));
   EXPECT_THAT(steps.warnings()[1], HasSubstr("SAVE_STEPS=7 is used only with SAVE_STRATEGY=steps"));
-  EXPECT_TRUE(resolve_text("VALID_SPLIT=test\nEVAL_STRATEGY=steps\nEVAL_STEPS=5\n").warnings().empty());
+  EXPECT_TRUE(resolve_text("VALID_SPLIT=test\nEVAL_STRATEGY=steps\nEVAL_STEPS=5\nSAVE_STRATEGY=steps\nSAVE_STEPS=5\n").warnings().empty());
   EXPECT_TRUE(resolve_text("LORA_R=8\n").warnings().empty());  // the default (epoch) says nothing
 }
 
@@ -499,6 +499,30 @@ TEST(Config, SuggestKeys) {
 TEST(Config, EveryDefaultIsValid) {
   // The table itself must hold: each default converts under its own type and range.
   EXPECT_NO_THROW(Config::resolve({std::nullopt, {}, {}}));
+}
+
+// LOAD_BEST_MODEL_AT_END chooses among steps both evaluated and saved: strategies that do not
+// line up (HF Trainer refuses them) are said, with the fix; lined up, or without the choice, not.
+TEST(Config, LoadBestWithMisalignedSaveAndEvalIsPointedOut) {
+  auto steps_epoch = resolve_text("VALID_SPLIT=test\nEVAL_STRATEGY=steps\nEVAL_STEPS=20\n");
+  ASSERT_EQ(steps_epoch.warnings().size(), 1u);
+  EXPECT_THAT(steps_epoch.warnings()[0], HasSubstr("EVAL_STRATEGY=steps and SAVE_STRATEGY=epoch rarely meet"));
+  EXPECT_THAT(steps_epoch.warnings()[0], HasSubstr("set SAVE_STRATEGY=steps with SAVE_STEPS a multiple of EVAL_STEPS"));
+  auto not_multiple =
+      resolve_text("VALID_SPLIT=test\nEVAL_STRATEGY=steps\nEVAL_STEPS=5\nSAVE_STRATEGY=steps\nSAVE_STEPS=15\n");
+  ASSERT_EQ(not_multiple.warnings().size(), 0u);  // 15 is a multiple of 5
+  auto off = resolve_text("VALID_SPLIT=test\nEVAL_STRATEGY=steps\nEVAL_STEPS=10\nSAVE_STRATEGY=steps\nSAVE_STEPS=15\n");
+  ASSERT_EQ(off.warnings().size(), 1u);
+  EXPECT_THAT(off.warnings()[0], HasSubstr("SAVE_STEPS=15 is not a multiple of EVAL_STEPS=10"));
+  // SAVE_STRATEGY=no: said only when LOAD_BEST_MODEL_AT_END is asked for in so many words.
+  EXPECT_TRUE(resolve_text("VALID_SPLIT=test\nSAVE_STRATEGY=no\n").warnings().empty());
+  auto asked = resolve_text("VALID_SPLIT=test\nSAVE_STRATEGY=no\nLOAD_BEST_MODEL_AT_END=True\n");
+  ASSERT_EQ(asked.warnings().size(), 1u);
+  EXPECT_THAT(asked.warnings()[0], HasSubstr("the final weights are the last step's"));
+  // No choice to make: without a validation set, or with LOAD_BEST_MODEL_AT_END=False.
+  EXPECT_TRUE(resolve_text("EVAL_STRATEGY=no\nSAVE_STRATEGY=steps\n").warnings().empty());
+  EXPECT_TRUE(
+      resolve_text("VALID_SPLIT=test\nEVAL_STRATEGY=steps\nLOAD_BEST_MODEL_AT_END=False\n").warnings().empty());
 }
 
 }  // namespace

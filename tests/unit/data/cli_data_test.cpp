@@ -67,6 +67,16 @@ TEST_F(DataCli, BadInputExits2WithWhatToFix) {
   EXPECT_EQ(empty.exit_code, 2);
   EXPECT_THAT(empty.err, HasSubstr("error: the train split gives no block of BLOCK_SIZE=64 tokens"));
   EXPECT_THAT(empty.err, HasSubstr("Lower BLOCK_SIZE"));
+  // A validation split too small for a block is fixed there, not with BLOCK_SIZE.
+  std::string twenty;
+  for (int i = 0; i < 20; ++i) twenty += "{\"text\": \"abcdefghij\"}\n";
+  dir_.write("twenty.jsonl", twenty);
+  auto small_valid = run({"data", "-c", config_.string(), "--set", "DATA_PATH=twenty.jsonl", "--set", "BLOCK_SIZE=16",
+                          "--set", "VALID_SPLIT=", "--set", "VALID_FRACTION=0.05"});
+  EXPECT_EQ(small_valid.exit_code, 2);
+  EXPECT_THAT(small_valid.err, HasSubstr("the validation split gives no block"));
+  EXPECT_THAT(small_valid.err, HasSubstr("Raise VALID_FRACTION (it is 0.05)"));
+  EXPECT_THAT(small_valid.err, Not(HasSubstr("Lower BLOCK_SIZE")));
   // One token in all: no BLOCK_SIZE (at least 2) can help, so none is suggested.
   dir_.write("one.jsonl", "{\"text\": \"a\"}\n");
   auto one = run({"data", "-c", config_.string(), "--set", "DATA_PATH=one.jsonl", "--set", "BLOCK_SIZE=2"});
