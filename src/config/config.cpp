@@ -499,6 +499,14 @@ void Config::check_run_rules(Config& cfg, std::vector<ConfigProblem>& problems) 
                                           strategy_key));
   }
 
+  // bitsandbytes' 32-bit AdamW names (QLoRA recipes ask for the paged one) run the same update as
+  // torch's; paging its states to host memory under pressure is not built (LoRA's are small).
+  if (text("OPTIMIZER") == "paged_adamw_32bit" || text("OPTIMIZER") == "adamw_bnb_32bit")
+    cfg.warnings_.push_back(fmt::format("OPTIMIZER={} ({}) runs as adamw_torch: the same AdamW update with 32-bit "
+                                        "states on the training device (they are not paged to host memory; a LoRA's "
+                                        "states are small)",
+                                        text("OPTIMIZER"), where("OPTIMIZER")));
+
   // LOAD_BEST_MODEL_AT_END picks among the steps that are both evaluated and saved; HF Trainer
   // refuses strategies that do not line up (AutoTrain then failed), here they would silently make
   // the final weights the last step's or an early checkpoint's. Said before the run, with the fix.

@@ -14,11 +14,13 @@ Schedule parse_schedule(std::string_view name) {
   if (name == "cosine") return Schedule::kCosine;
   if (name == "constant") return Schedule::kConstant;
   if (name == "constant_with_warmup") return Schedule::kConstantWithWarmup;
+  if (name == "cosine_with_restarts") return Schedule::kCosineWithRestarts;
+  if (name == "polynomial") return Schedule::kPolynomial;
   throw std::invalid_argument("unknown SCHEDULER '" + std::string(name) +
-                              "'; use linear, cosine, constant or constant_with_warmup");
+                              "'; use linear, cosine, constant, constant_with_warmup, cosine_with_restarts or polynomial");
 }
 
-double lr_factor(Schedule schedule, int64_t step, int64_t warmup_steps, int64_t total_steps) {
+double lr_factor(Schedule schedule, int64_t step, int64_t warmup_steps, int64_t total_steps, double peak_lr) {
   const auto s = static_cast<double>(step);
   const auto w = static_cast<double>(warmup_steps);
   const auto t = static_cast<double>(total_steps);
@@ -30,6 +32,19 @@ double lr_factor(Schedule schedule, int64_t step, int64_t warmup_steps, int64_t 
     case Schedule::kCosine: {
       const double progress = (s - w) / std::max(1.0, t - w);
       return std::max(0.0, 0.5 * (1.0 + std::cos(std::numbers::pi * progress)));
+    }
+    case Schedule::kCosineWithRestarts: {
+      // One cycle (get_scheduler's default): cosine, and 0 from the end on.
+      const double progress = (s - w) / std::max(1.0, t - w);
+      if (progress >= 1.0) return 0.0;
+      return std::max(0.0, 0.5 * (1.0 + std::cos(std::numbers::pi * std::fmod(progress, 1.0))));
+    }
+    case Schedule::kPolynomial: {
+      // Power 1 from the peak down to lr_end = 1e-7 (an absolute rate), then lr_end.
+      constexpr double kEnd = 1e-7;
+      if (s > t) return kEnd / peak_lr;
+      const double remaining = 1.0 - (s - w) / (t - w);
+      return ((peak_lr - kEnd) * remaining + kEnd) / peak_lr;
     }
     default:
       return 1.0;

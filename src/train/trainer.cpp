@@ -978,7 +978,7 @@ double Run::train_step(int64_t step) {
   // an overflow does not consume a learning rate.
   const double base_lr = cfg_.get_float("LEARNING_RATE");
   const double lr = base_lr * lr_factor(schedule_, step - scaler_->state().skipped_steps, plan_.warmup_steps,
-                                        plan_.total_steps);
+                                        plan_.total_steps, base_lr);
   if (!found_inf) {
     last_grad_norm_ = clip_grad_norm(trainable_, cfg_.get_float("MAX_GRAD_NORM"));
     // fp16's scaler skips such a step; in fp32/bf16 an inf or nan gradient with a finite loss
@@ -998,7 +998,7 @@ double Run::train_step(int64_t step) {
   }
   scaler_->update(found_inf);
   next_lr_ = base_lr * lr_factor(schedule_, step + 1 - scaler_->state().skipped_steps, plan_.warmup_steps,
-                                 plan_.total_steps);
+                                 plan_.total_steps, base_lr);
   if (consecutive_skips_ >= kMaxConsecutiveSkips)
     throw std::runtime_error(fmt::format(
         "fp16: the gradients overflowed on {} steps in a row (up to step {}; loss scale now {:g}), so nothing was "

@@ -8,13 +8,16 @@
 
 namespace autotrain::train {
 
-enum class Schedule { kLinear, kCosine, kConstant, kConstantWithWarmup };
-// "linear" | "cosine" | "constant" | "constant_with_warmup"; throws std::invalid_argument.
+enum class Schedule { kLinear, kCosine, kConstant, kConstantWithWarmup, kCosineWithRestarts, kPolynomial };
+// "linear" | "cosine" | "constant" | "constant_with_warmup" | "cosine_with_restarts" |
+// "polynomial" (transformers' get_scheduler defaults: one cycle; power 1 down to 1e-7);
+// throws std::invalid_argument.
 Schedule parse_schedule(std::string_view name);
 
 // The factor on the peak learning rate for the update with 0-based index `step` (LambdaLR: the
-// first update uses factor(0), which is 0 during warm-up, as in transformers).
-double lr_factor(Schedule schedule, int64_t step, int64_t warmup_steps, int64_t total_steps);
+// first update uses factor(0), which is 0 during warm-up, as in transformers). `peak_lr` matters
+// to `polynomial` only, whose end (1e-7) is an absolute learning rate.
+double lr_factor(Schedule schedule, int64_t step, int64_t warmup_steps, int64_t total_steps, double peak_lr = 1.0);
 
 struct StepPlan {
   int64_t micro_batches_per_epoch = 0;  // ceil(blocks / batch_size)

@@ -23,16 +23,18 @@ from transformers import get_scheduler
 
 def schedules():
     out = {}
-    for name in ["linear", "cosine", "constant", "constant_with_warmup"]:
+    for name in ["linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial"]:
         p = torch.nn.Parameter(torch.zeros(1))
-        opt = torch.optim.SGD([p], lr=1.0)
+        # polynomial decays to an absolute 1e-7: a learning rate of the usual size tells it apart.
+        peak = 2e-4 if name == "polynomial" else 1.0
+        opt = torch.optim.SGD([p], lr=peak)
         kwargs = {} if name == "constant" else {"num_warmup_steps": 5}
-        if name in ("linear", "cosine"):
+        if name in ("linear", "cosine", "cosine_with_restarts", "polynomial"):
             kwargs["num_training_steps"] = 37
         sched = get_scheduler(name, opt, **kwargs)
         factors = []
         for _ in range(37):
-            factors.append(opt.param_groups[0]["lr"])
+            factors.append(opt.param_groups[0]["lr"] / peak)
             opt.step()
             sched.step()
         out[name] = factors

@@ -37,16 +37,20 @@ class Optim : public ::testing::Test {
 
 TEST_F(Optim, SchedulesMatchTransformers) {
   auto ref = nlohmann::json::parse(testing::read_file(oracle().dir() / "schedules.json"));
-  ASSERT_EQ(ref.size(), 4u) << "one curve per schedule: " << ref.dump();
-  for (const char* name : {"linear", "cosine", "constant", "constant_with_warmup"}) ASSERT_TRUE(ref.contains(name)) << name;
+  ASSERT_EQ(ref.size(), 6u) << "one curve per schedule: " << ref.dump();
+  for (const char* name : {"linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial"})
+    ASSERT_TRUE(ref.contains(name)) << name;
   for (const auto& [name, factors] : ref.items()) {
     Schedule s = parse_schedule(name);
+    const double peak = name == "polynomial" ? 2e-4 : 1.0;
     ASSERT_EQ(factors.size(), 37u);
     for (int64_t step = 0; step < 37; ++step)
-      EXPECT_NEAR(lr_factor(s, step, 5, 37), factors[static_cast<size_t>(step)].get<double>(), 1e-12)
+      EXPECT_NEAR(lr_factor(s, step, 5, 37, peak), factors[static_cast<size_t>(step)].get<double>(), 1e-12)
           << name << " step " << step;
   }
-  EXPECT_THROW(parse_schedule("polynomial"), std::invalid_argument);
+  // polynomial ends at an absolute 1e-7: at a peak of 2e-4 its last factors are not linear's.
+  EXPECT_GT(lr_factor(Schedule::kPolynomial, 36, 5, 37, 2e-4), lr_factor(Schedule::kLinear, 36, 5, 37));
+  EXPECT_THROW(parse_schedule("inverse_sqrt"), std::invalid_argument);
 }
 
 class AdamWPath : public Optim, public ::testing::WithParamInterface<bool> {};
