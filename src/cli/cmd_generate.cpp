@@ -4,10 +4,7 @@
 #include <unistd.h>
 
 #include <cctype>
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
-#include <fstream>
 #include <limits>
 #include <cmath>
 #include <cstdio>
@@ -22,8 +19,6 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "autotrain/io/json_error.h"
-#include "autotrain/io/json_text.h"
 #include "autotrain/lora/qlora_loading.h"
 #include "autotrain/model/generate.h"
 #include "autotrain/model/falcon_config.h"
@@ -276,28 +271,14 @@ struct PromptLine {
 // Every prompt of a --jsonl file ('-': stdin), read and checked before anything is generated,
 // so that a mistake on line 900 does not come after an hour of work.
 std::vector<PromptLine> read_prompt_lines(const std::string& path) {
-  std::ifstream file;
-  std::istream* in = &std::cin;
-  if (path != "-") {
-    std::error_code ec;
-    if (std::filesystem::is_directory(path, ec))  // opens, and reads as empty
-      throw model::GenerateUsageError(
-          fmt::format("--jsonl {}: is a folder; give a .jsonl file (one {{\"prompt\": ...}} per line)", path));
-    file.open(path, std::ios::binary);
-    if (!file) throw model::GenerateUsageError(fmt::format("--jsonl {}: cannot open: {}", path, std::strerror(errno)));
-    in = &file;
+  std::vector<JsonLine> json_lines;
+  try {
+    json_lines = read_json_lines(path, "{\"prompt\": ...}");
+  } catch (const std::invalid_argument& e) {
+    throw model::GenerateUsageError(e.what());
   }
   std::vector<PromptLine> lines;
-  std::string line;
-  for (size_t lineno = 1; std::getline(*in, line); ++lineno) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    nlohmann::json j;
-    try {
-      j = io::parse_json_text(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw model::GenerateUsageError(fmt::format("{}:{}: not valid JSON: {}", path, lineno, io::json_error_text(e)));
-    }
+  for (const auto& [lineno, j] : json_lines) {
     if (!j.is_object() || !j.contains("prompt") || !j["prompt"].is_string())
       throw model::GenerateUsageError(fmt::format(
           "{}:{}: expected an object with a string \"prompt\" (and optionally an \"id\"), e.g. {{\"id\": 1, "

@@ -5,11 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 
-#include "autotrain/io/json_error.h"
-#include "autotrain/io/json_text.h"
 #include "autotrain/model/falcon_config.h"
 #include "autotrain/model/model_dir.h"
 #include "autotrain/tokenizer/tokenizer.h"
@@ -112,42 +109,21 @@ Subcommand add_tokenize_command(CLI::App& app, GlobalOptions&) {
                 print_human(*tok, ids);
               return static_cast<int>(kExitOk);
             }
-            std::ifstream file;
-            std::istream* in = &std::cin;
-            if (*o->jsonl != "-") {
-              std::error_code ec;
-              if (std::filesystem::is_directory(*o->jsonl, ec)) {  // opens, and reads as empty
-                fmt::print(stderr, "error: --jsonl {}: is a folder; give a .jsonl file (one {{\"text\": ...}} per line)\n",
-                           *o->jsonl);
-                return kExitUsage;
-              }
-              file.open(*o->jsonl, std::ios::binary);
-              if (!file) {
-                fmt::print(stderr, "error: {}: cannot open: {}\n", *o->jsonl, std::strerror(errno));
-                return kExitUsage;
-              }
-              in = &file;
-            }
-            // Read everything first, then encode on all cores; output keeps the input order.
             std::vector<std::string> texts;
-            std::string line;
-            for (size_t lineno = 1; std::getline(*in, line); ++lineno) {
-              if (!line.empty() && line.back() == '\r') line.pop_back();
-              if (line.find_first_not_of(" \t") == std::string::npos) continue;
-              nlohmann::json j;
-              try {
-                j = io::parse_json_text(line);
-              } catch (const nlohmann::json::parse_error& e) {
-                fmt::print(stderr, "error: {}:{}: not valid JSON: {}\n", *o->jsonl, lineno, io::json_error_text(e));
-                return kExitUsage;
+            try {
+              for (const auto& l : read_json_lines(*o->jsonl, "{\"text\": ...}")) {
+                if (!l.value.is_object() || !l.value.contains("text") || !l.value["text"].is_string()) {
+                  fmt::print(stderr, "error: {}:{}: expected an object with a string \"text\", e.g. {{\"text\": \"Hello\"}}\n",
+                             *o->jsonl, l.lineno);
+                  return kExitUsage;
+                }
+                texts.push_back(l.value["text"].get<std::string>());
               }
-              if (!j.is_object() || !j.contains("text") || !j["text"].is_string()) {
-                fmt::print(stderr, "error: {}:{}: expected an object with a string \"text\", e.g. {{\"text\": \"Hello\"}}\n",
-                           *o->jsonl, lineno);
-                return kExitUsage;
-              }
-              texts.push_back(j["text"].get<std::string>());
+            } catch (const std::invalid_argument& e) {
+              fmt::print(stderr, "error: {}\n", e.what());
+              return kExitUsage;
             }
+            // Everything read first, then encoded on all cores; output keeps the input order.
             auto all = tok->encode_batch(texts, add_special);
             for (const auto& ids : all) {
               if (o->json)

@@ -2,7 +2,10 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iostream>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -11,6 +14,7 @@
 #include "autotrain/data/error.h"
 #include "autotrain/hub/hub.h"
 #include "autotrain/io/json_error.h"
+#include "autotrain/io/json_text.h"
 #include "autotrain/io/project_lock.h"
 #include "autotrain/train/train_command.h"
 
@@ -159,6 +163,31 @@ CLI::Validator whole_number(const char* what, unsigned long long high) {
         return {};
       },
       "UINT");
+}
+
+std::vector<JsonLine> read_json_lines(const std::string& path, std::string_view one_line) {
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (path != "-") {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec))  // opens, and reads as empty
+      throw std::invalid_argument(fmt::format("--jsonl {}: is a folder; give a .jsonl file (one {} per line)", path, one_line));
+    file.open(path, std::ios::binary);
+    if (!file) throw std::invalid_argument(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
+    in = &file;
+  }
+  std::vector<JsonLine> lines;
+  std::string line;
+  for (size_t lineno = 1; std::getline(*in, line); ++lineno) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    try {
+      lines.push_back({lineno, io::parse_json_text(line)});
+    } catch (const nlohmann::json::parse_error& e) {
+      throw std::invalid_argument(fmt::format("{}:{}: not valid JSON: {}", path, lineno, io::json_error_text(e)));
+    }
+  }
+  return lines;
 }
 
 }  // namespace autotrain::cli

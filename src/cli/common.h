@@ -4,10 +4,13 @@
 
 #include <functional>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "autotrain/config/config.h"
 #include "autotrain/hub/hub.h"
@@ -62,6 +65,17 @@ CLI::Validator positive_integer(const char* example);
 // wanted nor an example. Both hand CLI11 the decimal text (it reads "010" as octal): use them with
 // ->transform(), since ->check() discards what a validator writes.
 CLI::Validator whole_number(const char* what, unsigned long long high);
+
+// One value of a JSON Lines file, with its line number.
+struct JsonLine {
+  size_t lineno = 0;
+  nlohmann::json value;
+};
+// The values of a JSON Lines file given with --jsonl ('-': stdin), one per line that is not blank
+// (a final \r dropped). Throws std::invalid_argument naming the file (and the line) for a folder,
+// a file that cannot be opened, or a line that is not JSON; `one_line` shows what a line holds
+// (e.g. {"text": ...}) in the folder's message.
+std::vector<JsonLine> read_json_lines(const std::string& path, std::string_view one_line);
 
 Subcommand add_config_command(CLI::App& app, GlobalOptions& g);
 Subcommand add_setup_command(CLI::App& app, GlobalOptions& g);
