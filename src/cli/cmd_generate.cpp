@@ -162,8 +162,9 @@ model::SamplingOptions sampling_of(const GenerationArgs& a, const model::Generat
   if (a.typical_p) s.typical_p = *a.typical_p;
   if (a.num_beams) s.num_beams = *a.num_beams;
   if (s.temperature <= 0 && (a.top_k || a.top_p || a.min_p || a.typical_p))
-    spdlog::warn("--top-k, --top-p, --min-p and --typical-p act only when sampling; decoding is greedy (give "
-                 "--temperature above 0)");
+    spdlog::warn("--top-k, --top-p, --min-p and --typical-p act only when sampling; decoding is {} (give "
+                 "--temperature above 0)",
+                 s.num_beams > 1 ? "beam search" : "greedy");
   if (s.min_new_tokens > a.max_new_tokens)
     spdlog::warn("min_new_tokens {} is above the {} new tokens allowed (--max-new-tokens): the text ends there, never "
                  "at an end of sequence",

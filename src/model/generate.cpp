@@ -156,7 +156,7 @@ Generator::Generator(const GenerateOptions& o) : s_(std::make_unique<State>()) {
     std::string list;
     for (const auto& i : ignored) list += (list.empty() ? "" : ", ") + i;
     s_->warnings.push_back(fmt::format("{}: {} {} not applied here (transformers' generate() would apply {}), so the "
-                                       "text can differ from its",
+                                       "text can differ from transformers'",
                                        (s_->dir.path / "generation_config.json").string(), list,
                                        ignored.size() == 1 ? "is" : "are", ignored.size() == 1 ? "it" : "them"));
   }
