@@ -252,6 +252,7 @@ nlohmann::ordered_json result_json(const model::GenerateResult& r, const nlohman
   j["new_tokens"] = r.ids.size();
   j["ids"] = r.ids;
   j["seconds"] = r.seconds;
+  j["first_token_seconds"] = r.first_token_seconds;  // the prompt's forward pass and the first choice
   j["tokens_per_s"] = r.seconds > 0 ? static_cast<double>(r.ids.size()) / r.seconds : 0.0;
   return j;
 }
@@ -348,7 +349,7 @@ Subcommand add_generate_command(CLI::App& app, GlobalOptions& g) {
       ->check(not_empty("--stop '### Human:'"));
   sub->add_flag("--json", *json,
                 "Print {\"text\", \"finish_reason\", \"prompt_tokens\", \"new_tokens\", \"ids\", \"seconds\", "
-                "\"tokens_per_s\"} instead of streaming the text");
+                "\"first_token_seconds\", \"tokens_per_s\"} instead of streaming the text");
   return {sub, [&g, a, prompt, stop, json, jsonl, prompt_option] {
             return guarded([&] {
               if (!jsonl->empty()) return generate_each_line(g, *a, *jsonl, *stop);

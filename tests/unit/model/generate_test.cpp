@@ -94,6 +94,9 @@ TEST_F(Generate, TokensAndTextAreTransformers) {
     EXPECT_EQ(got["text"], c["text"]) << c["name"];
     EXPECT_EQ(got["prompt_tokens"], c["prompt_ids"].size()) << c["name"];
     EXPECT_EQ(got["finish_reason"], c["ended_by_eos"].get<bool>() ? "eos" : "length") << c["name"];
+    // The first token comes within the run (beam search knows its tokens only at the end).
+    EXPECT_GT(got["first_token_seconds"].get<double>(), 0.0) << c["name"];
+    EXPECT_LE(got["first_token_seconds"].get<double>(), got["seconds"].get<double>()) << c["name"];
   }
   // The eos case is the one that must end early (its generation_config.json says where); beam
   // search ends on eos at different lengths as its length penalty and early stopping say.
