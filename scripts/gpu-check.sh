@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check, run on a GPU host (H100/H200) that has LibTorch (python3's torch), nvcc, CMake
-# and ninja but none of our Debian packages. Two modes:
+# and ninja but none of our Debian packages. Three modes, the first that its files allow:
+#   prebuilt (when .device/prebuilt/manifest exists): runs the `gpu` tests built here and packed
+#         by --pack; the device's minutes go to the tests instead of a LibTorch build.
 #   full  (when .device/debs holds the carried Debian packages): unpacks them into a private
 #         sysroot, builds the program and every test labelled `gpu` (NF4 kernels, the Falcon
 #         model on CUDA, a QLoRA training run on CUDA through the CUDA backend plugin) and runs them.
@@ -10,6 +12,16 @@
 #   scripts/gpu-check.sh --prepare        here, on a Debian machine with network: fills .device/
 #                                         (Debian packages ~24 MB, GoogleTest sources); then
 #                                         run it there with carry [".device"]
+#   scripts/gpu-check.sh --pack [BUILD]   here, once BUILD (default build/, configured against the
+#                                         bootstrap's LibTorch 2.11+cu130, the GPU hosts' own) has
+#                                         the program and the `gpu` tests: builds them, copies them
+#                                         stripped, with the shared libraries they need beyond glibc
+#                                         and LibTorch (~50 MB), into .device/prebuilt/; then run it
+#                                         there with carry [".device/prebuilt"]
+#   scripts/gpu-check.sh --bench          on the GPU host, with what --pack made: instead of the
+#                                         tests, bench/train/gpu_falcon7b.py (QLoRA on a random
+#                                         Falcon-7B: ours vs transformers + peft + bitsandbytes;
+#                                         AUTOTRAIN_GPU_BENCH_ARGS adds its options)
 # Logs (configure, build, ctest) are written to $OUT (else /tmp/autotrain-gpu-check-logs) as they
 # grow. A preflight stops (exit 3) before building when torch is not 2.11, sees no GPU, or was built
 # for another CUDA major than nvcc's; AUTOTRAIN_GPU_CHECK_NO_PREFLIGHT=1 goes on anyway (to try the
@@ -28,6 +40,8 @@ debs=(libcli11-dev nlohmann-json3-dev libfmt-dev libfmt9 libspdlog-dev libspdlog
 mode=auto
 case "${1:-}" in
   --prepare) mode=prepare ;;
+  --pack) mode=pack ;;
+  --bench) mode=bench ;;
   --quant) mode=quant ;;
   "") ;;
   *) echo "gpu-check: unknown option '$1' (see the header of this script)" >&2; exit 2 ;;
@@ -40,8 +54,51 @@ if [ "$mode" = prepare ]; then
   echo "gpu-check: $(ls "$device_dir/debs" | wc -l) packages, $(du -sh "$device_dir/debs" | cut -f1) in .device/debs; carry [\".device\"]"
   exit 0
 fi
+if [ "$mode" = pack ]; then
+  build="${2:-$root/build}"
+  [ -f "$build/CMakeCache.txt" ] || { echo "gpu-check: $build is not a configured build folder (scripts/test.sh makes build/)" >&2; exit 2; }
+  grep -q '^CMAKE_CUDA_COMPILER:' "$build/CMakeCache.txt" \
+    || { echo "gpu-check: $build was configured without CUDA (no nvcc found then): nothing to pack" >&2; exit 2; }
+  gpu_tests=$(cd "$build" && ctest -N -L gpu | sed -n 's/^ *Test *#[0-9]*: //p')
+  # shellcheck disable=SC2086  # test names are single words
+  cmake --build "$build" --target autotrain autotrain_cuda $gpu_tests
+  pack="$device_dir/prebuilt"
+  rm -rf "$pack"
+  mkdir -p "$pack/bin" "$pack/tests" "$pack/lib"
+  strip -o "$pack/bin/autotrain" "$build/autotrain"
+  strip -o "$pack/bin/libautotrain_cuda.so" "$build/libautotrain_cuda.so"
+  for t in $gpu_tests; do strip -o "$pack/tests/$t" "$build/tests/$t"; done
+  # The libraries of the Debian packages (spdlog, ICU, sentencepiece...): everything ldd resolves
+  # outside LibTorch's and CUDA's folders, except glibc and the compiler's runtime, which the
+  # host has in newer versions.
+  ldd "$pack"/bin/* "$pack"/tests/* | awk '/=> \// {print $3}' | sort -u |
+    grep -v -E '/(torch|nvidia|cuda[^/]*)/|/lib(c|m|dl|rt|pthread|util|resolv|stdc\+\+|gcc_s)\.so' |
+    while read -r lib; do cp -L "$lib" "$pack/lib/"; done
+  # The Falcon-7B benchmark's inputs (--bench): the real config and tokenizer (weights are made
+  # there, random), and bitsandbytes for the reference stack, which the GPU hosts lack (the pinned
+  # version, with its CPU and CUDA 13.0 libraries alone: the others are most of its 43 MB).
+  shared="${AUTOTRAIN_SHARED_DIR:-$root/../shared}/data/falcon-7b"
+  if [ -f "$shared/config.json" ]; then
+    mkdir -p "$pack/falcon-7b" "$pack/site"
+    cp "$shared"/{config.json,tokenizer.json,tokenizer_config.json} "$pack/falcon-7b/"
+    bnb=$(grep -E '^bitsandbytes==' "$root/scripts/requirements.lock")
+    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+      --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 -d "$pack/wheels" "$bnb"
+    python3 -m zipfile -e "$pack"/wheels/bitsandbytes-*.whl "$pack/site"
+    rm -rf "$pack/wheels"
+    find "$pack/site/bitsandbytes" -name 'libbitsandbytes_*.so' ! -name 'libbitsandbytes_cuda130.so' ! -name 'libbitsandbytes_cpu.so' -delete
+  fi
+  # What the tests were compiled with: their source folder (AUTOTRAIN_TEST_SOURCE_DIR) and names.
+  { echo "source_dir=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build/CMakeCache.txt")"
+    # The NF4 kernels first, then the training run: the order the issues need their answers in.
+    echo "tests=$(printf '%s\n' $gpu_tests | sort -k1,1 | awk '/^nf4/ {print; next} {rest = rest " " $0} END {print rest}' | xargs)"
+  } >"$pack/manifest"
+  echo "gpu-check: packed $(du -sh "$pack" | cut -f1) into .device/prebuilt ($(echo $gpu_tests)); carry [\".device/prebuilt\"]"
+  exit 0
+fi
 if [ "$mode" = auto ]; then
-  if ls "$device_dir"/debs/*.deb >/dev/null 2>&1; then mode=full; else mode=quant; fi
+  if [ -f "$device_dir/prebuilt/manifest" ]; then mode=prebuilt
+  elif ls "$device_dir"/debs/*.deb >/dev/null 2>&1; then mode=full; else mode=quant; fi
 fi
 
 python="${AUTOTRAIN_PYTHON:-python3}"
@@ -82,6 +139,69 @@ ctest_filter=()
 if ! "$python" -c 'import transformers, safetensors' 2>/dev/null; then
   echo "gpu-check: transformers/safetensors missing in $python: leaving out the tests labelled reference"
   ctest_filter=(-LE reference)
+fi
+if [ "$mode" = prebuilt ] || [ "$mode" = bench ]; then
+  pack="$device_dir/prebuilt"
+  [ -f "$pack/manifest" ] || { echo "gpu-check: no .device/prebuilt/manifest: run scripts/gpu-check.sh --pack here first" >&2; exit 2; }
+  source_dir=$(sed -n 's/^source_dir=//p' "$pack/manifest")
+  read -r -a tests <<<"$(sed -n 's/^tests=//p' "$pack/manifest")"
+  # The tests find their scripts and configs under the source folder they were compiled in.
+  if [ "$source_dir" != "$root" ]; then
+    if [ -e "$source_dir" ]; then
+      echo "gpu-check: the tests were built in $source_dir, which is another folder here; run --pack in this checkout" >&2
+      exit 2
+    fi
+    mkdir -p "$(dirname "$source_dir")"
+    ln -s "$root" "$source_dir"
+  fi
+  # LibTorch and its CUDA libraries are the host's python3's (the same 2.11+cu130 as the build's).
+  site=$("$python" -c 'import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))')
+  libs="$pack/lib:$site/torch/lib"
+  for d in "$site"/nvidia/*/lib; do libs="$libs:$d"; done
+  libs="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  missing=$(LD_LIBRARY_PATH="$libs" ldd "$pack"/bin/* "$pack"/tests/* | grep 'not found' | sort -u || true)
+  [ -z "$missing" ] || { echo "gpu-check: the packed programs miss libraries here: $missing" >&2; exit 2; }
+  export AUTOTRAIN_CUDA_BACKEND="$pack/bin/libautotrain_cuda.so" HF_HUB_OFFLINE=1
+  if [ "$mode" = bench ]; then
+    # The packed libraries (older zlib, xz...) are for our programs, not for the host's python3:
+    # the benchmark calls the program through a wrapper that sets the library path.
+    wrapper=/tmp/autotrain-gpu-check-bin
+    printf '#!/bin/sh\nLD_LIBRARY_PATH="%s" exec "%s" "$@"\n' "$libs" "$pack/bin/autotrain" >"$wrapper"
+    chmod +x "$wrapper"
+    set +e
+    PYTHONPATH="$pack/site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 \
+      timeout -k 10 $((seconds_allowed - SECONDS - 10)) "$python" "$root/bench/train/gpu_falcon7b.py" \
+      --bin "$wrapper" --model-files "$pack/falcon-7b" --work /tmp/autotrain-bench-7b ${AUTOTRAIN_GPU_BENCH_ARGS:-} 2>&1 |
+      tee "$logs/bench-7b.log"
+    status=${PIPESTATUS[0]}
+    echo "gpu-check: benchmark exit $status after ${SECONDS} s"
+    exit "$status"
+  fi
+  export LD_LIBRARY_PATH="$libs"
+  export AUTOTRAIN_BIN="$pack/bin/autotrain" AUTOTRAIN_PYTHON="$(command -v "$python")" \
+         AUTOTRAIN_SOURCE_DIR="$source_dir" AUTOTRAIN_SHARED_DIR="$source_dir/../shared"
+  : >"$logs/ctest-gpu.log"
+  overall=0
+  for t in "${tests[@]}"; do
+    seconds_left=$((seconds_allowed - SECONDS - 20))
+    [ "$seconds_left" -gt 240 ] && seconds_left=240
+    if [ "$seconds_left" -lt 30 ]; then echo "gpu-check: no time left for $t"; overall=1; continue; fi
+    echo "gpu-check: $t (at most ${seconds_left} s), after ${SECONDS} s"
+    echo "=== $t" >>"$logs/ctest-gpu.log"
+    set +e
+    (cd "$logs" && timeout -k 10 "$seconds_left" "$pack/tests/$t" --gtest_color=no) >>"$logs/ctest-gpu.log" 2>&1
+    status=$?
+    set -e
+    case $status in
+      0) echo "gpu-check: $t passed" ;;
+      77) echo "gpu-check: $t SKIPPED (no NVIDIA driver)"; overall=4 ;;
+      124|137) echo "gpu-check: $t STOPPED after ${seconds_left} s"; overall=1 ;;
+      *) echo "gpu-check: $t FAILED (exit $status)"; overall=1 ;;
+    esac
+  done
+  grep -E '\[bench\]|\[  FAILED|\[  SKIPPED|Failure|Expected|Which is|error:|FAILED:' "$logs/ctest-gpu.log" | head -n 80 || true
+  [ $overall -eq 0 ] && echo "gpu-check: all GPU tests passed" || echo "gpu-check: GPU tests FAILED, skipped or did not all run (exit $overall)"
+  exit $overall
 fi
 arch="${TORCH_CUDA_ARCH_LIST:-9.0}"
 # A hanging test is killed after 240 s, and ctest as a whole when the script's time
