@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -23,6 +24,28 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kStateFile = "trainer_state.json";
+// The rest of the state (loss scaler, logging sums, the run's identity...): transformers'
+// TrainerState.load_from_json refuses keys it does not know, so they live in a file of their own.
+constexpr const char* kOwnStateFile = "autotrain_state.json";
+
+// The fields of transformers' TrainerState (5.23), which go to trainer_state.json.
+bool is_trainer_state_field(const std::string& key) {
+  static const std::set<std::string> fields = {
+      "epoch", "global_step", "max_steps", "logging_steps", "eval_steps", "save_steps", "train_batch_size",
+      "num_train_epochs", "num_input_tokens_seen", "total_flos", "log_history", "best_metric", "best_global_step",
+      "best_model_checkpoint", "is_local_process_zero", "is_world_process_zero", "is_hyper_param_search",
+      "trial_name", "trial_params", "stateful_callbacks"};
+  return fields.count(key) > 0;
+}
+
+nlohmann::json read_json_file(const fs::path& dir, const char* name) {
+  std::ifstream in(dir / name);
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(fmt::format("{}: {} is damaged: {}", dir.string(), name, io::json_error_text(e)));
+  }
+}
 
 std::vector<std::pair<std::string, at::Tensor>> read_all(const fs::path& path) {
   auto file = safetensors::SafetensorsFile::open(path);
@@ -85,7 +108,10 @@ void save_checkpoint(const fs::path& project, int64_t step,
     if (!device.is_cpu()) rng.emplace_back("device", at::globalContext().defaultGenerator(device).get_state());
     safetensors::save_tensors(tmp / "rng_state.safetensors", rng);
 
-    io::write_file_atomic(tmp / kStateFile, state.dump(2) + "\n");
+    nlohmann::json hf = nlohmann::json::object(), own = nlohmann::json::object();
+    for (const auto& [key, value] : state.items()) (is_trainer_state_field(key) ? hf : own)[key] = value;
+    io::write_file_atomic(tmp / kOwnStateFile, own.dump(2) + "\n");
+    io::write_file_atomic(tmp / kStateFile, hf.dump(2) + "\n");  // last: a folder with it is complete
     fs::remove_all(final_dir);
     fs::rename(tmp, final_dir);
   } catch (...) {
@@ -111,17 +137,20 @@ void save_checkpoint(const fs::path& project, int64_t step,
 }
 
 nlohmann::json read_checkpoint_state(const fs::path& dir) {
-  std::ifstream in(dir / kStateFile);
-  if (!in) {
-    std::error_code ec;
+  std::error_code ec;
+  if (!fs::exists(dir / kStateFile, ec)) {
     if (!fs::exists(dir, ec)) throw std::runtime_error(fmt::format("{}: no such folder", dir.string()));
     throw std::runtime_error(fmt::format("{}: not a checkpoint folder (no {})", dir.string(), kStateFile));
   }
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw std::runtime_error(fmt::format("{}: {} is damaged: {}", dir.string(), kStateFile, io::json_error_text(e)));
+  nlohmann::json state = read_json_file(dir, kStateFile);
+  // Checkpoints written before the split hold everything in trainer_state.json.
+  if (fs::exists(dir / kOwnStateFile, ec)) {
+    nlohmann::json own = read_json_file(dir, kOwnStateFile);
+    if (!state.is_object() || !own.is_object())
+      throw std::runtime_error(fmt::format("{}: {} or {} is not a JSON object", dir.string(), kStateFile, kOwnStateFile));
+    for (const auto& [key, value] : own.items()) state[key] = value;
   }
+  return state;
 }
 
 std::vector<fs::path> remove_extra_checkpoints(const fs::path& project, int64_t before_step, int64_t protect) {

@@ -31,18 +31,21 @@ std::vector<std::filesystem::path> unfinished_checkpoints(const std::filesystem:
 
 // Writes <project>/checkpoint-<step>/: `write_model_files` (the adapter, for users), the
 // trainable tensors, the optimizer state, the generator states of `device` and the CPU, and
-// `state` as trainer_state.json. Then keeps `keep` checkpoints (0: all): this one and the newest
+// `state`: its transformers TrainerState fields as trainer_state.json (which
+// TrainerState.load_from_json reads), the rest as autotrain_state.json. Then keeps `keep` checkpoints (0: all): this one and the newest
 // others, and checkpoint-<protect> (the best one, as HF Trainer keeps it beyond the limit).
 void save_checkpoint(const std::filesystem::path& project, int64_t step,
                      const std::function<void(const std::filesystem::path&)>& write_model_files,
                      const std::vector<at::Tensor>& trainable, const AdamW& optimizer, const at::Device& device,
                      const nlohmann::json& state, int64_t keep, int64_t protect = -1);
 
-// Reads trainer_state.json of a checkpoint folder; throws std::runtime_error if it is not one.
+// The state save_checkpoint wrote (trainer_state.json and autotrain_state.json as one object;
+// older checkpoints hold it all in trainer_state.json); throws std::runtime_error if `dir` is not
+// a checkpoint folder or a file is damaged.
 nlohmann::json read_checkpoint_state(const std::filesystem::path& dir);
 
 // A checkpoint written between SAVE_STEPS because a signal asked for one records which
-// (trainer_state.json's "written_on_signal": "SIGUSR1", "SIGTERM" or "SIGINT"). It exists only
+// (autotrain_state.json's "written_on_signal": "SIGUSR1", "SIGTERM" or "SIGINT"). It exists only
 // for the run to continue from, so it goes once a later one supersedes it: save_checkpoint of a
 // regular checkpoint removes the extra ones before its step, and a finished run removes them
 // all (before_step = the run's last step + 1); checkpoint-<protect> (the best) stays whatever

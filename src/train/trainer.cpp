@@ -1022,6 +1022,7 @@ void Run::write_model_files(const fs::path& dir) {
 
 ordered_json Run::trainer_state(int64_t step, const char* written_on_signal) const {
   const auto& s = scaler_->state();
+  const bool tracks_best = best_step_ >= 0 && cfg_.get_bool("LOAD_BEST_MODEL_AT_END");
   return {{"global_step", step},
           {"written_on_signal", written_on_signal ? ordered_json(written_on_signal) : ordered_json()},
           {"epoch", epoch_after(plan_, step)},
@@ -1045,9 +1046,13 @@ ordered_json Run::trainer_state(int64_t step, const char* written_on_signal) con
           {"best_metric", best_eval_loss_ ? ordered_json(*best_eval_loss_) : ordered_json()},
           // As HF: only when the best model is tracked (load_best_model_at_end); otherwise pruning
           // need not keep it, and the name could point at a removed folder.
+          // HF's is output_dir/checkpoint-N, the project folder as given; a resume from another
+          // working folder reads best_checkpoint_path.
           {"best_model_checkpoint",
-           best_step_ >= 0 && cfg_.get_bool("LOAD_BEST_MODEL_AT_END") ? ordered_json(fs::absolute(best_checkpoint_dir()).lexically_normal().string())
-                                                                       : ordered_json()},
+           tracks_best ? ordered_json(best_checkpoint_dir().lexically_normal().string()) : ordered_json()},
+          {"best_global_step", tracks_best ? ordered_json(best_step_) : ordered_json()},
+          {"best_checkpoint_path",
+           tracks_best ? ordered_json(fs::absolute(best_checkpoint_dir()).lexically_normal().string()) : ordered_json()},
           {"max_steps", plan_.total_steps},
           {"num_train_epochs", plan_.epochs},
           {"logging_steps", plan_.logging_steps},
@@ -1357,8 +1362,12 @@ int Run::execute() {
     if (state.contains("best_eval_loss") && state["best_eval_loss"].is_number()) {
       best_eval_loss_ = state["best_eval_loss"].get<double>();
       best_step_ = state.value("best_step", int64_t{-1});
-      if (state.contains("best_model_checkpoint") && state["best_model_checkpoint"].is_string())
-        best_recorded_at_ = state["best_model_checkpoint"].get<std::string>();
+      // best_checkpoint_path is absolute; checkpoints from before it have only the other (absolute then).
+      for (const char* key : {"best_checkpoint_path", "best_model_checkpoint"})
+        if (state.contains(key) && state[key].is_string()) {
+          best_recorded_at_ = state[key].get<std::string>();
+          break;
+        }
     }
     if (start_step_ >= plan_.total_steps)
       fmt::print(stderr, "{} is the last step ({}): the run is complete; writing its final files again\n",

@@ -228,9 +228,9 @@ TEST_F(Train, TinyRunLearnsAndLeavesAPeftProjectFolder) {
   EXPECT_NEAR(last_eval, ref_loss, 1e-5 * std::max(1.0, std::abs(ref_loss)));
   EXPECT_EQ(m.back().at("eval_tokens").get<int64_t>(), ref["tokens"].get<int64_t>());
 
-  // The checkpoint folder as HF tools read it: AutoTokenizer loads its tokenizer files, and the
-  // trainer_state.json fields with HF Trainer's names build a TrainerState (log history, best
-  // checkpoint).
+  // The checkpoint folder as HF tools read it: AutoTokenizer loads its tokenizer files, and
+  // TrainerState.load_from_json its trainer_state.json (log history, best checkpoint), which
+  // holds HF's fields alone (our resume state is in autotrain_state.json).
   fs::path checkpoint;  // the newest (the best one may be kept beside it)
   int64_t newest = -1;
   for (const auto& e : fs::directory_iterator(p)) {
@@ -246,8 +246,9 @@ TEST_F(Train, TinyRunLearnsAndLeavesAPeftProjectFolder) {
     EXPECT_EQ(hf["ids"], nlohmann::json::parse(ours.out)["ids"]);
     for (auto field : {"global_step", "epoch", "max_steps", "num_train_epochs", "logging_steps", "eval_steps",
                        "save_steps", "train_batch_size", "best_metric", "best_model_checkpoint", "log_history",
-                       "is_local_process_zero", "is_world_process_zero"})
+                       "is_local_process_zero", "is_world_process_zero", "best_global_step"})
       EXPECT_THAT(hf["hf_fields"].get<std::vector<std::string>>(), ::testing::Contains(field));
+    EXPECT_THAT(hf["hf_fields"].get<std::vector<std::string>>(), Not(::testing::Contains("loss_scale")));
     EXPECT_EQ(hf["global_step"].get<int64_t>(), newest);
     ASSERT_TRUE(hf["best_model_checkpoint"].is_string());
     EXPECT_TRUE(fs::is_directory(hf["best_model_checkpoint"].get<std::string>()));
@@ -471,7 +472,7 @@ TEST_F(Train, ResumeAfterSigtermIsBitIdenticalAndRunsAreDeterministic) {
                      {"AUTOTRAIN_TEST_SIGUSR1_AT_STEP=7", "AUTOTRAIN_TEST_SIGNAL_AT_STEP=9"});
   ASSERT_EQ(stopped.exit_code, 143) << stopped.err;
   EXPECT_EQ(checkpoints_of("usr1b"), (std::vector<std::string>{"checkpoint-7", "checkpoint-9"}));
-  auto state7 = nlohmann::json::parse(testing::read_file(project("usr1b") / "checkpoint-7" / "trainer_state.json"));
+  auto state7 = nlohmann::json::parse(testing::read_file(project("usr1b") / "checkpoint-7" / "autotrain_state.json"));
   EXPECT_EQ(state7["written_on_signal"], "SIGUSR1");
   auto from7 = run("train", "usr1b", no_saves, {"--resume", (project("usr1b") / "checkpoint-7").string()});
   ASSERT_EQ(from7.exit_code, 0) << from7.err;
@@ -880,7 +881,7 @@ TEST_F(Train, SighupCheckpointsAsSigterm) {
   auto hup = run("train", "hup", sets, {}, {"AUTOTRAIN_TEST_SIGNAL_AT_STEP=2", "AUTOTRAIN_TEST_SIGNAL=HUP"});
   EXPECT_EQ(hup.exit_code, 129) << hup.err;
   EXPECT_THAT(hup.err, HasSubstr("SIGHUP received: checkpoint-2 written"));
-  auto state = nlohmann::json::parse(testing::read_file(project("hup") / "checkpoint-2" / "trainer_state.json"));
+  auto state = nlohmann::json::parse(testing::read_file(project("hup") / "checkpoint-2" / "autotrain_state.json"));
   EXPECT_EQ(state.at("written_on_signal"), "SIGHUP");
   auto resumed = run("train", "hup", sets);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
@@ -898,8 +899,14 @@ TEST_F(Train, SigtermDuringAnEvaluationCheckpointsAtOnceAndResumesIt) {
   auto killed = run("train", "evalkilled", sets, {}, {"AUTOTRAIN_TEST_SIGNAL_IN_EVAL_AT_STEP=8"});
   EXPECT_EQ(killed.exit_code, 143) << killed.err;
   EXPECT_THAT(killed.err, HasSubstr("the evaluation after step 8 was stopped by the signal"));
-  auto state = nlohmann::json::parse(testing::read_file(project("evalkilled") / "checkpoint-8" / "trainer_state.json"));
+  const fs::path c8 = project("evalkilled") / "checkpoint-8";
+  auto state = nlohmann::json::parse(testing::read_file(c8 / "autotrain_state.json"));
   EXPECT_TRUE(state.at("eval_pending").get<bool>());
+  // As earlier versions wrote it (all of the state in trainer_state.json), it resumes the same.
+  auto old_format = nlohmann::json::parse(testing::read_file(c8 / "trainer_state.json"));
+  old_format.update(state);
+  std::ofstream(c8 / "trainer_state.json") << old_format.dump(2);
+  fs::remove(c8 / "autotrain_state.json");
   auto resumed = run("train", "evalkilled", sets);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   expect_same_run(project("evalfull"), project("evalkilled"));
@@ -917,7 +924,7 @@ TEST_F(Train, DataParallelSigtermDuringAnEvaluationStopsAllAndResumes) {
   auto killed = launch_train(2, "evalkilled", sets, {"AUTOTRAIN_TEST_SIGNAL_IN_EVAL_AT_STEP=4", "AUTOTRAIN_TEST_SIGNAL_RANK=1"});
   EXPECT_EQ(killed.exit_code, 143) << killed.err;
   EXPECT_THAT(killed.err, HasSubstr("the evaluation after step 4 was stopped by the signal"));
-  auto state = nlohmann::json::parse(testing::read_file(project("evalkilled") / "checkpoint-4" / "trainer_state.json"));
+  auto state = nlohmann::json::parse(testing::read_file(project("evalkilled") / "checkpoint-4" / "autotrain_state.json"));
   EXPECT_TRUE(state.at("eval_pending").get<bool>());
   auto resumed = launch_train(2, "evalkilled", sets);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
@@ -955,7 +962,7 @@ TEST_F(Train, Fp16ResumeAfterSigtermIsBitIdentical) {
   ASSERT_EQ(full.exit_code, 0) << full.err;
   auto killed = run("train", "fp16resumed", sets, {}, {"AUTOTRAIN_TEST_SIGNAL_AT_STEP=5"});
   EXPECT_EQ(killed.exit_code, 143) << killed.err;
-  auto state = nlohmann::json::parse(testing::read_file(project("fp16resumed") / "checkpoint-5" / "trainer_state.json"));
+  auto state = nlohmann::json::parse(testing::read_file(project("fp16resumed") / "checkpoint-5" / "autotrain_state.json"));
   EXPECT_EQ(state.at("loss_scale").get<double>(), 65536.0);
   EXPECT_EQ(state.at("growth_tracker").get<int64_t>(), 5);  // five good steps toward the next growth
   auto resumed = run("train", "fp16resumed", sets);
