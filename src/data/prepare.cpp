@@ -156,17 +156,21 @@ std::string thousands(int64_t n) {
 std::string describe(const SplitStats& s, int64_t block_size) {
   std::string line = fmt::format("{}: {} row{}", s.split, thousands(s.rows), s.rows == 1 ? "" : "s");
   if (s.skipped) line += fmt::format(" ({} skipped: empty text)", thousands(s.skipped));
-  line += fmt::format(", {} tokens -> {} block{} of {} ({} tokens dropped)", thousands(s.tokens), thousands(s.blocks),
-                      s.blocks == 1 ? "" : "s", block_size, thousands(s.dropped));
+  line += fmt::format(", {} tokens -> {} block{} of {} ({} token{} dropped)", thousands(s.tokens), thousands(s.blocks),
+                      s.blocks == 1 ? "" : "s", block_size, thousands(s.dropped), s.dropped == 1 ? "" : "s");
   if (s.without_template)
     line += fmt::format("; {} examples without the response template, fully masked", thousands(s.without_template));
+  if (s.unscored_blocks)
+    line += fmt::format("; {} block{} with no token to learn from (prompt tokens only)", thousands(s.unscored_blocks),
+                        s.unscored_blocks == 1 ? "" : "s");
   return line;
 }
 
 ordered_json stats_json(const SplitStats& s) {
   return {{"split", s.split},       {"files", s.files},   {"rows", s.rows},
           {"skipped", s.skipped},   {"without_template", s.without_template},
-          {"tokens", s.tokens},     {"blocks", s.blocks}, {"dropped", s.dropped}};
+          {"tokens", s.tokens},     {"blocks", s.blocks}, {"dropped", s.dropped},
+          {"unscored_blocks", s.unscored_blocks}};
 }
 
 SplitStats stats_from(const ordered_json& j) {
@@ -176,6 +180,7 @@ SplitStats stats_from(const ordered_json& j) {
   s.rows = j.value("rows", int64_t{0});
   s.skipped = j.value("skipped", int64_t{0});
   s.without_template = j.value("without_template", int64_t{0});
+  s.unscored_blocks = j.value("unscored_blocks", int64_t{0});
   s.tokens = j.value("tokens", int64_t{0});
   s.blocks = j.value("blocks", int64_t{0});
   s.dropped = j.value("dropped", int64_t{0});
@@ -273,13 +278,19 @@ std::vector<std::string> file_names(const SplitFiles& f) {
   return out;
 }
 
-// Completions-only masks can leave no label at all (a RESPONSE_TEMPLATE that no example
-// contains): training would "succeed" with a loss of 0 and change nothing, an eval would be 0/0.
-// A block's first label is never predicted (the loss shifts by one).
-void nothing_to_learn_check(const Settings& s, const SplitStats& stats, const Blocks& b, const char* name) {
-  for (int64_t block = 0; block < b.count; ++block)
-    for (int64_t i = 1; i < b.block_size; ++i)
-      if (b.labels[static_cast<size_t>(block * b.block_size + i)] != kIgnoreIndex) return;
+// Completions-only masks can leave blocks without a label (prompt tokens only), or every block (a
+// RESPONSE_TEMPLATE that no example contains): training would "succeed" with a loss of 0 and
+// change nothing, an eval would be 0/0. Counts the former into `stats`, refuses the latter. A
+// block's first label is never predicted (the loss shifts by one).
+void count_unscored_blocks(const Settings& s, SplitStats& stats, const Blocks& b, const char* name) {
+  stats.unscored_blocks = 0;
+  for (int64_t block = 0; block < b.count; ++block) {
+    bool scored = false;
+    for (int64_t i = 1; i < b.block_size && !scored; ++i)
+      scored = b.labels[static_cast<size_t>(block * b.block_size + i)] != kIgnoreIndex;
+    stats.unscored_blocks += scored ? 0 : 1;
+  }
+  if (stats.unscored_blocks < b.count) return;
   throw DataError(fmt::format("the {} split has no token to learn from: the completions-only mask hides every label "
                               "({} of its {} examples do not contain RESPONSE_TEMPLATE '{}'{}). Check the template's "
                               "spelling against the data, or set TRAIN_ON_COMPLETIONS_ONLY=False",
@@ -658,14 +669,14 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
     out.train_stats.skipped = static_cast<int64_t>(train_texts.skipped);
     Blocks train = build_split(s, *tok, train_texts, out.train_stats);
     if (train.count == 0) too_few_tokens(s, out.train_stats, train, "train");
-    if (s.completions_only) nothing_to_learn_check(s, out.train_stats, train, "train");
+    if (s.completions_only) count_unscored_blocks(s, out.train_stats, train, "train");
     std::optional<Blocks> valid;
     if (out.valid_stats) {
       out.valid_stats->rows = static_cast<int64_t>(valid_texts.texts.size());
       out.valid_stats->skipped = static_cast<int64_t>(valid_texts.skipped);
       valid = build_split(s, *tok, valid_texts, *out.valid_stats);
       if (valid->count == 0) too_few_tokens(s, *out.valid_stats, *valid, "validation");
-      if (s.completions_only) nothing_to_learn_check(s, *out.valid_stats, *valid, "validation");
+      if (s.completions_only) count_unscored_blocks(s, *out.valid_stats, *valid, "validation");
     }
 
     // The manifest goes first and last: removed before the block files change, written after

@@ -479,6 +479,7 @@ class Run {
   // fp16: steps skipped in a row for overflowing gradients; past the limit the run has diverged.
   static constexpr int64_t kMaxConsecutiveSkips = 50;
   int64_t consecutive_skips_ = 0;
+  int64_t empty_steps_ = 0;  // steps whose blocks held no token to learn from (not applied)
   double next_lr_ = 0;  // the rate the next step will use: what HF Trainer logs as learning_rate
   std::unique_ptr<MetricsLog> metrics_;
   std::chrono::steady_clock::time_point log_clock_ = std::chrono::steady_clock::now();
@@ -928,6 +929,21 @@ double Run::train_step(int64_t step) {
     if (index % world_.world_size == world_.rank) mine.push_back({index, std::move(idx), tokens});
     ++index;
   }
+  if (step_tokens == 0) {
+    // Nothing to learn: completions-only labels, and no completion in any of the step's blocks
+    // (every process counts the same, so all skip together). No forward pass, and no optimizer
+    // step either: AdamW's momentum and weight decay would still move the weights. The schedule
+    // goes on (the step is part of the plan); the loss is nan, which the logging filter turns
+    // into the window's running mean, as HF Trainer's does with the nan its 0/0 gives.
+    tokens_seen_ += step_positions;
+    log_tokens_ += step_positions;
+    last_grad_norm_ = 0.0;
+    ++empty_steps_;
+    const double base_lr = cfg_.get_float("LEARNING_RATE");
+    next_lr_ = base_lr * lr_factor(schedule_, step + 1 - scaler_->state().skipped_steps, plan_.warmup_steps,
+                                   plan_.total_steps, base_lr);
+    return std::numeric_limits<double>::quiet_NaN();
+  }
   // The step's loss is summed on the device, in double as the host sum was (the same bits): one
   // host sync per step instead of one per micro-batch, so the CPU can queue the next micro-batch's
   // kernels while the GPU finishes this one's backward.
@@ -1031,6 +1047,7 @@ ordered_json Run::trainer_state(int64_t step, const char* written_on_signal) con
           {"loss_scale", s.scale},
           {"growth_tracker", s.growth_tracker},
           {"skipped_steps", s.skipped_steps},
+          {"empty_steps", empty_steps_},
           {"log_loss_sum", log_loss_sum_},
           {"log_steps", log_steps_},
           {"log_finite_steps", log_finite_steps_},
@@ -1353,6 +1370,7 @@ int Run::execute() {
     log_steps_ = state.value("log_steps", int64_t{0});
     log_finite_steps_ = state.value("log_finite_steps", log_steps_);
     tokens_seen_ = state.value("tokens_seen", int64_t{0});
+    empty_steps_ = state.value("empty_steps", int64_t{0});
     run_loss_sum_ = state.value("run_loss_sum", 0.0);
     final_metrics_ = ordered_json::parse(state.value("eval_metrics", nlohmann::json::object()).dump());
     if (state.contains("log_history") && state["log_history"].is_array())
@@ -1559,6 +1577,12 @@ int Run::execute() {
     fmt::print(stderr, "removed {}: written on a signal between regular checkpoints, not needed now the run is "
                "complete\n",
                dir.string());
+  if (empty_steps_ > 0)
+    fmt::print(stderr,
+               "note: {} of {} steps had no token to learn from (completions-only labels, and no completion in "
+               "their blocks) and changed nothing; a larger BLOCK_SIZE or BATCH_SIZE puts completions in more "
+               "blocks\n",
+               empty_steps_, plan_.total_steps);
   fmt::print(stderr, "done: {} written ({})\n", project_.string(),
              peft_ ? "adapter_model.safetensors, adapter_config.json" : "model.safetensors");
   if (peft_ && cfg_.get_bool("MERGE_ADAPTER")) {

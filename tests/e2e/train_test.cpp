@@ -993,6 +993,38 @@ TEST_F(Train, Fp16RunThatDivergesStopsAfter50SkippedSteps) {
   EXPECT_EQ(last.at("lr").get<double>(), m[m.size() - 2].at("lr").get<double>()) << "the schedule moved on skipped steps";
 }
 
+// Completions-only labels and blocks that hold prompt tokens only: a step made of such blocks has
+// nothing to learn from. It is not applied (AdamW's momentum and weight decay would still move
+// the weights), it logs no loss (HF's filter would log the window's mean of a 0/0), and the run
+// says how many there were.
+TEST_F(Train, StepsWithNothingToLearnAreNotApplied) {
+  auto r = run("train", "unscored", {"TRAINER=sft", "RESPONSE_TEMPLATE=### Assistant:", "BLOCK_SIZE=8", "BATCH_SIZE=1",
+                                     "GRADIENT_ACCUMULATION=1", "MAX_STEPS=40", "LOGGING_STEPS=1", "SAVE_STRATEGY=no",
+                                     "EVAL_STRATEGY=no"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("blocks with no token to learn from (prompt tokens only)"));
+  int64_t unscored = 0, learned = 0;
+  double lr_before = -1;
+  for (const auto& rec : metrics(project("unscored"))) {
+    if (!rec.contains("grad_norm")) continue;  // an evaluation's record
+    if (rec.at("loss").is_null()) {
+      ++unscored;
+      EXPECT_EQ(rec.at("grad_norm").get<double>(), 0.0) << rec.dump();
+    } else {
+      ++learned;
+      EXPECT_GT(rec.at("loss").get<double>(), 0.0) << rec.dump();
+    }
+    // The schedule goes on through such steps (warm-up, then linear decay: every step moves the rate).
+    if (lr_before >= 0) {
+      EXPECT_NE(rec.at("lr").get<double>(), lr_before) << rec.dump();
+    }
+    lr_before = rec.at("lr").get<double>();
+  }
+  EXPECT_GT(unscored, 0);
+  EXPECT_GT(learned, 0);
+  EXPECT_THAT(r.err, HasSubstr("note: " + std::to_string(unscored) + " of 40 steps had no token to learn from"));
+}
+
 // MERGE_ADAPTER=True: the adapter is written, and merged into an fp16 copy of the base in
 // <project>/merged/, the folder `autotrain merge` writes from the same adapter (whose agreement
 // with PEFT's merge_and_unload is tested in the merge reference tests); a run again replaces it.

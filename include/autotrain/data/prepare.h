@@ -49,6 +49,7 @@ struct SplitStats {
   int64_t tokens = 0;              // tokens before blocking (EOS separators included)
   int64_t blocks = 0;
   int64_t dropped = 0;             // tokens in no block (remainders cut off)
+  int64_t unscored_blocks = 0;     // completions-only: blocks with no token to learn from
 };
 
 struct PreparedData {

@@ -72,7 +72,7 @@ TEST_F(Prepare, DefaultTrainerBlocksAndDataFile) {
   EXPECT_FALSE(d.valid);
   EXPECT_FALSE(d.reused);
   EXPECT_THAT(d.rebuild_reason, HasSubstr("no token cache yet"));
-  EXPECT_THAT(d.summary, HasSubstr("train: 4 rows (1 skipped: empty text), 15 tokens -> 7 blocks of 2 (1 tokens dropped)"));
+  EXPECT_THAT(d.summary, HasSubstr("train: 4 rows (1 skipped: empty text), 15 tokens -> 7 blocks of 2 (1 token dropped)"));
   EXPECT_EQ(d.cache_dir, dir_.path() / "proj" / "autotrain-data");
   for (auto f : {"manifest.json", "train.safetensors"}) EXPECT_TRUE(fs::exists(d.cache_dir / f)) << f;
   // DATA_FILE: the whole train split, as the tutorial's dataload.py wrote it.
@@ -107,9 +107,13 @@ TEST_F(Prepare, CompletionsOnlyMasksThePrompt) {
   EXPECT_THAT(labels(d.train, 4), ElementsAre(M, M, M, M));
   EXPECT_EQ(d.train_stats.without_template, 1);
   EXPECT_THAT(d.summary, HasSubstr("1 examples without the response template, fully masked"));
-  // TRAIN_ON_COMPLETIONS_ONLY=True with the template: the same masks.
+  // Blocks 0, 3 and 4 hold no label past their first position: nothing to learn from them.
+  EXPECT_EQ(d.train_stats.unscored_blocks, 3);
+  EXPECT_THAT(d.summary, HasSubstr("; 3 blocks with no token to learn from (prompt tokens only)"));
+  // TRAIN_ON_COMPLETIONS_ONLY=True with the template: the same masks (and the count, from the cache).
   auto same = run({"BLOCK_SIZE=4", "TRAINER=sft", "RESPONSE_TEMPLATE=A:", "TRAIN_ON_COMPLETIONS_ONLY=True"});
   EXPECT_TRUE(same.reused);
+  EXPECT_EQ(same.train_stats.unscored_blocks, 3);
 }
 
 // A template no example contains masks every label: refused (training would report a loss of 0
