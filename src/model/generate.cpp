@@ -329,7 +329,11 @@ std::vector<std::string> Generator::ignored_generation_settings() const {
            {"constraints", nullptr},
            {"guidance_scale", nullptr},
            {"num_return_sequences", 1},
-           {"watermarking_config", nullptr}})
+           {"watermarking_config", nullptr},
+           {"stop_strings", nullptr},  // --stop is this generator's way
+           {"max_time", nullptr},
+           {"token_healing", false},
+           {"dola_layers", nullptr}})
     if (differs(key, neutral)) out.push_back(fmt::format("{}={}", key, (*j)[key].dump()));
   return out;
 }
@@ -424,6 +428,14 @@ GenerateResult Generator::generate(const std::string& prompt, int64_t max_new_to
     // the same tokens on every device.
     at::Tensor last = logits.select(1, logits.size(1) - 1).select(0, 0).to(at::kFloat).to(at::kCPU).contiguous();
     apply_logits_processors(last, state, sampling);
+    // Nothing left to choose from: transformers' sampling raises here (its greedy search takes
+    // token 0, as if it had been chosen); either way the text would not be the model's.
+    if (!(last > -std::numeric_limits<float>::infinity()).any().item<bool>())
+      throw GenerateUsageError(fmt::format(
+          "no token is allowed at new token {}: the logits processors (suppress_tokens, begin_suppress_tokens, "
+          "bad_words_ids, min_new_tokens, ...) gave every token probability 0; loosen them (in "
+          "generation_config.json or on the command line)",
+          step + 1));
     at::Tensor scores = sampling.temperature > 0 ? warp_logits(last.unsqueeze(0), sampling).squeeze(0) : last;
     const int64_t next = choose_token(renormalize_if_asked(scores, sampling), sampling, rng);
     sequence.push_back(next);

@@ -301,9 +301,13 @@ TEST_F(Generate, GenerationConfigSettingsAndStdinPrompt) {
   };
   auto typical = with_config(
       R"({"eos_token_id": 11, "exponential_decay_length_penalty": [5, 1.5], "num_return_sequences": 1, )"
-      R"("typical_p": 0.5, "repetition_penalty": 1.3})");
+      R"("typical_p": 0.5, "repetition_penalty": 1.3, "stop_strings": ["###"], "max_time": 2.5, "token_healing": false})");
   ASSERT_EQ(typical.exit_code, 0) << typical.err;
-  EXPECT_THAT(typical.err, HasSubstr("exponential_decay_length_penalty=[5,1.5] is not applied here"));
+  EXPECT_THAT(typical.err, HasSubstr("exponential_decay_length_penalty=[5,1.5]"));
+  EXPECT_THAT(typical.err, HasSubstr("stop_strings=[\"###\"]"));
+  EXPECT_THAT(typical.err, HasSubstr("max_time=2.5"));
+  EXPECT_THAT(typical.err, HasSubstr("are not applied here"));
+  EXPECT_THAT(typical.err, ::testing::Not(HasSubstr("token_healing")));  // its neutral value
   EXPECT_THAT(typical.err, ::testing::Not(HasSubstr("num_return_sequences")));  // its neutral value
   EXPECT_THAT(typical.err, ::testing::Not(HasSubstr("repetition_penalty")));    // applied
   EXPECT_THAT(typical.err, ::testing::Not(HasSubstr("typical_p")));             // applied when sampling
@@ -313,6 +317,13 @@ TEST_F(Generate, GenerationConfigSettingsAndStdinPrompt) {
                                          "--repetition-penalty", "1.3"});
   ASSERT_EQ(by_option.exit_code, 0) << by_option.err;
   EXPECT_EQ(nlohmann::json::parse(typical.out)["ids"], nlohmann::json::parse(by_option.out)["ids"]);
+  // Every token suppressed at the start: nothing to choose from is an error, not token 0.
+  const auto vocab = nlohmann::json::parse(testing::read_file(folder / "config.json"))["vocab_size"].get<int64_t>();
+  nlohmann::json all_ids = nlohmann::json::array();
+  for (int64_t id = 0; id < vocab; ++id) all_ids.push_back(id);
+  auto nothing = with_config(nlohmann::json{{"begin_suppress_tokens", all_ids}}.dump());
+  EXPECT_EQ(nothing.exit_code, 2) << nothing.err;
+  EXPECT_THAT(nothing.err, HasSubstr("no token is allowed at new token 1"));
   auto bad_penalty = with_config(R"({"repetition_penalty": 0})");
   EXPECT_EQ(bad_penalty.exit_code, 1);
   EXPECT_THAT(bad_penalty.err, HasSubstr("repetition_penalty is 0, not a number above 0"));
