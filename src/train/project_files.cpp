@@ -60,9 +60,55 @@ std::string md_code(const std::string& text, bool table_cell = false) {
 }  // namespace
 
 void write_training_params(const fs::path& project, const config::Config& cfg) {
-  nlohmann::ordered_json effective = cfg.to_json()["effective"];
-  effective.erase("HF_TOKEN");
-  io::write_file_atomic(project / "training_params.json", effective.dump(4) + "\n");
+  nlohmann::ordered_json e = cfg.to_json()["effective"];
+  e.erase("HF_TOKEN");
+  const auto or_null = [&](const char* key) {
+    return e[key].is_string() && e[key].get<std::string>().empty() ? nlohmann::ordered_json() : e[key];
+  };
+  // AutoTrain 0.6.44's LLMTrainingParams fields, as its training_params.json holds them (tools
+  // that read that file find the run there), then this program's whole config by its own keys.
+  nlohmann::ordered_json p;
+  p["model"] = e["MODEL_NAME"];
+  p["project_name"] = e["AUTOTRAIN_PROJECT_NAME"];
+  p["data_path"] = e["DATA_PATH"];
+  p["train_split"] = e["TRAIN_SPLIT"];
+  p["valid_split"] = or_null("VALID_SPLIT");
+  p["text_column"] = e["TEXT_COLUMN"];
+  p["lr"] = e["LEARNING_RATE"];
+  p["epochs"] = e["NUM_EPOCHS"];
+  p["batch_size"] = e["BATCH_SIZE"];
+  p["warmup_ratio"] = e["WARMUP_RATIO"];
+  p["gradient_accumulation"] = e["GRADIENT_ACCUMULATION"];
+  p["optimizer"] = e["OPTIMIZER"];
+  p["scheduler"] = e["SCHEDULER"];
+  p["weight_decay"] = e["WEIGHT_DECAY"];
+  p["max_grad_norm"] = e["MAX_GRAD_NORM"];
+  p["seed"] = e["SEED"];
+  p["add_eos_token"] = e["ADD_EOS_TOKEN"];
+  p["block_size"] = e["BLOCK_SIZE"];
+  p["use_peft"] = e["USE_PEFT"];
+  p["lora_r"] = e["LORA_R"];
+  p["lora_alpha"] = e["LORA_ALPHA"];
+  p["lora_dropout"] = e["LORA_DROPOUT"];
+  p["logging_steps"] = e["LOGGING_STEPS"];
+  p["evaluation_strategy"] = e["EVAL_STRATEGY"];
+  p["save_total_limit"] = e["SAVE_TOTAL_LIMIT"];
+  p["save_strategy"] = e["SAVE_STRATEGY"];
+  p["auto_find_batch_size"] = false;
+  p["fp16"] = cfg.get_bool("USE_FP16") || cfg.get_string("MIXED_PRECISION") == "fp16";
+  p["use_int4"] = e["USE_INT4"];
+  p["use_int8"] = false;
+  p["model_max_length"] = e["MODEL_MAX_LENGTH"];
+  p["repo_id"] = or_null("REPO_ID");
+  p["trainer"] = e["TRAINER"];
+  p["target_modules"] = or_null("TARGET_MODULES");
+  p["merge_adapter"] = e["MERGE_ADAPTER"];
+  p["push_to_hub"] = e["PUSH_TO_HUB"];
+  p["token"] = nullptr;
+  p["log"] = "none";
+  p["disable_gradient_checkpointing"] = !cfg.get_bool("GRADIENT_CHECKPOINTING");
+  p["autotrain_config"] = std::move(e);
+  io::write_file_atomic(project / "training_params.json", p.dump(4) + "\n");
 }
 
 void write_tokenizer_files(const fs::path& model_dir, const fs::path& out_dir) {
@@ -110,7 +156,9 @@ std::vector<fs::path> other_mode_files(const fs::path& project, bool peft) {
 std::optional<bool> previous_run_used_peft(const fs::path& project) {
   try {
     const auto params = nlohmann::json::parse(read_text(project / "training_params.json"));
-    if (params.contains("USE_PEFT") && params["USE_PEFT"].is_boolean()) return params["USE_PEFT"].get<bool>();
+    // "use_peft" since the file holds AutoTrain's fields; "USE_PEFT" in files of earlier versions.
+    for (const char* key : {"use_peft", "USE_PEFT"})
+      if (params.contains(key) && params[key].is_boolean()) return params[key].get<bool>();
   } catch (const std::exception&) {
   }
   return std::nullopt;

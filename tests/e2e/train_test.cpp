@@ -168,9 +168,18 @@ TEST_F(Train, TinyRunLearnsAndLeavesAPeftProjectFolder) {
   auto cfg = nlohmann::json::parse(testing::read_file(p / "adapter_config.json"));
   EXPECT_EQ(cfg["peft_type"], "LORA");
   EXPECT_EQ(cfg["r"], 8);
+  // AutoTrain 0.6.44's fields (autotrain-behaviour.md §1), then ours; no token in either.
   auto params = nlohmann::json::parse(testing::read_file(p / "training_params.json"));
-  EXPECT_FALSE(params.contains("HF_TOKEN"));
-  EXPECT_EQ(params["LORA_R"], 8);
+  EXPECT_EQ(params["model"], model_dir());
+  EXPECT_EQ(params["lora_r"], 8);
+  EXPECT_EQ(params["lr"], 2e-3);
+  EXPECT_EQ(params["gradient_accumulation"], 2);
+  EXPECT_EQ(params["use_peft"], true);
+  EXPECT_EQ(params["fp16"], false);
+  EXPECT_EQ(params["disable_gradient_checkpointing"], false);
+  EXPECT_TRUE(params["token"].is_null());
+  EXPECT_EQ(params["autotrain_config"]["LORA_R"], 8);
+  EXPECT_FALSE(params["autotrain_config"].contains("HF_TOKEN"));
   auto special = nlohmann::json::parse(testing::read_file(p / "special_tokens_map.json"));
   EXPECT_EQ(special["pad_token"], special["eos_token"]);
   const std::string card = testing::read_file(p / "README.md");
@@ -518,7 +527,7 @@ TEST_F(Train, ResumeAfterSigtermIsBitIdenticalAndRunsAreDeterministic) {
   EXPECT_FALSE(fs::exists(project("full") / "checkpoint-16"));
   // --max-steps is recorded as the MAX_STEPS the run used.
   auto params = nlohmann::json::parse(testing::read_file(project("full") / "training_params.json"));
-  EXPECT_EQ(params["MAX_STEPS"], 3);
+  EXPECT_EQ(params["autotrain_config"]["MAX_STEPS"], 3);
 }
 
 // The same config keys over other data (or another base model at the same path) are another run.
