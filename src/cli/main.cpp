@@ -106,7 +106,7 @@ int run(int argc, char** argv) {
     }
     // CLI11's own message quotes the offending argument, which can be a pasted token
     // (`--set HF_TOKEN hf_...`): shown masked, like every diagnostic.
-    fmt::print(stderr, "{}\nRun with --help for more information.\n", config::mask_token_like(e.what()));
+    fmt::print(stderr, "error: {}\nRun with --help for more information.\n", config::mask_token_like(e.what()));
     return kExitUsage;
   }
 

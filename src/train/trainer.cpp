@@ -1112,9 +1112,15 @@ std::vector<fs::path> Run::best_checkpoint_places() const {
   // A run resumed from another folder's checkpoint (--resume DIR) chose its best among that
   // folder's checkpoints until then: the best may be there, or where that checkpoint said it was
   // (a chain of such resumes).
-  std::vector<fs::path> places = {project_ / name};
-  if (resume_from_) places.push_back(resume_from_->parent_path() / name);
-  if (best_recorded_at_ && best_recorded_at_->filename() == name) places.push_back(*best_recorded_at_);
+  std::vector<fs::path> candidates = {project_ / name};
+  if (resume_from_) candidates.push_back(resume_from_->parent_path() / name);
+  if (best_recorded_at_ && best_recorded_at_->filename() == name) candidates.push_back(*best_recorded_at_);
+  std::vector<fs::path> places;  // each folder once, however it was named
+  for (const auto& c : candidates) {
+    const fs::path normal = fs::absolute(c).lexically_normal();
+    if (std::none_of(places.begin(), places.end(), [&](const fs::path& p) { return fs::absolute(p).lexically_normal() == normal; }))
+      places.push_back(c);
+  }
   return places;
 }
 
@@ -1537,7 +1543,9 @@ int Run::execute() {
   if (!lead_) return 0;  // rank 0 writes the run's files
 
   const bool weights_are_best = restore_best_checkpoint();
-  if (best_eval_loss_) {
+  // As HF Trainer, whose best_metric exists only with load_best_model_at_end: without it the
+  // weights are the last step's whatever the evaluations said, and a "best" row would mislead.
+  if (best_eval_loss_ && cfg_.get_bool("LOAD_BEST_MODEL_AT_END")) {
     final_metrics_["best_eval_loss"] = *best_eval_loss_;
     final_metrics_["best_step"] = best_step_;
     // The card must not say the weights are the best step's when they are not.

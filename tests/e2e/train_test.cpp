@@ -730,6 +730,23 @@ TEST_F(Train, TheBestCheckpointIsTheFinalAdapter) {
   ASSERT_EQ(last.exit_code, 0) << last.err;
   EXPECT_EQ(adapter(project("last")), adapter(project("last") / fmt::format("checkpoint-{}", last_step)));
   EXPECT_FALSE(fs::exists(project("last") / fmt::format("checkpoint-{}", best_step)));
+  // The card names no best step either: the weights are the last step's.
+  const std::string card = testing::read_file(project("last") / "README.md");
+  EXPECT_THAT(card, Not(HasSubstr("best_step")));
+  EXPECT_THAT(card, Not(HasSubstr("best_eval_loss")));
+
+  // The best checkpoint removed by hand: the weights are the last step's, and the warning names
+  // the one place looked at (the same folder is found under several names when a run resumes
+  // from its own checkpoint).
+  auto gone = run("train", "gone", sets);
+  ASSERT_EQ(gone.exit_code, 0) << gone.err;
+  const std::string best_name = fmt::format("checkpoint-{}", best_step);
+  fs::remove_all(project("gone") / best_name);
+  auto again = run("train", "gone", sets, {"--resume", (project("gone") / fmt::format("checkpoint-{}", last_step)).string()});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_THAT(again.err, HasSubstr("is gone (looked at " + (project("gone") / best_name).string() +
+                                   "); the final weights are the last step's"));
+  EXPECT_THAT(testing::read_file(project("gone") / "README.md"), HasSubstr("weights_step"));
 }
 
 // What a killed run can leave: a checkpoint it did not finish (removed by the next run), and a
