@@ -537,6 +537,14 @@ void Config::check_run_rules(Config& cfg, std::vector<ConfigProblem>& problems) 
                                           eval == "steps" ? " with SAVE_STEPS a multiple of EVAL_STEPS" : ""));
   }
 
+  // TRAINER=sft packs with EOS between examples whatever ADD_EOS_TOKEN says (trl's packing, which
+  // AutoTrain's sft used without reading add_eos_token).
+  if (const auto* add_eos = std::get_if<bool>(&is("ADD_EOS_TOKEN").effective);
+      add_eos && *add_eos && text("TRAINER") == "sft")
+    cfg.warnings_.push_back(fmt::format("ADD_EOS_TOKEN=True ({}) has no effect with TRAINER=sft, whose packing puts "
+                                        "EOS between examples already",
+                                        where("ADD_EOS_TOKEN")));
+
   // Allowed (a quick check that the loss falls), but the eval loss then says nothing about
   // generalisation, which is what a validation split is for.
   if (!text("VALID_SPLIT").empty() && text("VALID_SPLIT") == text("TRAIN_SPLIT"))

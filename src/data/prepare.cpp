@@ -543,7 +543,7 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
   set["TRAINER"] = s.trainer;
   set["BLOCK_SIZE"] = s.block_size;
   set["MODEL_MAX_LENGTH"] = s.model_max_length;
-  set["ADD_EOS_TOKEN"] = s.add_eos;
+  set["ADD_EOS_TOKEN"] = s.trainer != "sft" && s.add_eos;  // sft packs with EOS either way
   set["TEXT_COLUMN"] = s.text_column;
   set["TRAIN_SPLIT"] = s.train_split;
   set["VALID_SPLIT"] = s.valid_split;

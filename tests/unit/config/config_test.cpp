@@ -501,6 +501,16 @@ TEST(Config, EveryDefaultIsValid) {
   EXPECT_NO_THROW(Config::resolve({std::nullopt, {}, {}}));
 }
 
+// ADD_EOS_TOKEN is the default trainer's: TRAINER=sft separates examples with EOS anyway.
+TEST(Config, AddEosTokenWithSftIsPointedOut) {
+  auto sft = resolve_text("TRAINER=sft\nADD_EOS_TOKEN=True\n");
+  ASSERT_EQ(sft.warnings().size(), 1u);
+  EXPECT_THAT(sft.warnings()[0], HasSubstr("ADD_EOS_TOKEN=True"));
+  EXPECT_THAT(sft.warnings()[0], HasSubstr("has no effect with TRAINER=sft"));
+  EXPECT_TRUE(resolve_text("TRAINER=default\nADD_EOS_TOKEN=True\n").warnings().empty());
+  EXPECT_TRUE(resolve_text("TRAINER=sft\n").warnings().empty());
+}
+
 // LOAD_BEST_MODEL_AT_END chooses among steps both evaluated and saved: strategies that do not
 // line up (HF Trainer refuses them) are said, with the fix; lined up, or without the choice, not.
 TEST(Config, LoadBestWithMisalignedSaveAndEvalIsPointedOut) {
