@@ -8,7 +8,8 @@
 #         model on CUDA, a QLoRA training run on CUDA through the CUDA backend plugin) and runs them.
 #   quant (otherwise): only the LibTorch modules the NF4 GPU test needs, GoogleTest from a
 #         carried source folder (.device/googletest, else /usr/src/googletest).
-#   scripts/gpu-check.sh [--quant]        on the GPU host; prints the benchmarks and a verdict
+#   scripts/gpu-check.sh [--quant|--full] on the GPU host; prints the benchmarks and a verdict
+#                                         (--full: build there even when a pack is carried too)
 #   scripts/gpu-check.sh --prepare        here, on a Debian machine with network: fills .device/
 #                                         (Debian packages ~24 MB, GoogleTest sources); then
 #                                         run it there with carry [".device"]
@@ -42,6 +43,7 @@ case "${1:-}" in
   --prepare) mode=prepare ;;
   --pack) mode=pack ;;
   --bench) mode=bench ;;
+  --full) mode=full ;;
   --quant) mode=quant ;;
   "") ;;
   *) echo "gpu-check: unknown option '$1' (see the header of this script)" >&2; exit 2 ;;
@@ -57,9 +59,11 @@ fi
 if [ "$mode" = pack ]; then
   build="${2:-$root/build}"
   [ -f "$build/CMakeCache.txt" ] || { echo "gpu-check: $build is not a configured build folder (scripts/test.sh makes build/)" >&2; exit 2; }
-  grep -q '^CMAKE_CUDA_COMPILER:' "$build/CMakeCache.txt" \
+  grep -q '^CMAKE_CUDA_COMPILER:[A-Z]*=/' "$build/CMakeCache.txt" \
     || { echo "gpu-check: $build was configured without CUDA (no nvcc found then): nothing to pack" >&2; exit 2; }
   gpu_tests=$(cd "$build" && ctest -N -L gpu | sed -n 's/^ *Test *#[0-9]*: //p')
+  [ -n "$gpu_tests" ] || { echo "gpu-check: $build has no test labelled gpu (configured with AUTOTRAIN_BUILD_TESTS=OFF?)" >&2; exit 2; }
+  reference_tests=$(cd "$build" && ctest -N -L gpu -L reference | sed -n 's/^ *Test *#[0-9]*: //p')
   # shellcheck disable=SC2086  # test names are single words
   cmake --build "$build" --target autotrain autotrain_cuda $gpu_tests
   pack="$device_dir/prebuilt"
@@ -90,6 +94,9 @@ if [ "$mode" = pack ]; then
   fi
   # What the tests were compiled with: their source folder (AUTOTRAIN_TEST_SOURCE_DIR) and names.
   { echo "source_dir=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build/CMakeCache.txt")"
+    echo "commit=$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)"
+    echo "cuda=$("$(sed -n 's/^CMAKE_CUDA_COMPILER:[A-Z]*=//p' "$build/CMakeCache.txt")" --version | sed -n 's/.*release \([0-9.]*\),.*/\1/p')"
+    echo "reference_tests=$(echo $reference_tests)"
     # The NF4 kernels first, then the training run: the order the issues need their answers in.
     echo "tests=$(printf '%s\n' $gpu_tests | sort -k1,1 | awk '/^nf4/ {print; next} {rest = rest " " $0} END {print rest}' | xargs)"
   } >"$pack/manifest"
@@ -107,13 +114,22 @@ logs="${OUT:-/tmp/autotrain-gpu-check-logs}"
 mkdir -p "$logs"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 # Preflight: a device run is short, so stop before the build on anything that would fail later.
-export CUDACXX="${CUDACXX:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
-[ -x "$CUDACXX" ] || { echo "gpu-check: no nvcc (looked on PATH and at /usr/local/cuda/bin); set CUDACXX" >&2; exit 3; }
-nvcc_major=$("$CUDACXX" --version | sed -n 's/.*release \([0-9]*\)\..*/\1/p')
-"$python" - "$nvcc_major" "${AUTOTRAIN_GPU_CHECK_NO_PREFLIGHT:-0}" <<'PY' || exit 3
+if [ "$mode" = prebuilt ] || [ "$mode" = bench ]; then
+  # Nothing is compiled here: the pack's CUDA is what torch's must match.
+  [ -f "$device_dir/prebuilt/manifest" ] || { echo "gpu-check: no .device/prebuilt/manifest: run scripts/gpu-check.sh --pack here first" >&2; exit 2; }
+  echo "gpu-check: running the pack of $(sed -n 's/^commit=//p' "$device_dir/prebuilt/manifest") (--full builds this tree instead)"
+  cuda_major=$(sed -n 's/^cuda=\([0-9]*\).*/\1/p' "$device_dir/prebuilt/manifest")
+  cuda_from="the pack's nvcc"
+else
+  export CUDACXX="${CUDACXX:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
+  [ -x "$CUDACXX" ] || { echo "gpu-check: no nvcc (looked on PATH and at /usr/local/cuda/bin); set CUDACXX" >&2; exit 3; }
+  cuda_major=$("$CUDACXX" --version | sed -n 's/.*release \([0-9]*\)\..*/\1/p')
+  cuda_from="nvcc"
+fi
+"$python" - "$cuda_major" "${AUTOTRAIN_GPU_CHECK_NO_PREFLIGHT:-0}" "$cuda_from" <<'PY' || exit 3
 import sys
 import torch
-print("torch", torch.__version__, "cuda", torch.version.cuda, "nvcc major", sys.argv[1],
+print("torch", torch.__version__, "cuda", torch.version.cuda, sys.argv[3], "major", sys.argv[1],
       "device", torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
 try:  # the reference tests' oracle: a failure there may be another version, not our CUDA code
     import transformers
@@ -126,7 +142,7 @@ if not torch.__version__.startswith("2.11."):
 if not torch.cuda.is_available():
     problems.append("torch sees no CUDA device (driver too old for its CUDA build, or no GPU visible)")
 if (torch.version.cuda or "").split(".")[0] != sys.argv[1]:
-    problems.append(f"torch's CUDA {torch.version.cuda} and nvcc's major version {sys.argv[1]} differ")
+    problems.append(f"torch's CUDA {torch.version.cuda} and {sys.argv[3]}'s major version {sys.argv[1]} differ")
 for p in problems:
     print("gpu-check: preflight:", p, file=sys.stderr)
 if problems and sys.argv[2] == "1":
@@ -142,11 +158,12 @@ if ! "$python" -c 'import transformers, safetensors' 2>/dev/null; then
 fi
 if [ "$mode" = prebuilt ] || [ "$mode" = bench ]; then
   pack="$device_dir/prebuilt"
-  [ -f "$pack/manifest" ] || { echo "gpu-check: no .device/prebuilt/manifest: run scripts/gpu-check.sh --pack here first" >&2; exit 2; }
   source_dir=$(sed -n 's/^source_dir=//p' "$pack/manifest")
   read -r -a tests <<<"$(sed -n 's/^tests=//p' "$pack/manifest")"
+  read -r -a reference_tests <<<"$(sed -n 's/^reference_tests=//p' "$pack/manifest")"
+  [ ${#tests[@]} -gt 0 ] || [ "$mode" = bench ] || { echo "gpu-check: the pack lists no test (run --pack again)" >&2; exit 2; }
   # The tests find their scripts and configs under the source folder they were compiled in.
-  if [ "$source_dir" != "$root" ]; then
+  if [ "$(readlink -f "$source_dir")" != "$(readlink -f "$root")" ]; then
     if [ -e "$source_dir" ]; then
       echo "gpu-check: the tests were built in $source_dir, which is another folder here; run --pack in this checkout" >&2
       exit 2
@@ -170,7 +187,8 @@ if [ "$mode" = prebuilt ] || [ "$mode" = bench ]; then
     chmod +x "$wrapper"
     set +e
     PYTHONPATH="$pack/site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 \
-      timeout -k 10 $((seconds_allowed - SECONDS - 10)) "$python" "$root/bench/train/gpu_falcon7b.py" \
+      timeout -k 10 $((seconds_allowed - SECONDS > 40 ? seconds_allowed - SECONDS - 10 : 30)) \
+      "$python" "$root/bench/train/gpu_falcon7b.py" \
       --bin "$wrapper" --model-files "$pack/falcon-7b" --work /tmp/autotrain-bench-7b ${AUTOTRAIN_GPU_BENCH_ARGS:-} 2>&1 |
       tee "$logs/bench-7b.log"
     status=${PIPESTATUS[0]}
@@ -183,6 +201,11 @@ if [ "$mode" = prebuilt ] || [ "$mode" = bench ]; then
   : >"$logs/ctest-gpu.log"
   overall=0
   for t in "${tests[@]}"; do
+    # As ctest's -LE reference above: without the oracles' packages those tests cannot run.
+    if [ ${#ctest_filter[@]} -gt 0 ] && printf '%s\n' "${reference_tests[@]}" | grep -qx "$t"; then
+      echo "gpu-check: $t left out (labelled reference)"
+      continue
+    fi
     seconds_left=$((seconds_allowed - SECONDS - 20))
     [ "$seconds_left" -gt 240 ] && seconds_left=240
     if [ "$seconds_left" -lt 30 ]; then echo "gpu-check: no time left for $t"; overall=1; continue; fi
@@ -194,7 +217,7 @@ if [ "$mode" = prebuilt ] || [ "$mode" = bench ]; then
     set -e
     case $status in
       0) echo "gpu-check: $t passed" ;;
-      77) echo "gpu-check: $t SKIPPED (no NVIDIA driver)"; overall=4 ;;
+      77) echo "gpu-check: $t SKIPPED (no NVIDIA driver)"; [ $overall -ne 0 ] || overall=4 ;;
       124|137) echo "gpu-check: $t STOPPED after ${seconds_left} s"; overall=1 ;;
       *) echo "gpu-check: $t FAILED (exit $status)"; overall=1 ;;
     esac

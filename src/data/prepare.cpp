@@ -543,7 +543,9 @@ PreparedData prepare_data(const config::Config& cfg, const PrepareOptions& optio
   set["TRAINER"] = s.trainer;
   set["BLOCK_SIZE"] = s.block_size;
   set["MODEL_MAX_LENGTH"] = s.model_max_length;
-  set["ADD_EOS_TOKEN"] = s.trainer != "sft" && s.add_eos;  // sft packs with EOS either way
+  // Recorded as set, even with TRAINER=sft where it changes nothing: the run's identity (and so
+  // resuming older checkpoints) depends on these settings as earlier versions recorded them.
+  set["ADD_EOS_TOKEN"] = s.add_eos;
   set["TEXT_COLUMN"] = s.text_column;
   set["TRAIN_SPLIT"] = s.train_split;
   set["VALID_SPLIT"] = s.valid_split;

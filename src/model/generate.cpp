@@ -430,6 +430,11 @@ GenerateResult Generator::generate(const std::string& prompt, int64_t max_new_to
     apply_logits_processors(last, state, sampling);
     // Nothing left to choose from: transformers' sampling raises here (its greedy search takes
     // token 0, as if it had been chosen); either way the text would not be the model's.
+    if (last.isnan().any().item<bool>())
+      throw std::runtime_error(fmt::format(
+          "the model's scores for new token {} are nan (an fp16 overflow, or broken weights); try --dtype bf16 or "
+          "fp32",
+          step + 1));
     if (!(last > -std::numeric_limits<float>::infinity()).any().item<bool>())
       throw GenerateUsageError(fmt::format(
           "no token is allowed at new token {}: the logits processors (suppress_tokens, begin_suppress_tokens, "

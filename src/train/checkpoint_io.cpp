@@ -143,7 +143,11 @@ nlohmann::json read_checkpoint_state(const fs::path& dir) {
     throw std::runtime_error(fmt::format("{}: not a checkpoint folder (no {})", dir.string(), kStateFile));
   }
   nlohmann::json state = read_json_file(dir, kStateFile);
-  // Checkpoints written before the split hold everything in trainer_state.json.
+  // Checkpoints written before the split hold everything in trainer_state.json (the loss
+  // scaler's state always among it); one that holds HF's fields alone needs the other file.
+  if (!fs::exists(dir / kOwnStateFile, ec) && state.is_object() && !state.contains("loss_scale"))
+    throw std::runtime_error(fmt::format("{}: {} is missing (the checkpoint is incomplete: copied or synced in part?)",
+                                         dir.string(), kOwnStateFile));
   if (fs::exists(dir / kOwnStateFile, ec)) {
     nlohmann::json own = read_json_file(dir, kOwnStateFile);
     if (!state.is_object() || !own.is_object())

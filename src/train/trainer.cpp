@@ -479,7 +479,9 @@ class Run {
   // fp16: steps skipped in a row for overflowing gradients; past the limit the run has diverged.
   static constexpr int64_t kMaxConsecutiveSkips = 50;
   int64_t consecutive_skips_ = 0;
-  int64_t empty_steps_ = 0;  // steps whose blocks held no token to learn from (not applied)
+  int64_t empty_steps_ = 0;      // steps whose blocks held no token to learn from (not applied)
+  int64_t log_empty_steps_ = 0;  // such steps in the current logging window
+  bool last_step_empty_ = false;
   double next_lr_ = 0;  // the rate the next step will use: what HF Trainer logs as learning_rate
   std::unique_ptr<MetricsLog> metrics_;
   std::chrono::steady_clock::time_point log_clock_ = std::chrono::steady_clock::now();
@@ -933,17 +935,20 @@ double Run::train_step(int64_t step) {
     // Nothing to learn: completions-only labels, and no completion in any of the step's blocks
     // (every process counts the same, so all skip together). No forward pass, and no optimizer
     // step either: AdamW's momentum and weight decay would still move the weights. The schedule
-    // goes on (the step is part of the plan); the loss is nan, which the logging filter turns
-    // into the window's running mean, as HF Trainer's does with the nan its 0/0 gives.
+    // goes on (the step is part of the plan); the step stays out of the loss averages (HF's
+    // would hold the nan of its 0/0, or the logging filter's stand-in for it).
     tokens_seen_ += step_positions;
     log_tokens_ += step_positions;
     last_grad_norm_ = 0.0;
     ++empty_steps_;
+    ++log_empty_steps_;
+    last_step_empty_ = true;
     const double base_lr = cfg_.get_float("LEARNING_RATE");
     next_lr_ = base_lr * lr_factor(schedule_, step + 1 - scaler_->state().skipped_steps, plan_.warmup_steps,
                                    plan_.total_steps, base_lr);
     return std::numeric_limits<double>::quiet_NaN();
   }
+  last_step_empty_ = false;
   // The step's loss is summed on the device, in double as the host sum was (the same bits): one
   // host sync per step instead of one per micro-batch, so the CPU can queue the next micro-batch's
   // kernels while the GPU finishes this one's backward.
@@ -1048,6 +1053,7 @@ ordered_json Run::trainer_state(int64_t step, const char* written_on_signal) con
           {"growth_tracker", s.growth_tracker},
           {"skipped_steps", s.skipped_steps},
           {"empty_steps", empty_steps_},
+          {"log_empty_steps", log_empty_steps_},
           {"log_loss_sum", log_loss_sum_},
           {"log_steps", log_steps_},
           {"log_finite_steps", log_finite_steps_},
@@ -1060,7 +1066,7 @@ ordered_json Run::trainer_state(int64_t step, const char* written_on_signal) con
           {"run", run_identity_},
           // HF Trainer's trainer_state.json fields, for tools that read checkpoints (AutoTrain's
           // were HF's): the best checkpoint by eval_loss, the schedule, the log history.
-          {"best_metric", best_eval_loss_ ? ordered_json(*best_eval_loss_) : ordered_json()},
+          {"best_metric", tracks_best ? ordered_json(*best_eval_loss_) : ordered_json()},
           // As HF: only when the best model is tracked (load_best_model_at_end); otherwise pruning
           // need not keep it, and the name could point at a removed folder.
           // HF's is output_dir/checkpoint-N, the project folder as given; a resume from another
@@ -1377,6 +1383,7 @@ int Run::execute() {
     log_finite_steps_ = state.value("log_finite_steps", log_steps_);
     tokens_seen_ = state.value("tokens_seen", int64_t{0});
     empty_steps_ = state.value("empty_steps", int64_t{0});
+    log_empty_steps_ = state.value("log_empty_steps", int64_t{0});
     run_loss_sum_ = state.value("run_loss_sum", 0.0);
     final_metrics_ = ordered_json::parse(state.value("eval_metrics", nlohmann::json::object()).dump());
     if (state.contains("log_history") && state["log_history"].is_array())
@@ -1469,11 +1476,13 @@ int Run::execute() {
       // As HF Trainer's logging_nan_inf_filter (on by default): a non-finite step loss (an fp16 step
       // the scaler skipped) is logged as the window's running sum over one more step, so one
       // overflow does not turn the logged loss into nan.
-      const double logged_loss = std::isfinite(loss) ? loss : log_loss_sum_ / static_cast<double>(1 + log_steps_);
-      log_loss_sum_ += logged_loss;
-      run_loss_sum_ += logged_loss;
-      log_finite_steps_ += std::isfinite(loss) ? 1 : 0;
-      ++log_steps_;
+      if (!last_step_empty_) {  // a step with nothing to learn is in no average
+        const double logged_loss = std::isfinite(loss) ? loss : log_loss_sum_ / static_cast<double>(1 + log_steps_);
+        log_loss_sum_ += logged_loss;
+        run_loss_sum_ += logged_loss;
+        log_finite_steps_ += std::isfinite(loss) ? 1 : 0;
+        ++log_steps_;
+      }
       const double epoch = epoch_after(plan_, done);
       if (tty_) {
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -1489,8 +1498,9 @@ int Run::execute() {
         const double secs = std::chrono::duration<double>(now - log_clock_).count();
         ordered_json rec = {{"step", done},
                             {"epoch", epoch},
-                            // A window with no finite loss at all logs nan (null), not the filter's 0.
-                            {"loss", log_finite_steps_ > 0 || log_steps_ == 0
+                            // A window with no finite loss at all logs nan (null), not the filter's 0;
+                            // so does one made only of steps with nothing to learn.
+                            {"loss", log_finite_steps_ > 0 || (log_steps_ == 0 && log_empty_steps_ == 0)
                                          ? log_loss_sum_ / static_cast<double>(std::max<int64_t>(log_steps_, 1))
                                          : std::numeric_limits<double>::quiet_NaN()},
                             {"lr", next_lr_},
@@ -1504,6 +1514,7 @@ int Run::execute() {
         log_loss_sum_ = 0;
         log_steps_ = 0;
         log_finite_steps_ = 0;
+        log_empty_steps_ = 0;
         log_tokens_ = 0;
         log_clock_ = now;
       }
@@ -1574,7 +1585,9 @@ int Run::execute() {
   // train_loss as HF Trainer defines it, the mean step loss, but over the whole run: HF does not
   // keep its loss sum in checkpoints, so after a resume it divides the resumed part's sum by all
   // the steps.
-  final_metrics_["train_loss"] = run_loss_sum_ / static_cast<double>(std::max<int64_t>(plan_.total_steps, 1));
+  // Steps with nothing to learn are in neither the sum nor the count.
+  final_metrics_["train_loss"] =
+      run_loss_sum_ / static_cast<double>(std::max<int64_t>(plan_.total_steps - empty_steps_, 1));
   final_metrics_["steps"] = plan_.total_steps;
   final_metrics_["tokens"] = tokens_seen_;
   final_metrics_["skipped_steps"] = scaler_->state().skipped_steps;

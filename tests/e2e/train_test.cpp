@@ -767,6 +767,18 @@ TEST_F(Train, LeftoversOfKilledRunsAreHandled) {
   EXPECT_EQ(older.exit_code, 0) << older.err;
   EXPECT_FALSE(fs::exists(project("p") / "checkpoint-99.tmp"));
   EXPECT_THAT(older.err, HasSubstr("a checkpoint an earlier run did not finish writing"));
+  // Its other state file damaged, or missing: named as well (not taken for an older layout).
+  const fs::path own = project("p") / "checkpoint-2" / "autotrain_state.json";
+  const std::string kept = testing::read_file(own);
+  std::ofstream(own) << "{";
+  auto damaged_own = run("train", "p", {"MAX_STEPS=3", "SAVE_STRATEGY=steps", "SAVE_STEPS=1", "VALID_SPLIT="});
+  EXPECT_EQ(damaged_own.exit_code, 1) << damaged_own.err;
+  EXPECT_THAT(damaged_own.err, HasSubstr("autotrain_state.json is damaged"));
+  fs::remove(own);
+  auto missing_own = run("train", "p", {"MAX_STEPS=3", "SAVE_STRATEGY=steps", "SAVE_STEPS=1", "VALID_SPLIT="});
+  EXPECT_EQ(missing_own.exit_code, 1) << missing_own.err;
+  EXPECT_THAT(missing_own.err, HasSubstr("autotrain_state.json is missing"));
+  std::ofstream(own) << kept;
   // A checkpoint folder without its state is named, not skipped without a word.
   fs::remove(project("p") / "checkpoint-2" / "trainer_state.json");
   auto stateless = run("train", "p", sets);
@@ -1024,9 +1036,15 @@ TEST_F(Train, Fp16RunThatDivergesStopsAfter50SkippedSteps) {
 // the weights), it logs no loss (HF's filter would log the window's mean of a 0/0), and the run
 // says how many there were.
 TEST_F(Train, StepsWithNothingToLearnAreNotApplied) {
-  auto r = run("train", "unscored", {"TRAINER=sft", "RESPONSE_TEMPLATE=### Assistant:", "BLOCK_SIZE=8", "BATCH_SIZE=1",
-                                     "GRADIENT_ACCUMULATION=1", "MAX_STEPS=40", "LOGGING_STEPS=1", "SAVE_STRATEGY=no",
-                                     "EVAL_STRATEGY=no"});
+  const std::vector<std::string> sets = {"TRAINER=sft", "RESPONSE_TEMPLATE=### Assistant:", "BLOCK_SIZE=8",
+                                         "BATCH_SIZE=1", "GRADIENT_ACCUMULATION=1", "MAX_STEPS=40", "SAVE_STRATEGY=no",
+                                         "EVAL_STRATEGY=no"};
+  auto with = [&](const std::string& extra) {
+    auto v = sets;
+    v.push_back(extra);
+    return v;
+  };
+  auto r = run("train", "unscored", with("LOGGING_STEPS=1"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.err, HasSubstr("blocks with no token to learn from (prompt tokens only)"));
   int64_t unscored = 0, learned = 0;
@@ -1049,6 +1067,37 @@ TEST_F(Train, StepsWithNothingToLearnAreNotApplied) {
   EXPECT_GT(unscored, 0);
   EXPECT_GT(learned, 0);
   EXPECT_THAT(r.err, HasSubstr("note: " + std::to_string(unscored) + " of 40 steps had no token to learn from"));
+  // Logged over windows of 8 steps, each window's loss is the mean of its applied steps alone,
+  // and so is the run's train_loss: the same numbers as above, whatever the windows.
+  auto per_step = metrics(project("unscored"));
+  auto w = run("train", "windows", with("LOGGING_STEPS=8"));
+  ASSERT_EQ(w.exit_code, 0) << w.err;
+  std::vector<double> applied;
+  for (const auto& rec : per_step)
+    if (rec.contains("grad_norm") && !rec.at("loss").is_null()) applied.push_back(rec.at("loss").get<double>());
+  size_t at = 0;
+  for (const auto& rec : metrics(project("windows"))) {
+    if (!rec.contains("grad_norm")) continue;
+    double sum = 0;
+    int n = 0;
+    for (const auto& s : per_step)
+      if (s.contains("grad_norm") && s.at("step").get<int64_t>() > rec.at("step").get<int64_t>() - 8 &&
+          s.at("step").get<int64_t>() <= rec.at("step").get<int64_t>() && !s.at("loss").is_null())
+        sum += s.at("loss").get<double>(), ++n;
+    if (n == 0) {
+      EXPECT_TRUE(rec.at("loss").is_null()) << rec.dump();
+    } else {
+      EXPECT_NEAR(rec.at("loss").get<double>(), sum / n, 1e-9) << rec.dump();
+    }
+    at += static_cast<size_t>(n);
+  }
+  EXPECT_EQ(at, applied.size());
+  double mean = 0;
+  for (double l : applied) mean += l / static_cast<double>(applied.size());
+  const std::string card = testing::read_file(project("windows") / "README.md");
+  const auto row = card.find("| train_loss | ");
+  ASSERT_NE(row, std::string::npos) << card;
+  EXPECT_NEAR(std::stod(card.substr(row + 15)), mean, 1e-9);
 }
 
 // MERGE_ADAPTER=True: the adapter is written, and merged into an fp16 copy of the base in
