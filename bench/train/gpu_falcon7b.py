@@ -46,21 +46,14 @@ print(sum(p.numel() for p in model.parameters()))
 REFERENCE = r"""
 import json, sys, time
 import torch
-from safetensors.numpy import load_file
 from transformers import AutoModelForCausalLM, BitsAndBytesConfig, Trainer, TrainerCallback, TrainingArguments
 from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+from token_blocks import TokenBlocks
 
 model_dir, cache, out, a = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 cuda = a["device"] == "cuda"
-blocks = load_file(cache)
-ids = torch.from_numpy(blocks["input_ids"]).long()
-labels = torch.from_numpy(blocks["labels"]).long()
-
-class Blocks(torch.utils.data.Dataset):
-    def __len__(self):
-        return ids.shape[0]
-    def __getitem__(self, i):
-        return {"input_ids": ids[i], "labels": labels[i], "attention_mask": torch.ones_like(ids[i])}
+blocks = TokenBlocks(cache)
+ids = blocks.ids
 
 class StepClock(TrainerCallback):
     def __init__(self):
@@ -89,7 +82,7 @@ args = TrainingArguments(output_dir=out, per_device_train_batch_size=a["batch"],
                          fp16=cuda, use_cpu=not cuda, gradient_checkpointing=True, optim="adamw_torch",
                          dataloader_num_workers=0, seed=42, disable_tqdm=True)
 clock = StepClock()
-trainer = Trainer(model=model, args=args, train_dataset=Blocks(), callbacks=[clock])
+trainer = Trainer(model=model, args=args, train_dataset=blocks, callbacks=[clock])
 result = trainer.train()
 per_step = a["batch"] * a["ga"] * ids.shape[1]
 w = a["warmup"]
@@ -220,7 +213,10 @@ def main():
             f"GRADIENT_ACCUMULATION={a.ga}", f"USE_FP16={cuda}", "USE_PEFT=True", "USE_INT4=True", "LORA_R=16",
             "LORA_ALPHA=32", "LORA_DROPOUT=0.045", f"MAX_STEPS={a.steps}", f"LOGGING_STEPS={a.warmup}",
             "SAVE_STRATEGY=no", "EVAL_STRATEGY=no", f"DEVICE={a.device}", "SEED=42", "PUSH_TO_HUB=False", ""]))
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    # The reference scripts import token_blocks from this folder.
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, HF_HUB_OFFLINE="1",
+               PYTHONPATH=os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p))
     r, wall, _ = run([a.bin, "data", "-c", env_file], env, "autotrain data")
     if r is None:
         sys.exit(1)

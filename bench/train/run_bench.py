@@ -25,21 +25,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 REFERENCE = r"""
 import json, math, sys, time
 import torch
-from safetensors.numpy import load_file
 from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
 from peft import LoraConfig, get_peft_model
+from token_blocks import TokenBlocks
 
 model_dir, cache, steps, threads, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 torch.set_num_threads(threads)
-blocks = load_file(cache)
-ids = torch.from_numpy(blocks["input_ids"]).long()
-labels = torch.from_numpy(blocks["labels"]).long()
-
-class Blocks(torch.utils.data.Dataset):
-    def __len__(self):
-        return ids.shape[0]
-    def __getitem__(self, i):
-        return {"input_ids": ids[i], "labels": labels[i], "attention_mask": torch.ones_like(ids[i])}
+blocks = TokenBlocks(cache)
+ids = blocks.ids
 
 model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
 model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules="all-linear",
@@ -51,7 +44,7 @@ args = TrainingArguments(output_dir=out, per_device_train_batch_size=4, gradient
                          gradient_checkpointing_kwargs={"use_reentrant": True}, dataloader_num_workers=0,
                          seed=42, disable_tqdm=True)
 model.enable_input_require_grads()
-trainer = Trainer(model=model, args=args, train_dataset=Blocks())
+trainer = Trainer(model=model, args=args, train_dataset=blocks)
 result = trainer.train()
 tokens = steps * 4 * 2 * ids.shape[1]
 print(json.dumps({"train_runtime": result.metrics["train_runtime"], "tokens": tokens,
@@ -71,7 +64,10 @@ def main():
             "SAVE_STRATEGY=no", "--set", "EVAL_STRATEGY=no", "--set", f"LOGGING_STEPS={a.steps}", "--set",
             f"MAX_STEPS={a.steps}"]
     config = os.path.join(ROOT, "configs", "tiny.env")
-    env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
+    # The reference script imports token_blocks from this folder.
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, OMP_NUM_THREADS=str(a.threads),
+               PYTHONPATH=os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p))
     for cmd in (["tiny"], ["data"]):
         subprocess.run([a.bin, *cmd, "-c", config, *sets], check=True, env=env, capture_output=True)
 
