@@ -184,6 +184,8 @@ def main():
     ap.add_argument("--skip-reference", action="store_true")
     ap.add_argument("--skip-train-reference", action="store_true", help="the reference generates but does not train")
     a = ap.parse_args()
+    if not 1 <= a.warmup < a.steps:
+        ap.error("--warmup must be at least 1 and below --steps (the steady rate needs steps after it)")
     work = a.work or tempfile.mkdtemp(prefix="bench-7b-")
     os.makedirs(work, exist_ok=True)
     cuda = a.device == "cuda"
@@ -293,7 +295,8 @@ def main():
         print(f"| peak GPU memory, GiB | {o['peak_mem'] / 2**30:.2f} | {ref['peak_allocated'] / 2**30:.2f} allocated, "
               f"{ref['peak_reserved'] / 2**30:.2f} reserved | |")
         print(f"| train, end to end (start, load, steps, save), s | {o['wall_s']:.1f} | {ref['load_s'] + ref['train_runtime']:.1f} (load + loop) | |")
-        print(f"(train loss: ours {o['loss']:.4f} (last window), reference {ref['loss']:.4f} (mean over the run))")
+        ours_loss = "none logged" if o["loss"] is None else f"{o['loss']:.4f}"
+        print(f"(train loss: ours {ours_loss} (last window), reference {ref['loss']:.4f} (mean over the run))")
     rg = results.get("reference_generate", {})
     for name, g in o.get("generate", {}).items():
         if name in rg:
