@@ -143,17 +143,18 @@ nlohmann::json read_checkpoint_state(const fs::path& dir) {
     throw std::runtime_error(fmt::format("{}: not a checkpoint folder (no {})", dir.string(), kStateFile));
   }
   nlohmann::json state = read_json_file(dir, kStateFile);
-  // Checkpoints written before the split hold everything in trainer_state.json (the loss
-  // scaler's state always among it); one that holds HF's fields alone needs the other file.
-  if (!fs::exists(dir / kOwnStateFile, ec) && state.is_object() && !state.contains("loss_scale"))
-    throw std::runtime_error(fmt::format("{}: {} is missing (the checkpoint is incomplete: copied or synced in part?)",
-                                         dir.string(), kOwnStateFile));
-  if (fs::exists(dir / kOwnStateFile, ec)) {
-    nlohmann::json own = read_json_file(dir, kOwnStateFile);
-    if (!state.is_object() || !own.is_object())
-      throw std::runtime_error(fmt::format("{}: {} or {} is not a JSON object", dir.string(), kStateFile, kOwnStateFile));
-    for (const auto& [key, value] : own.items()) state[key] = value;
+  if (!fs::exists(dir / kOwnStateFile, ec)) {
+    // Checkpoints written before the split hold everything in trainer_state.json (the loss
+    // scaler's state always among it); one that holds HF's fields alone needs the other file.
+    if (state.is_object() && !state.contains("loss_scale"))
+      throw std::runtime_error(fmt::format("{}: {} is missing (the checkpoint is incomplete: copied or synced in part?)",
+                                           dir.string(), kOwnStateFile));
+    return state;
   }
+  nlohmann::json own = read_json_file(dir, kOwnStateFile);
+  if (!state.is_object() || !own.is_object())
+    throw std::runtime_error(fmt::format("{}: {} or {} is not a JSON object", dir.string(), kStateFile, kOwnStateFile));
+  for (const auto& [key, value] : own.items()) state[key] = value;
   return state;
 }
 

@@ -32,8 +32,9 @@ std::vector<std::filesystem::path> unfinished_checkpoints(const std::filesystem:
 // Writes <project>/checkpoint-<step>/: `write_model_files` (the adapter, for users), the
 // trainable tensors, the optimizer state, the generator states of `device` and the CPU, and
 // `state`: its transformers TrainerState fields as trainer_state.json (which
-// TrainerState.load_from_json reads), the rest as autotrain_state.json. Then keeps `keep` checkpoints (0: all): this one and the newest
-// others, and checkpoint-<protect> (the best one, as HF Trainer keeps it beyond the limit).
+// TrainerState.load_from_json reads), the rest as autotrain_state.json. Then keeps `keep`
+// checkpoints (0: all): this one and the newest others, and checkpoint-<protect> (the best one,
+// as HF Trainer keeps it beyond the limit).
 void save_checkpoint(const std::filesystem::path& project, int64_t step,
                      const std::function<void(const std::filesystem::path&)>& write_model_files,
                      const std::vector<at::Tensor>& trainable, const AdamW& optimizer, const at::Device& device,

@@ -422,6 +422,13 @@ class Run {
   int push_to_hub();
   // `written_on_signal`: the signal that asked for it between SAVE_STEPS (nullptr: a regular one).
   void checkpoint(int64_t step, const char* written_on_signal = nullptr);
+  // The learning rate of step `step` (0-based). As HF Trainer: the schedule advances only when
+  // the optimizer ran, so an fp16 step skipped for an overflow does not consume a rate.
+  double lr_at(int64_t step) const {
+    const double base_lr = cfg_.get_float("LEARNING_RATE");
+    return base_lr * lr_factor(schedule_, step - scaler_->state().skipped_steps, plan_.warmup_steps,
+                               plan_.total_steps, base_lr);
+  }
   // Whether the final weights are the best checkpoint's (or the run's last, by choice).
   bool restore_best_checkpoint();
   // Where checkpoint-<best_step_> may be, most likely first; and the first that exists (else the
@@ -943,9 +950,7 @@ double Run::train_step(int64_t step) {
     ++empty_steps_;
     ++log_empty_steps_;
     last_step_empty_ = true;
-    const double base_lr = cfg_.get_float("LEARNING_RATE");
-    next_lr_ = base_lr * lr_factor(schedule_, step + 1 - scaler_->state().skipped_steps, plan_.warmup_steps,
-                                   plan_.total_steps, base_lr);
+    next_lr_ = lr_at(step + 1);
     return std::numeric_limits<double>::quiet_NaN();
   }
   last_step_empty_ = false;
@@ -995,11 +1000,7 @@ double Run::train_step(int64_t step) {
   for (auto& p : trainable_)
     if (p.grad().defined()) grads.push_back(p.grad());
   const bool found_inf = scaler_->unscale_and_check(grads);
-  // As HF Trainer: the schedule advances only when the optimizer ran, so an fp16 step skipped for
-  // an overflow does not consume a learning rate.
-  const double base_lr = cfg_.get_float("LEARNING_RATE");
-  const double lr = base_lr * lr_factor(schedule_, step - scaler_->state().skipped_steps, plan_.warmup_steps,
-                                        plan_.total_steps, base_lr);
+  const double lr = lr_at(step);
   if (!found_inf) {
     last_grad_norm_ = clip_grad_norm(trainable_, cfg_.get_float("MAX_GRAD_NORM"));
     // fp16's scaler skips such a step; in fp32/bf16 an inf or nan gradient with a finite loss
@@ -1018,8 +1019,7 @@ double Run::train_step(int64_t step) {
     ++consecutive_skips_;
   }
   scaler_->update(found_inf);
-  next_lr_ = base_lr * lr_factor(schedule_, step + 1 - scaler_->state().skipped_steps, plan_.warmup_steps,
-                                 plan_.total_steps, base_lr);
+  next_lr_ = lr_at(step + 1);
   if (consecutive_skips_ >= kMaxConsecutiveSkips)
     throw std::runtime_error(fmt::format(
         "fp16: the gradients overflowed on {} steps in a row (up to step {}; loss scale now {:g}), so nothing was "
@@ -1121,11 +1121,12 @@ std::vector<fs::path> Run::best_checkpoint_places() const {
   std::vector<fs::path> candidates = {project_ / name};
   if (resume_from_) candidates.push_back(resume_from_->parent_path() / name);
   if (best_recorded_at_ && best_recorded_at_->filename() == name) candidates.push_back(*best_recorded_at_);
-  std::vector<fs::path> places;  // each folder once, however it was named
+  std::vector<fs::path> places, seen;  // each folder once, however it was named
   for (const auto& c : candidates) {
-    const fs::path normal = fs::absolute(c).lexically_normal();
-    if (std::none_of(places.begin(), places.end(), [&](const fs::path& p) { return fs::absolute(p).lexically_normal() == normal; }))
-      places.push_back(c);
+    fs::path normal = fs::absolute(c).lexically_normal();
+    if (std::find(seen.begin(), seen.end(), normal) != seen.end()) continue;
+    seen.push_back(std::move(normal));
+    places.push_back(c);
   }
   return places;
 }
